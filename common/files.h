@@ -1,0 +1,39 @@
+#ifndef TETHER_COMMON_FILES_H_
+#define TETHER_COMMON_FILES_H_
+
+// File helpers with the durability rules state files need: a reader sees the
+// old contents or the new, never a torn file, even after kill -9 or power loss.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tether {
+
+/// Writes `contents` to a temporary file beside `path`, fsyncs it, renames it
+/// over `path` and fsyncs the directory.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view contents);
+
+/// Reads a whole file. NOT_FOUND when it does not exist.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+/// mkdir -p. OK when the directory already exists.
+absl::Status MakeDirs(const std::string& path);
+
+/// rm -rf. OK when nothing is there.
+absl::Status RemoveAll(const std::string& path);
+
+/// fsync on a directory, so renames and links in it are durable.
+absl::Status SyncDir(const std::string& path);
+
+/// Status for a failed system call: maps errno to a code, names the call
+/// and the path.
+absl::Status ErrnoStatus(int err, absl::string_view what,
+                         absl::string_view path);
+
+}  // namespace tether
+
+#endif  // TETHER_COMMON_FILES_H_
