@@ -1,0 +1,251 @@
+#include "agent/agent.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "agent/invoke_service.h"
+#include "agent/worker/worker_pool.h"
+#include "common/grpc_status.h"
+#include "common/log.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "grpcpp/grpcpp.h"
+#include "sync/code_puller.h"
+
+namespace tether::agent {
+namespace {
+
+using tether::v1::AgentCommand;
+using tether::v1::AgentMessage;
+using tether::v1::LoadRevision;
+using tether::v1::RevisionState;
+
+int MaxMessageSize(int64_t max_payload) {
+  return static_cast<int>(
+      std::min<int64_t>(max_payload + (1 << 20), INT32_MAX));
+}
+
+// {"args": [...], "kwargs": {...}} for the class constructor.
+std::string InitJson(const tether::v1::Callable& callable) {
+  std::string args = "[]";
+  std::string kwargs = "{}";
+  if (callable.has_init_args()) {
+    (void)google::protobuf::util::MessageToJsonString(callable.init_args(),
+                                                      &args);
+  }
+  if (callable.has_init_kwargs()) {
+    (void)google::protobuf::util::MessageToJsonString(callable.init_kwargs(),
+                                                      &kwargs);
+  }
+  return absl::StrCat("{\"args\":", args, ",\"kwargs\":", kwargs, "}");
+}
+
+bool SameLoad(const LoadRevision& a, const LoadRevision& b) {
+  return a.revision() == b.revision() &&
+         google::protobuf::util::MessageDifferencer::Equals(a.spec(), b.spec());
+}
+
+}  // namespace
+
+Agent::Agent(Options options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
+  if (options.gateway_address.empty() || options.service.empty() ||
+      options.replica.empty() || options.workdir.empty()) {
+    return absl::InvalidArgumentError(
+        "agent needs --gateway, --service, --replica and --workdir");
+  }
+  std::unique_ptr<Agent> agent(new Agent(std::move(options)));
+  const Options& opts = agent->options_;
+
+  absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
+      WorkerPool::Create(WorkerPool::Options());
+  if (!pool.ok()) return pool.status();
+  agent->pool_ = std::move(*pool);
+  agent->invoke_service_ = std::make_unique<InvokeService>(
+      agent->pool_.get(), opts.token, opts.max_payload_bytes);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(opts.listen_address,
+                           grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));
+  builder.SetMaxSendMessageSize(MaxMessageSize(opts.max_payload_bytes));
+  builder.RegisterService(agent->invoke_service_.get());
+  agent->server_ = builder.BuildAndStart();
+  if (agent->server_ == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", opts.listen_address));
+  }
+  agent->invoke_address_ = absl::StrCat(
+      opts.listen_address.substr(0, opts.listen_address.rfind(':')), ":", port);
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));
+  agent->gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateCustomChannel(
+      opts.gateway_address, grpc::InsecureChannelCredentials(), args));
+  agent->loader_ = std::thread([a = agent.get()] { a->LoaderLoop(); });
+  return agent;
+}
+
+Agent::~Agent() {
+  Shutdown();
+  if (loader_.joinable()) loader_.join();
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(500));
+}
+
+void Agent::Decorate(grpc::ClientContext& context) const {
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+}
+
+void Agent::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  if (attach_context_ != nullptr) attach_context_->TryCancel();
+}
+
+absl::Status Agent::Run() {
+  absl::Duration backoff = options_.initial_backoff;
+  while (true) {
+    grpc::ClientContext context;
+    Decorate(context);
+    auto stream = gateway_->Attach(&context);
+    AgentMessage hello;
+    hello.mutable_hello()->set_service(options_.service);
+    hello.mutable_hello()->set_replica(options_.replica);
+    hello.mutable_hello()->set_invoke_address(invoke_address_);
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutdown_) return absl::OkStatus();
+      if (serving_.has_value()) {
+        hello.mutable_hello()->set_serving_revision(serving_->revision());
+      }
+      attach_context_ = &context;
+      attach_stream_ = stream.get();
+    }
+    bool attached = false;
+    if (stream->Write(hello)) {
+      AgentCommand command;
+      while (stream->Read(&command)) {
+        attached = true;
+        backoff = options_.initial_backoff;
+        if (!command.has_load()) continue;
+        absl::MutexLock lock(&mu_);
+        pending_ = command.load();
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      attach_context_ = nullptr;
+      attach_stream_ = nullptr;
+    }
+    const grpc::Status status = stream->Finish();
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutdown_) return absl::OkStatus();
+    }
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
+        status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+      return FromGrpcStatus(status);
+    }
+    TETHER_LOG(WARNING) << "attach to " << options_.gateway_address
+                        << (attached ? " ended" : " failed") << ": "
+                        << status.error_message() << "; retrying in "
+                        << backoff;
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return shutdown_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void Agent::LoaderLoop() {
+  while (true) {
+    LoadRevision load;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shutdown_ || pending_.has_value();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (shutdown_) return;
+      load = std::move(*pending_);
+      pending_.reset();
+    }
+    Load(load);
+  }
+}
+
+void Agent::Load(const LoadRevision& load) {
+  bool unchanged = false;
+  {
+    absl::MutexLock lock(&mu_);
+    unchanged = serving_.has_value() && SameLoad(*serving_, load);
+  }
+  if (unchanged) {
+    Report(load, RevisionState::STATE_READY);
+    return;
+  }
+  Report(load, RevisionState::STATE_SYNCING);
+  absl::StatusOr<std::string> dir = sync::PullRevision(
+      *gateway_, options_.workdir, load.revision(),
+      [this](grpc::ClientContext& context) { Decorate(context); });
+  if (!dir.ok()) {
+    Report(load, RevisionState::STATE_FAILED,
+           absl::StrCat("cannot fetch the code: ", dir.status().message()));
+    return;
+  }
+  Report(load, RevisionState::STATE_LOADING);
+  const tether::v1::ServiceSpec& spec = load.spec();
+  WorkerConfig config;
+  config.runtime = spec.callable().runtime();
+  config.revision_dir = *dir;
+  config.load.set_root(*dir);
+  config.load.set_module(spec.callable().module());
+  config.load.set_name(spec.callable().name());
+  config.load.set_init_json(InitJson(spec.callable()));
+  for (const std::string& module : spec.compute().preload()) {
+    config.load.add_preload(module);
+  }
+  config.workers = std::max(1, spec.compute().workers());
+  absl::Status loaded = pool_->Load(config);
+  if (!loaded.ok()) {
+    Report(load, RevisionState::STATE_FAILED, std::string(loaded.message()));
+    return;
+  }
+  std::vector<tether::v1::Codec> codecs;
+  for (int codec : spec.compute().allowed_serialization()) {
+    codecs.push_back(static_cast<tether::v1::Codec>(codec));
+  }
+  invoke_service_->SetAllowedCodecs(std::move(codecs));
+  {
+    absl::MutexLock lock(&mu_);
+    serving_ = load;
+  }
+  TETHER_LOG(INFO) << options_.replica << " serves revision "
+                   << load.revision().substr(0, 12);
+  Report(load, RevisionState::STATE_READY);
+}
+
+void Agent::Report(const LoadRevision& load, RevisionState::State state,
+                   const std::string& error) {
+  AgentMessage message;
+  RevisionState* report = message.mutable_revision_state();
+  report->set_revision(load.revision());
+  report->set_state(state);
+  report->set_error(error);
+  report->set_generation(load.generation());
+  if (state == RevisionState::STATE_FAILED) {
+    TETHER_LOG(WARNING) << "revision " << load.revision().substr(0, 12)
+                        << " failed: " << error;
+  }
+  absl::MutexLock lock(&mu_);
+  // Lost when the stream is down; tetherd resends the load on re-attach.
+  if (attach_stream_ != nullptr) attach_stream_->Write(message);
+}
+
+}  // namespace tether::agent

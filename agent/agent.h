@@ -1,0 +1,88 @@
+#ifndef TETHER_AGENT_AGENT_H_
+#define TETHER_AGENT_AGENT_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "tether/v1/agent.grpc.pb.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace tether::agent {
+
+class InvokeService;
+class WorkerPool;
+
+/// One replica's agent: serves `Agent.Invoke`, holds the Attach stream to
+/// tetherd (redialing with backoff), and loads the revisions tetherd asks
+/// for: pull the code, start workers on it, switch, report.
+/// Thread-safe.
+class Agent {
+ public:
+  struct Options {
+    /// tetherd's AgentGateway, host:port.
+    std::string gateway_address;
+    std::string service;
+    std::string replica;
+    /// Holds the code revisions (see sync/revision_builder.h).
+    std::string workdir;
+    /// Where to serve `Agent.Invoke`; port 0 picks one.
+    std::string listen_address = "127.0.0.1:0";
+    /// The service token: tetherd checks it on Attach, the agent on Invoke.
+    std::string token;
+    int64_t max_payload_bytes = 64 << 20;
+    /// Attach redial backoff: doubled per failure up to the cap.
+    absl::Duration initial_backoff = absl::Milliseconds(100);
+    absl::Duration max_backoff = absl::Seconds(5);
+  };
+
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(Options options);
+  ~Agent();
+
+  /// Holds the Attach stream until Shutdown (OK) or until tetherd rejects
+  /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED).
+  absl::Status Run();
+  /// Makes Run return. Safe from any thread, once.
+  void Shutdown();
+
+  const std::string& invoke_address() const { return invoke_address_; }
+
+ private:
+  explicit Agent(Options options);
+  void LoaderLoop();
+  void Load(const tether::v1::LoadRevision& load);
+  void Report(const tether::v1::LoadRevision& load,
+              tether::v1::RevisionState::State state,
+              const std::string& error = "");
+  void Decorate(grpc::ClientContext& context) const;
+
+  const Options options_;
+  std::string invoke_address_;
+  std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<InvokeService> invoke_service_;
+  std::unique_ptr<grpc::Server> server_;
+
+  absl::Mutex mu_;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // The live Attach stream, for reports and for cancelling on shutdown.
+  grpc::ClientContext* attach_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  grpc::ClientReaderWriter<tether::v1::AgentMessage, tether::v1::AgentCommand>*
+      attach_stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Latest command not yet handled: only the newest revision matters.
+  std::optional<tether::v1::LoadRevision> pending_ ABSL_GUARDED_BY(mu_);
+  // What the workers serve now.
+  std::optional<tether::v1::LoadRevision> serving_ ABSL_GUARDED_BY(mu_);
+  std::thread loader_;
+};
+
+}  // namespace tether::agent
+
+#endif  // TETHER_AGENT_AGENT_H_

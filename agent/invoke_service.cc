@@ -1,0 +1,61 @@
+#include "agent/invoke_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "agent/worker/worker_pool.h"
+#include "common/grpc_status.h"
+
+namespace tether::agent {
+
+void InvokeService::SetAllowedCodecs(std::vector<tether::v1::Codec> codecs) {
+  absl::MutexLock lock(&mu_);
+  allowed_codecs_ = std::move(codecs);
+}
+
+grpc::ServerUnaryReactor* InvokeService::Invoke(
+    grpc::CallbackServerContext* context,
+    const tether::v1::InvokeRequest* request,
+    tether::v1::InvokeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto& metadata = context->client_metadata();
+  auto auth = metadata.find("authorization");
+  if (auth == metadata.end() ||
+      absl::string_view(auth->second.data(), auth->second.size()) !=
+          absl::StrCat("Bearer ", token_)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                 "missing or wrong service token"));
+    return reactor;
+  }
+  const tether::v1::Codec codec =
+      request->codec() == tether::v1::CODEC_UNSPECIFIED ? tether::v1::CODEC_JSON
+                                                        : request->codec();
+  bool allowed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    allowed = std::find(allowed_codecs_.begin(), allowed_codecs_.end(),
+                        codec) != allowed_codecs_.end();
+  }
+  if (!allowed) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                     absl::StrCat("codec ", tether::v1::Codec_Name(codec),
+                                  " is not allowed for this service")));
+    return reactor;
+  }
+  if (static_cast<int64_t>(request->payload().size()) > max_payload_bytes_) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("payload of ", request->payload().size(),
+                     " bytes exceeds the limit of ", max_payload_bytes_)));
+    return reactor;
+  }
+  pool_->Invoke(*request, [reactor, response](
+                              absl::StatusOr<tether::v1::CallResult> result) {
+    if (result.ok()) *response->mutable_result() = std::move(*result);
+    reactor->Finish(ToGrpcStatus(result.status()));
+  });
+  return reactor;
+}
+
+}  // namespace tether::agent

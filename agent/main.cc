@@ -1,0 +1,62 @@
+// tether-agent: runs one replica of a service.
+//
+//   TETHER_SERVICE_TOKEN=... tether-agent --gateway=HOST:PORT --service=NAME \
+//       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT]
+//
+// The token comes from the environment so it does not show in `ps`.
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "agent/agent.h"
+#include "common/log.h"
+
+ABSL_FLAG(std::string, gateway, "", "tetherd's address, host:port");
+ABSL_FLAG(std::string, service, "", "the service this replica belongs to");
+ABSL_FLAG(std::string, replica, "", "this replica's name, <service>-<index>");
+ABSL_FLAG(std::string, workdir, "", "directory for code revisions");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "where to serve Agent.Invoke; port 0 picks one");
+ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20, "largest call payload");
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  tether::agent::Agent::Options options;
+  options.gateway_address = absl::GetFlag(FLAGS_gateway);
+  options.service = absl::GetFlag(FLAGS_service);
+  options.replica = absl::GetFlag(FLAGS_replica);
+  options.workdir = absl::GetFlag(FLAGS_workdir);
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
+  if (const char* token = getenv("TETHER_SERVICE_TOKEN")) options.token = token;
+  auto agent = tether::agent::Agent::Create(options);
+  if (!agent.ok()) {
+    TETHER_LOG(ERROR) << "cannot start agent: " << agent.status();
+    return 2;
+  }
+  TETHER_LOG(INFO) << options.replica << " serving Invoke at "
+                   << (*agent)->invoke_address() << ", attaching to "
+                   << options.gateway_address;
+  std::thread signal_waiter([&agent, signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    (*agent)->Shutdown();
+  });
+  signal_waiter.detach();
+  const absl::Status status = (*agent)->Run();
+  if (!status.ok()) {
+    TETHER_LOG(ERROR) << "agent stops: " << status;
+    return 1;
+  }
+  return 0;
+}

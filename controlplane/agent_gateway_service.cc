@@ -1,0 +1,177 @@
+#include "controlplane/agent_gateway_service.h"
+
+#include <deque>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
+#include "controlplane/code/pull_code_session.h"
+#include "controlplane/service_manager.h"
+
+namespace tether::controlplane {
+namespace {
+
+using tether::v1::AgentCommand;
+using tether::v1::AgentMessage;
+using tether::v1::PullCodeResponse;
+
+std::string BearerToken(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "";
+  absl::string_view value(it->second.data(), it->second.size());
+  return absl::ConsumePrefix(&value, "Bearer ") ? std::string(value) : "";
+}
+
+// One agent's lifeline. Reads hello, then revision states; writes the
+// commands the ServiceManager sends, one at a time.
+class AttachReactor final
+    : public grpc::ServerBidiReactor<AgentMessage, AgentCommand>,
+      public AgentConnection {
+ public:
+  AttachReactor(ServiceManager* manager, std::string token)
+      : manager_(manager), token_(std::move(token)) {
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      manager_->DetachAgent(session_);
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    if (session_ == 0) {
+      if (!message_.has_hello()) {
+        FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                "the first Attach message must be hello"));
+        return;
+      }
+      absl::StatusOr<uint64_t> session =
+          manager_->AttachAgent(message_.hello(), token_, this);
+      if (!session.ok()) {
+        FinishOnce(ToGrpcStatus(session.status()));
+        return;
+      }
+      session_ = *session;
+    } else if (message_.has_revision_state()) {
+      manager_->OnRevisionState(session_, message_.revision_state());
+    }
+    StartRead(&message_);
+  }
+
+  void Send(const AgentCommand& command) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    queue_.push_back(command);
+    WriteNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (ok) WriteNextLocked();
+  }
+
+  void OnDone() override {
+    manager_->DetachAgent(session_);
+    delete this;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || queue_.empty()) return;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  ServiceManager* const manager_;
+  const std::string token_;
+  // Only touched by the read callbacks, which gRPC serializes.
+  uint64_t session_ = 0;
+  AgentMessage message_;
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<AgentCommand> queue_ ABSL_GUARDED_BY(mu_);
+  AgentCommand current_ ABSL_GUARDED_BY(mu_);
+};
+
+// Streams one revision; each write is produced when the previous one is
+// done, so memory stays at one chunk.
+class PullCodeReactor final
+    : public grpc::ServerWriteReactor<PullCodeResponse> {
+ public:
+  PullCodeReactor(const CodeStore* store,
+                  const tether::v1::PullCodeRequest& request)
+      : session_(store, request) {
+    absl::Status started = session_.Start();
+    if (!started.ok()) {
+      Finish(ToGrpcStatus(started));
+      return;
+    }
+    WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "agent went away"));
+      return;
+    }
+    WriteNext();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    absl::StatusOr<bool> more = session_.Next(&response_);
+    if (!more.ok()) {
+      Finish(ToGrpcStatus(more.status()));
+    } else if (*more) {
+      StartWrite(&response_);
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  PullCodeSession session_;
+  PullCodeResponse response_;
+};
+
+// Rejects a stream before it starts.
+template <typename Reactor>
+class RejectReactor final : public Reactor {
+ public:
+  explicit RejectReactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<AgentMessage, AgentCommand>*
+AgentGatewayService::Attach(grpc::CallbackServerContext* context) {
+  return new AttachReactor(manager_, BearerToken(*context));
+}
+
+grpc::ServerWriteReactor<PullCodeResponse>* AgentGatewayService::PullCode(
+    grpc::CallbackServerContext* context,
+    const tether::v1::PullCodeRequest* request) {
+  if (!manager_->IsAgentToken(BearerToken(*context))) {
+    return new RejectReactor<grpc::ServerWriteReactor<PullCodeResponse>>(
+        grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong service token"));
+  }
+  return new PullCodeReactor(code_store_, *request);
+}
+
+}  // namespace tether::controlplane

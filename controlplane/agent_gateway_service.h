@@ -1,0 +1,37 @@
+#ifndef TETHER_CONTROLPLANE_AGENT_GATEWAY_SERVICE_H_
+#define TETHER_CONTROLPLANE_AGENT_GATEWAY_SERVICE_H_
+
+#include "tether/v1/agent.grpc.pb.h"
+
+namespace tether {
+class CodeStore;
+}  // namespace tether
+
+namespace tether::controlplane {
+
+class ServiceManager;
+
+/// The `AgentGateway` gRPC API agents dial: Attach streams feed the
+/// ServiceManager, PullCode streams revisions out of the CodeStore.
+/// Thread-safe; the pointees must outlive the server.
+class AgentGatewayService final
+    : public tether::v1::AgentGateway::CallbackService {
+ public:
+  AgentGatewayService(ServiceManager* manager, const CodeStore* code_store)
+      : manager_(manager), code_store_(code_store) {}
+
+  grpc::ServerBidiReactor<tether::v1::AgentMessage, tether::v1::AgentCommand>*
+  Attach(grpc::CallbackServerContext* context) override;
+
+  grpc::ServerWriteReactor<tether::v1::PullCodeResponse>* PullCode(
+      grpc::CallbackServerContext* context,
+      const tether::v1::PullCodeRequest* request) override;
+
+ private:
+  ServiceManager* const manager_;
+  const CodeStore* const code_store_;
+};
+
+}  // namespace tether::controlplane
+
+#endif  // TETHER_CONTROLPLANE_AGENT_GATEWAY_SERVICE_H_

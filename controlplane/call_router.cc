@@ -1,0 +1,205 @@
+#include "controlplane/call_router.h"
+
+#include <algorithm>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tether::controlplane {
+namespace {
+
+using tether::v1::CallRequest;
+using tether::v1::CallResponse;
+using tether::v1::CallResult;
+using tether::v1::Codec;
+using tether::v1::InvokeRequest;
+using tether::v1::InvokeResponse;
+
+std::string CodecName(Codec codec) {
+  std::string name = tether::v1::Codec_Name(codec);
+  absl::string_view short_name = name;
+  absl::ConsumePrefix(&short_name, "CODEC_");
+  return absl::AsciiStrToLower(short_name);
+}
+
+std::string NewRequestId() {
+  static thread_local absl::BitGen gen;
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
+}
+
+// Fan-out bookkeeping shared by the per-replica callbacks of one call.
+struct FanOut {
+  FanOut(size_t n, CallResponse* response,
+         std::function<void(absl::Status)> done)
+      : results(n), response(response), done(std::move(done)) {}
+
+  void Complete(size_t index, const grpc::Status& status, CallResult result) {
+    bool last = false;
+    {
+      absl::MutexLock lock(&mu);
+      if (!status.ok() && first_error.ok())
+        first_error = FromGrpcStatus(status);
+      results[index] = std::move(result);
+      last = --remaining == 0;
+    }
+    if (!last) return;
+    if (first_error.ok()) {
+      for (CallResult& r : results) *response->add_results() = std::move(r);
+    }
+    done(first_error);
+  }
+
+  absl::Mutex mu;
+  size_t remaining ABSL_GUARDED_BY(mu) = results.size();
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+  std::vector<CallResult> results;
+  CallResponse* response;
+  std::function<void(absl::Status)> done;
+};
+
+// One in-flight Invoke: owns what the async client call needs until it ends.
+struct PendingInvoke {
+  grpc::ClientContext context;
+  InvokeResponse response;
+  std::shared_ptr<const InvokeRequest> request;
+  std::shared_ptr<AgentEndpoint> endpoint;
+  std::shared_ptr<FanOut> fan_out;
+  size_t index = 0;
+};
+
+}  // namespace
+
+void CallRouter::SetRoute(std::shared_ptr<const Route> route) {
+  absl::MutexLock lock(&mu_);
+  routes_[route->service] = std::move(route);
+}
+
+void CallRouter::RemoveRoute(const std::string& service) {
+  absl::MutexLock lock(&mu_);
+  routes_.erase(service);
+}
+
+std::unique_ptr<tether::v1::Agent::StubInterface> CallRouter::NewAgentStub(
+    const std::string& address) const {
+  grpc::ChannelArguments args;
+  // Payload plus room for the envelope; the router enforces the real limit.
+  const int max_message = static_cast<int>(std::min<int64_t>(
+      options_.max_payload_bytes + (1 << 20), std::numeric_limits<int>::max()));
+  args.SetMaxReceiveMessageSize(max_message);
+  args.SetMaxSendMessageSize(max_message);
+  return tether::v1::Agent::NewStub(grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args));
+}
+
+void CallRouter::Call(const CallRequest& request, CallResponse* response,
+                      absl::Time deadline,
+                      std::function<void(absl::Status)> done) {
+  std::shared_ptr<const Route> route;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = routes_.find(request.service());
+    if (it != routes_.end()) route = it->second;
+  }
+  if (route == nullptr) {
+    return done(absl::NotFoundError(
+        absl::StrCat("service \"", request.service(), "\" not found")));
+  }
+  const Codec codec = request.codec() == tether::v1::CODEC_UNSPECIFIED
+                          ? tether::v1::CODEC_JSON
+                          : request.codec();
+  if (std::find(route->allowed_codecs.begin(), route->allowed_codecs.end(),
+                codec) == route->allowed_codecs.end()) {
+    std::vector<std::string> allowed;
+    for (Codec c : route->allowed_codecs) allowed.push_back(CodecName(c));
+    return done(absl::PermissionDeniedError(absl::StrCat(
+        "codec ", CodecName(codec), " is not allowed for service ",
+        route->service, " (allowed: ", absl::StrJoin(allowed, ", "),
+        "); list it in compute.allowed_serialization")));
+  }
+  if (static_cast<int64_t>(request.payload().size()) >
+      options_.max_payload_bytes) {
+    return done(absl::ResourceExhaustedError(absl::StrCat(
+        "payload of ", request.payload().size(), " bytes exceeds the limit of ",
+        options_.max_payload_bytes, " bytes")));
+  }
+
+  std::vector<std::shared_ptr<AgentEndpoint>> targets;
+  switch (request.target()) {
+    case CallRequest::TARGET_UNSPECIFIED:
+    case CallRequest::TARGET_ANY: {
+      // Least outstanding requests; ties go to the lower replica index.
+      std::shared_ptr<AgentEndpoint> best;
+      for (const auto& endpoint : route->ready) {
+        if (best == nullptr || endpoint->in_flight < best->in_flight) {
+          best = endpoint;
+        }
+      }
+      if (best != nullptr) targets.push_back(best);
+      break;
+    }
+    case CallRequest::TARGET_ALL:
+      targets = route->ready;
+      break;
+    case CallRequest::TARGET_REPLICA: {
+      for (const auto& endpoint : route->ready) {
+        if (endpoint->replica == request.replica()) targets.push_back(endpoint);
+      }
+      if (targets.empty()) {
+        return done(absl::UnavailableError(
+            absl::StrCat("replica \"", request.replica(), "\" of service ",
+                         route->service, " is not ready")));
+      }
+      break;
+    }
+    default:
+      return done(absl::InvalidArgumentError(
+          absl::StrCat("target: unknown value ", request.target())));
+  }
+  if (targets.empty()) {
+    return done(absl::UnavailableError(
+        absl::StrCat("service ", route->service, " has no ready replica",
+                     route->not_ready_reason.empty()
+                         ? ""
+                         : absl::StrCat(" (", route->not_ready_reason, ")"))));
+  }
+
+  auto invoke = std::make_shared<InvokeRequest>();
+  invoke->set_method(request.method());
+  invoke->set_codec(codec);
+  invoke->set_payload(request.payload());
+  invoke->set_request_id(request.request_id().empty() ? NewRequestId()
+                                                      : request.request_id());
+  auto fan_out =
+      std::make_shared<FanOut>(targets.size(), response, std::move(done));
+  const std::string authorization = absl::StrCat("Bearer ", route->token);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto* pending = new PendingInvoke;
+    pending->request = invoke;
+    pending->endpoint = targets[i];
+    pending->fan_out = fan_out;
+    pending->index = i;
+    pending->context.set_deadline(absl::ToChronoTime(deadline));
+    pending->context.AddMetadata("authorization", authorization);
+    pending->endpoint->in_flight++;
+    pending->endpoint->stub->async()->Invoke(
+        &pending->context, pending->request.get(), &pending->response,
+        [pending](grpc::Status status) {
+          pending->endpoint->in_flight--;
+          CallResult result = std::move(*pending->response.mutable_result());
+          if (result.replica().empty()) {
+            result.set_replica(pending->endpoint->replica);
+          }
+          pending->fan_out->Complete(pending->index, status, std::move(result));
+          delete pending;
+        });
+  }
+}
+
+}  // namespace tether::controlplane

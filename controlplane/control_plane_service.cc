@@ -1,0 +1,212 @@
+#include "controlplane/control_plane_service.h"
+
+#include <deque>
+#include <optional>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/grpc_status.h"
+#include "controlplane/call_router.h"
+#include "controlplane/code/sync_code_session.h"
+#include "controlplane/service_manager.h"
+
+namespace tether::controlplane {
+namespace {
+
+using tether::v1::DeployEvent;
+using tether::v1::SyncCodeRequest;
+using tether::v1::SyncCodeResponse;
+
+// Calls without a client deadline still end some day.
+constexpr absl::Duration kMaxCallTime = absl::Hours(24);
+
+// Upload stream: a lockstep exchange driven by SyncCodeSession: read a
+// request, write the answer if there is one, read the next.
+class SyncCodeReactor final
+    : public grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse> {
+ public:
+  explicit SyncCodeReactor(CodeStore* store) : session_(store, SyncLimits()) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed: fine after the result, a failure before.
+      Finish(committed_ ? grpc::Status::OK
+                        : grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                       "stream ended before commit"));
+      return;
+    }
+    absl::StatusOr<std::optional<SyncCodeResponse>> response =
+        session_.OnRequest(request_);
+    if (!response.ok()) {
+      Finish(ToGrpcStatus(response.status()));
+      return;
+    }
+    if (!response->has_value()) {
+      StartRead(&request_);
+      return;
+    }
+    response_ = std::move(**response);
+    committed_ = response_.has_result();
+    StartWrite(&response_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  SyncCodeSession session_;
+  SyncCodeRequest request_;
+  SyncCodeResponse response_;
+  bool committed_ = false;
+};
+
+// Deploy progress: events from the ServiceManager are queued and written one
+// at a time; the final status goes out once the queue is drained.
+class DeployReactor final : public grpc::ServerWriteReactor<DeployEvent>,
+                            public DeployObserver {
+ public:
+  DeployReactor(ServiceManager* manager,
+                const tether::v1::DeployRequest& request)
+      : manager_(manager) {
+    absl::StatusOr<uint64_t> id = manager_->StartDeploy(request, this);
+    absl::MutexLock lock(&mu_);
+    started_ = true;
+    if (!id.ok()) {
+      Finish(ToGrpcStatus(id.status()));
+      finished_ = true;
+      return;
+    }
+    deploy_id_ = *id;
+    WriteNextLocked();
+  }
+
+  void OnEvent(const DeployEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(event);
+    WriteNextLocked();
+  }
+
+  void OnDone(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    final_status_ = ToGrpcStatus(status);
+    WriteNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) queue_.clear();  // Client gone; OnDone follows.
+    WriteNextLocked();
+  }
+
+  void OnCancel() override { manager_->CancelDeploy(deploy_id_); }
+
+  void OnDone() override {
+    manager_->CancelDeploy(deploy_id_);
+    delete this;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Events that arrive while StartDeploy runs wait for the constructor.
+    if (!started_ || writing_ || finished_) return;
+    if (!queue_.empty()) {
+      current_ = std::move(queue_.front());
+      queue_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+      return;
+    }
+    if (final_status_.has_value()) {
+      finished_ = true;
+      Finish(*final_status_);
+    }
+  }
+
+  ServiceManager* const manager_;
+  uint64_t deploy_id_ = 0;
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<DeployEvent> queue_ ABSL_GUARDED_BY(mu_);
+  DeployEvent current_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>*
+ControlPlaneService::SyncCode(grpc::CallbackServerContext* /*context*/) {
+  return new SyncCodeReactor(code_store_);
+}
+
+grpc::ServerWriteReactor<DeployEvent>* ControlPlaneService::Deploy(
+    grpc::CallbackServerContext* /*context*/,
+    const tether::v1::DeployRequest* request) {
+  return new DeployReactor(manager_, *request);
+}
+
+grpc::ServerUnaryReactor* ControlPlaneService::Call(
+    grpc::CallbackServerContext* context,
+    const tether::v1::CallRequest* request,
+    tether::v1::CallResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time cap = absl::Now() + kMaxCallTime;
+  const absl::Time deadline =
+      std::min(absl::FromChrono(context->deadline()), cap);
+  router_->Call(*request, response, deadline, [reactor](absl::Status status) {
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlPlaneService::GetService(
+    grpc::CallbackServerContext* context,
+    const tether::v1::GetServiceRequest* request,
+    tether::v1::ServiceStatus* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<tether::v1::ServiceStatus> status =
+      manager_->GetService(request->name());
+  if (status.ok()) *response = std::move(*status);
+  reactor->Finish(ToGrpcStatus(status.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlPlaneService::ListServices(
+    grpc::CallbackServerContext* context,
+    const tether::v1::ListServicesRequest* /*request*/,
+    tether::v1::ListServicesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  for (tether::v1::ServiceStatus& service : manager_->ListServices()) {
+    *response->add_services() = std::move(service);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
+    grpc::CallbackServerContext* context,
+    const tether::v1::DeleteServiceRequest* request,
+    tether::v1::DeleteServiceResponse* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Stopping replicas waits for their processes or pods; keep that off the
+  // gRPC callback threads.
+  std::thread([this, reactor, name = request->name()] {
+    reactor->Finish(ToGrpcStatus(manager_->DeleteService(name)));
+  }).detach();
+  return reactor;
+}
+
+}  // namespace tether::controlplane

@@ -1,0 +1,83 @@
+#include "controlplane/file_service_store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+
+namespace tether::controlplane {
+
+absl::StatusOr<std::unique_ptr<FileServiceStore>> FileServiceStore::Create(
+    Options options) {
+  if (options.dir.empty()) {
+    return absl::InvalidArgumentError("FileServiceStore: dir is empty");
+  }
+  absl::Status status = MakeDirs(options.dir);
+  if (!status.ok()) return status;
+  return std::unique_ptr<FileServiceStore>(
+      new FileServiceStore(std::move(options)));
+}
+
+std::string FileServiceStore::PathFor(const std::string& name) const {
+  return absl::StrCat(options_.dir, "/", name, ".pb");
+}
+
+absl::Status FileServiceStore::Put(const tether::v1::ServiceStatus& record) {
+  if (record.name().empty() || absl::StrContains(record.name(), "/")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad service record name: \"", record.name(), "\""));
+  }
+  std::string bytes;
+  if (!record.SerializeToString(&bytes)) {
+    return absl::InternalError("cannot serialize service record");
+  }
+  absl::MutexLock lock(&mu_);
+  return WriteFileAtomically(PathFor(record.name()), bytes);
+}
+
+absl::Status FileServiceStore::Delete(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (unlink(PathFor(name).c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "unlink", PathFor(name));
+  }
+  return SyncDir(options_.dir);
+}
+
+absl::StatusOr<std::vector<tether::v1::ServiceStatus>>
+FileServiceStore::LoadAll() {
+  absl::MutexLock lock(&mu_);
+  DIR* dir = opendir(options_.dir.c_str());
+  if (dir == nullptr) return ErrnoStatus(errno, "opendir", options_.dir);
+  std::vector<tether::v1::ServiceStatus> records;
+  absl::Status status;
+  while (struct dirent* entry = readdir(dir)) {
+    const std::string file = entry->d_name;
+    // Leftover temporaries of an interrupted write are not records.
+    if (!absl::EndsWith(file, ".pb")) continue;
+    const std::string path = absl::StrCat(options_.dir, "/", file);
+    absl::StatusOr<std::string> bytes = ReadFile(path);
+    if (!bytes.ok()) {
+      status = bytes.status();
+      break;
+    }
+    tether::v1::ServiceStatus record;
+    if (!record.ParseFromString(*bytes)) {
+      status =
+          absl::DataLossError(absl::StrCat("corrupt service record ", path));
+      break;
+    }
+    records.push_back(std::move(record));
+  }
+  closedir(dir);
+  if (!status.ok()) return status;
+  std::sort(records.begin(), records.end(),
+            [](const auto& a, const auto& b) { return a.name() < b.name(); });
+  return records;
+}
+
+}  // namespace tether::controlplane

@@ -1,0 +1,107 @@
+#ifndef TETHER_CONTROLPLANE_LOCAL_BACKEND_H_
+#define TETHER_CONTROLPLANE_LOCAL_BACKEND_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "controlplane/backend.h"
+
+namespace tether::controlplane {
+
+/// Runs each replica as a local `tether-agent` process: the embedded default
+/// backend, no cluster needed. Replicas restart after a crash with capped
+/// exponential backoff (as Kubernetes does) and die with tetherd
+/// (PR_SET_PDEATHSIG): a restarted tetherd starts them again from its
+/// records. Resources (cpus, memory, image) are recorded but not enforced
+/// locally; `gpus` sets CUDA_VISIBLE_DEVICES.
+///
+/// Thread-safe. One supervisor thread forks, reaps and restarts agents; it
+/// must be the thread that forks because the parent-death signal follows
+/// the forking thread.
+class LocalBackend final : public Backend {
+ public:
+  struct Options {
+    /// The tether-agent executable.
+    std::string agent_binary;
+    /// Replica work dirs go to `<state_dir>/replicas/<replica>`.
+    std::string state_dir;
+    /// Passed to agents as --max_payload_bytes.
+    int64_t max_payload_bytes = 64 << 20;
+    /// Restart backoff: first delay, doubled per crash up to the cap; reset
+    /// once a replica has run for `backoff_reset_after`.
+    absl::Duration initial_backoff = absl::Milliseconds(100);
+    absl::Duration max_backoff = absl::Seconds(10);
+    absl::Duration backoff_reset_after = absl::Seconds(30);
+    /// How long a stopped agent gets between SIGTERM and SIGKILL.
+    absl::Duration stop_grace = absl::Seconds(5);
+  };
+
+  static absl::StatusOr<std::unique_ptr<LocalBackend>> Create(Options options);
+  ~LocalBackend() override;
+
+  /// Starts supervising; agents dial `gateway_address` and replica events
+  /// go to `listener` (may be null). Kills agents left over by a previous
+  /// tetherd first. Call once, before Apply.
+  void Start(const std::string& gateway_address, BackendListener* listener);
+
+  absl::Status Apply(const tether::v1::ServiceSpec& spec,
+                     const std::string& token) override;
+  absl::Status Delete(const std::string& service) override;
+  std::vector<std::string> Replicas(const std::string& service) const override;
+
+ private:
+  struct Replica {
+    std::string service;
+    std::string name;
+    std::string workdir;
+    std::vector<std::string> argv;
+    std::vector<std::string> env;
+    // Identifies the process environment; a change restarts the replica.
+    std::string env_key;
+    pid_t pid = 0;
+    bool wanted = true;
+    bool stopping = false;
+    absl::Time started;
+    absl::Time stop_deadline;
+    absl::Time next_start;
+    absl::Duration backoff;
+    int restarts = 0;
+    // Set by Reap when the process ended; reported, then cleared.
+    bool exited = false;
+    std::string exit_reason;
+  };
+
+  explicit LocalBackend(Options options);
+  void SupervisorLoop();
+  // Supervisor thread only.
+  void Spawn(Replica& replica) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Reap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void KillLeftovers();
+  Replica MakeReplica(const tether::v1::ServiceSpec& spec,
+                      const std::string& token, int index) const;
+
+  const Options options_;
+  // Set by Start, before the supervisor thread (its only reader) exists.
+  BackendListener* listener_ = nullptr;
+  mutable absl::Mutex mu_;
+  std::string gateway_address_ ABSL_GUARDED_BY(mu_);
+  // Keyed by replica name.
+  std::map<std::string, Replica> replicas_ ABSL_GUARDED_BY(mu_);
+  // Replica names per service, in index order.
+  std::map<std::string, std::vector<std::string>> services_
+      ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread supervisor_;
+};
+
+}  // namespace tether::controlplane
+
+#endif  // TETHER_CONTROLPLANE_LOCAL_BACKEND_H_

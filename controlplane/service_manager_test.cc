@@ -1,0 +1,253 @@
+#include "controlplane/service_manager.h"
+
+#include <vector>
+
+#include "controlplane/call_router.h"
+#include "controlplane/code/fake_code_store.h"
+#include "controlplane/fake_backend.h"
+#include "controlplane/fake_service_store.h"
+#include "gtest/gtest.h"
+#include "sync/tree.h"
+
+namespace tether::controlplane {
+namespace {
+
+using tether::v1::DeployEvent;
+using tether::v1::RevisionState;
+using tether::v1::ServiceStatus;
+
+class RecordingObserver final : public DeployObserver {
+ public:
+  void OnEvent(const DeployEvent& event) override {
+    stages.push_back(event.stage());
+  }
+  void OnDone(const absl::Status& status) override {
+    done = true;
+    final_status = status;
+  }
+  std::vector<DeployEvent::Stage> stages;
+  bool done = false;
+  absl::Status final_status;
+};
+
+class RecordingConnection final : public AgentConnection {
+ public:
+  void Send(const tether::v1::AgentCommand& command) override {
+    commands.push_back(command);
+  }
+  std::vector<tether::v1::AgentCommand> commands;
+};
+
+class ServiceManagerTest : public ::testing::Test {
+ protected:
+  ServiceManagerTest() : router_(CallRouter::Options()) {
+    ServiceManager::Options options;
+    options.backend = &backend_;
+    options.store = &store_;
+    options.code_store = &code_;
+    options.router = &router_;
+    options.new_token = [] { return std::string("token-1"); };
+    manager_ = *ServiceManager::Create(options);
+    revision_ = AddRevision("print('hi')");
+  }
+
+  std::string AddRevision(const std::string& contents) {
+    tether::v1::Tree tree;
+    auto* entry = tree.add_entries();
+    entry->set_path("hello.py");
+    entry->set_kind(tether::v1::TreeEntry::KIND_FILE);
+    entry->set_mode(0644);
+    entry->set_size(contents.size());
+    entry->set_sha256(code_.AddBlobForTest(contents));
+    const std::string id = TreeId(tree);
+    EXPECT_TRUE(code_.PutTree(id, tree).ok());
+    return id;
+  }
+
+  tether::v1::DeployRequest Request(const std::string& name = "hello",
+                                    int replicas = 1) {
+    tether::v1::DeployRequest request;
+    request.set_revision(revision_);
+    request.mutable_spec()->set_name(name);
+    request.mutable_spec()->mutable_compute()->set_replicas(replicas);
+    request.mutable_spec()->mutable_callable()->set_module("hello");
+    request.mutable_spec()->mutable_callable()->set_name("greet");
+    return request;
+  }
+
+  // Plays an agent: attaches and answers the load it was sent.
+  uint64_t AttachAndAnswer(const std::string& replica,
+                           RevisionState::State state,
+                           const std::string& error = "") {
+    tether::v1::AgentHello hello;
+    hello.set_service("hello");
+    hello.set_replica(replica);
+    hello.set_invoke_address("127.0.0.1:1");
+    auto session = manager_->AttachAgent(hello, "token-1", &connection_);
+    EXPECT_TRUE(session.ok()) << session.status();
+    EXPECT_FALSE(connection_.commands.empty());
+    const auto& load = connection_.commands.back().load();
+    RevisionState answer;
+    answer.set_revision(load.revision());
+    answer.set_generation(load.generation());
+    answer.set_state(state);
+    answer.set_error(error);
+    manager_->OnRevisionState(*session, answer);
+    return *session;
+  }
+
+  FakeBackend backend_;
+  FakeServiceStore store_;
+  FakeCodeStore code_;
+  CallRouter router_;
+  std::unique_ptr<ServiceManager> manager_;
+  std::string revision_;
+  RecordingObserver observer_;
+  RecordingConnection connection_;
+};
+
+TEST_F(ServiceManagerTest, DeployRunsUntilEveryReplicaIsReady) {
+  ASSERT_TRUE(manager_->StartDeploy(Request("hello", 2), &observer_).ok());
+  EXPECT_EQ(observer_.stages,
+            (std::vector<DeployEvent::Stage>{DeployEvent::STAGE_ACCEPTED,
+                                             DeployEvent::STAGE_APPLIED}));
+  EXPECT_EQ(backend_.token("hello"), "token-1");
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  EXPECT_FALSE(observer_.done);
+  AttachAndAnswer("hello-1", RevisionState::STATE_READY);
+  ASSERT_TRUE(observer_.done);
+  EXPECT_TRUE(observer_.final_status.ok()) << observer_.final_status;
+  EXPECT_EQ(observer_.stages.back(), DeployEvent::STAGE_READY);
+
+  auto status = manager_->GetService("hello");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->phase(), ServiceStatus::PHASE_READY);
+  EXPECT_EQ(status->replicas_size(), 2);
+  EXPECT_EQ(status->replicas(1).revision(), revision_);
+  // Defaults were filled in and persisted.
+  auto records = store_.LoadAll();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].phase(), ServiceStatus::PHASE_READY);
+  EXPECT_EQ((*records)[0].spec().compute().workers(), 1);
+}
+
+TEST_F(ServiceManagerTest, ImportErrorFailsTheDeployWithItsText) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_FAILED,
+                  "ModuleNotFoundError: No module named 'nope'");
+  ASSERT_TRUE(observer_.done);
+  EXPECT_EQ(observer_.final_status.code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(observer_.final_status.message().find("No module named 'nope'"),
+            std::string::npos);
+  EXPECT_EQ(manager_->GetService("hello")->phase(),
+            ServiceStatus::PHASE_FAILED);
+}
+
+TEST_F(ServiceManagerTest, BadRequestsChangeNothing) {
+  auto bad_name = Request("Bad_Name");
+  EXPECT_EQ(manager_->StartDeploy(bad_name, &observer_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto unknown_revision = Request();
+  unknown_revision.set_revision(std::string(64, 'a'));
+  EXPECT_EQ(manager_->StartDeploy(unknown_revision, &observer_).status().code(),
+            absl::StatusCode::kNotFound);
+  auto negative = Request();
+  negative.mutable_spec()->mutable_compute()->set_memory("-1Gi");
+  EXPECT_EQ(manager_->StartDeploy(negative, &observer_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  store_.set_fail_writes(true);
+  EXPECT_FALSE(manager_->StartDeploy(Request(), &observer_).ok());
+  EXPECT_TRUE(manager_->ListServices().empty());
+  EXPECT_TRUE(backend_.applied().empty());
+  EXPECT_TRUE(observer_.stages.empty());
+}
+
+TEST_F(ServiceManagerTest, AgentsNeedTheServiceToken) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  tether::v1::AgentHello hello;
+  hello.set_service("hello");
+  hello.set_replica("hello-0");
+  EXPECT_EQ(manager_->AttachAgent(hello, "wrong", &connection_).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  hello.set_service("nope");
+  EXPECT_EQ(
+      manager_->AttachAgent(hello, "token-1", &connection_).status().code(),
+      absl::StatusCode::kNotFound);
+  hello.set_service("hello");
+  hello.set_replica("hello-7");
+  EXPECT_EQ(
+      manager_->AttachAgent(hello, "token-1", &connection_).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(manager_->IsAgentToken("token-1"));
+  EXPECT_FALSE(manager_->IsAgentToken(""));
+}
+
+TEST_F(ServiceManagerTest, CrashLoopFailsTheDeploy) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  for (int i = 0; i < 3; ++i) {
+    manager_->OnReplicaExited("hello", "hello-0", "exited with code 1", true);
+  }
+  ASSERT_TRUE(observer_.done);
+  EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(manager_->GetService("hello")->replicas(0).restarts(), 3);
+}
+
+TEST_F(ServiceManagerTest, FrozenServiceRefusesNewCode) {
+  auto request = Request();
+  request.mutable_spec()->mutable_compute()->set_freeze(true);
+  ASSERT_TRUE(manager_->StartDeploy(request, &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  request.set_revision(AddRevision("print('changed')"));
+  RecordingObserver second;
+  EXPECT_EQ(manager_->StartDeploy(request, &second).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(manager_->GetService("hello")->revision(), revision_);
+}
+
+TEST_F(ServiceManagerTest, RedeploySupersedesARunningDeploy) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  RecordingObserver second;
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &second).ok());
+  ASSERT_TRUE(observer_.done);
+  EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kAborted);
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  EXPECT_TRUE(second.done);
+  EXPECT_TRUE(second.final_status.ok());
+  EXPECT_EQ(manager_->GetService("hello")->generation(), 2);
+}
+
+TEST_F(ServiceManagerTest, RecoverReloadsRecordsAndReappliesThem) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+
+  // A new manager over the same store: what a restarted tetherd does.
+  ServiceManager::Options options;
+  options.backend = &backend_;
+  options.store = &store_;
+  options.code_store = &code_;
+  options.router = &router_;
+  options.new_token = [] { return std::string("token-2"); };
+  auto restarted = *ServiceManager::Create(options);
+  ASSERT_TRUE(restarted->Recover().ok());
+  EXPECT_EQ(backend_.applied().size(), 2u);
+  auto status = restarted->GetService("hello");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->revision(), revision_);
+  EXPECT_EQ(status->token(), "token-1");
+}
+
+TEST_F(ServiceManagerTest, DeleteForgetsTheService) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  ASSERT_TRUE(manager_->DeleteService("hello").ok());
+  EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(backend_.deleted(), std::vector<std::string>{"hello"});
+  EXPECT_EQ(manager_->GetService("hello").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->DeleteService("hello").code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_.LoadAll()->empty());
+}
+
+}  // namespace
+}  // namespace tether::controlplane
