@@ -1,0 +1,39 @@
+#include "controlplane/code/code_store.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "sync/tree.h"
+
+namespace tether {
+
+absl::Status CheckBlobKey(absl::string_view sha256) {
+  if (sha256.size() != kSha256Size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob digest must be 32 bytes, got ", sha256.size()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRevisionKey(absl::string_view revision) {
+  if (!IsRevisionId(revision)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "malformed revision id \"", absl::CHexEscape(revision.substr(0, 80)),
+        "\": want 64 lowercase hex digits"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTreeMatchesRevision(absl::string_view revision,
+                                      const tether::v1::Tree& tree) {
+  absl::Status status = CheckRevisionKey(revision);
+  if (!status.ok()) return status;
+  const std::string id = TreeId(tree);
+  if (id != revision) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "revision ", revision, " does not match its tree (", id, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tether

@@ -1,0 +1,96 @@
+#ifndef TETHER_CONTROLPLANE_CODE_CODE_STORE_H_
+#define TETHER_CONTROLPLANE_CODE_CODE_STORE_H_
+
+// tetherd's content-addressed store of code revisions: blobs keyed by the
+// SHA-256 of their bytes, and trees keyed by revision id (sync/tree.h).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "tether/v1/code.pb.h"
+
+namespace tether {
+
+/// Receives one blob. Dropping it before a successful Commit discards
+/// everything written: no partial blob ever becomes visible.
+/// Not thread-safe: one writer serves one stream.
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+
+  /// Appends bytes. Errors come from the storage (e.g. RESOURCE_EXHAUSTED
+  /// for a full disk); the writer is then unusable.
+  virtual absl::Status Append(absl::string_view data) = 0;
+
+  /// Bytes appended so far.
+  virtual uint64_t size() const = 0;
+
+  /// Checks the bytes against the digest the writer was opened for and
+  /// publishes the blob atomically. DATA_LOSS on mismatch, and then nothing
+  /// is published. Committing a blob that already exists is OK.
+  /// Call at most once.
+  virtual absl::Status Commit() = 0;
+};
+
+/// Sequential reads of one stored blob. Not thread-safe.
+class BlobReader {
+ public:
+  virtual ~BlobReader() = default;
+
+  /// Size of the blob.
+  virtual uint64_t size() const = 0;
+
+  /// Replaces `*out` with up to `max_bytes` from the current position and
+  /// advances; `*out` is empty at the end.
+  virtual absl::Status Read(size_t max_bytes, std::string* out) = 0;
+};
+
+/// Blob digests are the raw 32-byte SHA-256 (as in the protos); revision ids
+/// are 64 lowercase hex digits. Malformed keys are INVALID_ARGUMENT.
+/// Implementations are thread-safe.
+///
+/// Invariant kept by callers: a tree is put only after all its blobs were
+/// committed, so a visible revision is always whole.
+class CodeStore {
+ public:
+  virtual ~CodeStore() = default;
+
+  virtual absl::StatusOr<bool> HasBlob(absl::string_view sha256) const = 0;
+
+  /// Starts a blob whose contents must hash to `sha256`. Concurrent writers
+  /// of the same blob are fine: the last Commit wins with equal bytes.
+  virtual absl::StatusOr<std::unique_ptr<BlobWriter>> NewBlobWriter(
+      absl::string_view sha256) = 0;
+
+  /// NOT_FOUND when the blob is not stored.
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenBlob(
+      absl::string_view sha256) const = 0;
+
+  /// Stores `tree` as `revision` atomically; idempotent. INVALID_ARGUMENT
+  /// when `revision` is not TreeId(tree). The tree is not validated here:
+  /// callers run ValidateTree on what they accept from the wire.
+  virtual absl::Status PutTree(absl::string_view revision,
+                               const tether::v1::Tree& tree) = 0;
+
+  /// NOT_FOUND for an unknown revision; DATA_LOSS for a corrupt record.
+  virtual absl::StatusOr<tether::v1::Tree> GetTree(
+      absl::string_view revision) const = 0;
+
+  virtual absl::StatusOr<bool> HasRevision(
+      absl::string_view revision) const = 0;
+};
+
+/// Key checks shared by implementations: INVALID_ARGUMENT unless `sha256`
+/// is 32 bytes / `revision` is a revision id / `revision` is TreeId(tree).
+absl::Status CheckBlobKey(absl::string_view sha256);
+absl::Status CheckRevisionKey(absl::string_view revision);
+absl::Status CheckTreeMatchesRevision(absl::string_view revision,
+                                      const tether::v1::Tree& tree);
+
+}  // namespace tether
+
+#endif  // TETHER_CONTROLPLANE_CODE_CODE_STORE_H_

@@ -1,0 +1,145 @@
+#include "controlplane/code/fake_code_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+
+namespace tether {
+
+using ::tether::v1::Tree;
+
+class FakeBlobWriter final : public BlobWriter {
+ public:
+  FakeBlobWriter(FakeCodeStore* store, std::string sha256)
+      : store_(store), sha256_(std::move(sha256)) {}
+
+  absl::Status Append(absl::string_view data) override {
+    if (closed_) return absl::FailedPreconditionError("blob writer is closed");
+    data_.append(data.data(), data.size());
+    return absl::OkStatus();
+  }
+
+  uint64_t size() const override { return data_.size(); }
+
+  absl::Status Commit() override {
+    if (closed_) return absl::FailedPreconditionError("blob writer is closed");
+    closed_ = true;
+    const std::string actual = Sha256Of(data_);
+    if (actual != sha256_) {
+      return absl::DataLossError(
+          absl::StrCat("blob ", ToHex(sha256_), ": received ", data_.size(),
+                       " bytes that hash to ", ToHex(actual)));
+    }
+    store_->Insert(sha256_, std::move(data_));
+    return absl::OkStatus();
+  }
+
+ private:
+  FakeCodeStore* const store_;
+  const std::string sha256_;
+  std::string data_;
+  bool closed_ = false;
+};
+
+namespace {
+
+class FakeBlobReader final : public BlobReader {
+ public:
+  explicit FakeBlobReader(std::shared_ptr<const std::string> data)
+      : data_(std::move(data)) {}
+
+  uint64_t size() const override { return data_->size(); }
+
+  absl::Status Read(size_t max_bytes, std::string* out) override {
+    const size_t n = std::min(max_bytes, data_->size() - offset_);
+    out->assign(*data_, offset_, n);
+    offset_ += n;
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::shared_ptr<const std::string> data_;
+  size_t offset_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<bool> FakeCodeStore::HasBlob(absl::string_view sha256) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  return blobs_.contains(sha256);
+}
+
+absl::StatusOr<std::unique_ptr<BlobWriter>> FakeCodeStore::NewBlobWriter(
+    absl::string_view sha256) {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  return std::make_unique<FakeBlobWriter>(this, std::string(sha256));
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> FakeCodeStore::OpenBlob(
+    absl::string_view sha256) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  auto it = blobs_.find(sha256);
+  if (it == blobs_.end()) {
+    return absl::NotFoundError(absl::StrCat("no blob ", ToHex(sha256)));
+  }
+  return std::make_unique<FakeBlobReader>(it->second);
+}
+
+absl::Status FakeCodeStore::PutTree(absl::string_view revision,
+                                    const Tree& tree) {
+  absl::Status status = CheckTreeMatchesRevision(revision, tree);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  trees_[revision] = tree;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tree> FakeCodeStore::GetTree(absl::string_view revision) const {
+  absl::Status status = CheckRevisionKey(revision);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  auto it = trees_.find(revision);
+  if (it == trees_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown revision ", revision));
+  }
+  return it->second;
+}
+
+absl::StatusOr<bool> FakeCodeStore::HasRevision(
+    absl::string_view revision) const {
+  absl::Status status = CheckRevisionKey(revision);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  return trees_.contains(revision);
+}
+
+std::string FakeCodeStore::AddBlobForTest(absl::string_view data) {
+  std::string sha256 = Sha256Of(data);
+  Insert(sha256, std::string(data));
+  return sha256;
+}
+
+void FakeCodeStore::CorruptBlobForTest(absl::string_view sha256,
+                                       std::string data) {
+  Insert(std::string(sha256), std::move(data));
+}
+
+size_t FakeCodeStore::BlobCountForTest() const {
+  absl::MutexLock lock(&mu_);
+  return blobs_.size();
+}
+
+void FakeCodeStore::Insert(std::string sha256, std::string data) {
+  auto blob = std::make_shared<const std::string>(std::move(data));
+  absl::MutexLock lock(&mu_);
+  blobs_[std::move(sha256)] = std::move(blob);
+}
+
+}  // namespace tether

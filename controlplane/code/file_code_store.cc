@@ -1,0 +1,280 @@
+#include "controlplane/code/file_code_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/sha256.h"
+#include "sync/tree.h"
+
+namespace tether {
+namespace {
+
+using ::tether::v1::Tree;
+
+absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    const ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "write", path);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// A unique file under `tmp_dir` (O_CLOEXEC); concurrent writers never clash.
+absl::StatusOr<std::pair<int, std::string>> MakeTemp(const std::string& tmp_dir,
+                                                     absl::string_view prefix) {
+  std::string path = absl::StrCat(tmp_dir, "/", prefix, ".XXXXXX");
+  const int fd = mkostemp(path.data(), O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "mkstemp", path);
+  return std::make_pair(fd, std::move(path));
+}
+
+// fsync + close + rename over `path` + fsync of `path`'s directory. Consumes
+// `fd`; removes `tmp` on failure.
+absl::Status Publish(int fd, const std::string& tmp, const std::string& path,
+                     const std::string& path_dir) {
+  absl::Status status;
+  if (fsync(fd) != 0) status = ErrnoStatus(errno, "fsync", tmp);
+  if (close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, "close", tmp);
+  if (status.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
+    status = ErrnoStatus(errno, "rename", tmp);
+  }
+  if (!status.ok()) {
+    unlink(tmp.c_str());
+    return status;
+  }
+  return SyncDir(path_dir);
+}
+
+class FileBlobWriter final : public BlobWriter {
+ public:
+  FileBlobWriter(int fd, std::string tmp, std::string path,
+                 std::string path_dir, std::string sha256)
+      : fd_(fd),
+        tmp_(std::move(tmp)),
+        path_(std::move(path)),
+        path_dir_(std::move(path_dir)),
+        sha256_(std::move(sha256)) {}
+
+  ~FileBlobWriter() override {
+    if (fd_ >= 0) {
+      close(fd_);
+      unlink(tmp_.c_str());
+    }
+  }
+
+  absl::Status Append(absl::string_view data) override {
+    if (fd_ < 0) return absl::FailedPreconditionError("blob writer is closed");
+    absl::Status status = WriteAll(fd_, data, tmp_);
+    if (!status.ok()) {
+      Discard();
+      return status;
+    }
+    hasher_.Update(data);
+    size_ += data.size();
+    return absl::OkStatus();
+  }
+
+  uint64_t size() const override { return size_; }
+
+  absl::Status Commit() override {
+    if (fd_ < 0) return absl::FailedPreconditionError("blob writer is closed");
+    const std::string actual = hasher_.Finish();
+    if (actual != sha256_) {
+      Discard();
+      return absl::DataLossError(
+          absl::StrCat("blob ", ToHex(sha256_), ": received ", size_,
+                       " bytes that hash to ", ToHex(actual)));
+    }
+    // Blobs are immutable; read-only files make accidental edits fail loudly.
+    if (fchmod(fd_, 0444) != 0) {
+      const absl::Status status = ErrnoStatus(errno, "chmod", tmp_);
+      Discard();
+      return status;
+    }
+    const int fd = std::exchange(fd_, -1);
+    return Publish(fd, tmp_, path_, path_dir_);
+  }
+
+ private:
+  void Discard() {
+    close(std::exchange(fd_, -1));
+    unlink(tmp_.c_str());
+  }
+
+  int fd_;  // -1 once committed or discarded.
+  const std::string tmp_;
+  const std::string path_;
+  const std::string path_dir_;
+  const std::string sha256_;
+  Sha256 hasher_;
+  uint64_t size_ = 0;
+};
+
+class FileBlobReader final : public BlobReader {
+ public:
+  FileBlobReader(int fd, uint64_t size, std::string path)
+      : fd_(fd), size_(size), path_(std::move(path)) {}
+  ~FileBlobReader() override { close(fd_); }
+
+  uint64_t size() const override { return size_; }
+
+  absl::Status Read(size_t max_bytes, std::string* out) override {
+    out->resize(max_bytes);
+    while (true) {
+      const ssize_t n = read(fd_, out->data(), max_bytes);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        out->clear();
+        return ErrnoStatus(errno, "read", path_);
+      }
+      out->resize(static_cast<size_t>(n));
+      return absl::OkStatus();
+    }
+  }
+
+ private:
+  const int fd_;
+  const uint64_t size_;
+  const std::string path_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FileCodeStore>> FileCodeStore::Create(
+    Options options) {
+  if (options.dir.empty()) {
+    return absl::InvalidArgumentError("FileCodeStore: dir is required");
+  }
+  const std::string& dir = options.dir;
+  absl::Status status = RemoveAll(dir + "/tmp");
+  for (const char* sub : {"/tmp", "/trees", "/blobs"}) {
+    if (status.ok()) status = MakeDirs(dir + sub);
+  }
+  // All fan-out directories up front: blob commits then never mkdir.
+  for (int i = 0; i < 256 && status.ok(); ++i) {
+    status = MakeDirs(absl::StrCat(
+        dir, "/blobs/", ToHex(std::string(1, static_cast<char>(i)))));
+  }
+  if (status.ok()) status = SyncDir(dir + "/blobs");
+  if (status.ok()) status = SyncDir(dir);
+  if (!status.ok()) return status;
+  return std::unique_ptr<FileCodeStore>(new FileCodeStore(dir));
+}
+
+std::string FileCodeStore::BlobPath(absl::string_view sha256) const {
+  const std::string hex = ToHex(sha256);
+  return absl::StrCat(dir_, "/blobs/", hex.substr(0, 2), "/", hex);
+}
+
+std::string FileCodeStore::TreePath(absl::string_view revision) const {
+  return absl::StrCat(dir_, "/trees/", revision, ".pb");
+}
+
+absl::StatusOr<bool> FileCodeStore::HasBlob(absl::string_view sha256) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  const std::string path = BlobPath(sha256);
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return ErrnoStatus(errno, "stat", path);
+}
+
+absl::StatusOr<std::unique_ptr<BlobWriter>> FileCodeStore::NewBlobWriter(
+    absl::string_view sha256) {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  absl::StatusOr<std::pair<int, std::string>> temp =
+      MakeTemp(dir_ + "/tmp", "blob");
+  if (!temp.ok()) return temp.status();
+  std::string path = BlobPath(sha256);
+  std::string path_dir = path.substr(0, path.rfind('/'));
+  return std::make_unique<FileBlobWriter>(temp->first, std::move(temp->second),
+                                          std::move(path), std::move(path_dir),
+                                          std::string(sha256));
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenBlob(
+    absl::string_view sha256) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  const std::string path = BlobPath(sha256);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("no blob ", ToHex(sha256)));
+    }
+    return ErrnoStatus(errno, "open", path);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "stat", path);
+  }
+  return std::make_unique<FileBlobReader>(fd, static_cast<uint64_t>(st.st_size),
+                                          path);
+}
+
+absl::Status FileCodeStore::PutTree(absl::string_view revision,
+                                    const Tree& tree) {
+  absl::Status status = CheckTreeMatchesRevision(revision, tree);
+  if (!status.ok()) return status;
+  std::string bytes;
+  if (!tree.SerializeToString(&bytes)) {
+    return absl::InternalError(
+        absl::StrCat("cannot serialize tree of revision ", revision));
+  }
+  absl::StatusOr<std::pair<int, std::string>> temp =
+      MakeTemp(dir_ + "/tmp", "tree");
+  if (!temp.ok()) return temp.status();
+  auto [fd, tmp] = *std::move(temp);
+  status = WriteAll(fd, bytes, tmp);
+  if (!status.ok()) {
+    close(fd);
+    unlink(tmp.c_str());
+    return status;
+  }
+  return Publish(fd, tmp, TreePath(revision), dir_ + "/trees");
+}
+
+absl::StatusOr<Tree> FileCodeStore::GetTree(absl::string_view revision) const {
+  absl::Status status = CheckRevisionKey(revision);
+  if (!status.ok()) return status;
+  absl::StatusOr<std::string> bytes = ReadFile(TreePath(revision));
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(absl::StrCat("unknown revision ", revision));
+  }
+  if (!bytes.ok()) return bytes.status();
+  Tree tree;
+  // Checking the id too catches a record that parses but was damaged.
+  if (!tree.ParseFromString(*bytes) || TreeId(tree) != revision) {
+    return absl::DataLossError(
+        absl::StrCat("corrupt tree record for revision ", revision));
+  }
+  return tree;
+}
+
+absl::StatusOr<bool> FileCodeStore::HasRevision(
+    absl::string_view revision) const {
+  absl::Status status = CheckRevisionKey(revision);
+  if (!status.ok()) return status;
+  const std::string path = TreePath(revision);
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return ErrnoStatus(errno, "stat", path);
+}
+
+}  // namespace tether

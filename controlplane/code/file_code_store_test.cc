@@ -1,0 +1,224 @@
+#include "controlplane/code/file_code_store.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/sha256.h"
+#include "gtest/gtest.h"
+#include "sync/tree.h"
+
+namespace tether {
+namespace {
+
+using ::tether::v1::Tree;
+using ::tether::v1::TreeEntry;
+
+std::string TempDir() {
+  std::string tmpl =
+      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
+      "/file_code_store_test.XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+int CountFiles(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (struct dirent* e = readdir(d)) {
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+std::unique_ptr<FileCodeStore> NewStore(const std::string& dir) {
+  absl::StatusOr<std::unique_ptr<FileCodeStore>> store =
+      FileCodeStore::Create({dir});
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+absl::Status WriteBlob(CodeStore& store, absl::string_view data,
+                       absl::string_view sha256, size_t piece = 3) {
+  absl::StatusOr<std::unique_ptr<BlobWriter>> writer =
+      store.NewBlobWriter(sha256);
+  if (!writer.ok()) return writer.status();
+  for (size_t i = 0; i < data.size(); i += piece) {
+    absl::Status status = (*writer)->Append(data.substr(i, piece));
+    if (!status.ok()) return status;
+  }
+  return (*writer)->Commit();
+}
+
+std::string ReadAll(const CodeStore& store, absl::string_view sha256) {
+  absl::StatusOr<std::unique_ptr<BlobReader>> reader = store.OpenBlob(sha256);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return "";
+  std::string all, piece;
+  do {
+    EXPECT_TRUE((*reader)->Read(4, &piece).ok());
+    all += piece;
+  } while (!piece.empty());
+  EXPECT_EQ(all.size(), (*reader)->size());
+  return all;
+}
+
+Tree OneFileTree(const std::string& contents) {
+  Tree tree;
+  TreeEntry* entry = tree.add_entries();
+  entry->set_path("main.py");
+  entry->set_kind(TreeEntry::KIND_FILE);
+  entry->set_mode(0644);
+  entry->set_size(contents.size());
+  entry->set_sha256(Sha256Of(contents));
+  return tree;
+}
+
+TEST(FileCodeStoreTest, RequiresDir) {
+  EXPECT_EQ(FileCodeStore::Create({}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FileCodeStoreTest, CommittedBlobIsStoredUnderFanOutPath) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const std::string data = "print('hello')\n";
+  const std::string sha = Sha256Of(data);
+  EXPECT_FALSE(*store->HasBlob(sha));
+  ASSERT_TRUE(WriteBlob(*store, data, sha).ok());
+  EXPECT_TRUE(*store->HasBlob(sha));
+  const std::string hex = ToHex(sha);
+  EXPECT_EQ(store->BlobPath(sha),
+            absl::StrCat(dir, "/blobs/", hex.substr(0, 2), "/", hex));
+  EXPECT_EQ(*ReadFile(store->BlobPath(sha)), data);
+  EXPECT_EQ(ReadAll(*store, sha), data);
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+}
+
+TEST(FileCodeStoreTest, EmptyBlob) {
+  auto store = NewStore(TempDir());
+  ASSERT_TRUE(WriteBlob(*store, "", Sha256Of("")).ok());
+  EXPECT_EQ(ReadAll(*store, Sha256Of("")), "");
+}
+
+TEST(FileCodeStoreTest, DigestMismatchLeavesNothingBehind) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const std::string claimed = Sha256Of("expected");
+  EXPECT_EQ(WriteBlob(*store, "tampered", claimed).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(*store->HasBlob(claimed));
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+  const std::string hex = ToHex(claimed);
+  EXPECT_EQ(CountFiles(dir + "/blobs/" + hex.substr(0, 2)), 0);
+}
+
+TEST(FileCodeStoreTest, AbandonedWriterLeavesNothingBehind) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const std::string sha = Sha256Of("abc");
+  {
+    auto writer = store->NewBlobWriter(sha);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append("ab").ok());
+    EXPECT_EQ(CountFiles(dir + "/tmp"), 1);
+  }
+  EXPECT_FALSE(*store->HasBlob(sha));
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+}
+
+TEST(FileCodeStoreTest, CreateClearsStaleTempFilesAndKeepsData) {
+  const std::string dir = TempDir();
+  const std::string sha = Sha256Of("kept");
+  {
+    auto store = NewStore(dir);
+    ASSERT_TRUE(WriteBlob(*store, "kept", sha).ok());
+    ASSERT_TRUE(
+        store->PutTree(TreeId(OneFileTree("kept")), OneFileTree("kept")).ok());
+  }
+  ASSERT_TRUE(WriteFileAtomically(dir + "/tmp/blob.crashed", "partial").ok());
+  auto store = NewStore(dir);
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+  EXPECT_TRUE(*store->HasBlob(sha));
+  EXPECT_TRUE(*store->HasRevision(TreeId(OneFileTree("kept"))));
+}
+
+TEST(FileCodeStoreTest, TreesRoundTrip) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const Tree tree = OneFileTree("x");
+  const std::string revision = TreeId(tree);
+  EXPECT_FALSE(*store->HasRevision(revision));
+  EXPECT_EQ(store->GetTree(revision).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store->PutTree(revision, tree).ok());
+  ASSERT_TRUE(store->PutTree(revision, tree).ok());  // Idempotent.
+  EXPECT_TRUE(*store->HasRevision(revision));
+  absl::StatusOr<Tree> got = store->GetTree(revision);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->SerializeAsString(), tree.SerializeAsString());
+  EXPECT_TRUE(ReadFile(absl::StrCat(dir, "/trees/", revision, ".pb")).ok());
+}
+
+TEST(FileCodeStoreTest, RejectsMalformedKeysAndMismatchedTrees) {
+  auto store = NewStore(TempDir());
+  EXPECT_EQ(store->HasBlob("short").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->NewBlobWriter("short").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->OpenBlob(Sha256Of("none")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->GetTree("../../etc/passwd").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->HasRevision("ABC").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->PutTree(TreeId(OneFileTree("a")), OneFileTree("b")).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FileCodeStoreTest, CorruptTreeRecordIsDataLoss) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const Tree tree = OneFileTree("x");
+  const std::string revision = TreeId(tree);
+  ASSERT_TRUE(store->PutTree(revision, tree).ok());
+  ASSERT_TRUE(WriteFileAtomically(absl::StrCat(dir, "/trees/", revision, ".pb"),
+                                  OneFileTree("y").SerializeAsString())
+                  .ok());
+  EXPECT_EQ(store->GetTree(revision).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(FileCodeStoreTest, ConcurrentWritersOfSameAndDistinctBlobs) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const std::string shared(100 * 1000, 's');
+  constexpr int kThreads = 8;
+  std::vector<absl::Status> results(2 * kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      results[2 * i] = WriteBlob(*store, shared, Sha256Of(shared), 1000);
+      const std::string own = absl::StrCat("blob ", i);
+      results[2 * i + 1] = WriteBlob(*store, own, Sha256Of(own));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const absl::Status& status : results) EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(ReadAll(*store, Sha256Of(shared)), shared);
+  for (int i = 0; i < kThreads; ++i) {
+    const std::string own = absl::StrCat("blob ", i);
+    EXPECT_EQ(ReadAll(*store, Sha256Of(own)), own);
+  }
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+}
+
+}  // namespace
+}  // namespace tether

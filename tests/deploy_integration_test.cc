@@ -1,0 +1,395 @@
+// End to end on the local backend: the real tetherd, agents and Python
+// workers on loopback, driven through the public gRPC API.
+
+#include <signal.h>
+
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "sync/uploader.h"
+#include "tests/tetherd_process.h"
+#include "tether/v1/agent.grpc.pb.h"
+
+namespace tether::testing {
+namespace {
+
+using tether::v1::CallRequest;
+using tether::v1::CallResponse;
+using tether::v1::DeployEvent;
+using tether::v1::ServiceSpec;
+
+constexpr char kModule[] = R"py(
+import os, time
+
+def greet(name, punctuation="!"):
+    return f"{os.environ.get('GREETING', 'Hello')}, {name}{punctuation}"
+
+def fail(message):
+    raise ValueError(message)
+
+def echo_bytes(data):
+    return data[::-1]
+
+def chatty():
+    print("hello from the worker")
+    return 1
+
+class Tools:
+    def pid(self):
+        return os.getpid()
+
+    def slow(self, seconds):
+        time.sleep(seconds)
+        return "done"
+
+class Counter:
+    def __init__(self, start=0, step=1):
+        self.value = start
+        self.step = step
+
+    def increment(self, by=None):
+        self.value += self.step if by is None else by
+        return self.value
+)py";
+
+class DeployIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartTetherd({}); }
+
+  void StartTetherd(std::vector<std::string> flags) {
+    auto tetherd = TetherdProcess::Start(NewTempDir("state"), std::move(flags));
+    ASSERT_TRUE(tetherd.ok()) << tetherd.status();
+    tetherd_ = std::move(*tetherd);
+    code_dir_ = NewTempDir("code");
+    WriteTree(code_dir_, {{"app.py", kModule}});
+  }
+
+  std::string Upload() {
+    auto uploaded = UploadTree(tetherd_->stub(), code_dir_, UploadOptions());
+    EXPECT_TRUE(uploaded.ok()) << uploaded.status();
+    return uploaded.ok() ? uploaded->result.revision() : "";
+  }
+
+  static ServiceSpec Spec(const std::string& name, const std::string& callable,
+                          int replicas = 1) {
+    ServiceSpec spec;
+    spec.set_name(name);
+    spec.mutable_compute()->set_replicas(replicas);
+    (*spec.mutable_compute()->mutable_env())["GREETING"] = "Hi";
+    spec.mutable_callable()->set_module("app");
+    spec.mutable_callable()->set_name(callable);
+    return spec;
+  }
+
+  // Deploys and returns the final status, collecting the event stages.
+  grpc::Status Deploy(const ServiceSpec& spec, const std::string& revision,
+                      std::vector<DeployEvent::Stage>* stages = nullptr) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    tether::v1::DeployRequest request;
+    *request.mutable_spec() = spec;
+    request.set_revision(revision);
+    auto reader = tetherd_->stub().Deploy(&context, request);
+    DeployEvent event;
+    while (reader->Read(&event)) {
+      if (stages != nullptr) stages->push_back(event.stage());
+    }
+    return reader->Finish();
+  }
+
+  grpc::Status Call(CallRequest request, CallResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    return tetherd_->stub().Call(&context, request, response);
+  }
+
+  static CallRequest JsonCall(const std::string& service,
+                              const std::string& method,
+                              const std::string& payload) {
+    CallRequest request;
+    request.set_service(service);
+    request.set_method(method);
+    request.set_payload(payload);
+    return request;
+  }
+
+  // Runs /usr/bin/python3 -c `script` with `input` on stdin; its stdout.
+  static std::string Python(const std::string& script,
+                            const std::string& input) {
+    const std::string in = NewTempDir("py") + "/in";
+    WriteTree(in.substr(0, in.rfind('/')), {{"in", input}});
+    const std::string command =
+        absl::StrCat("/usr/bin/python3 -c \"", script, "\" < ", in);
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+    pclose(pipe);
+    return out;
+  }
+
+  std::unique_ptr<TetherdProcess> tetherd_;
+  std::string code_dir_;
+};
+
+TEST_F(DeployIntegrationTest, DeploysAndCallsAFunctionAndAClass) {
+  const std::string revision = Upload();
+  std::vector<DeployEvent::Stage> stages;
+  grpc::Status status = Deploy(Spec("greet", "greet"), revision, &stages);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(stages.empty());
+  EXPECT_EQ(stages.front(), DeployEvent::STAGE_ACCEPTED);
+  EXPECT_EQ(stages.back(), DeployEvent::STAGE_READY);
+  EXPECT_NE(std::find(stages.begin(), stages.end(),
+                      DeployEvent::STAGE_REPLICA_LOADING),
+            stages.end());
+
+  CallResponse response;
+  status = Call(
+      JsonCall("greet", "", R"({"args":["Ada"],"kwargs":{"punctuation":"?"}})"),
+      &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), 1);
+  EXPECT_EQ(response.results(0).payload(), R"("Hi, Ada?")");
+  EXPECT_EQ(response.results(0).replica(), "greet-0");
+
+  ServiceSpec counter = Spec("counter", "Counter");
+  counter.mutable_callable()
+      ->mutable_init_kwargs()
+      ->mutable_fields()
+      ->
+      operator[]("start")
+      .set_number_value(10);
+  ASSERT_TRUE(Deploy(counter, revision).ok());
+  for (const char* expected : {"11", "13"}) {
+    response.Clear();
+    const std::string payload =
+        std::string(expected) == "11" ? "" : R"({"kwargs":{"by":2}})";
+    ASSERT_TRUE(
+        Call(JsonCall("counter", "increment", payload), &response).ok());
+    EXPECT_EQ(response.results(0).payload(), expected);
+  }
+
+  grpc::ClientContext context;
+  tether::v1::ListServicesResponse list;
+  ASSERT_TRUE(
+      tetherd_->stub()
+          .ListServices(&context, tether::v1::ListServicesRequest(), &list)
+          .ok());
+  ASSERT_EQ(list.services_size(), 2);
+  EXPECT_EQ(list.services(0).name(), "counter");
+  EXPECT_EQ(list.services(1).phase(), tether::v1::ServiceStatus::PHASE_READY);
+}
+
+TEST_F(DeployIntegrationTest, RemoteExceptionsComeBackTyped) {
+  ASSERT_TRUE(Deploy(Spec("fail", "fail"), Upload()).ok());
+  CallResponse response;
+  ASSERT_TRUE(
+      Call(JsonCall("fail", "", R"({"args":["boom"]})"), &response).ok());
+  const auto& error = response.results(0).error();
+  EXPECT_EQ(error.type(), "ValueError");
+  EXPECT_EQ(error.message(), "boom");
+  EXPECT_TRUE(absl::StrContains(error.traceback(), "raise ValueError(message)"))
+      << error.traceback();
+}
+
+TEST_F(DeployIntegrationTest, BadInputGetsPreciseStatusesAndChangesNothing) {
+  const std::string revision = Upload();
+  CallResponse response;
+  EXPECT_EQ(Call(JsonCall("nope", "", ""), &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Deploy(Spec("Not_A_Name", "greet"), revision).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ServiceSpec negative = Spec("neg", "greet");
+  negative.mutable_compute()->set_cpus("-1");
+  grpc::Status status = Deploy(negative, revision);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "compute.cpus"))
+      << status.error_message();
+
+  status = Deploy(Spec("missing", "no_such_function"), revision);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "no_such_function"))
+      << status.error_message();
+  ServiceSpec no_module = Spec("nomodule", "greet");
+  no_module.mutable_callable()->set_module("not_there");
+  status = Deploy(no_module, revision);
+  EXPECT_TRUE(
+      absl::StrContains(status.error_message(), "No module named 'not_there'"))
+      << status.error_message();
+
+  ASSERT_TRUE(Deploy(Spec("greet", "greet"), revision).ok());
+  CallRequest pickled = JsonCall("greet", "", "x");
+  pickled.set_codec(tether::v1::CODEC_PICKLE);
+  EXPECT_EQ(Call(pickled, &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  grpc::ClientContext context;
+  tether::v1::ListServicesResponse list;
+  ASSERT_TRUE(
+      tetherd_->stub()
+          .ListServices(&context, tether::v1::ListServicesRequest(), &list)
+          .ok());
+  // Invalid deploys left no record; failed imports did (to show why).
+  std::vector<std::string> names;
+  for (const auto& service : list.services()) names.push_back(service.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"greet", "missing", "nomodule"}));
+}
+
+TEST_F(DeployIntegrationTest, PayloadOverTheLimitIsResourceExhausted) {
+  StartTetherd({"--max_payload_bytes=1024"});
+  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  CallResponse response;
+  const std::string big =
+      absl::StrCat(R"({"args":[")", std::string(2000, 'x'), R"("]})");
+  EXPECT_EQ(Call(JsonCall("greet", "", big), &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(
+      Call(JsonCall("greet", "", R"({"args":["ok"]})"), &response).ok());
+}
+
+TEST_F(DeployIntegrationTest, PickleWhenAllowedAndRawBytes) {
+  ServiceSpec spec = Spec("bytes", "echo_bytes");
+  spec.mutable_compute()->add_allowed_serialization(tether::v1::CODEC_RAW);
+  spec.mutable_compute()->add_allowed_serialization(tether::v1::CODEC_PICKLE);
+  ASSERT_TRUE(Deploy(spec, Upload()).ok());
+  CallResponse response;
+  CallRequest raw = JsonCall("bytes", "", std::string("ab\0c", 4));
+  raw.set_codec(tether::v1::CODEC_RAW);
+  ASSERT_TRUE(Call(raw, &response).ok());
+  EXPECT_EQ(response.results(0).payload(), std::string("c\0ba", 4));
+
+  CallRequest pickle =
+      JsonCall("bytes", "",
+               Python("import pickle, sys; "
+                      "sys.stdout.buffer.write(pickle.dumps(((b'xy',), {})))",
+                      ""));
+  pickle.set_codec(tether::v1::CODEC_PICKLE);
+  response.Clear();
+  ASSERT_TRUE(Call(pickle, &response).ok());
+  ASSERT_TRUE(response.results(0).has_payload())
+      << response.results(0).error().message();
+  EXPECT_EQ(Python("import pickle, sys; "
+                   "print(pickle.loads(sys.stdin.buffer.read()))",
+                   response.results(0).payload()),
+            "b'yx'\n");
+}
+
+TEST_F(DeployIntegrationTest, CapturedPrintsComeBackAsLogLines) {
+  ASSERT_TRUE(Deploy(Spec("chatty", "chatty"), Upload()).ok());
+  CallResponse response;
+  ASSERT_TRUE(Call(JsonCall("chatty", "", ""), &response).ok());
+  ASSERT_GE(response.results(0).logs_size(), 1);
+  EXPECT_EQ(response.results(0).logs(0).text(), "hello from the worker");
+}
+
+TEST_F(DeployIntegrationTest, AWorkerThatDiesFailsItsCallAndIsRestarted) {
+  ASSERT_TRUE(Deploy(Spec("tools", "Tools"), Upload()).ok());
+  CallResponse response;
+  ASSERT_TRUE(Call(JsonCall("tools", "pid", ""), &response).ok());
+  const int worker_pid = std::stoi(response.results(0).payload());
+  grpc::Status slow_status;
+  std::thread slow([&] {
+    CallResponse slow_response;
+    slow_status =
+        Call(JsonCall("tools", "slow", R"({"args":[30]})"), &slow_response);
+  });
+  // Give the call time to reach the worker; the kill lands mid-call either
+  // way, since the worker sleeps for 30 s.
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(kill(worker_pid, SIGKILL), 0);
+  slow.join();
+  EXPECT_EQ(slow_status.error_code(), grpc::StatusCode::ABORTED)
+      << slow_status.error_message();
+  // The worker is restarted and the next call works, in a new process.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  grpc::Status status;
+  do {
+    response.Clear();
+    status = Call(JsonCall("tools", "pid", ""), &response);
+  } while (!status.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_NE(std::stoi(response.results(0).payload()), worker_pid);
+}
+
+TEST_F(DeployIntegrationTest, FanOutAndNamedReplica) {
+  ASSERT_TRUE(Deploy(Spec("greet", "greet", 2), Upload()).ok());
+  CallRequest all = JsonCall("greet", "", R"({"args":["all"]})");
+  all.set_target(CallRequest::TARGET_ALL);
+  CallResponse response;
+  ASSERT_TRUE(Call(all, &response).ok());
+  ASSERT_EQ(response.results_size(), 2);
+  EXPECT_EQ(response.results(0).replica(), "greet-0");
+  EXPECT_EQ(response.results(1).replica(), "greet-1");
+
+  CallRequest one = JsonCall("greet", "", R"({"args":["one"]})");
+  one.set_target(CallRequest::TARGET_REPLICA);
+  one.set_replica("greet-1");
+  response.Clear();
+  ASSERT_TRUE(Call(one, &response).ok());
+  EXPECT_EQ(response.results(0).replica(), "greet-1");
+  one.set_replica("greet-9");
+  EXPECT_EQ(Call(one, &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(DeployIntegrationTest, DirectCallsToAnAgentNeedTheToken) {
+  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  grpc::ClientContext get_context;
+  tether::v1::GetServiceRequest get;
+  get.set_name("greet");
+  tether::v1::ServiceStatus service;
+  ASSERT_TRUE(tetherd_->stub().GetService(&get_context, get, &service).ok());
+  ASSERT_EQ(service.replicas_size(), 1);
+  auto agent = tether::v1::Agent::NewStub(grpc::CreateChannel(
+      service.replicas(0).address(), grpc::InsecureChannelCredentials()));
+  tether::v1::InvokeRequest invoke;
+  invoke.set_payload(R"({"args":["direct"]})");
+  tether::v1::InvokeResponse result;
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(agent->Invoke(&context, invoke, &result).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + service.token());
+  ASSERT_TRUE(agent->Invoke(&context, invoke, &result).ok());
+  EXPECT_EQ(result.result().payload(), R"("Hi, direct!")");
+}
+
+TEST_F(DeployIntegrationTest, RedeployServesTheNewCode) {
+  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  WriteTree(code_dir_, {{"app.py", absl::StrCat(kModule, R"py(
+def greet(name, punctuation="!"):
+    return "v2 " + name
+)py")}});
+  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  CallResponse response;
+  ASSERT_TRUE(Call(JsonCall("greet", "", R"({"args":["x"]})"), &response).ok());
+  EXPECT_EQ(response.results(0).payload(), R"("v2 x")");
+}
+
+TEST_F(DeployIntegrationTest, ARestartedTetherdBringsServicesBack) {
+  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  tetherd_->Kill();
+  ASSERT_TRUE(tetherd_->Restart().ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  grpc::Status status;
+  CallResponse response;
+  do {
+    response.Clear();
+    status = Call(JsonCall("greet", "", R"({"args":["again"]})"), &response);
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(50));
+  } while (!status.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.results(0).payload(), R"("Hi, again!")");
+}
+
+}  // namespace
+}  // namespace tether::testing
