@@ -98,7 +98,7 @@ class FileBlobWriter final : public BlobWriter {
     }
     // Blobs are immutable; read-only files make accidental edits fail loudly.
     if (fchmod(fd_, 0444) != 0) {
-      const absl::Status status = ErrnoStatus(errno, "chmod", tmp_);
+      absl::Status status = ErrnoStatus(errno, "chmod", tmp_);
       Discard();
       return status;
     }
@@ -169,7 +169,8 @@ absl::StatusOr<std::unique_ptr<FileCodeStore>> FileCodeStore::Create(
   if (status.ok()) status = SyncDir(dir + "/blobs");
   if (status.ok()) status = SyncDir(dir);
   if (!status.ok()) return status;
-  return std::unique_ptr<FileCodeStore>(new FileCodeStore(dir));
+  return std::unique_ptr<FileCodeStore>(
+      new FileCodeStore(std::move(options.dir)));
 }
 
 std::string FileCodeStore::BlobPath(absl::string_view sha256) const {

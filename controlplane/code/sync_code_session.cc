@@ -14,7 +14,7 @@ using ::tether::v1::Tree;
 using ::tether::v1::TreeEntry;
 
 SyncCodeSession::SyncCodeSession(CodeStore* store, SyncLimits limits)
-    : store_(store), limits_(std::move(limits)) {}
+    : store_(store), limits_(limits) {}
 
 // Defined here so the writer's destructor (which discards) runs in one place.
 SyncCodeSession::~SyncCodeSession() = default;

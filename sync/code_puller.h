@@ -1,0 +1,39 @@
+#ifndef TETHER_SYNC_CODE_PULLER_H_
+#define TETHER_SYNC_CODE_PULLER_H_
+
+// The agent side of AgentGateway.PullCode: fetch a revision into the agent's
+// work directory (layout in sync/revision_builder.h).
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tether/v1/agent.grpc.pb.h"
+
+namespace grpc {
+class ClientContext;
+}  // namespace grpc
+
+namespace tether {
+
+/// Makes `revision` current in `workdir` and returns its directory.
+/// Without an RPC when it is already current or already built; otherwise
+/// pulls it, announcing the current revision's digests as `have` so only
+/// new blobs travel, and builds it with RevisionBuilder. If a file to reuse
+/// changed on disk meanwhile, pulls once more with an empty `have`.
+///
+/// `decorate` (may be empty) adds metadata (authorization) and a deadline
+/// to the call. Errors: INVALID_ARGUMENT for a malformed revision or tree,
+/// the RPC's status (e.g. NOT_FOUND for an unknown revision), DATA_LOSS for
+/// corrupt bytes, INTERNAL when the server breaks the protocol, filesystem
+/// errors. On error the previous current revision stays.
+///
+/// Not safe to run concurrently for the same workdir.
+absl::StatusOr<std::string> PullRevision(
+    tether::v1::AgentGateway::StubInterface& stub, const std::string& workdir,
+    const std::string& revision,
+    const std::function<void(grpc::ClientContext&)>& decorate);
+
+}  // namespace tether
+
+#endif  // TETHER_SYNC_CODE_PULLER_H_
