@@ -27,15 +27,19 @@ int MaxMessageSize(int64_t max_payload) {
 
 // {"args": [...], "kwargs": {...}} for the class constructor.
 std::string InitJson(const tether::v1::Callable& callable) {
-  std::string args = "[]";
-  std::string kwargs = "{}";
-  if (callable.has_init_args()) {
-    (void)google::protobuf::util::MessageToJsonString(callable.init_args(),
-                                                      &args);
+  // MessageToJsonString appends, so each part starts empty.
+  std::string args;
+  std::string kwargs;
+  if (!callable.has_init_args() ||
+      !google::protobuf::util::MessageToJsonString(callable.init_args(), &args)
+           .ok()) {
+    args = "[]";
   }
-  if (callable.has_init_kwargs()) {
-    (void)google::protobuf::util::MessageToJsonString(callable.init_kwargs(),
-                                                      &kwargs);
+  if (!callable.has_init_kwargs() ||
+      !google::protobuf::util::MessageToJsonString(callable.init_kwargs(),
+                                                   &kwargs)
+           .ok()) {
+    kwargs = "{}";
   }
   return absl::StrCat("{\"args\":", args, ",\"kwargs\":", kwargs, "}");
 }
@@ -191,9 +195,9 @@ void Agent::Load(const LoadRevision& load) {
     return;
   }
   Report(load, RevisionState::STATE_SYNCING);
-  absl::StatusOr<std::string> dir = sync::PullRevision(
-      *gateway_, options_.workdir, load.revision(),
-      [this](grpc::ClientContext& context) { Decorate(context); });
+  absl::StatusOr<std::string> dir =
+      PullRevision(*gateway_, options_.workdir, load.revision(),
+                   [this](grpc::ClientContext& context) { Decorate(context); });
   if (!dir.ok()) {
     Report(load, RevisionState::STATE_FAILED,
            absl::StrCat("cannot fetch the code: ", dir.status().message()));

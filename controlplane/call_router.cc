@@ -38,7 +38,7 @@ std::string NewRequestId() {
 struct FanOut {
   FanOut(size_t n, CallResponse* response,
          std::function<void(absl::Status)> done)
-      : results(n), response(response), done(std::move(done)) {}
+      : remaining(n), results(n), response(response), done(std::move(done)) {}
 
   void Complete(size_t index, const grpc::Status& status, CallResult result) {
     bool last = false;
@@ -57,7 +57,7 @@ struct FanOut {
   }
 
   absl::Mutex mu;
-  size_t remaining ABSL_GUARDED_BY(mu) = results.size();
+  size_t remaining ABSL_GUARDED_BY(mu);
   absl::Status first_error ABSL_GUARDED_BY(mu);
   std::vector<CallResult> results;
   CallResponse* response;

@@ -110,7 +110,15 @@ class DeployReactor final : public grpc::ServerWriteReactor<DeployEvent>,
     WriteNextLocked();
   }
 
-  void OnCancel() override { manager_->CancelDeploy(deploy_id_); }
+  void OnCancel() override {
+    manager_->CancelDeploy(deploy_id_);
+    // A reactor must finish even when cancelled, or server shutdown waits
+    // for it forever.
+    absl::MutexLock lock(&mu_);
+    queue_.clear();
+    final_status_ = grpc::Status::CANCELLED;
+    WriteNextLocked();
+  }
 
   void OnDone() override {
     manager_->CancelDeploy(deploy_id_);

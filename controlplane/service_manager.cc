@@ -359,6 +359,8 @@ absl::StatusOr<uint64_t> ServiceManager::AttachAgent(
   endpoint->address = hello.invoke_address();
   endpoint->stub = options_.router->NewAgentStub(hello.invoke_address());
   replica.endpoint = std::move(endpoint);
+  TETHER_LOG(INFO) << "agent " << hello.replica() << " attached from "
+                   << hello.invoke_address();
   Emit(service, DeployEvent::STAGE_REPLICA_ATTACHED, hello.replica(),
        absl::StrCat("agent at ", hello.invoke_address()));
   UpdateRoute(service);
@@ -375,6 +377,9 @@ void ServiceManager::OnRevisionState(uint64_t session,
   Service& service = services_[service_name];
   Replica& replica = service.replicas[replica_name];
   const bool current = state.generation() == service.record.generation();
+  TETHER_LOG(INFO) << replica_name << ": revision " << Short(state.revision())
+                   << " generation " << state.generation() << " "
+                   << RevisionState::State_Name(state.state());
   switch (state.state()) {
     case RevisionState::STATE_SYNCING:
       if (current) {

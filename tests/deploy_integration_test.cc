@@ -88,18 +88,21 @@ class DeployIntegrationTest : public ::testing::Test {
   // Deploys and returns the final status, collecting the event stages.
   grpc::Status Deploy(const ServiceSpec& spec, const std::string& revision,
                       std::vector<DeployEvent::Stage>* stages = nullptr) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(60));
-    tether::v1::DeployRequest request;
-    *request.mutable_spec() = spec;
-    request.set_revision(revision);
-    auto reader = tetherd_->stub().Deploy(&context, request);
-    DeployEvent event;
-    while (reader->Read(&event)) {
+    std::vector<DeployEvent> events;
+    grpc::Status status = tetherd_->Deploy(spec, revision, &events);
+    for (const DeployEvent& event : events) {
       if (stages != nullptr) stages->push_back(event.stage());
     }
-    return reader->Finish();
+    return status;
+  }
+
+  // For ASSERT_TRUE: a failed deploy prints its status.
+  ::testing::AssertionResult Deployed(const ServiceSpec& spec,
+                                      const std::string& revision) {
+    grpc::Status status = Deploy(spec, revision);
+    if (status.ok()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "deploy " << spec.name() << ": " << status.error_message();
   }
 
   grpc::Status Call(CallRequest request, CallResponse* response) {
@@ -167,7 +170,7 @@ TEST_F(DeployIntegrationTest, DeploysAndCallsAFunctionAndAClass) {
       ->
       operator[]("start")
       .set_number_value(10);
-  ASSERT_TRUE(Deploy(counter, revision).ok());
+  ASSERT_TRUE(Deployed(counter, revision));
   for (const char* expected : {"11", "13"}) {
     response.Clear();
     const std::string payload =
@@ -189,7 +192,7 @@ TEST_F(DeployIntegrationTest, DeploysAndCallsAFunctionAndAClass) {
 }
 
 TEST_F(DeployIntegrationTest, RemoteExceptionsComeBackTyped) {
-  ASSERT_TRUE(Deploy(Spec("fail", "fail"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("fail", "fail"), Upload()));
   CallResponse response;
   ASSERT_TRUE(
       Call(JsonCall("fail", "", R"({"args":["boom"]})"), &response).ok());
@@ -225,7 +228,7 @@ TEST_F(DeployIntegrationTest, BadInputGetsPreciseStatusesAndChangesNothing) {
       absl::StrContains(status.error_message(), "No module named 'not_there'"))
       << status.error_message();
 
-  ASSERT_TRUE(Deploy(Spec("greet", "greet"), revision).ok());
+  ASSERT_TRUE(Deployed(Spec("greet", "greet"), revision));
   CallRequest pickled = JsonCall("greet", "", "x");
   pickled.set_codec(tether::v1::CODEC_PICKLE);
   EXPECT_EQ(Call(pickled, &response).error_code(),
@@ -245,7 +248,7 @@ TEST_F(DeployIntegrationTest, BadInputGetsPreciseStatusesAndChangesNothing) {
 
 TEST_F(DeployIntegrationTest, PayloadOverTheLimitIsResourceExhausted) {
   StartTetherd({"--max_payload_bytes=1024"});
-  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("greet", "greet"), Upload()));
   CallResponse response;
   const std::string big =
       absl::StrCat(R"({"args":[")", std::string(2000, 'x'), R"("]})");
@@ -259,7 +262,7 @@ TEST_F(DeployIntegrationTest, PickleWhenAllowedAndRawBytes) {
   ServiceSpec spec = Spec("bytes", "echo_bytes");
   spec.mutable_compute()->add_allowed_serialization(tether::v1::CODEC_RAW);
   spec.mutable_compute()->add_allowed_serialization(tether::v1::CODEC_PICKLE);
-  ASSERT_TRUE(Deploy(spec, Upload()).ok());
+  ASSERT_TRUE(Deployed(spec, Upload()));
   CallResponse response;
   CallRequest raw = JsonCall("bytes", "", std::string("ab\0c", 4));
   raw.set_codec(tether::v1::CODEC_RAW);
@@ -283,7 +286,7 @@ TEST_F(DeployIntegrationTest, PickleWhenAllowedAndRawBytes) {
 }
 
 TEST_F(DeployIntegrationTest, CapturedPrintsComeBackAsLogLines) {
-  ASSERT_TRUE(Deploy(Spec("chatty", "chatty"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("chatty", "chatty"), Upload()));
   CallResponse response;
   ASSERT_TRUE(Call(JsonCall("chatty", "", ""), &response).ok());
   ASSERT_GE(response.results(0).logs_size(), 1);
@@ -291,7 +294,7 @@ TEST_F(DeployIntegrationTest, CapturedPrintsComeBackAsLogLines) {
 }
 
 TEST_F(DeployIntegrationTest, AWorkerThatDiesFailsItsCallAndIsRestarted) {
-  ASSERT_TRUE(Deploy(Spec("tools", "Tools"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("tools", "Tools"), Upload()));
   CallResponse response;
   ASSERT_TRUE(Call(JsonCall("tools", "pid", ""), &response).ok());
   const int worker_pid = std::stoi(response.results(0).payload());
@@ -320,7 +323,7 @@ TEST_F(DeployIntegrationTest, AWorkerThatDiesFailsItsCallAndIsRestarted) {
 }
 
 TEST_F(DeployIntegrationTest, FanOutAndNamedReplica) {
-  ASSERT_TRUE(Deploy(Spec("greet", "greet", 2), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("greet", "greet", 2), Upload()));
   CallRequest all = JsonCall("greet", "", R"({"args":["all"]})");
   all.set_target(CallRequest::TARGET_ALL);
   CallResponse response;
@@ -340,7 +343,7 @@ TEST_F(DeployIntegrationTest, FanOutAndNamedReplica) {
 }
 
 TEST_F(DeployIntegrationTest, DirectCallsToAnAgentNeedTheToken) {
-  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("greet", "greet"), Upload()));
   grpc::ClientContext get_context;
   tether::v1::GetServiceRequest get;
   get.set_name("greet");
@@ -364,19 +367,19 @@ TEST_F(DeployIntegrationTest, DirectCallsToAnAgentNeedTheToken) {
 }
 
 TEST_F(DeployIntegrationTest, RedeployServesTheNewCode) {
-  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("greet", "greet"), Upload()));
   WriteTree(code_dir_, {{"app.py", absl::StrCat(kModule, R"py(
 def greet(name, punctuation="!"):
     return "v2 " + name
 )py")}});
-  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("greet", "greet"), Upload()));
   CallResponse response;
   ASSERT_TRUE(Call(JsonCall("greet", "", R"({"args":["x"]})"), &response).ok());
   EXPECT_EQ(response.results(0).payload(), R"("v2 x")");
 }
 
 TEST_F(DeployIntegrationTest, ARestartedTetherdBringsServicesBack) {
-  ASSERT_TRUE(Deploy(Spec("greet", "greet"), Upload()).ok());
+  ASSERT_TRUE(Deployed(Spec("greet", "greet"), Upload()));
   tetherd_->Kill();
   ASSERT_TRUE(tetherd_->Restart().ok());
   const absl::Time deadline = absl::Now() + absl::Seconds(30);

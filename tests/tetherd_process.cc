@@ -89,6 +89,23 @@ void TetherdProcess::Kill() {
   pid_ = 0;
 }
 
+grpc::Status TetherdProcess::Deploy(
+    const tether::v1::ServiceSpec& spec, const std::string& revision,
+    std::vector<tether::v1::DeployEvent>* events) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
+  tether::v1::DeployRequest request;
+  *request.mutable_spec() = spec;
+  request.set_revision(revision);
+  auto reader = stub_->Deploy(&context, request);
+  tether::v1::DeployEvent event;
+  while (reader->Read(&event)) {
+    if (events != nullptr) events->push_back(event);
+  }
+  return reader->Finish();
+}
+
 absl::Status TetherdProcess::Restart() {
   Stop();
   return Launch();

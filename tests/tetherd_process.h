@@ -12,8 +12,9 @@
 
 namespace tether::testing {
 
-/// A real `tetherd` process for integration tests: loopback, port 0, its
-/// own state dir. Stopped (SIGTERM) on destruction. Not thread-safe.
+/// A real `tetherd` process for integration tests and benchmarks: loopback,
+/// port 0, its own state dir. Stopped (SIGTERM) on destruction.
+/// Not thread-safe.
 class TetherdProcess {
  public:
   /// Starts tetherd with `--listen=127.0.0.1:0 --state_dir=<state_dir>` plus
@@ -27,6 +28,12 @@ class TetherdProcess {
   void Kill();
   /// Starts a new tetherd on the same state dir (a new port).
   absl::Status Restart();
+
+  /// Deploys `spec` at `revision` and follows the stream to its end;
+  /// appends the events to `events` when given.
+  grpc::Status Deploy(const tether::v1::ServiceSpec& spec,
+                      const std::string& revision,
+                      std::vector<tether::v1::DeployEvent>* events = nullptr);
 
   const std::string& address() const { return address_; }
   const std::string& state_dir() const { return state_dir_; }
@@ -44,7 +51,7 @@ class TetherdProcess {
   std::unique_ptr<tether::v1::ControlPlane::Stub> stub_;
 };
 
-/// A fresh directory under $TEST_TMPDIR.
+/// A fresh directory under $TEST_TMPDIR (or /tmp).
 std::string NewTempDir(const std::string& prefix);
 
 /// Writes `files` (relative path → contents) under `dir`.

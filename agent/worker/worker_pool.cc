@@ -1,0 +1,403 @@
+#include "agent/worker/worker_pool.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/log.h"
+
+namespace tether::agent {
+namespace {
+
+// More workers than this per replica is a config mistake, not a plan.
+constexpr int kMaxWorkers = 1024;
+
+// A refused call is retried on another worker this many times: the pick can
+// race with a reload (the picked worker starts draining) or a death.
+constexpr int kInvokeAttempts = 3;
+
+absl::Status ValidateConfig(const WorkerConfig& config) {
+  if (config.workers < 0 || config.workers > kMaxWorkers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("workers must be between 0 and ", kMaxWorkers, ", not ",
+                     config.workers));
+  }
+  if (config.revision_dir.empty() || config.revision_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("revision_dir must be an absolute path, not \"",
+                     config.revision_dir, "\""));
+  }
+  struct stat st;
+  if (stat(config.revision_dir.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, "stat", config.revision_dir);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "revision_dir ", config.revision_dir, " is not a directory"));
+  }
+  if (config.load.module().empty()) {
+    return absl::InvalidArgumentError("callable.module must be set");
+  }
+  const bool native = config.runtime == tether::v1::RUNTIME_NATIVE;
+  if (!native && config.load.name().empty()) {
+    return absl::InvalidArgumentError(
+        "callable.name must name a function or class of the module");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
+    Options options) {
+  if (options.restart_backoff_initial <= absl::ZeroDuration() ||
+      options.restart_backoff_max < options.restart_backoff_initial) {
+    return absl::InvalidArgumentError(
+        "restart backoff must satisfy 0 < initial <= max");
+  }
+  if (options.max_frame_bytes < 4096) {
+    return absl::InvalidArgumentError("max_frame_bytes must be at least 4096");
+  }
+  if (!options.clock) options.clock = [] { return absl::Now(); };
+  std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(options)));
+  pool->supervisor_ = std::thread([p = pool.get()] { p->Supervise(); });
+  return pool;
+}
+
+WorkerPool::WorkerPool(Options options) : options_(std::move(options)) {}
+
+WorkerPool::~WorkerPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    wake_ = true;
+  }
+  supervisor_.join();
+  std::vector<std::shared_ptr<WorkerProcess>> workers;
+  {
+    absl::MutexLock lock(&mu_);
+    current_ = nullptr;
+    for (auto& [id, generation] : generations_) {
+      for (Slot& slot : generation->slots) {
+        if (slot.worker != nullptr) workers.push_back(std::move(slot.worker));
+      }
+    }
+  }
+  // Stop them all at once; the destructors then wait for each.
+  for (const auto& worker : workers) worker->StopAsync();
+  workers.clear();
+  absl::MutexLock lock(&mu_);
+  generations_.clear();
+}
+
+WorkerProcess::Options WorkerPool::OptionsFor(const Generation& generation,
+                                              size_t slot, uint64_t spawn_id) {
+  WorkerProcess::Options options = generation.worker_options;
+  const uint64_t generation_id = generation.id;
+  options.on_exit = [this, generation_id, slot,
+                     spawn_id](const absl::Status& status) {
+    absl::MutexLock lock(&mu_);
+    exits_.push_back({generation_id, slot, spawn_id, status});
+    wake_ = true;
+  };
+  return options;
+}
+
+absl::Status WorkerPool::Load(const WorkerConfig& config) {
+  absl::MutexLock load_lock(&load_mu_);
+  absl::Status status = ValidateConfig(config);
+  if (!status.ok()) return status;
+  const size_t count = std::max(config.workers, 1);
+
+  auto generation = std::make_unique<Generation>();
+  generation->revision_dir = config.revision_dir;
+  generation->slots.resize(count);
+  WorkerProcess::Options& worker_options = generation->worker_options;
+  worker_options.runtime = config.runtime;
+  worker_options.load = config.load;
+  worker_options.load.set_root(config.revision_dir);
+  worker_options.python = options_.python;
+  worker_options.runner_path = options_.runner_path;
+  worker_options.native_worker_path = options_.native_worker_path;
+  worker_options.env = config.env;
+  worker_options.load_timeout = options_.load_timeout;
+  worker_options.stop_grace = options_.stop_grace;
+  worker_options.drain_timeout = options_.drain_timeout;
+  worker_options.max_frame_bytes = options_.max_frame_bytes;
+  Generation* const next = generation.get();
+  std::vector<uint64_t> spawn_ids(count);
+  {
+    absl::MutexLock lock(&mu_);
+    next->id = ++next_generation_;
+    for (size_t i = 0; i < count; ++i) {
+      spawn_ids[i] = ++next_spawn_id_;
+      next->slots[i].spawn_id = spawn_ids[i];
+    }
+    // Registered before spawning so exit reports find it.
+    generations_[next->id] = std::move(generation);
+  }
+
+  // All spawn first, so they load in parallel.
+  std::vector<std::shared_ptr<WorkerProcess>> started;
+  for (size_t i = 0; i < count && status.ok(); ++i) {
+    absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
+        WorkerProcess::Spawn(OptionsFor(*next, i, spawn_ids[i]));
+    if (worker.ok()) {
+      started.push_back(std::move(*worker));
+    } else {
+      status = worker.status();
+    }
+  }
+  for (const auto& worker : started) {
+    if (!status.ok()) break;
+    status = worker->WaitLoaded();
+  }
+  if (!status.ok()) {
+    TETHER_LOG(WARNING) << "load of " << config.revision_dir
+                        << " failed; still serving " << ServingRevisionDir()
+                        << ": " << status;
+    for (const auto& worker : started) worker->StopAsync();
+    {
+      absl::MutexLock lock(&mu_);
+      generations_.erase(next->id);  // Later exit reports find nothing.
+    }
+    started.clear();  // Waits for the processes to be reaped.
+    return status;
+  }
+
+  std::vector<std::shared_ptr<WorkerProcess>> old_workers;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = options_.clock();
+    for (size_t i = 0; i < count; ++i) {
+      Slot& slot = next->slots[i];
+      slot.started = now;
+      if (slot.exited_early) {
+        // Its exit report came while Load was still waiting on the others.
+        ScheduleRestartLocked(slot, slot.last_exit);
+      } else {
+        slot.worker = std::move(started[i]);
+      }
+    }
+    next->installed = true;
+    Generation* const previous = current_;
+    current_ = next;
+    if (previous != nullptr) {
+      for (Slot& slot : previous->slots) {
+        if (slot.worker != nullptr) old_workers.push_back(slot.worker);
+      }
+      if (old_workers.empty()) generations_.erase(previous->id);
+    }
+    wake_ = true;
+  }
+  // Outside mu_: a worker's own lock is never taken under the pool's.
+  for (const auto& worker : old_workers) worker->Drain();
+  TETHER_LOG(INFO) << "serving " << config.load.module() << "."
+                   << config.load.name() << " from " << config.revision_dir
+                   << " on " << count << " workers";
+  return absl::OkStatus();
+}
+
+void WorkerPool::Invoke(const tether::v1::InvokeRequest& request, Done done) {
+  absl::Status refused;
+  for (int attempt = 0; attempt < kInvokeAttempts; ++attempt) {
+    std::shared_ptr<WorkerProcess> worker;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (current_ == nullptr) {
+        refused = absl::UnavailableError("no workers loaded yet");
+        break;
+      }
+      const std::vector<Slot>& slots = current_->slots;
+      const size_t n = slots.size();
+      const size_t start =
+          next_pick_.fetch_add(1, std::memory_order_relaxed) % n;
+      int best = -1;
+      for (size_t k = 0; k < n; ++k) {
+        const Slot& slot = slots[(start + k) % n];
+        if (slot.worker == nullptr || !slot.worker->serving()) continue;
+        const int outstanding = slot.worker->outstanding();
+        if (best < 0 || outstanding < best) {
+          best = outstanding;
+          worker = slot.worker;
+        }
+      }
+      if (worker == nullptr) {
+        std::string why;
+        for (const Slot& slot : slots) {
+          if (!slot.last_exit.ok()) why = std::string(slot.last_exit.message());
+        }
+        refused = absl::UnavailableError(
+            absl::StrCat("no worker of ", current_->revision_dir,
+                         " is serving right now; restarting",
+                         why.empty() ? "" : " after: ", why));
+        break;
+      }
+    }
+    refused = worker->TryInvoke(request, done);
+    if (refused.ok()) return;
+    if (!absl::IsUnavailable(refused)) break;
+  }
+  done(std::move(refused));
+}
+
+std::string WorkerPool::ServingRevisionDir() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return current_ == nullptr ? "" : current_->revision_dir;
+}
+
+std::vector<pid_t> WorkerPool::ServingPids() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<pid_t> pids;
+  if (current_ == nullptr) return pids;
+  for (const Slot& slot : current_->slots) {
+    if (slot.worker != nullptr && slot.worker->serving()) {
+      pids.push_back(slot.worker->pid());
+    }
+  }
+  return pids;
+}
+
+int64_t WorkerPool::restarts() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return restarts_;
+}
+
+void WorkerPool::ScheduleRestartLocked(Slot& slot, absl::Status why) {
+  const absl::Time now = options_.clock();
+  if (now - slot.started >= options_.restart_backoff_reset) slot.failures = 0;
+  absl::Duration delay = options_.restart_backoff_initial;
+  for (int i = 0; i < slot.failures && delay < options_.restart_backoff_max;
+       ++i) {
+    delay *= 2;
+  }
+  delay = std::min(delay, options_.restart_backoff_max);
+  ++slot.failures;
+  slot.restart_at = now + delay;
+  slot.last_exit = std::move(why);
+  TETHER_LOG(WARNING) << slot.last_exit.message() << "; restarting in "
+                      << absl::FormatDuration(delay);
+}
+
+void WorkerPool::HandleExitLocked(
+    const ExitReport& report,
+    std::vector<std::shared_ptr<WorkerProcess>>* dead) {
+  auto it = generations_.find(report.generation);
+  if (it == generations_.end()) return;  // A failed Load's worker.
+  Generation& generation = *it->second;
+  Slot& slot = generation.slots[report.slot];
+  if (slot.spawn_id != report.spawn_id) return;  // Already replaced.
+  if (!generation.installed) {
+    // Load is still waiting on this generation; it restarts the slot after
+    // the switch (or drops the generation on failure).
+    slot.exited_early = true;
+    slot.last_exit = report.status.ok()
+                         ? absl::AbortedError("worker stopped while loading")
+                         : report.status;
+    return;
+  }
+  if (slot.worker != nullptr) dead->push_back(std::move(slot.worker));
+  if (&generation != current_) {
+    // A drained generation goes away with its last worker.
+    const bool empty =
+        std::all_of(generation.slots.begin(), generation.slots.end(),
+                    [](const Slot& s) { return s.worker == nullptr; });
+    if (empty) generations_.erase(it);
+    return;
+  }
+  if (report.status.ok()) return;  // Stopped on purpose.
+  ScheduleRestartLocked(slot, report.status);
+}
+
+void WorkerPool::Supervise() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    std::vector<std::shared_ptr<WorkerProcess>> dead;
+    std::vector<ExitReport> exits;
+    exits.swap(exits_);
+    for (const ExitReport& report : exits) HandleExitLocked(report, &dead);
+    if (!dead.empty()) {
+      // Joining their I/O threads must not hold up Invoke.
+      mu_.Unlock();
+      dead.clear();
+      mu_.Lock();
+      continue;
+    }
+    if (shutdown_) return;
+
+    // The next restart due in the serving generation.
+    const absl::Time now = options_.clock();
+    absl::Time next_due = absl::InfiniteFuture();
+    Slot* due = nullptr;
+    size_t due_index = 0;
+    if (current_ != nullptr) {
+      for (size_t i = 0; i < current_->slots.size(); ++i) {
+        Slot& slot = current_->slots[i];
+        if (slot.worker != nullptr ||
+            slot.restart_at == absl::InfiniteFuture()) {
+          continue;
+        }
+        if (slot.restart_at <= now) {
+          due = &slot;
+          due_index = i;
+          break;
+        }
+        next_due = std::min(next_due, slot.restart_at);
+      }
+    }
+    if (due != nullptr) {
+      Generation* const generation = current_;
+      const uint64_t generation_id = generation->id;
+      const uint64_t spawn_id = ++next_spawn_id_;
+      due->spawn_id = spawn_id;
+      due->restart_at = absl::InfiniteFuture();
+      WorkerProcess::Options worker_options =
+          OptionsFor(*generation, due_index, spawn_id);
+      mu_.Unlock();
+      absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
+          WorkerProcess::Spawn(std::move(worker_options));
+      mu_.Lock();
+      auto it = generations_.find(generation_id);
+      Slot* slot =
+          it == generations_.end() ? nullptr : &it->second->slots[due_index];
+      if (slot == nullptr || slot->spawn_id != spawn_id ||
+          it->second.get() != current_) {
+        // A Load replaced the generation meanwhile: not needed any more.
+        if (worker.ok()) {
+          std::shared_ptr<WorkerProcess> unneeded = std::move(*worker);
+          unneeded->StopAsync();
+          mu_.Unlock();
+          unneeded.reset();
+          mu_.Lock();
+        }
+        continue;
+      }
+      if (!worker.ok()) {
+        ScheduleRestartLocked(*slot, worker.status());
+        continue;
+      }
+      // Serves once loaded (Invoke skips it until then); a failed load
+      // comes back as an exit report and another backoff.
+      slot->worker = std::move(*worker);
+      slot->started = options_.clock();
+      ++restarts_;
+      continue;
+    }
+
+    wake_ = false;
+    if (next_due == absl::InfiniteFuture()) {
+      mu_.Await(absl::Condition(&wake_));
+    } else if (options_.sleep) {
+      mu_.Unlock();
+      options_.sleep(next_due - now);
+      mu_.Lock();
+    } else {
+      mu_.AwaitWithTimeout(absl::Condition(&wake_), next_due - now);
+    }
+  }
+}
+
+}  // namespace tether::agent

@@ -1,0 +1,185 @@
+#ifndef TETHER_AGENT_WORKER_WORKER_POOL_H_
+#define TETHER_AGENT_WORKER_WORKER_POOL_H_
+
+// The worker processes of one replica: loads revisions by warm swap, spreads
+// calls over workers, restarts the ones that die.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/worker/frame_io.h"
+#include "agent/worker/worker_process.h"
+#include "tether/v1/call.pb.h"
+#include "tether/v1/service.pb.h"
+#include "tether/v1/worker.pb.h"
+
+namespace tether::agent {
+
+/// What one generation of workers runs.
+struct WorkerConfig {
+  tether::v1::Runtime runtime = tether::v1::RUNTIME_PYTHON;
+  /// Absolute path of the revision's code root; becomes `load.root`.
+  std::string revision_dir;
+  /// module, name, init_json ({"args": [...], "kwargs": {...}}), preload.
+  /// `root` is ignored (revision_dir wins).
+  tether::v1::LoadCallable load;
+  /// Worker processes; 0 means 1.
+  int workers = 1;
+  /// Extra environment for the workers (over the agent's own).
+  std::vector<std::pair<std::string, std::string>> env;
+};
+
+/// Runs calls on a generation of worker processes and swaps generations
+/// without dropping calls: Load starts the new workers, waits until all of
+/// them have loaded, switches new calls to them, and drains the old ones in
+/// the background (their in-flight calls finish, then they stop). A failed
+/// Load leaves the serving generation untouched.
+///
+/// A worker that dies is restarted on its generation's config after a
+/// capped exponential backoff; its in-flight calls fail with ABORTED.
+///
+/// Thread-safe: Invoke from any number of threads; Load calls are
+/// serialized (one waits for the other). Must not be destroyed while a Load
+/// or Invoke is running. Destruction stops every worker (outstanding calls
+/// fail with ABORTED) and returns after they are reaped.
+class WorkerPool {
+ public:
+  using Done = WorkerProcess::Done;
+
+  struct Options {
+    /// Python interpreter; overridable for images with Python elsewhere.
+    std::string python = "/usr/bin/python3";
+    /// Empty: found with FindDataFile (see WorkerProcess::Options).
+    std::string runner_path;
+    std::string native_worker_path;
+    /// See WorkerProcess::Options.
+    absl::Duration load_timeout = absl::Minutes(10);
+    absl::Duration stop_grace = absl::Seconds(5);
+    absl::Duration drain_timeout = absl::Minutes(10);
+    uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
+    /// Restart delay after the first death; doubles per consecutive death
+    /// up to restart_backoff_max.
+    absl::Duration restart_backoff_initial = absl::Milliseconds(100);
+    absl::Duration restart_backoff_max = absl::Seconds(10);
+    /// A worker that ran at least this long before dying counts as healthy:
+    /// its slot's backoff starts over.
+    absl::Duration restart_backoff_reset = absl::Minutes(1);
+    /// Time source for the backoff. Default: absl::Now.
+    std::function<absl::Time()> clock;
+    /// Waits out a backoff on the pool's supervisor thread; must let
+    /// clock() advance by the given duration (a fake clock's sleep just
+    /// advances it). Default: a real wait that wakes early on new events.
+    std::function<void(absl::Duration)> sleep;
+  };
+
+  /// Starts the supervisor thread; workers start with the first Load.
+  /// INVALID_ARGUMENT for nonsensical options.
+  static absl::StatusOr<std::unique_ptr<WorkerPool>> Create(Options options);
+
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  ~WorkerPool();
+
+  /// Starts `config.workers` workers on `config`, waits until they have all
+  /// loaded (they load in parallel), then makes them the serving generation
+  /// and drains the previous one. Errors, with the serving generation left
+  /// as it was: INVALID_ARGUMENT / NOT_FOUND for a bad config,
+  /// FAILED_PRECONDITION when the callable cannot be loaded (the message
+  /// carries the remote error type, message and traceback),
+  /// DEADLINE_EXCEEDED after load_timeout, or the spawn error.
+  absl::Status Load(const WorkerConfig& config);
+
+  /// Runs one call on the serving generation's worker with the fewest
+  /// outstanding calls; `done` runs exactly once, possibly on this thread.
+  /// UNAVAILABLE when nothing has loaded yet ("no workers loaded yet") or
+  /// every worker is restarting; otherwise as WorkerProcess::Done.
+  void Invoke(const tether::v1::InvokeRequest& request, Done done);
+
+  /// The serving generation's revision dir; empty before the first Load.
+  std::string ServingRevisionDir() const;
+
+  /// Pids of the serving generation's loaded workers.
+  std::vector<pid_t> ServingPids() const;
+
+  /// Workers started to replace dead ones, since creation.
+  int64_t restarts() const;
+
+ private:
+  struct Slot {
+    // Null while the slot waits for a restart.
+    std::shared_ptr<WorkerProcess> worker;
+    // Matches exit reports to the worker they are about.
+    uint64_t spawn_id = 0;
+    absl::Time started;
+    // Consecutive deaths of short-lived workers: the backoff exponent.
+    int failures = 0;
+    absl::Time restart_at = absl::InfiniteFuture();
+    // Why the last worker in this slot died.
+    absl::Status last_exit;
+    // Died before Load switched to its generation; Load restarts it.
+    bool exited_early = false;
+  };
+  struct Generation {
+    uint64_t id = 0;
+    std::string revision_dir;
+    WorkerProcess::Options worker_options;  // on_exit is set per spawn.
+    std::vector<Slot> slots;
+    bool installed = false;  // Load switched to it (it may be draining now).
+  };
+  struct ExitReport {
+    uint64_t generation;
+    size_t slot;
+    uint64_t spawn_id;
+    absl::Status status;
+  };
+
+  explicit WorkerPool(Options options);
+
+  WorkerProcess::Options OptionsFor(const Generation& generation, size_t slot,
+                                    uint64_t spawn_id);
+  void Supervise();
+  void HandleExitLocked(const ExitReport& report,
+                        std::vector<std::shared_ptr<WorkerProcess>>* dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ScheduleRestartLocked(Slot& slot, absl::Status why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+
+  // Held for a whole Load, so Loads apply one after the other.
+  absl::Mutex load_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Generation>> generations_
+      ABSL_GUARDED_BY(mu_);
+  // The serving generation (in generations_), or null before the first Load.
+  Generation* current_ ABSL_GUARDED_BY(mu_) = nullptr;
+  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_spawn_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<ExitReport> exits_ ABSL_GUARDED_BY(mu_);
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t restarts_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Rotates the scan start so ties between idle workers spread out.
+  std::atomic<uint32_t> next_pick_{0};
+  std::thread supervisor_;
+};
+
+}  // namespace tether::agent
+
+#endif  // TETHER_AGENT_WORKER_WORKER_POOL_H_

@@ -1,0 +1,757 @@
+#include "agent/worker/worker_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "agent/worker/worker_protocol.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/runfiles.h"
+#include "google/protobuf/io/coded_stream.h"
+
+extern char** environ;
+
+namespace tether::agent {
+namespace {
+
+using ::google::protobuf::io::CodedOutputStream;
+using ::tether::v1::CallResult;
+using ::tether::v1::InvokeRequest;
+using ::tether::v1::RemoteError;
+using ::tether::v1::WorkerRequest;
+using ::tether::v1::WorkerResponse;
+
+std::string DescribeExit(int wstatus) {
+  if (WIFSIGNALED(wstatus)) return absl::StrCat("signal ", WTERMSIG(wstatus));
+  if (WIFEXITED(wstatus)) return absl::StrCat("code ", WEXITSTATUS(wstatus));
+  return absl::StrCat("wait status ", wstatus);
+}
+
+std::string FormatRemoteError(const RemoteError& error) {
+  std::string text = absl::StrCat(error.type(), ": ", error.message());
+  if (!error.traceback().empty())
+    absl::StrAppend(&text, "\n", error.traceback());
+  return text;
+}
+
+// The runner's own failures become statuses; user exceptions stay results.
+absl::StatusOr<CallResult> ToCallOutcome(CallResult&& result) {
+  switch (result.outcome_case()) {
+    case CallResult::kPayload:
+      return std::move(result);
+    case CallResult::kError:
+      if (result.error().type() == kInvalidPayloadType) {
+        return absl::InvalidArgumentError(result.error().message());
+      }
+      if (result.error().type() == kResultTooLargeType) {
+        return absl::ResourceExhaustedError(result.error().message());
+      }
+      if (result.error().type() == kProtocolErrorType) {
+        return absl::InternalError(
+            absl::StrCat("worker protocol error: ", result.error().message()));
+      }
+      return std::move(result);
+    default:
+      return absl::InternalError("worker returned neither payload nor error");
+  }
+}
+
+int PollTimeoutMs(absl::Time deadline, absl::Time now) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  if (deadline <= now) return 0;
+  // Round up so the deadline has passed when poll returns.
+  const int64_t ms = absl::ToInt64Milliseconds(deadline - now) + 1;
+  return static_cast<int>(std::min<int64_t>(ms, 60 * 60 * 1000));
+}
+
+// Signals the worker's process group; the worker itself if it left it.
+void SignalGroup(pid_t pid, int sig) {
+  if (kill(-pid, sig) != 0) kill(pid, sig);
+}
+
+struct ChildSetup {
+  const char* executable;
+  char* const* argv;
+  char* const* envp;
+  int sock;
+  int err_fd;
+  pid_t parent;
+  int max_fd;
+};
+
+// Runs in the forked child of a multi-threaded parent: async-signal-safe
+// calls only (no malloc, no locks) until execve.
+[[noreturn]] void ExecChild(const ChildSetup& s) {
+  // Die with the agent (strictly: with the forking thread, which lives as
+  // long as the worker). Re-check the parent in case it died before this.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != s.parent) _exit(127);
+  // Own process group: terminal signals aimed at the agent miss the worker,
+  // and stopping the worker can take its children along.
+  setpgid(0, 0);
+  // exec keeps the signal mask and ignored signals; start from defaults.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+
+  // Keep the fds we need above kWorkerFd so the dup2s below cannot clobber
+  // them.
+  int err_fd = s.err_fd;
+  if (err_fd <= kWorkerFd)
+    err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, kWorkerFd + 1);
+  int sock = s.sock;
+  if (sock <= kWorkerFd) sock = fcntl(sock, F_DUPFD_CLOEXEC, kWorkerFd + 1);
+  const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull > 0) dup2(devnull, STDIN_FILENO);
+  if (devnull == STDIN_FILENO) fcntl(devnull, F_SETFD, 0);
+  int err = 0;
+  if (sock < 0 || dup2(sock, kWorkerFd) < 0) err = errno != 0 ? errno : EBADF;
+  // Nothing else of the agent's leaks into user code, whatever its flags.
+  if (err == 0 && close_range(kWorkerFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = kWorkerFd + 1; fd < s.max_fd; ++fd) {
+      if (fd != err_fd) close(fd);
+    }
+  }
+  if (err == 0) {
+    execve(s.executable, s.argv, s.envp);
+    err = errno;
+  }
+  (void)!write(err_fd, &err, sizeof(err));
+  _exit(127);
+}
+
+const char* StateName(int state) {
+  static const char* const kNames[] = {"starting", "loading",  "serving",
+                                       "draining", "stopping", "exited"};
+  return kNames[state];
+}
+
+}  // namespace
+
+WorkerProcess::WorkerProcess(Options options)
+    : options_(std::move(options)), next_id_(kFirstInvokeId) {}
+
+absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
+    Options options) {
+  if (options.max_frame_bytes < 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_frame_bytes must be at least 4096, not ",
+                     options.max_frame_bytes));
+  }
+  std::unique_ptr<WorkerProcess> worker(new WorkerProcess(std::move(options)));
+  const Options& o = worker->options_;
+  const std::string fd = absl::StrCat(kWorkerFd);
+  const std::string max = absl::StrCat(o.max_frame_bytes);
+  switch (o.runtime) {
+    case tether::v1::RUNTIME_UNSPECIFIED:
+    case tether::v1::RUNTIME_PYTHON: {
+      std::string runner = o.runner_path;
+      if (runner.empty()) {
+        absl::StatusOr<std::string> found =
+            FindDataFile("agent/python/tether_runner.py");
+        if (!found.ok()) return found.status();
+        runner = *std::move(found);
+      }
+      worker->executable_ = o.python;
+      worker->argv_ = {o.python, runner, fd, max};
+      worker->label_ = absl::StrCat(o.load.module(), ".", o.load.name());
+      break;
+    }
+    case tether::v1::RUNTIME_NATIVE: {
+      std::string binary = o.native_worker_path;
+      if (binary.empty()) {
+        absl::StatusOr<std::string> found =
+            FindDataFile("agent/native/tether-native-worker");
+        if (!found.ok()) return found.status();
+        binary = *std::move(found);
+      }
+      worker->executable_ = binary;
+      worker->argv_ = {binary, fd, max};
+      worker->label_ = o.load.module();
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported runtime ", o.runtime));
+  }
+  worker->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (worker->wake_fd_ < 0) return ErrnoStatus(errno, "eventfd", "");
+
+  // The I/O thread forks the process (see the class comment).
+  worker->thread_ = std::thread([w = worker.get()] { w->Run(); });
+  absl::Status status;
+  {
+    absl::MutexLock lock(&worker->mu_);
+    worker->mu_.Await(absl::Condition(&worker->spawned_));
+    status = worker->spawn_status_;
+  }
+  if (!status.ok()) return status;  // The destructor joins the thread.
+  return worker;
+}
+
+absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Create(
+    Options options) {
+  absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
+      Spawn(std::move(options));
+  if (!worker.ok()) return worker.status();
+  absl::Status status = (*worker)->WaitLoaded();
+  if (!status.ok()) return status;
+  return worker;
+}
+
+WorkerProcess::~WorkerProcess() {
+  Stop();
+  for (int fd : {sock_, pidfd_, wake_fd_}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+absl::Status WorkerProcess::SpawnChild() {
+  // Everything the child needs is built before fork: after it, the child
+  // may only make async-signal-safe calls.
+  std::vector<char*> argv;
+  for (std::string& arg : argv_) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  absl::flat_hash_set<std::string> overridden;
+  std::vector<std::string> env;
+  for (const auto& [name, value] : options_.env) {
+    overridden.insert(name);
+    env.push_back(absl::StrCat(name, "=", value));
+  }
+  for (char** e = environ; *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq != nullptr && overridden.contains(absl::string_view(*e, eq - *e))) {
+      continue;
+    }
+    env.push_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& entry : env) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  struct rlimit limit;
+  int max_fd = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+      limit.rlim_cur != RLIM_INFINITY) {
+    max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 20));
+  }
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return ErrnoStatus(errno, "socketpair", "");
+  }
+  // The child reports an exec failure through this pipe; EOF means exec
+  // succeeded (the write end is close-on-exec).
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return ErrnoStatus(err, "pipe2", "");
+  }
+  const ChildSetup setup = {
+      executable_.c_str(), argv.data(), envp.data(), sv[1],
+      err_pipe[1],         getpid(),    max_fd};
+  const pid_t pid = fork();
+  if (pid == 0) ExecChild(setup);
+  const int fork_errno = errno;
+  close(sv[1]);
+  close(err_pipe[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    close(err_pipe[0]);
+    return ErrnoStatus(fork_errno, "fork", executable_);
+  }
+  setpgid(pid, pid);  // Also here: no window where kill(-pid) misses it.
+  int exec_errno = 0;
+  ssize_t n;
+  do {
+    n = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
+  } while (n < 0 && errno == EINTR);
+  close(err_pipe[0]);
+  if (n > 0) {
+    close(sv[0]);
+    int wstatus;
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    return ErrnoStatus(exec_errno, "exec", executable_);
+  }
+  pid_ = pid;
+  sock_ = sv[0];
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  TETHER_LOG(INFO) << "started worker process " << pid << " for " << label_
+                   << " in " << options_.load.root();
+  return absl::OkStatus();
+}
+
+void WorkerProcess::Run() {
+  pthread_setname_np(pthread_self(), "tether-worker");
+  const absl::Status spawned = SpawnChild();
+  {
+    absl::MutexLock lock(&mu_);
+    spawned_ = true;
+    spawn_status_ = spawned;
+    if (!spawned.ok()) {
+      state_ = State::kExited;
+      load_done_ = true;
+      load_status_ = spawned;
+      return;
+    }
+    state_ = State::kLoading;
+    load_deadline_ = absl::Now() + options_.load_timeout;
+  }
+  {
+    WorkerRequest request;
+    request.set_id(kLoadRequestId);
+    *request.mutable_load() = options_.load;
+    std::string frame(kFrameHeaderBytes, '\0');
+    request.AppendToString(&frame);
+    EncodeFrameHeader(static_cast<uint32_t>(frame.size() - kFrameHeaderBytes),
+                      &frame[0]);
+    Send(std::move(frame));
+  }
+
+  FrameReader reader(sock_, options_.max_frame_bytes);
+  bool reading = true;
+  bool child_exited = false;
+  while (true) {
+    if (reading) {
+      absl::string_view frame;
+      while (true) {
+        absl::StatusOr<bool> next = reader.Next(&frame);
+        if (!next.ok()) {
+          absl::MutexLock lock(&mu_);
+          KillNowLocked(next.status().message());
+          reading = false;
+          break;
+        }
+        if (!*next) break;
+        Dispatch(frame);
+      }
+    }
+    const int timeout_ms = Tick();
+    // Without pidfd, Reap waits for the exit instead.
+    if (!reading && (child_exited || pidfd_ < 0)) break;
+
+    struct pollfd fds[3];
+    int count = 0;
+    int sock_index = -1;
+    int pid_index = -1;
+    if (reading) {
+      sock_index = count;
+      fds[count++] = {
+          sock_,
+          static_cast<short>(POLLIN | (write_pending_.load() ? POLLOUT : 0)),
+          0};
+    }
+    if (pidfd_ >= 0 && !child_exited) {
+      pid_index = count;
+      fds[count++] = {pidfd_, POLLIN, 0};
+    }
+    const int wake_index = count;
+    fds[count++] = {wake_fd_, POLLIN, 0};
+    // Once the child has exited, take only what it already wrote: a
+    // grandchild may hold the socket open forever.
+    const int rc = poll(fds, count, child_exited ? 0 : timeout_ms);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      TETHER_LOG(ERROR) << "poll on worker process " << pid_ << ": "
+                        << std::strerror(errno);
+      absl::MutexLock lock(&mu_);
+      KillNowLocked("the agent could not poll its socket");
+      reading = false;
+      continue;
+    }
+    if (fds[wake_index].revents != 0) {
+      uint64_t value;
+      (void)!read(wake_fd_, &value, sizeof(value));
+    }
+    if (pid_index >= 0 && fds[pid_index].revents != 0) child_exited = true;
+    if (sock_index >= 0) {
+      const short revents = fds[sock_index].revents;
+      if (revents & POLLOUT) FlushWriteQueue();
+      if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        const absl::Status status = reader.Fill();
+        if (!status.ok()) {
+          reading = false;
+          absl::MutexLock lock(&mu_);
+          if (absl::IsOutOfRange(status)) {
+            OnSocketClosedLocked();
+          } else {
+            KillNowLocked(status.message());
+          }
+        }
+      } else if (child_exited) {
+        reading = false;  // Nothing more will come.
+      }
+    }
+  }
+  Reap(child_exited);
+}
+
+int WorkerProcess::Tick() {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  if (state_ == State::kLoading && now >= load_deadline_) {
+    load_done_ = true;
+    load_status_ = absl::DeadlineExceededError(
+        absl::StrCat("worker process ", pid_, " did not load ", label_,
+                     " within ", absl::FormatDuration(options_.load_timeout)));
+    BeginStopLocked(load_status_);
+  }
+  if (state_ == State::kDraining &&
+      (pending_.empty() || now >= drain_deadline_)) {
+    if (!pending_.empty()) {
+      stop_note_ =
+          absl::StrCat("the drain timeout of ",
+                       absl::FormatDuration(options_.drain_timeout), " passed");
+    }
+    BeginStopLocked(absl::OkStatus());
+  }
+  if (state_ == State::kStopping && !eof_sent_) {
+    // An idle runner exits 0 on EOF; SIGTERM covers one busy in user code
+    // (or slow to exit), and reaches the worker's own children too.
+    shutdown(sock_, SHUT_WR);
+    eof_sent_ = true;
+    term_deadline_ = pending_.empty()
+                         ? now + std::min(options_.stop_grace, absl::Seconds(1))
+                         : now;
+  }
+  if (eof_sent_ && !term_sent_ && now >= term_deadline_) {
+    SignalGroup(pid_, SIGTERM);
+    term_sent_ = true;
+    kill_deadline_ = now + options_.stop_grace;
+  }
+  if (term_sent_ && !kill_sent_ && now >= kill_deadline_) {
+    SignalGroup(pid_, SIGKILL);
+    kill_sent_ = true;
+  }
+  absl::Time deadline = absl::InfiniteFuture();
+  if (state_ == State::kLoading) deadline = load_deadline_;
+  if (state_ == State::kDraining) deadline = drain_deadline_;
+  if (eof_sent_ && !term_sent_) deadline = std::min(deadline, term_deadline_);
+  if (term_sent_ && !kill_sent_) deadline = std::min(deadline, kill_deadline_);
+  return PollTimeoutMs(deadline, now);
+}
+
+void WorkerProcess::BeginStopLocked(absl::Status reason) {
+  if (state_ == State::kStopping || state_ == State::kExited) return;
+  state_ = State::kStopping;
+  serving_.store(false, std::memory_order_release);
+  stop_reason_ = std::move(reason);
+}
+
+void WorkerProcess::KillNowLocked(absl::string_view note) {
+  TETHER_LOG(ERROR) << "killing worker process " << pid_ << ": " << note;
+  if (stop_note_.empty())
+    stop_note_ = absl::StrCat("killed by the agent: ", note);
+  BeginStopLocked(absl::InternalError(
+      absl::StrCat("worker process ", pid_, " broke the protocol: ", note)));
+  // Tick sends SIGKILL right away.
+  eof_sent_ = true;
+  term_sent_ = true;
+  kill_deadline_ = absl::InfinitePast();
+}
+
+void WorkerProcess::OnSocketClosedLocked() {
+  if (eof_sent_) return;  // Already stopping.
+  // The worker is exiting (or closed fd 3 on its own): no SIGTERM, just a
+  // SIGKILL if it has not exited after the grace period.
+  eof_sent_ = true;
+  term_sent_ = true;
+  kill_deadline_ = absl::Now() + options_.stop_grace;
+}
+
+void WorkerProcess::Dispatch(absl::string_view frame) {
+  WorkerResponse response;
+  if (!response.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+    absl::MutexLock lock(&mu_);
+    KillNowLocked("it sent a frame that is not a WorkerResponse");
+    return;
+  }
+  if (response.id() == kLoadRequestId) {
+    HandleLoadResponse(response);
+    return;
+  }
+  Done done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(response.id());
+    if (it == pending_.end()) {
+      TETHER_LOG(WARNING) << "worker process " << pid_
+                          << " answered unknown call id " << response.id();
+      return;
+    }
+    done = std::move(it->second);
+    pending_.erase(it);
+    outstanding_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (response.outcome_case() != WorkerResponse::kResult) {
+    done(absl::InternalError("worker answered a call with `loaded`"));
+    return;
+  }
+  done(ToCallOutcome(std::move(*response.mutable_result())));
+}
+
+void WorkerProcess::HandleLoadResponse(WorkerResponse& response) {
+  absl::MutexLock lock(&mu_);
+  if (load_done_) return;
+  load_done_ = true;
+  if (response.outcome_case() == WorkerResponse::kLoaded) {
+    load_status_ = absl::OkStatus();
+    if (state_ == State::kLoading) {
+      state_ = State::kServing;
+      serving_.store(true, std::memory_order_release);
+    }
+    return;
+  }
+  load_status_ = absl::FailedPreconditionError(
+      absl::StrCat("cannot load ", label_, " from ", options_.load.root(), ": ",
+                   FormatRemoteError(response.result().error())));
+  BeginStopLocked(load_status_);
+}
+
+void WorkerProcess::Reap(bool child_exited) {
+  if (!child_exited) {
+    // No pidfd: poll for the exit without reaping (WNOWAIT keeps the pgid
+    // reserved for the cleanup kill below), bounded by the kill deadline.
+    absl::Time deadline;
+    {
+      absl::MutexLock lock(&mu_);
+      OnSocketClosedLocked();
+      deadline = term_sent_ ? kill_deadline_ : term_deadline_;
+    }
+    while (true) {
+      siginfo_t info;
+      std::memset(&info, 0, sizeof(info));
+      const int rc = waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT);
+      if (rc == 0 && info.si_pid == pid_) break;
+      if (rc != 0 && errno != EINTR) break;
+      if (absl::Now() >= deadline) {
+        SignalGroup(pid_, SIGKILL);
+        while (waitid(P_PID, pid_, &info, WEXITED | WNOWAIT) != 0 &&
+               errno == EINTR) {
+        }
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  // Whatever the worker left in its process group goes with it. The zombie
+  // leader still holds the pgid, so this cannot hit a recycled group.
+  kill(-pid_, SIGKILL);
+  int wstatus = 0;
+  while (waitpid(pid_, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  const std::string how = DescribeExit(wstatus);
+
+  absl::flat_hash_map<uint64_t, Done> pending;
+  absl::Status exit_status;
+  std::string call_error;
+  {
+    absl::MutexLock lock(&mu_);
+    const bool asked = state_ == State::kStopping && stop_reason_.ok();
+    call_error = asked
+                     ? absl::StrCat("worker process ", pid_,
+                                    " was stopped during the call (", how, ")")
+                     : absl::StrCat("worker process ", pid_, " exited (", how,
+                                    ") during the call");
+    if (!stop_note_.empty()) absl::StrAppend(&call_error, ": ", stop_note_);
+    if (!load_done_) {
+      load_done_ = true;
+      load_status_ = asked ? absl::AbortedError(absl::StrCat(
+                                 "worker process ", pid_,
+                                 " was stopped while loading ", label_))
+                           : absl::FailedPreconditionError(absl::StrCat(
+                                 "worker process ", pid_, " exited (", how,
+                                 ") while loading ", label_));
+    }
+    if (asked) {
+      exit_status = absl::OkStatus();
+    } else if (!stop_reason_.ok()) {
+      exit_status = stop_reason_;
+    } else {
+      exit_status = absl::AbortedError(
+          absl::StrCat("worker process ", pid_, " exited (", how, ")"));
+    }
+    state_ = State::kExited;
+    serving_.store(false, std::memory_order_release);
+    pending.swap(pending_);
+    outstanding_.store(0, std::memory_order_relaxed);
+  }
+  if (exit_status.ok()) {
+    TETHER_LOG(INFO) << "worker process " << pid_ << " stopped (" << how << ")";
+  } else {
+    TETHER_LOG(WARNING) << "worker process " << pid_ << " for " << label_
+                        << " exited (" << how << ") with " << pending.size()
+                        << " calls in flight";
+  }
+  for (auto& [id, done] : pending) done(absl::AbortedError(call_error));
+  if (options_.on_exit) options_.on_exit(exit_status);
+}
+
+absl::Status WorkerProcess::WaitLoaded() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&load_done_));
+  return load_status_;
+}
+
+void WorkerProcess::Invoke(const InvokeRequest& request, Done done) {
+  absl::Status refused = TryInvoke(request, done);
+  if (!refused.ok()) done(std::move(refused));
+}
+
+absl::Status WorkerProcess::TryInvoke(const InvokeRequest& request,
+                                      Done& done) {
+  const size_t body = request.ByteSizeLong();
+  // id (<= 11 bytes with its tag), the invoke field tag and length (<= 6).
+  if (body + 17 > options_.max_frame_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request of ", body, " bytes exceeds the frame limit of ",
+                     options_.max_frame_bytes));
+  }
+  uint64_t id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kServing) {
+      return absl::UnavailableError(
+          absl::StrCat("worker process ", pid_, " is ",
+                       StateName(static_cast<int>(state_))));
+    }
+    id = next_id_++;
+    pending_.emplace(id, std::move(done));
+    outstanding_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // A WorkerRequest{id, invoke} built around the caller's message, so the
+  // payload is copied once, straight into the frame.
+  const size_t size = 1 + CodedOutputStream::VarintSize64(id) + 1 +
+                      CodedOutputStream::VarintSize64(body) + body;
+  std::string frame(kFrameHeaderBytes + size, '\0');
+  EncodeFrameHeader(static_cast<uint32_t>(size), &frame[0]);
+  auto* p = reinterpret_cast<uint8_t*>(&frame[kFrameHeaderBytes]);
+  *p++ = (WorkerRequest::kIdFieldNumber << 3) | 0;  // varint
+  p = CodedOutputStream::WriteVarint64ToArray(id, p);
+  *p++ = (WorkerRequest::kInvokeFieldNumber << 3) | 2;  // length-delimited
+  p = CodedOutputStream::WriteVarint64ToArray(body, p);
+  request.SerializeWithCachedSizesToArray(p);
+  Send(std::move(frame));
+  return absl::OkStatus();
+}
+
+void WorkerProcess::Send(std::string frame) {
+  {
+    absl::MutexLock lock(&write_mu_);
+    if (write_queue_.empty()) {
+      // Fast path: straight into the socket buffer from the caller's thread.
+      size_t offset = 0;
+      while (offset < frame.size()) {
+        const ssize_t n =
+            send(sock_, frame.data() + offset, frame.size() - offset,
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+          offset += static_cast<size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          break;
+        } else {
+          // The worker closed its end: it is exiting, and the I/O thread
+          // fails the call once it has reaped it.
+          return;
+        }
+      }
+      if (offset == frame.size()) return;
+      write_offset_ = offset;
+    }
+    write_queue_.push_back(std::move(frame));
+    write_pending_.store(true);
+  }
+  Wake();
+}
+
+void WorkerProcess::FlushWriteQueue() {
+  absl::MutexLock lock(&write_mu_);
+  while (!write_queue_.empty()) {
+    const std::string& frame = write_queue_.front();
+    const ssize_t n =
+        send(sock_, frame.data() + write_offset_, frame.size() - write_offset_,
+             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      write_offset_ += static_cast<size_t>(n);
+      if (write_offset_ == frame.size()) {
+        write_queue_.pop_front();
+        write_offset_ = 0;
+      }
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      write_queue_.clear();  // The worker is gone; see Send.
+      write_offset_ = 0;
+    }
+  }
+  write_pending_.store(!write_queue_.empty());
+}
+
+void WorkerProcess::Wake() {
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+void WorkerProcess::Drain() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == State::kLoading) {
+      load_done_ = true;
+      load_status_ = absl::AbortedError("drained before the load finished");
+      BeginStopLocked(absl::OkStatus());
+    } else if (state_ == State::kServing) {
+      state_ = State::kDraining;
+      serving_.store(false, std::memory_order_release);
+      drain_deadline_ = absl::Now() + options_.drain_timeout;
+    }
+  }
+  Wake();
+}
+
+void WorkerProcess::StopAsync() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!load_done_) {
+      load_done_ = true;
+      load_status_ = absl::AbortedError("stopped before the load finished");
+    }
+    BeginStopLocked(absl::OkStatus());
+  }
+  Wake();
+}
+
+void WorkerProcess::Stop() {
+  StopAsync();
+  if (!thread_.joinable()) return;
+  TETHER_CHECK(thread_.get_id() != std::this_thread::get_id())
+      << "a WorkerProcess must not be stopped or destroyed from its own "
+         "callbacks";
+  thread_.join();
+}
+
+}  // namespace tether::agent

@@ -1,0 +1,40 @@
+#ifndef TETHER_AGENT_WORKER_WORKER_PROTOCOL_H_
+#define TETHER_AGENT_WORKER_WORKER_PROTOCOL_H_
+
+// Conventions of the agent <-> worker protocol (proto/tether/v1/worker.proto)
+// shared by the agent and the workers it runs: agent/python/tether_runner.py
+// (which repeats them in Python) and agent/native/native_worker_main.cc.
+//
+// A worker is started as `<worker> FD MAX_FRAME_BYTES` with its end of a
+// socketpair on FD (the agent uses fd 3). Frames are frame_io.h's. The agent
+// sends `load` once (id kLoadRequestId), then `invoke`s with ids from
+// kFirstInvokeId up; the worker handles requests one at a time and answers
+// each with the same id. It exits 0 when the agent closes the socket.
+
+#include <cstdint>
+
+namespace tether::agent {
+
+inline constexpr int kWorkerFd = 3;
+inline constexpr uint64_t kLoadRequestId = 1;
+inline constexpr uint64_t kFirstInvokeId = 2;
+
+// RemoteError.type values the workers use for failures that are not user
+// code raising. WorkerProcess maps the first two to a status.
+//
+// The request itself is unusable: bad JSON, not {"args", "kwargs"}, a pickle
+// that does not load, a codec the runtime does not support.
+// -> INVALID_ARGUMENT.
+inline constexpr char kInvalidPayloadType[] = "tether.InvalidPayload";
+// The encoded result does not fit in a frame. -> RESOURCE_EXHAUSTED.
+inline constexpr char kResultTooLargeType[] = "tether.ResultTooLarge";
+// A frame the worker could not decode (a bug on one side).
+inline constexpr char kProtocolErrorType[] = "tether.ProtocolError";
+// A native library returned an error from tether_init or tether_invoke.
+inline constexpr char kNativeErrorType[] = "tether.NativeError";
+// A native library could not be opened or lacks a required symbol.
+inline constexpr char kNativeLoadErrorType[] = "tether.NativeLoadError";
+
+}  // namespace tether::agent
+
+#endif  // TETHER_AGENT_WORKER_WORKER_PROTOCOL_H_

@@ -1,0 +1,234 @@
+// Call-path benchmark: the same 16-byte call, side by side in one run.
+//
+//   bazel run -c opt //tools/bench:call [-- --calls=5000]
+//
+// Cases, each sequential (concurrency 1) and at concurrency 8:
+//   raw_grpc          gRPC unary echo, sync server and client in one process
+//                     (the floor every gRPC call path sits on)
+//   tetherd_native    client → tetherd → agent → native worker (libecho.so)
+//   tetherd_python    client → tetherd → agent → Python worker (hello.noop)
+//   agent_native      client → agent → native worker, bypassing tetherd
+// One JSON object per case and concurrency on stdout.
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/runfiles.h"
+#include "grpcpp/grpcpp.h"
+#include "sync/uploader.h"
+#include "tests/tetherd_process.h"
+#include "tether/v1/agent.grpc.pb.h"
+
+ABSL_FLAG(int, calls, 5000, "measured calls per case (after warm-up)");
+ABSL_FLAG(int, warmup, 500, "calls per case before measuring");
+
+namespace tether::bench {
+namespace {
+
+using tether::testing::TetherdProcess;
+
+const std::string kPayload(16, 'x');
+
+// One call; false on error (which ends the run: numbers with errors lie).
+using CallFn = std::function<bool()>;
+
+struct Result {
+  double p50_us = 0;
+  double p99_us = 0;
+  double calls_per_s = 0;
+};
+
+Result Measure(const CallFn& call, int concurrency) {
+  const int calls = absl::GetFlag(FLAGS_calls);
+  for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) {
+    if (!call()) {
+      fprintf(stderr, "warm-up call failed\n");
+      exit(1);
+    }
+  }
+  std::vector<std::vector<double>> latencies(concurrency);
+  std::atomic<bool> failed{false};
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      const int share = calls / concurrency;
+      latencies[t].reserve(share);
+      for (int i = 0; i < share && !failed; ++i) {
+        const absl::Time before = absl::Now();
+        if (!call()) failed = true;
+        latencies[t].push_back(
+            absl::ToDoubleMicroseconds(absl::Now() - before));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  const double wall_s = absl::ToDoubleSeconds(absl::Now() - start);
+  if (failed) {
+    fprintf(stderr, "a measured call failed\n");
+    exit(1);
+  }
+  std::vector<double> all;
+  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  Result result;
+  result.p50_us = all[all.size() / 2];
+  result.p99_us = all[all.size() * 99 / 100];
+  result.calls_per_s = all.size() / wall_s;
+  return result;
+}
+
+void Report(const std::string& name, const CallFn& call) {
+  for (int concurrency : {1, 8}) {
+    const Result r = Measure(call, concurrency);
+    printf(
+        "{\"bench\":\"call\",\"case\":\"%s\",\"concurrency\":%d,"
+        "\"p50_us\":%.1f,\"p99_us\":%.1f,\"calls_per_s\":%.0f}\n",
+        name.c_str(), concurrency, r.p50_us, r.p99_us, r.calls_per_s);
+    fflush(stdout);
+  }
+}
+
+// The floor: an echo service on the same API shape, no Tether in between.
+class EchoService final : public tether::v1::Agent::Service {
+  grpc::Status Invoke(grpc::ServerContext*,
+                      const tether::v1::InvokeRequest* request,
+                      tether::v1::InvokeResponse* response) override {
+    response->mutable_result()->set_payload(request->payload());
+    return grpc::Status::OK;
+  }
+};
+
+CallFn AgentCall(tether::v1::Agent::Stub* stub, std::string token) {
+  return [stub, token] {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    tether::v1::InvokeRequest request;
+    request.set_codec(tether::v1::CODEC_RAW);
+    request.set_payload(kPayload);
+    tether::v1::InvokeResponse response;
+    return stub->Invoke(&context, request, &response).ok();
+  };
+}
+
+CallFn TetherdCall(TetherdProcess* tetherd, const std::string& service,
+                   tether::v1::Codec codec, const std::string& payload) {
+  return [=] {
+    grpc::ClientContext context;
+    tether::v1::CallRequest request;
+    request.set_service(service);
+    request.set_codec(codec);
+    request.set_payload(payload);
+    tether::v1::CallResponse response;
+    return tetherd->stub().Call(&context, request, &response).ok() &&
+           !response.results(0).has_error();
+  };
+}
+
+std::string MustUpload(TetherdProcess& tetherd, const std::string& dir) {
+  auto uploaded = UploadTree(tetherd.stub(), dir, UploadOptions());
+  if (!uploaded.ok()) {
+    fprintf(stderr, "upload %s: %s\n", dir.c_str(),
+            uploaded.status().ToString().c_str());
+    exit(1);
+  }
+  return uploaded->result.revision();
+}
+
+void MustDeploy(TetherdProcess& tetherd, const tether::v1::ServiceSpec& spec,
+                const std::string& revision) {
+  grpc::Status status = tetherd.Deploy(spec, revision);
+  if (!status.ok()) {
+    fprintf(stderr, "deploy %s: %s\n", spec.name().c_str(),
+            status.error_message().c_str());
+    exit(1);
+  }
+}
+
+int Run() {
+  // raw_grpc
+  EchoService echo;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&echo);
+  auto server = builder.BuildAndStart();
+  auto raw_stub = tether::v1::Agent::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  Report("raw_grpc", AgentCall(raw_stub.get(), ""));
+  server->Shutdown();
+
+  auto tetherd = TetherdProcess::Start(testing::NewTempDir("bench-state"));
+  if (!tetherd.ok()) {
+    fprintf(stderr, "tetherd: %s\n", tetherd.status().ToString().c_str());
+    return 1;
+  }
+  // Native service: a code dir holding just the library.
+  const std::string native_dir = testing::NewTempDir("bench-native");
+  auto library = FindDataFile("examples/native_echo/libecho.so");
+  auto bytes = library.ok() ? ReadFile(*library) : library.status();
+  if (!bytes.ok() ||
+      !WriteFileAtomically(native_dir + "/libecho.so", *bytes).ok()) {
+    fprintf(stderr, "cannot stage libecho.so\n");
+    return 1;
+  }
+  chmod((native_dir + "/libecho.so").c_str(), 0755);
+  tether::v1::ServiceSpec native;
+  native.set_name("echo");
+  native.mutable_callable()->set_runtime(tether::v1::RUNTIME_NATIVE);
+  native.mutable_callable()->set_module("libecho.so");
+  MustDeploy(**tetherd, native, MustUpload(**tetherd, native_dir));
+
+  auto hello = FindDataFile("examples/hello/hello.py");
+  if (!hello.ok()) {
+    fprintf(stderr, "%s\n", hello.status().ToString().c_str());
+    return 1;
+  }
+  tether::v1::ServiceSpec python;
+  python.set_name("noop");
+  python.mutable_callable()->set_module("hello");
+  python.mutable_callable()->set_name("noop");
+  MustDeploy(**tetherd, python,
+             MustUpload(**tetherd, hello->substr(0, hello->rfind('/'))));
+
+  Report("tetherd_native",
+         TetherdCall(tetherd->get(), "echo", tether::v1::CODEC_RAW, kPayload));
+  Report("tetherd_python",
+         TetherdCall(tetherd->get(), "noop", tether::v1::CODEC_JSON, ""));
+
+  grpc::ClientContext context;
+  tether::v1::GetServiceRequest get;
+  get.set_name("echo");
+  tether::v1::ServiceStatus status;
+  if (!(*tetherd)->stub().GetService(&context, get, &status).ok() ||
+      status.replicas_size() == 0) {
+    fprintf(stderr, "cannot find the echo replica\n");
+    return 1;
+  }
+  auto agent_stub = tether::v1::Agent::NewStub(grpc::CreateChannel(
+      status.replicas(0).address(), grpc::InsecureChannelCredentials()));
+  Report("agent_native", AgentCall(agent_stub.get(), status.token()));
+  return 0;
+}
+
+}  // namespace
+}  // namespace tether::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return tether::bench::Run();
+}
