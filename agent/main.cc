@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "agent/agent.h"
 #include "common/log.h"
+#include "common/runfiles.h"
 
 ABSL_FLAG(std::string, gateway, "", "tetherd's address, host:port");
 ABSL_FLAG(std::string, service, "", "the service this replica belongs to");
@@ -24,6 +25,7 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:0",
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20, "largest call payload");
 
 int main(int argc, char** argv) {
+  tether::ExportRunfilesDir();
   absl::ParseCommandLine(argc, argv);
   sigset_t signals;
   sigemptyset(&signals);

@@ -18,6 +18,16 @@ std::string SelfExecutable() {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+void ExportRunfilesDir() {
+  if (getenv("RUNFILES_DIR") != nullptr || getenv("TEST_SRCDIR") != nullptr) {
+    return;
+  }
+  const std::string runfiles = SelfExecutable() + ".runfiles";
+  if (access((runfiles + "/tether").c_str(), F_OK) == 0) {
+    setenv("RUNFILES_DIR", runfiles.c_str(), 0);
+  }
+}
+
 absl::StatusOr<std::string> FindDataFile(absl::string_view path) {
   std::vector<std::string> candidates;
   if (const char* dir = getenv("TETHER_DATA_DIR")) {

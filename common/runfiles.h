@@ -17,6 +17,11 @@ namespace tether {
 /// NOT_FOUND lists the places tried.
 absl::StatusOr<std::string> FindDataFile(absl::string_view path);
 
+/// Lets child processes find this binary's data files: when run straight
+/// from bazel-bin (no $RUNFILES_DIR), exports <exe>.runfiles as
+/// $RUNFILES_DIR. Call at the start of main, before threads exist.
+void ExportRunfilesDir();
+
 /// Absolute path of the running executable.
 std::string SelfExecutable();
 

@@ -165,6 +165,7 @@ int Run() {
 }  // namespace tether::controlplane
 
 int main(int argc, char** argv) {
+  tether::ExportRunfilesDir();
   absl::ParseCommandLine(argc, argv);
   return tether::controlplane::Run();
 }

@@ -229,6 +229,7 @@ int Run() {
 }  // namespace tether::bench
 
 int main(int argc, char** argv) {
+  tether::ExportRunfilesDir();
   absl::ParseCommandLine(argc, argv);
   return tether::bench::Run();
 }
