@@ -94,6 +94,9 @@ std::unique_ptr<tether::v1::Agent::StubInterface> CallRouter::NewAgentStub(
       options_.max_payload_bytes + (1 << 20), std::numeric_limits<int>::max()));
   args.SetMaxReceiveMessageSize(max_message);
   args.SetMaxSendMessageSize(max_message);
+  // Calls are not idempotent in general: never replay them transparently,
+  // and skip the retry filter's buffering on the hot path.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return tether::v1::Agent::NewStub(grpc::CreateCustomChannel(
       address, grpc::InsecureChannelCredentials(), args));
 }
