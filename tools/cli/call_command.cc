@@ -1,0 +1,141 @@
+#include "tools/cli/call_command.h"
+
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/files.h"
+#include "common/grpc_status.h"
+#include "grpcpp/client_context.h"
+#include "spec/diagnostics.h"
+#include "spec/validate.h"
+#include "tools/cli/call_io.h"
+#include "tools/cli/exit_codes.h"
+
+namespace tether::cli {
+namespace {
+
+// --raw-file/--pickle-file contents; "-" reads stdin.
+absl::StatusOr<std::string> ReadPayload(absl::string_view flag,
+                                        const std::string& path) {
+  if (path == "-") {
+    std::string data((std::istreambuf_iterator<char>(std::cin)),
+                     std::istreambuf_iterator<char>());
+    return data;
+  }
+  absl::StatusOr<std::string> data = ReadFile(path);
+  if (!data.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": ", data.status().message()));
+  }
+  return data;
+}
+
+int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
+  CallInput input;
+  input.service = args.Positional(0);
+  input.method = args.Positional(1);
+  if (absl::Status status = spec::ValidateServiceName(input.service);
+      !status.ok()) {
+    return UsageError(ctx, command,
+                      absl::StrCat("SERVICE: ", status.message()));
+  }
+  absl::StatusOr<bool> json = WantJson(args);
+  if (!json.ok()) return UsageError(ctx, command, json.status().message());
+  double timeout_seconds = 0;
+  if (args.Has("timeout") &&
+      (!absl::SimpleAtod(args.Get("timeout"), &timeout_seconds) ||
+       !(timeout_seconds > 0))) {
+    return UsageError(
+        ctx, command,
+        absl::StrCat("--timeout: expected a positive number of seconds, got ",
+                     spec::Quote(args.Get("timeout"))));
+  }
+  if (args.Has("json")) input.json = args.Get("json");
+  for (const char* flag : {"raw-file", "pickle-file"}) {
+    if (!args.Has(flag)) continue;
+    absl::StatusOr<std::string> data = ReadPayload(flag, args.Get(flag));
+    if (!data.ok()) return UsageError(ctx, command, data.status().message());
+    (std::string(flag) == "raw-file" ? input.raw : input.pickle) =
+        std::move(*data);
+  }
+  input.all = args.Has("all");
+  input.replica = args.Get("replica");
+  absl::StatusOr<tether::v1::CallRequest> request = BuildCallRequest(input);
+  if (!request.ok()) {
+    return UsageError(ctx, command, request.status().message());
+  }
+
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      ctx.connect(args, ctx.env);
+  if (!connection.ok()) return Fail(ctx, connection.status());
+  grpc::ClientContext context;
+  (*connection)->Decorate(context);
+  if (timeout_seconds > 0) {
+    context.set_deadline(
+        absl::ToChronoTime(absl::Now() + absl::Seconds(timeout_seconds)));
+  }
+  tether::v1::CallResponse response;
+  const absl::Time start = ctx.now();
+  absl::Status status =
+      FromGrpcStatus((*connection)->stub->Call(&context, *request, &response));
+  const absl::Duration latency = ctx.now() - start;
+  if (absl::IsDeadlineExceeded(status) && timeout_seconds > 0) {
+    status = absl::DeadlineExceededError(absl::StrCat(
+        "the call did not finish within --timeout ", args.Get("timeout"), "s"));
+  }
+  if (!status.ok()) return Fail(ctx, status);
+
+  const CallOutput output =
+      RenderCallResponse(response, request->codec(), input.all, *json);
+  *ctx.err << output.err;
+  *ctx.out << output.out << std::flush;
+  if (args.Has("time")) {
+    *ctx.err << absl::StrFormat("latency: %.3f ms",
+                                absl::ToDoubleMilliseconds(latency))
+             << std::endl;
+  }
+  return output.exit_code;
+}
+
+}  // namespace
+
+Command CallCommand() {
+  Command command;
+  CommandSpec& spec = command.spec;
+  spec.name = "call";
+  spec.summary = "Call a deployed service.";
+  spec.description =
+      "Prints the result on stdout (JSON pretty-printed, raw and pickled\n"
+      "bytes as they are), the code's captured output on stderr prefixed by\n"
+      "replica, and a remote exception as its traceback on stderr (exit 1).\n"
+      "METHOD names the method of a class service; function services take\n"
+      "none. Without a payload flag the call has no arguments.\n"
+      "\n"
+      "  tether call hello --json '{\"args\": [\"world\"]}'\n"
+      "  tether call model predict --raw-file input.bin > output.bin\n";
+  spec.positionals = {{"SERVICE", false}, {"METHOD", true}};
+  spec.flags = {
+      {"json", '\0', "JSON",
+       "{\"args\": [...], \"kwargs\": {...}} (codec json)"},
+      {"raw-file", '\0', "FILE",
+       "FILE's bytes as one argument (codec raw; - = stdin)"},
+      {"pickle-file", '\0', "FILE",
+       "FILE holds pickled (args, kwargs) (codec pickle)"},
+      {"all", '\0', "", "call every ready replica; results in replica order"},
+      {"replica", '\0', "NAME", "call this replica (e.g. hello-1)"},
+      {"time", '\0', "", "print the call's round-trip latency on stderr"},
+      {"timeout", '\0', "SECONDS", "give up after SECONDS (exit 4)"},
+      OutputFlag(),
+  };
+  for (FlagSpec& flag : ConnectionFlags()) spec.flags.push_back(flag);
+  command.run = [spec](const ParsedArgs& args, Context& ctx) {
+    return RunCall(spec, args, ctx);
+  };
+  return command;
+}
+
+}  // namespace tether::cli

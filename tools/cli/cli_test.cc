@@ -1,0 +1,461 @@
+#include "tools/cli/cli.h"
+
+#include <stdlib.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/files.h"
+#include "google/protobuf/text_format.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tools/cli/exit_codes.h"
+#include "tools/cli/fake_control_plane.h"
+
+namespace tether::cli {
+namespace {
+
+using tether::v1::ServiceStatus;
+
+const absl::Time kNow = absl::FromUnixSeconds(1704164645);
+
+std::string TempDir() {
+  std::string tmpl =
+      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
+      "/cli_test.XXXXXX";
+  char resolved[PATH_MAX];
+  EXPECT_NE(realpath(mkdtemp(tmpl.data()), resolved), nullptr);
+  return resolved;
+}
+
+template <typename T>
+T Parse(const std::string& text) {
+  T message;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message))
+      << text;
+  return message;
+}
+
+// Runs `tether ARGS` against the fake with a pinned clock.
+class CliTest : public ::testing::Test {
+ protected:
+  CliTest() {
+    ctx_.out = &out_;
+    ctx_.err = &err_;
+    ctx_.env.home = TempDir();
+    ctx_.now = [] { return kNow; };
+    ctx_.connect = [this](const ParsedArgs&, const Environment&)
+        -> absl::StatusOr<std::unique_ptr<Connection>> {
+      if (!reachable_) {
+        return absl::UnavailableError(
+            "cannot reach tetherd at 127.0.0.1:7700: connection refused "
+            "(start it with 'tether up')");
+      }
+      return fake_.Connect();
+    };
+  }
+
+  int Run(std::vector<std::string> args) {
+    out_.str("");
+    err_.str("");
+    return RunCli(args, ctx_);
+  }
+
+  std::string out() const { return out_.str(); }
+  std::string err() const { return err_.str(); }
+
+  FakeControlPlane fake_;
+  bool reachable_ = true;
+  std::ostringstream out_, err_;
+  Context ctx_;
+};
+
+// ---- Help and usage --------------------------------------------------------
+
+TEST_F(CliTest, GlobalHelpListsCommandsAndExitCodes) {
+  EXPECT_EQ(Run({"--help"}), kExitOk);
+  EXPECT_EQ(out(), GlobalUsage(AllCommands()));
+  for (const char* text :
+       {"  up       Start a local tetherd in the background.\n", "  deploy   ",
+        "  call     ", "  ls       ", "  status   ", "  down     ",
+        "  stop     ", "Exit codes:\n", "  4  tetherd or the",
+        "$TETHER_ENDPOINT"}) {
+    EXPECT_NE(out().find(text), std::string::npos) << text;
+  }
+  EXPECT_EQ(Run({"-h"}), kExitOk);
+  EXPECT_EQ(Run({"help"}), kExitOk);
+  EXPECT_EQ(out(), GlobalUsage(AllCommands()));
+}
+
+TEST_F(CliTest, NoArgumentsPrintsUsageAsAnError) {
+  EXPECT_EQ(Run({}), kExitUsage);
+  EXPECT_EQ(out(), "");
+  EXPECT_EQ(err(), GlobalUsage(AllCommands()));
+}
+
+TEST_F(CliTest, CommandHelp) {
+  for (const Command& command : AllCommands()) {
+    EXPECT_EQ(Run({command.spec.name, "--help"}), kExitOk);
+    EXPECT_EQ(out(), FormatUsage(command.spec));
+    EXPECT_EQ(Run({"help", command.spec.name}), kExitOk);
+    EXPECT_EQ(out(), FormatUsage(command.spec));
+  }
+  Run({"deploy", "--help"});
+  EXPECT_EQ(out().rfind("Usage: tether deploy [flags]\n", 0), 0u) << out();
+  EXPECT_NE(out().find("  -f, --file FILE"), std::string::npos) << out();
+}
+
+TEST_F(CliTest, UnknownCommandSuggests) {
+  EXPECT_EQ(Run({"dpeloy"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: unknown command \"dpeloy\" (did you mean 'deploy'?)\n"
+            "Run 'tether --help' for the list of commands.\n");
+  EXPECT_EQ(Run({"frobnicate"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: unknown command \"frobnicate\"\n"
+            "Run 'tether --help' for the list of commands.\n");
+  EXPECT_EQ(Run({"help", "nope"}), kExitUsage);
+}
+
+TEST_F(CliTest, UsageErrorsNameTheFlag) {
+  EXPECT_EQ(Run({"ls", "--outptu", "json"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: unknown flag --outptu (did you mean --output?)\n"
+            "Run 'tether ls --help' for usage.\n");
+  EXPECT_EQ(Run({"ls", "-o", "yaml"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: --output: unknown format \"yaml\" (use text or json)\n"
+            "Run 'tether ls --help' for usage.\n");
+  EXPECT_EQ(Run({"status"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: missing argument SERVICE (usage: tether status SERVICE "
+            "[flags])\n"
+            "Run 'tether status --help' for usage.\n");
+  EXPECT_EQ(Run({"down", "Bad_Name"}), kExitUsage);
+  EXPECT_EQ(err().rfind("error: SERVICE: \"Bad_Name\" is not a valid service "
+                        "name: it contains uppercase 'B'; ",
+                        0),
+            0u)
+      << err();
+  EXPECT_EQ(Run({"up", "--listen", "nowhere"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: --listen: \"nowhere\" is not HOST:PORT (the port is "
+            "missing)\n"
+            "Run 'tether up --help' for usage.\n");
+}
+
+TEST_F(CliTest, UnreachableTetherdExitsFour) {
+  reachable_ = false;
+  EXPECT_EQ(Run({"ls"}), kExitUnavailable);
+  EXPECT_EQ(err(),
+            "error: cannot reach tetherd at 127.0.0.1:7700: connection refused "
+            "(start it with 'tether up')\n");
+}
+
+// ---- ls / status / down ----------------------------------------------------
+
+TEST_F(CliTest, ListServices) {
+  EXPECT_EQ(Run({"ls"}), kExitOk);
+  EXPECT_EQ(out(), "");
+  EXPECT_EQ(err(), "no services\n");
+
+  fake_.AddService(Parse<ServiceStatus>(R"pb(
+    name: "hello"
+    phase: PHASE_READY
+    revision: "abc123def4567890"
+    replicas { phase: PHASE_READY }
+    created { seconds: 1704164585 }
+  )pb"));
+  fake_.AddService(
+      Parse<ServiceStatus>(R"pb(name: "apple" phase: PHASE_FAILED)pb"));
+  EXPECT_EQ(Run({"ls"}), kExitOk);
+  EXPECT_EQ(out(),
+            "NAME    PHASE    REPLICAS   REVISION       AGE\n"
+            "apple   Failed   0/1                       -\n"
+            "hello   Ready    1/1        abc123def456   60s\n");
+  EXPECT_EQ(err(), "");
+
+  EXPECT_EQ(Run({"ls", "-o", "json"}), kExitOk);
+  EXPECT_EQ(out(),
+            "{\n"
+            "  \"services\": [\n"
+            "    {\"name\": \"apple\", \"phase\": \"PHASE_FAILED\"},\n"
+            "    {\n"
+            "      \"name\": \"hello\",\n"
+            "      \"revision\": \"abc123def4567890\",\n"
+            "      \"phase\": \"PHASE_READY\",\n"
+            "      \"replicas\": [{\"phase\": \"PHASE_READY\"}],\n"
+            "      \"created\": \"2024-01-02T03:03:05Z\"\n"
+            "    }\n"
+            "  ]\n"
+            "}\n");
+}
+
+TEST_F(CliTest, StatusAndNotFound) {
+  fake_.AddService(Parse<ServiceStatus>(R"pb(
+    name: "hello"
+    phase: PHASE_READY
+    spec { callable { module: "hello" name: "greet" } }
+  )pb"));
+  EXPECT_EQ(Run({"status", "hello"}), kExitOk);
+  EXPECT_EQ(out(),
+            "Name:       hello\n"
+            "Phase:      Ready\n"
+            "Revision:   -\n"
+            "Generation: 0\n"
+            "Replicas:   0/1 ready\n"
+            "Callable:   python hello.greet\n"
+            "Compute:    workers 1\n"
+            "Created:    -\n"
+            "Updated:    -\n");
+  EXPECT_EQ(Run({"status", "hello", "-ojson"}), kExitOk);
+  EXPECT_EQ(out(),
+            "{\n"
+            "  \"name\": \"hello\",\n"
+            "  \"spec\": {\"callable\": {\"module\": \"hello\", \"name\": "
+            "\"greet\"}},\n"
+            "  \"phase\": \"PHASE_READY\"\n"
+            "}\n");
+  EXPECT_EQ(Run({"status", "nope"}), kExitNotFound);
+  EXPECT_EQ(err(), "error: service \"nope\" not found\n");
+}
+
+TEST_F(CliTest, Down) {
+  fake_.AddService(Parse<ServiceStatus>(R"pb(name: "hello")pb"));
+  EXPECT_EQ(Run({"down", "hello"}), kExitOk);
+  EXPECT_EQ(out(), "service hello deleted\n");
+  EXPECT_EQ(fake_.deleted(), std::vector<std::string>{"hello"});
+  EXPECT_EQ(Run({"down", "hello"}), kExitNotFound);
+  EXPECT_EQ(err(), "error: service \"hello\" not found\n");
+}
+
+// ---- call ------------------------------------------------------------------
+
+TEST_F(CliTest, CallPrintsTheResultAndLogs) {
+  fake_.SetCall(Parse<tether::v1::CallResponse>(R"pb(
+                  results {
+                    replica: "hello-0"
+                    payload: "{\"greeting\":\"hi\"}"
+                    logs { text: "greeting bob" }
+                  }
+                )pb"),
+                grpc::Status::OK);
+  EXPECT_EQ(Run({"call", "hello", "--json", R"({"args": ["bob"]})", "--time"}),
+            kExitOk);
+  EXPECT_EQ(out(), "{\"greeting\": \"hi\"}\n");
+  EXPECT_EQ(err(), "[hello-0] greeting bob\nlatency: 0.000 ms\n");
+  ASSERT_EQ(fake_.calls().size(), 1u);
+  const tether::v1::CallRequest request = fake_.calls()[0];
+  EXPECT_EQ(request.service(), "hello");
+  EXPECT_EQ(request.method(), "");
+  EXPECT_EQ(request.codec(), tether::v1::CODEC_JSON);
+  EXPECT_EQ(request.payload(), R"({"args": ["bob"]})");
+  EXPECT_EQ(request.target(), tether::v1::CallRequest::TARGET_ANY);
+}
+
+TEST_F(CliTest, CallRemoteExceptionExitsOne) {
+  fake_.SetCall(Parse<tether::v1::CallResponse>(R"pb(
+                  results {
+                    replica: "hello-1"
+                    error {
+                      type: "ValueError"
+                      message: "boom"
+                      traceback: "Traceback (most recent call last):\n  x\n"
+                    }
+                  }
+                )pb"),
+                grpc::Status::OK);
+  EXPECT_EQ(Run({"call", "hello", "greet", "--replica", "hello-1"}),
+            kExitRemoteError);
+  EXPECT_EQ(out(), "");
+  EXPECT_EQ(err(),
+            "Traceback (most recent call last):\n  x\nValueError: boom\n");
+  const tether::v1::CallRequest request = fake_.calls().back();
+  EXPECT_EQ(request.method(), "greet");
+  EXPECT_EQ(request.target(), tether::v1::CallRequest::TARGET_REPLICA);
+  EXPECT_EQ(request.replica(), "hello-1");
+}
+
+TEST_F(CliTest, CallRawFileAndFanOut) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(
+      WriteFileAtomically(dir + "/in.bin", std::string("\0\1", 2)).ok());
+  fake_.SetCall(Parse<tether::v1::CallResponse>(R"pb(
+                  results { replica: "e-0" payload: "A" }
+                  results { replica: "e-1" payload: "B" }
+                )pb"),
+                grpc::Status::OK);
+  EXPECT_EQ(Run({"call", "echo", "--raw-file", dir + "/in.bin", "--all"}),
+            kExitOk);
+  EXPECT_EQ(out(), "e-0: A\ne-1: B\n");
+  const tether::v1::CallRequest request = fake_.calls().back();
+  EXPECT_EQ(request.codec(), tether::v1::CODEC_RAW);
+  EXPECT_EQ(request.payload(), std::string("\0\1", 2));
+  EXPECT_EQ(request.target(), tether::v1::CallRequest::TARGET_ALL);
+}
+
+TEST_F(CliTest, CallServerErrorsMapToExitCodes) {
+  fake_.SetCall(tether::v1::CallResponse(),
+                grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                             "codec pickle is not allowed for service hello"));
+  const std::string dir = TempDir();
+  ASSERT_TRUE(WriteFileAtomically(dir + "/p", "x").ok());
+  EXPECT_EQ(Run({"call", "hello", "--pickle-file", dir + "/p"}), kExitUsage);
+  EXPECT_EQ(err(), "error: codec pickle is not allowed for service hello\n");
+  EXPECT_EQ(fake_.calls().back().codec(), tether::v1::CODEC_PICKLE);
+
+  fake_.SetCall(tether::v1::CallResponse(),
+                grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             "service hello has no ready replica"));
+  EXPECT_EQ(Run({"call", "hello"}), kExitUnavailable);
+  fake_.SetCall(tether::v1::CallResponse(),
+                grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too big"));
+  EXPECT_EQ(Run({"call", "hello"}), kExitOther);
+  fake_.SetCall(tether::v1::CallResponse(),
+                grpc::Status(grpc::StatusCode::NOT_FOUND, "no such service"));
+  EXPECT_EQ(Run({"call", "hello"}), kExitNotFound);
+}
+
+TEST_F(CliTest, CallUsageErrors) {
+  EXPECT_EQ(Run({"call", "hello", "--json", "[1]"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: --json: expected an object such as {\"args\": [1, 2], "
+            "\"kwargs\": {\"x\": 3}}, got a list\n"
+            "Run 'tether call --help' for usage.\n");
+  EXPECT_EQ(Run({"call", "hello", "--all", "--replica", "hello-0"}),
+            kExitUsage);
+  EXPECT_EQ(err(),
+            "error: --all and --replica are mutually exclusive\n"
+            "Run 'tether call --help' for usage.\n");
+  EXPECT_EQ(Run({"call", "hello", "--raw-file", "/nonexistent/x"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: --raw-file: open /nonexistent/x: No such file or "
+            "directory\n"
+            "Run 'tether call --help' for usage.\n");
+  EXPECT_EQ(Run({"call", "hello", "--timeout", "soon"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: --timeout: expected a positive number of seconds, got "
+            "\"soon\"\n"
+            "Run 'tether call --help' for usage.\n");
+  EXPECT_TRUE(fake_.calls().empty());
+}
+
+// ---- deploy ----------------------------------------------------------------
+
+class DeployTest : public CliTest {
+ protected:
+  DeployTest() {
+    EXPECT_TRUE(MakeDirs(dir_ + "/src/pkg").ok());
+    EXPECT_TRUE(WriteFileAtomically(dir_ + "/src/hello.py",
+                                    "def greet(): "
+                                    "return 1\n")
+                    .ok());
+    EXPECT_TRUE(WriteFileAtomically(dir_ + "/src/pkg/__init__.py", "").ok());
+    EXPECT_TRUE(WriteFileAtomically(dir_ + "/service.yaml",
+                                    "name: hello\n"
+                                    "code: src\n"
+                                    "compute: {replicas: 2}\n"
+                                    "callable: {module: hello, name: greet}\n")
+                    .ok());
+    fake_.SetSyncRevision("abc123def4567890abc123def4567890");
+  }
+  const std::string dir_ = TempDir();
+};
+
+TEST_F(DeployTest, UploadsDeploysAndStreamsProgress) {
+  fake_.SetDeploy(
+      {Parse<tether::v1::DeployEvent>(R"pb(stage: STAGE_ACCEPTED
+                                           message: "generation 1")pb"),
+       Parse<tether::v1::DeployEvent>(
+           R"pb(stage: STAGE_REPLICA_LOADING
+                replica: "hello-0"
+                message: "importing hello.greet")pb"),
+       Parse<tether::v1::DeployEvent>(R"pb(stage: STAGE_READY)pb")},
+      grpc::Status::OK);
+  EXPECT_EQ(Run({"deploy", "-f", dir_ + "/service.yaml"}), kExitOk) << err();
+  EXPECT_EQ(out(),
+            "synced " + dir_ +
+                "/src: revision abc123def456, 2 files, sent 2 new (22 B) in "
+                "0.00s\n"
+                "  [0.00s]          accepted  generation 1\n"
+                "  [0.00s] hello-0  loading   importing hello.greet\n"
+                "  [0.00s]          ready\n"
+                "service hello ready at revision abc123def456 (2 replicas) in "
+                "0.00s\n");
+  EXPECT_EQ(err(), "");
+  EXPECT_EQ(fake_.synced_paths(),
+            (std::vector<std::string>{"hello.py", "pkg/__init__.py"}));
+  ASSERT_EQ(fake_.deploys().size(), 1u);
+  const tether::v1::DeployRequest request = fake_.deploys()[0];
+  EXPECT_EQ(request.revision(), "abc123def4567890abc123def4567890");
+  EXPECT_EQ(request.spec().name(), "hello");
+  // The spec goes as written; tetherd fills in defaults.
+  EXPECT_EQ(request.spec().compute().replicas(), 2);
+  EXPECT_EQ(request.spec().compute().workers(), 0);
+}
+
+TEST_F(DeployTest, CodeFlagOverridesAndJsonOutput) {
+  fake_.SetDeploy({Parse<tether::v1::DeployEvent>(R"pb(stage: STAGE_READY
+                                                       message: "done")pb")},
+                  grpc::Status::OK);
+  EXPECT_EQ(Run({"deploy", "--file=" + dir_ + "/service.yaml", "--code",
+                 dir_ + "/src/pkg", "-o", "json"}),
+            kExitOk)
+      << err();
+  EXPECT_EQ(out(), "{\"stage\":\"STAGE_READY\",\"message\":\"done\"}\n");
+  EXPECT_EQ(err(),
+            "synced " + dir_ +
+                "/src/pkg: revision abc123def456, 1 file, sent 1 new (0 B) "
+                "in 0.00s\n"
+                "service hello ready at revision abc123def456 (2 replicas) in "
+                "0.00s\n");
+  EXPECT_EQ(fake_.synced_paths(), std::vector<std::string>{"__init__.py"});
+}
+
+TEST_F(DeployTest, RemoteFailurePrintsTheMessage) {
+  fake_.SetDeploy(
+      {Parse<tether::v1::DeployEvent>(R"pb(stage: STAGE_ACCEPTED)pb")},
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                   "replica hello-0 failed to load: ModuleNotFoundError\n"
+                   "Traceback (most recent call last):\n  ...\n"));
+  EXPECT_EQ(Run({"deploy", "-f", dir_ + "/service.yaml"}), kExitOther);
+  EXPECT_EQ(err(),
+            "error: replica hello-0 failed to load: ModuleNotFoundError\n"
+            "Traceback (most recent call last):\n  ...\n");
+}
+
+TEST_F(DeployTest, LocalErrorsExitTwoWithoutCallingTetherd) {
+  EXPECT_EQ(Run({"deploy"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: missing --file FILE (the service YAML)\n"
+            "Run 'tether deploy --help' for usage.\n");
+  EXPECT_EQ(Run({"deploy", "-f", dir_ + "/missing.yaml"}), kExitUsage);
+  EXPECT_EQ(err(), "error: " + dir_ + "/missing.yaml: no such file\n");
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/bad.yaml",
+                                  "name: hello\ncompute: {replicas: two}\n")
+                  .ok());
+  EXPECT_EQ(Run({"deploy", "-f", dir_ + "/bad.yaml"}), kExitUsage);
+  EXPECT_EQ(err(), "error: " + dir_ +
+                       "/bad.yaml: compute.replicas: expected an integer, got "
+                       "\"two\"\n");
+  EXPECT_EQ(
+      Run({"deploy", "-f", dir_ + "/service.yaml", "--code", dir_ + "/nope"}),
+      kExitUsage);
+  EXPECT_EQ(err(), "error: --code: \"" + dir_ +
+                       "/nope\" is not a directory\n"
+                       "Run 'tether deploy --help' for usage.\n");
+  EXPECT_TRUE(fake_.deploys().empty());
+}
+
+TEST_F(DeployTest, UnreachableTetherdExitsFour) {
+  reachable_ = false;
+  EXPECT_EQ(Run({"deploy", "-f", dir_ + "/service.yaml"}), kExitUnavailable);
+  EXPECT_EQ(err(),
+            "error: cannot reach tetherd at 127.0.0.1:7700: connection refused "
+            "(start it with 'tether up')\n");
+}
+
+}  // namespace
+}  // namespace tether::cli

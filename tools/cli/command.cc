@@ -1,0 +1,56 @@
+#include "tools/cli/command.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "spec/diagnostics.h"
+#include "tools/cli/exit_codes.h"
+
+namespace tether::cli {
+
+absl::StatusOr<std::unique_ptr<Connection>> DefaultConnect(
+    const ParsedArgs& args, const Environment& env) {
+  const std::string state_dir = ResolveStateDir(args.Get("state-dir"), env);
+  absl::StatusOr<Endpoint> endpoint =
+      ResolveEndpoint(args.Get("endpoint"), env, state_dir);
+  if (!endpoint.ok()) return endpoint.status();
+  return Dial(endpoint->address, args.Get("token", env.token), kConnectTimeout);
+}
+
+std::vector<FlagSpec> ConnectionFlags() {
+  return {
+      {"endpoint", '\0', "HOST:PORT",
+       "tetherd address (default: $TETHER_ENDPOINT, then\n"
+       "<state-dir>/tetherd.endpoint)"},
+      {"state-dir", '\0', "DIR",
+       "tetherd state directory (default: $TETHER_STATE_DIR,\nthen ~/.tether)"},
+      {"token", '\0', "TOKEN", "bearer token (default: $TETHER_TOKEN)"},
+  };
+}
+
+FlagSpec OutputFlag() {
+  return {"output", 'o', "FORMAT", "text (default) or json"};
+}
+
+absl::StatusOr<bool> WantJson(const ParsedArgs& args) {
+  const std::string format = args.Get("output", "text");
+  if (format == "json") return true;
+  if (format == "text") return false;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--output: unknown format ", spec::Quote(format), " (use text or json)"));
+}
+
+int Fail(Context& ctx, const absl::Status& status) {
+  // Remote messages (tracebacks) often end with a newline of their own.
+  *ctx.err << "error: " << absl::StripTrailingAsciiWhitespace(status.message())
+           << std::endl;
+  return ExitCodeFor(status);
+}
+
+int UsageError(Context& ctx, const CommandSpec& spec,
+               absl::string_view message) {
+  *ctx.err << "error: " << message << "\n"
+           << "Run 'tether " << spec.name << " --help' for usage." << std::endl;
+  return kExitUsage;
+}
+
+}  // namespace tether::cli

@@ -1,0 +1,69 @@
+#ifndef TETHER_TOOLS_CLI_COMMAND_H_
+#define TETHER_TOOLS_CLI_COMMAND_H_
+
+// What every command gets and shares: output streams, environment, the way
+// to reach tetherd, and the flags common to several commands.
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tools/cli/args.h"
+#include "tools/cli/client.h"
+#include "tools/cli/endpoint.h"
+
+namespace tether::cli {
+
+/// Per-invocation state handed to a command. Commands write results to
+/// `out` and progress, logs and errors to `err`.
+struct Context {
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+  Environment env;
+  /// Opens the connection to tetherd for a command's parsed flags. The
+  /// default (DefaultConnect) resolves the endpoint and dials it; tests
+  /// substitute an in-process server.
+  std::function<absl::StatusOr<std::unique_ptr<Connection>>(
+      const ParsedArgs& args, const Environment& env)>
+      connect;
+  /// Wall clock for ages and timings; tests pin it.
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+/// A command: its spec and what runs it. `run` returns the exit code.
+struct Command {
+  CommandSpec spec;
+  std::function<int(const ParsedArgs&, Context&)> run;
+};
+
+/// How long commands wait for tetherd to answer before giving up (exit 4).
+inline constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
+
+/// Resolves the endpoint (--endpoint, $TETHER_ENDPOINT, state dir) and the
+/// token (--token, $TETHER_TOKEN), then dials and health-checks tetherd.
+absl::StatusOr<std::unique_ptr<Connection>> DefaultConnect(
+    const ParsedArgs& args, const Environment& env);
+
+/// --endpoint, --state-dir and --token.
+std::vector<FlagSpec> ConnectionFlags();
+/// -o/--output FORMAT.
+FlagSpec OutputFlag();
+
+/// Whether -o json was given. INVALID_ARGUMENT for formats other than
+/// "json" and "text".
+absl::StatusOr<bool> WantJson(const ParsedArgs& args);
+
+/// Prints "error: MESSAGE" to ctx.err and returns ExitCodeFor(status).
+int Fail(Context& ctx, const absl::Status& status);
+
+/// Prints "error: MESSAGE" and a pointer to the command's help; returns 2.
+int UsageError(Context& ctx, const CommandSpec& spec,
+               absl::string_view message);
+
+}  // namespace tether::cli
+
+#endif  // TETHER_TOOLS_CLI_COMMAND_H_

@@ -1,0 +1,206 @@
+#include "tools/cli/daemon_commands.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/runfiles.h"
+#include "grpcpp/channel.h"
+#include "tools/cli/client.h"
+#include "tools/cli/daemon.h"
+#include "tools/cli/endpoint.h"
+#include "tools/cli/exit_codes.h"
+
+namespace tether::cli {
+namespace {
+
+constexpr char kDefaultListen[] = "127.0.0.1:7700";
+constexpr char kProgram[] = "tetherd";
+// How long `up` waits for tetherd to answer and `stop` for it to exit.
+constexpr absl::Duration kDaemonTimeout = absl::Seconds(15);
+constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
+
+std::string Describe(const std::string& address, const std::string& state_dir) {
+  return absl::StrCat(address, " (state: ", state_dir,
+                      ", log: ", LogFile(state_dir), ")");
+}
+
+// Polls the endpoint file until tetherd answers its health check. While
+// `child` runs (when set) its early exit ends the wait. Returns the address.
+absl::StatusOr<std::string> WaitUntilServing(const std::string& state_dir,
+                                             std::optional<pid_t> child) {
+  const absl::Time deadline = absl::Now() + kDaemonTimeout;
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  absl::Status last = absl::UnavailableError("no endpoint file yet");
+  while (absl::Now() < deadline) {
+    if (child.has_value()) {
+      if (std::optional<std::string> exit = ChildExit(*child)) {
+        return absl::InternalError(absl::StrCat(
+            "tetherd exited (", *exit, ") before serving; last lines of ",
+            LogFile(state_dir), ":\n", TailOfFile(LogFile(state_dir), 20)));
+      }
+    }
+    absl::StatusOr<std::string> endpoint = ReadFile(EndpointFile(state_dir));
+    if (endpoint.ok()) {
+      const std::string current(absl::StripAsciiWhitespace(*endpoint));
+      if (current != address || channel == nullptr) {
+        address = current;
+        channel = NewChannel(address);
+      }
+      last = CheckHealth(channel, absl::Seconds(1), "");
+      if (last.ok()) return address;
+    }
+    absl::SleepFor(kPollInterval);
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "tetherd did not answer within ", absl::FormatDuration(kDaemonTimeout),
+      " (", last.message(), "); see ", LogFile(state_dir)));
+}
+
+int RunUp(const CommandSpec& spec, const ParsedArgs& args, Context& ctx) {
+  const std::string listen = args.Get("listen", kDefaultListen);
+  if (absl::Status status = CheckAddress(listen); !status.ok()) {
+    return UsageError(ctx, spec, absl::StrCat("--listen: ", status.message()));
+  }
+  std::string state_dir = ResolveStateDir(args.Get("state-dir"), ctx.env);
+  if (absl::Status status = MakeDirs(state_dir); !status.ok()) {
+    return Fail(ctx, status);
+  }
+  // tetherd and the printed paths get an absolute directory.
+  char resolved[PATH_MAX];
+  if (realpath(state_dir.c_str(), resolved) != nullptr) state_dir = resolved;
+
+  absl::StatusOr<pid_t> pid = ReadPidFile(PidFile(state_dir));
+  if (pid.ok() && IsProgramRunning(*pid, kProgram)) {
+    absl::StatusOr<std::string> address =
+        WaitUntilServing(state_dir, std::nullopt);
+    if (!address.ok()) {
+      return Fail(ctx, absl::Status(address.status().code(),
+                                    absl::StrCat("tetherd (pid ", *pid,
+                                                 ") is running but ",
+                                                 address.status().message())));
+    }
+    *ctx.out << "tetherd already running at " << Describe(*address, state_dir)
+             << std::endl;
+    if (args.Has("listen") && *address != listen) {
+      *ctx.err << "note: --listen " << listen
+               << " ignored; run 'tether stop' first to move it" << std::endl;
+    }
+    return kExitOk;
+  }
+  // Whatever a dead tetherd left behind must not be mistaken for the new one.
+  unlink(PidFile(state_dir).c_str());
+  unlink(EndpointFile(state_dir).c_str());
+
+  absl::StatusOr<std::string> binary = FindDataFile("controlplane/tetherd");
+  if (!binary.ok()) {
+    return Fail(ctx, absl::FailedPreconditionError(
+                         absl::StrCat("cannot find the tetherd binary: ",
+                                      binary.status().message())));
+  }
+  const std::vector<std::string> argv = {
+      *binary, absl::StrCat("--listen=", listen),
+      absl::StrCat("--state_dir=", state_dir), "--backend=local"};
+  if (args.Has("foreground")) {
+    std::vector<char*> raw;
+    for (const std::string& arg : argv)
+      raw.push_back(const_cast<char*>(arg.c_str()));
+    raw.push_back(nullptr);
+    execv(raw[0], raw.data());
+    return Fail(ctx, ErrnoStatus(errno, "exec", *binary));
+  }
+  absl::StatusOr<pid_t> child = SpawnDetached(argv, LogFile(state_dir));
+  if (!child.ok()) return Fail(ctx, child.status());
+  absl::StatusOr<std::string> address = WaitUntilServing(state_dir, *child);
+  if (!address.ok()) return Fail(ctx, address.status());
+  *ctx.out << "tetherd running at " << Describe(*address, state_dir)
+           << std::endl;
+  return kExitOk;
+}
+
+int RunStop(const ParsedArgs& args, Context& ctx) {
+  const std::string state_dir = ResolveStateDir(args.Get("state-dir"), ctx.env);
+  const std::string pid_file = PidFile(state_dir);
+  absl::StatusOr<pid_t> pid = ReadPidFile(pid_file);
+  if (absl::IsNotFound(pid.status())) {
+    *ctx.out << "tetherd is not running (no " << pid_file << ")" << std::endl;
+    return kExitOk;
+  }
+  if (!pid.ok()) return Fail(ctx, pid.status());
+  if (!IsProgramRunning(*pid, kProgram)) {
+    unlink(pid_file.c_str());
+    unlink(EndpointFile(state_dir).c_str());
+    *ctx.out << "tetherd is not running (removed the stale " << pid_file << ")"
+             << std::endl;
+    return kExitOk;
+  }
+  if (kill(*pid, SIGTERM) != 0) {
+    return Fail(ctx, ErrnoStatus(errno, absl::StrCat("kill ", *pid), pid_file));
+  }
+  const absl::Time deadline = absl::Now() + kDaemonTimeout;
+  while (IsProgramRunning(*pid, kProgram)) {
+    if (absl::Now() >= deadline) {
+      return Fail(ctx, absl::DeadlineExceededError(absl::StrCat(
+                           "tetherd (pid ", *pid, ") did not exit within ",
+                           absl::FormatDuration(kDaemonTimeout),
+                           " of SIGTERM; see ", LogFile(state_dir))));
+    }
+    absl::SleepFor(kPollInterval);
+  }
+  *ctx.out << "tetherd stopped (pid " << *pid << ")" << std::endl;
+  return kExitOk;
+}
+
+}  // namespace
+
+Command UpCommand() {
+  Command command;
+  CommandSpec& spec = command.spec;
+  spec.name = "up";
+  spec.summary = "Start a local tetherd in the background.";
+  spec.description =
+      "Runs tetherd with the local backend (replicas are processes on this\n"
+      "machine), logging to <state-dir>/tetherd.log, and waits until it\n"
+      "answers. Does nothing when it is already running.\n";
+  spec.flags = {
+      {"state-dir", '\0', "DIR",
+       "state directory (default: $TETHER_STATE_DIR, then\n~/.tether)"},
+      {"listen", '\0', "HOST:PORT",
+       absl::StrCat("address to serve on (default: ", kDefaultListen,
+                    ";\nport 0 picks a free one)")},
+      {"foreground", '\0', "", "run in this terminal instead of as a daemon"},
+  };
+  command.run = [spec](const ParsedArgs& args, Context& ctx) {
+    return RunUp(spec, args, ctx);
+  };
+  return command;
+}
+
+Command StopCommand() {
+  Command command;
+  CommandSpec& spec = command.spec;
+  spec.name = "stop";
+  spec.summary = "Stop the tetherd started by 'tether up'.";
+  spec.description =
+      "Sends SIGTERM to the pid in <state-dir>/tetherd.pid and waits for it\n"
+      "to exit. Its replicas stop with it; service records stay and come\n"
+      "back with the next 'tether up'.\n";
+  spec.flags = {{"state-dir", '\0', "DIR",
+                 "state directory (default: $TETHER_STATE_DIR, then\n"
+                 "~/.tether)"}};
+  command.run = RunStop;
+  return command;
+}
+
+}  // namespace tether::cli

@@ -1,0 +1,182 @@
+#include "tools/cli/fake_control_plane.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/server_builder.h"
+
+namespace tether::cli {
+
+using tether::v1::ServiceStatus;
+
+FakeControlPlane::FakeControlPlane() {
+  grpc::ServerBuilder builder;
+  builder.RegisterService(this);
+  server_ = builder.BuildAndStart();
+}
+
+FakeControlPlane::~FakeControlPlane() { server_->Shutdown(); }
+
+std::unique_ptr<Connection> FakeControlPlane::Connect() {
+  auto connection = std::make_unique<Connection>();
+  connection->address = "in-process";
+  connection->channel = server_->InProcessChannel(grpc::ChannelArguments());
+  connection->stub = tether::v1::ControlPlane::NewStub(connection->channel);
+  return connection;
+}
+
+void FakeControlPlane::AddService(const ServiceStatus& status) {
+  absl::MutexLock lock(&mu_);
+  services_.push_back(status);
+  std::sort(services_.begin(), services_.end(),
+            [](const ServiceStatus& a, const ServiceStatus& b) {
+              return a.name() < b.name();
+            });
+}
+
+void FakeControlPlane::SetDeploy(std::vector<tether::v1::DeployEvent> events,
+                                 grpc::Status status) {
+  absl::MutexLock lock(&mu_);
+  deploy_events_ = std::move(events);
+  deploy_status_ = std::move(status);
+}
+
+void FakeControlPlane::SetCall(tether::v1::CallResponse response,
+                               grpc::Status status) {
+  absl::MutexLock lock(&mu_);
+  call_response_ = std::move(response);
+  call_status_ = std::move(status);
+}
+
+void FakeControlPlane::SetSyncRevision(const std::string& revision) {
+  absl::MutexLock lock(&mu_);
+  sync_revision_ = revision;
+}
+
+std::vector<tether::v1::CallRequest> FakeControlPlane::calls() {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+std::vector<tether::v1::DeployRequest> FakeControlPlane::deploys() {
+  absl::MutexLock lock(&mu_);
+  return deploys_;
+}
+
+std::vector<std::string> FakeControlPlane::deleted() {
+  absl::MutexLock lock(&mu_);
+  return deleted_;
+}
+
+std::vector<std::string> FakeControlPlane::synced_paths() {
+  absl::MutexLock lock(&mu_);
+  return synced_paths_;
+}
+
+grpc::Status FakeControlPlane::SyncCode(
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<tether::v1::SyncCodeResponse,
+                             tether::v1::SyncCodeRequest>* stream) {
+  tether::v1::SyncCodeRequest request;
+  if (!stream->Read(&request) || !request.has_manifest()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no manifest");
+  }
+  // Asks for every blob, so uploads exercise the chunk path.
+  tether::v1::SyncCodeResponse missing;
+  std::vector<std::string> paths;
+  for (const auto& entry : request.manifest().entries()) {
+    paths.push_back(entry.path());
+    if (entry.kind() == tether::v1::TreeEntry::KIND_FILE) {
+      missing.mutable_missing()->add_sha256(entry.sha256());
+    }
+  }
+  missing.mutable_missing();
+  stream->Write(missing);
+  uint64_t bytes = 0, files = 0;
+  while (stream->Read(&request)) {
+    if (request.has_chunk()) {
+      bytes += request.chunk().data().size();
+      if (request.chunk().offset() == 0) ++files;
+    } else if (request.has_commit()) {
+      break;
+    }
+  }
+  tether::v1::SyncCodeResponse result;
+  {
+    absl::MutexLock lock(&mu_);
+    synced_paths_ = paths;
+    result.mutable_result()->set_revision(sync_revision_);
+  }
+  result.mutable_result()->set_files_received(files);
+  result.mutable_result()->set_bytes_received(bytes);
+  stream->Write(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeControlPlane::Deploy(
+    grpc::ServerContext*, const tether::v1::DeployRequest* request,
+    grpc::ServerWriter<tether::v1::DeployEvent>* writer) {
+  std::vector<tether::v1::DeployEvent> events;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    deploys_.push_back(*request);
+    events = deploy_events_;
+    status = deploy_status_;
+  }
+  for (const auto& event : events) writer->Write(event);
+  return status;
+}
+
+grpc::Status FakeControlPlane::Call(grpc::ServerContext*,
+                                    const tether::v1::CallRequest* request,
+                                    tether::v1::CallResponse* response) {
+  absl::MutexLock lock(&mu_);
+  calls_.push_back(*request);
+  *response = call_response_;
+  return call_status_;
+}
+
+grpc::Status FakeControlPlane::GetService(
+    grpc::ServerContext*, const tether::v1::GetServiceRequest* request,
+    ServiceStatus* response) {
+  absl::MutexLock lock(&mu_);
+  for (const ServiceStatus& service : services_) {
+    if (service.name() == request->name()) {
+      *response = service;
+      return grpc::Status::OK;
+    }
+  }
+  return grpc::Status(
+      grpc::StatusCode::NOT_FOUND,
+      absl::StrCat("service \"", request->name(), "\" not found"));
+}
+
+grpc::Status FakeControlPlane::ListServices(
+    grpc::ServerContext*, const tether::v1::ListServicesRequest*,
+    tether::v1::ListServicesResponse* response) {
+  absl::MutexLock lock(&mu_);
+  for (const ServiceStatus& service : services_) {
+    *response->add_services() = service;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeControlPlane::DeleteService(
+    grpc::ServerContext*, const tether::v1::DeleteServiceRequest* request,
+    tether::v1::DeleteServiceResponse*) {
+  absl::MutexLock lock(&mu_);
+  auto it = std::find_if(
+      services_.begin(), services_.end(),
+      [&](const ServiceStatus& s) { return s.name() == request->name(); });
+  if (it == services_.end()) {
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("service \"", request->name(), "\" not found"));
+  }
+  services_.erase(it);
+  deleted_.push_back(request->name());
+  return grpc::Status::OK;
+}
+
+}  // namespace tether::cli

@@ -1,0 +1,84 @@
+#ifndef TETHER_TOOLS_CLI_FAKE_CONTROL_PLANE_H_
+#define TETHER_TOOLS_CLI_FAKE_CONTROL_PLANE_H_
+
+// A ControlPlane for CLI tests: answers from canned data, records requests,
+// and serves in-process (no sockets).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/server.h"
+#include "tether/v1/control_plane.grpc.pb.h"
+#include "tools/cli/client.h"
+
+namespace tether::cli {
+
+/// Thread-safe: RPCs run on server threads while the test reads and writes
+/// the canned data between calls.
+class FakeControlPlane final : public tether::v1::ControlPlane::Service {
+ public:
+  FakeControlPlane();
+  ~FakeControlPlane() override;
+
+  /// A connection to this fake through an in-process channel.
+  std::unique_ptr<Connection> Connect();
+
+  // Canned answers.
+  void AddService(const tether::v1::ServiceStatus& status);
+  void SetDeploy(std::vector<tether::v1::DeployEvent> events,
+                 grpc::Status status);
+  void SetCall(tether::v1::CallResponse response, grpc::Status status);
+  void SetSyncRevision(const std::string& revision);
+
+  // Recorded requests.
+  std::vector<tether::v1::CallRequest> calls();
+  std::vector<tether::v1::DeployRequest> deploys();
+  std::vector<std::string> deleted();
+  /// Paths of the last manifest SyncCode received.
+  std::vector<std::string> synced_paths();
+
+  grpc::Status SyncCode(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<tether::v1::SyncCodeResponse,
+                               tether::v1::SyncCodeRequest>* stream) override;
+  grpc::Status Deploy(
+      grpc::ServerContext* context, const tether::v1::DeployRequest* request,
+      grpc::ServerWriter<tether::v1::DeployEvent>* writer) override;
+  grpc::Status Call(grpc::ServerContext* context,
+                    const tether::v1::CallRequest* request,
+                    tether::v1::CallResponse* response) override;
+  grpc::Status GetService(grpc::ServerContext* context,
+                          const tether::v1::GetServiceRequest* request,
+                          tether::v1::ServiceStatus* response) override;
+  grpc::Status ListServices(
+      grpc::ServerContext* context,
+      const tether::v1::ListServicesRequest* request,
+      tether::v1::ListServicesResponse* response) override;
+  grpc::Status DeleteService(
+      grpc::ServerContext* context,
+      const tether::v1::DeleteServiceRequest* request,
+      tether::v1::DeleteServiceResponse* response) override;
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  absl::Mutex mu_;
+  // Sorted by name, as tetherd lists them.
+  std::vector<tether::v1::ServiceStatus> services_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::DeployEvent> deploy_events_ ABSL_GUARDED_BY(mu_);
+  grpc::Status deploy_status_ ABSL_GUARDED_BY(mu_);
+  tether::v1::CallResponse call_response_ ABSL_GUARDED_BY(mu_);
+  grpc::Status call_status_ ABSL_GUARDED_BY(mu_);
+  std::string sync_revision_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::CallRequest> calls_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::DeployRequest> deploys_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> synced_paths_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tether::cli
+
+#endif  // TETHER_TOOLS_CLI_FAKE_CONTROL_PLANE_H_

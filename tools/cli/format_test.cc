@@ -1,0 +1,277 @@
+#include "tools/cli/format.h"
+
+#include <string>
+
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace tether::cli {
+namespace {
+
+using tether::v1::DeployEvent;
+using tether::v1::ServiceStatus;
+
+const absl::Time kNow =
+    absl::FromUnixSeconds(1704164645);  // 2024-01-02 03:04:05
+
+template <typename T>
+T Parse(const std::string& text) {
+  T message;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message))
+      << text;
+  return message;
+}
+
+TEST(FormatTest, ShortRevision) {
+  EXPECT_EQ(ShortRevision("abc123def4567890"), "abc123def456");
+  EXPECT_EQ(ShortRevision("abc"), "abc");
+  EXPECT_EQ(ShortRevision(""), "");
+}
+
+TEST(FormatTest, Age) {
+  EXPECT_EQ(FormatAge(absl::Seconds(0)), "0s");
+  EXPECT_EQ(FormatAge(absl::Seconds(119)), "119s");
+  EXPECT_EQ(FormatAge(absl::Seconds(120)), "2m");
+  EXPECT_EQ(FormatAge(absl::Minutes(119)), "119m");
+  EXPECT_EQ(FormatAge(absl::Hours(2)), "2h");
+  EXPECT_EQ(FormatAge(absl::Hours(47)), "47h");
+  EXPECT_EQ(FormatAge(absl::Hours(48)), "2d");
+  EXPECT_EQ(FormatAge(absl::Seconds(-5)), "-");
+}
+
+TEST(FormatTest, SecondsAndBytes) {
+  EXPECT_EQ(FormatSeconds(absl::Milliseconds(1234)), "1.23s");
+  EXPECT_EQ(FormatSeconds(absl::ZeroDuration()), "0.00s");
+  EXPECT_EQ(FormatBytes(0), "0 B");
+  EXPECT_EQ(FormatBytes(1023), "1023 B");
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
+  EXPECT_EQ(FormatBytes(3 << 20), "3.0 MiB");
+  EXPECT_EQ(FormatBytes(uint64_t{5} << 40), "5.0 TiB");
+}
+
+TEST(FormatTest, RenderTableAlignsAndTrims) {
+  EXPECT_EQ(RenderTable({{"NAME", "PHASE", "MESSAGE"},
+                         {"a", "Ready", ""},
+                         {"longer-name", "Failed", "boom"}}),
+            "NAME          PHASE    MESSAGE\n"
+            "a             Ready\n"
+            "longer-name   Failed   boom\n");
+  EXPECT_EQ(RenderTable({}), "");
+}
+
+TEST(FormatTest, PhaseAndStageNames) {
+  EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_READY), "Ready");
+  EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_DEPLOYING), "Deploying");
+  EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_FAILED), "Failed");
+  EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_DEGRADED), "Degraded");
+  EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_UNSPECIFIED), "Unknown");
+  EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_LOST), "Lost");
+  EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_STARTING),
+            "Starting");
+  EXPECT_EQ(StageName(DeployEvent::STAGE_REPLICA_LOADING), "loading");
+  EXPECT_EQ(StageName(DeployEvent::STAGE_REPLICA_READY), "ready");
+  EXPECT_EQ(StageName(DeployEvent::STAGE_READY), "ready");
+  EXPECT_EQ(StageName(DeployEvent::STAGE_UNSPECIFIED), "event");
+}
+
+TEST(FormatTest, DeployEventLines) {
+  EXPECT_EQ(FormatDeployEvent(Parse<DeployEvent>(R"pb(
+                                stage: STAGE_REPLICA_LOADING
+                                replica: "hello-0"
+                                message: "importing hello.greet"
+                              )pb"),
+                              absl::Milliseconds(120), 7),
+            "  [0.12s] hello-0  loading   importing hello.greet");
+  EXPECT_EQ(
+      FormatDeployEvent(Parse<DeployEvent>(R"pb(stage: STAGE_ACCEPTED)pb"),
+                        absl::Milliseconds(5), 7),
+      "  [0.01s]          accepted");
+  EXPECT_EQ(FormatDeployEvent(Parse<DeployEvent>(R"pb(
+                                stage: STAGE_REPLICA_READY
+                                replica: "hello-10"
+                              )pb"),
+                              absl::Seconds(2), 7),
+            "  [2.00s] hello-10  ready");
+}
+
+TEST(FormatTest, ReplicaCountUsesTheDefaultOfOne) {
+  EXPECT_EQ(ReplicaCount(Parse<ServiceStatus>("")), "0/1");
+  EXPECT_EQ(ReplicaCount(Parse<ServiceStatus>(R"pb(
+              spec { compute { replicas: 3 } }
+              replicas { phase: PHASE_READY }
+              replicas { phase: PHASE_LOADING }
+              replicas { phase: PHASE_READY }
+            )pb")),
+            "2/3");
+}
+
+TEST(FormatTest, ServiceList) {
+  auto list = Parse<tether::v1::ListServicesResponse>(R"pb(
+    services {
+      name: "hello"
+      phase: PHASE_READY
+      revision: "abc123def4567890"
+      replicas { phase: PHASE_READY }
+      created { seconds: 1704164585 }
+    }
+    services {
+      name: "model-server"
+      phase: PHASE_DEPLOYING
+      spec { compute { replicas: 2 } }
+      created { seconds: 1703991845 }
+    }
+    services { name: "x" phase: PHASE_FAILED }
+  )pb");
+  EXPECT_EQ(FormatServiceList(list, kNow),
+            "NAME           PHASE       REPLICAS   REVISION       AGE\n"
+            "hello          Ready       1/1        abc123def456   60s\n"
+            "model-server   Deploying   0/2                       2d\n"
+            "x              Failed      0/1                       -\n");
+}
+
+TEST(FormatTest, ServiceStatus) {
+  auto status = Parse<ServiceStatus>(R"pb(
+    name: "hello"
+    phase: PHASE_DEGRADED
+    message: "replica hello-1 lost\nsecond line\n"
+    revision: "abc123def4567890"
+    generation: 3
+    spec {
+      compute { cpus: "2" memory: "4Gi" gpus: 1 replicas: 2 image: "py:3" }
+      callable { module: "hello" name: "greet" }
+    }
+    replicas {
+      name: "hello-0"
+      phase: PHASE_READY
+      revision: "abc123def4567890"
+      address: "127.0.0.1:4000"
+    }
+    replicas {
+      name: "hello-1"
+      phase: PHASE_LOST
+      restarts: 2
+      message: "exited with status 1\ntraceback..."
+    }
+    created { seconds: 1704164585 }
+    updated { seconds: 1704164640 }
+    token: "secret"
+  )pb");
+  EXPECT_EQ(FormatServiceStatus(status, kNow),
+            "Name:       hello\n"
+            "Phase:      Degraded\n"
+            "Message:    replica hello-1 lost\n"
+            "            second line\n"
+            "Revision:   abc123def456\n"
+            "Generation: 3\n"
+            "Replicas:   1/2 ready\n"
+            "Callable:   python hello.greet\n"
+            "Compute:    cpus 2, memory 4Gi, gpus 1, workers 1, image py:3\n"
+            "Created:    2024-01-02 03:03:05 UTC (60s ago)\n"
+            "Updated:    2024-01-02 03:04:00 UTC (5s ago)\n"
+            "\n"
+            "REPLICA   PHASE   REVISION       RESTARTS   ADDRESS          "
+            "MESSAGE\n"
+            "hello-0   Ready   abc123def456   0          127.0.0.1:4000\n"
+            "hello-1   Lost    -              2          -                "
+            "exited with status 1\n");
+  // The token is a credential: not shown.
+  EXPECT_EQ(FormatServiceStatus(status, kNow).find("secret"),
+            std::string::npos);
+}
+
+TEST(FormatTest, ServiceStatusNative) {
+  auto status = Parse<ServiceStatus>(R"pb(
+    name: "echo"
+    phase: PHASE_READY
+    spec {
+      compute { freeze: true workers: 4 }
+      callable { runtime: RUNTIME_NATIVE module: "lib/libecho.so" }
+    }
+  )pb");
+  EXPECT_EQ(FormatServiceStatus(status, kNow),
+            "Name:       echo\n"
+            "Phase:      Ready\n"
+            "Revision:   -\n"
+            "Generation: 0\n"
+            "Replicas:   0/1 ready\n"
+            "Callable:   native lib/libecho.so\n"
+            "Compute:    workers 4, frozen\n"
+            "Created:    -\n"
+            "Updated:    -\n");
+}
+
+TEST(FormatTest, RemoteErrors) {
+  tether::v1::RemoteError error;
+  error.set_type("ValueError");
+  error.set_message("bad input");
+  EXPECT_EQ(FormatRemoteError(error), "ValueError: bad input\n");
+  error.set_traceback(
+      "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+      "ValueError: bad input\n");
+  EXPECT_EQ(FormatRemoteError(error),
+            "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+            "ValueError: bad input\n");
+  error.set_traceback("Traceback (most recent call last):\n  File \"x.py\"");
+  EXPECT_EQ(FormatRemoteError(error),
+            "Traceback (most recent call last):\n  File \"x.py\"\n"
+            "ValueError: bad input\n");
+  tether::v1::RemoteError bare;
+  EXPECT_EQ(FormatRemoteError(bare), "Exception\n");
+  bare.set_type("KeyboardInterrupt");
+  EXPECT_EQ(FormatRemoteError(bare), "KeyboardInterrupt\n");
+}
+
+TEST(PrettyJsonTest, ShortContainersStayOnOneLine) {
+  EXPECT_EQ(PrettyJson(R"({"greeting":"hello","n":[1,2,3]})"),
+            R"({"greeting": "hello", "n": [1, 2, 3]})");
+  EXPECT_EQ(PrettyJson("  [ ]  "), "[]");
+  EXPECT_EQ(PrettyJson("{}"), "{}");
+  EXPECT_EQ(PrettyJson("\"text\""), "\"text\"");
+  EXPECT_EQ(PrettyJson("42"), "42");
+  EXPECT_EQ(PrettyJson("null"), "null");
+}
+
+TEST(PrettyJsonTest, LongContainersAreIndented) {
+  const std::string long_value(70, 'x');
+  EXPECT_EQ(PrettyJson(R"({"a": ")" + long_value + R"(", "b": {"c": [1, 2]}})"),
+            "{\n"
+            "  \"a\": \"" +
+                long_value +
+                "\",\n"
+                "  \"b\": {\"c\": [1, 2]}\n"
+                "}");
+}
+
+TEST(PrettyJsonTest, StringsAndNumbersAreVerbatim) {
+  EXPECT_EQ(
+      PrettyJson(R"({"s":"a, b: {c} [d] \" \\","n":12345678901234567890})"),
+      R"({"s": "a, b: {c} [d] \" \\", "n": 12345678901234567890})");
+  EXPECT_EQ(PrettyJson("[1.50, -0e1, true]"), "[1.50, -0e1, true]");
+}
+
+TEST(PrettyJsonTest, InvalidJsonIsReturnedUnchanged) {
+  EXPECT_EQ(PrettyJson("{\"a\": [1, 2}"), "{\"a\": [1, 2}");
+  EXPECT_EQ(PrettyJson("[1, 2"), "[1, 2");
+  EXPECT_EQ(PrettyJson("\"unterminated"), "\"unterminated");
+  EXPECT_EQ(PrettyJson("]"), "]");
+  EXPECT_EQ(PrettyJson(""), "");
+  EXPECT_EQ(PrettyJson("not json at all"), "not json at all");
+  EXPECT_EQ(PrettyJson("[1 2]"), "[1 2]");
+}
+
+TEST(ToJsonTest, PrettyAndCompact) {
+  auto event = Parse<DeployEvent>(R"pb(
+    stage: STAGE_READY
+    message: "done"
+    time { seconds: 1704164645 }
+  )pb");
+  EXPECT_EQ(
+      *ToJson(event, /*pretty=*/false),
+      R"({"stage":"STAGE_READY","message":"done","time":"2024-01-02T03:04:05Z"})");
+  EXPECT_EQ(
+      *ToJson(event, /*pretty=*/true),
+      R"({"stage": "STAGE_READY", "message": "done", "time": "2024-01-02T03:04:05Z"})");
+}
+
+}  // namespace
+}  // namespace tether::cli

@@ -1,0 +1,148 @@
+#include "tools/cli/service_commands.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "grpcpp/client_context.h"
+#include "spec/validate.h"
+#include "tools/cli/exit_codes.h"
+#include "tools/cli/format.h"
+
+namespace tether::cli {
+namespace {
+
+// Deadline for the short control calls: tetherd answers them from memory.
+constexpr absl::Duration kRpcTimeout = absl::Seconds(30);
+
+void Prepare(const Connection& connection, grpc::ClientContext& context) {
+  connection.Decorate(context);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
+}
+
+// Prints `message` as pretty JSON on ctx.out.
+int PrintJson(Context& ctx, const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> text = ToJson(message, /*pretty=*/true);
+  if (!text.ok()) return Fail(ctx, text.status());
+  *ctx.out << *text << std::endl;
+  return kExitOk;
+}
+
+int RunList(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
+  absl::StatusOr<bool> json = WantJson(args);
+  if (!json.ok()) return UsageError(ctx, command, json.status().message());
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      ctx.connect(args, ctx.env);
+  if (!connection.ok()) return Fail(ctx, connection.status());
+  grpc::ClientContext context;
+  Prepare(**connection, context);
+  tether::v1::ListServicesResponse response;
+  absl::Status status = FromGrpcStatus(
+      (*connection)
+          ->stub->ListServices(&context, tether::v1::ListServicesRequest(),
+                               &response));
+  if (!status.ok()) return Fail(ctx, status);
+  if (*json) return PrintJson(ctx, response);
+  if (response.services().empty()) {
+    *ctx.err << "no services" << std::endl;
+    return kExitOk;
+  }
+  *ctx.out << FormatServiceList(response, ctx.now()) << std::flush;
+  return kExitOk;
+}
+
+int RunStatus(const CommandSpec& command, const ParsedArgs& args,
+              Context& ctx) {
+  const std::string name = args.Positional(0);
+  if (absl::Status status = spec::ValidateServiceName(name); !status.ok()) {
+    return UsageError(ctx, command,
+                      absl::StrCat("SERVICE: ", status.message()));
+  }
+  absl::StatusOr<bool> json = WantJson(args);
+  if (!json.ok()) return UsageError(ctx, command, json.status().message());
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      ctx.connect(args, ctx.env);
+  if (!connection.ok()) return Fail(ctx, connection.status());
+  grpc::ClientContext context;
+  Prepare(**connection, context);
+  tether::v1::GetServiceRequest request;
+  request.set_name(name);
+  tether::v1::ServiceStatus response;
+  absl::Status status = FromGrpcStatus(
+      (*connection)->stub->GetService(&context, request, &response));
+  if (!status.ok()) return Fail(ctx, status);
+  if (*json) return PrintJson(ctx, response);
+  *ctx.out << FormatServiceStatus(response, ctx.now()) << std::flush;
+  return kExitOk;
+}
+
+int RunDown(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
+  const std::string name = args.Positional(0);
+  if (absl::Status status = spec::ValidateServiceName(name); !status.ok()) {
+    return UsageError(ctx, command,
+                      absl::StrCat("SERVICE: ", status.message()));
+  }
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      ctx.connect(args, ctx.env);
+  if (!connection.ok()) return Fail(ctx, connection.status());
+  grpc::ClientContext context;
+  Prepare(**connection, context);
+  tether::v1::DeleteServiceRequest request;
+  request.set_name(name);
+  tether::v1::DeleteServiceResponse response;
+  absl::Status status = FromGrpcStatus(
+      (*connection)->stub->DeleteService(&context, request, &response));
+  if (!status.ok()) return Fail(ctx, status);
+  *ctx.out << "service " << name << " deleted" << std::endl;
+  return kExitOk;
+}
+
+// Binds a run function that needs its own spec (for usage errors).
+Command Make(CommandSpec spec,
+             int (*run)(const CommandSpec&, const ParsedArgs&, Context&)) {
+  Command command;
+  command.spec = std::move(spec);
+  const CommandSpec copy = command.spec;
+  command.run = [copy, run](const ParsedArgs& args, Context& ctx) {
+    return run(copy, args, ctx);
+  };
+  return command;
+}
+
+std::vector<FlagSpec> WithConnectionFlags(std::vector<FlagSpec> flags) {
+  for (FlagSpec& flag : ConnectionFlags()) flags.push_back(flag);
+  return flags;
+}
+
+}  // namespace
+
+Command ListCommand() {
+  CommandSpec spec;
+  spec.name = "ls";
+  spec.summary = "List services.";
+  spec.description =
+      "Columns: NAME, PHASE, REPLICAS (ready/desired), REVISION (short), "
+      "AGE.\n";
+  spec.flags = WithConnectionFlags({OutputFlag()});
+  return Make(std::move(spec), RunList);
+}
+
+Command StatusCommand() {
+  CommandSpec spec;
+  spec.name = "status";
+  spec.summary = "Show a service and its replicas.";
+  spec.positionals = {{"SERVICE", false}};
+  spec.flags = WithConnectionFlags({OutputFlag()});
+  return Make(std::move(spec), RunStatus);
+}
+
+Command DownCommand() {
+  CommandSpec spec;
+  spec.name = "down";
+  spec.summary = "Delete a service and stop its replicas.";
+  spec.positionals = {{"SERVICE", false}};
+  spec.flags = WithConnectionFlags({});
+  return Make(std::move(spec), RunDown);
+}
+
+}  // namespace tether::cli
