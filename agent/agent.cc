@@ -72,6 +72,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
+  // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
+  // port would "succeed" and split the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(opts.listen_address,
                            grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));

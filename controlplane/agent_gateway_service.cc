@@ -26,88 +26,6 @@ std::string BearerToken(const grpc::CallbackServerContext& context) {
   return absl::ConsumePrefix(&value, "Bearer ") ? std::string(value) : "";
 }
 
-// One agent's lifeline. Reads hello, then revision states; writes the
-// commands the ServiceManager sends, one at a time.
-class AttachReactor final
-    : public grpc::ServerBidiReactor<AgentMessage, AgentCommand>,
-      public AgentConnection {
- public:
-  AttachReactor(ServiceManager* manager, std::string token)
-      : manager_(manager), token_(std::move(token)) {
-    StartRead(&message_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      manager_->DetachAgent(session_);
-      FinishOnce(grpc::Status::OK);
-      return;
-    }
-    if (session_ == 0) {
-      if (!message_.has_hello()) {
-        FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                "the first Attach message must be hello"));
-        return;
-      }
-      absl::StatusOr<uint64_t> session =
-          manager_->AttachAgent(message_.hello(), token_, this);
-      if (!session.ok()) {
-        FinishOnce(ToGrpcStatus(session.status()));
-        return;
-      }
-      session_ = *session;
-    } else if (message_.has_revision_state()) {
-      manager_->OnRevisionState(session_, message_.revision_state());
-    }
-    StartRead(&message_);
-  }
-
-  void Send(const AgentCommand& command) override {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    queue_.push_back(command);
-    WriteNextLocked();
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (ok) WriteNextLocked();
-  }
-
-  void OnDone() override {
-    manager_->DetachAgent(session_);
-    delete this;
-  }
-
- private:
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || queue_.empty()) return;
-    current_ = std::move(queue_.front());
-    queue_.pop_front();
-    writing_ = true;
-    StartWrite(&current_);
-  }
-
-  void FinishOnce(const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
-  }
-
-  ServiceManager* const manager_;
-  const std::string token_;
-  // Only touched by the read callbacks, which gRPC serializes.
-  uint64_t session_ = 0;
-  AgentMessage message_;
-  absl::Mutex mu_;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<AgentCommand> queue_ ABSL_GUARDED_BY(mu_);
-  AgentCommand current_ ABSL_GUARDED_BY(mu_);
-};
-
 // Streams one revision; each write is produced when the previous one is
 // done, so memory stays at one chunk.
 class PullCodeReactor final
@@ -160,9 +78,110 @@ class RejectReactor final : public Reactor {
 
 }  // namespace
 
+// One agent's lifeline. Reads hello, then revision states; writes the
+// commands the ServiceManager sends, one at a time.
+class AgentGatewayService::AttachReactor final
+    : public grpc::ServerBidiReactor<AgentMessage, AgentCommand>,
+      public AgentConnection {
+ public:
+  AttachReactor(AgentGatewayService* service, std::string token)
+      : service_(service),
+        manager_(service->manager_),
+        token_(std::move(token)) {
+    {
+      absl::MutexLock lock(&service_->mu_);
+      service_->attached_.insert(this);
+    }
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      manager_->DetachAgent(session_);
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    if (session_ == 0) {
+      if (!message_.has_hello()) {
+        FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                "the first Attach message must be hello"));
+        return;
+      }
+      absl::StatusOr<uint64_t> session =
+          manager_->AttachAgent(message_.hello(), token_, this);
+      if (!session.ok()) {
+        FinishOnce(ToGrpcStatus(session.status()));
+        return;
+      }
+      session_ = *session;
+    } else if (message_.has_revision_state()) {
+      manager_->OnRevisionState(session_, message_.revision_state());
+    }
+    StartRead(&message_);
+  }
+
+  void Send(const AgentCommand& command) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    queue_.push_back(command);
+    WriteNextLocked();
+  }
+
+  void FinishOnce(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (ok) WriteNextLocked();
+  }
+
+  void OnDone() override {
+    manager_->DetachAgent(session_);
+    {
+      absl::MutexLock lock(&service_->mu_);
+      service_->attached_.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || queue_.empty()) return;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  AgentGatewayService* const service_;
+  ServiceManager* const manager_;
+  const std::string token_;
+  // Only touched by the read callbacks, which gRPC serializes.
+  uint64_t session_ = 0;
+  AgentMessage message_;
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<AgentCommand> queue_ ABSL_GUARDED_BY(mu_);
+  AgentCommand current_ ABSL_GUARDED_BY(mu_);
+};
+
+void AgentGatewayService::CloseAttachStreams() {
+  absl::MutexLock lock(&mu_);
+  for (AttachReactor* reactor : attached_) {
+    reactor->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "tetherd is shutting down"));
+  }
+}
+
 grpc::ServerBidiReactor<AgentMessage, AgentCommand>*
 AgentGatewayService::Attach(grpc::CallbackServerContext* context) {
-  return new AttachReactor(manager_, BearerToken(*context));
+  return new AttachReactor(this, BearerToken(*context));
 }
 
 grpc::ServerWriteReactor<PullCodeResponse>* AgentGatewayService::PullCode(

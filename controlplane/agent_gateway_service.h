@@ -1,6 +1,9 @@
 #ifndef TETHER_CONTROLPLANE_AGENT_GATEWAY_SERVICE_H_
 #define TETHER_CONTROLPLANE_AGENT_GATEWAY_SERVICE_H_
 
+#include <set>
+
+#include "absl/synchronization/mutex.h"
 #include "tether/v1/agent.grpc.pb.h"
 
 namespace tether {
@@ -27,9 +30,18 @@ class AgentGatewayService final
       grpc::CallbackServerContext* context,
       const tether::v1::PullCodeRequest* request) override;
 
+  /// Ends every Attach stream with UNAVAILABLE (agents redial), so server
+  /// shutdown does not wait for these endless streams.
+  void CloseAttachStreams();
+
  private:
+  class AttachReactor;
+
   ServiceManager* const manager_;
   const CodeStore* const code_store_;
+  absl::Mutex mu_;
+  // Live streams; each removes itself in OnDone.
+  std::set<AttachReactor*> attached_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tether::controlplane

@@ -120,6 +120,9 @@ int Run() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
+  // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
+  // port would "succeed" and split the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
                            grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(
@@ -154,6 +157,7 @@ int Run() {
   sigwait(&signals, &signal);
   TETHER_LOG(INFO) << "signal " << signal << ": shutting down";
   unlink(endpoint_file.c_str());
+  gateway.CloseAttachStreams();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   // Stops the agents; records stay, so the next tetherd restarts them.
   backend.reset();
