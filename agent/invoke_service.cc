@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
+#include "spec/validate.h"
 
 namespace tether::agent {
 
@@ -39,7 +40,7 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
   if (!allowed) {
     reactor->Finish(
         grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                     absl::StrCat("codec ", tether::v1::Codec_Name(codec),
+                     absl::StrCat("codec ", spec::CodecName(codec),
                                   " is not allowed for this service")));
     return reactor;
   }

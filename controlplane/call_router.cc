@@ -3,14 +3,13 @@
 #include <algorithm>
 
 #include "absl/random/random.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "grpcpp/grpcpp.h"
+#include "spec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -21,13 +20,6 @@ using tether::v1::CallResult;
 using tether::v1::Codec;
 using tether::v1::InvokeRequest;
 using tether::v1::InvokeResponse;
-
-std::string CodecName(Codec codec) {
-  std::string name = tether::v1::Codec_Name(codec);
-  absl::string_view short_name = name;
-  absl::ConsumePrefix(&short_name, "CODEC_");
-  return absl::AsciiStrToLower(short_name);
-}
 
 std::string NewRequestId() {
   static thread_local absl::BitGen gen;
@@ -120,9 +112,9 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
   if (std::find(route->allowed_codecs.begin(), route->allowed_codecs.end(),
                 codec) == route->allowed_codecs.end()) {
     std::vector<std::string> allowed;
-    for (Codec c : route->allowed_codecs) allowed.push_back(CodecName(c));
+    for (Codec c : route->allowed_codecs) allowed.push_back(spec::CodecName(c));
     return done(absl::PermissionDeniedError(absl::StrCat(
-        "codec ", CodecName(codec), " is not allowed for service ",
+        "codec ", spec::CodecName(codec), " is not allowed for service ",
         route->service, " (allowed: ", absl::StrJoin(allowed, ", "),
         "); list it in compute.allowed_serialization")));
   }

@@ -130,14 +130,6 @@ absl::Status CheckNotNegative(absl::string_view path, int64_t value,
   return Invalid(path, absl::StrCat("must not be negative, got ", value, note));
 }
 
-std::string CodecName(int codec) {
-  if (!tether::v1::Codec_IsValid(codec)) return absl::StrCat(codec);
-  const std::string& full = tether::v1::Codec_Name(static_cast<Codec>(codec));
-  absl::string_view name = full;
-  absl::ConsumePrefix(&name, "CODEC_");
-  return absl::AsciiStrToLower(name);
-}
-
 // Struct values become JSON for the Python runner, which has no NaN/Inf.
 absl::Status CheckJsonValue(absl::string_view path,
                             const google::protobuf::Value& value) {
@@ -239,8 +231,9 @@ absl::Status ValidateCompute(const Compute& compute) {
     }
     auto [it, inserted] = first_index.emplace(codec, i);
     if (!inserted) {
-      return Invalid(path, absl::StrCat("duplicate of [", it->second, "] (",
-                                        CodecName(codec), ")"));
+      return Invalid(path,
+                     absl::StrCat("duplicate of [", it->second, "] (",
+                                  CodecName(static_cast<Codec>(codec)), ")"));
     }
   }
   for (int i = 0; i < compute.preload_size(); ++i) {
@@ -429,6 +422,14 @@ bool CodecAllowed(const ServiceSpec& spec, Codec codec) {
     if (c == codec) return true;
   }
   return false;
+}
+
+std::string CodecName(Codec codec) {
+  if (!tether::v1::Codec_IsValid(codec))
+    return absl::StrCat(static_cast<int>(codec));
+  absl::string_view name = tether::v1::Codec_Name(codec);
+  absl::ConsumePrefix(&name, "CODEC_");
+  return absl::AsciiStrToLower(name);
 }
 
 }  // namespace tether::spec

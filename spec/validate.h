@@ -36,6 +36,9 @@ tether::v1::ServiceSpec WithDefaults(tether::v1::ServiceSpec spec);
 /// as JSON; an empty allowed_serialization allows JSON and RAW).
 bool CodecAllowed(const tether::v1::ServiceSpec& spec, tether::v1::Codec codec);
 
+/// The name users write for a codec: "json", "pickle", "raw".
+std::string CodecName(tether::v1::Codec codec);
+
 /// OK when `name` is a valid service name: an RFC 1035 label (lowercase
 /// letters, digits and '-', starting with a letter, ending with a letter or
 /// digit, at most 63 characters). Otherwise INVALID_ARGUMENT saying what is
