@@ -1,0 +1,172 @@
+#include "controlplane/local_backend.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "gtest/gtest.h"
+
+namespace tether::controlplane {
+namespace {
+
+// Stands in for tether-agent: records its replica, pid and environment, then
+// idles until killed. Its name contains "tether-agent" as the real one does.
+constexpr char kFakeAgent[] = R"sh(#!/bin/sh
+for arg in "$@"; do case "$arg" in --workdir=*) dir="${arg#--workdir=}";; esac; done
+echo "$$ $GREETING $TETHER_SERVICE_TOKEN" > "$dir/fake-agent.info"
+while true; do sleep 1; done
+)sh";
+
+class RecordingListener final : public BackendListener {
+ public:
+  void OnReplicaStarted(const std::string& service,
+                        const std::string& replica) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(absl::StrCat("started ", replica));
+  }
+  void OnReplicaExited(const std::string& service, const std::string& replica,
+                       const std::string& reason, bool will_restart) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(absl::StrCat(
+        "exited ", replica, " ", will_restart ? "restart " : "gone ", reason));
+  }
+  // Waits (bounded) until an event starting with `prefix` arrived.
+  bool Await(const std::string& prefix) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& e : events_) {
+        if (absl::StartsWith(e, prefix)) return true;
+      }
+      return false;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(20));
+  }
+  int Count(const std::string& prefix) {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& e : events_) n += absl::StartsWith(e, prefix);
+    return n;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+};
+
+class LocalBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = std::string(getenv("TEST_TMPDIR")) + "/lb.XXXXXX";
+    dir_ = mkdtemp(tmpl.data());
+    const std::string agent = dir_ + "/tether-agent";
+    ASSERT_TRUE(WriteFileAtomically(agent, kFakeAgent).ok());
+    chmod(agent.c_str(), 0755);
+    LocalBackend::Options options;
+    options.agent_binary = agent;
+    options.state_dir = dir_ + "/state";
+    options.initial_backoff = absl::Milliseconds(10);
+    options.stop_grace = absl::Seconds(2);
+    auto backend = LocalBackend::Create(options);
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = std::move(*backend);
+    backend_->Start("127.0.0.1:1", &listener_);
+  }
+
+  static tether::v1::ServiceSpec Spec(int replicas,
+                                      const std::string& greeting) {
+    tether::v1::ServiceSpec spec;
+    spec.set_name("svc");
+    spec.mutable_compute()->set_replicas(replicas);
+    (*spec.mutable_compute()->mutable_env())["GREETING"] = greeting;
+    return spec;
+  }
+
+  // "<pid> <GREETING> <token>" as the fake agent of `replica` wrote it.
+  std::vector<std::string> Info(const std::string& replica) {
+    const std::string path =
+        absl::StrCat(dir_, "/state/replicas/", replica, "/fake-agent.info");
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (absl::Now() < deadline) {
+      auto text = ReadFile(path);
+      if (text.ok() && absl::EndsWith(*text, "\n")) {
+        return absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), ' ');
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return {};
+  }
+
+  std::string dir_;
+  RecordingListener listener_;
+  std::unique_ptr<LocalBackend> backend_;
+};
+
+TEST_F(LocalBackendTest, StartsReplicasWithTheirEnvironment) {
+  ASSERT_TRUE(backend_->Apply(Spec(2, "hi"), "tok").ok());
+  EXPECT_EQ(backend_->Replicas("svc"),
+            (std::vector<std::string>{"svc-0", "svc-1"}));
+  ASSERT_TRUE(listener_.Await("started svc-1"));
+  const auto info = Info("svc-0");
+  ASSERT_EQ(info.size(), 3u);
+  EXPECT_EQ(info[1], "hi");
+  EXPECT_EQ(info[2], "tok");
+}
+
+TEST_F(LocalBackendTest, RestartsACrashedReplica) {
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
+  const auto before = Info("svc-0");
+  ASSERT_FALSE(before.empty());
+  ASSERT_TRUE(
+      WriteFileAtomically(dir_ + "/state/replicas/svc-0/fake-agent.info", "")
+          .ok());
+  int pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(before[0], &pid));
+  kill(pid, SIGKILL);
+  ASSERT_TRUE(listener_.Await("exited svc-0 restart svc-0 killed by signal 9"));
+  const auto after = Info("svc-0");
+  ASSERT_FALSE(after.empty());
+  EXPECT_NE(after[0], before[0]);
+}
+
+TEST_F(LocalBackendTest, OnlyAnEnvironmentChangeRestarts) {
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
+  const auto first = Info("svc-0");
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hello"), "tok").ok());
+  ASSERT_TRUE(listener_.Await("exited svc-0 restart stopped"));
+  ASSERT_TRUE(listener_.Await("started svc-0"));
+  std::vector<std::string> second;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  do {
+    second = Info("svc-0");
+  } while (!second.empty() && second[1] != "hello" && absl::Now() < deadline);
+  ASSERT_EQ(second.size(), 3u);
+  EXPECT_EQ(second[1], "hello");
+  EXPECT_NE(second[0], first[0]);
+  EXPECT_EQ(listener_.Count("exited"), 1);
+}
+
+TEST_F(LocalBackendTest, ScaleDownAndDeleteStopReplicasForGood) {
+  ASSERT_TRUE(backend_->Apply(Spec(2, "hi"), "tok").ok());
+  ASSERT_FALSE(Info("svc-1").empty());
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
+  ASSERT_TRUE(listener_.Await("exited svc-1 gone"));
+  ASSERT_TRUE(backend_->Delete("svc").ok());
+  EXPECT_TRUE(listener_.Await("exited svc-0 gone"));
+  EXPECT_TRUE(backend_->Replicas("svc").empty());
+  struct stat st;
+  EXPECT_NE(stat((dir_ + "/state/replicas/svc-0").c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace tether::controlplane
