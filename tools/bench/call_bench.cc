@@ -11,6 +11,7 @@
 // One JSON object per case and concurrency on stdout.
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,8 +23,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/runfiles.h"
@@ -46,6 +49,8 @@ const std::string kPayload(16, 'x');
 using CallFn = std::function<bool()>;
 
 struct Result {
+  // Calls measured (the warm-up is not counted).
+  size_t calls = 0;
   double p50_us = 0;
   double p99_us = 0;
   double calls_per_s = 0;
@@ -87,17 +92,55 @@ Result Measure(const CallFn& call, int concurrency) {
   Result result;
   result.p50_us = all[all.size() / 2];
   result.p99_us = all[all.size() * 99 / 100];
+  result.calls = all.size();
   result.calls_per_s = all.size() / wall_s;
   return result;
 }
 
-void Report(const std::string& name, const CallFn& call) {
+// CPU seconds (user + system) a process has used so far; 0 if it is gone.
+double CpuSeconds(pid_t pid) {
+  auto stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok()) return 0;
+  // utime and stime are the 12th and 13th fields after the command name.
+  std::vector<std::string> fields =
+      absl::StrSplit(stat->substr(stat->rfind(')') + 2), ' ');
+  if (fields.size() < 13) return 0;
+  double ticks = 0;
+  for (int i : {11, 12}) {
+    double v = 0;
+    if (absl::SimpleAtod(fields[i], &v)) ticks += v;
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
+}
+
+pid_t PidIn(const std::string& file) {
+  auto text = ReadFile(file);
+  int pid = 0;
+  return text.ok() && absl::SimpleAtoi(*text, &pid) ? pid : 0;
+}
+
+// Prints one line per concurrency. `processes` (name, pid) get their CPU
+// time per call reported, which shows where the time goes.
+void Report(const std::string& name, const CallFn& call,
+            const std::vector<std::pair<std::string, pid_t>>& processes) {
   for (int concurrency : {1, 8}) {
+    std::vector<double> cpu_before;
+    for (const auto& process : processes) {
+      cpu_before.push_back(CpuSeconds(process.second));
+    }
     const Result r = Measure(call, concurrency);
+    std::string cpu;
+    for (size_t i = 0; i < processes.size(); ++i) {
+      const double used = CpuSeconds(processes[i].second) - cpu_before[i];
+      absl::StrAppend(
+          &cpu, absl::StrFormat(",\"%s_cpu_us_per_call\":%.1f",
+                                processes[i].first, used * 1e6 / r.calls));
+    }
     printf(
         "{\"bench\":\"call\",\"case\":\"%s\",\"concurrency\":%d,"
-        "\"p50_us\":%.1f,\"p99_us\":%.1f,\"calls_per_s\":%.0f}\n",
-        name.c_str(), concurrency, r.p50_us, r.p99_us, r.calls_per_s);
+        "\"p50_us\":%.1f,\"p99_us\":%.1f,\"calls_per_s\":%.0f%s}\n",
+        name.c_str(), concurrency, r.p50_us, r.p99_us, r.calls_per_s,
+        cpu.c_str());
     fflush(stdout);
   }
 }
@@ -169,7 +212,7 @@ int Run() {
   auto server = builder.BuildAndStart();
   auto raw_stub = tether::v1::Agent::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-  Report("raw_grpc", AgentCall(raw_stub.get(), ""));
+  Report("raw_grpc", AgentCall(raw_stub.get(), ""), {{"bench", getpid()}});
   server->Shutdown();
 
   auto tetherd = TetherdProcess::Start(testing::NewTempDir("bench-state"));
@@ -205,10 +248,18 @@ int Run() {
   MustDeploy(**tetherd, python,
              MustUpload(**tetherd, hello->substr(0, hello->rfind('/'))));
 
+  const std::string state = (*tetherd)->state_dir();
+  const pid_t tetherd_pid = PidIn(state + "/tetherd.pid");
   Report("tetherd_native",
-         TetherdCall(tetherd->get(), "echo", tether::v1::CODEC_RAW, kPayload));
+         TetherdCall(tetherd->get(), "echo", tether::v1::CODEC_RAW, kPayload),
+         {{"bench", getpid()},
+          {"tetherd", tetherd_pid},
+          {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
   Report("tetherd_python",
-         TetherdCall(tetherd->get(), "noop", tether::v1::CODEC_JSON, ""));
+         TetherdCall(tetherd->get(), "noop", tether::v1::CODEC_JSON, ""),
+         {{"bench", getpid()},
+          {"tetherd", tetherd_pid},
+          {"agent", PidIn(state + "/replicas/noop-0/agent.pid")}});
 
   grpc::ClientContext context;
   tether::v1::GetServiceRequest get;
@@ -221,7 +272,9 @@ int Run() {
   }
   auto agent_stub = tether::v1::Agent::NewStub(grpc::CreateChannel(
       status.replicas(0).address(), grpc::InsecureChannelCredentials()));
-  Report("agent_native", AgentCall(agent_stub.get(), status.token()));
+  Report("agent_native", AgentCall(agent_stub.get(), status.token()),
+         {{"bench", getpid()},
+          {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
   return 0;
 }
 
