@@ -47,7 +47,7 @@ absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open", path);
   Sha256 hasher;
-  std::string buf(256 * 1024, '\0');
+  std::string buf(size_t{256} * 1024, '\0');
   while (true) {
     ssize_t n = read(fd, buf.data(), buf.size());
     if (n < 0) {

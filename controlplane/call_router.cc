@@ -185,7 +185,7 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
     pending->endpoint->in_flight++;
     pending->endpoint->stub->async()->Invoke(
         &pending->context, pending->request.get(), &pending->response,
-        [pending](grpc::Status status) {
+        [pending](const grpc::Status& status) {
           pending->endpoint->in_flight--;
           CallResult result = std::move(*pending->response.mutable_result());
           if (result.replica().empty()) {

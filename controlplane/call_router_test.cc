@@ -45,7 +45,7 @@ class CallRouterTest : public ::testing::Test {
     status_.reset();
     response_.Clear();
     router_.Call(request, &response_, absl::Now() + absl::Seconds(10),
-                 [this](absl::Status status) { status_ = status; });
+                 [this](const absl::Status& status) { status_ = status; });
   }
 
   static CallRequest Request(const std::string& payload = "{}") {

@@ -174,9 +174,10 @@ grpc::ServerUnaryReactor* ControlPlaneService::Call(
   const absl::Time cap = absl::Now() + kMaxCallTime;
   const absl::Time deadline =
       std::min(absl::FromChrono(context->deadline()), cap);
-  router_->Call(*request, response, deadline, [reactor](absl::Status status) {
-    reactor->Finish(ToGrpcStatus(status));
-  });
+  router_->Call(*request, response, deadline,
+                [reactor](const absl::Status& status) {
+                  reactor->Finish(ToGrpcStatus(status));
+                });
   return reactor;
 }
 

@@ -19,8 +19,6 @@
 #include "common/files.h"
 #include "common/log.h"
 
-extern char** environ;
-
 namespace tether::controlplane {
 namespace {
 
