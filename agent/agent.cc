@@ -5,12 +5,15 @@
 #include "absl/strings/str_cat.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
+#include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "sync/code_puller.h"
+#include "sync/revision_builder.h"
 
 namespace tether::agent {
 namespace {
@@ -49,6 +52,34 @@ bool SameLoad(const LoadRevision& a, const LoadRevision& b) {
          google::protobuf::util::MessageDifferencer::Equals(a.spec(), b.spec());
 }
 
+// The same rule as tetherd's: a frozen service keeps its code until a
+// deploy lifts the freeze (or it is deleted and deployed again).
+bool RefusedByFreeze(const LoadRevision& serving, const LoadRevision& load) {
+  return serving.spec().compute().freeze() && load.spec().compute().freeze() &&
+         serving.revision() != load.revision();
+}
+
+// The last LoadRevision that went live, in the workdir.
+std::string ServingFile(const std::string& workdir) {
+  return absl::StrCat(workdir, "/serving.pb");
+}
+
+WorkerConfig ConfigFor(const tether::v1::ServiceSpec& spec,
+                       const std::string& dir) {
+  WorkerConfig config;
+  config.runtime = spec.callable().runtime();
+  config.revision_dir = dir;
+  config.load.set_root(dir);
+  config.load.set_module(spec.callable().module());
+  config.load.set_name(spec.callable().name());
+  config.load.set_init_json(InitJson(spec.callable()));
+  for (const std::string& module : spec.compute().preload()) {
+    config.load.add_preload(module);
+  }
+  config.workers = std::max(1, spec.compute().workers());
+  return config;
+}
+
 }  // namespace
 
 Agent::Agent(Options options) : options_(std::move(options)) {}
@@ -62,14 +93,17 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   std::unique_ptr<Agent> agent(new Agent(std::move(options)));
   const Options& opts = agent->options_;
 
+  WorkerPool::Options pool_options;
+  pool_options.zygote = opts.zygote;
   absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
-      WorkerPool::Create(WorkerPool::Options());
+      WorkerPool::Create(std::move(pool_options));
   if (!pool.ok()) return pool.status();
   agent->pool_ = std::move(*pool);
   agent->invoke_service_ = std::make_unique<InvokeService>(
       agent->pool_.get(), opts.token, opts.max_payload_bytes);
 
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
@@ -114,6 +148,13 @@ void Agent::Shutdown() {
 }
 
 absl::Status Agent::Run() {
+  {
+    absl::MutexLock lock(&mu_);
+    auto restored = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return restored_ || shutdown_;
+    };
+    mu_.Await(absl::Condition(&restored));
+  }
   absl::Duration backoff = options_.initial_backoff;
   while (true) {
     grpc::ClientContext context;
@@ -171,6 +212,11 @@ absl::Status Agent::Run() {
 }
 
 void Agent::LoaderLoop() {
+  Restore();
+  {
+    absl::MutexLock lock(&mu_);
+    restored_ = true;
+  }
   while (true) {
     LoadRevision load;
     {
@@ -187,14 +233,52 @@ void Agent::LoaderLoop() {
   }
 }
 
+void Agent::Restore() {
+  absl::StatusOr<std::string> bytes = ReadFile(ServingFile(options_.workdir));
+  if (!bytes.ok()) {
+    if (!absl::IsNotFound(bytes.status())) {
+      TETHER_LOG(WARNING) << "cannot read what was served: " << bytes.status();
+    }
+    return;
+  }
+  LoadRevision load;
+  if (!load.ParseFromString(*bytes) ||
+      !RevisionExists(options_.workdir, load.revision())) {
+    TETHER_LOG(WARNING) << ServingFile(options_.workdir)
+                        << " names no revision on disk; starting empty";
+    return;
+  }
+  TETHER_LOG(INFO) << options_.replica << " restarts serving revision "
+                   << load.revision().substr(0, 12);
+  const absl::Status applied =
+      Apply(load, RevisionDir(options_.workdir, load.revision()));
+  if (!applied.ok()) {
+    // tetherd sends what to serve on attach; that load reports the error.
+    TETHER_LOG(WARNING) << "cannot serve revision "
+                        << load.revision().substr(0, 12)
+                        << " again: " << applied;
+  }
+}
+
 void Agent::Load(const LoadRevision& load) {
-  bool unchanged = false;
+  std::optional<LoadRevision> serving;
   {
     absl::MutexLock lock(&mu_);
-    unchanged = serving_.has_value() && SameLoad(*serving_, load);
+    serving = serving_;
   }
-  if (unchanged) {
+  if (serving.has_value() && SameLoad(*serving, load)) {
     Report(load, RevisionState::STATE_READY);
+    return;
+  }
+  if (serving.has_value() && RefusedByFreeze(*serving, load)) {
+    // Refused before fetching anything: freeze turns sync off too.
+    Report(load, RevisionState::STATE_FAILED,
+           absl::StrCat("service ", options_.service,
+                        " is frozen (compute.freeze): this replica keeps "
+                        "revision ",
+                        serving->revision().substr(0, 12),
+                        " and does not load ", load.revision().substr(0, 12),
+                        "; delete the service and deploy again"));
     return;
   }
   Report(load, RevisionState::STATE_SYNCING);
@@ -207,23 +291,20 @@ void Agent::Load(const LoadRevision& load) {
     return;
   }
   Report(load, RevisionState::STATE_LOADING);
-  const tether::v1::ServiceSpec& spec = load.spec();
-  WorkerConfig config;
-  config.runtime = spec.callable().runtime();
-  config.revision_dir = *dir;
-  config.load.set_root(*dir);
-  config.load.set_module(spec.callable().module());
-  config.load.set_name(spec.callable().name());
-  config.load.set_init_json(InitJson(spec.callable()));
-  for (const std::string& module : spec.compute().preload()) {
-    config.load.add_preload(module);
-  }
-  config.workers = std::max(1, spec.compute().workers());
-  absl::Status loaded = pool_->Load(config);
-  if (!loaded.ok()) {
-    Report(load, RevisionState::STATE_FAILED, std::string(loaded.message()));
+  const absl::Status applied = Apply(load, *dir);
+  if (!applied.ok()) {
+    Report(load, RevisionState::STATE_FAILED, std::string(applied.message()));
     return;
   }
+  TETHER_LOG(INFO) << options_.replica << " serves revision "
+                   << load.revision().substr(0, 12);
+  Report(load, RevisionState::STATE_READY);
+}
+
+absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
+  const tether::v1::ServiceSpec& spec = load.spec();
+  absl::Status loaded = pool_->Load(ConfigFor(spec, dir));
+  if (!loaded.ok()) return loaded;
   std::vector<tether::v1::Codec> codecs;
   for (int codec : spec.compute().allowed_serialization()) {
     codecs.push_back(static_cast<tether::v1::Codec>(codec));
@@ -233,9 +314,16 @@ void Agent::Load(const LoadRevision& load) {
     absl::MutexLock lock(&mu_);
     serving_ = load;
   }
-  TETHER_LOG(INFO) << options_.replica << " serves revision "
-                   << load.revision().substr(0, 12);
-  Report(load, RevisionState::STATE_READY);
+  // Recorded only once live: a crash before this leaves the previous
+  // record, whose revision dir the builder never touches.
+  const absl::Status recorded =
+      WriteFileAtomically(ServingFile(options_.workdir), load.SerializeAsString());
+  if (!recorded.ok()) {
+    TETHER_LOG(WARNING) << "cannot record the served revision (a restarted "
+                           "agent will start empty): "
+                        << recorded;
+  }
+  return absl::OkStatus();
 }
 
 void Agent::Report(const LoadRevision& load, RevisionState::State state,
