@@ -316,8 +316,8 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   }
   // Recorded only once live: a crash before this leaves the previous
   // record, whose revision dir the builder never touches.
-  const absl::Status recorded =
-      WriteFileAtomically(ServingFile(options_.workdir), load.SerializeAsString());
+  const absl::Status recorded = WriteFileAtomically(
+      ServingFile(options_.workdir), load.SerializeAsString());
   if (!recorded.ok()) {
     TETHER_LOG(WARNING) << "cannot record the served revision (a restarted "
                            "agent will start empty): "

@@ -23,6 +23,20 @@ class WorkerPool;
 /// One replica's agent: serves `Agent.Invoke`, holds the Attach stream to
 /// tetherd (redialing with backoff), and loads the revisions tetherd asks
 /// for: pull the code, start workers on it, switch, report.
+///
+/// Reload semantics: new workers start on the new revision while the old
+/// ones serve; calls switch once every new worker has loaded, and the old
+/// workers drain. A revision that cannot be fetched or imported is reported
+/// FAILED (with the remote traceback) and the old workers keep serving.
+/// A frozen service (compute.freeze in the served spec and the new one)
+/// refuses other revisions without fetching them, as tetherd does.
+///
+/// What it serves survives the agent: after a successful load the agent
+/// records the LoadRevision in `<workdir>/serving.pb`, and a new agent on
+/// the same workdir loads that revision again before it attaches (so a
+/// crashed agent comes back serving its last good revision, even if it
+/// died half-way through applying a newer one).
+///
 /// Thread-safe.
 class Agent {
  public:
@@ -41,6 +55,8 @@ class Agent {
     /// Attach redial backoff: doubled per failure up to the cap.
     absl::Duration initial_backoff = absl::Milliseconds(100);
     absl::Duration max_backoff = absl::Seconds(5);
+    /// Fork Python workers from a zygote (WorkerPool::Options::zygote).
+    bool zygote = true;
   };
 
   static absl::StatusOr<std::unique_ptr<Agent>> Create(Options options);
@@ -48,6 +64,8 @@ class Agent {
 
   /// Holds the Attach stream until Shutdown (OK) or until tetherd rejects
   /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED).
+  /// Attaches only once the revision recorded in the workdir (if any) is
+  /// serving again, so the hello names it.
   absl::Status Run();
   /// Makes Run return. Safe from any thread, once.
   void Shutdown();
@@ -57,7 +75,12 @@ class Agent {
  private:
   explicit Agent(Options options);
   void LoaderLoop();
+  // Serves the LoadRevision recorded in the workdir again, if any.
+  void Restore();
   void Load(const tether::v1::LoadRevision& load);
+  // Starts workers on `load` from `dir`, switches to them and records it.
+  absl::Status Apply(const tether::v1::LoadRevision& load,
+                     const std::string& dir);
   void Report(const tether::v1::LoadRevision& load,
               tether::v1::RevisionState::State state,
               const std::string& error = "");
@@ -80,6 +103,8 @@ class Agent {
   std::optional<tether::v1::LoadRevision> pending_ ABSL_GUARDED_BY(mu_);
   // What the workers serve now.
   std::optional<tether::v1::LoadRevision> serving_ ABSL_GUARDED_BY(mu_);
+  // Restore has run (Run attaches only then).
+  bool restored_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loader_;
 };
 

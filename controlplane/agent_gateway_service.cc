@@ -31,8 +31,7 @@ std::string BearerToken(const grpc::CallbackServerContext& context) {
 class PullCodeReactor final
     : public grpc::ServerWriteReactor<PullCodeResponse> {
  public:
-  PullCodeReactor(const CodeStore* store,
-                  const tether::v1::PullCodeRequest& request)
+  PullCodeReactor(CodeStore* store, const tether::v1::PullCodeRequest& request)
       : session_(store, request) {
     absl::Status started = session_.Start();
     if (!started.ok()) {

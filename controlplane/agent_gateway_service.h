@@ -20,7 +20,7 @@ class ServiceManager;
 class AgentGatewayService final
     : public tether::v1::AgentGateway::CallbackService {
  public:
-  AgentGatewayService(ServiceManager* manager, const CodeStore* code_store)
+  AgentGatewayService(ServiceManager* manager, CodeStore* code_store)
       : manager_(manager), code_store_(code_store) {}
 
   grpc::ServerBidiReactor<tether::v1::AgentMessage, tether::v1::AgentCommand>*
@@ -38,7 +38,7 @@ class AgentGatewayService final
   class AttachReactor;
 
   ServiceManager* const manager_;
-  const CodeStore* const code_store_;
+  CodeStore* const code_store_;
   absl::Mutex mu_;
   // Live streams; each removes itself in OnDone.
   std::set<AttachReactor*> attached_ ABSL_GUARDED_BY(mu_);

@@ -18,9 +18,12 @@ namespace tether {
 
 /// Makes `revision` current in `workdir` and returns its directory.
 /// Without an RPC when it is already current or already built; otherwise
-/// pulls it, announcing the current revision's digests as `have` so only
-/// new blobs travel, and builds it with RevisionBuilder. If a file to reuse
-/// changed on disk meanwhile, pulls once more with an empty `have`.
+/// pulls it, announcing the current revision (`base_revision`) and its
+/// digests (`have`), so the tree travels as a diff against the current one,
+/// only new blobs travel, changed files as deltas against their current
+/// versions, and builds it with RevisionBuilder. If
+/// a file to reuse or patch changed on disk meanwhile (ABORTED, or
+/// DATA_LOSS from a delta), pulls once more with an empty `have`.
 ///
 /// `decorate` (may be empty) adds metadata (authorization) and a deadline
 /// to the call. Errors: INVALID_ARGUMENT for a malformed revision or tree,

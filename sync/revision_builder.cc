@@ -13,11 +13,13 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "sync/delta_applier.h"
 
 namespace tether {
 namespace {
 
 using ::tether::v1::BlobChunk;
+using ::tether::v1::DeltaChunk;
 using ::tether::v1::Tree;
 using ::tether::v1::TreeEntry;
 
@@ -37,6 +39,17 @@ std::string LinkKey(absl::string_view sha256, uint32_t mode) {
 }
 
 mode_t ReadOnlyMode(uint32_t mode) { return (mode & 0111) != 0 ? 0555 : 0444; }
+
+// syncfs(2) of the filesystem holding `dir`.
+absl::Status SyncFilesystemOf(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", dir);
+  const int rc = syncfs(fd);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus(err, "syncfs", dir);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Tree> LoadTree(const std::string& workdir,
                               const std::string& revision) {
@@ -105,7 +118,6 @@ absl::Status CopyVerified(const std::string& src, const std::string& dst,
   if (status.ok() && fchmod(out, mode) != 0) {
     status = ErrnoStatus(errno, "chmod", dst);
   }
-  if (status.ok() && fsync(out) != 0) status = ErrnoStatus(errno, "fsync", dst);
   if (close(out) != 0 && status.ok()) status = ErrnoStatus(errno, "close", dst);
   return status;
 }
@@ -115,6 +127,15 @@ absl::Status CopyVerified(const std::string& src, const std::string& dst,
 std::string RevisionDir(const std::string& workdir,
                         const std::string& revision) {
   return absl::StrCat(workdir, "/revs/", revision);
+}
+
+absl::StatusOr<Tree> RevisionTree(const std::string& workdir,
+                                  const std::string& revision) {
+  if (!IsRevisionId(revision)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed revision id \"", revision, "\""));
+  }
+  return LoadTree(workdir, revision);
 }
 
 absl::StatusOr<std::string> CurrentRevision(const std::string& workdir) {
@@ -282,9 +303,13 @@ absl::Status RevisionBuilder::LoadLinkSources() {
   const std::string dir = RevisionDir(options_.workdir, *current);
   for (const TreeEntry& entry : tree->entries()) {
     if (entry.kind() != TreeEntry::KIND_FILE) continue;
-    if (!blobs_.contains(entry.sha256())) continue;
     std::string path = absl::StrCat(dir, "/", entry.path());
     if (!Intact(path, entry.size())) continue;
+    if (!blobs_.contains(entry.sha256())) {
+      delta_bases_.emplace(entry.sha256(), std::move(path));
+      continue;
+    }
+    delta_bases_.emplace(entry.sha256(), path);
     previous_.emplace(LinkKey(entry.sha256(), entry.mode()), path);
     previous_any_mode_.emplace(entry.sha256(), std::move(path));
   }
@@ -335,6 +360,9 @@ absl::Status RevisionBuilder::AddChunk(const BlobChunk& chunk) {
       return absl::InvalidArgumentError(
           absl::StrCat("blob of \"", path, "\" started before \"",
                        current_path_, "\" was complete"));
+    } else if (current_is_delta_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("blob of \"", path, "\" mixes delta slices and chunks"));
     } else if (chunk.offset() != current_written_) {
       return absl::InvalidArgumentError(
           absl::StrCat("chunk of \"", path, "\" at offset ", chunk.offset(),
@@ -376,6 +404,106 @@ absl::Status RevisionBuilder::StartBlob(const std::string& sha256,
   return absl::OkStatus();
 }
 
+absl::Status RevisionBuilder::AddDelta(const DeltaChunk& delta) {
+  if (failed_ || finished_) {
+    return absl::FailedPreconditionError("revision build already ended");
+  }
+  absl::Status status = AddDeltaImpl(delta);
+  if (!status.ok()) {
+    failed_ = true;
+    DiscardCurrentBlob();
+  }
+  return status;
+}
+
+absl::Status RevisionBuilder::StartDelta(const DeltaChunk& delta,
+                                         const Blob& blob) {
+  const std::string& path = tree_.entries(blob.entries[0]).path();
+  if (delta.offset() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "delta of \"", path, "\" starts at offset ", delta.offset()));
+  }
+  auto base = delta_bases_.find(delta.base_sha256());
+  if (base == delta_bases_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "delta of \"", path, "\" against ", ToHex(delta.base_sha256()),
+        ", which the current revision does not hold"));
+  }
+  const int fd = open(base->second.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", base->second);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "stat", base->second);
+  }
+  base_fd_ = fd;
+  absl::Status status = StartBlob(delta.sha256(), blob);
+  if (!status.ok()) return status;
+  current_is_delta_ = true;
+  delta_offset_ = 0;
+  basis_ = std::make_unique<FdBasis>(fd, static_cast<uint64_t>(st.st_size),
+                                     base->second);
+  applier_ = std::make_unique<DeltaApplier>(
+      basis_.get(), blob.size, [this](absl::string_view data) {
+        absl::Status written =
+            WriteAll(current_fd_, data, staging_ + "/" + current_path_);
+        if (!written.ok()) return written;
+        hasher_->Update(data);
+        current_written_ += data.size();
+        return absl::OkStatus();
+      });
+  return absl::OkStatus();
+}
+
+absl::Status RevisionBuilder::AddDeltaImpl(const DeltaChunk& delta) {
+  if (delta.data().size() > kMaxChunkBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("delta slice of ", delta.data().size(), " bytes exceeds ",
+                     kMaxChunkBytes));
+  }
+  auto it = blobs_.find(delta.sha256());
+  if (it == blobs_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "delta for blob ", ToHex(delta.sha256()), " not in the tree"));
+  }
+  const Blob& blob = it->second;
+  const std::string& path = tree_.entries(blob.entries[0]).path();
+  if (blob.received) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob of \"", path, "\" sent twice"));
+  }
+  if (current_fd_ < 0) {
+    absl::Status status = StartDelta(delta, blob);
+    if (!status.ok()) return status;
+  } else if (delta.sha256() != current_sha256_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob of \"", path, "\" started before \"", current_path_,
+                     "\" was complete"));
+  } else if (!current_is_delta_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob of \"", path, "\" mixes chunks and delta slices"));
+  } else if (delta.offset() != delta_offset_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("delta slice of \"", path, "\" at offset ", delta.offset(),
+                     ", expected ", delta_offset_));
+  }
+  delta_offset_ += delta.data().size();
+  absl::Status status = applier_->Update(delta.data());
+  if (status.ok() && delta.last()) status = applier_->Finish();
+  if (!status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("delta of \"", path,
+                                                    "\": ", status.message()));
+  }
+  if (!delta.last()) return absl::OkStatus();
+  if (current_written_ != blob.size) {
+    return absl::DataLossError(absl::StrCat("delta of \"", path, "\" produced ",
+                                            current_written_, " bytes, not ",
+                                            blob.size));
+  }
+  return FinishBlob();
+}
+
 absl::Status RevisionBuilder::FinishBlob() {
   Blob& blob = blobs_.at(current_sha256_);
   const TreeEntry& entry = tree_.entries(blob.entries[0]);
@@ -389,7 +517,6 @@ absl::Status RevisionBuilder::FinishBlob() {
   if (fchmod(current_fd_, ReadOnlyMode(entry.mode())) != 0) {
     return ErrnoStatus(errno, "chmod", full);
   }
-  if (fsync(current_fd_) != 0) return ErrnoStatus(errno, "fsync", full);
   const int fd = std::exchange(current_fd_, -1);
   if (close(fd) != 0) {
     absl::Status status = ErrnoStatus(errno, "close", full);
@@ -398,10 +525,19 @@ absl::Status RevisionBuilder::FinishBlob() {
   }
   blob.received = true;
   staged_.emplace(LinkKey(current_sha256_, entry.mode()), current_path_);
+  EndDelta();
   return absl::OkStatus();
 }
 
+void RevisionBuilder::EndDelta() {
+  applier_.reset();
+  basis_.reset();
+  if (base_fd_ >= 0) close(std::exchange(base_fd_, -1));
+  current_is_delta_ = false;
+}
+
 void RevisionBuilder::DiscardCurrentBlob() {
+  EndDelta();
   if (current_fd_ < 0) return;
   close(std::exchange(current_fd_, -1));
   unlink(absl::StrCat(staging_, "/", current_path_).c_str());
@@ -491,16 +627,15 @@ absl::Status RevisionBuilder::FinishImpl() {
     }
     if (!status.ok()) return status;
   }
-  // File data was fsynced as written; links and names need their dirs.
-  for (const std::string& dir : dirs_) {
-    absl::Status status =
-        SyncDir(dir.empty() ? staging_ : absl::StrCat(staging_, "/", dir));
-    if (!status.ok()) return status;
-  }
+  // One filesystem flush for every file, link and directory of the build
+  // instead of an fsync each: the staging dir is invisible until the
+  // rename below, so nothing needs to be durable earlier. (Thousands of
+  // small files: ~0.1 s instead of ~1 s here.)
+  absl::Status status = SyncFilesystemOf(staging_);
+  if (!status.ok()) return status;
   // The sidecar first: a revision dir without its tree never exists.
-  absl::Status status =
-      WriteFileAtomically(SidecarPath(options_.workdir, options_.revision),
-                          tree_.SerializeAsString());
+  status = WriteFileAtomically(SidecarPath(options_.workdir, options_.revision),
+                               tree_.SerializeAsString());
   if (!status.ok()) return status;
   const std::string final_dir =
       RevisionDir(options_.workdir, options_.revision);

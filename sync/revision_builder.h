@@ -11,7 +11,8 @@
 //   revs/<rev>.staging-<pid>/   a build in progress
 //   current -> revs/<rev>       relative symlink, swapped atomically
 //
-// A build writes new blobs into the staging dir and hard-links unchanged
+// A build writes new blobs into the staging dir (from chunks, or by
+// patching a current-revision file with a delta), hard-links unchanged
 // files from the current revision, fsyncs everything, renames staging to
 // revs/<rev>, then swaps `current`. A crash at any point leaves the old
 // revision whole and current.
@@ -38,6 +39,8 @@
 
 namespace tether {
 
+class DeltaApplier;
+class DeltaBasis;
 class Sha256;
 
 /// `<workdir>/revs/<revision>`.
@@ -47,6 +50,11 @@ std::string RevisionDir(const std::string& workdir,
 /// The revision `<workdir>/current` points to. NOT_FOUND when there is none;
 /// DATA_LOSS when the link does not name a revision.
 absl::StatusOr<std::string> CurrentRevision(const std::string& workdir);
+
+/// The tree of a built revision, from its sidecar. NOT_FOUND when it is not
+/// built; DATA_LOSS when the sidecar is corrupt.
+absl::StatusOr<tether::v1::Tree> RevisionTree(const std::string& workdir,
+                                              const std::string& revision);
 
 /// Whether a complete build of `revision` exists (its dir and sidecar).
 bool RevisionExists(const std::string& workdir, const std::string& revision);
@@ -94,6 +102,17 @@ class RevisionBuilder {
   /// its digest. After any error the builder only fails.
   absl::Status AddChunk(const tether::v1::BlobChunk& chunk);
 
+  /// Applies one slice of a delta against the current revision's file with
+  /// digest `base_sha256`, writing the result into staging as it goes (one
+  /// slice and one output buffer in memory). Same ordering rules and errors
+  /// as AddChunk (a blob is either chunks or one delta), plus
+  /// FAILED_PRECONDITION when the current revision holds no intact file
+  /// with the base digest, and DATA_LOSS when the delta is corrupt or its
+  /// result (checked at the `last` slice) has the wrong size or digest,
+  /// e.g. because the base file was altered on disk (pull again without
+  /// `have`). Nothing is published on error.
+  absl::Status AddDelta(const tether::v1::DeltaChunk& delta);
+
   /// Completes the revision: links or copies the files no chunk carried,
   /// creates symlinks, fsyncs, publishes revs/<rev> and switches `current`.
   /// Returns the revision dir. FAILED_PRECONDITION naming the first path
@@ -116,10 +135,14 @@ class RevisionBuilder {
   absl::Status LoadLinkSources();
   absl::Status MakeParentDirs(const std::string& path);
   absl::Status StartBlob(const std::string& sha256, const Blob& blob);
+  absl::Status StartDelta(const tether::v1::DeltaChunk& delta,
+                          const Blob& blob);
+  absl::Status AddDeltaImpl(const tether::v1::DeltaChunk& delta);
   absl::Status FinishBlob();
   absl::Status Materialize(const tether::v1::TreeEntry& entry);
   absl::Status FinishImpl();
   void DiscardCurrentBlob();
+  void EndDelta();
 
   const Options options_;
   const tether::v1::Tree tree_;
@@ -135,6 +158,8 @@ class RevisionBuilder {
   absl::flat_hash_map<std::string, std::string> previous_;
   // Digest -> any previous-revision file with those bytes, for a mode change.
   absl::flat_hash_map<std::string, std::string> previous_any_mode_;
+  // Digest -> a previous-revision file of any digest, as a delta base.
+  absl::flat_hash_map<std::string, std::string> delta_bases_;
   // Staging-relative directories created so far ("" is the root).
   absl::flat_hash_set<std::string> dirs_;
 
@@ -144,6 +169,12 @@ class RevisionBuilder {
   std::string current_path_;
   uint64_t current_written_ = 0;
   std::unique_ptr<Sha256> hasher_;
+  // When the blob being received is a delta: its base and the patcher.
+  bool current_is_delta_ = false;
+  uint64_t delta_offset_ = 0;
+  int base_fd_ = -1;
+  std::unique_ptr<DeltaBasis> basis_;
+  std::unique_ptr<DeltaApplier> applier_;
 };
 
 }  // namespace tether

@@ -13,6 +13,7 @@
 #include "common/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sync/delta_encoder.h"
 #include "sync/tree.h"
 
 namespace tether {
@@ -21,6 +22,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 using ::tether::v1::BlobChunk;
+using ::tether::v1::DeltaChunk;
 using ::tether::v1::Tree;
 using ::tether::v1::TreeEntry;
 
@@ -318,6 +320,125 @@ TEST_F(RevisionBuilderTest, HaveSkipsDamagedFiles) {
   ASSERT_EQ(unlink((first + "/bin/run").c_str()), 0);
   EXPECT_THAT(HaveDigests(workdir_),
               UnorderedElementsAre(Sha256Of("print('a')\n"), Sha256Of("")));
+}
+
+// ---- Deltas ------------------------------------------------------------
+
+DeltaChunk Delta(const std::string& target, const std::string& base,
+                 uint64_t offset, const std::string& data, bool last) {
+  DeltaChunk delta;
+  delta.set_sha256(Sha256Of(target));
+  delta.set_base_sha256(Sha256Of(base));
+  delta.set_offset(offset);
+  delta.set_data(data);
+  delta.set_last(last);
+  return delta;
+}
+
+// The current revision holds big.bin = old_; the next one edits it.
+class RevisionBuilderDeltaTest : public RevisionBuilderTest {
+ protected:
+  void SetUp() override {
+    old_ = std::string(20'000, 'o');
+    for (size_t i = 0; i < old_.size(); i += 7) old_[i] = static_cast<char>(i);
+    new_ = old_;
+    new_.replace(10'000, 3, "NEW");
+    AddFile(first_, "big.bin", old_);
+    AddFile(first_, "keep.py", "keep");
+    first_dir_ = Build(first_, {old_, "keep"});
+    ASSERT_FALSE(first_dir_.empty());
+    AddFile(next_, "big.bin", new_);
+    AddFile(next_, "keep.py", "keep");
+  }
+
+  std::string GoodDelta() const {
+    return absl::StrCat(DeltaHeader(), CopyCommand(0, 10'000), LiteralHeader(3),
+                        "NEW", CopyCommand(10'003, old_.size() - 10'003),
+                        DeltaEnd());
+  }
+
+  Tree first_;
+  Tree next_;
+  std::string first_dir_;
+  std::string old_;
+  std::string new_;
+};
+
+TEST_F(RevisionBuilderDeltaTest, PatchesTheCurrentFileIntoStaging) {
+  auto builder = Builder(next_);
+  ASSERT_TRUE(builder.ok()) << builder.status();
+  const std::string delta = GoodDelta();
+  ASSERT_TRUE((*builder)
+                  ->AddDelta(Delta(new_, old_, 0, delta.substr(0, 5), false))
+                  .ok());
+  ASSERT_TRUE(
+      (*builder)->AddDelta(Delta(new_, old_, 5, delta.substr(5), true)).ok());
+  absl::StatusOr<std::string> dir = (*builder)->Finish();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ(*ReadFile(*dir + "/big.bin"), new_);
+  EXPECT_EQ(*ReadFile(first_dir_ + "/big.bin"), old_);  // Untouched.
+  EXPECT_EQ(Inode(*dir + "/keep.py"), Inode(first_dir_ + "/keep.py"));
+  EXPECT_EQ(Mode(*dir + "/big.bin"), 0444u);
+  EXPECT_EQ(*CurrentRevision(workdir_), TreeId(next_));
+}
+
+TEST_F(RevisionBuilderDeltaTest, WrongResultIsDataLossAndNothingSwitches) {
+  for (const std::string& delta :
+       {absl::StrCat(DeltaHeader(), CopyCommand(0, old_.size() - 3),
+                     LiteralHeader(3), "NEW", DeltaEnd()),  // Wrong bytes.
+        absl::StrCat(DeltaHeader(), CopyCommand(0, 10), DeltaEnd()),  // Size.
+        std::string("rs\x02\x36\x99junk")}) {  // Corrupt.
+    auto builder = Builder(next_);
+    ASSERT_TRUE(builder.ok()) << builder.status();
+    const absl::Status status =
+        (*builder)->AddDelta(Delta(new_, old_, 0, delta, true));
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+    EXPECT_THAT(status.message(), HasSubstr("big.bin"));
+    EXPECT_FALSE((*builder)->Finish().ok());
+    builder->reset();
+    EXPECT_EQ(*CurrentRevision(workdir_), TreeId(first_));
+    EXPECT_FALSE(RevisionExists(workdir_, TreeId(next_)));
+    EXPECT_THAT(
+        List(workdir_ + "/revs"),
+        UnorderedElementsAre(TreeId(first_), TreeId(first_) + ".tree.pb"));
+  }
+}
+
+TEST_F(RevisionBuilderDeltaTest, UnknownBaseIsFailedPrecondition) {
+  auto builder = Builder(next_);
+  ASSERT_TRUE(builder.ok());
+  EXPECT_EQ((*builder)
+                ->AddDelta(Delta(new_, "not held", 0, GoodDelta(), true))
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RevisionBuilderDeltaTest, OrderingRulesApply) {
+  {
+    auto builder = Builder(next_);
+    ASSERT_TRUE(builder.ok());
+    EXPECT_EQ((*builder)->AddDelta(Delta(new_, old_, 3, "x", true)).code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  {
+    auto builder = Builder(next_);
+    ASSERT_TRUE(builder.ok());
+    ASSERT_TRUE(
+        (*builder)
+            ->AddDelta(Delta(new_, old_, 0, GoodDelta().substr(0, 4), false))
+            .ok());
+    EXPECT_EQ((*builder)->AddChunk(Chunk(new_, 0, new_)).code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  {
+    auto builder = Builder(next_);
+    ASSERT_TRUE(builder.ok());
+    ASSERT_TRUE(
+        (*builder)->AddDelta(Delta(new_, old_, 0, GoodDelta(), true)).ok());
+    EXPECT_EQ(
+        (*builder)->AddDelta(Delta(new_, old_, 0, GoodDelta(), true)).code(),
+        absl::StatusCode::kInvalidArgument);  // Sent twice.
+  }
 }
 
 }  // namespace

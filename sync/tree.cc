@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "sync/ignore.h"
 
@@ -158,6 +160,46 @@ void HashBytes(Sha256& hasher, absl::string_view bytes) {
   hasher.Update(bytes);
 }
 
+// SHA-256 that can also report the digest of a prefix in the same pass, so
+// append detection costs no second read or hash (common/sha256.h cannot
+// snapshot its state).
+class PrefixSha256 {
+ public:
+  PrefixSha256() : ctx_(EVP_MD_CTX_new()) {
+    TETHER_CHECK(ctx_ != nullptr &&
+                 EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+  }
+  ~PrefixSha256() { EVP_MD_CTX_free(ctx_); }
+  PrefixSha256(const PrefixSha256&) = delete;
+  PrefixSha256& operator=(const PrefixSha256&) = delete;
+
+  void Update(absl::string_view data) {
+    EVP_DigestUpdate(ctx_, data.data(), data.size());
+  }
+
+  // Digest of everything so far; hashing goes on.
+  std::string DigestSoFar() const {
+    EVP_MD_CTX* copy = EVP_MD_CTX_new();
+    TETHER_CHECK(copy != nullptr && EVP_MD_CTX_copy_ex(copy, ctx_) == 1);
+    std::string out = Final(copy);
+    EVP_MD_CTX_free(copy);
+    return out;
+  }
+
+  std::string Finish() { return Final(ctx_); }
+
+ private:
+  static std::string Final(EVP_MD_CTX* ctx) {
+    std::string out(kSha256Size, '\0');
+    unsigned int size = 0;
+    EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()),
+                       &size);
+    return out;
+  }
+
+  EVP_MD_CTX* const ctx_;
+};
+
 // Reads `name` in `dirfd` if it is a regular file; NOT_FOUND otherwise.
 absl::StatusOr<std::string> ReadIgnoreFile(int dirfd, const char* name,
                                            const std::string& path) {
@@ -190,7 +232,10 @@ absl::StatusOr<std::string> ReadIgnoreFile(int dirfd, const char* name,
 class Scanner {
  public:
   Scanner(std::string root, const ScanOptions& options)
-      : root_(std::move(root)), limits_(options.limits) {}
+      : root_(std::move(root)),
+        limits_(options.limits),
+        cache_(options.cache),
+        on_read_(options.on_read) {}
 
   absl::Status ScanDir(int dirfd, const std::string& rel) {
     for (const char* name : {".gitignore", ".tetherignore"}) {
@@ -217,7 +262,7 @@ class Scanner {
       if (S_ISDIR(st.st_mode)) {
         status = ScanSubdir(dirfd, name, path);
       } else if (S_ISREG(st.st_mode)) {
-        status = AddFile(dirfd, name, path);
+        status = AddFile(dirfd, name, path, st);
       } else if (S_ISLNK(st.st_mode)) {
         status = AddSymlink(dirfd, name, path);
       } else {
@@ -285,9 +330,19 @@ class Scanner {
   }
 
   absl::Status AddFile(int dirfd, const std::string& name,
-                       const std::string& path) {
+                       const std::string& path, const struct stat& lst) {
     absl::Status status = CountEntry(path);
     if (!status.ok()) return status;
+    std::optional<uint64_t> prefix_offset;
+    if (cache_ != nullptr) {
+      ScanCache::Answer answer = cache_->Lookup(path, lst);
+      if (answer.known) {
+        return AddFileEntry(path, lst.st_mode, answer.size,
+                            std::move(answer.sha256));
+      }
+      prefix_offset = answer.prefix_offset;
+    }
+    if (on_read_) on_read_(path);
     const int fd =
         openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus(errno, "open", FsPath(path));
@@ -298,7 +353,9 @@ class Scanner {
       return ErrnoStatus(err, "stat", FsPath(path));
     }
     // Bytes actually read, so a file growing under us cannot blow the caps.
-    Sha256 hasher;
+    PrefixSha256 hasher;
+    std::string prefix_sha256;
+    if (prefix_offset == 0) prefix_sha256 = hasher.DigestSoFar();
     uint64_t size = 0;
     std::string buf(kReadBytes, '\0');
     while (status.ok()) {
@@ -309,17 +366,40 @@ class Scanner {
         break;
       }
       if (n == 0) break;
-      size += static_cast<uint64_t>(n);
-      if (size > limits_.max_file_bytes) {
+      absl::string_view data(buf.data(), static_cast<size_t>(n));
+      if (size + n > limits_.max_file_bytes) {
         status =
             PathError(path, absl::StrCat("file larger than ",
                                          limits_.max_file_bytes, " bytes"));
         break;
       }
-      hasher.Update(absl::string_view(buf.data(), static_cast<size_t>(n)));
+      if (prefix_offset.has_value() && *prefix_offset > size &&
+          *prefix_offset <= size + data.size()) {
+        const size_t head = static_cast<size_t>(*prefix_offset - size);
+        hasher.Update(data.substr(0, head));
+        prefix_sha256 = hasher.DigestSoFar();
+        data.remove_prefix(head);
+      }
+      hasher.Update(data);
+      size += static_cast<uint64_t>(n);
     }
     close(fd);
     if (!status.ok()) return status;
+    status = AddFileEntry(path, st.st_mode, size, hasher.Finish());
+    if (!status.ok()) return status;
+    if (cache_ != nullptr) {
+      cache_->Record(path, st, tree_.entries(tree_.entries_size() - 1),
+                     prefix_sha256);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddFileEntry(const std::string& path, mode_t mode, uint64_t size,
+                            std::string sha256) {
+    if (size > limits_.max_file_bytes) {
+      return PathError(path, absl::StrCat("file larger than ",
+                                          limits_.max_file_bytes, " bytes"));
+    }
     total_bytes_ += size;
     if (total_bytes_ > limits_.max_total_bytes) {
       return PathError(path, absl::StrCat("tree larger than ",
@@ -328,9 +408,9 @@ class Scanner {
     TreeEntry* entry = tree_.add_entries();
     entry->set_path(path);
     entry->set_kind(TreeEntry::KIND_FILE);
-    entry->set_mode((st.st_mode & S_IXUSR) != 0 ? 0755 : 0644);
+    entry->set_mode((mode & S_IXUSR) != 0 ? 0755 : 0644);
     entry->set_size(size);
-    entry->set_sha256(hasher.Finish());
+    entry->set_sha256(std::move(sha256));
     return absl::OkStatus();
   }
 
@@ -359,6 +439,8 @@ class Scanner {
 
   const std::string root_;
   const TreeLimits limits_;
+  ScanCache* const cache_;
+  const std::function<void(const std::string&)> on_read_;
   IgnoreMatcher ignore_;
   Tree tree_;
   uint64_t total_bytes_ = 0;

@@ -4,7 +4,11 @@
 // Code revisions as trees: scanning a working directory, the revision id,
 // and the checks every receiver applies before trusting a tree.
 
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -27,8 +31,43 @@ struct TreeLimits {
   uint64_t max_path_bytes = 4096;
 };
 
+/// Lets a scan skip reading files whose bytes are already known (the CLI's
+/// index cache, sync/index_cache.h). Called from the scanning thread only.
+class ScanCache {
+ public:
+  virtual ~ScanCache() = default;
+
+  struct Answer {
+    /// The bytes are known unchanged: `size` and `sha256` hold; the scan
+    /// does not open the file.
+    bool known = false;
+    uint64_t size = 0;
+    std::string sha256;
+    /// Otherwise, an offset at which the scan should also report the
+    /// digest of the bytes before it (the size of the previous version:
+    /// equal digests mean the file only grew by appending).
+    std::optional<uint64_t> prefix_offset;
+  };
+
+  /// `st` is lstat(2) of the regular file at `path` (relative).
+  virtual Answer Lookup(const std::string& path, const struct stat& st) = 0;
+
+  /// The scan read the file: `st` is fstat(2) of the open file before the
+  /// first read, `entry` what the scan made of it, `prefix_sha256` the
+  /// digest of its first `prefix_offset` bytes (empty when not asked for
+  /// or the file is shorter).
+  virtual void Record(const std::string& path, const struct stat& st,
+                      const tether::v1::TreeEntry& entry,
+                      const std::string& prefix_sha256) = 0;
+};
+
 struct ScanOptions {
   TreeLimits limits;
+  /// Reuses digests of unchanged files; may be null (every file is read).
+  ScanCache* cache = nullptr;
+  /// Called with a file's path just before its bytes are read; may be
+  /// empty. Tests count reads with it.
+  std::function<void(const std::string& path)> on_read;
 };
 
 /// Walks `root` and returns its revision tree: files and symlinks sorted by
@@ -38,7 +77,8 @@ struct ScanOptions {
 /// Files keep only the executable bit (mode 0644 or 0755) and carry their
 /// size and raw SHA-256 as read (a file growing during the scan is hashed up
 /// to where it was read). Symlinks are recorded as links, never followed;
-/// an entry's filesystem path is always `root + "/" + entry.path()`.
+/// an entry's filesystem path is always `root + "/" + entry.path()`. With
+/// `options.cache`, files the cache knows are not read.
 ///
 /// Errors: NOT_FOUND / PERMISSION_DENIED from the filesystem, naming the
 /// path; INVALID_ARGUMENT naming the path for absolute or escaping symlinks,

@@ -3,10 +3,15 @@
 Invocation (by the agent, never by hand):
 
     python3 tether_runner.py [FD [MAX_FRAME_BYTES]]
+    python3 tether_runner.py --zygote FD MAX_FRAME_BYTES
 
 FD (default 3) is this process's end of a socketpair with the agent.
 MAX_FRAME_BYTES (default 64 MiB) caps the frames this process sends; a result
 that does not fit is answered with a "tether.ResultTooLarge" error instead.
+
+With --zygote the process is a zygote (see "Zygote" below): it imports a
+service's preload modules once, then forks workers that each run the worker
+protocol on a socket the agent hands over.
 
 Protocol (proto/tether/v1/worker.proto, agent/worker/worker_protocol.h):
 every frame is a 4-byte little-endian length and a serialized WorkerRequest
@@ -26,11 +31,16 @@ RemoteError types (the agent maps the first two to a gRPC status):
   tether.ProtocolError   a frame that cannot be decoded, or out of order
 """
 
+import array
 import io
 import json
 import os
 import pickle
+import select
+import signal
+import socket
 import sys
+import time
 import traceback
 import types
 
@@ -222,12 +232,17 @@ def decode_request(frame):
 # LogLine: stream = 1, text = 2.
 
 
-def encode_error(error_type, message, tb=""):
-    """RemoteError (as a CallResult.error field)."""
+def encode_remote_error(error_type, message, tb=""):
+    """A RemoteError message body."""
     body = encode_len(1, to_utf8(error_type)) + encode_len(2, to_utf8(message))
     if tb:
         body += encode_len(3, to_utf8(tb))
-    return encode_len(3, body)
+    return body
+
+
+def encode_error(error_type, message, tb=""):
+    """RemoteError (as a CallResult.error field)."""
+    return encode_len(3, encode_remote_error(error_type, message, tb))
 
 
 def encode_logs(logs):
@@ -776,7 +791,394 @@ def serve(fd, runner):
                 rest = rest[write(fd, rest) :]
 
 
+# --------------------------------------------------------------------------
+# Zygote.
+#
+# The agent starts one zygote per (interpreter, preload list, environment).
+# It imports the preload modules once; each worker is then a fork of it, so
+# a reload costs a fork and the user's own imports, not `import torch`.
+#
+# Messages (worker.proto, ZygoteRequest/ZygoteResponse) are single packets
+# of a SOCK_SEQPACKET socket; a fork request carries the worker's socket and
+# the reply the worker's pidfd as SCM_RIGHTS.
+#
+# The zygote stays single-threaded and never runs user calls: it forks from
+# its main loop, and each child becomes an ordinary worker (Runner + serve)
+# that never returns into the loop. The zygote is its workers' parent, so it
+# reaps them and reports each exit with its wait status; the agent watches
+# them through the pidfds and signals them through the zygote, which knows
+# whether a pid is still its unreaped child (never a recycled one).
+
+ZYGOTE_UNSUPPORTED = "tether.ZygoteUnsupported"
+
+# Largest packet accepted from the agent (requests are small), and the cap
+# on tracebacks sent back (a packet must fit in the socket's send buffer).
+_MAX_REQUEST_PACKET = 1 << 20
+_MAX_TRACEBACK_CHARS = 32 << 10
+
+PR_SET_PDEATHSIG = 1
+# pidfd_open(2) has number 434 on every Linux architecture.
+_NR_PIDFD_OPEN = 434
+
+# ZygoteRequest: id = 1, preload = 2, fork = 3, signal = 4.
+# ZygotePreload: root = 1, modules = 2 (repeated). ZygoteFork: empty.
+# ZygoteSignal: pid = 1, signal = 2.
+# ZygoteResponse: id = 1, preloaded = 2, forked = 3, exited = 4, error = 5.
+# ZygotePreloaded: import_micros = 1, threads = 2. ZygoteForked: pid = 1.
+# ZygoteExited: pid = 1, wait_status = 2.
+
+
+def decode_zygote_request(packet):
+    """ZygoteRequest -> (id, kind, body).
+
+    kind is "preload" (body: (root, [modules])), "fork" (body: None),
+    "signal" (body: (pid, signal)) or None.
+    """
+    rid = 0
+    kind = None
+    body = None
+    for number, value in decode_fields(packet):
+        if number == 1:
+            rid = value
+        elif number == 2:
+            root = ""
+            modules = []
+            for n, v in decode_fields(value):
+                if n == 1:
+                    root = decode_str(v)
+                elif n == 2:
+                    modules.append(decode_str(v))
+            kind, body = "preload", (root, modules)
+        elif number == 3:
+            kind, body = "fork", None
+        elif number == 4:
+            pid = sig = 0
+            for n, v in decode_fields(value):
+                if n == 1:
+                    pid = v
+                elif n == 2:
+                    sig = v
+            kind, body = "signal", (pid, sig)
+    return rid, kind, body
+
+
+def encode_zygote_preloaded(rid, import_micros, threads):
+    body = encode_uint(1, import_micros) + encode_uint(2, threads)
+    return encode_uint(1, rid) + encode_len(2, body)
+
+
+def encode_zygote_forked(rid, pid):
+    return encode_uint(1, rid) + encode_len(3, encode_uint(1, pid))
+
+
+def encode_zygote_exited(pid, wait_status):
+    return encode_len(4, encode_uint(1, pid) + encode_uint(2, wait_status))
+
+
+def encode_zygote_error(rid, error_type, message, tb=""):
+    if len(tb) > _MAX_TRACEBACK_CHARS:
+        tb = "[tether: traceback truncated]\n" + tb[-_MAX_TRACEBACK_CHARS:]
+    return encode_uint(1, rid) + encode_len(5, encode_remote_error(error_type, message, tb))
+
+
+def _libc():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True)
+    except Exception:  # No ctypes in this Python: see _set_pdeathsig.
+        return None
+
+
+def _pidfd_open(pid, libc):
+    if hasattr(os, "pidfd_open"):  # Python 3.9+.
+        return os.pidfd_open(pid)
+    if libc is None:
+        raise OSError("pidfd_open needs Python 3.9 or ctypes")
+    fd = libc.syscall(_NR_PIDFD_OPEN, pid, 0)
+    if fd < 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+def _under(path, prefixes):
+    return isinstance(path, str) and (path in prefixes or path.startswith(prefixes))
+
+
+def purge_revision_modules(root):
+    """Forgets what was imported from the revision dir `root`.
+
+    A forked worker runs another revision than the one the zygote imported
+    its preload modules from: the user's modules of that old revision (and
+    its sys.path entry) must not leak into the new one. Modules imported
+    from anywhere else (site-packages, PYTHONPATH) stay: sharing those is
+    the point of the zygote. Returns the names dropped.
+    """
+    if not root:
+        return []
+    bases = {os.path.normpath(root), os.path.realpath(root)}
+    prefixes = tuple(bases) + tuple(os.path.join(b, "") for b in bases)
+    dropped = []
+    for name, module in list(sys.modules.items()):
+        paths = [getattr(module, "__file__", None)]
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and getattr(spec, "has_location", False):
+            paths.append(spec.origin)
+        try:
+            paths.extend(getattr(module, "__path__", None) or ())
+        except TypeError:
+            pass
+        if any(_under(p, prefixes) for p in paths):
+            del sys.modules[name]
+            dropped.append(name)
+    sys.path[:] = [p for p in sys.path if not _under(p, prefixes)]
+    for key in list(sys.path_importer_cache):
+        if _under(key, prefixes):
+            del sys.path_importer_cache[key]
+    import importlib
+    import linecache
+
+    importlib.invalidate_caches()
+    linecache.clearcache()
+    return dropped
+
+
+class Zygote:
+    """The zygote's loop; see the section comment. Single-threaded."""
+
+    def __init__(self, sock, max_frame_bytes):
+        self._sock = sock
+        self._max_frame_bytes = max_frame_bytes
+        self._pid = os.getpid()
+        self._libc = _libc()
+        self._root = ""
+        self._preloaded = False
+        self._children = {}  # pid -> the zygote's pidfd of that worker.
+        self._by_pidfd = {}  # pidfd -> pid
+        self._poll = select.poll()
+
+    def run(self):
+        """Serves requests until the agent closes the socket; returns the
+        exit code."""
+        sock_fd = self._sock.fileno()
+        self._poll.register(sock_fd, select.POLLIN)
+        try:
+            while True:
+                for fd, _ in self._poll.poll():
+                    if fd != sock_fd:
+                        self._reap(self._by_pidfd[fd])
+                        continue
+                    packet, fds = self._receive()
+                    if packet is None:
+                        return 0
+                    self._handle(packet, fds)
+        finally:
+            # The agent is gone or done: workers go too. PDEATHSIG would do
+            # it, but ctypes (to set it) may be missing.
+            for pid in list(self._children):
+                self._signal_group(pid, signal.SIGKILL)
+
+    def _receive(self):
+        """(packet, [fds]), or (None, []) at end of stream."""
+        fds = array.array("i")
+        packet, ancdata, flags, _ = self._sock.recvmsg(
+            _MAX_REQUEST_PACKET,
+            socket.CMSG_SPACE(4 * fds.itemsize),
+            getattr(socket, "MSG_CMSG_CLOEXEC", 0),
+        )
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        if not packet and not fds:
+            return None, []
+        if flags & (socket.MSG_TRUNC | getattr(socket, "MSG_CTRUNC", 0)):
+            for fd in fds:
+                os.close(fd)
+            return b"", []  # Answered as a protocol error.
+        return packet, list(fds)
+
+    def _send(self, packet, fds=()):
+        if fds:
+            self._sock.sendmsg(
+                [packet], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+            )
+        else:
+            self._sock.sendmsg([packet])
+
+    def _handle(self, packet, fds):
+        try:
+            rid, kind, body = decode_zygote_request(packet)
+        except DecodeError as e:
+            rid, kind = _best_effort_id(packet), "bad"
+            body = "cannot decode ZygoteRequest: %s" % e
+        if kind != "fork":
+            for fd in fds:
+                os.close(fd)
+        if kind == "preload":
+            self._preload(rid, *body)
+        elif kind == "fork":
+            self._fork(rid, fds)
+        elif kind == "signal":
+            if body[0] in self._children:
+                self._signal_group(body[0], body[1])
+        else:
+            message = body if kind == "bad" else "ZygoteRequest has no known kind"
+            self._send(encode_zygote_error(rid, PROTOCOL_ERROR, message))
+
+    def _preload(self, rid, root, modules):
+        if self._preloaded:
+            self._send(encode_zygote_error(rid, PROTOCOL_ERROR, "preload sent twice"))
+            return
+        if not hasattr(os, "fork") or (self._libc is None and not hasattr(os, "pidfd_open")):
+            self._send(
+                encode_zygote_error(
+                    rid, ZYGOTE_UNSUPPORTED, "this Python has neither os.pidfd_open nor ctypes"
+                )
+            )
+            return
+        start = time.monotonic()
+        # As a worker would import them: from the revision dir, first on
+        # sys.path, as the working directory.
+        if root:
+            try:
+                os.chdir(root)
+            except OSError as e:
+                err = remote_error(e, skip_frames=1)
+                self._send(encode_zygote_error(rid, err.error_type, err.message, err.tb))
+                return
+            sys.path.insert(0, root)
+            self._root = root
+        for name in modules:
+            try:
+                _import(name)
+            except BaseException as e:
+                err = remote_error(e, skip_frames=1)
+                self._send(
+                    encode_zygote_error(
+                        rid, err.error_type, "preloading %r: %s" % (name, err.message), err.tb
+                    )
+                )
+                return
+        self._preloaded = True
+        threading = sys.modules.get("threading")
+        threads = threading.active_count() if threading is not None else 1
+        micros = int((time.monotonic() - start) * 1e6)
+        self._send(encode_zygote_preloaded(rid, micros, threads))
+
+    def _fork(self, rid, fds):
+        if len(fds) != 1 or not self._preloaded:
+            for fd in fds:
+                os.close(fd)
+            why = "fork before preload" if not self._preloaded else "fork needs exactly one fd"
+            self._send(encode_zygote_error(rid, PROTOCOL_ERROR, why))
+            return
+        worker_fd = fds[0]
+        # Unflushed output would be written twice, by the zygote and child.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        try:
+            pid = os.fork()
+        except OSError as e:
+            os.close(worker_fd)
+            self._send(encode_zygote_error(rid, "OSError", "fork: %s" % e))
+            return
+        if pid == 0:
+            self._become_worker(worker_fd)  # Never returns.
+        os.close(worker_fd)
+        try:
+            os.setpgid(pid, pid)  # Also in the child: no window for killpg.
+        except OSError:
+            pass
+        # Before any wait: the child, even if it exited already, is ours
+        # until reaped, so this pidfd is the right process.
+        pidfd = _pidfd_open(pid, self._libc)
+        self._children[pid] = pidfd
+        self._by_pidfd[pidfd] = pid
+        self._poll.register(pidfd, select.POLLIN)
+        self._send(encode_zygote_forked(rid, pid), [pidfd])
+
+    def _become_worker(self, worker_fd):
+        """The forked child: becomes a worker on `worker_fd`, then exits."""
+        code = 1
+        try:
+            os.setpgid(0, 0)
+            if self._libc is not None:
+                # Die with the zygote (which dies with the agent). The zygote
+                # is single-threaded, so its one thread is the parent.
+                self._libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != self._pid:
+                os._exit(1)
+            os.close(self._sock.detach())
+            for fd in self._children.values():
+                os.close(fd)
+            self._children.clear()
+            os.set_inheritable(worker_fd, False)
+            purge_revision_modules(self._root)
+            serve(worker_fd, Runner(self._max_frame_bytes))
+            code = 0
+        except (BrokenPipeError, ConnectionResetError):
+            code = 0  # The agent is gone.
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            # What a normal interpreter exit of an exec'd worker would run
+            # (os._exit skips it); non-daemon threads are not waited for.
+            try:
+                import atexit
+
+                atexit._run_exitfuncs()
+            except BaseException:
+                pass
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(code)
+
+    def _signal_group(self, pid, sig):
+        try:
+            os.killpg(pid, sig)
+        except OSError:
+            try:
+                os.kill(pid, sig)  # It left its group.
+            except OSError:
+                pass
+
+    def _reap(self, pid):
+        pidfd = self._children.pop(pid)
+        del self._by_pidfd[pidfd]
+        self._poll.unregister(pidfd)
+        os.close(pidfd)
+        # What the worker left in its group goes with it; the zombie still
+        # holds the group id, so this cannot hit a recycled group.
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        _, status = os.waitpid(pid, 0)
+        self._send(encode_zygote_exited(pid, status))
+
+
+def zygote_main(fd, max_frame_bytes):
+    sock = socket.socket(fileno=fd)
+    sock.set_inheritable(False)
+    try:
+        return Zygote(sock, max_frame_bytes).run()
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # The agent is gone.
+
+
 def main(argv):
+    zygote = len(argv) > 1 and argv[1] == "--zygote"
+    if zygote:
+        argv = argv[1:]
     fd = int(argv[1]) if len(argv) > 1 else DEFAULT_FD
     max_frame_bytes = int(argv[2]) if len(argv) > 2 else DEFAULT_MAX_FRAME_BYTES
     # Subprocesses of user code must not hold the agent's socket open.
@@ -791,6 +1193,8 @@ def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0] or ".") == here:
         del sys.path[0]
+    if zygote:
+        return zygote_main(fd, max_frame_bytes)
     try:
         serve(fd, Runner(max_frame_bytes))
     except (BrokenPipeError, ConnectionResetError):

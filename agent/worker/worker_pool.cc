@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/log.h"
 
@@ -49,6 +50,18 @@ absl::Status ValidateConfig(const WorkerConfig& config) {
   return absl::OkStatus();
 }
 
+// Zygotes are shared by generations that would import the same things the
+// same way: same interpreter and runner, preload list and environment.
+std::string ZygoteKey(const ZygoteProcess::Options& options) {
+  std::vector<std::string> env;
+  for (const auto& [name, value] : options.env) {
+    env.push_back(absl::StrCat(name, "=", value));
+  }
+  return absl::StrCat(options.python, "\n", options.runner_path, "\n",
+                      absl::StrJoin(options.preload, ","), "\n",
+                      absl::StrJoin(env, "\n"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
@@ -89,8 +102,60 @@ WorkerPool::~WorkerPool() {
   // Stop them all at once; the destructors then wait for each.
   for (const auto& worker : workers) worker->StopAsync();
   workers.clear();
-  absl::MutexLock lock(&mu_);
-  generations_.clear();
+  {
+    absl::MutexLock lock(&mu_);
+    generations_.clear();
+  }
+  // Last: zygotes must outlive their workers.
+  absl::flat_hash_map<std::string, std::shared_ptr<ZygoteProcess>> zygotes;
+  {
+    absl::MutexLock lock(&zygote_mu_);
+    zygotes.swap(zygotes_);
+  }
+}
+
+absl::StatusOr<std::shared_ptr<ZygoteProcess>> WorkerPool::ZygoteFor(
+    const std::string& key, const ZygoteProcess::Options& options) {
+  std::shared_ptr<ZygoteProcess> dead;  // Released after the lock.
+  absl::MutexLock lock(&zygote_mu_);
+  auto it = zygotes_.find(key);
+  if (it != zygotes_.end()) {
+    if (it->second->alive()) return it->second;
+    dead = std::move(it->second);
+    zygotes_.erase(it);
+  }
+  if (no_zygote_.contains(options.python)) {
+    return absl::UnimplementedError(
+        absl::StrCat(options.python, " cannot run a zygote"));
+  }
+  absl::StatusOr<std::shared_ptr<ZygoteProcess>> zygote =
+      ZygoteProcess::Start(options);
+  if (absl::IsUnimplemented(zygote.status())) {
+    TETHER_LOG(WARNING) << "no zygote with " << options.python << ": "
+                        << zygote.status().message()
+                        << "; starting each worker from scratch";
+    no_zygote_.insert(options.python);
+  }
+  if (!zygote.ok()) return zygote.status();
+  zygotes_[key] = *zygote;
+  return zygote;
+}
+
+void WorkerPool::PruneZygotes(const std::string& keep,
+                              const std::string& keep_too) {
+  std::vector<std::shared_ptr<ZygoteProcess>> dropped;
+  {
+    absl::MutexLock lock(&zygote_mu_);
+    for (auto it = zygotes_.begin(); it != zygotes_.end();) {
+      if (it->first == keep || it->first == keep_too) {
+        ++it;
+        continue;
+      }
+      dropped.push_back(std::move(it->second));
+      zygotes_.erase(it++);
+    }
+  }
+  // A zygote still used by draining workers lives on in them.
 }
 
 WorkerProcess::Options WorkerPool::OptionsFor(const Generation& generation,
@@ -127,7 +192,33 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
   worker_options.stop_grace = options_.stop_grace;
   worker_options.drain_timeout = options_.drain_timeout;
   worker_options.max_frame_bytes = options_.max_frame_bytes;
+  const bool python = config.runtime == tether::v1::RUNTIME_PYTHON ||
+                      config.runtime == tether::v1::RUNTIME_UNSPECIFIED;
+  if (python && options_.zygote) {
+    ZygoteProcess::Options& zygote = generation->zygote_options;
+    zygote.python = options_.python;
+    zygote.runner_path = options_.runner_path;
+    zygote.root = config.revision_dir;
+    zygote.preload.assign(config.load.preload().begin(),
+                          config.load.preload().end());
+    zygote.env = config.env;
+    zygote.max_frame_bytes = options_.max_frame_bytes;
+    zygote.preload_timeout = options_.load_timeout;
+    zygote.stop_grace = options_.stop_grace;
+    absl::StatusOr<std::shared_ptr<ZygoteProcess>> started =
+        ZygoteFor(ZygoteKey(zygote), zygote);
+    if (started.ok()) {
+      generation->zygote_key = ZygoteKey(zygote);
+      worker_options.zygote = *std::move(started);
+    } else if (!absl::IsUnimplemented(started.status())) {
+      TETHER_LOG(WARNING) << "load of " << config.revision_dir
+                          << " failed; still serving " << ServingRevisionDir()
+                          << ": " << started.status();
+      return started.status();
+    }
+  }
   Generation* const next = generation.get();
+  const std::string next_key = next->zygote_key;
   std::vector<uint64_t> spawn_ids(count);
   {
     absl::MutexLock lock(&mu_);
@@ -165,6 +256,12 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
       generations_.erase(next->id);  // Later exit reports find nothing.
     }
     started.clear();  // Waits for the processes to be reaped.
+    std::string serving_key;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (current_ != nullptr) serving_key = current_->zygote_key;
+    }
+    PruneZygotes(serving_key, next_key);
     return status;
   }
 
@@ -195,6 +292,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
   }
   // Outside mu_: a worker's own lock is never taken under the pool's.
   for (const auto& worker : old_workers) worker->Drain();
+  PruneZygotes(next_key, next_key);
   TETHER_LOG(INFO) << "serving " << config.load.module() << "."
                    << config.load.name() << " from " << config.revision_dir
                    << " on " << count << " workers";
@@ -266,6 +364,14 @@ int64_t WorkerPool::restarts() const {
   return restarts_;
 }
 
+pid_t WorkerPool::ServingZygotePid() const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (current_ == nullptr || current_->worker_options.zygote == nullptr) {
+    return -1;
+  }
+  return current_->worker_options.zygote->pid();
+}
+
 void WorkerPool::ScheduleRestartLocked(Slot& slot, absl::Status why) {
   const absl::Time now = options_.clock();
   if (now - slot.started >= options_.restart_backoff_reset) slot.failures = 0;
@@ -312,6 +418,19 @@ void WorkerPool::HandleExitLocked(
   ScheduleRestartLocked(slot, report.status);
 }
 
+absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerPool::Respawn(
+    WorkerProcess::Options& options, const std::string& zygote_key,
+    const ZygoteProcess::Options& zygote_options) {
+  if (options.zygote != nullptr && !options.zygote->alive()) {
+    // The zygote died (and its workers with it): start another.
+    absl::StatusOr<std::shared_ptr<ZygoteProcess>> zygote =
+        ZygoteFor(zygote_key, zygote_options);
+    if (!zygote.ok()) return zygote.status();
+    options.zygote = *std::move(zygote);
+  }
+  return WorkerProcess::Spawn(options);
+}
+
 void WorkerPool::Supervise() {
   absl::MutexLock lock(&mu_);
   while (true) {
@@ -356,11 +475,17 @@ void WorkerPool::Supervise() {
       due->restart_at = absl::InfiniteFuture();
       WorkerProcess::Options worker_options =
           OptionsFor(*generation, due_index, spawn_id);
+      const std::string zygote_key = generation->zygote_key;
+      const ZygoteProcess::Options zygote_options = generation->zygote_options;
       mu_.Unlock();
       absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
-          WorkerProcess::Spawn(std::move(worker_options));
+          Respawn(worker_options, zygote_key, zygote_options);
       mu_.Lock();
       auto it = generations_.find(generation_id);
+      // Later restarts use the replacement zygote, if there was one.
+      if (it != generations_.end()) {
+        it->second->worker_options.zygote = worker_options.zygote;
+      }
       Slot* slot =
           it == generations_.end() ? nullptr : &it->second->slots[due_index];
       if (slot == nullptr || slot->spawn_id != spawn_id ||

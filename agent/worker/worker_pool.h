@@ -2,7 +2,8 @@
 #define TETHER_AGENT_WORKER_WORKER_POOL_H_
 
 // The worker processes of one replica: loads revisions by warm swap, spreads
-// calls over workers, restarts the ones that die.
+// calls over workers, restarts the ones that die. Python workers are forked
+// from a zygote that imported the preload modules once.
 
 #include <sys/types.h>
 
@@ -17,12 +18,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/worker/frame_io.h"
 #include "agent/worker/worker_process.h"
+#include "agent/worker/zygote_process.h"
 #include "tether/v1/call.pb.h"
 #include "tether/v1/service.pb.h"
 #include "tether/v1/worker.pb.h"
@@ -52,6 +55,15 @@ struct WorkerConfig {
 /// A worker that dies is restarted on its generation's config after a
 /// capped exponential backoff; its in-flight calls fail with ABORTED.
 ///
+/// Python workers are forked from a zygote (ZygoteProcess) that imported
+/// `load.preload` once; one zygote serves every revision with the same
+/// interpreter, preload list and environment, so a reload pays a fork and
+/// the user's own imports only. A new preload list (or environment) starts
+/// a new zygote; an old one goes when its last worker has drained. The pool
+/// keeps the zygotes of the serving generation and of the last Load (so a
+/// deploy retried after a broken callable does not import again). A dead
+/// zygote is replaced when a worker next needs one.
+///
 /// Thread-safe: Invoke from any number of threads; Load calls are
 /// serialized (one waits for the other). Must not be destroyed while a Load
 /// or Invoke is running. Destruction stops every worker (outstanding calls
@@ -71,6 +83,11 @@ class WorkerPool {
     absl::Duration stop_grace = absl::Seconds(5);
     absl::Duration drain_timeout = absl::Minutes(10);
     uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
+    /// Fork Python workers from a zygote (see the class comment). False
+    /// starts each one from scratch, as happens anyway when the interpreter
+    /// cannot run a zygote. The zygote's imports count against
+    /// load_timeout on their own.
+    bool zygote = true;
     /// Restart delay after the first death; doubles per consecutive death
     /// up to restart_backoff_max.
     absl::Duration restart_backoff_initial = absl::Milliseconds(100);
@@ -98,9 +115,9 @@ class WorkerPool {
   /// loaded (they load in parallel), then makes them the serving generation
   /// and drains the previous one. Errors, with the serving generation left
   /// as it was: INVALID_ARGUMENT / NOT_FOUND for a bad config,
-  /// FAILED_PRECONDITION when the callable cannot be loaded (the message
-  /// carries the remote error type, message and traceback),
-  /// DEADLINE_EXCEEDED after load_timeout, or the spawn error.
+  /// FAILED_PRECONDITION when the callable or a preload module cannot be
+  /// loaded (the message carries the remote error type, message and
+  /// traceback), DEADLINE_EXCEEDED after load_timeout, or the spawn error.
   absl::Status Load(const WorkerConfig& config);
 
   /// Runs one call on the serving generation's worker with the fewest
@@ -117,6 +134,10 @@ class WorkerPool {
 
   /// Workers started to replace dead ones, since creation.
   int64_t restarts() const;
+
+  /// Pid of the zygote the serving generation's workers are forked from;
+  /// -1 when they are not (native, no zygote, nothing loaded).
+  pid_t ServingZygotePid() const;
 
  private:
   struct Slot {
@@ -136,7 +157,11 @@ class WorkerPool {
   struct Generation {
     uint64_t id = 0;
     std::string revision_dir;
+    // worker_options.zygote is replaced when that zygote dies.
     WorkerProcess::Options worker_options;  // on_exit is set per spawn.
+    // Empty without a zygote; else its cache key and how to start another.
+    std::string zygote_key;
+    ZygoteProcess::Options zygote_options;
     std::vector<Slot> slots;
     bool installed = false;  // Load switched to it (it may be draining now).
   };
@@ -157,11 +182,33 @@ class WorkerPool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleRestartLocked(Slot& slot, absl::Status why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A live zygote for `key`: the cached one, or a new one started with
+  // `options`. Blocks while a new one imports.
+  absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteFor(
+      const std::string& key, const ZygoteProcess::Options& options)
+      ABSL_LOCKS_EXCLUDED(zygote_mu_, mu_);
+  // Spawns a replacement worker; first replaces options.zygote if it died.
+  absl::StatusOr<std::unique_ptr<WorkerProcess>> Respawn(
+      WorkerProcess::Options& options, const std::string& zygote_key,
+      const ZygoteProcess::Options& zygote_options)
+      ABSL_LOCKS_EXCLUDED(zygote_mu_, mu_);
+  // Drops cached zygotes other than these (they live on while their
+  // workers do).
+  void PruneZygotes(const std::string& keep, const std::string& keep_too)
+      ABSL_LOCKS_EXCLUDED(zygote_mu_, mu_);
 
   const Options options_;
 
   // Held for a whole Load, so Loads apply one after the other.
   absl::Mutex load_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+
+  // Held while a zygote starts, so one key never gets two. Never held
+  // together with mu_.
+  absl::Mutex zygote_mu_ ABSL_ACQUIRED_AFTER(load_mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<ZygoteProcess>> zygotes_
+      ABSL_GUARDED_BY(zygote_mu_);
+  // Interpreters that cannot run a zygote (UNIMPLEMENTED once).
+  absl::flat_hash_set<std::string> no_zygote_ ABSL_GUARDED_BY(zygote_mu_);
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Generation>> generations_

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/worker/worker_test_util.h"
+#include "common/files.h"
 #include "common/runfiles.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -49,6 +51,10 @@ def block(fifo):
 
 def pid():
     return os.getpid()
+
+
+def ppid():
+    return os.getppid()
 )py");
 }
 
@@ -75,8 +81,10 @@ class FakeClock {
   std::vector<absl::Duration> sleeps_ ABSL_GUARDED_BY(mu_);
 };
 
-class WorkerPoolTest : public ::testing::Test {
+class WorkerPoolTestBase : public ::testing::Test {
  protected:
+  explicit WorkerPoolTestBase(bool zygote) : zygote_(zygote) {}
+
   void SetUp() override {
     rev1_ = MakeRevisionDir("rev1", {{"svc.py", Module("v1")}});
     rev2_ = MakeRevisionDir("rev2", {{"svc.py", Module("v2")}});
@@ -86,6 +94,7 @@ class WorkerPoolTest : public ::testing::Test {
   void MakePool(absl::Duration restart_backoff_max) {
     pool_.reset();
     WorkerPool::Options options;
+    options.zygote = zygote_;
     options.stop_grace = absl::Seconds(10);
     options.restart_backoff_max = restart_backoff_max;
     options.clock = [this] { return clock_.Now(); };
@@ -126,27 +135,41 @@ class WorkerPoolTest : public ::testing::Test {
     return absl::StrCat(R"({"args": [")", fifo, R"("]})");
   }
 
+  const bool zygote_;
   FakeClock clock_;
   std::string rev1_;
   std::string rev2_;
   std::unique_ptr<WorkerPool> pool_;
 };
 
-TEST_F(WorkerPoolTest, NothingLoadedIsUnavailable) {
+// Every test runs with workers started from scratch and forked from a
+// zygote: the pool must behave the same.
+class WorkerPoolTest : public WorkerPoolTestBase,
+                       public ::testing::WithParamInterface<bool> {
+ protected:
+  WorkerPoolTest() : WorkerPoolTestBase(GetParam()) {}
+};
+
+INSTANTIATE_TEST_SUITE_P(StartedOrForked, WorkerPoolTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Zygote" : "Exec";
+                         });
+
+TEST_P(WorkerPoolTest, NothingLoadedIsUnavailable) {
   const CallWaiter::Outcome outcome = CallAndWait(Call("", ""));
   EXPECT_TRUE(absl::IsUnavailable(outcome.status())) << outcome.status();
   EXPECT_THAT(outcome.status().message(), HasSubstr("no workers loaded yet"));
   EXPECT_EQ(pool_->ServingRevisionDir(), "");
 }
 
-TEST_F(WorkerPoolTest, LoadsAndServes) {
+TEST_P(WorkerPoolTest, LoadsAndServes) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet", 2)).ok());
   EXPECT_EQ(pool_->ServingRevisionDir(), rev1_);
   EXPECT_EQ(pool_->ServingPids().size(), 2u);
   EXPECT_EQ(Greet(), R"("v1:x")");
 }
 
-TEST_F(WorkerPoolTest, BadConfigsAreRefused) {
+TEST_P(WorkerPoolTest, BadConfigsAreRefused) {
   EXPECT_TRUE(
       absl::IsInvalidArgument(pool_->Load(Config("relative", "greet"))));
   EXPECT_TRUE(
@@ -155,7 +178,7 @@ TEST_F(WorkerPoolTest, BadConfigsAreRefused) {
   EXPECT_TRUE(absl::IsInvalidArgument(pool_->Load(Config(rev1_, "greet", -1))));
 }
 
-TEST_F(WorkerPoolTest, BusyWorkerIsSkippedForAnIdleOne) {
+TEST_P(WorkerPoolTest, BusyWorkerIsSkippedForAnIdleOne) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "block", 2)).ok());
   const std::string fifo1 = absl::StrCat(rev1_, "/fifo1");
   const std::string fifo2 = absl::StrCat(rev1_, "/fifo2");
@@ -178,7 +201,7 @@ TEST_F(WorkerPoolTest, BusyWorkerIsSkippedForAnIdleOne) {
   EXPECT_EQ(second.Wait()->payload(), R"("v1:b")");
 }
 
-TEST_F(WorkerPoolTest, KilledWorkerAbortsItsCallAndIsRestarted) {
+TEST_P(WorkerPoolTest, KilledWorkerAbortsItsCallAndIsRestarted) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "block")).ok());
   const std::vector<pid_t> pids = pool_->ServingPids();
   ASSERT_EQ(pids.size(), 1u);
@@ -213,7 +236,7 @@ TEST_F(WorkerPoolTest, KilledWorkerAbortsItsCallAndIsRestarted) {
   EXPECT_EQ(next.Wait()->payload(), R"("v1:ok")");
 }
 
-TEST_F(WorkerPoolTest, RestartBackoffDoublesAndIsCapped) {
+TEST_P(WorkerPoolTest, RestartBackoffDoublesAndIsCapped) {
   MakePool(absl::Milliseconds(300));
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet")).ok());
   for (int i = 0; i < 4; ++i) {
@@ -232,7 +255,7 @@ TEST_F(WorkerPoolTest, RestartBackoffDoublesAndIsCapped) {
   EXPECT_EQ(pool_->restarts(), 4);
 }
 
-TEST_F(WorkerPoolTest, BackoffStartsOverAfterAHealthyRun) {
+TEST_P(WorkerPoolTest, BackoffStartsOverAfterAHealthyRun) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet")).ok());
   for (int i = 0; i < 3; ++i) {
     const std::vector<pid_t> pids = pool_->ServingPids();
@@ -249,7 +272,7 @@ TEST_F(WorkerPoolTest, BackoffStartsOverAfterAHealthyRun) {
                           absl::Minutes(5), absl::Milliseconds(100)));
 }
 
-TEST_F(WorkerPoolTest, ReloadSwitchesToTheNewRevision) {
+TEST_P(WorkerPoolTest, ReloadSwitchesToTheNewRevision) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet", 2)).ok());
   const std::vector<pid_t> old_pids = pool_->ServingPids();
   EXPECT_EQ(Greet(), R"("v1:x")");
@@ -262,7 +285,7 @@ TEST_F(WorkerPoolTest, ReloadSwitchesToTheNewRevision) {
   }
 }
 
-TEST_F(WorkerPoolTest, FailedReloadKeepsTheOldRevisionServing) {
+TEST_P(WorkerPoolTest, FailedReloadKeepsTheOldRevisionServing) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet")).ok());
   const std::string broken =
       MakeRevisionDir("broken", {{"svc.py",
@@ -281,7 +304,7 @@ TEST_F(WorkerPoolTest, FailedReloadKeepsTheOldRevisionServing) {
   EXPECT_EQ(Greet(), R"("v1:x")");
 }
 
-TEST_F(WorkerPoolTest, ReloadLetsOldCallsFinishOnTheOldRevision) {
+TEST_P(WorkerPoolTest, ReloadLetsOldCallsFinishOnTheOldRevision) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "block")).ok());
   const std::string fifo = absl::StrCat(rev1_, "/fifo");
   MakeFifo(fifo);
@@ -301,7 +324,7 @@ TEST_F(WorkerPoolTest, ReloadLetsOldCallsFinishOnTheOldRevision) {
   EXPECT_EQ(outcome->payload(), R"("v1:late")");
 }
 
-TEST_F(WorkerPoolTest, DestroyingThePoolAbortsCallsInFlight) {
+TEST_P(WorkerPoolTest, DestroyingThePoolAbortsCallsInFlight) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "block")).ok());
   const std::string fifo = absl::StrCat(rev1_, "/fifo");
   MakeFifo(fifo);
@@ -314,7 +337,7 @@ TEST_F(WorkerPoolTest, DestroyingThePoolAbortsCallsInFlight) {
   EXPECT_TRUE(absl::IsAborted(waiter.Wait().status()));
 }
 
-TEST_F(WorkerPoolTest, ConcurrentCallersAllGetTheirOwnAnswers) {
+TEST_P(WorkerPoolTest, ConcurrentCallersAllGetTheirOwnAnswers) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet", 3)).ok());
   constexpr int kThreads = 8;
   constexpr int kCalls = 100;
@@ -339,7 +362,7 @@ TEST_F(WorkerPoolTest, ConcurrentCallersAllGetTheirOwnAnswers) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-TEST_F(WorkerPoolTest, ServesANativeLibrary) {
+TEST_P(WorkerPoolTest, ServesANativeLibrary) {
   absl::StatusOr<std::string> library =
       FindDataFile("examples/native_echo/libecho.so");
   ASSERT_TRUE(library.ok()) << library.status();
@@ -353,6 +376,132 @@ TEST_F(WorkerPoolTest, ServesANativeLibrary) {
       CallAndWait(Call("echo", "ping", tether::v1::CODEC_RAW));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->payload(), "ping");
+}
+
+TEST_P(WorkerPoolTest, ZygoteIsUsedOnlyWhenAsked) {
+  ASSERT_TRUE(pool_->Load(Config(rev1_, "ppid")).ok());
+  const CallWaiter::Outcome outcome = CallAndWait(Call("", ""));
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  if (zygote_) {
+    ASSERT_GT(pool_->ServingZygotePid(), 0);
+    EXPECT_EQ(outcome->payload(), absl::StrCat(pool_->ServingZygotePid()));
+  } else {
+    EXPECT_EQ(pool_->ServingZygotePid(), -1);
+    EXPECT_EQ(outcome->payload(), absl::StrCat(getpid()));
+  }
+}
+
+// A preload module outside the revision (as torch would be, in
+// site-packages) that counts its imports, and a service whose `shared`
+// module is user code listed in preload too.
+constexpr char kHeavy[] = R"py(
+import os
+with open(os.environ["COUNTER"], "a") as f:
+    f.write("imported\n")
+)py";
+
+std::string ZygoteModule() {
+  return R"py(
+import os
+import heavy
+from shared import VALUE
+
+
+def greet(name):
+    return VALUE + ":" + name
+
+
+def ppid():
+    return os.getppid()
+)py";
+}
+
+class WorkerPoolZygoteTest : public WorkerPoolTestBase {
+ protected:
+  WorkerPoolZygoteTest() : WorkerPoolTestBase(/*zygote=*/true) {}
+
+  void SetUp() override {
+    WorkerPoolTestBase::SetUp();
+    site_ = MakeRevisionDir(
+        "site", {{"heavy.py", kHeavy},
+                 {"broken.py", "raise ImportError('libcuda.so.1')\n"}});
+    counter_ = site_ + "/imports";
+    rev1_ = MakeRevisionDir(
+        "zrev1", {{"svc.py", ZygoteModule()}, {"shared.py", "VALUE = 'v1'\n"}});
+    rev2_ = MakeRevisionDir(
+        "zrev2", {{"svc.py", ZygoteModule()}, {"shared.py", "VALUE = 'v2'\n"}});
+  }
+
+  WorkerConfig Preloading(const std::string& dir,
+                          std::vector<std::string> preload, int workers = 2) {
+    WorkerConfig config = Config(dir, "greet", workers);
+    for (const std::string& module : preload) config.load.add_preload(module);
+    config.env = {{"PYTHONPATH", site_}, {"COUNTER", counter_}};
+    return config;
+  }
+
+  int Imports() {
+    absl::StatusOr<std::string> text = ReadFile(counter_);
+    return text.ok() ? std::count(text->begin(), text->end(), '\n') : 0;
+  }
+
+  std::string site_;
+  std::string counter_;
+};
+
+TEST_F(WorkerPoolZygoteTest, ReloadsImportThePreloadOnceButNotOldUserCode) {
+  ASSERT_TRUE(pool_->Load(Preloading(rev1_, {"heavy", "shared"})).ok());
+  const pid_t zygote = pool_->ServingZygotePid();
+  ASSERT_GT(zygote, 0);
+  EXPECT_EQ(Greet(), R"("v1:x")");
+  for (const std::string& dir : {rev2_, rev1_, rev2_}) {
+    ASSERT_TRUE(pool_->Load(Preloading(dir, {"heavy", "shared"})).ok());
+    // `shared` comes from the revision loaded, not from the zygote's.
+    const std::string version = dir == rev1_ ? "v1" : "v2";
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(Greet(), "\"" + version + ":x\"");
+  }
+  EXPECT_EQ(pool_->ServingZygotePid(), zygote);
+  EXPECT_EQ(Imports(), 1);
+}
+
+TEST_F(WorkerPoolZygoteTest, ANewPreloadListStartsANewZygote) {
+  ASSERT_TRUE(pool_->Load(Preloading(rev1_, {"heavy"})).ok());
+  const pid_t first = pool_->ServingZygotePid();
+  ASSERT_TRUE(pool_->Load(Preloading(rev2_, {"heavy", "json"})).ok());
+  const pid_t second = pool_->ServingZygotePid();
+  EXPECT_NE(second, first);
+  EXPECT_EQ(Greet(), R"("v2:x")");
+  EXPECT_EQ(Imports(), 2);
+  // The old zygote goes once its workers have drained.
+  EXPECT_TRUE(WaitFor([&] { return kill(first, 0) != 0; }));
+}
+
+TEST_F(WorkerPoolZygoteTest, AKilledZygoteIsReplacedAndItsWorkersRestarted) {
+  ASSERT_TRUE(pool_->Load(Preloading(rev1_, {"heavy"})).ok());
+  const pid_t first = pool_->ServingZygotePid();
+  const std::vector<pid_t> workers = pool_->ServingPids();
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  // Its workers die with it (PDEATHSIG) and come back from a new zygote.
+  ASSERT_TRUE(WaitFor([&] {
+    const std::vector<pid_t> now = pool_->ServingPids();
+    return now.size() == 2 && now[0] != workers[0] && now[1] != workers[1];
+  }));
+  EXPECT_NE(pool_->ServingZygotePid(), first);
+  EXPECT_GT(pool_->ServingZygotePid(), 0);
+  EXPECT_EQ(Greet(), R"("v1:x")");
+  EXPECT_EQ(Imports(), 2);
+}
+
+TEST_F(WorkerPoolZygoteTest, AFailingPreloadKeepsTheOldWorkersServing) {
+  ASSERT_TRUE(pool_->Load(Preloading(rev1_, {"heavy"})).ok());
+  const absl::Status status = pool_->Load(Preloading(rev2_, {"broken"}));
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_THAT(status.message(),
+              HasSubstr("ImportError: preloading 'broken': libcuda.so.1"));
+  EXPECT_THAT(status.message(), HasSubstr("Traceback"));
+  EXPECT_EQ(pool_->ServingRevisionDir(), rev1_);
+  EXPECT_EQ(Greet(), R"("v1:x")");
 }
 
 }  // namespace

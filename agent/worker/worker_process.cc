@@ -1,30 +1,24 @@
 #include "agent/worker/worker_process.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "agent/worker/child_process.h"
 #include "agent/worker/worker_protocol.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
 #include "google/protobuf/io/coded_stream.h"
-
-extern char** environ;
 
 namespace tether::agent {
 namespace {
@@ -35,12 +29,6 @@ using ::tether::v1::InvokeRequest;
 using ::tether::v1::RemoteError;
 using ::tether::v1::WorkerRequest;
 using ::tether::v1::WorkerResponse;
-
-std::string DescribeExit(int wstatus) {
-  if (WIFSIGNALED(wstatus)) return absl::StrCat("signal ", WTERMSIG(wstatus));
-  if (WIFEXITED(wstatus)) return absl::StrCat("code ", WEXITSTATUS(wstatus));
-  return absl::StrCat("wait status ", wstatus);
-}
 
 std::string FormatRemoteError(const RemoteError& error) {
   std::string text = absl::StrCat(error.type(), ": ", error.message());
@@ -79,66 +67,6 @@ int PollTimeoutMs(absl::Time deadline, absl::Time now) {
   return static_cast<int>(std::min<int64_t>(ms, 60 * 60 * 1000));
 }
 
-// Signals the worker's process group; the worker itself if it left it.
-void SignalGroup(pid_t pid, int sig) {
-  if (kill(-pid, sig) != 0) kill(pid, sig);
-}
-
-struct ChildSetup {
-  const char* executable;
-  char* const* argv;
-  char* const* envp;
-  int sock;
-  int err_fd;
-  pid_t parent;
-  int max_fd;
-};
-
-// Runs in the forked child of a multi-threaded parent: async-signal-safe
-// calls only (no malloc, no locks) until execve.
-[[noreturn]] void ExecChild(const ChildSetup& s) {
-  // Die with the agent (strictly: with the forking thread, which lives as
-  // long as the worker). Re-check the parent in case it died before this.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != s.parent) _exit(127);
-  // Own process group: terminal signals aimed at the agent miss the worker,
-  // and stopping the worker can take its children along.
-  setpgid(0, 0);
-  // exec keeps the signal mask and ignored signals; start from defaults.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction dfl;
-  std::memset(&dfl, 0, sizeof(dfl));
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
-
-  // Keep the fds we need above kWorkerFd so the dup2s below cannot clobber
-  // them.
-  int err_fd = s.err_fd;
-  if (err_fd <= kWorkerFd)
-    err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, kWorkerFd + 1);
-  int sock = s.sock;
-  if (sock <= kWorkerFd) sock = fcntl(sock, F_DUPFD_CLOEXEC, kWorkerFd + 1);
-  const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull > 0) dup2(devnull, STDIN_FILENO);
-  if (devnull == STDIN_FILENO) fcntl(devnull, F_SETFD, 0);
-  int err = 0;
-  if (sock < 0 || dup2(sock, kWorkerFd) < 0) err = errno != 0 ? errno : EBADF;
-  // Nothing else of the agent's leaks into user code, whatever its flags.
-  if (err == 0 && close_range(kWorkerFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = kWorkerFd + 1; fd < s.max_fd; ++fd) {
-      if (fd != err_fd) close(fd);
-    }
-  }
-  if (err == 0) {
-    execve(s.executable, s.argv, s.envp);
-    err = errno;
-  }
-  (void)!write(err_fd, &err, sizeof(err));
-  _exit(127);
-}
-
 const char* StateName(int state) {
   static const char* const kNames[] = {"starting", "loading",  "serving",
                                        "draining", "stopping", "exited"};
@@ -164,6 +92,8 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
   switch (o.runtime) {
     case tether::v1::RUNTIME_UNSPECIFIED:
     case tether::v1::RUNTIME_PYTHON: {
+      worker->label_ = absl::StrCat(o.load.module(), ".", o.load.name());
+      if (o.zygote != nullptr) break;  // Forked, not executed.
       std::string runner = o.runner_path;
       if (runner.empty()) {
         absl::StatusOr<std::string> found =
@@ -173,10 +103,13 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
       }
       worker->executable_ = o.python;
       worker->argv_ = {o.python, runner, fd, max};
-      worker->label_ = absl::StrCat(o.load.module(), ".", o.load.name());
       break;
     }
     case tether::v1::RUNTIME_NATIVE: {
+      if (o.zygote != nullptr) {
+        return absl::InvalidArgumentError(
+            "native workers are started directly, not from a zygote");
+      }
       std::string binary = o.native_worker_path;
       if (binary.empty()) {
         absl::StatusOr<std::string> found =
@@ -226,80 +159,40 @@ WorkerProcess::~WorkerProcess() {
 }
 
 absl::Status WorkerProcess::SpawnChild() {
-  // Everything the child needs is built before fork: after it, the child
-  // may only make async-signal-safe calls.
-  std::vector<char*> argv;
-  for (std::string& arg : argv_) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  absl::flat_hash_set<std::string> overridden;
-  std::vector<std::string> env;
-  for (const auto& [name, value] : options_.env) {
-    overridden.insert(name);
-    env.push_back(absl::StrCat(name, "=", value));
+  if (options_.zygote != nullptr) {
+    absl::StatusOr<ZygoteProcess::Forked> forked = options_.zygote->Fork();
+    if (!forked.ok()) return forked.status();
+    pid_ = forked->pid;
+    sock_ = forked->sock;
+    pidfd_ = forked->pidfd;
+    TETHER_LOG(INFO) << "forked worker process " << pid_ << " for " << label_
+                     << " in " << options_.load.root() << " from zygote "
+                     << options_.zygote->pid();
+    return absl::OkStatus();
   }
-  for (char** e = environ; *e != nullptr; ++e) {
-    const char* eq = std::strchr(*e, '=');
-    if (eq != nullptr && overridden.contains(absl::string_view(*e, eq - *e))) {
-      continue;
-    }
-    env.push_back(*e);
-  }
-  std::vector<char*> envp;
-  for (std::string& entry : env) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  struct rlimit limit;
-  int max_fd = 65536;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
-      limit.rlim_cur != RLIM_INFINITY) {
-    max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 20));
-  }
-
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    return ErrnoStatus(errno, "socketpair", "");
-  }
-  // The child reports an exec failure through this pipe; EOF means exec
-  // succeeded (the write end is close-on-exec).
-  int err_pipe[2];
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    const int err = errno;
-    close(sv[0]);
-    close(sv[1]);
-    return ErrnoStatus(err, "pipe2", "");
-  }
-  const ChildSetup setup = {
-      executable_.c_str(), argv.data(), envp.data(), sv[1],
-      err_pipe[1],         getpid(),    max_fd};
-  const pid_t pid = fork();
-  if (pid == 0) ExecChild(setup);
-  const int fork_errno = errno;
-  close(sv[1]);
-  close(err_pipe[1]);
-  if (pid < 0) {
-    close(sv[0]);
-    close(err_pipe[0]);
-    return ErrnoStatus(fork_errno, "fork", executable_);
-  }
-  setpgid(pid, pid);  // Also here: no window where kill(-pid) misses it.
-  int exec_errno = 0;
-  ssize_t n;
-  do {
-    n = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
-  } while (n < 0 && errno == EINTR);
-  close(err_pipe[0]);
-  if (n > 0) {
-    close(sv[0]);
-    int wstatus;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    return ErrnoStatus(exec_errno, "exec", executable_);
-  }
-  pid_ = pid;
-  sock_ = sv[0];
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  TETHER_LOG(INFO) << "started worker process " << pid << " for " << label_
+  ChildSpec spec;
+  spec.executable = executable_;
+  spec.argv = argv_;
+  spec.env = options_.env;
+  absl::StatusOr<SpawnedChild> child = tether::agent::SpawnChild(spec);
+  if (!child.ok()) return child.status();
+  pid_ = child->pid;
+  sock_ = child->sock;
+  pidfd_ = child->pidfd;
+  TETHER_LOG(INFO) << "started worker process " << pid_ << " for " << label_
                    << " in " << options_.load.root();
   return absl::OkStatus();
+}
+
+void WorkerProcess::SignalWorker(int sig) {
+  if (options_.zygote == nullptr) {
+    SignalGroup(pid_, sig);
+    return;
+  }
+  // Not our child: only the zygote (its parent) can signal its group
+  // without racing the reap. Without the zygote, the pidfd still reaches
+  // exactly this process.
+  if (!options_.zygote->Signal(pid_, sig)) SignalPidfd(pidfd_, sig);
 }
 
 void WorkerProcess::Run() {
@@ -436,12 +329,12 @@ int WorkerProcess::Tick() {
                          : now;
   }
   if (eof_sent_ && !term_sent_ && now >= term_deadline_) {
-    SignalGroup(pid_, SIGTERM);
+    SignalWorker(SIGTERM);
     term_sent_ = true;
     kill_deadline_ = now + options_.stop_grace;
   }
   if (term_sent_ && !kill_sent_ && now >= kill_deadline_) {
-    SignalGroup(pid_, SIGKILL);
+    SignalWorker(SIGKILL);
     kill_sent_ = true;
   }
   absl::Time deadline = absl::InfiniteFuture();
@@ -530,6 +423,22 @@ void WorkerProcess::HandleLoadResponse(WorkerResponse& response) {
 }
 
 void WorkerProcess::Reap(bool child_exited) {
+  std::string how;
+  if (options_.zygote != nullptr) {
+    // Exited (zygote workers always have a pidfd); the zygote reaps it,
+    // cleans up its group and reports the status.
+    absl::StatusOr<int> status =
+        options_.zygote->WaitExit(pid_, options_.stop_grace);
+    how = status.ok()
+              ? DescribeExit(*status)
+              : absl::StrCat("status unknown: ", status.status().message());
+  } else {
+    how = ReapChild(child_exited);
+  }
+  FinishExit(how);
+}
+
+std::string WorkerProcess::ReapChild(bool child_exited) {
   if (!child_exited) {
     // No pidfd: poll for the exit without reaping (WNOWAIT keeps the pgid
     // reserved for the cleanup kill below), bounded by the kill deadline.
@@ -561,8 +470,10 @@ void WorkerProcess::Reap(bool child_exited) {
   int wstatus = 0;
   while (waitpid(pid_, &wstatus, 0) < 0 && errno == EINTR) {
   }
-  const std::string how = DescribeExit(wstatus);
+  return DescribeExit(wstatus);
+}
 
+void WorkerProcess::FinishExit(const std::string& how) {
   absl::flat_hash_map<uint64_t, Done> pending;
   absl::Status exit_status;
   std::string call_error;

@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/worker/frame_io.h"
+#include "agent/worker/zygote_process.h"
 #include "tether/v1/call.pb.h"
 #include "tether/v1/service.pb.h"
 #include "tether/v1/worker.pb.h"
@@ -40,6 +41,11 @@ namespace tether::agent {
 /// responses, completes calls, enforces the load, drain and stop deadlines,
 /// and is the only thread that signals or reaps the process, so a signal
 /// can never hit a recycled pid.
+///
+/// With Options::zygote the process is forked by that zygote instead (same
+/// group and PDEATHSIG rules, one level down): the zygote is its parent and
+/// reaps it, this object watches it through a pidfd and signals it through
+/// the zygote (ZygoteProcess). The protocol on the socket is the same.
 ///
 /// When the process exits for any reason, every outstanding call fails with
 /// ABORTED ("worker process 123 exited (signal 9) during the call") and
@@ -72,7 +78,12 @@ class WorkerProcess {
     /// Empty: FindDataFile("agent/native/tether-native-worker").
     std::string native_worker_path;
     /// Set in the worker on top of the agent's own environment (these win).
+    /// Ignored with a zygote (the zygote's environment is the worker's).
     std::vector<std::pair<std::string, std::string>> env;
+    /// Python only: fork the worker from this zygote rather than starting
+    /// `python runner_path`. Kept alive as long as the worker (the worker
+    /// dies with it).
+    std::shared_ptr<ZygoteProcess> zygote;
     /// Loading longer than this kills the worker (DEADLINE_EXCEEDED). Heavy
     /// imports (torch) take tens of seconds, hence the generous default.
     absl::Duration load_timeout = absl::Minutes(10);
@@ -91,7 +102,8 @@ class WorkerProcess {
 
   /// Starts the process and sends it the load request without waiting for
   /// the outcome (see WaitLoaded). Errors: NOT_FOUND (runner or worker
-  /// binary missing), the errno status of socketpair/fork/exec.
+  /// binary missing), the errno status of socketpair/fork/exec, or
+  /// ZygoteProcess::Fork's error.
   static absl::StatusOr<std::unique_ptr<WorkerProcess>> Spawn(Options options);
 
   /// Spawn, then WaitLoaded: returns a serving worker or the load error.
@@ -158,6 +170,8 @@ class WorkerProcess {
   // I/O thread.
   void Run();
   absl::Status SpawnChild();
+  // Signals the worker's process group.
+  void SignalWorker(int sig);
   void Dispatch(absl::string_view frame);
   void HandleLoadResponse(tether::v1::WorkerResponse& response);
   // Applies deadlines and pending stop requests; returns the poll timeout
@@ -165,6 +179,10 @@ class WorkerProcess {
   int Tick();
   void FlushWriteQueue();
   void Reap(bool child_exited);
+  // Waits for a direct child's exit and reaps it; returns DescribeExit.
+  std::string ReapChild(bool child_exited);
+  // Fails what was in flight and reports the exit (`how`: "signal 9").
+  void FinishExit(const std::string& how);
   void BeginStopLocked(absl::Status reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Protocol violations: SIGKILL at once, calls fail with `note`.
   void KillNowLocked(absl::string_view note) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -183,7 +201,7 @@ class WorkerProcess {
   // Set by the I/O thread before Spawn returns; read-only afterwards.
   pid_t pid_ = -1;
   int sock_ = -1;
-  int pidfd_ = -1;  // -1 on kernels without pidfd_open.
+  int pidfd_ = -1;  // -1 on kernels without pidfd_open (never with a zygote).
   int wake_fd_ = -1;
   std::thread thread_;
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -336,7 +337,8 @@ TEST_F(WorkerProcessTest, KilledMidCallAbortsTheCallAndReportsTheExit) {
               HasSubstr(absl::StrCat("worker process ", worker->pid(),
                                      " exited (signal 9) during the call")));
   EXPECT_FALSE(worker->serving());
-  ASSERT_EQ(exits().size(), 1u);
+  // on_exit runs right after the calls are failed.
+  ASSERT_TRUE(testing::WaitFor([&] { return exits().size() == 1; }));
   EXPECT_TRUE(absl::IsAborted(exits()[0])) << exits()[0];
   // Later calls are refused, not lost.
   const CallWaiter::Outcome after = CallAndWait(*worker, Call("", ""));
@@ -409,6 +411,120 @@ TEST_F(WorkerProcessTest, MissingInterpreterIsNotFound) {
       WorkerProcess::Spawn(std::move(options));
   EXPECT_TRUE(absl::IsNotFound(worker.status())) << worker.status();
   EXPECT_THAT(worker.status().message(), HasSubstr("/nonexistent/python3"));
+}
+
+// The same worker forked from a zygote: same behaviour, other parent.
+class ZygoteWorkerTest : public WorkerProcessTest {
+ protected:
+  void SetUp() override {
+    WorkerProcessTest::SetUp();
+    ZygoteProcess::Options options;
+    options.root = dir_;
+    options.preload = {"json"};
+    options.stop_grace = absl::Seconds(10);
+    absl::StatusOr<std::shared_ptr<ZygoteProcess>> zygote =
+        ZygoteProcess::Start(std::move(options));
+    ASSERT_TRUE(zygote.ok()) << zygote.status();
+    zygote_ = *std::move(zygote);
+  }
+
+  WorkerProcess::Options Forked(const std::string& name) {
+    WorkerProcess::Options options = PythonOptions(name);
+    options.zygote = zygote_;
+    return options;
+  }
+
+  std::string BlockArgs(const std::string& fifo) {
+    return absl::StrCat(R"({"args": [")", fifo, R"("]})");
+  }
+
+  std::shared_ptr<ZygoteProcess> zygote_;
+};
+
+TEST_F(ZygoteWorkerTest, ServesCallsInItsOwnGroupWithNoLeakedFds) {
+  auto worker = Start(Forked("process_group"));
+  ASSERT_NE(worker, nullptr);
+  EXPECT_EQ(Payload(CallAndWait(*worker, Call("", ""))),
+            absl::StrCat("[", worker->pid(), ",", worker->pid(), "]"));
+  auto fds = Start(Forked("open_fds"));
+  ASSERT_NE(fds, nullptr);
+  // 0-2, its socket and the fd os.listdir opens: none of the zygote's.
+  const std::string open = Payload(CallAndWait(*fds, Call("", "")));
+  EXPECT_EQ(std::count(open.begin(), open.end(), ','), 4) << open;
+  worker->Stop();
+  fds->Stop();
+  ASSERT_EQ(exits().size(), 2u);
+  EXPECT_TRUE(exits()[0].ok()) << exits()[0];
+}
+
+TEST_F(ZygoteWorkerTest, KilledMidCallAbortsWithTheStatusTheZygoteReports) {
+  auto worker = Start(Forked("block"));
+  ASSERT_NE(worker, nullptr);
+  const std::string fifo = absl::StrCat(dir_, "/zfifo");
+  MakeFifo(fifo);
+  CallWaiter waiter;
+  worker->Invoke(Call("", BlockArgs(fifo)), waiter.Callback());
+  const int fd = OpenFifoWhenReaderArrives(fifo);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(kill(worker->pid(), SIGKILL), 0);
+  const CallWaiter::Outcome outcome = waiter.Wait();
+  close(fd);
+  EXPECT_TRUE(absl::IsAborted(outcome.status())) << outcome.status();
+  EXPECT_THAT(outcome.status().message(),
+              HasSubstr(absl::StrCat("worker process ", worker->pid(),
+                                     " exited (signal 9) during the call")));
+  ASSERT_TRUE(testing::WaitFor([&] { return exits().size() == 1; }));
+  EXPECT_TRUE(absl::IsAborted(exits()[0])) << exits()[0];
+}
+
+TEST_F(ZygoteWorkerTest, StopSignalsThroughTheZygote) {
+  auto worker = Start(Forked("block"));
+  ASSERT_NE(worker, nullptr);
+  const std::string fifo = absl::StrCat(dir_, "/zfifo");
+  MakeFifo(fifo);
+  CallWaiter waiter;
+  worker->Invoke(Call("", BlockArgs(fifo)), waiter.Callback());
+  const int fd = OpenFifoWhenReaderArrives(fifo);
+  ASSERT_GE(fd, 0);
+  worker->Stop();  // SIGTERM at once: a call is in flight.
+  close(fd);
+  const CallWaiter::Outcome outcome = waiter.Wait();
+  EXPECT_TRUE(absl::IsAborted(outcome.status())) << outcome.status();
+  EXPECT_THAT(outcome.status().message(),
+              HasSubstr("was stopped during the call (signal 15)"));
+}
+
+TEST_F(ZygoteWorkerTest, LoadTimeoutKillsTheForkedWorker) {
+  const std::string dir = MakeRevisionDir("zslow", {});
+  const std::string fifo = absl::StrCat(dir, "/fifo");
+  MakeFifo(fifo);
+  ASSERT_TRUE(WriteFileAtomically(absl::StrCat(dir, "/slow.py"),
+                                  absl::StrCat("open('", fifo, "').read()\n"))
+                  .ok());
+  WorkerProcess::Options options = Forked("f");
+  options.load.set_root(dir);
+  options.load.set_module("slow");
+  options.load_timeout = absl::Milliseconds(300);
+  absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
+      WorkerProcess::Create(std::move(options));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(worker.status())) << worker.status();
+}
+
+TEST_F(ZygoteWorkerTest, AWorkerDiesWithItsZygote) {
+  auto worker = Start(Forked("add"));
+  ASSERT_NE(worker, nullptr);
+  ASSERT_EQ(kill(zygote_->pid(), SIGKILL), 0);
+  ASSERT_TRUE(testing::WaitFor([&] { return exits().size() == 1; }));
+  EXPECT_TRUE(absl::IsAborted(exits()[0])) << exits()[0];
+  EXPECT_THAT(exits()[0].message(), HasSubstr("status unknown"));
+  EXPECT_FALSE(worker->serving());
+}
+
+TEST_F(ZygoteWorkerTest, NativeWorkersAreNeverForked) {
+  WorkerProcess::Options options = Forked("add");
+  options.runtime = tether::v1::RUNTIME_NATIVE;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      WorkerProcess::Spawn(std::move(options)).status()));
 }
 
 class NativeWorkerTest : public WorkerProcessTest {

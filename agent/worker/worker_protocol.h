@@ -10,6 +10,10 @@
 // sends `load` once (id kLoadRequestId), then `invoke`s with ids from
 // kFirstInvokeId up; the worker handles requests one at a time and answers
 // each with the same id. It exits 0 when the agent closes the socket.
+//
+// A Python worker may instead be forked by a zygote (zygote_process.h):
+// then its socket is whatever fd the zygote received, and the protocol on
+// it is the same.
 
 #include <cstdint>
 
@@ -34,6 +38,9 @@ inline constexpr char kProtocolErrorType[] = "tether.ProtocolError";
 inline constexpr char kNativeErrorType[] = "tether.NativeError";
 // A native library could not be opened or lacks a required symbol.
 inline constexpr char kNativeLoadErrorType[] = "tether.NativeLoadError";
+// The Python interpreter cannot run a zygote (no fork or pidfd support);
+// the agent then starts each worker from scratch.
+inline constexpr char kZygoteUnsupportedType[] = "tether.ZygoteUnsupported";
 
 }  // namespace tether::agent
 

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "tether/v1/code.pb.h"
 
 namespace tether {
@@ -34,6 +36,14 @@ class BlobWriter {
   /// is published. Committing a blob that already exists is OK.
   /// Call at most once.
   virtual absl::Status Commit() = 0;
+
+  /// Like Commit, but only checks the bytes and sets them aside: the blob
+  /// becomes visible (and durable) when the writer is passed to
+  /// CodeStore::PublishBlobs, and is discarded if the writer is dropped
+  /// instead. A sync of thousands of files then costs a couple of
+  /// filesystem flushes instead of an fsync per file. DATA_LOSS on
+  /// mismatch. Call at most once, instead of Commit.
+  virtual absl::Status Stage() = 0;
 };
 
 /// Sequential reads of one stored blob. Not thread-safe.
@@ -47,6 +57,26 @@ class BlobReader {
   /// Replaces `*out` with up to `max_bytes` from the current position and
   /// advances; `*out` is empty at the end.
   virtual absl::Status Read(size_t max_bytes, std::string* out) = 0;
+
+  /// Reads up to `out.size()` bytes at `offset` into `out`, independent of
+  /// the sequential position (delta bases are read at random offsets).
+  /// Returns how many; 0 only at or past the end.
+  virtual absl::StatusOr<size_t> ReadAt(uint64_t offset,
+                                        absl::Span<char> out) = 0;
+};
+
+/// Receives one piece of derived data (a delta between stored blobs).
+/// Dropping it before Commit discards it. Unlike BlobWriter nothing is
+/// verified or fsynced: derived data can be recomputed, and whoever applies
+/// a delta checks the digest of the result. Not thread-safe.
+class DerivedWriter {
+ public:
+  virtual ~DerivedWriter() = default;
+  virtual absl::Status Append(absl::string_view data) = 0;
+  virtual uint64_t size() const = 0;
+  /// Publishes atomically, replacing any previous version. Call at most
+  /// once.
+  virtual absl::Status Commit() = 0;
 };
 
 /// Blob digests are the raw 32-byte SHA-256 (as in the protos); revision ids
@@ -66,6 +96,13 @@ class CodeStore {
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> NewBlobWriter(
       absl::string_view sha256) = 0;
 
+  /// Publishes blobs whose writers (from this store) were staged: each
+  /// appears atomically, and all of them are durable when this returns OK.
+  /// FAILED_PRECONDITION for a writer that was not staged (nothing is
+  /// published then); storage errors pass through.
+  virtual absl::Status PublishBlobs(
+      std::vector<std::unique_ptr<BlobWriter>> staged) = 0;
+
   /// NOT_FOUND when the blob is not stored.
   virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenBlob(
       absl::string_view sha256) const = 0;
@@ -82,6 +119,24 @@ class CodeStore {
 
   virtual absl::StatusOr<bool> HasRevision(
       absl::string_view revision) const = 0;
+
+  // Derived data kept beside the blobs so agent pulls can send deltas
+  // cheaply (see pull_code_session.h). Losing it costs time, not
+  // correctness.
+
+  /// The librsync signature (sync/signature.h) of a stored blob. NOT_FOUND
+  /// when none is kept.
+  virtual absl::StatusOr<std::string> GetSignature(
+      absl::string_view sha256) const = 0;
+  virtual absl::Status PutSignature(absl::string_view sha256,
+                                    absl::string_view signature) = 0;
+
+  /// Keeps the delta that turns blob `base` into blob `sha256`.
+  virtual absl::StatusOr<std::unique_ptr<DerivedWriter>> NewDeltaWriter(
+      absl::string_view sha256, absl::string_view base) = 0;
+  /// NOT_FOUND when no such delta is kept.
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenDelta(
+      absl::string_view sha256, absl::string_view base) const = 0;
 };
 
 /// Key checks shared by implementations: INVALID_ARGUMENT unless `sha256`

@@ -24,6 +24,13 @@ class FakeBlobWriter final : public BlobWriter {
   uint64_t size() const override { return data_.size(); }
 
   absl::Status Commit() override {
+    absl::Status status = Stage();
+    if (!status.ok()) return status;
+    Publish();
+    return absl::OkStatus();
+  }
+
+  absl::Status Stage() override {
     if (closed_) return absl::FailedPreconditionError("blob writer is closed");
     closed_ = true;
     const std::string actual = Sha256Of(data_);
@@ -32,13 +39,48 @@ class FakeBlobWriter final : public BlobWriter {
           absl::StrCat("blob ", ToHex(sha256_), ": received ", data_.size(),
                        " bytes that hash to ", ToHex(actual)));
     }
-    store_->Insert(sha256_, std::move(data_));
+    staged_ = true;
     return absl::OkStatus();
+  }
+
+  bool staged() const { return staged_; }
+
+  void Publish() {
+    staged_ = false;
+    store_->Insert(sha256_, std::move(data_));
   }
 
  private:
   FakeCodeStore* const store_;
   const std::string sha256_;
+  std::string data_;
+  bool closed_ = false;
+  bool staged_ = false;
+};
+
+class FakeDerivedWriter final : public DerivedWriter {
+ public:
+  FakeDerivedWriter(FakeCodeStore* store, std::string key)
+      : store_(store), key_(std::move(key)) {}
+
+  absl::Status Append(absl::string_view data) override {
+    if (closed_) return absl::FailedPreconditionError("writer is closed");
+    data_.append(data.data(), data.size());
+    return absl::OkStatus();
+  }
+
+  uint64_t size() const override { return data_.size(); }
+
+  absl::Status Commit() override {
+    if (closed_) return absl::FailedPreconditionError("writer is closed");
+    closed_ = true;
+    store_->InsertDelta(key_, std::move(data_));
+    return absl::OkStatus();
+  }
+
+ private:
+  FakeCodeStore* const store_;
+  const std::string key_;
   std::string data_;
   bool closed_ = false;
 };
@@ -57,6 +99,14 @@ class FakeBlobReader final : public BlobReader {
     out->assign(*data_, offset_, n);
     offset_ += n;
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<size_t> ReadAt(uint64_t offset,
+                                absl::Span<char> out) override {
+    if (offset >= data_->size()) return 0;
+    const size_t n = std::min<uint64_t>(out.size(), data_->size() - offset);
+    std::copy_n(data_->data() + offset, n, out.data());
+    return n;
   }
 
  private:
@@ -78,6 +128,20 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> FakeCodeStore::NewBlobWriter(
   absl::Status status = CheckBlobKey(sha256);
   if (!status.ok()) return status;
   return std::make_unique<FakeBlobWriter>(this, std::string(sha256));
+}
+
+absl::Status FakeCodeStore::PublishBlobs(
+    std::vector<std::unique_ptr<BlobWriter>> staged) {
+  for (const std::unique_ptr<BlobWriter>& writer : staged) {
+    auto* fake = dynamic_cast<FakeBlobWriter*>(writer.get());
+    if (fake == nullptr || !fake->staged()) {
+      return absl::FailedPreconditionError("publishing a blob not staged");
+    }
+  }
+  for (const std::unique_ptr<BlobWriter>& writer : staged) {
+    static_cast<FakeBlobWriter*>(writer.get())->Publish();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> FakeCodeStore::OpenBlob(
@@ -140,6 +204,59 @@ void FakeCodeStore::Insert(std::string sha256, std::string data) {
   auto blob = std::make_shared<const std::string>(std::move(data));
   absl::MutexLock lock(&mu_);
   blobs_[std::move(sha256)] = std::move(blob);
+}
+
+absl::StatusOr<std::string> FakeCodeStore::GetSignature(
+    absl::string_view sha256) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  auto it = signatures_.find(sha256);
+  if (it == signatures_.end()) {
+    return absl::NotFoundError(absl::StrCat("no signature of ", ToHex(sha256)));
+  }
+  return it->second;
+}
+
+absl::Status FakeCodeStore::PutSignature(absl::string_view sha256,
+                                         absl::string_view signature) {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  signatures_[sha256] = std::string(signature);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<DerivedWriter>> FakeCodeStore::NewDeltaWriter(
+    absl::string_view sha256, absl::string_view base) {
+  absl::Status status = CheckBlobKey(sha256);
+  if (status.ok()) status = CheckBlobKey(base);
+  if (!status.ok()) return status;
+  return std::make_unique<FakeDerivedWriter>(this, absl::StrCat(sha256, base));
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> FakeCodeStore::OpenDelta(
+    absl::string_view sha256, absl::string_view base) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (status.ok()) status = CheckBlobKey(base);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  auto it = deltas_.find(absl::StrCat(sha256, base));
+  if (it == deltas_.end()) {
+    return absl::NotFoundError(absl::StrCat("no delta to ", ToHex(sha256)));
+  }
+  return std::make_unique<FakeBlobReader>(it->second);
+}
+
+size_t FakeCodeStore::DeltaCountForTest() const {
+  absl::MutexLock lock(&mu_);
+  return deltas_.size();
+}
+
+void FakeCodeStore::InsertDelta(std::string key, std::string data) {
+  auto delta = std::make_shared<const std::string>(std::move(data));
+  absl::MutexLock lock(&mu_);
+  deltas_[std::move(key)] = std::move(delta);
 }
 
 }  // namespace tether

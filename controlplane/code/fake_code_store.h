@@ -26,6 +26,8 @@ class FakeCodeStore final : public CodeStore {
   absl::StatusOr<bool> HasBlob(absl::string_view sha256) const override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> NewBlobWriter(
       absl::string_view sha256) override;
+  absl::Status PublishBlobs(
+      std::vector<std::unique_ptr<BlobWriter>> staged) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenBlob(
       absl::string_view sha256) const override;
   absl::Status PutTree(absl::string_view revision,
@@ -33,6 +35,14 @@ class FakeCodeStore final : public CodeStore {
   absl::StatusOr<tether::v1::Tree> GetTree(
       absl::string_view revision) const override;
   absl::StatusOr<bool> HasRevision(absl::string_view revision) const override;
+  absl::StatusOr<std::string> GetSignature(
+      absl::string_view sha256) const override;
+  absl::Status PutSignature(absl::string_view sha256,
+                            absl::string_view signature) override;
+  absl::StatusOr<std::unique_ptr<DerivedWriter>> NewDeltaWriter(
+      absl::string_view sha256, absl::string_view base) override;
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenDelta(
+      absl::string_view sha256, absl::string_view base) const override;
 
   /// Stores `data` directly; returns its digest.
   std::string AddBlobForTest(absl::string_view data);
@@ -40,16 +50,24 @@ class FakeCodeStore final : public CodeStore {
   /// that must notice.
   void CorruptBlobForTest(absl::string_view sha256, std::string data);
   size_t BlobCountForTest() const;
+  size_t DeltaCountForTest() const;
 
  private:
   friend class FakeBlobWriter;
+  friend class FakeDerivedWriter;
   void Insert(std::string sha256, std::string data);
+  void InsertDelta(std::string key, std::string data);
 
   mutable absl::Mutex mu_;
   // Blobs are shared so open readers survive a concurrent overwrite.
   absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> blobs_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, tether::v1::Tree> trees_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> signatures_
+      ABSL_GUARDED_BY(mu_);
+  // Keyed by target digest + base digest.
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::string>> deltas_
       ABSL_GUARDED_BY(mu_);
 };
 

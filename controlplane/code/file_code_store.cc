@@ -18,6 +18,10 @@ namespace {
 
 using ::tether::v1::Tree;
 
+// Large blobs start writeback every few MiB, so the fsync in Commit waits
+// for the last stretch instead of the whole file.
+constexpr uint64_t kWritebackBytes = uint64_t{8} << 20;
+
 absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   while (!data.empty()) {
     const ssize_t n = write(fd, data.data(), data.size());
@@ -56,6 +60,17 @@ absl::Status Publish(int fd, const std::string& tmp, const std::string& path,
   return SyncDir(path_dir);
 }
 
+// syncfs(2) of the filesystem holding `dir`.
+absl::Status SyncFilesystemOf(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", dir);
+  const int rc = syncfs(fd);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus(err, "syncfs", dir);
+  return absl::OkStatus();
+}
+
 class FileBlobWriter final : public BlobWriter {
  public:
   FileBlobWriter(int fd, std::string tmp, std::string path,
@@ -70,6 +85,8 @@ class FileBlobWriter final : public BlobWriter {
     if (fd_ >= 0) {
       close(fd_);
       unlink(tmp_.c_str());
+    } else if (staged_) {
+      unlink(tmp_.c_str());
     }
   }
 
@@ -82,12 +99,51 @@ class FileBlobWriter final : public BlobWriter {
     }
     hasher_.Update(data);
     size_ += data.size();
+    if (size_ - flushed_ >= kWritebackBytes) {
+      // Advisory: an error here shows again in fsync.
+      sync_file_range(fd_, static_cast<off_t>(flushed_),
+                      static_cast<off_t>(size_ - flushed_),
+                      SYNC_FILE_RANGE_WRITE);
+      flushed_ = size_;
+    }
     return absl::OkStatus();
   }
 
   uint64_t size() const override { return size_; }
 
   absl::Status Commit() override {
+    absl::Status status = Verify();
+    if (!status.ok()) return status;
+    const int fd = std::exchange(fd_, -1);
+    return Publish(fd, tmp_, path_, path_dir_);
+  }
+
+  absl::Status Stage() override {
+    absl::Status status = Verify();
+    if (!status.ok()) return status;
+    // Closed so thousands of staged blobs hold no descriptors.
+    if (close(std::exchange(fd_, -1)) != 0) {
+      status = ErrnoStatus(errno, "close", tmp_);
+      unlink(tmp_.c_str());
+      return status;
+    }
+    staged_ = true;
+    return absl::OkStatus();
+  }
+
+  bool staged() const { return staged_; }
+
+  // For PublishBlobs, after the data was flushed.
+  absl::Status RenameIntoPlace() {
+    if (rename(tmp_.c_str(), path_.c_str()) != 0) {
+      return ErrnoStatus(errno, "rename", tmp_);
+    }
+    staged_ = false;
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Verify() {
     if (fd_ < 0) return absl::FailedPreconditionError("blob writer is closed");
     const std::string actual = hasher_.Finish();
     if (actual != sha256_) {
@@ -102,11 +158,9 @@ class FileBlobWriter final : public BlobWriter {
       Discard();
       return status;
     }
-    const int fd = std::exchange(fd_, -1);
-    return Publish(fd, tmp_, path_, path_dir_);
+    return absl::OkStatus();
   }
 
- private:
   void Discard() {
     close(std::exchange(fd_, -1));
     unlink(tmp_.c_str());
@@ -118,6 +172,52 @@ class FileBlobWriter final : public BlobWriter {
   const std::string path_dir_;
   const std::string sha256_;
   Sha256 hasher_;
+  uint64_t size_ = 0;
+  uint64_t flushed_ = 0;
+  // Verified, closed and waiting in tmp/ for PublishBlobs.
+  bool staged_ = false;
+};
+
+// Derived data: published by rename, without fsync (see the header).
+class FileDerivedWriter final : public DerivedWriter {
+ public:
+  FileDerivedWriter(int fd, std::string tmp, std::string path)
+      : fd_(fd), tmp_(std::move(tmp)), path_(std::move(path)) {}
+
+  ~FileDerivedWriter() override {
+    if (fd_ >= 0) {
+      close(fd_);
+      unlink(tmp_.c_str());
+    }
+  }
+
+  absl::Status Append(absl::string_view data) override {
+    if (fd_ < 0) return absl::FailedPreconditionError("writer is closed");
+    absl::Status status = WriteAll(fd_, data, tmp_);
+    if (!status.ok()) return status;
+    size_ += data.size();
+    return absl::OkStatus();
+  }
+
+  uint64_t size() const override { return size_; }
+
+  absl::Status Commit() override {
+    if (fd_ < 0) return absl::FailedPreconditionError("writer is closed");
+    absl::Status status;
+    if (close(std::exchange(fd_, -1)) != 0) {
+      status = ErrnoStatus(errno, "close", tmp_);
+    }
+    if (status.ok() && rename(tmp_.c_str(), path_.c_str()) != 0) {
+      status = ErrnoStatus(errno, "rename", tmp_);
+    }
+    if (!status.ok()) unlink(tmp_.c_str());
+    return status;
+  }
+
+ private:
+  int fd_;  // -1 once committed.
+  const std::string tmp_;
+  const std::string path_;
   uint64_t size_ = 0;
 };
 
@@ -143,6 +243,17 @@ class FileBlobReader final : public BlobReader {
     }
   }
 
+  absl::StatusOr<size_t> ReadAt(uint64_t offset,
+                                absl::Span<char> out) override {
+    while (true) {
+      const ssize_t n =
+          pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus(errno, "read", path_);
+      return static_cast<size_t>(n);
+    }
+  }
+
  private:
   const int fd_;
   const uint64_t size_;
@@ -158,7 +269,7 @@ absl::StatusOr<std::unique_ptr<FileCodeStore>> FileCodeStore::Create(
   }
   const std::string& dir = options.dir;
   absl::Status status = RemoveAll(dir + "/tmp");
-  for (const char* sub : {"/tmp", "/trees", "/blobs"}) {
+  for (const char* sub : {"/tmp", "/trees", "/blobs", "/sigs", "/deltas"}) {
     if (status.ok()) status = MakeDirs(dir + sub);
   }
   // All fan-out directories up front: blob commits then never mkdir.
@@ -180,6 +291,15 @@ std::string FileCodeStore::BlobPath(absl::string_view sha256) const {
 
 std::string FileCodeStore::TreePath(absl::string_view revision) const {
   return absl::StrCat(dir_, "/trees/", revision, ".pb");
+}
+
+std::string FileCodeStore::SignaturePath(absl::string_view sha256) const {
+  return absl::StrCat(dir_, "/sigs/", ToHex(sha256));
+}
+
+std::string FileCodeStore::DeltaPath(absl::string_view sha256,
+                                     absl::string_view base) const {
+  return absl::StrCat(dir_, "/deltas/", ToHex(sha256), ".", ToHex(base));
 }
 
 absl::StatusOr<bool> FileCodeStore::HasBlob(absl::string_view sha256) const {
@@ -204,6 +324,27 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> FileCodeStore::NewBlobWriter(
   return std::make_unique<FileBlobWriter>(temp->first, std::move(temp->second),
                                           std::move(path), std::move(path_dir),
                                           std::string(sha256));
+}
+
+absl::Status FileCodeStore::PublishBlobs(
+    std::vector<std::unique_ptr<BlobWriter>> staged) {
+  if (staged.empty()) return absl::OkStatus();
+  std::vector<FileBlobWriter*> writers;
+  for (const std::unique_ptr<BlobWriter>& writer : staged) {
+    auto* file_writer = dynamic_cast<FileBlobWriter*>(writer.get());
+    if (file_writer == nullptr || !file_writer->staged()) {
+      return absl::FailedPreconditionError("publishing a blob not staged");
+    }
+    writers.push_back(file_writer);
+  }
+  // Data first, then names: a crash never leaves a torn blob in blobs/.
+  absl::Status status = SyncFilesystemOf(dir_);
+  if (!status.ok()) return status;
+  for (FileBlobWriter* writer : writers) {
+    status = writer->RenameIntoPlace();
+    if (!status.ok()) return status;
+  }
+  return SyncFilesystemOf(dir_);
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenBlob(
@@ -276,6 +417,65 @@ absl::StatusOr<bool> FileCodeStore::HasRevision(
   if (stat(path.c_str(), &st) == 0) return true;
   if (errno == ENOENT) return false;
   return ErrnoStatus(errno, "stat", path);
+}
+
+absl::StatusOr<std::string> FileCodeStore::GetSignature(
+    absl::string_view sha256) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  absl::StatusOr<std::string> bytes = ReadFile(SignaturePath(sha256));
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(absl::StrCat("no signature of ", ToHex(sha256)));
+  }
+  return bytes;
+}
+
+absl::Status FileCodeStore::PutSignature(absl::string_view sha256,
+                                         absl::string_view signature) {
+  absl::Status status = CheckBlobKey(sha256);
+  if (!status.ok()) return status;
+  absl::StatusOr<std::pair<int, std::string>> temp =
+      MakeTemp(dir_ + "/tmp", "sig");
+  if (!temp.ok()) return temp.status();
+  FileDerivedWriter writer(temp->first, temp->second, SignaturePath(sha256));
+  status = writer.Append(signature);
+  if (!status.ok()) return status;
+  return writer.Commit();
+}
+
+absl::StatusOr<std::unique_ptr<DerivedWriter>> FileCodeStore::NewDeltaWriter(
+    absl::string_view sha256, absl::string_view base) {
+  absl::Status status = CheckBlobKey(sha256);
+  if (status.ok()) status = CheckBlobKey(base);
+  if (!status.ok()) return status;
+  absl::StatusOr<std::pair<int, std::string>> temp =
+      MakeTemp(dir_ + "/tmp", "delta");
+  if (!temp.ok()) return temp.status();
+  return std::make_unique<FileDerivedWriter>(
+      temp->first, std::move(temp->second), DeltaPath(sha256, base));
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenDelta(
+    absl::string_view sha256, absl::string_view base) const {
+  absl::Status status = CheckBlobKey(sha256);
+  if (status.ok()) status = CheckBlobKey(base);
+  if (!status.ok()) return status;
+  const std::string path = DeltaPath(sha256, base);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("no delta to ", ToHex(sha256)));
+    }
+    return ErrnoStatus(errno, "open", path);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "stat", path);
+  }
+  return std::make_unique<FileBlobReader>(fd, static_cast<uint64_t>(st.st_size),
+                                          path);
 }
 
 }  // namespace tether

@@ -220,5 +220,91 @@ TEST(FileCodeStoreTest, ConcurrentWritersOfSameAndDistinctBlobs) {
   EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
 }
 
+TEST(FileCodeStoreTest, StagedBlobsAppearOnlyWhenPublished) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  std::vector<std::unique_ptr<BlobWriter>> staged;
+  for (const std::string data : {"one", "two", "three"}) {
+    auto writer = store->NewBlobWriter(Sha256Of(data));
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Append(data).ok());
+    ASSERT_TRUE((*writer)->Stage().ok());
+    EXPECT_FALSE(*store->HasBlob(Sha256Of(data)));
+    staged.push_back(*std::move(writer));
+  }
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 3);
+  ASSERT_TRUE(store->PublishBlobs(std::move(staged)).ok());
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+  EXPECT_EQ(ReadAll(*store, Sha256Of("two")), "two");
+  // A mismatch is caught at Stage; dropped staged writers leave nothing.
+  auto bad = store->NewBlobWriter(Sha256Of("four"));
+  ASSERT_TRUE((*bad)->Append("FOUR").ok());
+  EXPECT_EQ((*bad)->Stage().code(), absl::StatusCode::kDataLoss);
+  {
+    auto dropped = store->NewBlobWriter(Sha256Of("five"));
+    ASSERT_TRUE((*dropped)->Append("five").ok());
+    ASSERT_TRUE((*dropped)->Stage().ok());
+  }
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+  EXPECT_FALSE(*store->HasBlob(Sha256Of("five")));
+  // Only staged writers may be published.
+  std::vector<std::unique_ptr<BlobWriter>> unstaged;
+  unstaged.push_back(*store->NewBlobWriter(Sha256Of("six")));
+  EXPECT_EQ(store->PublishBlobs(std::move(unstaged)).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(FileCodeStoreTest, ReadAtReadsAnywhere) {
+  auto store = NewStore(TempDir());
+  const std::string data = "0123456789";
+  ASSERT_TRUE(WriteBlob(*store, data, Sha256Of(data)).ok());
+  auto reader = store->OpenBlob(Sha256Of(data));
+  ASSERT_TRUE(reader.ok());
+  char buf[4];
+  absl::StatusOr<size_t> n = (*reader)->ReadAt(7, absl::MakeSpan(buf, 4));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), "789");
+  EXPECT_EQ(*(*reader)->ReadAt(10, absl::MakeSpan(buf, 4)), 0u);
+  // The sequential position is independent.
+  std::string head;
+  ASSERT_TRUE((*reader)->Read(3, &head).ok());
+  EXPECT_EQ(head, "012");
+}
+
+TEST(FileCodeStoreTest, SignaturesAndDeltasAreKept) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const std::string a = Sha256Of("a");
+  const std::string b = Sha256Of("b");
+  EXPECT_EQ(store->GetSignature(a).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store->PutSignature(a, "signature").ok());
+  EXPECT_EQ(*store->GetSignature(a), "signature");
+
+  EXPECT_EQ(store->OpenDelta(b, a).status().code(),
+            absl::StatusCode::kNotFound);
+  {
+    auto dropped = store->NewDeltaWriter(b, a);
+    ASSERT_TRUE(dropped.ok());
+    ASSERT_TRUE((*dropped)->Append("partial").ok());
+  }
+  EXPECT_EQ(store->OpenDelta(b, a).status().code(),
+            absl::StatusCode::kNotFound);
+  auto writer = store->NewDeltaWriter(b, a);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append("del").ok());
+  ASSERT_TRUE((*writer)->Append("ta").ok());
+  EXPECT_EQ((*writer)->size(), 5u);
+  ASSERT_TRUE((*writer)->Commit().ok());
+  auto reader = store->OpenDelta(b, a);
+  ASSERT_TRUE(reader.ok());
+  std::string delta;
+  ASSERT_TRUE((*reader)->Read(100, &delta).ok());
+  EXPECT_EQ(delta, "delta");
+  EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
+  EXPECT_EQ(store->NewDeltaWriter("short", a).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace tether

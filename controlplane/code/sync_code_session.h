@@ -20,32 +20,53 @@
 
 namespace tether {
 
+class DeltaApplier;
+class DeltaBasis;
+
 struct SyncLimits {
   /// What a manifest may hold (sync/tree.h has the defaults).
   TreeLimits tree;
-  /// Largest chunk accepted. Senders use 1 MiB; 4 MiB is gRPC's default
-  /// message cap, so this only bites with a raised cap.
+  /// Largest chunk or delta slice accepted. Senders use 1 MiB; 4 MiB is
+  /// gRPC's default message cap, so this only bites with a raised cap.
   size_t max_chunk_bytes = size_t{4} << 20;
+  /// Keep the deltas received (when smaller than their blob), so agents
+  /// that hold the base get the same delta without tetherd computing one.
+  bool keep_deltas = true;
 };
 
 /// One SyncCode stream. Protocol:
-///   1. `manifest`: validated (INVALID_ARGUMENT naming the path) and answered
-///      with `missing`, the distinct digests the store lacks, in tree order.
-///   2. `chunk`s: every missing blob, one blob after another, each in order
-///      from offset 0 (a zero-length blob as one empty chunk). A blob is
-///      verified and published when its manifest size is reached.
-///      INVALID_ARGUMENT for a digest not asked for or already received, a
-///      wrong offset, a blob started before the previous one ended, bytes
-///      past the blob's size, or a chunk over `max_chunk_bytes`; DATA_LOSS
-///      when a blob's bytes do not match its digest.
+///   1. The tree, as `manifest` (validated: INVALID_ARGUMENT naming the
+///      path) or as `manifest_diff` against a stored revision (NOT_FOUND
+///      when the base is unknown, so the client resends the full manifest;
+///      INVALID_ARGUMENT when the diff is malformed, its result is not a
+///      valid tree or does not hash to the claimed revision). Answered with
+///      `missing`: the distinct digests the store lacks, in tree order, and
+///      for a diff the delta base of each (the base revision's blob at the
+///      same path, when there is one).
+///   2. Every missing blob, one after another, either as `chunk`s in order
+///      from offset 0 (a zero-length blob as one empty chunk), verified and
+///      published when its size is reached, or, when a base was named, as
+///      `delta` slices in order from offset 0, the last one flagged,
+///      patched against the stored base as they arrive and verified at the
+///      last. INVALID_ARGUMENT for a digest not asked for or already
+///      received, a delta against another base, a wrong offset, a blob
+///      started before the previous one ended, chunks and slices mixed,
+///      bytes past the blob's size, or a message over `max_chunk_bytes`;
+///      DATA_LOSS when a blob's bytes do not match its digest or a delta is
+///      corrupt (nothing of that blob is stored).
 ///   3. `commit`: FAILED_PRECONDITION naming the first path whose blob is
-///      incomplete; otherwise stores the tree and answers `result`.
+///      incomplete; otherwise publishes the blobs (verified blobs wait
+///      staged until then, so a sync of thousands of files costs a couple
+///      of filesystem flushes, not an fsync each), stores the tree and
+///      answers `result`.
 /// A message in the wrong phase is FAILED_PRECONDITION; so is every message
 /// after an error or after `result`. Store errors pass through.
 ///
-/// Destroying the session mid-way discards the blob in progress; blobs
-/// already verified stay (content-addressed, so they are harmless and make
-/// a retry cheaper).
+/// A diff costs O(base entries) to rebuild and check the tree, but only the
+/// blobs of changed entries are looked up: a stored revision's blobs are all
+/// stored (the CodeStore invariant).
+///
+/// Destroying the session before the commit discards what it received.
 ///
 /// Not thread-safe: one stream drives it. `store` must outlive it.
 class SyncCodeSession {
@@ -69,13 +90,26 @@ class SyncCodeSession {
     uint64_t size = 0;
     // First path with this digest, for error messages.
     std::string path;
+    // Stored blob a delta may apply to; empty: only literal bytes.
+    std::string delta_base;
     bool received = false;
   };
 
   absl::StatusOr<std::optional<tether::v1::SyncCodeResponse>> OnManifest(
       const tether::v1::Tree& manifest);
+  absl::StatusOr<std::optional<tether::v1::SyncCodeResponse>> OnManifestDiff(
+      const tether::v1::ManifestDiff& diff);
+  // Records `entry`'s blob as missing unless stored or already listed.
+  absl::Status AddIfMissing(const tether::v1::TreeEntry& entry,
+                            std::string delta_base);
+  tether::v1::SyncCodeResponse MissingResponse(bool with_bases) const;
   absl::Status OnChunk(const tether::v1::BlobChunk& chunk);
+  absl::Status OnDelta(const tether::v1::DeltaChunk& delta);
+  absl::Status StartDelta(const tether::v1::DeltaChunk& delta,
+                          const PendingBlob& blob);
+  absl::Status CommitBlob(PendingBlob& blob);
   absl::StatusOr<std::optional<tether::v1::SyncCodeResponse>> OnCommit();
+  void DiscardBlob();
 
   CodeStore* const store_;
   const SyncLimits limits_;
@@ -84,11 +118,20 @@ class SyncCodeSession {
   // Missing blobs by digest, and their digests in the order announced.
   absl::flat_hash_map<std::string, PendingBlob> pending_;
   std::vector<std::string> missing_order_;
-  // The blob being received, if any.
+  // The blob being received, if any; a delta also has the objects below.
   std::string current_sha256_;
   std::unique_ptr<BlobWriter> writer_;
+  bool current_is_delta_ = false;
+  uint64_t delta_offset_ = 0;
+  std::unique_ptr<BlobReader> base_reader_;
+  std::unique_ptr<DeltaBasis> basis_;
+  std::unique_ptr<DeltaApplier> applier_;
+  std::unique_ptr<DerivedWriter> kept_delta_;
+  // Verified blobs waiting for the commit.
+  std::vector<std::unique_ptr<BlobWriter>> staged_;
   uint64_t files_received_ = 0;
   uint64_t bytes_received_ = 0;
+  uint64_t deltas_received_ = 0;
 };
 
 }  // namespace tether

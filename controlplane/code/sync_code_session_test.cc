@@ -6,11 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "controlplane/code/fake_code_store.h"
 #include "controlplane/code/file_code_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sync/delta_encoder.h"
+#include "sync/manifest_diff.h"
+#include "sync/signature.h"
 #include "sync/tree.h"
 
 namespace tether {
@@ -18,6 +22,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::tether::v1::ManifestDiff;
 using ::tether::v1::SyncCodeRequest;
 using ::tether::v1::SyncCodeResponse;
 using ::tether::v1::Tree;
@@ -226,6 +231,202 @@ TEST_F(SyncCodeSessionTest, CommitWithMissingBlobNamesFirstPath) {
   EXPECT_FALSE(*store_.HasRevision(TreeId(SampleTree())));
 }
 
+// ---- Manifest diffs and deltas -------------------------------------------
+
+SyncCodeRequest Diff(const ManifestDiff& diff) {
+  SyncCodeRequest request;
+  *request.mutable_manifest_diff() = diff;
+  return request;
+}
+
+SyncCodeRequest Delta(const std::string& target, const std::string& base,
+                      uint64_t offset, const std::string& data, bool last) {
+  SyncCodeRequest request;
+  auto* delta = request.mutable_delta();
+  delta->set_sha256(Sha256Of(target));
+  delta->set_base_sha256(Sha256Of(base));
+  delta->set_offset(offset);
+  delta->set_data(data);
+  delta->set_last(last);
+  return request;
+}
+
+// "old" at big.bin in the stored base; the new tree edits it and adds a file.
+class SyncCodeSessionDiffTest : public SyncCodeSessionTest {
+ protected:
+  void SetUp() override {
+    old_ = std::string(5000, 'o');
+    new_ = old_;
+    new_.replace(2500, 3, "NEW");
+    AddFile(base_, "big.bin", old_);
+    AddFile(base_, "gone.py", "gone");
+    AddFile(base_, "keep.py", "keep");
+    for (const std::string& data :
+         {old_, std::string("keep"), std::string("gone")}) {
+      store_.AddBlobForTest(data);
+    }
+    base_revision_ = TreeId(base_);
+    ASSERT_TRUE(store_.PutTree(base_revision_, base_).ok());
+    AddFile(tree_, "added.py", "added");
+    AddFile(tree_, "big.bin", new_);
+    AddFile(tree_, "keep.py", "keep");
+  }
+
+  // A real delta from old_ to new_.
+  std::string RealDelta() const {
+    auto encoder = DeltaEncoder::Create(*SignatureOf(old_, {256, 8}));
+    std::string delta;
+    const ByteSink sink = [&delta](absl::string_view out) {
+      delta.append(out.data(), out.size());
+      return absl::OkStatus();
+    };
+    EXPECT_TRUE((*encoder)->Update(new_, sink).ok());
+    EXPECT_TRUE((*encoder)->Finish(sink).ok());
+    return delta;
+  }
+
+  // Sends the diff; returns the missing answer.
+  SyncCodeResponse::MissingBlobs StartDiff() {
+    auto response = session_.OnRequest(
+        Diff(MakeManifestDiff(base_revision_, base_, tree_)));
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok() || !response->has_value()) return {};
+    return (*response)->missing();
+  }
+
+  Tree base_;
+  Tree tree_;
+  std::string base_revision_;
+  std::string old_;
+  std::string new_;
+};
+
+TEST_F(SyncCodeSessionDiffTest, DiffAndDeltaStoreTheWholeRevision) {
+  const auto missing = StartDiff();
+  ASSERT_EQ(missing.sha256_size(), 2);
+  EXPECT_EQ(missing.sha256(0), Sha256Of("added"));
+  EXPECT_EQ(missing.sha256(1), Sha256Of(new_));
+  ASSERT_EQ(missing.delta_base_size(), 2);
+  EXPECT_EQ(missing.delta_base(0), "");  // New path: literal only.
+  EXPECT_EQ(missing.delta_base(1), Sha256Of(old_));
+
+  ASSERT_TRUE(Send(Chunk("added", 0, "added")).ok());
+  const std::string delta = RealDelta();
+  EXPECT_LT(delta.size(), 600u);
+  ASSERT_TRUE(Send(Delta(new_, old_, 0, delta.substr(0, 10), false)).ok());
+  ASSERT_TRUE(
+      Send(Delta(new_, old_, 10, delta.substr(10), /*last=*/true)).ok());
+  auto response = session_.OnRequest(Commit());
+  ASSERT_TRUE(response.ok()) << response.status();
+  const auto& result = (*response)->result();
+  EXPECT_EQ(result.revision(), TreeId(tree_));
+  EXPECT_EQ(result.files_received(), 2u);
+  EXPECT_EQ(result.deltas_received(), 1u);
+  EXPECT_EQ(result.bytes_received(), 5u + delta.size());
+  EXPECT_TRUE(*store_.HasRevision(TreeId(tree_)));
+  std::string stored;
+  auto reader = store_.OpenBlob(Sha256Of(new_));
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->Read(1 << 20, &stored).ok());
+  EXPECT_EQ(stored, new_);
+  // The delta is kept for agents that hold the base.
+  EXPECT_EQ(store_.DeltaCountForTest(), 1u);
+  EXPECT_TRUE(store_.OpenDelta(Sha256Of(new_), Sha256Of(old_)).ok());
+}
+
+TEST_F(SyncCodeSessionDiffTest, NoChangeDiffNeedsNothing) {
+  ManifestDiff diff = MakeManifestDiff(base_revision_, base_, base_);
+  auto response = session_.OnRequest(Diff(diff));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ((*response)->missing().sha256_size(), 0);
+  EXPECT_EQ((*response)->missing().delta_base_size(), 0);
+  response = session_.OnRequest(Commit());
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ((*response)->result().revision(), base_revision_);
+}
+
+TEST_F(SyncCodeSessionDiffTest, UnknownBaseIsNotFound) {
+  auto response = session_.OnRequest(
+      Diff(MakeManifestDiff(std::string(64, 'e'), base_, tree_)));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SyncCodeSessionDiffTest, WrongClaimedRevisionIsRejected) {
+  ManifestDiff diff = MakeManifestDiff(base_revision_, base_, tree_);
+  diff.set_revision(base_revision_);
+  auto response = session_.OnRequest(Diff(diff));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(response.status().message(), HasSubstr("claimed"));
+  EXPECT_FALSE(*store_.HasRevision(TreeId(tree_)));
+}
+
+TEST_F(SyncCodeSessionDiffTest, CorruptDeltaIsDataLossAndStoresNothing) {
+  StartDiff();
+  ASSERT_TRUE(Send(Chunk("added", 0, "added")).ok());
+  std::string delta = RealDelta();
+  delta[delta.size() / 2] ^= 0x5a;
+  const absl::Status status = Send(Delta(new_, old_, 0, delta, true));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_THAT(status.message(), HasSubstr("big.bin"));
+  EXPECT_FALSE(*store_.HasBlob(Sha256Of(new_)));
+  // "added" was verified but waits for the commit, which never comes.
+  EXPECT_FALSE(*store_.HasBlob(Sha256Of("added")));
+  EXPECT_EQ(session_.OnRequest(Commit()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(*store_.HasRevision(TreeId(tree_)));
+  EXPECT_EQ(store_.DeltaCountForTest(), 0u);
+}
+
+TEST_F(SyncCodeSessionDiffTest, WellFormedDeltaWithWrongResultIsDataLoss) {
+  StartDiff();
+  // Right size, wrong bytes: only the digest check can tell.
+  std::string wrong = new_;
+  wrong[0] = 'X';
+  const std::string delta = absl::StrCat(
+      DeltaHeader(), LiteralHeader(1), "X", CopyCommand(1, 2499),
+      LiteralHeader(3), "NEW", CopyCommand(2503, 2497), DeltaEnd());
+  const absl::Status status = Send(Delta(new_, old_, 0, delta, true));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_FALSE(*store_.HasBlob(Sha256Of(new_)));
+}
+
+TEST_F(SyncCodeSessionDiffTest, DeltaAgainstAnotherBaseIsInvalid) {
+  StartDiff();
+  EXPECT_EQ(Send(Delta(new_, "keep", 0, RealDelta(), true)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SyncCodeSessionDiffTest, DeltaWithoutAnOfferedBaseIsInvalid) {
+  StartDiff();
+  EXPECT_EQ(Send(Delta("added", old_, 0, "x", true)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SyncCodeSessionDiffTest, MixingChunksAndDeltaIsInvalid) {
+  StartDiff();
+  const std::string delta = RealDelta();
+  ASSERT_TRUE(Send(Delta(new_, old_, 0, delta.substr(0, 10), false)).ok());
+  EXPECT_EQ(Send(Chunk(new_, 0, new_.substr(0, 10))).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SyncCodeSessionDiffTest, DeltaSliceOutOfOrderIsInvalid) {
+  StartDiff();
+  const std::string delta = RealDelta();
+  ASSERT_TRUE(Send(Delta(new_, old_, 0, delta.substr(0, 10), false)).ok());
+  EXPECT_EQ(Send(Delta(new_, old_, 11, delta.substr(11), true)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SyncCodeSessionDiffTest, LiteralBytesAreAcceptedDespiteABase) {
+  StartDiff();
+  ASSERT_TRUE(Send(Chunk("added", 0, "added")).ok());
+  ASSERT_TRUE(Send(Chunk(new_, 0, new_)).ok());
+  auto response = session_.OnRequest(Commit());
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ((*response)->result().deltas_received(), 0u);
+}
+
 int CountFiles(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return -1;
@@ -247,11 +448,13 @@ TEST(SyncCodeSessionFileStoreTest, AbandonedSessionLeavesNoPartialBlob) {
     ASSERT_TRUE(session.OnRequest(Manifest(SampleTree())).ok());
     ASSERT_TRUE(session.OnRequest(Chunk("shared", 0, "shared")).ok());
     ASSERT_TRUE(session.OnRequest(Chunk("different", 0, "diff")).ok());
-    EXPECT_EQ(CountFiles(dir + "/tmp"), 1);
+    // The verified blob waits staged for the commit, beside the partial.
+    EXPECT_EQ(CountFiles(dir + "/tmp"), 2);
+    EXPECT_FALSE(*(*store)->HasBlob(Sha256Of("shared")));
   }
   EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
-  // The finished blob stays; the partial one never appears.
-  EXPECT_TRUE(*(*store)->HasBlob(Sha256Of("shared")));
+  // Nothing of an abandoned sync appears.
+  EXPECT_FALSE(*(*store)->HasBlob(Sha256Of("shared")));
   EXPECT_FALSE(*(*store)->HasBlob(Sha256Of("different")));
   EXPECT_FALSE(*(*store)->HasRevision(TreeId(SampleTree())));
 }

@@ -8,6 +8,7 @@
 #include "tools/cli/call_command.h"
 #include "tools/cli/daemon_commands.h"
 #include "tools/cli/deploy_command.h"
+#include "tools/cli/dev_command.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/service_commands.h"
 
@@ -37,8 +38,8 @@ int UnknownCommand(Context& ctx, const std::vector<Command>& commands,
 }  // namespace
 
 std::vector<Command> AllCommands() {
-  return {UpCommand(),   StopCommand(),   DeployCommand(), CallCommand(),
-          ListCommand(), StatusCommand(), DownCommand()};
+  return {UpCommand(),   StopCommand(), DeployCommand(), DevCommand(),
+          CallCommand(), ListCommand(), StatusCommand(), DownCommand()};
 }
 
 std::string GlobalUsage(const std::vector<Command>& commands) {

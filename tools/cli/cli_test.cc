@@ -1,5 +1,6 @@
 #include "tools/cli/cli.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include <memory>
@@ -13,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/fake_control_plane.h"
+#include "tools/cli/fake_file_watcher.h"
 
 namespace tether::cli {
 namespace {
@@ -79,6 +81,7 @@ TEST_F(CliTest, GlobalHelpListsCommandsAndExitCodes) {
   EXPECT_EQ(out(), GlobalUsage(AllCommands()));
   for (const char* text :
        {"  up       Start a local tetherd in the background.\n", "  deploy   ",
+        "  dev      Deploy, then redeploy on every save until Ctrl-C.\n",
         "  call     ", "  ls       ", "  status   ", "  down     ",
         "  stop     ", "Exit codes:\n", "  4  tetherd or the",
         "$TETHER_ENDPOINT"}) {
@@ -455,6 +458,76 @@ TEST_F(DeployTest, UnreachableTetherdExitsFour) {
   EXPECT_EQ(err(),
             "error: cannot reach tetherd at 127.0.0.1:7700: connection refused "
             "(start it with 'tether up')\n");
+}
+
+// ---- dev -------------------------------------------------------------------
+
+class DevTest : public DeployTest {
+ protected:
+  DevTest() {
+    ctx_.now = [this] { return script_.Now(); };
+    ctx_.time_zone = absl::UTCTimeZone();
+    ctx_.new_watcher = script_.Factory();
+  }
+  FakeWatchScript script_{kNow};
+};
+
+TEST_F(DevTest, RedeploysOnSaveAndCtrlCExitsZero) {
+  script_.Then(absl::Seconds(1),
+               {WatchEvent{WatchEvent::Kind::kChanged, dir_ + "/src/hello.py"}},
+               [this] { fake_.SetSyncRevision(std::string(64, 'f')); });
+  // A real SIGINT, through the command's handler.
+  script_.Then(absl::Seconds(1), {}, [] { raise(SIGINT); });
+  EXPECT_EQ(Run({"dev", "-f", dir_ + "/service.yaml", "--debounce-ms", "50"}),
+            kExitOk)
+      << err();
+  EXPECT_EQ(out(),
+            "synced " + dir_ +
+                "/src: revision abc123def456, 2 files, sent 2 new (22 B) in "
+                "0.00s\n"
+                "service hello ready at revision abc123def456 (2 replicas) in "
+                "0.00s\n"
+                "watching " +
+                dir_ + "/src and " + dir_ +
+                "/service.yaml; Ctrl-C to stop\n"
+                "[03:04:06] hello.py changed → revision ffffffffffff ready in "
+                "0.00s\n"
+                "stopped; service hello keeps running ('tether down hello' "
+                "removes it)\n");
+  EXPECT_EQ(err(), "");
+  ASSERT_EQ(fake_.deploys().size(), 2u);
+  EXPECT_EQ(fake_.deploys()[1].revision(), std::string(64, 'f'));
+  EXPECT_EQ(script_.specs()[0].root, dir_ + "/src");
+}
+
+TEST_F(DevTest, LocalErrorsExitTwoWithoutCallingTetherd) {
+  EXPECT_EQ(Run({"dev"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: missing --file FILE (the service YAML)\n"
+            "Run 'tether dev --help' for usage.\n");
+  EXPECT_EQ(Run({"dev", "-f", dir_ + "/service.yaml", "--debounce-ms", "soon"}),
+            kExitUsage);
+  EXPECT_EQ(err(),
+            "error: --debounce-ms: expected milliseconds from 0 to 60000, got "
+            "\"soon\"\n"
+            "Run 'tether dev --help' for usage.\n");
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/bad.yaml",
+                                  "name: hello\ncompute: {replicas: two}\n")
+                  .ok());
+  EXPECT_EQ(Run({"dev", "-f", dir_ + "/bad.yaml"}), kExitUsage);
+  EXPECT_EQ(err(), "error: " + dir_ +
+                       "/bad.yaml: compute.replicas: expected an integer, got "
+                       "\"two\"\n");
+  EXPECT_EQ(Run({"dev", "-f", dir_ + "/service.yaml", "--code", dir_ + "/no"}),
+            kExitUsage);
+  EXPECT_TRUE(fake_.deploys().empty());
+  EXPECT_TRUE(script_.specs().empty());
+}
+
+TEST_F(DevTest, UnreachableTetherdExitsFour) {
+  reachable_ = false;
+  EXPECT_EQ(Run({"dev", "-f", dir_ + "/service.yaml"}), kExitUnavailable);
+  EXPECT_TRUE(script_.specs().empty());
 }
 
 }  // namespace

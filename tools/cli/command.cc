@@ -1,5 +1,9 @@
 #include "tools/cli/command.h"
 
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "spec/diagnostics.h"
@@ -37,6 +41,20 @@ absl::StatusOr<bool> WantJson(const ParsedArgs& args) {
   if (format == "text") return false;
   return absl::InvalidArgumentError(absl::StrCat(
       "--output: unknown format ", spec::Quote(format), " (use text or json)"));
+}
+
+absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
+                                    const std::string& from_file) {
+  if (!args.Has("code")) return from_file;
+  const std::string flag = args.Get("code");
+  struct stat st;
+  char resolved[PATH_MAX];
+  if (stat(flag.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      realpath(flag.c_str(), resolved) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--code: ", spec::Quote(flag, 4096), " is not a directory"));
+  }
+  return std::string(resolved);
 }
 
 int Fail(Context& ctx, const absl::Status& status) {

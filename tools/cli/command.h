@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -15,6 +16,7 @@
 #include "tools/cli/args.h"
 #include "tools/cli/client.h"
 #include "tools/cli/endpoint.h"
+#include "tools/cli/file_watcher.h"
 
 namespace tether::cli {
 
@@ -32,6 +34,11 @@ struct Context {
       connect;
   /// Wall clock for ages and timings; tests pin it.
   std::function<absl::Time()> now = [] { return absl::Now(); };
+  /// Zone of wall-clock stamps (`tether dev`); tests pin UTC.
+  absl::TimeZone time_zone = absl::LocalTimeZone();
+  /// Watches files for `tether dev`; empty means inotify. Tests substitute
+  /// a scripted fake.
+  FileWatcherFactory new_watcher;
 };
 
 /// A command: its spec and what runs it. `run` returns the exit code.
@@ -56,6 +63,12 @@ FlagSpec OutputFlag();
 /// Whether -o json was given. INVALID_ARGUMENT for formats other than
 /// "json" and "text".
 absl::StatusOr<bool> WantJson(const ParsedArgs& args);
+
+/// The code directory to upload: --code when given, as an absolute,
+/// symlink-free path, else `from_file` (the service file's). INVALID_ARGUMENT
+/// "--code: \"DIR\" is not a directory".
+absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
+                                    const std::string& from_file);
 
 /// Prints "error: MESSAGE" to ctx.err and returns ExitCodeFor(status).
 int Fail(Context& ctx, const absl::Status& status);

@@ -53,6 +53,19 @@ void FakeControlPlane::SetSyncRevision(const std::string& revision) {
   sync_revision_ = revision;
 }
 
+void FakeControlPlane::HoldDeploysFrom(size_t n) {
+  absl::MutexLock lock(&mu_);
+  hold_from_ = n;
+}
+
+bool FakeControlPlane::AwaitDeploys(size_t count, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto received = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return deploys_.size() >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&received), timeout);
+}
+
 std::vector<tether::v1::CallRequest> FakeControlPlane::calls() {
   absl::MutexLock lock(&mu_);
   return calls_;
@@ -114,13 +127,21 @@ grpc::Status FakeControlPlane::SyncCode(
 }
 
 grpc::Status FakeControlPlane::Deploy(
-    grpc::ServerContext*, const tether::v1::DeployRequest* request,
+    grpc::ServerContext* context, const tether::v1::DeployRequest* request,
     grpc::ServerWriter<tether::v1::DeployEvent>* writer) {
   std::vector<tether::v1::DeployEvent> events;
   grpc::Status status;
   {
     absl::MutexLock lock(&mu_);
     deploys_.push_back(*request);
+    const size_t number = deploys_.size();
+    // Cancellation has no callback in the sync API: look every few ms.
+    while (hold_from_ != 0 && number >= hold_from_ && !context->IsCancelled()) {
+      poll_.WaitWithTimeout(&mu_, absl::Milliseconds(5));
+    }
+    if (context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    }
     events = deploy_events_;
     status = deploy_status_;
   }

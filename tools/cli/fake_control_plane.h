@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 #include "tools/cli/client.h"
@@ -33,6 +34,12 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
                  grpc::Status status);
   void SetCall(tether::v1::CallResponse response, grpc::Status status);
   void SetSyncRevision(const std::string& revision);
+  /// Deploy number `n` (1-based) and later ones record their request, then
+  /// wait until the client cancels (CANCELLED), so tests can cancel
+  /// mid-way. 0 holds none.
+  void HoldDeploysFrom(size_t n);
+  /// Waits (at most `timeout`) until `count` deploys have been received.
+  bool AwaitDeploys(size_t count, absl::Duration timeout);
 
   // Recorded requests.
   std::vector<tether::v1::CallRequest> calls();
@@ -73,6 +80,9 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   tether::v1::CallResponse call_response_ ABSL_GUARDED_BY(mu_);
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);
   std::string sync_revision_ ABSL_GUARDED_BY(mu_);
+  size_t hold_from_ ABSL_GUARDED_BY(mu_) = 0;
+  // Never signalled: held deploys wait on it to poll for cancellation.
+  absl::CondVar poll_;
   std::vector<tether::v1::CallRequest> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<tether::v1::DeployRequest> deploys_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);

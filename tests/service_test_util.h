@@ -1,0 +1,57 @@
+#ifndef TETHER_TESTS_SERVICE_TEST_UTIL_H_
+#define TETHER_TESTS_SERVICE_TEST_UTIL_H_
+
+// Helpers for integration tests that deploy Python services to a real
+// tetherd (tests/tetherd_process.h) and watch their agents.
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "tests/tetherd_process.h"
+#include "tether/v1/control_plane.grpc.pb.h"
+
+namespace tether::testing {
+
+/// Uploads `dir` with SyncCode; returns the revision id ("" and a test
+/// failure on error).
+std::string UploadDir(TetherdProcess& tetherd, const std::string& dir);
+
+/// A Python service exposing `app.<callable>`.
+tether::v1::ServiceSpec PythonSpec(const std::string& name,
+                                   const std::string& callable,
+                                   int replicas = 1);
+
+/// Calls `service` once with a JSON payload. Returns the first result's
+/// payload, "raised <type>: <message>" when user code raised, or
+/// "error <code>: <message>" when the call failed.
+std::string CallService(TetherdProcess& tetherd, const std::string& service,
+                        const std::string& payload = "",
+                        tether::v1::CallRequest::Target target =
+                            tether::v1::CallRequest::TARGET_ANY);
+
+/// Polls `condition` every few milliseconds until it holds or `timeout`
+/// passes: only for waiting on real process events.
+bool WaitFor(const std::function<bool()>& condition,
+             absl::Duration timeout = absl::Seconds(60));
+
+/// The local backend's work dir of `replica` ("<service>-<index>").
+std::string ReplicaDir(const TetherdProcess& tetherd,
+                       const std::string& replica);
+
+/// The pid of `replica`'s agent process, or -1 while it has none.
+pid_t AgentPid(const TetherdProcess& tetherd, const std::string& replica);
+
+/// Makes a FIFO at `path` (fails the test on error).
+void MakeFifo(const std::string& path);
+
+/// Opens the FIFO for writing once some process has it open for reading,
+/// polling up to `timeout`. Returns the fd, or -1.
+int OpenFifoWhenReaderArrives(const std::string& path,
+                              absl::Duration timeout = absl::Seconds(60));
+
+}  // namespace tether::testing
+
+#endif  // TETHER_TESTS_SERVICE_TEST_UTIL_H_

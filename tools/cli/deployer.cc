@@ -1,0 +1,116 @@
+#include "tools/cli/deployer.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "grpcpp/client_context.h"
+#include "spec/validate.h"
+#include "tools/cli/format.h"
+
+namespace tether::cli {
+namespace {
+
+using tether::v1::DeployEvent;
+
+// Width of "<name>-<last index>", so replica names line up in progress lines.
+size_t ReplicaWidth(const tether::v1::ServiceSpec& spec) {
+  const int replicas = spec::WithDefaults(spec).compute().replicas();
+  return spec.name().size() + 1 + absl::StrCat(replicas - 1).size();
+}
+
+}  // namespace
+
+Deployer::Deployer(const Connection& conn, std::function<absl::Time()> now,
+                   UploadOptions upload)
+    : conn_(conn), now_(std::move(now)), upload_(std::move(upload)) {}
+
+absl::StatusOr<UploadResult> Deployer::Upload(const std::string& code_dir) {
+  UploadOptions options = upload_;
+  options.decorate = [this](grpc::ClientContext& context) {
+    conn_.Decorate(context);
+  };
+  // The index cache keeps one base per tetherd.
+  options.endpoint = conn_.address;
+  absl::StatusOr<UploadResult> upload =
+      UploadTree(*conn_.stub, code_dir, options);
+  if (!upload.ok()) {
+    return absl::Status(
+        upload.status().code(),
+        absl::StrCat("uploading ", code_dir, ": ", upload.status().message()));
+  }
+  return upload;
+}
+
+absl::Status Deployer::Deploy(
+    const tether::v1::ServiceSpec& spec, const std::string& revision,
+    const std::function<void(const DeployEvent&)>& on_event) {
+  tether::v1::DeployRequest request;
+  *request.mutable_spec() = spec;
+  request.set_revision(revision);
+  grpc::ClientContext context;
+  conn_.Decorate(context);
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) return absl::CancelledError("deploy cancelled");
+    active_ = &context;
+  }
+  std::unique_ptr<grpc::ClientReaderInterface<DeployEvent>> reader =
+      conn_.stub->Deploy(&context, request);
+  DeployEvent event;
+  while (reader->Read(&event)) {
+    if (on_event) on_event(event);
+  }
+  absl::Status status = FromGrpcStatus(reader->Finish());
+  absl::MutexLock lock(&mu_);
+  active_ = nullptr;
+  return status;
+}
+
+absl::StatusOr<std::string> Deployer::UploadAndDeploy(
+    const tether::v1::ServiceSpec& spec, const std::string& code_dir,
+    absl::Time start, const DeployOutput& output) {
+  const absl::Time upload_start = now_();
+  absl::StatusOr<UploadResult> upload = Upload(code_dir);
+  if (!upload.ok()) return upload.status();
+  const std::string& revision = upload->result.revision();
+  *output.lines << "synced " << code_dir << ": revision "
+                << ShortRevision(revision) << ", " << upload->files
+                << (upload->files == 1 ? " file" : " files") << ", sent "
+                << upload->blobs_sent << " new ("
+                << FormatBytes(upload->result.bytes_received()) << ") in "
+                << FormatSeconds(now_() - upload_start) << std::endl;
+
+  const size_t width = ReplicaWidth(spec);
+  absl::Status print_status;
+  absl::Status status = Deploy(spec, revision, [&](const DeployEvent& event) {
+    if (!output.json_events) {
+      *output.events << FormatDeployEvent(event, now_() - start, width)
+                     << std::endl;
+      return;
+    }
+    absl::StatusOr<std::string> line = ToJson(event, /*pretty=*/false);
+    if (line.ok()) {
+      *output.events << *line << std::endl;
+    } else if (print_status.ok()) {
+      print_status = line.status();
+    }
+  });
+  if (!status.ok()) return status;
+  if (!print_status.ok()) return print_status;
+  const int replicas = spec::WithDefaults(spec).compute().replicas();
+  *output.lines << "service " << spec.name() << " ready at revision "
+                << ShortRevision(revision) << " (" << replicas
+                << (replicas == 1 ? " replica" : " replicas") << ") in "
+                << FormatSeconds(now_() - start) << std::endl;
+  return revision;
+}
+
+void Deployer::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (active_ != nullptr) active_->TryCancel();
+}
+
+}  // namespace tether::cli
