@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
@@ -115,12 +116,17 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   builder.SetMaxSendMessageSize(MaxMessageSize(opts.max_payload_bytes));
   builder.RegisterService(agent->invoke_service_.get());
   agent->server_ = builder.BuildAndStart();
-  if (agent->server_ == nullptr || port == 0) {
+  // Unix sockets have no port; TCP listeners must have got one.
+  const bool unix_socket = absl::StartsWith(opts.listen_address, "unix");
+  if (agent->server_ == nullptr || (!unix_socket && port == 0)) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", opts.listen_address));
   }
-  agent->invoke_address_ = absl::StrCat(
-      opts.listen_address.substr(0, opts.listen_address.rfind(':')), ":", port);
+  agent->invoke_address_ =
+      unix_socket ? opts.listen_address
+                  : absl::StrCat(opts.listen_address.substr(
+                                     0, opts.listen_address.rfind(':')),
+                                 ":", port);
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));

@@ -61,6 +61,12 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
+// Agents on this machine serve Invoke on an abstract Unix socket: no port
+// to allocate, no TCP stack on the call path, and no path length limit.
+std::string ListenAddress(const std::string& replica) {
+  return absl::StrCat("--listen=unix-abstract:tether-", getpid(), "-", replica);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Create(
@@ -170,7 +176,7 @@ absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
         absl::StrCat("--service=", spec.name()),
         absl::StrCat("--replica=", wanted.name),
         absl::StrCat("--workdir=", wanted.workdir),
-        "--listen=127.0.0.1:0",
+        ListenAddress(wanted.name),
         absl::StrCat("--max_payload_bytes=", options_.max_payload_bytes)};
     names.push_back(wanted.name);
     auto it = replicas_.find(wanted.name);
