@@ -17,6 +17,10 @@ namespace tether {
 absl::Status WriteFileAtomically(const std::string& path,
                                  absl::string_view contents);
 
+/// Writes all of `data` to `fd`, retrying short writes and EINTR; `path`
+/// names the file in errors.
+absl::Status WriteAll(int fd, absl::string_view data, absl::string_view path);
+
 /// Reads a whole file. NOT_FOUND when it does not exist.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 

@@ -70,18 +70,6 @@ bool Intact(const std::string& path, uint64_t size) {
          static_cast<uint64_t>(st.st_size) == size;
 }
 
-absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "write", path);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
 // Copies a previous-revision file that must hold `sha256`, e.g. when only
 // the mode changed. ABORTED when its bytes are not what the tree says.
 absl::Status CopyVerified(const std::string& src, const std::string& dst,

@@ -22,18 +22,6 @@ using ::tether::v1::Tree;
 // for the last stretch instead of the whole file.
 constexpr uint64_t kWritebackBytes = uint64_t{8} << 20;
 
-absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "write", path);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
 // A unique file under `tmp_dir` (O_CLOEXEC); concurrent writers never clash.
 absl::StatusOr<std::pair<int, std::string>> MakeTemp(const std::string& tmp_dir,
                                                      absl::string_view prefix) {
