@@ -248,6 +248,24 @@ class FileBlobReader final : public BlobReader {
   const std::string path_;
 };
 
+// A reader over a stored file; NOT_FOUND with `missing` when it is absent.
+absl::StatusOr<std::unique_ptr<BlobReader>> OpenReader(
+    const std::string& path, const std::string& missing) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(missing);
+    return ErrnoStatus(errno, "open", path);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "stat", path);
+  }
+  return std::make_unique<FileBlobReader>(fd, static_cast<uint64_t>(st.st_size),
+                                          path);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FileCodeStore>> FileCodeStore::Create(
@@ -340,21 +358,7 @@ absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenBlob(
   absl::Status status = CheckBlobKey(sha256);
   if (!status.ok()) return status;
   const std::string path = BlobPath(sha256);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat("no blob ", ToHex(sha256)));
-    }
-    return ErrnoStatus(errno, "open", path);
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ErrnoStatus(err, "stat", path);
-  }
-  return std::make_unique<FileBlobReader>(fd, static_cast<uint64_t>(st.st_size),
-                                          path);
+  return OpenReader(path, absl::StrCat("no blob ", ToHex(sha256)));
 }
 
 absl::Status FileCodeStore::PutTree(absl::string_view revision,
@@ -449,21 +453,7 @@ absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenDelta(
   if (status.ok()) status = CheckBlobKey(base);
   if (!status.ok()) return status;
   const std::string path = DeltaPath(sha256, base);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat("no delta to ", ToHex(sha256)));
-    }
-    return ErrnoStatus(errno, "open", path);
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ErrnoStatus(err, "stat", path);
-  }
-  return std::make_unique<FileBlobReader>(fd, static_cast<uint64_t>(st.st_size),
-                                          path);
+  return OpenReader(path, absl::StrCat("no delta to ", ToHex(sha256)));
 }
 
 }  // namespace tether

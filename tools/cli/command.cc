@@ -71,4 +71,29 @@ int UsageError(Context& ctx, const CommandSpec& spec,
   return kExitUsage;
 }
 
+std::optional<DeployTarget> OpenDeployTarget(const CommandSpec& command,
+                                             const ParsedArgs& args,
+                                             Context& ctx, int* exit_code) {
+  absl::StatusOr<spec::ServiceFile> file =
+      spec::LoadServiceFile(args.Get("file"));
+  if (!file.ok()) {
+    Fail(ctx, file.status());
+    *exit_code = kExitUsage;
+    return std::nullopt;
+  }
+  absl::StatusOr<std::string> code_dir = CodeDir(args, file->code_dir);
+  if (!code_dir.ok()) {
+    *exit_code = UsageError(ctx, command, code_dir.status().message());
+    return std::nullopt;
+  }
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      ctx.connect(args, ctx.env);
+  if (!connection.ok()) {
+    *exit_code = Fail(ctx, connection.status());
+    return std::nullopt;
+  }
+  return DeployTarget{*std::move(file), *std::move(code_dir),
+                      *std::move(connection)};
+}
+
 }  // namespace tether::cli

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "spec/service_file.h"
 #include "tools/cli/args.h"
 #include "tools/cli/client.h"
 #include "tools/cli/endpoint.h"
@@ -69,6 +71,21 @@ absl::StatusOr<bool> WantJson(const ParsedArgs& args);
 /// "--code: \"DIR\" is not a directory".
 absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
                                     const std::string& from_file);
+
+/// What `deploy` and `dev` start from.
+struct DeployTarget {
+  spec::ServiceFile file;
+  /// Absolute code directory (--code or the file's).
+  std::string code_dir;
+  std::unique_ptr<Connection> connection;
+};
+
+/// Loads --file, resolves --code, then dials tetherd. On failure prints the
+/// error and returns nullopt with `*exit_code` set: problems with local
+/// input are usage errors (2) before anything is dialed.
+std::optional<DeployTarget> OpenDeployTarget(const CommandSpec& command,
+                                             const ParsedArgs& args,
+                                             Context& ctx, int* exit_code);
 
 /// Prints "error: MESSAGE" to ctx.err and returns ExitCodeFor(status).
 int Fail(Context& ctx, const absl::Status& status);

@@ -20,28 +20,19 @@ int RunDeploy(const CommandSpec& command, const ParsedArgs& args,
   if (!json.ok()) return UsageError(ctx, command, json.status().message());
 
   // Local problems are the user's input whatever their code: exit 2.
-  absl::StatusOr<spec::ServiceFile> file =
-      spec::LoadServiceFile(args.Get("file"));
-  if (!file.ok()) {
-    Fail(ctx, file.status());
-    return kExitUsage;
-  }
-  absl::StatusOr<std::string> code_dir = CodeDir(args, file->code_dir);
-  if (!code_dir.ok()) {
-    return UsageError(ctx, command, code_dir.status().message());
-  }
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      ctx.connect(args, ctx.env);
-  if (!connection.ok()) return Fail(ctx, connection.status());
+  int exit_code = 0;
+  std::optional<DeployTarget> target =
+      OpenDeployTarget(command, args, ctx, &exit_code);
+  if (!target.has_value()) return exit_code;
 
-  Deployer deployer(**connection, ctx.now);
+  Deployer deployer(*target->connection, ctx.now);
   DeployOutput output;
   // Progress goes to stderr when stdout carries JSON.
   output.lines = *json ? ctx.err : ctx.out;
   output.events = ctx.out;
   output.json_events = *json;
-  absl::StatusOr<std::string> revision =
-      deployer.UploadAndDeploy(file->spec, *code_dir, start, output);
+  absl::StatusOr<std::string> revision = deployer.UploadAndDeploy(
+      target->file.spec, target->code_dir, start, output);
   if (!revision.ok()) return Fail(ctx, revision.status());
   return kExitOk;
 }

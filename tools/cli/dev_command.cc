@@ -47,23 +47,15 @@ int RunDev(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   }
   // Local problems are the user's input: exit 2 before dialing, as deploy.
   const std::string path = args.Get("file");
-  absl::StatusOr<spec::ServiceFile> file = spec::LoadServiceFile(path);
-  if (!file.ok()) {
-    Fail(ctx, file.status());
-    return kExitUsage;
-  }
-  absl::StatusOr<std::string> code_dir = CodeDir(args, file->code_dir);
-  if (!code_dir.ok()) {
-    return UsageError(ctx, command, code_dir.status().message());
-  }
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      ctx.connect(args, ctx.env);
-  if (!connection.ok()) return Fail(ctx, connection.status());
+  int exit_code = 0;
+  std::optional<DeployTarget> target =
+      OpenDeployTarget(command, args, ctx, &exit_code);
+  if (!target.has_value()) return exit_code;
 
-  Deployer deployer(**connection, ctx.now);
+  Deployer deployer(*target->connection, ctx.now);
   DevLoopOptions options;
   options.spec_path = path;
-  if (args.Has("code")) options.code_override = *code_dir;
+  if (args.Has("code")) options.code_override = target->code_dir;
   options.debounce = absl::Milliseconds(debounce_ms);
   options.new_watcher =
       ctx.new_watcher ? ctx.new_watcher : FileWatcherFactory(NewInotifyWatcher);
@@ -71,7 +63,7 @@ int RunDev(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   options.time_zone = ctx.time_zone;
   options.out = ctx.out;
   absl::StatusOr<std::unique_ptr<DevLoop>> loop =
-      DevLoop::Create(std::move(options), *std::move(file), &deployer);
+      DevLoop::Create(std::move(options), std::move(target->file), &deployer);
   if (!loop.ok()) return Fail(ctx, loop.status());
 
   // Ctrl-C is how dev mode ends, so it is success, not an interruption.
