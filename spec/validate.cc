@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "google/protobuf/struct.pb.h"
 #include "spec/diagnostics.h"
 #include "spec/quantity.h"
@@ -167,6 +168,517 @@ absl::Status CheckJsonValue(absl::string_view path,
   }
 }
 
+// ---- Kubernetes names and paths ---------------------------------------------
+
+// RFC 1123 DNS subdomain: the names of Secrets, ConfigMaps, claims, classes.
+bool IsDnsSubdomain(absl::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (absl::string_view part : absl::StrSplit(s, '.')) {
+    if (part.empty() || part.front() == '-' || part.back() == '-') return false;
+    for (char c : part) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (!absl::ascii_islower(u) && !absl::ascii_isdigit(u) && c != '-') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// RFC 1123 label: volume names.
+bool IsDnsLabel(absl::string_view s) {
+  return s.size() <= 63 && !absl::StrContains(s, '.') && IsDnsSubdomain(s);
+}
+
+// The name part of a label key, and a label value when non-empty: at most 63
+// of [A-Za-z0-9-_.], starting and ending alphanumeric.
+bool IsQualifiedNamePart(absl::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (!absl::ascii_isalnum(static_cast<unsigned char>(s.front())) ||
+      !absl::ascii_isalnum(static_cast<unsigned char>(s.back()))) {
+    return false;
+  }
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' &&
+        c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Label and annotation keys: an optional DNS-subdomain prefix and '/'.
+bool IsQualifiedName(absl::string_view s) {
+  const size_t slash = s.find('/');
+  if (slash == absl::string_view::npos) return IsQualifiedNamePart(s);
+  return IsDnsSubdomain(s.substr(0, slash)) &&
+         IsQualifiedNamePart(s.substr(slash + 1));
+}
+
+bool IsLabelValue(absl::string_view s) {
+  return s.empty() || IsQualifiedNamePart(s);
+}
+
+// Secret keys become file names: [-._a-zA-Z0-9]+, not "." or "..".
+bool IsSecretKey(absl::string_view s) {
+  return !s.empty() && s.size() <= 253 && s != "." && s != ".." &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                  c == '-' || c == '_' || c == '.';
+         });
+}
+
+absl::Status CheckDnsSubdomain(absl::string_view path, absl::string_view name,
+                               absl::string_view what) {
+  if (name.empty()) return Invalid(path, absl::StrCat("required: ", what));
+  if (IsDnsSubdomain(name)) return absl::OkStatus();
+  return Invalid(path, absl::StrCat(Quote(name), " is not a valid ", what,
+                                    " (lowercase letters, digits, '-' and '.', "
+                                    "at most 253 characters)"));
+}
+
+// Mount paths are absolute and normalized so two of them can be compared.
+absl::Status CheckMountPath(absl::string_view path, absl::string_view mount) {
+  if (mount.empty()) return Invalid(path, "required: an absolute path");
+  if (mount.front() != '/') {
+    return Invalid(path, absl::StrCat(Quote(mount), " must be absolute"));
+  }
+  for (absl::string_view part : absl::StrSplit(mount.substr(1), '/')) {
+    if (part == ".." || part == ".") {
+      return Invalid(path, absl::StrCat(Quote(mount), " must not contain \"",
+                                        part, "\" components"));
+    }
+  }
+  if (absl::StrContains(mount, ':') || absl::StrContains(mount, '\0')) {
+    return Invalid(path, absl::StrCat(Quote(mount), " contains ':' or NUL"));
+  }
+  return absl::OkStatus();
+}
+
+// Sorted keys of a string map: the first error does not depend on map order.
+std::vector<std::string> SortedKeys(
+    const google::protobuf::Map<std::string, std::string>& map) {
+  std::vector<std::string> keys;
+  for (const auto& [key, unused] : map) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+// Labels, annotations and node selectors share the key syntax; values are
+// checked for labels and selectors only (annotation values are free text).
+absl::Status CheckStringMap(
+    absl::string_view path,
+    const google::protobuf::Map<std::string, std::string>& map,
+    bool check_values, bool reserve_tether_keys) {
+  for (const std::string& key : SortedKeys(map)) {
+    if (!IsQualifiedName(key)) {
+      return Invalid(
+          path, absl::StrCat(Quote(key),
+                             " is not a valid key (an optional DNS prefix "
+                             "and '/', then at most 63 of letters, digits, "
+                             "'-', '_' and '.', alphanumeric at both ends)"));
+    }
+    if (reserve_tether_keys && (absl::StartsWith(key, "tether.dev/") ||
+                                absl::StartsWith(key, "app.kubernetes.io/"))) {
+      return Invalid(path, absl::StrCat(Quote(key),
+                                        " is reserved: Tether sets the "
+                                        "tether.dev/ and app.kubernetes.io/ "
+                                        "keys itself"));
+    }
+    if (check_values && !IsLabelValue(map.at(key))) {
+      return Invalid(absl::StrCat(path, ".", key),
+                     absl::StrCat(Quote(map.at(key)),
+                                  " is not a valid label value (at most 63 of "
+                                  "letters, digits, '-', '_' and '.', "
+                                  "alphanumeric at both ends)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDuration(absl::string_view path, const std::string& text,
+                           int64_t max_seconds) {
+  absl::StatusOr<int64_t> seconds = ParseDurationSeconds(text);
+  if (!seconds.ok()) return Invalid(path, seconds.status().message());
+  if (*seconds > max_seconds) {
+    return Invalid(path, absl::StrCat(Quote(text), " is longer than the limit ",
+                                      "of ", max_seconds, "s"));
+  }
+  return absl::OkStatus();
+}
+
+// Quantity `limit` (when set) must be at least `request` (when set).
+absl::Status CheckLimit(absl::string_view path, const std::string& limit,
+                        absl::string_view request_path,
+                        const std::string& request, bool whole) {
+  if (limit.empty()) return absl::OkStatus();
+  absl::Status status =
+      CheckQuantity(path, limit, "leave the field out for no limit", whole);
+  if (!status.ok()) return status;
+  if (request.empty()) return absl::OkStatus();
+  // Both parsed before: the request by the caller, the limit just now.
+  if (ParseQuantity(limit)->MilliValue() <
+      ParseQuantity(request)->MilliValue()) {
+    return Invalid(path, absl::StrCat(Quote(limit), " is less than ",
+                                      request_path, " ", Quote(request)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSecrets(const Compute& compute) {
+  for (int i = 0; i < compute.secrets_size(); ++i) {
+    const tether::v1::SecretRef& secret = compute.secrets(i);
+    const std::string path = absl::StrCat("compute.secrets[", i, "]");
+    absl::Status status = CheckDnsSubdomain(absl::StrCat(path, ".name"),
+                                            secret.name(), "Secret name");
+    if (!status.ok()) return status;
+    if (secret.env().empty() == secret.mount_path().empty()) {
+      return Invalid(path,
+                     "set exactly one of env (expose one key as an "
+                     "environment variable) and mount_path (mount the Secret "
+                     "read-only)");
+    }
+    if (!secret.key().empty() && !IsSecretKey(secret.key())) {
+      return Invalid(absl::StrCat(path, ".key"),
+                     absl::StrCat(Quote(secret.key()),
+                                  " is not a valid Secret key (letters, "
+                                  "digits, '-', '_' and '.')"));
+    }
+    if (!secret.env().empty()) {
+      if (secret.key().empty()) {
+        return Invalid(absl::StrCat(path, ".key"),
+                       "required with env: the key whose value the variable "
+                       "receives");
+      }
+      if (!IsCIdentifier(secret.env())) {
+        return Invalid(absl::StrCat(path, ".env"),
+                       absl::StrCat(Quote(secret.env()),
+                                    " is not a valid environment variable "
+                                    "name"));
+      }
+      if (compute.env().contains(secret.env())) {
+        return Invalid(
+            absl::StrCat(path, ".env"),
+            absl::StrCat(Quote(secret.env()), " is also set in compute.env"));
+      }
+    } else {
+      status = CheckMountPath(absl::StrCat(path, ".mount_path"),
+                              secret.mount_path());
+      if (!status.ok()) return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateVolumes(const Compute& compute) {
+  absl::flat_hash_map<std::string, int> names;  // volume name → index
+  for (int i = 0; i < compute.volumes_size(); ++i) {
+    const tether::v1::Volume& volume = compute.volumes(i);
+    const std::string path = absl::StrCat("compute.volumes[", i, "]");
+    absl::Status status =
+        CheckDnsSubdomain(absl::StrCat(path, ".claim_name"),
+                          volume.claim_name(), "PersistentVolumeClaim name");
+    if (!status.ok()) return status;
+    const std::string& name =
+        volume.name().empty() ? volume.claim_name() : volume.name();
+    if (!IsDnsLabel(name)) {
+      return Invalid(
+          absl::StrCat(path, volume.name().empty() ? ".claim_name" : ".name"),
+          absl::StrCat(Quote(name),
+                       " is not a valid volume name (lowercase letters, "
+                       "digits and '-', at most 63 characters); set name"));
+    }
+    if (absl::StartsWith(name, "tether-")) {
+      return Invalid(absl::StrCat(path, ".name"),
+                     absl::StrCat(Quote(name),
+                                  " is reserved: Tether names its own volumes "
+                                  "tether-*"));
+    }
+    auto [it, inserted] = names.emplace(name, i);
+    if (!inserted) {
+      return Invalid(absl::StrCat(path, ".name"),
+                     absl::StrCat(Quote(name), " is also the name of volumes[",
+                                  it->second, "]"));
+    }
+    status =
+        CheckMountPath(absl::StrCat(path, ".mount_path"), volume.mount_path());
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+// Two mounts at one path fail at pod creation; say which fields collide.
+absl::Status CheckMountPathsUnique(const Compute& compute) {
+  absl::flat_hash_map<std::string, std::string> seen;  // path → field
+  if (!compute.shm_size().empty()) seen.emplace("/dev/shm", "compute.shm_size");
+  std::vector<std::pair<std::string, std::string>> mounts;
+  for (int i = 0; i < compute.secrets_size(); ++i) {
+    if (compute.secrets(i).mount_path().empty()) continue;
+    mounts.emplace_back(absl::StrCat("compute.secrets[", i, "].mount_path"),
+                        compute.secrets(i).mount_path());
+  }
+  for (int i = 0; i < compute.volumes_size(); ++i) {
+    mounts.emplace_back(absl::StrCat("compute.volumes[", i, "].mount_path"),
+                        compute.volumes(i).mount_path());
+  }
+  for (const auto& [field, mount] : mounts) {
+    std::string normalized = mount;
+    while (normalized.size() > 1 && normalized.back() == '/') {
+      normalized.pop_back();
+    }
+    auto [it, inserted] = seen.emplace(normalized, field);
+    if (!inserted) {
+      return Invalid(field, absl::StrCat(Quote(mount), " is also mounted by ",
+                                         it->second));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTolerations(const Compute& compute) {
+  for (int i = 0; i < compute.tolerations_size(); ++i) {
+    const tether::v1::Toleration& t = compute.tolerations(i);
+    const std::string path = absl::StrCat("compute.tolerations[", i, "]");
+    if (t.operator_() != "" && t.operator_() != "Equal" &&
+        t.operator_() != "Exists") {
+      return Invalid(absl::StrCat(path, ".operator"),
+                     absl::StrCat(Quote(t.operator_()),
+                                  " is not an operator (use Equal or Exists)"));
+    }
+    const bool exists = t.operator_() == "Exists";
+    if (!t.key().empty() && !IsQualifiedName(t.key())) {
+      return Invalid(absl::StrCat(path, ".key"),
+                     absl::StrCat(Quote(t.key()), " is not a valid taint key"));
+    }
+    if (t.key().empty() && !exists) {
+      return Invalid(absl::StrCat(path, ".key"),
+                     "required unless operator is Exists (which then "
+                     "tolerates every taint)");
+    }
+    if (exists && !t.value().empty()) {
+      return Invalid(absl::StrCat(path, ".value"),
+                     "must be empty when operator is Exists");
+    }
+    if (!IsLabelValue(t.value())) {
+      return Invalid(
+          absl::StrCat(path, ".value"),
+          absl::StrCat(Quote(t.value()), " is not a valid taint value"));
+    }
+    if (t.effect() != "" && t.effect() != "NoSchedule" &&
+        t.effect() != "PreferNoSchedule" && t.effect() != "NoExecute") {
+      return Invalid(absl::StrCat(path, ".effect"),
+                     absl::StrCat(Quote(t.effect()),
+                                  " is not a taint effect (use NoSchedule, "
+                                  "PreferNoSchedule or NoExecute)"));
+    }
+    if (t.has_toleration_seconds() && t.effect() != "NoExecute") {
+      return Invalid(absl::StrCat(path, ".toleration_seconds"),
+                     "only applies when effect is NoExecute");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAutoscaling(const Compute& compute) {
+  if (!compute.has_autoscaling()) return absl::OkStatus();
+  const tether::v1::Autoscaling& a = compute.autoscaling();
+  constexpr absl::string_view kPath = "compute.autoscaling";
+  if (a.min_replicas() < 0) {
+    return Invalid(absl::StrCat(kPath, ".min_replicas"),
+                   absl::StrCat("must not be negative, got ", a.min_replicas(),
+                                " (0 means 1)"));
+  }
+  if (a.max_replicas() < 1) {
+    return Invalid(
+        absl::StrCat(kPath, ".max_replicas"),
+        absl::StrCat("required and at least 1, got ", a.max_replicas()));
+  }
+  const int min_replicas = std::max(a.min_replicas(), 1);
+  if (min_replicas > a.max_replicas()) {
+    return Invalid(absl::StrCat(kPath, ".min_replicas"),
+                   absl::StrCat(a.min_replicas(), " is greater than ",
+                                "max_replicas ", a.max_replicas()));
+  }
+  if (a.target_cpu_utilization() < 0 || a.target_memory_utilization() < 0) {
+    return Invalid(a.target_cpu_utilization() < 0
+                       ? absl::StrCat(kPath, ".target_cpu_utilization")
+                       : absl::StrCat(kPath, ".target_memory_utilization"),
+                   "must not be negative (percent of the request)");
+  }
+  if (a.target_cpu_utilization() == 0 && a.target_memory_utilization() == 0) {
+    return Invalid(kPath,
+                   "needs target_cpu_utilization or target_memory_utilization "
+                   "(percent of the request to keep, e.g. 70)");
+  }
+  // Utilization is a share of the request: without one the HPA cannot act.
+  if (a.target_cpu_utilization() > 0 && compute.cpus().empty()) {
+    return Invalid(absl::StrCat(kPath, ".target_cpu_utilization"),
+                   "needs compute.cpus: utilization is a percentage of the "
+                   "CPU request");
+  }
+  if (a.target_memory_utilization() > 0 && compute.memory().empty()) {
+    return Invalid(absl::StrCat(kPath, ".target_memory_utilization"),
+                   "needs compute.memory: utilization is a percentage of the "
+                   "memory request");
+  }
+  // The API server's limit on stabilizationWindowSeconds is one hour.
+  for (const auto& [field, text] :
+       {std::make_pair("scale_up_stabilization", &a.scale_up_stabilization()),
+        std::make_pair("scale_down_stabilization",
+                       &a.scale_down_stabilization())}) {
+    if (text->empty()) continue;
+    absl::Status status =
+        CheckDuration(absl::StrCat(kPath, ".", field), *text, 3600);
+    if (!status.ok()) return status;
+  }
+  if (compute.replicas() != 0 && (compute.replicas() < min_replicas ||
+                                  compute.replicas() > a.max_replicas())) {
+    return Invalid("compute.replicas",
+                   absl::StrCat(compute.replicas(), " is outside ",
+                                "compute.autoscaling's [", min_replicas, ", ",
+                                a.max_replicas(), "]"));
+  }
+  if (compute.has_distributed()) {
+    return Invalid(kPath,
+                   "cannot be combined with compute.distributed: the world "
+                   "size of distributed workers is fixed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDistributed(const Compute& compute) {
+  if (!compute.has_distributed()) return absl::OkStatus();
+  const tether::v1::Distributed& d = compute.distributed();
+  if (d.workers() < 1) {
+    return Invalid("compute.distributed.workers",
+                   absl::StrCat("required and at least 1 (the world size), "
+                                "got ",
+                                d.workers()));
+  }
+  if (d.master_port() < 0 || d.master_port() > 65535) {
+    return Invalid("compute.distributed.master_port",
+                   absl::StrCat(d.master_port(),
+                                " is not a port (1-65535; 0 means 29500)"));
+  }
+  if (compute.replicas() != 0 && compute.replicas() != d.workers()) {
+    return Invalid("compute.replicas",
+                   absl::StrCat(compute.replicas(), " differs from ",
+                                "compute.distributed.workers ", d.workers(),
+                                "; leave replicas out"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckStructField(absl::string_view path,
+                              const google::protobuf::Struct& value) {
+  google::protobuf::Value wrapped;
+  *wrapped.mutable_struct_value() = value;
+  return CheckJsonValue(path, wrapped);
+}
+
+// The fields that only shape Kubernetes objects.
+absl::Status ValidateKubernetesFields(const Compute& compute) {
+  const std::string& policy = compute.image_pull_policy();
+  if (!policy.empty() && policy != "Always" && policy != "IfNotPresent" &&
+      policy != "Never") {
+    return Invalid("compute.image_pull_policy",
+                   absl::StrCat(Quote(policy),
+                                " is not a pull policy (use Always, "
+                                "IfNotPresent or Never)"));
+  }
+  absl::Status status = ValidateSecrets(compute);
+  if (!status.ok()) return status;
+  for (int i = 0; i < compute.config_maps_size(); ++i) {
+    status = CheckDnsSubdomain(absl::StrCat("compute.config_maps[", i, "]"),
+                               compute.config_maps(i), "ConfigMap name");
+    if (!status.ok()) return status;
+  }
+  status = ValidateVolumes(compute);
+  if (!status.ok()) return status;
+  if (!compute.shm_size().empty()) {
+    status =
+        CheckQuantity("compute.shm_size", compute.shm_size(),
+                      "leave the field out for the container default", true);
+    if (!status.ok()) return status;
+  }
+  status = CheckMountPathsUnique(compute);
+  if (!status.ok()) return status;
+  status = CheckStringMap("compute.node_selector", compute.node_selector(),
+                          /*check_values=*/true, /*reserve_tether_keys=*/false);
+  if (!status.ok()) return status;
+  status = ValidateTolerations(compute);
+  if (!status.ok()) return status;
+  if (compute.has_affinity()) {
+    for (const auto& [key, unused] : compute.affinity().fields()) {
+      if (key != "nodeAffinity" && key != "podAffinity" &&
+          key != "podAntiAffinity") {
+        return Invalid(absl::StrCat("compute.affinity.", key),
+                       "unknown; use nodeAffinity, podAffinity or "
+                       "podAntiAffinity");
+      }
+    }
+    status = CheckStructField("compute.affinity", compute.affinity());
+    if (!status.ok()) return status;
+  }
+  if (!compute.priority_class().empty()) {
+    status = CheckDnsSubdomain("compute.priority_class",
+                               compute.priority_class(), "PriorityClass name");
+    if (!status.ok()) return status;
+  }
+  if (!compute.service_account().empty()) {
+    status =
+        CheckDnsSubdomain("compute.service_account", compute.service_account(),
+                          "ServiceAccount name");
+    if (!status.ok()) return status;
+  }
+  status = CheckStringMap("compute.labels", compute.labels(),
+                          /*check_values=*/true, /*reserve_tether_keys=*/true);
+  if (!status.ok()) return status;
+  status = CheckStringMap("compute.annotations", compute.annotations(),
+                          /*check_values=*/false, /*reserve_tether_keys=*/true);
+  if (!status.ok()) return status;
+  if (!compute.inactivity_ttl().empty()) {
+    // A year is far beyond any idle timeout and keeps arithmetic in range.
+    status = CheckDuration("compute.inactivity_ttl", compute.inactivity_ttl(),
+                           366 * 24 * 3600);
+    if (!status.ok()) return status;
+  }
+  status = ValidateAutoscaling(compute);
+  if (!status.ok()) return status;
+  status = ValidateDistributed(compute);
+  if (!status.ok()) return status;
+  if (!compute.gpu_type().empty()) {
+    if (compute.gpus() == 0) {
+      return Invalid("compute.gpu_type",
+                     "needs compute.gpus > 0: the type selects GPU nodes");
+    }
+    if (!IsQualifiedNamePart(compute.gpu_type())) {
+      return Invalid("compute.gpu_type",
+                     absl::StrCat(Quote(compute.gpu_type()),
+                                  " is not a valid node label value"));
+    }
+  }
+  if (!compute.pod_template_name().empty()) {
+    status = CheckDnsSubdomain("compute.pod_template_name",
+                               compute.pod_template_name(), "PodTemplate name");
+    if (!status.ok()) return status;
+  }
+  if (compute.has_pod_template()) {
+    status = CheckStructField("compute.pod_template", compute.pod_template());
+    if (!status.ok()) return status;
+  }
+  if (compute.has_service_template()) {
+    status = CheckStructField("compute.service_template",
+                              compute.service_template());
+    if (!status.ok()) return status;
+  }
+  status = CheckLimit("compute.cpus_limit", compute.cpus_limit(),
+                      "compute.cpus", compute.cpus(), false);
+  if (!status.ok()) return status;
+  return CheckLimit("compute.memory_limit", compute.memory_limit(),
+                    "compute.memory", compute.memory(), true);
+}
+
 absl::Status ValidateCompute(const Compute& compute) {
   if (!compute.cpus().empty()) {
     absl::Status status =
@@ -242,7 +754,7 @@ absl::Status ValidateCompute(const Compute& compute) {
     absl::Status status = CheckModulePath(path, compute.preload(i), "torch");
     if (!status.ok()) return status;
   }
-  return absl::OkStatus();
+  return ValidateKubernetesFields(compute);
 }
 
 absl::Status ValidatePythonCallable(const Callable& callable) {
@@ -354,6 +866,26 @@ absl::Status ValidateCallable(const ServiceSpec& spec) {
 }
 
 }  // namespace
+
+absl::StatusOr<int64_t> ParseDurationSeconds(absl::string_view text) {
+  absl::Duration duration;
+  // absl also takes "inf", "ms" and fractions; Kubernetes wants whole
+  // seconds, so only h/m/s with integers are accepted.
+  const bool simple =
+      !text.empty() &&
+      text.find_first_not_of("0123456789hms") == absl::string_view::npos;
+  if (!simple || !absl::ParseDuration(text, &duration) ||
+      absl::StrContains(text, "ms")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Quote(text),
+        " is not a duration (write e.g. \"90s\", \"30m\" or \"1h30m\")"));
+  }
+  if (duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quote(text), " must be longer than zero"));
+  }
+  return absl::ToInt64Seconds(duration);
+}
 
 absl::Status ValidateServiceName(absl::string_view name) {
   if (name.empty()) {

@@ -4,7 +4,11 @@
 // The authoritative checks on a ServiceSpec: tetherd runs them on every
 // Deploy, the CLI runs them early for friendlier errors.
 
+#include <cstdint>
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tether/v1/service.pb.h"
 
@@ -23,9 +27,25 @@ namespace tether::spec {
 /// unspecified, unknown or repeated codecs; preload entries are dotted Python
 /// module names; the callable is set: python needs a dotted module and an
 /// identifier name, native a relative library path without "..", and only
-/// python callables take init arguments. Zero values meaning "default" are
+/// python callables take init arguments. Kubernetes fields: pull policy is
+/// Always/IfNotPresent/Never; secrets, config maps, claims, classes and
+/// accounts are DNS subdomains; each secret sets exactly one of env (with a
+/// key) and mount_path; mount paths are absolute and unique (with /dev/shm
+/// when shm_size is set); label/annotation/selector keys are qualified names
+/// outside tether.dev/ and app.kubernetes.io/; tolerations use known
+/// operators and effects; affinity has only the three affinity keys;
+/// durations parse with `ParseDurationSeconds`; autoscaling has
+/// 1 <= min <= max, a target backed by a request, and no distributed;
+/// distributed has workers >= 1 and a valid port; gpu_type needs gpus;
+/// limits are at least their requests. Zero values meaning "default" are
 /// accepted: validate before or after `WithDefaults`. Thread-safe.
 absl::Status ValidateServiceSpec(const tether::v1::ServiceSpec& spec);
+
+/// Whole seconds in a duration written with integer h/m/s parts ("90s",
+/// "30m", "1h30m"), as used by `inactivity_ttl` and the autoscaling windows.
+/// INVALID_ARGUMENT (quoting `text`, no field path) for anything else, zero
+/// included. Thread-safe.
+absl::StatusOr<int64_t> ParseDurationSeconds(absl::string_view text);
 
 /// `spec` with the documented defaults filled in: replicas 1 and workers 1
 /// when 0, runtime python when unspecified, allowed_serialization

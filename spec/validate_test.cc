@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
@@ -411,6 +412,248 @@ TEST(WithDefaultsTest, KeepsSetValues) {
   EXPECT_EQ(spec.callable().runtime(), tether::v1::RUNTIME_NATIVE);
   ASSERT_EQ(spec.compute().allowed_serialization_size(), 1);
   EXPECT_EQ(spec.compute().allowed_serialization(0), tether::v1::CODEC_PICKLE);
+}
+
+// Every Kubernetes knob at once, as kube/render_test.cc also uses it.
+constexpr char kEveryKnob[] = R"pb(
+  compute {
+    cpus: "2"
+    cpus_limit: "4"
+    memory: "4Gi"
+    memory_limit: "8Gi"
+    gpus: 1
+    gpu_type: "nvidia-tesla-t4"
+    image_pull_policy: "IfNotPresent"
+    secrets { name: "hf-token" key: "token" env: "HF_TOKEN" }
+    secrets { name: "certs" mount_path: "/etc/certs" }
+    config_maps: "model-config"
+    volumes { claim_name: "models" mount_path: "/models" read_only: true }
+    shm_size: "2Gi"
+    node_selector { key: "cloud.google.com/gke-spot" value: "true" }
+    tolerations {
+      key: "spot"
+      operator: "Equal"
+      value: "true"
+      effect: "NoSchedule"
+    }
+    tolerations {
+      operator: "Exists"
+      effect: "NoExecute"
+      toleration_seconds: 30
+    }
+    affinity {
+      fields {
+        key: "nodeAffinity"
+        value { struct_value {} }
+      }
+    }
+    priority_class: "high"
+    service_account: "trainer"
+    labels { key: "team" value: "ml" }
+    annotations { key: "example.com/owner" value: "Jane Doe <jane@x>" }
+    inactivity_ttl: "1h30m"
+    autoscaling {
+      min_replicas: 2
+      max_replicas: 10
+      target_cpu_utilization: 70
+      target_memory_utilization: 80
+      scale_up_stabilization: "60s"
+      scale_down_stabilization: "5m"
+    }
+    pod_template_name: "gpu-base"
+    pod_template {
+      fields {
+        key: "spec"
+        value { struct_value {} }
+      }
+    }
+    service_template {
+      fields {
+        key: "metadata"
+        value { struct_value {} }
+      }
+    }
+  }
+)pb";
+
+TEST(ValidateServiceSpecTest, AcceptsEveryKubernetesKnob) {
+  EXPECT_TRUE(ValidateServiceSpec(Spec(kEveryKnob)).ok())
+      << ValidateServiceSpec(Spec(kEveryKnob));
+  EXPECT_TRUE(ValidateServiceSpec(Spec(R"pb(
+                compute { distributed { workers: 4 master_port: 23456 } }
+              )pb"))
+                  .ok());
+}
+
+TEST(ValidateServiceSpecTest, RejectsBadKubernetesFields) {
+  const std::pair<const char*, const char*> cases[] =
+      {
+          {R"pb(compute { image_pull_policy: "always" })pb",
+           "compute.image_pull_policy: \"always\" is not a pull policy (use "
+           "Always, IfNotPresent or Never)"},
+          {R"pb(compute { secrets { name: "s" } })pb",
+           "compute.secrets[0]: set exactly one of env"},
+          {R"pb(compute { secrets { name: "s" env: "X" } })pb",
+           "compute.secrets[0].key: required with env"},
+          {R"pb(compute { secrets { name: "S_1" key: "k" env: "X" } })pb",
+           "compute.secrets[0].name: \"S_1\" is not a valid Secret name"},
+          {R"pb(compute { secrets { name: "s" key: "k" env: "1X" } })pb",
+           "compute.secrets[0].env: \"1X\" is not a valid environment "
+           "variable"},
+          {R"pb(compute { secrets { name: "s" key: "a/b" env: "X" } })pb",
+           "compute.secrets[0].key: \"a/b\" is not a valid Secret key"},
+          {R"pb(compute { secrets { name: "s" mount_path: "etc/s" } })pb",
+           "compute.secrets[0].mount_path: \"etc/s\" must be absolute"},
+          {R"pb(compute { config_maps: "" })pb",
+           "compute.config_maps[0]: required: ConfigMap name"},
+          {R"pb(compute { volumes { claim_name: "c" } })pb",
+           "compute.volumes[0].mount_path: required"},
+          {R"pb(compute {
+                  volumes { claim_name: "c" mount_path: "/a" }
+                  volumes { claim_name: "c" mount_path: "/b" }
+                })pb",
+           "compute.volumes[1].name: \"c\" is also the name of volumes[0]"},
+          {R"pb(compute {
+                  shm_size: "1Gi"
+                  volumes { claim_name: "c" mount_path: "/dev/shm/" }
+                })pb",
+           "compute.volumes[0].mount_path: \"/dev/shm/\" is also mounted by "
+           "compute.shm_size"},
+          {R"pb(compute { shm_size: "1.5" })pb",
+           "compute.shm_size: \"1.5\" is not a whole number of bytes"},
+          {R"pb(compute { node_selector { key: "a/b/c" value: "x" } })pb",
+           "compute.node_selector: \"a/b/c\" is not a valid key"},
+          {R"pb(compute { node_selector { key: "zone" value: "a b" } })pb",
+           "compute.node_selector.zone: \"a b\" is not a valid label value"},
+          {R"pb(compute { tolerations { key: "k" effect: "NoScheduled" } })pb",
+           "compute.tolerations[0].effect: \"NoScheduled\" is not a taint "
+           "effect"},
+          {R"pb(compute { tolerations { key: "k" operator: "In" } })pb",
+           "compute.tolerations[0].operator: \"In\" is not an operator"},
+          {R"pb(compute { tolerations { value: "v" } })pb",
+           "compute.tolerations[0].key: required unless operator is Exists"},
+          {R"pb(compute {
+                  tolerations { key: "k" operator: "Exists" value: "v" }
+                })pb",
+           "compute.tolerations[0].value: must be empty when operator is "
+           "Exists"},
+          {R"pb(compute { tolerations { key: "k" toleration_seconds: 5 } })pb",
+           "compute.tolerations[0].toleration_seconds: only applies when "
+           "effect "
+           "is NoExecute"},
+          {R"pb(compute {
+                  affinity {
+                    fields {
+                      key: "nodeSelector"
+                      value { string_value: "x" }
+                    }
+                  }
+                })pb",
+           "compute.affinity.nodeSelector: unknown"},
+          {R"pb(compute { priority_class: "High" })pb",
+           "compute.priority_class: \"High\" is not a valid PriorityClass "
+           "name"},
+          {R"pb(compute { service_account: "a_b" })pb",
+           "compute.service_account: \"a_b\" is not a valid ServiceAccount "
+           "name"},
+          {R"pb(compute { labels { key: "tether.dev/service" value: "x" } })pb",
+           "compute.labels: \"tether.dev/service\" is reserved"},
+          {R"pb(compute { labels { key: "team" value: "-ml" } })pb",
+           "compute.labels.team: \"-ml\" is not a valid label value"},
+          {R"pb(compute { annotations { key: "app.kubernetes.io/name" } })pb",
+           "compute.annotations: \"app.kubernetes.io/name\" is reserved"},
+          {R"pb(compute { inactivity_ttl: "10x" })pb",
+           "compute.inactivity_ttl: \"10x\" is not a duration"},
+          {R"pb(compute { inactivity_ttl: "1.5h" })pb",
+           "compute.inactivity_ttl: \"1.5h\" is not a duration"},
+          {R"pb(compute { inactivity_ttl: "0s" })pb",
+           "compute.inactivity_ttl: \"0s\" must be longer than zero"},
+          {R"pb(compute {
+                  cpus: "1"
+                  autoscaling {
+                    min_replicas: 5
+                    max_replicas: 3
+                    target_cpu_utilization: 70
+                  }
+                })pb",
+           "compute.autoscaling.min_replicas: 5 is greater than max_replicas "
+           "3"},
+          {R"pb(compute { autoscaling { target_cpu_utilization: 70 } })pb",
+           "compute.autoscaling.max_replicas: required and at least 1, got 0"},
+          {R"pb(compute { autoscaling { max_replicas: 3 } })pb",
+           "compute.autoscaling: needs target_cpu_utilization or "
+           "target_memory_utilization"},
+          {R"pb(compute {
+                  autoscaling { max_replicas: 3 target_memory_utilization: 80 }
+                })pb",
+           "compute.autoscaling.target_memory_utilization: needs "
+           "compute.memory"},
+          {R"pb(compute {
+                  cpus: "1"
+                  autoscaling {
+                    max_replicas: 3
+                    target_cpu_utilization: 70
+                    scale_down_stabilization: "2h"
+                  }
+                })pb",
+           "compute.autoscaling.scale_down_stabilization: \"2h\" is longer "
+           "than "
+           "the limit of 3600s"},
+          {R"pb(compute {
+                  cpus: "1"
+                  replicas: 9
+                  autoscaling { max_replicas: 3 target_cpu_utilization: 70 }
+                })pb",
+           "compute.replicas: 9 is outside compute.autoscaling's [1, 3]"},
+          {R"pb(compute {
+                  cpus: "1"
+                  autoscaling { max_replicas: 3 target_cpu_utilization: 70 }
+                  distributed { workers: 2 }
+                })pb",
+           "compute.autoscaling: cannot be combined with compute.distributed"},
+          {R"pb(compute { distributed {} })pb",
+           "compute.distributed.workers: required and at least 1"},
+          {R"pb(compute { distributed { workers: 2 master_port: 70000 } })pb",
+           "compute.distributed.master_port: 70000 is not a port"},
+          {R"pb(compute {
+                  replicas: 3
+                  distributed { workers: 2 }
+                })pb",
+           "compute.replicas: 3 differs from compute.distributed.workers 2"},
+          {R"pb(compute { gpu_type: "a100" })pb",
+           "compute.gpu_type: needs compute.gpus > 0"},
+          {R"pb(compute { pod_template_name: "Base" })pb",
+           "compute.pod_template_name: \"Base\" is not a valid PodTemplate "
+           "name"},
+          {R"pb(compute { cpus: "2" cpus_limit: "1500m" })pb",
+           "compute.cpus_limit: \"1500m\" is less than compute.cpus \"2\""},
+          {R"pb(compute { memory_limit: "100m" })pb",
+           "compute.memory_limit: \"100m\" is not a whole number of bytes"},
+      };
+  for (const auto& [text, want] : cases) {
+    EXPECT_TRUE(absl::StartsWith(Error(Spec(text)), want))
+        << text << "\ngot: " << Error(Spec(text)) << "\nwant prefix: " << want;
+  }
+}
+
+TEST(ValidateServiceSpecTest, ChecksStructTemplatesForJson) {
+  ServiceSpec spec = Spec();
+  (*spec.mutable_compute()->mutable_pod_template()->mutable_fields())["x"]
+      .set_number_value(NAN);
+  EXPECT_EQ(Error(spec),
+            "compute.pod_template.x: nan has no JSON "
+            "representation");
+}
+
+TEST(ParseDurationSecondsTest, AcceptsWholeHoursMinutesSeconds) {
+  EXPECT_EQ(*ParseDurationSeconds("30m"), 1800);
+  EXPECT_EQ(*ParseDurationSeconds("1h30m"), 5400);
+  EXPECT_EQ(*ParseDurationSeconds("90s"), 90);
+  for (const char* bad : {"", "10", "10x", "-5m", "inf", "500ms", "1.5h"}) {
+    EXPECT_EQ(ParseDurationSeconds(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
 }
 
 TEST(CodecAllowedTest, DefaultsToJsonAndRaw) {
