@@ -9,6 +9,12 @@
 
 namespace tether::agent {
 
+InvokeService::InvokeService(WorkerPool* pool, std::string token,
+                             int64_t max_payload_bytes)
+    : pool_(pool),
+      authorization_(absl::StrCat("Bearer ", token)),
+      max_payload_bytes_(max_payload_bytes) {}
+
 void InvokeService::SetAllowedCodecs(std::vector<tether::v1::Codec> codecs) {
   absl::MutexLock lock(&mu_);
   allowed_codecs_ = std::move(codecs);
@@ -23,7 +29,7 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
   auto auth = metadata.find("authorization");
   if (auth == metadata.end() ||
       absl::string_view(auth->second.data(), auth->second.size()) !=
-          absl::StrCat("Bearer ", token_)) {
+          authorization_) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                  "missing or wrong service token"));
     return reactor;

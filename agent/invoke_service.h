@@ -18,10 +18,7 @@ class WorkerPool;
 /// Thread-safe; the pool must outlive the server.
 class InvokeService final : public tether::v1::Agent::CallbackService {
  public:
-  InvokeService(WorkerPool* pool, std::string token, int64_t max_payload_bytes)
-      : pool_(pool),
-        token_(std::move(token)),
-        max_payload_bytes_(max_payload_bytes) {}
+  InvokeService(WorkerPool* pool, std::string token, int64_t max_payload_bytes);
 
   /// Codecs callers may use from now on (from the loaded spec).
   void SetAllowedCodecs(std::vector<tether::v1::Codec> codecs);
@@ -33,7 +30,9 @@ class InvokeService final : public tether::v1::Agent::CallbackService {
 
  private:
   WorkerPool* const pool_;
-  const std::string token_;
+  // "Bearer <token>": what the authorization metadata must be, built once
+  // instead of on every call.
+  const std::string authorization_;
   const int64_t max_payload_bytes_;
   absl::Mutex mu_;
   std::vector<tether::v1::Codec> allowed_codecs_ ABSL_GUARDED_BY(mu_);

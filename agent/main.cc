@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "common/log.h"
 #include "common/runfiles.h"
+#include "common/serving_process.h"
 
 ABSL_FLAG(std::string, gateway, "", "tetherd's address, host:port");
 ABSL_FLAG(std::string, service, "", "the service this replica belongs to");
@@ -26,6 +27,7 @@ ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20, "largest call payload");
 
 int main(int argc, char** argv) {
   tether::ExportRunfilesDir();
+  tether::ConfigureServingProcess();
   absl::ParseCommandLine(argc, argv);
   sigset_t signals;
   sigemptyset(&signals);

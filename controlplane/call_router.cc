@@ -4,7 +4,6 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
@@ -21,9 +20,17 @@ using tether::v1::Codec;
 using tether::v1::InvokeRequest;
 using tether::v1::InvokeResponse;
 
-std::string NewRequestId() {
+// 16 lowercase hex digits, formatted by hand: this runs on every call, and
+// StrFormat would parse its format string each time.
+void SetNewRequestId(InvokeRequest* invoke) {
   static thread_local absl::BitGen gen;
-  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
+  uint64_t value = absl::Uniform<uint64_t>(gen);
+  char id[16];
+  for (int i = 15; i >= 0; --i) {
+    id[i] = "0123456789abcdef"[value & 0xf];
+    value >>= 4;
+  }
+  invoke->set_request_id(id, sizeof(id));
 }
 
 // Fan-out bookkeeping shared by the per-replica callbacks of one call.
@@ -56,7 +63,20 @@ struct FanOut {
   std::function<void(absl::Status)> done;
 };
 
-// One in-flight Invoke: owns what the async client call needs until it ends.
+// A call sent to one replica (TARGET_ANY, or one replica): owns the
+// request, response and completion in one allocation, with none of the
+// fan-out bookkeeping.
+struct SingleInvoke {
+  grpc::ClientContext context;
+  InvokeRequest request;
+  InvokeResponse response;
+  std::shared_ptr<AgentEndpoint> endpoint;
+  CallResponse* call_response;
+  std::function<void(absl::Status)> done;
+};
+
+// One in-flight Invoke of a fan-out: owns what the async client call needs
+// until it ends.
 struct PendingInvoke {
   grpc::ClientContext context;
   InvokeResponse response;
@@ -68,9 +88,15 @@ struct PendingInvoke {
 
 }  // namespace
 
+CallRouter::CallRouter(Options options) : options_(options) {}
+
 void CallRouter::SetRoute(std::shared_ptr<const Route> route) {
+  auto entry = std::make_shared<RouteEntry>();
+  entry->authorization = absl::StrCat("Bearer ", route->token);
+  entry->route = std::move(route);
+  const std::string service = entry->route->service;
   absl::MutexLock lock(&mu_);
-  routes_[route->service] = std::move(route);
+  routes_[service] = std::move(entry);
 }
 
 void CallRouter::RemoveRoute(const std::string& service) {
@@ -96,16 +122,17 @@ std::unique_ptr<tether::v1::Agent::StubInterface> CallRouter::NewAgentStub(
 void CallRouter::Call(const CallRequest& request, CallResponse* response,
                       absl::Time deadline,
                       std::function<void(absl::Status)> done) {
-  std::shared_ptr<const Route> route;
+  std::shared_ptr<const RouteEntry> entry;
   {
     absl::MutexLock lock(&mu_);
     auto it = routes_.find(request.service());
-    if (it != routes_.end()) route = it->second;
+    if (it != routes_.end()) entry = it->second;
   }
-  if (route == nullptr) {
+  if (entry == nullptr) {
     return done(absl::NotFoundError(
         absl::StrCat("service \"", request.service(), "\" not found")));
   }
+  const Route* const route = entry->route.get();
   const Codec codec = request.codec() == tether::v1::CODEC_UNSPECIFIED
                           ? tether::v1::CODEC_JSON
                           : request.codec();
@@ -130,13 +157,14 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
     case CallRequest::TARGET_UNSPECIFIED:
     case CallRequest::TARGET_ANY: {
       // Least outstanding requests; ties go to the lower replica index.
-      std::shared_ptr<AgentEndpoint> best;
+      // Raw pointers while scanning: no reference-count traffic per replica.
+      const std::shared_ptr<AgentEndpoint>* best = nullptr;
       for (const auto& endpoint : route->ready) {
-        if (best == nullptr || endpoint->in_flight < best->in_flight) {
-          best = endpoint;
+        if (best == nullptr || endpoint->in_flight < (*best)->in_flight) {
+          best = &endpoint;
         }
       }
-      if (best != nullptr) targets.push_back(best);
+      if (best != nullptr) targets.push_back(*best);
       break;
     }
     case CallRequest::TARGET_ALL:
@@ -165,15 +193,53 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
                          : absl::StrCat(" (", route->not_ready_reason, ")"))));
   }
 
+  if (targets.size() == 1) {
+    // The common case, kept free of the fan-out's shared state.
+    auto* single = new SingleInvoke;
+    single->request.set_method(request.method());
+    single->request.set_codec(codec);
+    single->request.set_payload(request.payload());
+    if (request.request_id().empty()) {
+      SetNewRequestId(&single->request);
+    } else {
+      single->request.set_request_id(request.request_id());
+    }
+    single->endpoint = std::move(targets[0]);
+    single->call_response = response;
+    single->done = std::move(done);
+    single->context.set_deadline(absl::ToChronoTime(deadline));
+    single->context.AddMetadata("authorization", entry->authorization);
+    single->endpoint->in_flight++;
+    single->endpoint->stub->async()->Invoke(
+        &single->context, &single->request, &single->response,
+        [single](const grpc::Status& status) {
+          single->endpoint->in_flight--;
+          if (status.ok()) {
+            CallResult* result = single->call_response->add_results();
+            *result = std::move(*single->response.mutable_result());
+            if (result->replica().empty()) {
+              result->set_replica(single->endpoint->replica);
+            }
+          }
+          // Moved out first: `done` may let the server reuse `response`.
+          std::function<void(absl::Status)> done = std::move(single->done);
+          delete single;
+          done(FromGrpcStatus(status));
+        });
+    return;
+  }
+
   auto invoke = std::make_shared<InvokeRequest>();
   invoke->set_method(request.method());
   invoke->set_codec(codec);
   invoke->set_payload(request.payload());
-  invoke->set_request_id(request.request_id().empty() ? NewRequestId()
-                                                      : request.request_id());
+  if (request.request_id().empty()) {
+    SetNewRequestId(invoke.get());
+  } else {
+    invoke->set_request_id(request.request_id());
+  }
   auto fan_out =
       std::make_shared<FanOut>(targets.size(), response, std::move(done));
-  const std::string authorization = absl::StrCat("Bearer ", route->token);
   for (size_t i = 0; i < targets.size(); ++i) {
     auto* pending = new PendingInvoke;
     pending->request = invoke;
@@ -181,7 +247,7 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
     pending->fan_out = fan_out;
     pending->index = i;
     pending->context.set_deadline(absl::ToChronoTime(deadline));
-    pending->context.AddMetadata("authorization", authorization);
+    pending->context.AddMetadata("authorization", entry->authorization);
     pending->endpoint->in_flight++;
     pending->endpoint->stub->async()->Invoke(
         &pending->context, pending->request.get(), &pending->response,

@@ -48,7 +48,7 @@ class CallRouter {
     int64_t max_payload_bytes = 64 << 20;
   };
 
-  explicit CallRouter(Options options) : options_(options) {}
+  explicit CallRouter(Options options);
 
   /// Installs or replaces the route of `route->service`.
   void SetRoute(std::shared_ptr<const Route> route);
@@ -68,9 +68,17 @@ class CallRouter {
       const std::string& address) const;
 
  private:
+  // A route plus what every call on it needs, computed once per SetRoute
+  // rather than once per call.
+  struct RouteEntry {
+    std::shared_ptr<const Route> route;
+    // "Bearer <token>", sent as the authorization metadata.
+    std::string authorization;
+  };
+
   const Options options_;
   absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<const Route>> routes_
+  std::map<std::string, std::shared_ptr<const RouteEntry>> routes_
       ABSL_GUARDED_BY(mu_);
 };
 

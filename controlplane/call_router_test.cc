@@ -2,8 +2,10 @@
 
 #include <optional>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "controlplane/fake_agent_stub.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
 namespace tether::controlplane {
@@ -142,6 +144,65 @@ TEST_F(CallRouterTest, NamedReplica) {
   one.set_replica("svc-7");
   Start(one);
   EXPECT_EQ(status_->code(), absl::StatusCode::kUnavailable);
+}
+
+// An agent that never answers and whose server does not enforce deadlines
+// (the minimal stack drops its deadline filter): only the router's own
+// client-side deadline can end a call to it.
+class HungAgent final : public tether::v1::Agent::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Invoke(
+      grpc::CallbackServerContext* context,
+      const tether::v1::InvokeRequest* /*request*/,
+      tether::v1::InvokeResponse* /*response*/) override {
+    class Reactor final : public grpc::ServerUnaryReactor {
+     public:
+      // Finishes only when the client gives up.
+      void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+      void OnDone() override { delete this; }
+    };
+    (void)context;
+    return new Reactor;
+  }
+};
+
+TEST(CallRouterDeadlineTest, AgentStubsTimeCallsOutThemselves) {
+  HungAgent agent;
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&agent);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+
+  CallRouter router(CallRouter::Options{});
+  auto route = std::make_shared<Route>();
+  route->service = "svc";
+  route->allowed_codecs = {tether::v1::CODEC_JSON};
+  auto endpoint = std::make_shared<AgentEndpoint>();
+  endpoint->replica = "svc-0";
+  endpoint->stub = router.NewAgentStub("127.0.0.1:" + std::to_string(port));
+  route->ready.push_back(endpoint);
+  router.SetRoute(route);
+
+  CallRequest request;
+  request.set_service("svc");
+  CallResponse response;
+  absl::Status status;
+  absl::Notification done;
+  const absl::Time start = absl::Now();
+  router.Call(request, &response, start + absl::Milliseconds(300),
+              [&](const absl::Status& s) {
+                status = s;
+                done.Notify();
+              });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(endpoint->in_flight, 0);
+  server->Shutdown();
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
+#include "common/serving_process.h"
 #include "common/sha256.h"
 #include "controlplane/agent_gateway_service.h"
 #include "controlplane/call_router.h"
@@ -170,6 +171,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   tether::ExportRunfilesDir();
+  tether::ConfigureServingProcess();
   absl::ParseCommandLine(argc, argv);
   return tether::controlplane::Run();
 }

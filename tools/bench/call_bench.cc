@@ -30,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/runfiles.h"
+#include "common/serving_process.h"
 #include "grpcpp/grpcpp.h"
 #include "sync/uploader.h"
 #include "tests/tetherd_process.h"
@@ -283,6 +284,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   tether::ExportRunfilesDir();
+  tether::ConfigureServingProcess();
   absl::ParseCommandLine(argc, argv);
   return tether::bench::Run();
 }
