@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/health_server.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
 #include "common/files.h"
@@ -132,15 +133,38 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   args.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));
   agent->gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateCustomChannel(
       opts.gateway_address, grpc::InsecureChannelCredentials(), args));
+  if (!opts.health_listen_address.empty()) {
+    HealthServer::Options health_options;
+    health_options.listen_address = opts.health_listen_address;
+    health_options.readiness = agent.get();
+    absl::StatusOr<std::unique_ptr<HealthServer>> health =
+        HealthServer::Create(std::move(health_options));
+    if (!health.ok()) return health.status();
+    agent->health_server_ = *std::move(health);
+  }
   agent->loader_ = std::thread([a = agent.get()] { a->LoaderLoop(); });
   return agent;
 }
 
 Agent::~Agent() {
+  // First: its thread calls Ready() on this agent.
+  health_server_.reset();
   Shutdown();
   if (loader_.joinable()) loader_.join();
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(500));
+  // Null when Create failed before the server started.
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(500));
+  }
+}
+
+int Agent::health_port() const {
+  return health_server_ == nullptr ? 0 : health_server_->port();
+}
+
+absl::Status Agent::Ready() const {
+  if (serving_any_.load(std::memory_order_acquire)) return absl::OkStatus();
+  return absl::UnavailableError("no revision loaded yet");
 }
 
 void Agent::Decorate(grpc::ClientContext& context) const {
@@ -320,6 +344,7 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
     absl::MutexLock lock(&mu_);
     serving_ = load;
   }
+  serving_any_.store(true, std::memory_order_release);
   // Recorded only once live: a crash before this leaves the previous
   // record, whose revision dir the builder never touches.
   const absl::Status recorded = WriteFileAtomically(

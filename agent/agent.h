@@ -1,6 +1,7 @@
 #ifndef TETHER_AGENT_AGENT_H_
 #define TETHER_AGENT_AGENT_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/readiness_source.h"
 #include "tether/v1/agent.grpc.pb.h"
 
 namespace grpc {
@@ -17,6 +19,7 @@ class Server;
 
 namespace tether::agent {
 
+class HealthServer;
 class InvokeService;
 class WorkerPool;
 
@@ -37,8 +40,11 @@ class WorkerPool;
 /// crashed agent comes back serving its last good revision, even if it
 /// died half-way through applying a newer one).
 ///
+/// Ready (for traffic, see Ready) once workers serve a revision; with
+/// `health_listen_address` set it answers Kubernetes probes over HTTP.
+///
 /// Thread-safe.
-class Agent {
+class Agent final : public ReadinessSource {
  public:
   struct Options {
     /// tetherd's AgentGateway, host:port.
@@ -57,10 +63,13 @@ class Agent {
     absl::Duration max_backoff = absl::Seconds(5);
     /// Fork Python workers from a zygote (WorkerPool::Options::zygote).
     bool zygote = true;
+    /// Where to serve the HTTP health endpoint (`/healthz`, `/readyz`, see
+    /// health_server.h), host:port; port 0 picks one. Empty: none.
+    std::string health_listen_address;
   };
 
   static absl::StatusOr<std::unique_ptr<Agent>> Create(Options options);
-  ~Agent();
+  ~Agent() override;
 
   /// Holds the Attach stream until Shutdown (OK) or until tetherd rejects
   /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED).
@@ -71,6 +80,13 @@ class Agent {
   void Shutdown();
 
   const std::string& invoke_address() const { return invoke_address_; }
+  /// The health endpoint's port; 0 without one.
+  int health_port() const;
+
+  /// OK once workers serve a revision (restored or loaded; a failed load
+  /// keeps the old one serving, so readiness never goes back), else
+  /// UNAVAILABLE saying why. Never blocks.
+  absl::Status Ready() const override;
 
  private:
   explicit Agent(Options options);
@@ -92,6 +108,8 @@ class Agent {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InvokeService> invoke_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Null without --health_listen. Reads serving_any_ from its own thread.
+  std::unique_ptr<HealthServer> health_server_;
 
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
@@ -103,6 +121,9 @@ class Agent {
   std::optional<tether::v1::LoadRevision> pending_ ABSL_GUARDED_BY(mu_);
   // What the workers serve now.
   std::optional<tether::v1::LoadRevision> serving_ ABSL_GUARDED_BY(mu_);
+  // serving_ has a value. Not under mu_: Report holds mu_ across a stream
+  // Write that can stall, and a probe waiting on it would fail liveness.
+  std::atomic<bool> serving_any_{false};
   // Restore has run (Run attaches only then).
   bool restored_ ABSL_GUARDED_BY(mu_) = false;
   std::thread loader_;

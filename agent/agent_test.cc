@@ -224,6 +224,7 @@ class AgentTest : public ::testing::Test {
     options.workdir = workdir_;
     options.token = "secret";
     options.initial_backoff = absl::Milliseconds(10);
+    options.health_listen_address = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<Agent>> agent =
         Agent::Create(std::move(options));
     ASSERT_TRUE(agent.ok()) << agent.status();
@@ -283,8 +284,11 @@ class AgentTest : public ::testing::Test {
 };
 
 TEST_F(AgentTest, LoadsReportsAndServes) {
+  EXPECT_NE(agent_->health_port(), 0);
+  EXPECT_TRUE(absl::IsUnavailable(agent_->Ready()));
   gateway_.Send(Load(rev1_, 1));
   EXPECT_EQ(gateway_.WaitForOutcome(1).state(), RevisionState::STATE_READY);
+  EXPECT_TRUE(agent_->Ready().ok());
   EXPECT_EQ(gateway_.States(1),
             (std::vector<RevisionState::State>{RevisionState::STATE_SYNCING,
                                                RevisionState::STATE_LOADING,

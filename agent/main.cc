@@ -1,7 +1,8 @@
 // tether-agent: runs one replica of a service.
 //
 //   TETHER_SERVICE_TOKEN=... tether-agent --gateway=HOST:PORT --service=NAME \
-//       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT]
+//       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT] \
+//       [--health_listen=HOST:PORT]
 //
 // The token comes from the environment so it does not show in `ps`.
 
@@ -23,6 +24,9 @@ ABSL_FLAG(std::string, replica, "", "this replica's name, <service>-<index>");
 ABSL_FLAG(std::string, workdir, "", "directory for code revisions");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "where to serve Agent.Invoke; port 0 picks one");
+ABSL_FLAG(std::string, health_listen, "",
+          "where to serve HTTP /healthz and /readyz for Kubernetes probes, "
+          "host:port; empty: off");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20, "largest call payload");
 
 int main(int argc, char** argv) {
@@ -41,6 +45,7 @@ int main(int argc, char** argv) {
   options.replica = absl::GetFlag(FLAGS_replica);
   options.workdir = absl::GetFlag(FLAGS_workdir);
   options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   if (const char* token = getenv("TETHER_SERVICE_TOKEN")) options.token = token;
   auto agent = tether::agent::Agent::Create(options);
@@ -51,6 +56,9 @@ int main(int argc, char** argv) {
   TETHER_LOG(INFO) << options.replica << " serving Invoke at "
                    << (*agent)->invoke_address() << ", attaching to "
                    << options.gateway_address;
+  if ((*agent)->health_port() != 0) {
+    TETHER_LOG(INFO) << "health endpoint on port " << (*agent)->health_port();
+  }
   std::thread signal_waiter([&agent, signals] {
     int signal = 0;
     sigwait(&signals, &signal);

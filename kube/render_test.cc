@@ -239,7 +239,11 @@ TEST(RenderServiceTest, MinimalSpecIsDeploymentAndService) {
   EXPECT_EQ(container["name"], "tether");
   EXPECT_EQ(container["image"], "python:3.11-slim");
   EXPECT_EQ(container["command"][0], "/tether/bin/tether-agent");
-  EXPECT_EQ(container["args"][0], "--gateway=tetherd.tether-system.svc:50051");
+  EXPECT_EQ(container["args"],
+            json::array({"--gateway=tetherd.tether-system.svc:50051",
+                         "--service=hello", "--replica=$(TETHER_POD_NAME)",
+                         "--workdir=/var/lib/tether", "--listen=0.0.0.0:50052",
+                         "--health_listen=0.0.0.0:8081"}));
   EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"], "/healthz");
   EXPECT_EQ(container["livenessProbe"]["initialDelaySeconds"], 30);
   EXPECT_EQ(container["readinessProbe"]["periodSeconds"], 5);
@@ -254,6 +258,19 @@ TEST(RenderServiceTest, MinimalSpecIsDeploymentAndService) {
   const json& service = objects[1];
   EXPECT_EQ(service["spec"]["type"], "ClusterIP");
   EXPECT_EQ(service["spec"]["ports"][0]["targetPort"], "agent");
+}
+
+TEST(RenderServiceTest, TheAgentServesHealthOnTheProbedPort) {
+  RenderOptions options = Options();
+  options.health_port = 9091;
+  const std::vector<json> objects = Render("", options);
+  ASSERT_FALSE(objects.empty());
+  const json& container = Container(objects[0]);
+  EXPECT_EQ(container["args"].back(), "--health_listen=0.0.0.0:9091");
+  EXPECT_EQ(
+      container["ports"][1],
+      json({{"name", "health"}, {"containerPort", 9091}, {"protocol", "TCP"}}));
+  EXPECT_EQ(container["readinessProbe"]["httpGet"]["port"], "health");
 }
 
 TEST(RenderServiceTest, EveryKnob) {

@@ -1,0 +1,412 @@
+#!/usr/bin/python3
+"""Checks deploy/ statically: manifests, kustomization and Dockerfiles.
+
+Run by //deploy:manifests_test with Debian's /usr/bin/python3 (python3-yaml,
+python3-kubernetes). Nothing here needs a cluster, Docker or the network.
+
+- Every object in every deploy/*.yaml (multi-document files included) is
+  walked against the Kubernetes Python client's models by
+  kube/validate_manifests.py: unknown fields and wrong types fail. YAML
+  duplicate keys fail too (PyYAML would silently keep the last one).
+- kustomization.yaml is not an object: its keys are checked against the
+  kustomize fields used, its resources must exist, and every manifest file
+  must be listed.
+- Cross-references: Service and Deployment selectors match the pod labels,
+  named ports exist, the PVC, ServiceAccount and roles referenced exist, the
+  tetherd flags passed are flags controlplane/main.cc defines, the state dir
+  is the PVC mount, and the container is non-root with a read-only root.
+- RBAC is pinned: the exact rule set is listed below, so widening it is a
+  deliberate edit here as well.
+- Dockerfiles: FROM only debian:bookworm-slim, apt-get install only of
+  known Debian bookworm packages (the lists below), with --no-install-recommends and the lists removed in the same
+  RUN; COPY --from names an earlier stage; COPY sources and scripts exist in
+  the repository; Bazel targets built exist; the final stage sets a non-root
+  USER.
+"""
+
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+import unittest
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "kube"))
+import validate_manifests  # noqa: E402
+
+MANIFESTS = sorted(f for f in os.listdir(HERE)
+                   if f.endswith(".yaml") and f != "kustomization.yaml")
+
+# Debian bookworm packages the images may install, each checked with
+# `apt-cache policy` on bookworm (tests cannot use the network). Build stages:
+# tools/setup's list (kept in step by hand: tools/setup is not a Bazel
+# target) plus patchelf; runtime stages: the libraries tetherd links (ldd).
+BUILD_PACKAGES = {
+    "bazel-bootstrap", "bazel-platforms", "g++", "pkg-config",
+    "libgrpc++-dev", "protobuf-compiler-grpc", "libprotobuf-dev",
+    "protobuf-compiler", "libabsl-dev", "librsync-dev", "libyaml-cpp-dev",
+    "libssl-dev", "libgtest-dev", "libgmock-dev", "nlohmann-json3-dev",
+    "patchelf",
+}
+RUNTIME_PACKAGES = {
+    "ca-certificates", "libabsl20220623", "libgrpc++1.51", "libprotobuf32",
+    "librsync2", "libssl3", "libyaml-cpp0.7",
+}
+
+# What tetherd's Kubernetes backend uses (kube/render.h); see rbac.yaml.
+EXPECTED_RULES = {
+    ("apps", "deployments"): {"get", "list", "watch", "create", "patch",
+                              "delete"},
+    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch",
+                               "delete"},
+    ("apps", "deployments/scale"): {"get", "patch", "update"},
+    ("apps", "statefulsets/scale"): {"get", "patch", "update"},
+    ("", "services"): {"get", "list", "create", "patch", "delete"},
+    ("", "secrets"): {"get", "create", "patch", "delete"},
+    ("", "pods"): {"get", "list", "watch"},
+    ("", "pods/log"): {"get"},
+    ("", "podtemplates"): {"get", "list"},
+    ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "create",
+                                                  "patch", "delete"},
+    ("policy", "poddisruptionbudgets"): {"get", "list", "create", "patch",
+                                         "delete"},
+    ("", "events"): {"list", "watch"},
+}
+
+KUSTOMIZE_FIELDS = {"apiVersion", "kind", "namespace", "resources", "labels",
+                    "images", "commonLabels", "commonAnnotations"}
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys."""
+
+
+def _no_duplicates(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def load_all(name):
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        return [d for d in yaml.load_all(f, Loader=StrictLoader)
+                if d is not None]
+
+
+def objects():
+    """(file, object) for every document of every manifest."""
+    return [(name, obj) for name in MANIFESTS for obj in load_all(name)]
+
+
+def find(kind, name=None):
+    found = [o for _, o in objects() if o.get("kind") == kind and
+             (name is None or o["metadata"]["name"] == name)]
+    assert found, f"no {kind} {name or ''}"
+    return found
+
+
+def read(path):
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        return f.read()
+
+
+class ManifestTest(unittest.TestCase):
+
+    def test_every_object_matches_the_client_model(self):
+        self.assertTrue(MANIFESTS)
+        for name, obj in objects():
+            with self.subTest(file=name, kind=obj.get("kind")):
+                self.assertEqual(validate_manifests.validate(obj), [])
+
+    def test_the_script_entry_point_accepts_them(self):
+        # Same check through validate_manifests.py's CLI on JSON files, as
+        # render_test runs it.
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for i, (_, obj) in enumerate(objects()):
+                paths.append(os.path.join(tmp, f"{i}.json"))
+                with open(paths[-1], "w", encoding="utf-8") as f:
+                    json.dump(obj, f)
+            self.assertEqual(validate_manifests.main(["x"] + paths), 0)
+
+    def test_validator_rejects_unknown_fields_and_wrong_types(self):
+        deployment = find("Deployment", "tetherd")[0]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        bad = json.loads(json.dumps(deployment))
+        bad["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
+        self.assertIn("unknown field", "".join(validate_manifests.validate(bad)))
+        bad = json.loads(json.dumps(deployment))
+        bad["spec"]["replicas"] = "1"
+        self.assertIn("expected an int",
+                      "".join(validate_manifests.validate(bad)))
+        bad = json.loads(json.dumps(deployment))
+        bad["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = {
+            "grpc": {"port": 7700}}  # newer than the client model
+        self.assertIn("unknown field", "".join(validate_manifests.validate(bad)))
+        self.assertEqual(container["name"], "tetherd")
+        role = json.loads(json.dumps(find("ClusterRole", "tetherd")[0]))
+        role["rules"][0]["verbs"] = "get"
+        self.assertIn("expected a list",
+                      "".join(validate_manifests.validate(role)))
+
+    def test_duplicate_yaml_keys_are_rejected(self):
+        with self.assertRaises(yaml.constructor.ConstructorError):
+            yaml.load("a: 1\na: 2\n", Loader=StrictLoader)
+
+    def test_kustomization(self):
+        docs = load_all("kustomization.yaml")
+        self.assertEqual(len(docs), 1)
+        k = docs[0]
+        self.assertEqual(k.get("kind"), "Kustomization")
+        self.assertEqual(k.get("apiVersion"),
+                         "kustomize.config.k8s.io/v1beta1")
+        self.assertLessEqual(set(k), KUSTOMIZE_FIELDS)
+        self.assertEqual(k["namespace"], "tether-system")
+        self.assertEqual(sorted(k["resources"]), MANIFESTS)
+        for entry in k.get("labels", []):
+            self.assertLessEqual(set(entry), {"pairs", "includeSelectors",
+                                              "includeTemplates"})
+            for key in entry["pairs"]:
+                self.assertTrue(key.startswith("app.kubernetes.io/"), key)
+        images = {o["spec"]["template"]["spec"]["containers"][0]["image"]
+                  for _, o in objects() if o["kind"] == "Deployment"}
+        for image in k.get("images", []):
+            self.assertLessEqual(set(image), {"name", "newName", "newTag",
+                                              "digest"})
+            self.assertIn(image["name"], images)
+            self.assertIsInstance(image.get("newTag", ""), str)
+
+    def test_namespaced_objects_are_in_tether_system(self):
+        for name, obj in objects():
+            if obj["kind"] in ("Namespace", "ClusterRole",
+                               "ClusterRoleBinding"):
+                self.assertNotIn("namespace", obj["metadata"], name)
+            else:
+                self.assertEqual(obj["metadata"].get("namespace"),
+                                 "tether-system", name)
+        self.assertEqual(find("Namespace")[0]["metadata"]["name"],
+                         "tether-system")
+
+    def test_tetherd_deployment(self):
+        d = find("Deployment", "tetherd")[0]
+        spec, pod = d["spec"], d["spec"]["template"]["spec"]
+        self.assertEqual(spec["replicas"], 1)
+        self.assertEqual(spec["strategy"]["type"], "Recreate")
+        labels = spec["template"]["metadata"]["labels"]
+        self.assertLessEqual(spec["selector"]["matchLabels"].items(),
+                             labels.items())
+        find("ServiceAccount", pod["serviceAccountName"])
+        self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+        self.assertNotEqual(pod["securityContext"]["runAsUser"], 0)
+        (c,) = pod["containers"]
+        self.assertTrue(c["securityContext"]["readOnlyRootFilesystem"])
+        self.assertFalse(c["securityContext"]["allowPrivilegeEscalation"])
+        self.assertEqual(c["securityContext"]["capabilities"]["drop"],
+                         ["ALL"])
+        self.assertIn("requests", c["resources"])
+        self.assertIn("memory", c["resources"]["limits"])
+        # Flags: only ones tetherd defines.
+        defined = set(re.findall(r"ABSL_FLAG\(\s*[\w:]+\s*,\s*(\w+)",
+                                 read("controlplane/main.cc")))
+        flags = dict(a[2:].split("=", 1) for a in c["args"])
+        self.assertLessEqual(set(flags), defined)
+        self.assertEqual(flags["backend"], "kubernetes")
+        port = int(flags["listen"].rsplit(":", 1)[1])
+        self.assertEqual([p["containerPort"] for p in c["ports"]], [port])
+        # Every probe hits a declared port; state dir is the PVC mount.
+        names = {p["name"] for p in c["ports"]}
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            self.assertIn(c[probe]["tcpSocket"]["port"], names | {port})
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        state = volumes[mounts[flags["state_dir"]]]
+        find("PersistentVolumeClaim",
+             state["persistentVolumeClaim"]["claimName"])
+        for m in c["volumeMounts"]:
+            self.assertIn(m["name"], volumes)
+
+    def test_pvc_is_read_write_once(self):
+        pvc = find("PersistentVolumeClaim", "tetherd-state")[0]
+        self.assertEqual(pvc["spec"]["accessModes"], ["ReadWriteOnce"])
+
+    def test_service_reaches_the_pod(self):
+        svc = find("Service", "tetherd")[0]
+        pod = find("Deployment", "tetherd")[0]["spec"]["template"]
+        self.assertEqual(svc["spec"]["type"], "ClusterIP")
+        self.assertLessEqual(svc["spec"]["selector"].items(),
+                             pod["metadata"]["labels"].items())
+        (port,) = svc["spec"]["ports"]
+        self.assertEqual((port["name"], port["port"]), ("grpc", 7700))
+        names = {p["name"] for p in pod["spec"]["containers"][0]["ports"]}
+        self.assertIn(port["targetPort"], names)
+
+    def test_rbac_is_exactly_what_tetherd_uses(self):
+        rules = {}
+        for role in find("ClusterRole") + [o for _, o in objects()
+                                           if o["kind"] == "Role"]:
+            for rule in role["rules"]:
+                self.assertNotIn("*", rule["verbs"])
+                self.assertNotIn("resourceNames", rule)
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        self.assertNotIn("*", resource)
+                        rules.setdefault((group, resource), set()).update(
+                            rule["verbs"])
+        self.assertEqual(rules, EXPECTED_RULES)
+        self.assertEqual([o for _, o in objects()
+                          if o["kind"] == "ClusterRoleBinding"], [],
+                         "tetherd gets no cluster-wide grant")
+        for _, b in objects():
+            if b["kind"] != "RoleBinding":
+                continue
+            find(b["roleRef"]["kind"], b["roleRef"]["name"])
+            for s in b["subjects"]:
+                self.assertEqual(s["kind"], "ServiceAccount")
+                find("ServiceAccount", s["name"])
+                self.assertEqual(s["namespace"], b["metadata"]["namespace"])
+
+
+def dockerfile_stages(name):
+    """[(from_line_words, [(instruction, args)])] with continuations joined."""
+    text = read(f"deploy/{name}").replace("\\\n", " ")
+    stages = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, args = line.partition(" ")
+        instruction = instruction.upper()
+        if instruction == "FROM":
+            stages.append((args.split(), []))
+        else:
+            assert stages, f"{name}: {instruction} before FROM"
+            stages[-1][1].append((instruction, args.strip()))
+    return stages
+
+
+def bazel_targets():
+    """Labels defined by the BUILD files the images build from."""
+    labels = set()
+    for package in ("controlplane", "agent"):
+        build = read(f"{package}/BUILD.bazel")
+        for name in re.findall(r'name = "([^"]+)"', build):
+            labels.add(f"//{package}:{name}")
+        # Labels these packages depend on exist, or they would not build
+        # (//agent/native's BUILD file is not visible to this test).
+        labels.update(re.findall(r'"(//[\w/]+:[\w.-]+)"', build))
+    return labels
+
+
+class DockerfileTest(unittest.TestCase):
+    FILES = ("tetherd.Dockerfile", "agent.Dockerfile")
+
+    def test_static_checks(self):
+        known = BUILD_PACKAGES | RUNTIME_PACKAGES
+        targets = bazel_targets()
+        for name in self.FILES:
+            with self.subTest(dockerfile=name):
+                self._check(name, known, targets)
+
+    def _check(self, name, known, targets):
+        stages = dockerfile_stages(name)
+        self.assertGreaterEqual(len(stages), 2, "multi-stage build")
+        seen = []
+        for words, instructions in stages:
+            self.assertEqual(words[0], "debian:bookworm-slim")
+            if len(words) > 1:
+                self.assertEqual(words[1].upper(), "AS")
+                seen.append(words[2])
+            for instruction, args in instructions:
+                self.assertNotEqual(instruction, "ADD", "use COPY")
+                if instruction == "RUN":
+                    self._check_run(args, known, targets)
+                elif instruction == "COPY":
+                    parts = args.split()
+                    flags = [p for p in parts if p.startswith("--")]
+                    paths = [p for p in parts if not p.startswith("--")]
+                    self.assertGreaterEqual(len(paths), 2)
+                    if flags:
+                        (flag,) = flags
+                        self.assertTrue(flag.startswith("--from="))
+                        self.assertIn(flag[len("--from="):], seen)
+                    else:
+                        for src in paths[:-1]:
+                            self.assertTrue(
+                                os.path.exists(os.path.join(ROOT, src)), src)
+        final = stages[-1][1]
+        users = [a for i, a in final if i == "USER"]
+        self.assertTrue(users, "final stage sets USER")
+        self.assertNotIn(users[-1].split(":")[0], ("0", "root"))
+        for instruction, args in final:
+            if instruction in ("ENTRYPOINT", "CMD"):
+                self.assertIsInstance(json.loads(args), list, "exec form")
+
+    def _check_run(self, args, known, targets):
+        words = shlex.split(args)
+        commands, current = [], []
+        for w in words:
+            if w in ("&&", "||", ";", "|"):
+                commands.append(current)
+                current = []
+            else:
+                current.append(w)
+        commands.append(current)
+        if any(c[:2] == ["apt-get", "update"] for c in commands):
+            self.assertIn(["rm", "-rf", "/var/lib/apt/lists/*"], commands)
+        for c in commands:
+            while c and "=" in c[0] and not c[0].startswith("-"):
+                c = c[1:]  # VAR=value prefix
+            if c[:2] == ["apt-get", "install"]:
+                self.assertIn("--no-install-recommends", c)
+                packages = [w for w in c[2:] if not w.startswith("-")]
+                self.assertTrue(packages)
+                for p in packages:
+                    self.assertIn(p, known, f"unknown package {p}")
+            if c[:1] == ["bazel"]:
+                for label in (w for w in c if w.startswith("//")):
+                    self.assertIn(label, targets)
+            for w in c:
+                if w.startswith("deploy/"):
+                    self.assertTrue(os.path.exists(os.path.join(ROOT, w)), w)
+            if c[:1] == ["install"] or c[:1] and c[0].startswith("deploy/"):
+                for w in c:
+                    if re.match(r"^(agent|controlplane)/.*\.\w+$", w):
+                        # A source file: here, or a label a BUILD file
+                        # depends on (not all are visible to this test).
+                        label = f"//{os.path.dirname(w)}:{os.path.basename(w)}"
+                        self.assertTrue(
+                            os.path.exists(os.path.join(ROOT, w)) or
+                            label in targets, w)
+
+    def test_bundle_layout_matches_the_renderer(self):
+        # The renderer runs <mount>/bin/tether-agent with the bundle mounted
+        # at kAgentDir and copies agent_source_dir out of the agent image.
+        render = read("kube/render.cc")
+        mount = re.search(r'kAgentDir\[\] = "([^"]+)"', render).group(1)
+        self.assertIn('absl::StrCat(kAgentDir, "/bin/tether-agent")', render)
+        source = re.search(r'agent_source_dir = "([^"]+)"',
+                           read("kube/render.h")).group(1)
+        bundle = read("deploy/bundle_agent.sh")
+        self.assertIn(f"TETHER_AGENT_MOUNT:-{mount}}}", bundle)
+        self.assertIn("$out/bin/tether-agent", bundle)
+        agent = read("deploy/agent.Dockerfile")
+        self.assertIn(f"COPY --from=build /out/tether {source}", agent)
+        self.assertIn(f"ln -s {source} {mount}", agent)
+
+
+if __name__ == "__main__":
+    unittest.main()
