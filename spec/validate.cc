@@ -26,7 +26,6 @@ namespace {
 using tether::v1::Callable;
 using tether::v1::Codec;
 using tether::v1::Compute;
-using tether::v1::Runtime;
 using tether::v1::ServiceSpec;
 
 constexpr size_t kMaxNameLength = 63;

@@ -15,7 +15,6 @@
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 
-extern char** environ;
 
 namespace tether::cli {
 
