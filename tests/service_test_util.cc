@@ -58,15 +58,6 @@ std::string CallService(TetherdProcess& tetherd, const std::string& service,
   return result.payload();
 }
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
-
 std::string ReplicaDir(const TetherdProcess& tetherd,
                        const std::string& replica) {
   return absl::StrCat(tetherd.state_dir(), "/replicas/", replica);
@@ -81,23 +72,6 @@ pid_t AgentPid(const TetherdProcess& tetherd, const std::string& replica) {
     return -1;
   }
   return pid;
-}
-
-void MakeFifo(const std::string& path) {
-  unlink(path.c_str());
-  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0) << path;
-}
-
-int OpenFifoWhenReaderArrives(const std::string& path, absl::Duration timeout) {
-  int fd = -1;
-  WaitFor(
-      [&] {
-        // ENXIO until someone opened it for reading.
-        fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        return fd >= 0 || errno != ENXIO;
-      },
-      timeout);
-  return fd;
 }
 
 }  // namespace tether::testing

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/test_util.h"
 #include "tests/tetherd_process.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
@@ -32,25 +33,12 @@ std::string CallService(TetherdProcess& tetherd, const std::string& service,
                         tether::v1::CallRequest::Target target =
                             tether::v1::CallRequest::TARGET_ANY);
 
-/// Polls `condition` every few milliseconds until it holds or `timeout`
-/// passes: only for waiting on real process events.
-bool WaitFor(const std::function<bool()>& condition,
-             absl::Duration timeout = absl::Seconds(60));
-
 /// The local backend's work dir of `replica` ("<service>-<index>").
 std::string ReplicaDir(const TetherdProcess& tetherd,
                        const std::string& replica);
 
 /// The pid of `replica`'s agent process, or -1 while it has none.
 pid_t AgentPid(const TetherdProcess& tetherd, const std::string& replica);
-
-/// Makes a FIFO at `path` (fails the test on error).
-void MakeFifo(const std::string& path);
-
-/// Opens the FIFO for writing once some process has it open for reading,
-/// polling up to `timeout`. Returns the fd, or -1.
-int OpenFifoWhenReaderArrives(const std::string& path,
-                              absl::Duration timeout = absl::Seconds(60));
 
 }  // namespace tether::testing
 

@@ -28,32 +28,6 @@ std::string MakeRevisionDir(const std::string& name,
   return dir;
 }
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
-
-void MakeFifo(const std::string& path) {
-  unlink(path.c_str());
-  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0) << path;
-}
-
-int OpenFifoWhenReaderArrives(const std::string& path, absl::Duration timeout) {
-  int fd = -1;
-  WaitFor(
-      [&] {
-        // ENXIO until someone opened it for reading.
-        fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        return fd >= 0 || errno != ENXIO;
-      },
-      timeout);
-  return fd;
-}
-
 tether::v1::InvokeRequest Call(const std::string& method,
                                const std::string& payload,
                                tether::v1::Codec codec) {

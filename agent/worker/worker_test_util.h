@@ -11,28 +11,20 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/test_util.h"
 #include "tether/v1/call.pb.h"
 #include "tether/v1/service.pb.h"
 
 namespace tether::agent::testing {
 
+using ::tether::testing::MakeFifo;
+using ::tether::testing::OpenFifoWhenReaderArrives;
+using ::tether::testing::WaitFor;
+
 /// A fresh directory under $TEST_TMPDIR holding `files` (relative path ->
 /// contents). Fails the test on error.
 std::string MakeRevisionDir(const std::string& name,
                             const std::map<std::string, std::string>& files);
-
-/// Polls `condition` every few milliseconds until it holds or `timeout`
-/// passes: only for waiting on real process events (a restart, an exit).
-bool WaitFor(const std::function<bool()>& condition,
-             absl::Duration timeout = absl::Seconds(30));
-
-/// Makes a FIFO at `path`.
-void MakeFifo(const std::string& path);
-
-/// Opens the FIFO for writing once a reader has it open (the worker's call
-/// has reached that point), polling up to `timeout`. Returns the fd or -1.
-int OpenFifoWhenReaderArrives(const std::string& path,
-                              absl::Duration timeout = absl::Seconds(30));
 
 /// An InvokeRequest.
 tether::v1::InvokeRequest Call(

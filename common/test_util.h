@@ -1,0 +1,29 @@
+#ifndef TETHER_COMMON_TEST_UTIL_H_
+#define TETHER_COMMON_TEST_UTIL_H_
+
+// Waiting on real process events in tests, without fixed sleeps.
+
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace tether::testing {
+
+/// Polls `condition` every few milliseconds until it holds or `timeout`
+/// passes: only for waiting on real process events (a restart, an exit).
+bool WaitFor(const std::function<bool()>& condition,
+             absl::Duration timeout = absl::Seconds(60));
+
+/// Makes a FIFO at `path` (fails the test on error).
+void MakeFifo(const std::string& path);
+
+/// Opens the FIFO for writing once some process has it open for reading
+/// (e.g. a worker's call has reached that point), polling up to `timeout`.
+/// Returns the fd, or -1.
+int OpenFifoWhenReaderArrives(const std::string& path,
+                              absl::Duration timeout = absl::Seconds(60));
+
+}  // namespace tether::testing
+
+#endif  // TETHER_COMMON_TEST_UTIL_H_
