@@ -15,7 +15,6 @@
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 
-
 namespace tether::cli {
 
 absl::StatusOr<pid_t> ReadPidFile(const std::string& path) {
