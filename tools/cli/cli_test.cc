@@ -530,5 +530,45 @@ TEST_F(DevTest, UnreachableTetherdExitsFour) {
   EXPECT_TRUE(script_.specs().empty());
 }
 
+// ---- render ----------------------------------------------------------------
+
+class RenderTest : public CliTest {
+ protected:
+  void SetUp() override {
+    reachable_ = false;  // render never dials tetherd
+    dir_ = TempDir();
+    ASSERT_TRUE(
+        WriteFileAtomically(dir_ + "/app.py", "def f():\n    return 1\n").ok());
+  }
+  void WriteService(const std::string& compute) {
+    ASSERT_TRUE(WriteFileAtomically(dir_ + "/service.yaml",
+                                    "name: f\ncompute:\n" + compute +
+                                        "callable:\n  module: app\n  name: f\n")
+                    .ok());
+  }
+  std::string dir_;
+};
+
+TEST_F(RenderTest, PrintsManifestsAsYamlOrAJsonList) {
+  WriteService("  image: python:3.11-slim\n  replicas: 2\n");
+  ASSERT_EQ(Run({"render", "-f", dir_ + "/service.yaml"}), kExitOk) << err();
+  EXPECT_NE(out().find("kind: \"Deployment\""), std::string::npos) << out();
+  EXPECT_NE(out().find("kind: \"PodDisruptionBudget\""), std::string::npos);
+  EXPECT_NE(out().find("tether.dev/revision: "), std::string::npos);
+
+  ASSERT_EQ(Run({"render", "-f", dir_ + "/service.yaml", "-o", "json",
+                 "--namespace", "ml"}),
+            kExitOk)
+      << err();
+  EXPECT_NE(out().find("\"kind\": \"List\""), std::string::npos) << out();
+  EXPECT_NE(out().find("\"namespace\": \"ml\""), std::string::npos);
+}
+
+TEST_F(RenderTest, NamesTheFieldThatKeepsItFromRendering) {
+  WriteService("  replicas: 1\n");
+  EXPECT_EQ(Run({"render", "-f", dir_ + "/service.yaml"}), kExitUsage);
+  EXPECT_NE(err().find("compute.image"), std::string::npos) << err();
+}
+
 }  // namespace
 }  // namespace tether::cli

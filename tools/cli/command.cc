@@ -71,9 +71,9 @@ int UsageError(Context& ctx, const CommandSpec& spec,
   return kExitUsage;
 }
 
-std::optional<DeployTarget> OpenDeployTarget(const CommandSpec& command,
-                                             const ParsedArgs& args,
-                                             Context& ctx, int* exit_code) {
+std::optional<ServiceInputs> LoadServiceInputs(const CommandSpec& command,
+                                               const ParsedArgs& args,
+                                               Context& ctx, int* exit_code) {
   absl::StatusOr<spec::ServiceFile> file =
       spec::LoadServiceFile(args.Get("file"));
   if (!file.ok()) {
@@ -86,14 +86,25 @@ std::optional<DeployTarget> OpenDeployTarget(const CommandSpec& command,
     *exit_code = UsageError(ctx, command, code_dir.status().message());
     return std::nullopt;
   }
+  return ServiceInputs{*std::move(file), *std::move(code_dir)};
+}
+
+std::optional<DeployTarget> OpenDeployTarget(const CommandSpec& command,
+                                             const ParsedArgs& args,
+                                             Context& ctx, int* exit_code) {
+  std::optional<ServiceInputs> inputs =
+      LoadServiceInputs(command, args, ctx, exit_code);
+  if (!inputs.has_value()) return std::nullopt;
   absl::StatusOr<std::unique_ptr<Connection>> connection =
       ctx.connect(args, ctx.env);
   if (!connection.ok()) {
     *exit_code = Fail(ctx, connection.status());
     return std::nullopt;
   }
-  return DeployTarget{*std::move(file), *std::move(code_dir),
-                      *std::move(connection)};
+  DeployTarget target;
+  static_cast<ServiceInputs&>(target) = *std::move(inputs);
+  target.connection = *std::move(connection);
+  return target;
 }
 
 }  // namespace tether::cli

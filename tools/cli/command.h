@@ -72,17 +72,27 @@ absl::StatusOr<bool> WantJson(const ParsedArgs& args);
 absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
                                     const std::string& from_file);
 
-/// What `deploy` and `dev` start from.
-struct DeployTarget {
+/// A service file and the code directory that goes with it.
+struct ServiceInputs {
   spec::ServiceFile file;
   /// Absolute code directory (--code or the file's).
   std::string code_dir;
+};
+
+/// Loads --file and resolves --code. On failure prints the error and
+/// returns nullopt with `*exit_code` set to 2: local input problems.
+std::optional<ServiceInputs> LoadServiceInputs(const CommandSpec& command,
+                                               const ParsedArgs& args,
+                                               Context& ctx, int* exit_code);
+
+/// What `deploy` and `dev` start from.
+struct DeployTarget : ServiceInputs {
   std::unique_ptr<Connection> connection;
 };
 
-/// Loads --file, resolves --code, then dials tetherd. On failure prints the
-/// error and returns nullopt with `*exit_code` set: problems with local
-/// input are usage errors (2) before anything is dialed.
+/// LoadServiceInputs, then dials tetherd (nothing is dialed when the
+/// inputs are bad). On failure prints the error and returns nullopt with
+/// `*exit_code` set.
 std::optional<DeployTarget> OpenDeployTarget(const CommandSpec& command,
                                              const ParsedArgs& args,
                                              Context& ctx, int* exit_code);
