@@ -1,0 +1,92 @@
+#ifndef TETHER_TESTS_FAKE_KUBE_APISERVER_API_SERVER_H_
+#define TETHER_TESTS_FAKE_KUBE_APISERVER_API_SERVER_H_
+
+// In-memory Kubernetes API server semantics: routing of the real REST paths,
+// CRUD/patch/apply/watch over a single object store with one global
+// resourceVersion, and /_fake/ hooks for tests. See README.md.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "nlohmann/json.hpp"
+#include "tests/fake_kube_apiserver/http_server.h"
+
+namespace tether::fake_kube {
+
+struct KindInfo {
+  std::string group;  // "" for core.
+  std::string version;
+  std::string plural;
+  std::string kind;
+  bool status_subresource;
+  bool scale_subresource;
+  bool generation;  // Whether spec changes bump metadata.generation.
+};
+
+class ApiServer {
+ public:
+  // `history_size` bounds the watch event history; older resourceVersions
+  // get 410 Expired.
+  explicit ApiServer(size_t history_size) : history_size_(history_size) {}
+  void Handle(const HttpRequest& req, ResponseWriter& w);
+
+ private:
+  struct Event {
+    int64_t rv;
+    std::string type;
+    std::string key;  // plural/namespace/name
+    nlohmann::json object;
+  };
+  struct Failure {
+    std::string path_prefix;
+    std::string method;  // Empty matches any.
+    int remaining;
+    int code;
+    int retry_after_seconds;
+  };
+  struct Target {
+    const KindInfo* kind = nullptr;
+    std::string ns;  // Empty for cluster-wide lists.
+    std::string name;
+    std::string subresource;
+  };
+
+  void HandleFake(const HttpRequest& req, ResponseWriter& w);
+  bool MaybeInjectFailure(const HttpRequest& req, ResponseWriter& w);
+  void Get(const Target& t, ResponseWriter& w);
+  void List(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  void Watch(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  void Create(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  void Replace(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  void Patch(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  void Delete(const Target& t, ResponseWriter& w);
+  void Scale(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  void Status(const Target& t, const HttpRequest& req, ResponseWriter& w);
+
+  // Store primitives; callers hold mu_.
+  std::string Key(const Target& t) const;
+  // Stamps metadata, bumps the resourceVersion and records the event.
+  nlohmann::json Commit(const Target& t, nlohmann::json obj,
+                        const nlohmann::json* old)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Record(const std::string& type, const std::string& key,
+              const nlohmann::json& obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const size_t history_size_;
+  absl::Mutex mu_;
+  int64_t rv_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t uid_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  // Watches from a resourceVersion below this get 410 Expired.
+  int64_t oldest_rv_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::CondVar changed_;  // Signalled on every recorded event.
+  std::map<std::string, nlohmann::json> objects_ ABSL_GUARDED_BY(mu_);
+  std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
+  std::deque<Failure> failures_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tether::fake_kube
+
+#endif  // TETHER_TESTS_FAKE_KUBE_APISERVER_API_SERVER_H_

@@ -1,0 +1,353 @@
+// Starts the real fake_kube_apiserver binary on port 0 and drives it with the
+// real curl binary, as an HTTP client library would see it.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/runfiles.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace tether::fake_kube {
+namespace {
+
+using json = nlohmann::json;
+
+struct Response {
+  int code = 0;
+  std::map<std::string, std::string> headers;  // Lower-cased names.
+  std::string body;
+  json Json() const { return json::parse(body, nullptr, false); }
+};
+
+std::string RunCommand(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+class FakeApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::string> bin =
+        FindDataFile("tests/fake_kube_apiserver/fake_kube_apiserver");
+    ASSERT_TRUE(bin.ok()) << bin.status();
+    std::string dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+    std::string port_file = absl::StrCat(dir, "/port.", getpid());
+    unlink(port_file.c_str());
+    body_file_ = absl::StrCat(dir, "/body.", getpid());
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::string flag = "--port_file=" + port_file;
+      execl(bin->c_str(), bin->c_str(), flag.c_str(), "--history_size=50",
+            nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      std::ifstream in(port_file);
+      if (!(in >> port_)) {
+        port_ = 0;
+        absl::SleepFor(absl::Milliseconds(25));
+      }
+    }
+    ASSERT_NE(port_, 0) << "server did not start";
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  std::string Url(const std::string& path) {
+    return absl::StrCat("'http://127.0.0.1:", port_, path, "'");
+  }
+
+  Response Do(const std::string& method, const std::string& path,
+              const std::string& body = "",
+              const std::string& content_type = "application/json") {
+    std::string cmd = absl::StrCat("curl -sS -i -X ", method, " ");
+    if (!body.empty()) {
+      std::ofstream(body_file_) << body;
+      absl::StrAppend(&cmd, "-H 'Content-Type: ", content_type,
+                      "' --data-binary @", body_file_, " ");
+    }
+    absl::StrAppend(&cmd, Url(path));
+    std::string raw = RunCommand(cmd);
+    Response r;
+    size_t end = raw.find("\r\n\r\n");
+    if (end == std::string::npos) return r;
+    std::vector<std::string> lines = absl::StrSplit(raw.substr(0, end), "\r\n");
+    std::vector<std::string> status = absl::StrSplit(lines[0], ' ');
+    if (status.size() >= 2) (void)absl::SimpleAtoi(status[1], &r.code);
+    for (size_t i = 1; i < lines.size(); ++i) {
+      size_t c = lines[i].find(':');
+      if (c == std::string::npos) continue;
+      r.headers[absl::AsciiStrToLower(lines[i].substr(0, c))] =
+          std::string(absl::StripAsciiWhitespace(lines[i].substr(c + 1)));
+    }
+    r.body = raw.substr(end + 4);
+    return r;
+  }
+
+  static json Deployment(const std::string& name, int replicas = 2) {
+    return {
+        {"apiVersion", "apps/v1"},
+        {"kind", "Deployment"},
+        {"metadata", {{"name", name}, {"labels", {{"app", name}}}}},
+        {"spec",
+         {{"replicas", replicas},
+          {"selector", {{"matchLabels", {{"app", name}}}}},
+          {"template",
+           {{"metadata", {{"labels", {{"app", name}}}}},
+            {"spec",
+             {{"containers", {{{"name", "c"}, {"image", "busybox"}}}}}}}}}}};
+  }
+
+  static json ConfigMap(const std::string& name, const json& labels) {
+    return {{"apiVersion", "v1"},
+            {"kind", "ConfigMap"},
+            {"metadata", {{"name", name}, {"labels", labels}}},
+            {"data", {{"k", "v"}}}};
+  }
+
+  const std::string deps_ = "/apis/apps/v1/namespaces/ns/deployments";
+  const std::string cms_ = "/api/v1/namespaces/ns/configmaps";
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string body_file_;
+};
+
+TEST_F(FakeApiServerTest, CreateGetListDelete) {
+  Response r = Do("POST", deps_, Deployment("web").dump());
+  ASSERT_EQ(r.code, 201) << r.body;
+  json created = r.Json();
+  EXPECT_EQ(created["metadata"]["namespace"], "ns");
+  EXPECT_EQ(created["metadata"]["generation"], 1);
+  EXPECT_FALSE(created["metadata"]["uid"].get<std::string>().empty());
+  EXPECT_FALSE(created["metadata"]["creationTimestamp"].is_null());
+  std::string rv = created["metadata"]["resourceVersion"];
+
+  r = Do("GET", deps_ + "/web");
+  ASSERT_EQ(r.code, 200);
+  EXPECT_EQ(r.Json()["metadata"]["resourceVersion"], rv);
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+
+  r = Do("POST", deps_, Deployment("web").dump());
+  EXPECT_EQ(r.code, 409);
+  EXPECT_EQ(r.Json()["reason"], "AlreadyExists");
+
+  r = Do("GET", "/apis/apps/v1/deployments");  // Cluster-wide list.
+  ASSERT_EQ(r.code, 200);
+  EXPECT_EQ(r.Json()["kind"], "DeploymentList");
+  EXPECT_EQ(r.Json()["items"].size(), 1u);
+
+  r = Do("DELETE", deps_ + "/web?propagationPolicy=Foreground");
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.Json()["kind"], "Status");
+  EXPECT_EQ(r.Json()["status"], "Success");
+
+  r = Do("GET", deps_ + "/web");
+  ASSERT_EQ(r.code, 404);
+  json status = r.Json();
+  EXPECT_EQ(status["kind"], "Status");
+  EXPECT_EQ(status["status"], "Failure");
+  EXPECT_EQ(status["reason"], "NotFound");
+  EXPECT_EQ(status["code"], 404);
+  EXPECT_EQ(status["details"]["name"], "web");
+  EXPECT_EQ(status["details"]["group"], "apps");
+  EXPECT_EQ(status["details"]["kind"], "deployments");
+  EXPECT_EQ(status["message"], "deployments.apps \"web\" not found");
+
+  EXPECT_EQ(Do("DELETE", deps_ + "/web").code, 404);
+  EXPECT_EQ(Do("GET", "/apis/apps/v1/namespaces/ns/widgets").code, 404);
+}
+
+TEST_F(FakeApiServerTest, LabelSelectors) {
+  ASSERT_EQ(
+      Do("POST", cms_, ConfigMap("a", {{"app", "x"}, {"t", "1"}}).dump()).code,
+      201);
+  ASSERT_EQ(Do("POST", cms_, ConfigMap("b", {{"app", "y"}}).dump()).code, 201);
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/other/configmaps",
+               ConfigMap("c", {{"app", "x"}}).dump())
+                .code,
+            201);
+  auto names = [&](const std::string& path) {
+    std::vector<std::string> out;
+    Response r = Do("GET", path);
+    EXPECT_EQ(r.code, 200) << r.body;
+    json list = r.Json();  // Kept alive: the loop borrows from it.
+    for (const json& item : list["items"]) {
+      out.push_back(item["metadata"]["name"]);
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(names(cms_), (V{"a", "b"}));
+  EXPECT_EQ(names(cms_ + "?labelSelector=app%3Dx"), (V{"a"}));
+  EXPECT_EQ(names(cms_ + "?labelSelector=app%3Dx,t%3D2"), (V{}));
+  EXPECT_EQ(names(cms_ + "?labelSelector=app!%3Dx"), (V{"b"}));
+  EXPECT_EQ(names(cms_ + "?labelSelector=app%20in%20(x,y)"), (V{"a", "b"}));
+  EXPECT_EQ(names(cms_ + "?labelSelector=t"), (V{"a"}));
+  EXPECT_EQ(names("/api/v1/configmaps?labelSelector=app%3Dx"), (V{"a", "c"}));
+}
+
+TEST_F(FakeApiServerTest, ReplaceConflictsOnStaleResourceVersion) {
+  json cm = Do("POST", cms_, ConfigMap("a", {{"app", "x"}}).dump()).Json();
+  std::string rv1 = cm["metadata"]["resourceVersion"];
+  cm["data"]["k"] = "v2";
+  Response r = Do("PUT", cms_ + "/a", cm.dump());
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_NE(r.Json()["metadata"]["resourceVersion"], rv1);
+  cm["data"]["k"] = "v3";  // Still carries rv1.
+  r = Do("PUT", cms_ + "/a", cm.dump());
+  EXPECT_EQ(r.code, 409);
+  EXPECT_EQ(r.Json()["reason"], "Conflict");
+}
+
+TEST_F(FakeApiServerTest, InvalidObjects) {
+  json no_name = ConfigMap("", nullptr);
+  no_name["metadata"].erase("name");
+  Response r = Do("POST", cms_, no_name.dump());
+  EXPECT_EQ(r.code, 422);
+  EXPECT_EQ(r.Json()["reason"], "Invalid");
+  EXPECT_EQ(r.Json()["details"]["causes"][0]["field"], "metadata.name");
+  // A type mismatch with the path fails decoding (400, as upstream).
+  r = Do("POST", deps_, ConfigMap("x", nullptr).dump());
+  EXPECT_EQ(r.code, 400);
+  EXPECT_EQ(r.Json()["reason"], "BadRequest");
+}
+
+TEST_F(FakeApiServerTest, ServerSideApplyUpserts) {
+  std::string path = deps_ + "/web?fieldManager=tether";
+  const std::string apply = "application/apply-patch+yaml";
+  Response r = Do("PATCH", deps_ + "/web", Deployment("web").dump(), apply);
+  EXPECT_EQ(r.code, 422);  // fieldManager is required for apply.
+  r = Do("PATCH", path, Deployment("web", 2).dump(), apply);
+  ASSERT_EQ(r.code, 201) << r.body;
+  std::string rv1 = r.Json()["metadata"]["resourceVersion"];
+  r = Do("PATCH", path, Deployment("web", 2).dump(), apply);
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.Json()["metadata"]["resourceVersion"], rv1);  // No-op.
+  r = Do("PATCH", path, Deployment("web", 5).dump(), apply);
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.Json()["spec"]["replicas"], 5);
+  EXPECT_EQ(r.Json()["metadata"]["generation"], 2);
+
+  r = Do("PATCH", deps_ + "/web", R"({"metadata":{"labels":{"x":"y"}}})",
+         "application/merge-patch+json");
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.Json()["metadata"]["labels"]["x"], "y");
+  EXPECT_EQ(r.Json()["metadata"]["generation"], 2);  // Spec unchanged.
+  r = Do("PATCH", deps_ + "/web", "{}", "text/plain");
+  EXPECT_EQ(r.code, 415);
+}
+
+TEST_F(FakeApiServerTest, ScaleSubresourceAndStatusHook) {
+  ASSERT_EQ(Do("POST", deps_, Deployment("web", 2).dump()).code, 201);
+  Response r = Do("GET", deps_ + "/web/scale");
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.Json()["kind"], "Scale");
+  EXPECT_EQ(r.Json()["apiVersion"], "autoscaling/v1");
+  EXPECT_EQ(r.Json()["spec"]["replicas"], 2);
+  EXPECT_EQ(r.Json()["status"]["selector"], "app=web");
+
+  json scale = r.Json();
+  scale["spec"]["replicas"] = 4;
+  r = Do("PUT", deps_ + "/web/scale", scale.dump());
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(Do("GET", deps_ + "/web").Json()["spec"]["replicas"], 4);
+  r = Do("PUT", deps_ + "/web/scale", scale.dump());  // Stale rv.
+  EXPECT_EQ(r.code, 409);
+  r = Do("PATCH", deps_ + "/web/scale", R"({"spec":{"replicas":1}})",
+         "application/merge-patch+json");
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.Json()["spec"]["replicas"], 1);
+
+  r = Do("PUT", "/_fake/status" + deps_ + "/web",
+         R"({"replicas":1,"readyReplicas":1,"availableReplicas":1})");
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(Do("GET", deps_ + "/web").Json()["status"]["readyReplicas"], 1);
+  // Writes to the main resource leave status alone, as upstream.
+  r = Do("PATCH", deps_ + "/web", R"({"status":{"readyReplicas":9}})",
+         "application/merge-patch+json");
+  EXPECT_EQ(r.Json()["status"]["readyReplicas"], 1);
+}
+
+TEST_F(FakeApiServerTest, WatchStreamsEventsAfterResourceVersion) {
+  std::string rv = Do("GET", cms_).Json()["metadata"]["resourceVersion"];
+  std::string cmd = absl::StrCat(
+      "curl -sS -N ",
+      Url(cms_ + "?watch=1&timeoutSeconds=2&resourceVersion=" + rv));
+  std::string events;
+  std::thread watcher([&] { events = RunCommand(cmd); });
+  absl::SleepFor(absl::Milliseconds(200));
+  json cm = Do("POST", cms_, ConfigMap("a", {{"app", "x"}}).dump()).Json();
+  cm["data"]["k"] = "v2";
+  ASSERT_EQ(Do("PUT", cms_ + "/a", cm.dump()).code, 200);
+  ASSERT_EQ(Do("DELETE", cms_ + "/a").code, 200);
+  watcher.join();  // timeoutSeconds ends the stream.
+  std::vector<std::string> lines =
+      absl::StrSplit(events, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << events;
+  EXPECT_EQ(json::parse(lines[0])["type"], "ADDED");
+  EXPECT_EQ(json::parse(lines[1])["type"], "MODIFIED");
+  EXPECT_EQ(json::parse(lines[1])["object"]["data"]["k"], "v2");
+  EXPECT_EQ(json::parse(lines[2])["type"], "DELETED");
+}
+
+TEST_F(FakeApiServerTest, TooOldResourceVersionExpires) {
+  std::string rv = Do("POST", cms_, ConfigMap("a", nullptr).dump())
+                       .Json()["metadata"]["resourceVersion"];
+  ASSERT_EQ(Do("POST", cms_, ConfigMap("b", nullptr).dump()).code, 201);
+  // Drops history up to the current version, so `rv` is now too old.
+  ASSERT_EQ(Do("POST", "/_fake/compact", "{}").code, 200);
+  Response r =
+      Do("GET", cms_ + "?watch=1&timeoutSeconds=2&resourceVersion=" + rv);
+  ASSERT_EQ(r.code, 200);
+  json event = json::parse(r.body.substr(0, r.body.find('\n')), nullptr, false);
+  EXPECT_EQ(event["type"], "ERROR") << r.body;
+  EXPECT_EQ(event["object"]["code"], 410);
+  EXPECT_EQ(event["object"]["reason"], "Expired");
+  r = Do("GET", cms_ + "?resourceVersionMatch=Exact&resourceVersion=" + rv);
+  EXPECT_EQ(r.code, 410);
+  EXPECT_EQ(r.Json()["reason"], "Expired");
+}
+
+TEST_F(FakeApiServerTest, InjectedThrottling) {
+  ASSERT_EQ(Do("POST", "/_fake/failures",
+               R"({"pathPrefix":"/api/v1","count":2,"code":429,)"
+               R"("retryAfterSeconds":3})")
+                .code,
+            200);
+  Response r = Do("GET", cms_);
+  EXPECT_EQ(r.code, 429);
+  EXPECT_EQ(r.headers["retry-after"], "3");
+  EXPECT_EQ(r.Json()["reason"], "TooManyRequests");
+  EXPECT_EQ(r.Json()["details"]["retryAfterSeconds"], 3);
+  EXPECT_EQ(Do("GET", cms_).code, 429);
+  EXPECT_EQ(Do("GET", cms_).code, 200);
+}
+
+}  // namespace
+}  // namespace tether::fake_kube
