@@ -20,6 +20,27 @@ void Prepare(const Connection& connection, grpc::ClientContext& context) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
 }
 
+// Connects to tetherd and makes one control call with `call(stub, context)`.
+template <typename Call>
+absl::Status CallTetherd(const ParsedArgs& args, Context& ctx, Call call) {
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      ctx.connect(args, ctx.env);
+  if (!connection.ok()) return connection.status();
+  grpc::ClientContext context;
+  Prepare(**connection, context);
+  return FromGrpcStatus(call(*(*connection)->stub, &context));
+}
+
+// The SERVICE argument; INVALID_ARGUMENT naming it when malformed.
+absl::StatusOr<std::string> ServiceArg(const ParsedArgs& args) {
+  std::string name = args.Positional(0);
+  if (absl::Status status = spec::ValidateServiceName(name); !status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SERVICE: ", status.message()));
+  }
+  return name;
+}
+
 // Prints `message` as pretty JSON on ctx.out.
 int PrintJson(Context& ctx, const google::protobuf::Message& message) {
   absl::StatusOr<std::string> text = ToJson(message, /*pretty=*/true);
@@ -31,16 +52,12 @@ int PrintJson(Context& ctx, const google::protobuf::Message& message) {
 int RunList(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   absl::StatusOr<bool> json = WantJson(args);
   if (!json.ok()) return UsageError(ctx, command, json.status().message());
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      ctx.connect(args, ctx.env);
-  if (!connection.ok()) return Fail(ctx, connection.status());
-  grpc::ClientContext context;
-  Prepare(**connection, context);
   tether::v1::ListServicesResponse response;
-  absl::Status status = FromGrpcStatus(
-      (*connection)
-          ->stub->ListServices(&context, tether::v1::ListServicesRequest(),
-                               &response));
+  absl::Status status =
+      CallTetherd(args, ctx, [&](auto& stub, grpc::ClientContext* context) {
+        return stub.ListServices(context, tether::v1::ListServicesRequest(),
+                                 &response);
+      });
   if (!status.ok()) return Fail(ctx, status);
   if (*json) return PrintJson(ctx, response);
   if (response.services().empty()) {
@@ -53,23 +70,17 @@ int RunList(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
 
 int RunStatus(const CommandSpec& command, const ParsedArgs& args,
               Context& ctx) {
-  const std::string name = args.Positional(0);
-  if (absl::Status status = spec::ValidateServiceName(name); !status.ok()) {
-    return UsageError(ctx, command,
-                      absl::StrCat("SERVICE: ", status.message()));
-  }
+  absl::StatusOr<std::string> name = ServiceArg(args);
+  if (!name.ok()) return UsageError(ctx, command, name.status().message());
   absl::StatusOr<bool> json = WantJson(args);
   if (!json.ok()) return UsageError(ctx, command, json.status().message());
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      ctx.connect(args, ctx.env);
-  if (!connection.ok()) return Fail(ctx, connection.status());
-  grpc::ClientContext context;
-  Prepare(**connection, context);
   tether::v1::GetServiceRequest request;
-  request.set_name(name);
+  request.set_name(*name);
   tether::v1::ServiceStatus response;
-  absl::Status status = FromGrpcStatus(
-      (*connection)->stub->GetService(&context, request, &response));
+  absl::Status status =
+      CallTetherd(args, ctx, [&](auto& stub, grpc::ClientContext* context) {
+        return stub.GetService(context, request, &response);
+      });
   if (!status.ok()) return Fail(ctx, status);
   if (*json) return PrintJson(ctx, response);
   *ctx.out << FormatServiceStatus(response, ctx.now()) << std::flush;
@@ -77,23 +88,17 @@ int RunStatus(const CommandSpec& command, const ParsedArgs& args,
 }
 
 int RunDown(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
-  const std::string name = args.Positional(0);
-  if (absl::Status status = spec::ValidateServiceName(name); !status.ok()) {
-    return UsageError(ctx, command,
-                      absl::StrCat("SERVICE: ", status.message()));
-  }
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      ctx.connect(args, ctx.env);
-  if (!connection.ok()) return Fail(ctx, connection.status());
-  grpc::ClientContext context;
-  Prepare(**connection, context);
+  absl::StatusOr<std::string> name = ServiceArg(args);
+  if (!name.ok()) return UsageError(ctx, command, name.status().message());
   tether::v1::DeleteServiceRequest request;
-  request.set_name(name);
+  request.set_name(*name);
   tether::v1::DeleteServiceResponse response;
-  absl::Status status = FromGrpcStatus(
-      (*connection)->stub->DeleteService(&context, request, &response));
+  absl::Status status =
+      CallTetherd(args, ctx, [&](auto& stub, grpc::ClientContext* context) {
+        return stub.DeleteService(context, request, &response);
+      });
   if (!status.ok()) return Fail(ctx, status);
-  *ctx.out << "service " << name << " deleted" << std::endl;
+  *ctx.out << "service " << *name << " deleted" << std::endl;
   return kExitOk;
 }
 
