@@ -86,6 +86,32 @@ struct PendingInvoke {
   size_t index = 0;
 };
 
+// The agent-side request for `request`, with a request id.
+void FillInvoke(const CallRequest& request, Codec codec,
+                InvokeRequest* invoke) {
+  invoke->set_method(request.method());
+  invoke->set_codec(codec);
+  invoke->set_payload(request.payload());
+  if (request.request_id().empty()) {
+    SetNewRequestId(invoke);
+  } else {
+    invoke->set_request_id(request.request_id());
+  }
+}
+
+void PrepareContext(absl::Time deadline, const std::string& authorization,
+                    grpc::ClientContext& context) {
+  context.set_deadline(absl::ToChronoTime(deadline));
+  context.AddMetadata("authorization", authorization);
+}
+
+// The agent's result, labelled with the replica it came from.
+CallResult TakeResult(InvokeResponse& response, const AgentEndpoint& endpoint) {
+  CallResult result = std::move(*response.mutable_result());
+  if (result.replica().empty()) result.set_replica(endpoint.replica);
+  return result;
+}
+
 }  // namespace
 
 CallRouter::CallRouter(Options options) : options_(options) {}
@@ -196,30 +222,19 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
   if (targets.size() == 1) {
     // The common case, kept free of the fan-out's shared state.
     auto* single = new SingleInvoke;
-    single->request.set_method(request.method());
-    single->request.set_codec(codec);
-    single->request.set_payload(request.payload());
-    if (request.request_id().empty()) {
-      SetNewRequestId(&single->request);
-    } else {
-      single->request.set_request_id(request.request_id());
-    }
+    FillInvoke(request, codec, &single->request);
     single->endpoint = std::move(targets[0]);
     single->call_response = response;
     single->done = std::move(done);
-    single->context.set_deadline(absl::ToChronoTime(deadline));
-    single->context.AddMetadata("authorization", entry->authorization);
+    PrepareContext(deadline, entry->authorization, single->context);
     single->endpoint->in_flight++;
     single->endpoint->stub->async()->Invoke(
         &single->context, &single->request, &single->response,
         [single](const grpc::Status& status) {
           single->endpoint->in_flight--;
           if (status.ok()) {
-            CallResult* result = single->call_response->add_results();
-            *result = std::move(*single->response.mutable_result());
-            if (result->replica().empty()) {
-              result->set_replica(single->endpoint->replica);
-            }
+            *single->call_response->add_results() =
+                TakeResult(single->response, *single->endpoint);
           }
           // Moved out first: `done` may let the server reuse `response`.
           std::function<void(absl::Status)> done = std::move(single->done);
@@ -230,14 +245,7 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
   }
 
   auto invoke = std::make_shared<InvokeRequest>();
-  invoke->set_method(request.method());
-  invoke->set_codec(codec);
-  invoke->set_payload(request.payload());
-  if (request.request_id().empty()) {
-    SetNewRequestId(invoke.get());
-  } else {
-    invoke->set_request_id(request.request_id());
-  }
+  FillInvoke(request, codec, invoke.get());
   auto fan_out =
       std::make_shared<FanOut>(targets.size(), response, std::move(done));
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -246,18 +254,15 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
     pending->endpoint = targets[i];
     pending->fan_out = fan_out;
     pending->index = i;
-    pending->context.set_deadline(absl::ToChronoTime(deadline));
-    pending->context.AddMetadata("authorization", entry->authorization);
+    PrepareContext(deadline, entry->authorization, pending->context);
     pending->endpoint->in_flight++;
     pending->endpoint->stub->async()->Invoke(
         &pending->context, pending->request.get(), &pending->response,
         [pending](const grpc::Status& status) {
           pending->endpoint->in_flight--;
-          CallResult result = std::move(*pending->response.mutable_result());
-          if (result.replica().empty()) {
-            result.set_replica(pending->endpoint->replica);
-          }
-          pending->fan_out->Complete(pending->index, status, std::move(result));
+          pending->fan_out->Complete(
+              pending->index, status,
+              TakeResult(pending->response, *pending->endpoint));
           delete pending;
         });
   }
