@@ -123,11 +123,15 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", opts.listen_address));
   }
-  agent->invoke_address_ =
-      unix_socket ? opts.listen_address
-                  : absl::StrCat(opts.listen_address.substr(
-                                     0, opts.listen_address.rfind(':')),
-                                 ":", port);
+  if (unix_socket) {
+    agent->invoke_address_ = opts.listen_address;
+  } else {
+    const std::string host =
+        opts.advertise_host.empty()
+            ? opts.listen_address.substr(0, opts.listen_address.rfind(':'))
+            : opts.advertise_host;
+    agent->invoke_address_ = absl::StrCat(host, ":", port);
+  }
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));

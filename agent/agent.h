@@ -55,6 +55,10 @@ class Agent final : public ReadinessSource {
     std::string workdir;
     /// Where to serve `Agent.Invoke`; port 0 picks one.
     std::string listen_address = "127.0.0.1:0";
+    /// Host tetherd dials for `Agent.Invoke` when it differs from the
+    /// listen host: in a pod the agent listens on 0.0.0.0 and is reached at
+    /// the pod IP. Empty: the listen host.
+    std::string advertise_host;
     /// The service token: tetherd checks it on Attach, the agent on Invoke.
     std::string token;
     int64_t max_payload_bytes = 64 << 20;

@@ -24,6 +24,9 @@ ABSL_FLAG(std::string, replica, "", "this replica's name, <service>-<index>");
 ABSL_FLAG(std::string, workdir, "", "directory for code revisions");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "where to serve Agent.Invoke; port 0 picks one");
+ABSL_FLAG(std::string, advertise_host, "",
+          "host tetherd reaches Agent.Invoke at, when --listen binds a "
+          "wildcard address (in a pod: the pod IP); empty: the listen host");
 ABSL_FLAG(std::string, health_listen, "",
           "where to serve HTTP /healthz and /readyz for Kubernetes probes, "
           "host:port; empty: off");
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
   options.replica = absl::GetFlag(FLAGS_replica);
   options.workdir = absl::GetFlag(FLAGS_workdir);
   options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.advertise_host = absl::GetFlag(FLAGS_advertise_host);
   options.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   if (const char* token = getenv("TETHER_SERVICE_TOKEN")) options.token = token;

@@ -25,6 +25,18 @@ class BackendListener {
                                const std::string& replica,
                                const std::string& reason,
                                bool will_restart) = 0;
+  /// The replica is on its way but not running yet (waiting for a node,
+  /// pulling its image); `message` says where it is.
+  virtual void OnReplicaPending(const std::string& service,
+                                const std::string& replica,
+                                const std::string& message) = 0;
+  /// The replica cannot become ready without a change by someone: its
+  /// image cannot be pulled, no node fits it, it crash-loops or runs out of
+  /// memory. `problem` says which, with the cluster's message. The backend
+  /// keeps trying; a deploy in progress should stop and say why.
+  virtual void OnReplicaFailing(const std::string& service,
+                                const std::string& replica,
+                                const std::string& problem) = 0;
 };
 
 /// Where replicas run: local processes or Kubernetes pods. Thread-safe.
@@ -32,17 +44,26 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
+  /// INVALID_ARGUMENT naming the field when this backend cannot run `spec`
+  /// (e.g. Kubernetes needs `compute.image`). Checked before a deploy is
+  /// recorded, so a spec that cannot run changes nothing.
+  virtual absl::Status Validate(const tether::v1::ServiceSpec& spec) const = 0;
+
   /// Makes the replicas of `spec.name()` match `spec` (count, environment,
   /// resources) and connect back with `token`. Idempotent: replicas whose
   /// runtime environment did not change keep running, so a code-only
-  /// redeploy costs nothing here. Replicas are named "<service>-<index>".
+  /// redeploy costs nothing here.
   virtual absl::Status Apply(const tether::v1::ServiceSpec& spec,
                              const std::string& token) = 0;
 
   /// Stops and removes every replica of `service`. OK when there are none.
   virtual absl::Status Delete(const std::string& service) = 0;
 
-  /// Names of the replicas `service` should have, in index order.
+  /// Names of the replicas `service` has now, in index order. Local
+  /// replicas are "<service>-<index>" and known as soon as Apply returns;
+  /// Kubernetes replicas are the service's pods, which come and go (rolling
+  /// updates, rescheduling): OnReplicaStarted announces a new one and
+  /// OnReplicaExited(will_restart=false) one that is gone.
   virtual std::vector<std::string> Replicas(
       const std::string& service) const = 0;
 };

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "controlplane/backend.h"
+#include "spec/validate.h"
 
 namespace tether::controlplane {
 
@@ -16,13 +17,23 @@ namespace tether::controlplane {
 /// Thread-safe.
 class FakeBackend final : public Backend {
  public:
+  absl::Status Validate(const tether::v1::ServiceSpec& spec) const override {
+    absl::MutexLock lock(&mu_);
+    return invalid_;
+  }
   absl::Status Apply(const tether::v1::ServiceSpec& spec,
                      const std::string& token) override {
     absl::MutexLock lock(&mu_);
     if (!fail_with_.ok()) return fail_with_;
     applied_.push_back(spec);
     tokens_[spec.name()] = token;
-    replicas_[spec.name()] = std::max(1, spec.compute().replicas());
+    std::vector<std::string>& names = replicas_[spec.name()];
+    if (!replicas_appear_later_) {
+      names.clear();
+      for (int i = 0; i < spec::InitialReplicas(spec.compute()); ++i) {
+        names.push_back(absl::StrCat(spec.name(), "-", i));
+      }
+    }
     return absl::OkStatus();
   }
   absl::Status Delete(const std::string& service) override {
@@ -33,14 +44,26 @@ class FakeBackend final : public Backend {
   }
   std::vector<std::string> Replicas(const std::string& service) const override {
     absl::MutexLock lock(&mu_);
-    std::vector<std::string> names;
     auto it = replicas_.find(service);
-    for (int i = 0; it != replicas_.end() && i < it->second; ++i) {
-      names.push_back(absl::StrCat(service, "-", i));
-    }
-    return names;
+    return it == replicas_.end() ? std::vector<std::string>() : it->second;
   }
 
+  /// Like Kubernetes: Apply creates no replicas; the test adds and removes
+  /// them (as pods come and go) with set_replicas.
+  void set_replicas_appear_later(bool later) {
+    absl::MutexLock lock(&mu_);
+    replicas_appear_later_ = later;
+  }
+  void set_replicas(const std::string& service,
+                    std::vector<std::string> names) {
+    absl::MutexLock lock(&mu_);
+    replicas_[service] = std::move(names);
+  }
+
+  void set_invalid(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    invalid_ = std::move(status);
+  }
   void set_fail_with(absl::Status status) {
     absl::MutexLock lock(&mu_);
     fail_with_ = std::move(status);
@@ -61,11 +84,14 @@ class FakeBackend final : public Backend {
 
  private:
   mutable absl::Mutex mu_;
+  absl::Status invalid_ ABSL_GUARDED_BY(mu_);
   absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
   std::vector<tether::v1::ServiceSpec> applied_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> tokens_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int> replicas_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::string>> replicas_
+      ABSL_GUARDED_BY(mu_);
+  bool replicas_appear_later_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace tether::controlplane

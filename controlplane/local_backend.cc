@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "spec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -160,8 +161,7 @@ LocalBackend::Replica LocalBackend::MakeReplica(
 
 absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
                                  const std::string& token) {
-  const int count =
-      spec.compute().replicas() > 0 ? spec.compute().replicas() : 1;
+  const int count = spec::InitialReplicas(spec.compute());
   absl::MutexLock lock(&mu_);
   if (gateway_address_.empty()) {
     return absl::FailedPreconditionError("LocalBackend used before Start");

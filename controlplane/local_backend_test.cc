@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
+#include "controlplane/recording_backend_listener.h"
 #include "gtest/gtest.h"
 
 namespace tether::controlplane {
@@ -26,42 +27,6 @@ for arg in "$@"; do case "$arg" in --workdir=*) dir="${arg#--workdir=}";; esac; 
 echo "$$ $GREETING $TETHER_SERVICE_TOKEN" > "$dir/fake-agent.info"
 while true; do sleep 1; done
 )sh";
-
-class RecordingListener final : public BackendListener {
- public:
-  void OnReplicaStarted(const std::string& service,
-                        const std::string& replica) override {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(absl::StrCat("started ", replica));
-  }
-  void OnReplicaExited(const std::string& service, const std::string& replica,
-                       const std::string& reason, bool will_restart) override {
-    absl::MutexLock lock(&mu_);
-    events_.push_back(absl::StrCat(
-        "exited ", replica, " ", will_restart ? "restart " : "gone ", reason));
-  }
-  // Waits (bounded) until an event starting with `prefix` arrived.
-  bool Await(const std::string& prefix) {
-    absl::MutexLock lock(&mu_);
-    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      for (const auto& e : events_) {
-        if (absl::StartsWith(e, prefix)) return true;
-      }
-      return false;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(20));
-  }
-  int Count(const std::string& prefix) {
-    absl::MutexLock lock(&mu_);
-    int n = 0;
-    for (const auto& e : events_) n += absl::StartsWith(e, prefix);
-    return n;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
-};
 
 class LocalBackendTest : public ::testing::Test {
  protected:
@@ -107,7 +72,7 @@ class LocalBackendTest : public ::testing::Test {
   }
 
   std::string dir_;
-  RecordingListener listener_;
+  RecordingBackendListener listener_;
   std::unique_ptr<LocalBackend> backend_;
 };
 

@@ -1,6 +1,8 @@
 // tetherd: the Tether control plane.
 //
 //   tetherd --listen=127.0.0.1:7700 --state_dir=~/.tether --backend=local
+//   tetherd --backend=kubernetes --agent_image=REGISTRY/tether/agent:TAG \
+//       --advertise_address=tetherd.tether-system.svc:7700
 //
 // Serves the ControlPlane API for users and the AgentGateway API for agents
 // on one port, keeps its state under --state_dir (service records, code
@@ -28,11 +30,14 @@
 #include "controlplane/code/file_code_store.h"
 #include "controlplane/control_plane_service.h"
 #include "controlplane/file_service_store.h"
+#include "controlplane/kubernetes_backend.h"
 #include "controlplane/local_backend.h"
 #include "controlplane/service_manager.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "kube/kube_client_http.h"
+#include "kube/kube_config.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7700",
           "host:port to serve on; port 0 picks a free port");
@@ -40,7 +45,23 @@ ABSL_FLAG(std::string, state_dir, "",
           "where records, code and replica work dirs live (default "
           "$TETHER_STATE_DIR or ~/.tether)");
 ABSL_FLAG(std::string, backend, "local",
-          "where replicas run: local (processes on this machine)");
+          "where replicas run: local (processes on this machine) or "
+          "kubernetes (pods; in-cluster config, else $KUBECONFIG or "
+          "~/.kube/config)");
+ABSL_FLAG(std::string, kube_namespace, "",
+          "kubernetes: namespace services run in (default: the pod's or "
+          "the kubeconfig context's)");
+ABSL_FLAG(std::string, agent_image, "",
+          "kubernetes: image holding the agent bundle under /opt/tether "
+          "(deploy/agent.Dockerfile)");
+ABSL_FLAG(std::string, advertise_address, "",
+          "kubernetes: host:port pods' agents dial tetherd at, e.g. "
+          "tetherd.tether-system.svc:7700");
+ABSL_FLAG(std::string, default_pod_template, "tether-default",
+          "kubernetes: PodTemplate every service builds on, looked up in the "
+          "services' namespace, then in tetherd's");
+ABSL_FLAG(std::string, gpu_node_label, "accelerator",
+          "kubernetes: node label whose value compute.gpu_type must match");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20,
           "largest call payload accepted (RESOURCE_EXHAUSTED beyond)");
 ABSL_FLAG(std::string, agent_binary, "",
@@ -73,9 +94,10 @@ int Run() {
   const std::string state_dir = absl::GetFlag(FLAGS_state_dir).empty()
                                     ? DefaultStateDir()
                                     : absl::GetFlag(FLAGS_state_dir);
-  if (absl::GetFlag(FLAGS_backend) != "local") {
-    TETHER_LOG(ERROR) << "--backend=" << absl::GetFlag(FLAGS_backend)
-                      << " is not supported; use --backend=local";
+  const std::string backend_name = absl::GetFlag(FLAGS_backend);
+  if (backend_name != "local" && backend_name != "kubernetes") {
+    TETHER_LOG(ERROR) << "--backend=" << backend_name
+                      << " is not supported; use local or kubernetes";
     return 2;
   }
   const int64_t max_payload = absl::GetFlag(FLAGS_max_payload_bytes);
@@ -95,20 +117,61 @@ int Run() {
   store_options.dir = state_dir + "/services";
   auto service_store =
       OrDie(FileServiceStore::Create(store_options), "service store");
-  std::string agent_binary = absl::GetFlag(FLAGS_agent_binary);
-  if (agent_binary.empty()) {
-    agent_binary = OrDie(FindDataFile("agent/tether-agent"), "agent binary");
+  // Kubernetes: the client and backend are ready before anything serves, so
+  // bad config fails the start, not the first deploy.
+  std::unique_ptr<kube::KubeClientHttp> kube_client;
+  std::unique_ptr<KubernetesBackend> kube_backend;
+  std::unique_ptr<LocalBackend> local_backend;
+  Backend* backend = nullptr;
+  if (backend_name == "kubernetes") {
+    absl::StatusOr<kube::KubeConfig> config = kube::DefaultKubeConfig();
+    if (!config.ok()) {
+      TETHER_LOG(ERROR) << "--backend=kubernetes: " << config.status();
+      return 2;
+    }
+    kube::KubeClientHttp::Options client_options;
+    client_options.config = *config;
+    kube_client =
+        OrDie(kube::KubeClientHttp::Create(client_options), "kube client");
+    KubernetesBackend::Options backend_options;
+    backend_options.client = kube_client.get();
+    backend_options.render.kube_namespace =
+        absl::GetFlag(FLAGS_kube_namespace).empty()
+            ? config->default_namespace
+            : absl::GetFlag(FLAGS_kube_namespace);
+    backend_options.tetherd_namespace = config->default_namespace;
+    backend_options.render.agent_image = absl::GetFlag(FLAGS_agent_image);
+    backend_options.render.tetherd_address =
+        absl::GetFlag(FLAGS_advertise_address);
+    backend_options.render.gpu_node_label = absl::GetFlag(FLAGS_gpu_node_label);
+    backend_options.default_pod_template =
+        absl::GetFlag(FLAGS_default_pod_template);
+    absl::StatusOr<std::unique_ptr<KubernetesBackend>> created =
+        KubernetesBackend::Create(backend_options);
+    if (!created.ok()) {
+      TETHER_LOG(ERROR) << "--backend=kubernetes: " << created.status();
+      return 2;
+    }
+    kube_backend = *std::move(created);
+    backend = kube_backend.get();
+  } else {
+    std::string agent_binary = absl::GetFlag(FLAGS_agent_binary);
+    if (agent_binary.empty()) {
+      agent_binary = OrDie(FindDataFile("agent/tether-agent"), "agent binary");
+    }
+    LocalBackend::Options backend_options;
+    backend_options.agent_binary = agent_binary;
+    backend_options.state_dir = state_dir;
+    backend_options.max_payload_bytes = max_payload;
+    local_backend =
+        OrDie(LocalBackend::Create(backend_options), "local backend");
+    backend = local_backend.get();
   }
-  LocalBackend::Options backend_options;
-  backend_options.agent_binary = agent_binary;
-  backend_options.state_dir = state_dir;
-  backend_options.max_payload_bytes = max_payload;
-  auto backend = OrDie(LocalBackend::Create(backend_options), "local backend");
   CallRouter::Options router_options;
   router_options.max_payload_bytes = max_payload;
   CallRouter router(router_options);
   ServiceManager::Options manager_options;
-  manager_options.backend = backend.get();
+  manager_options.backend = backend;
   manager_options.store = service_store.get();
   manager_options.code_store = code_store.get();
   manager_options.router = &router;
@@ -141,7 +204,8 @@ int Run() {
   const std::string address =
       absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
 
-  backend->Start(address, manager.get());
+  if (local_backend != nullptr) local_backend->Start(address, manager.get());
+  if (kube_backend != nullptr) kube_backend->Start(manager.get());
   absl::Status recovered = manager->Recover();
   if (!recovered.ok()) {
     TETHER_LOG(ERROR) << "cannot load service records: " << recovered;
@@ -152,7 +216,7 @@ int Run() {
   TETHER_CHECK(WriteFileAtomically(pid_file, absl::StrCat(getpid())).ok());
   TETHER_CHECK(WriteFileAtomically(endpoint_file, address).ok());
   TETHER_LOG(INFO) << "tetherd serving at " << address << " (state "
-                   << state_dir << ", backend local)";
+                   << state_dir << ", backend " << backend_name << ")";
 
   int signal = 0;
   sigwait(&signals, &signal);
@@ -160,8 +224,10 @@ int Run() {
   unlink(endpoint_file.c_str());
   gateway.CloseAttachStreams();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  // Stops the agents; records stay, so the next tetherd restarts them.
-  backend.reset();
+  // Stops local agents (records stay, so the next tetherd restarts them);
+  // pods keep running and re-attach to the next tetherd.
+  local_backend.reset();
+  kube_backend.reset();
   unlink(pid_file.c_str());
   return 0;
 }

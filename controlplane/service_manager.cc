@@ -68,6 +68,8 @@ absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
   tether::v1::ServiceSpec spec = spec::WithDefaults(request.spec());
   absl::Status valid = spec::ValidateServiceSpec(spec);
   if (!valid.ok()) return valid;
+  valid = options_.backend->Validate(spec);
+  if (!valid.ok()) return valid;
   if (request.revision().empty()) {
     return absl::InvalidArgumentError(
         "revision: empty; upload the code with SyncCode first");
@@ -157,8 +159,10 @@ void ServiceManager::ApplyInBackend(const std::string& name,
   Emit(service, DeployEvent::STAGE_APPLIED, "",
        absl::StrCat(options_.backend->Replicas(name).size(), " replica(s)"));
   SyncReplicas(service);
-  for (const std::string& replica : service.order) {
-    SendLoad(service, service.replicas[replica]);
+  for (const std::string& name : service.order) {
+    Replica& replica = service.replicas[name];
+    replica.crashes_in_deploy = 0;
+    SendLoad(service, replica);
   }
   MaybeFinishDeploy(service);
 }
@@ -167,7 +171,6 @@ void ServiceManager::SyncReplicas(Service& service) {
   service.order = options_.backend->Replicas(service.record.name());
   for (const std::string& name : service.order) {
     Replica& replica = service.replicas[name];
-    replica.crashes_in_deploy = 0;
     if (replica.status.name().empty()) {
       replica.status.set_name(name);
       replica.status.set_phase(ReplicaStatus::PHASE_STARTING);
@@ -220,7 +223,12 @@ void ServiceManager::EndDeploy(Service& service, const absl::Status& status) {
 }
 
 void ServiceManager::MaybeFinishDeploy(Service& service) {
-  if (service.deploy == nullptr || service.order.empty()) return;
+  // Kubernetes pods appear after the apply, one by one.
+  if (service.deploy == nullptr ||
+      static_cast<int>(service.order.size()) <
+          spec::InitialReplicas(service.record.spec().compute())) {
+    return;
+  }
   for (const std::string& name : service.order) {
     const Replica& replica = service.replicas[name];
     if (replica.ready_generation != service.record.generation()) return;
@@ -339,6 +347,11 @@ absl::StatusOr<uint64_t> ServiceManager::AttachAgent(
     return absl::UnauthenticatedError("wrong service token");
   }
   auto replica_it = service.replicas.find(hello.replica());
+  if (replica_it == service.replicas.end()) {
+    // A pod's agent can dial in before the backend's watch reports the pod.
+    SyncReplicas(service);
+    replica_it = service.replicas.find(hello.replica());
+  }
   if (replica_it == service.replicas.end()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "service ", hello.service(), " has no replica ", hello.replica()));
@@ -462,7 +475,13 @@ void ServiceManager::OnReplicaStarted(const std::string& service_name,
   if (it == services_.end()) return;
   Service& service = it->second;
   auto replica = service.replicas.find(replica_name);
-  if (replica == service.replicas.end()) return;
+  if (replica == service.replicas.end()) {
+    // A new pod (scale-up, rolling update, rescheduling).
+    SyncReplicas(service);
+    replica = service.replicas.find(replica_name);
+    if (replica == service.replicas.end()) return;
+    UpdateRoute(service);
+  }
   if (replica->second.agent == nullptr) {
     replica->second.status.set_phase(ReplicaStatus::PHASE_STARTING);
   }
@@ -497,6 +516,42 @@ void ServiceManager::OnReplicaExited(const std::string& service_name,
                            replica.crashes_in_deploy, " times): ", reason)));
     UpdateRoute(service);
   }
+}
+
+void ServiceManager::OnReplicaPending(const std::string& service_name,
+                                      const std::string& replica_name,
+                                      const std::string& message) {
+  absl::MutexLock lock(&mu_);
+  auto it = services_.find(service_name);
+  if (it == services_.end()) return;
+  Service& service = it->second;
+  auto replica = service.replicas.find(replica_name);
+  if (replica != service.replicas.end()) {
+    replica->second.status.set_message(message);
+  }
+  Emit(service, DeployEvent::STAGE_REPLICA_PENDING, replica_name, message);
+}
+
+void ServiceManager::OnReplicaFailing(const std::string& service_name,
+                                      const std::string& replica_name,
+                                      const std::string& problem) {
+  absl::MutexLock lock(&mu_);
+  auto it = services_.find(service_name);
+  if (it == services_.end()) return;
+  Service& service = it->second;
+  auto replica = service.replicas.find(replica_name);
+  if (replica != service.replicas.end()) {
+    replica->second.status.set_message(problem);
+  }
+  // The cluster keeps retrying, so a fix (a pushed image, a new node) can
+  // still bring the replica up; but the deploy says what is wrong now
+  // instead of timing out.
+  EndDeploy(service,
+            absl::FailedPreconditionError(
+                replica_name.empty()
+                    ? problem
+                    : absl::StrCat("replica ", replica_name, ": ", problem)));
+  UpdateRoute(service);
 }
 
 }  // namespace tether::controlplane

@@ -100,6 +100,10 @@ class ServiceManager final : public BackendListener {
                         const std::string& replica) override;
   void OnReplicaExited(const std::string& service, const std::string& replica,
                        const std::string& reason, bool will_restart) override;
+  void OnReplicaPending(const std::string& service, const std::string& replica,
+                        const std::string& message) override;
+  void OnReplicaFailing(const std::string& service, const std::string& replica,
+                        const std::string& problem) override;
 
  private:
   struct Replica {

@@ -163,6 +163,16 @@ TEST_F(ServiceManagerTest, BadRequestsChangeNothing) {
   EXPECT_TRUE(observer_.stages.empty());
 }
 
+TEST_F(ServiceManagerTest, ASpecTheBackendCannotRunIsNotRecorded) {
+  backend_.set_invalid(
+      absl::InvalidArgumentError("compute.image: required on Kubernetes"));
+  const auto started = manager_->StartDeploy(Request(), &observer_);
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::IsNotFound(manager_->GetService("hello").status()));
+  EXPECT_TRUE(store_.LoadAll()->empty());
+  EXPECT_TRUE(backend_.applied().empty());
+}
+
 TEST_F(ServiceManagerTest, AgentsNeedTheServiceToken) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
   tether::v1::AgentHello hello;
@@ -191,6 +201,45 @@ TEST_F(ServiceManagerTest, CrashLoopFailsTheDeploy) {
   ASSERT_TRUE(observer_.done);
   EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(manager_->GetService("hello")->replicas(0).restarts(), 3);
+}
+
+TEST_F(ServiceManagerTest, ReplicasThatAppearAfterTheApplyAreAwaited) {
+  backend_.set_replicas_appear_later(true);
+  ASSERT_TRUE(manager_->StartDeploy(Request("hello", 2), &observer_).ok());
+  backend_.set_replicas("hello", {"hello-abc"});
+  manager_->OnReplicaStarted("hello", "hello-abc");
+  manager_->OnReplicaPending("hello", "hello-abc", "pulling image");
+  EXPECT_EQ(observer_.stages.back(), DeployEvent::STAGE_REPLICA_PENDING);
+  AttachAndAnswer("hello-abc", RevisionState::STATE_READY);
+  EXPECT_FALSE(observer_.done) << "one of two replicas is ready";
+
+  // The second pod's agent dials in before the backend reported the pod.
+  backend_.set_replicas("hello", {"hello-abc", "hello-def"});
+  AttachAndAnswer("hello-def", RevisionState::STATE_READY);
+  ASSERT_TRUE(observer_.done);
+  EXPECT_TRUE(observer_.final_status.ok()) << observer_.final_status;
+
+  // A pod that goes away is forgotten.
+  backend_.set_replicas("hello", {"hello-def"});
+  manager_->OnReplicaExited("hello", "hello-abc", "pod deleted", false);
+  EXPECT_EQ(manager_->GetService("hello")->replicas_size(), 1);
+}
+
+TEST_F(ServiceManagerTest, AStuckReplicaFailsTheDeployWithTheClustersWords) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  manager_->OnReplicaFailing(
+      "hello", "hello-0",
+      "container tether: ImagePullBackOff: pull access denied for nope");
+  ASSERT_TRUE(observer_.done);
+  EXPECT_EQ(observer_.final_status.code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(observer_.final_status.message(),
+            "replica hello-0: container tether: ImagePullBackOff: pull access "
+            "denied for nope");
+  auto status = manager_->GetService("hello");
+  EXPECT_EQ(status->phase(), ServiceStatus::PHASE_FAILED);
+  EXPECT_EQ(status->replicas(0).message(),
+            "container tether: ImagePullBackOff: pull access denied for nope");
 }
 
 TEST_F(ServiceManagerTest, FrozenServiceRefusesNewCode) {

@@ -206,6 +206,10 @@ json Env(const ServiceSpec& spec, const RenderOptions& options,
   env.push_back(
       {{"name", "TETHER_POD_NAME"},
        {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
+  // tetherd dials the agent at the pod IP.
+  env.push_back(
+      {{"name", "TETHER_POD_IP"},
+       {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}});
   if (!options.token_secret.empty()) {
     env.push_back({{"name", "TETHER_SERVICE_TOKEN"},
                    {"valueFrom",
@@ -332,6 +336,7 @@ json PodTemplate(const ServiceSpec& spec, const RenderOptions& options,
             "--replica=$(TETHER_POD_NAME)",
             absl::StrCat("--workdir=", kWorkDir),
             absl::StrCat("--listen=0.0.0.0:", options.agent_port),
+            "--advertise_host=$(TETHER_POD_IP)",
             // What the probes hit, on the `health` port.
             absl::StrCat("--health_listen=0.0.0.0:", options.health_port)})},
       {"ports", std::move(ports)},
@@ -554,7 +559,8 @@ absl::StatusOr<json> LayerTemplates(const Compute& compute,
 // winning, so a user variable would silently break the agent or the ranks.
 absl::Status CheckReservedEnv(const Compute& compute) {
   const auto reason = [&](const std::string& name) -> std::string {
-    if (name == "TETHER_POD_NAME" || name == "TETHER_SERVICE_TOKEN") {
+    if (name == "TETHER_POD_NAME" || name == "TETHER_POD_IP" ||
+        name == "TETHER_SERVICE_TOKEN") {
       return "for the agent";
     }
     if (compute.has_distributed() &&
@@ -629,9 +635,8 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
       {"selector", {{"matchLabels", SelectorLabels(spec)}}},
       {"template", PodTemplate(spec, options, headless_name, component)},
   };
-  int replicas = std::max(compute.replicas(), 1);
+  const int replicas = spec::InitialReplicas(compute);
   if (distributed) {
-    replicas = compute.distributed().workers();
     workload_spec["serviceName"] = headless_name;
     // Ranks start together; ordered start-up would deadlock a rendezvous.
     workload_spec["podManagementPolicy"] = "Parallel";
@@ -644,11 +649,7 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
         {"rollingUpdate", {{"maxSurge", "25%"}, {"maxUnavailable", 0}}}};
     // With an HPA the replica count is the HPA's: applying ours would fight
     // it on every deploy.
-    if (compute.has_autoscaling()) {
-      replicas = std::max(compute.autoscaling().min_replicas(), 1);
-    } else {
-      workload_spec["replicas"] = replicas;
-    }
+    if (!compute.has_autoscaling()) workload_spec["replicas"] = replicas;
   }
   json workload = {{"apiVersion", "apps/v1"},
                    {"kind", kind},

@@ -243,7 +243,11 @@ TEST(RenderServiceTest, MinimalSpecIsDeploymentAndService) {
             json::array({"--gateway=tetherd.tether-system.svc:50051",
                          "--service=hello", "--replica=$(TETHER_POD_NAME)",
                          "--workdir=/var/lib/tether", "--listen=0.0.0.0:50052",
+                         "--advertise_host=$(TETHER_POD_IP)",
                          "--health_listen=0.0.0.0:8081"}));
+  EXPECT_EQ(
+      EnvVar(container, "TETHER_POD_IP")["valueFrom"]["fieldRef"]["fieldPath"],
+      "status.podIP");
   EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"], "/healthz");
   EXPECT_EQ(container["livenessProbe"]["initialDelaySeconds"], 30);
   EXPECT_EQ(container["readinessProbe"]["periodSeconds"], 5);

@@ -943,6 +943,16 @@ ServiceSpec WithDefaults(ServiceSpec spec) {
   return spec;
 }
 
+int InitialReplicas(const tether::v1::Compute& compute) {
+  if (compute.has_distributed()) {
+    return std::max(compute.distributed().workers(), 1);
+  }
+  if (compute.has_autoscaling()) {
+    return std::max(compute.autoscaling().min_replicas(), 1);
+  }
+  return std::max(compute.replicas(), 1);
+}
+
 bool CodecAllowed(const ServiceSpec& spec, Codec codec) {
   if (codec == tether::v1::CODEC_UNSPECIFIED) codec = tether::v1::CODEC_JSON;
   const auto& allowed = spec.compute().allowed_serialization();

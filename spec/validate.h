@@ -52,6 +52,11 @@ absl::StatusOr<int64_t> ParseDurationSeconds(absl::string_view text);
 /// [JSON, RAW] when empty. Everything else is copied unchanged.
 tether::v1::ServiceSpec WithDefaults(tether::v1::ServiceSpec spec);
 
+/// How many replicas a deploy of `compute` brings up and waits for: the
+/// distributed workers, else autoscaling's floor, else `replicas`; at least
+/// 1 (a zero means the default). Thread-safe.
+int InitialReplicas(const tether::v1::Compute& compute);
+
 /// Whether callers may use `codec` for the service (CODEC_UNSPECIFIED counts
 /// as JSON; an empty allowed_serialization allows JSON and RAW).
 bool CodecAllowed(const tether::v1::ServiceSpec& spec, tether::v1::Codec codec);

@@ -45,7 +45,10 @@ absl::Status TetherdProcess::Launch() {
   if (!binary.ok()) return binary.status();
   const std::string endpoint_file = state_dir_ + "/tetherd.endpoint";
   unlink(endpoint_file.c_str());
-  std::vector<std::string> args = {*binary, "--listen=127.0.0.1:0",
+  // A restart keeps the port, as a Kubernetes Service keeps tetherd's
+  // address, so agents dialing the old one find the new tetherd.
+  const std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
+  std::vector<std::string> args = {*binary, absl::StrCat("--listen=", listen),
                                    absl::StrCat("--state_dir=", state_dir_)};
   args.insert(args.end(), flags_.begin(), flags_.end());
   std::vector<char*> argv;

@@ -26,7 +26,7 @@ class TetherdProcess {
   /// Ends the process: SIGTERM (clean) or SIGKILL (crash), then reaps it.
   void Stop();
   void Kill();
-  /// Starts a new tetherd on the same state dir (a new port).
+  /// Starts a new tetherd on the same state dir and port.
   absl::Status Restart();
 
   /// Deploys `spec` at `revision` and follows the stream to its end;

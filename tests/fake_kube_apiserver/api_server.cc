@@ -13,12 +13,13 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "tests/fake_kube_apiserver/label_selector.h"
+#include "kube/label_selector.h"
 
 namespace tether::fake_kube {
 namespace {
 
 using json = nlohmann::json;
+using ::tether::kube::LabelSelector;
 
 const KindInfo kKinds[] = {
     {"", "v1", "services", "Service", true, false, false},

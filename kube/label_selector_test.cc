@@ -1,8 +1,8 @@
-#include "tests/fake_kube_apiserver/label_selector.h"
+#include "kube/label_selector.h"
 
 #include "gtest/gtest.h"
 
-namespace tether::fake_kube {
+namespace tether::kube {
 namespace {
 
 bool Match(const std::string& sel, const nlohmann::json& labels) {
@@ -33,4 +33,4 @@ TEST(LabelSelectorTest, RejectsMalformed) {
 }
 
 }  // namespace
-}  // namespace tether::fake_kube
+}  // namespace tether::kube

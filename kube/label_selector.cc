@@ -1,4 +1,4 @@
-#include "tests/fake_kube_apiserver/label_selector.h"
+#include "kube/label_selector.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace tether::fake_kube {
+namespace tether::kube {
 namespace {
 
 std::string Trim(absl::string_view s) {
@@ -14,7 +14,7 @@ std::string Trim(absl::string_view s) {
 }
 
 // Splits on commas outside parentheses, since `in (a,b)` holds commas.
-std::vector<std::string> SplitTerms(const std::string& text) {
+std::vector<std::string> SplitTerms(absl::string_view text) {
   std::vector<std::string> out;
   std::string cur;
   int depth = 0;
@@ -34,7 +34,7 @@ std::vector<std::string> SplitTerms(const std::string& text) {
 
 }  // namespace
 
-absl::StatusOr<LabelSelector> LabelSelector::Parse(const std::string& text) {
+absl::StatusOr<LabelSelector> LabelSelector::Parse(absl::string_view text) {
   LabelSelector sel;
   for (const std::string& t : SplitTerms(text)) {
     if (t.empty()) return absl::InvalidArgumentError("empty selector term");
@@ -105,4 +105,4 @@ bool LabelSelector::Matches(const nlohmann::json& labels) const {
   return true;
 }
 
-}  // namespace tether::fake_kube
+}  // namespace tether::kube

@@ -1,0 +1,342 @@
+#include "controlplane/kubernetes_backend.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "kube/pod_state.h"
+#include "kube/pod_template.h"
+#include "kube/resource_type.h"
+
+namespace tether::controlplane {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kServiceLabel[] = "tether.dev/service";
+constexpr char kManagedSelector[] = "app.kubernetes.io/managed-by=tether";
+
+// The kinds a service's objects can have, swept by label when a render
+// drops one (e.g. the PDB when scaling to one replica) and on delete.
+constexpr kube::ResourceType kServiceObjectTypes[] = {
+    kube::kDeployments,
+    kube::kStatefulSets,
+    kube::kServices,
+    kube::kHorizontalPodAutoscalers,
+    kube::kPodDisruptionBudgets,
+    kube::kSecrets};
+
+// "Deployment/hello", for messages and to match objects across renders.
+std::string KeyOf(const json& object) {
+  const auto kind = object.find("kind");
+  return absl::StrCat(
+      kind != object.end() && kind->is_string() ? kind->get<std::string>() : "",
+      "/", kube::ObjectName(object));
+}
+
+absl::Status Annotate(const absl::Status& status, const std::string& what) {
+  return absl::Status(status.code(),
+                      absl::StrCat(what, ": ", status.message()));
+}
+
+}  // namespace
+
+class KubernetesBackend::PodHandler final : public kube::Informer::Handler {
+ public:
+  explicit PodHandler(KubernetesBackend* backend) : backend_(backend) {}
+  void OnUpsert(const json& pod) override { backend_->OnPod(pod, false); }
+  void OnDelete(const json& pod) override { backend_->OnPod(pod, true); }
+  void OnError(const absl::Status& status) override {
+    TETHER_LOG(WARNING) << "watching pods: " << status;
+  }
+
+ private:
+  KubernetesBackend* const backend_;
+};
+
+class KubernetesBackend::WorkloadHandler final
+    : public kube::Informer::Handler {
+ public:
+  explicit WorkloadHandler(KubernetesBackend* backend) : backend_(backend) {}
+  void OnUpsert(const json& workload) override {
+    backend_->OnWorkload(workload);
+  }
+  void OnDelete(const json&) override {}
+  void OnError(const absl::Status& status) override {
+    TETHER_LOG(WARNING) << "watching deployments: " << status;
+  }
+
+ private:
+  KubernetesBackend* const backend_;
+};
+
+absl::StatusOr<std::unique_ptr<KubernetesBackend>> KubernetesBackend::Create(
+    Options options) {
+  if (options.client == nullptr) {
+    return absl::InvalidArgumentError("KubernetesBackend needs a KubeClient");
+  }
+  if (options.render.agent_image.empty()) {
+    return absl::InvalidArgumentError(
+        "KubernetesBackend needs the agent image (--agent_image)");
+  }
+  if (options.render.tetherd_address.empty()) {
+    return absl::InvalidArgumentError(
+        "KubernetesBackend needs the address agents dial tetherd at "
+        "(--advertise_address)");
+  }
+  if (options.tetherd_namespace.empty()) {
+    options.tetherd_namespace = options.render.kube_namespace;
+  }
+  return std::unique_ptr<KubernetesBackend>(
+      new KubernetesBackend(std::move(options)));
+}
+
+KubernetesBackend::KubernetesBackend(Options options)
+    : options_(std::move(options)),
+      pod_handler_(std::make_unique<PodHandler>(this)),
+      workload_handler_(std::make_unique<WorkloadHandler>(this)) {}
+
+// Informers stop (and join) first: their handlers call into this object.
+KubernetesBackend::~KubernetesBackend() {
+  pods_.reset();
+  workloads_.reset();
+}
+
+void KubernetesBackend::Start(BackendListener* listener) {
+  listener_ = listener;
+  const auto start = [&](const kube::ResourceType& type,
+                         kube::Informer::Handler* handler) {
+    kube::Informer::Options options;
+    options.client = options_.client;
+    options.type = type;
+    options.ns = options_.render.kube_namespace;
+    options.label_selector = kManagedSelector;
+    options.initial_backoff = options_.initial_backoff;
+    options.max_backoff = options_.max_backoff;
+    absl::StatusOr<std::unique_ptr<kube::Informer>> informer =
+        kube::Informer::Create(options, handler);
+    TETHER_CHECK(informer.ok()) << informer.status();
+    return *std::move(informer);
+  };
+  pods_ = start(kube::kPods, pod_handler_.get());
+  workloads_ = start(kube::kDeployments, workload_handler_.get());
+}
+
+std::string KubernetesBackend::TokenSecretName(const std::string& service) {
+  return absl::StrCat(service, "-tether-token");
+}
+
+absl::StatusOr<json> KubernetesBackend::ReadPodTemplate(
+    const std::string& ns, const std::string& name) {
+  absl::StatusOr<json> object =
+      options_.client->Get(kube::kPodTemplates, ns, name);
+  if (absl::IsNotFound(object.status())) return json();
+  if (!object.ok()) {
+    return Annotate(object.status(),
+                    absl::StrCat("reading PodTemplate ", ns, "/", name));
+  }
+  absl::StatusOr<json> spec = kube::PodTemplateSpecOf(*object);
+  if (!spec.ok()) {
+    return Annotate(spec.status(), absl::StrCat("PodTemplate ", ns, "/", name));
+  }
+  return spec;
+}
+
+absl::StatusOr<kube::RenderOptions> KubernetesBackend::RenderOptionsFor(
+    const tether::v1::ServiceSpec& spec) {
+  kube::RenderOptions render = options_.render;
+  render.token_secret = TokenSecretName(spec.name());
+  const std::string& ns = render.kube_namespace;
+  absl::StatusOr<json> layer =
+      ReadPodTemplate(ns, options_.default_pod_template);
+  if (!layer.ok()) return layer.status();
+  render.namespace_default_pod_template = *std::move(layer);
+  if (options_.tetherd_namespace != ns) {
+    layer = ReadPodTemplate(options_.tetherd_namespace,
+                            options_.default_pod_template);
+    if (!layer.ok()) return layer.status();
+    render.global_default_pod_template = *std::move(layer);
+  }
+  if (!spec.compute().pod_template_name().empty()) {
+    layer = ReadPodTemplate(ns, spec.compute().pod_template_name());
+    if (!layer.ok()) return layer.status();
+    render.named_pod_template = *std::move(layer);
+  }
+  return render;
+}
+
+absl::Status KubernetesBackend::Validate(
+    const tether::v1::ServiceSpec& spec) const {
+  kube::RenderOptions render = options_.render;
+  render.token_secret = TokenSecretName(spec.name());
+  // The named template is read at apply time; a stand-in lets the rest of
+  // the render be checked now.
+  if (!spec.compute().pod_template_name().empty()) {
+    render.named_pod_template = {{"spec", nlohmann::json::object()}};
+  }
+  return kube::RenderService(spec, render).status();
+}
+
+absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
+                                      const std::string& token) {
+  absl::StatusOr<kube::RenderOptions> render = RenderOptionsFor(spec);
+  if (!render.ok()) return render.status();
+  absl::StatusOr<std::vector<json>> rendered =
+      kube::RenderService(spec, *render);
+  if (!rendered.ok()) return rendered.status();
+  std::vector<json> objects;
+  objects.push_back({{"apiVersion", "v1"},
+                     {"kind", "Secret"},
+                     {"metadata",
+                      {{"name", render->token_secret},
+                       {"namespace", render->kube_namespace},
+                       {"labels",
+                        {{"app.kubernetes.io/managed-by", "tether"},
+                         {kServiceLabel, spec.name()}}}}},
+                     {"type", "Opaque"},
+                     {"stringData", {{"token", token}}}});
+  for (json& object : *rendered) objects.push_back(std::move(object));
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = applied_.find(spec.name());
+    if (it != applied_.end() && it->second == objects) return absl::OkStatus();
+  }
+  for (const json& object : objects) {
+    absl::StatusOr<json> applied = options_.client->Apply(object);
+    if (!applied.ok()) {
+      return Annotate(applied.status(),
+                      absl::StrCat("applying ", KeyOf(object)));
+    }
+  }
+  // Sweep what an earlier render made and this one does not (after a
+  // restart of tetherd too, hence by label rather than from memory).
+  std::vector<std::string> keep;
+  for (const json& object : objects) keep.push_back(KeyOf(object));
+  absl::Status swept = DeleteObjects(spec.name(), keep);
+  if (!swept.ok()) return swept;
+  absl::MutexLock lock(&mu_);
+  applied_[spec.name()] = std::move(objects);
+  return absl::OkStatus();
+}
+
+absl::Status KubernetesBackend::DeleteObjects(
+    const std::string& service, const std::vector<std::string>& keep) {
+  const std::string& ns = options_.render.kube_namespace;
+  const std::string selector = absl::StrCat(kServiceLabel, "=", service);
+  for (const kube::ResourceType& type : kServiceObjectTypes) {
+    absl::StatusOr<kube::ObjectList> list =
+        options_.client->List(type, ns, selector);
+    if (!list.ok()) {
+      return Annotate(list.status(), absl::StrCat("listing ", type.plural));
+    }
+    for (const json& item : list->items) {
+      const std::string name = kube::ObjectName(item);
+      const std::string key = absl::StrCat(type.kind, "/", name);
+      if (std::find(keep.begin(), keep.end(), key) != keep.end()) continue;
+      absl::Status deleted = options_.client->Delete(type, ns, name);
+      if (!deleted.ok() && !absl::IsNotFound(deleted)) {
+        return Annotate(deleted, absl::StrCat("deleting ", key));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KubernetesBackend::Delete(const std::string& service) {
+  {
+    absl::MutexLock lock(&mu_);
+    applied_.erase(service);
+    workload_problems_.erase(service);
+  }
+  return DeleteObjects(service, {});
+}
+
+std::vector<std::string> KubernetesBackend::Replicas(
+    const std::string& service) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, pod] : pods_by_name_) {
+    if (pod.service == service && pod.live) names.push_back(name);
+  }
+  return names;  // Sorted: the map is.
+}
+
+void KubernetesBackend::OnPod(const json& object, bool deleted) {
+  const std::string name = kube::ObjectName(object);
+  const std::string service = kube::ObjectLabel(object, kServiceLabel);
+  if (name.empty() || service.empty()) return;
+  const kube::PodState state = kube::ReadPodState(object);
+  std::vector<Notification> notifications;
+  {
+    absl::MutexLock lock(&mu_);
+    Pod& pod = pods_by_name_[name];
+    pod.service = service;
+    if (deleted || state.terminating) {
+      if (pod.live) {
+        const std::string reason = deleted ? "pod deleted" : "pod terminating";
+        notifications.push_back([=](BackendListener& listener) {
+          listener.OnReplicaExited(service, name, reason, false);
+        });
+      }
+      if (deleted) {
+        pods_by_name_.erase(name);
+      } else {
+        pod.live = false;
+      }
+    } else {
+      if (!pod.live) {
+        pod.live = true;
+        notifications.push_back([=](BackendListener& listener) {
+          listener.OnReplicaStarted(service, name);
+        });
+      }
+      if (state.restarts > pod.restarts) {
+        const std::string reason =
+            absl::StrCat("container restarted (", state.restarts, " restarts)");
+        notifications.push_back([=](BackendListener& listener) {
+          listener.OnReplicaExited(service, name, reason, true);
+        });
+      }
+      pod.restarts = state.restarts;
+      if (!state.problem.empty() && state.problem != pod.problem) {
+        notifications.push_back(
+            [=, problem = state.problem](BackendListener& listener) {
+              listener.OnReplicaFailing(service, name, problem);
+            });
+      } else if (state.problem.empty() && !state.ready &&
+                 state.progress != pod.progress) {
+        notifications.push_back(
+            [=, progress = state.progress](BackendListener& listener) {
+              listener.OnReplicaPending(service, name, progress);
+            });
+      }
+      pod.problem = state.problem;
+      pod.progress = state.progress;
+    }
+  }
+  Notify(notifications);
+}
+
+void KubernetesBackend::OnWorkload(const json& workload) {
+  const std::string service = kube::ObjectLabel(workload, kServiceLabel);
+  if (service.empty()) return;
+  const std::string problem = kube::ReadWorkloadProblem(workload);
+  {
+    absl::MutexLock lock(&mu_);
+    std::string& last = workload_problems_[service];
+    if (problem == last) return;
+    last = problem;
+  }
+  if (problem.empty()) return;
+  Notify({[&](BackendListener& listener) {
+    listener.OnReplicaFailing(service, "", problem);
+  }});
+}
+
+void KubernetesBackend::Notify(const std::vector<Notification>& notifications) {
+  if (listener_ == nullptr) return;
+  for (const Notification& notify : notifications) notify(*listener_);
+}
+
+}  // namespace tether::controlplane

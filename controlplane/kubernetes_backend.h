@@ -1,0 +1,124 @@
+#ifndef TETHER_CONTROLPLANE_KUBERNETES_BACKEND_H_
+#define TETHER_CONTROLPLANE_KUBERNETES_BACKEND_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "controlplane/backend.h"
+#include "kube/informer.h"
+#include "kube/kube_client.h"
+#include "kube/render.h"
+#include "nlohmann/json.hpp"
+
+namespace tether::controlplane {
+
+/// Runs each service as Kubernetes objects (kube/render.h) in one namespace
+/// and reports its pods as replicas. Apply reads the PodTemplates the
+/// service builds on, renders, and server-side applies what changed; the
+/// per-service token goes into a Secret the pods read. Replicas are the
+/// service's pods, kept current by watching Pods and Deployments: pods that
+/// cannot become ready (image pull errors, unschedulable, crash loops, OOM
+/// kills, quota refusals) reach the listener within a watch event, so a
+/// deploy says why instead of timing out.
+///
+/// Thread-safe. Listener calls come from the informers' threads, never with
+/// this backend's lock held.
+class KubernetesBackend final : public Backend {
+ public:
+  struct Options {
+    /// Not owned; must outlive the backend.
+    kube::KubeClient* client = nullptr;
+    /// Namespace, agent image, tetherd address and ports of every service
+    /// (kube/render.h). The token Secret and the templates are filled in
+    /// per apply.
+    kube::RenderOptions render;
+    /// tetherd's namespace, home of the global default PodTemplate. Empty:
+    /// the services' namespace.
+    std::string tetherd_namespace;
+    /// Name of the cluster default PodTemplate, looked up in the services'
+    /// namespace first, then in tetherd's.
+    std::string default_pod_template = "tether-default";
+    /// Watch retry backoff (kube/informer.h).
+    absl::Duration initial_backoff = absl::Milliseconds(100);
+    absl::Duration max_backoff = absl::Seconds(10);
+  };
+
+  /// INVALID_ARGUMENT without a client, agent image or tetherd address.
+  static absl::StatusOr<std::unique_ptr<KubernetesBackend>> Create(
+      Options options);
+  ~KubernetesBackend() override;
+
+  /// Starts watching; replica events go to `listener` (may be null). Call
+  /// once, before Apply.
+  void Start(BackendListener* listener);
+
+  /// Renders `spec` without the cluster's templates: what the renderer
+  /// rejects (no image, reserved env names...) fails before anything is
+  /// recorded.
+  absl::Status Validate(const tether::v1::ServiceSpec& spec) const override;
+  absl::Status Apply(const tether::v1::ServiceSpec& spec,
+                     const std::string& token) override;
+  /// Deletes the service's objects; its pods go with them (background
+  /// propagation) and are reported gone as they disappear.
+  absl::Status Delete(const std::string& service) override;
+  /// The service's pods that are not terminating, by name.
+  std::vector<std::string> Replicas(const std::string& service) const override;
+
+  /// The Secret holding `service`'s token under key "token".
+  static std::string TokenSecretName(const std::string& service);
+
+ private:
+  // What was last reported about a pod, so each change is reported once.
+  struct Pod {
+    std::string service;
+    bool live = false;
+    int32_t restarts = 0;
+    std::string problem;
+    std::string progress;
+  };
+  // One listener call, made after the lock is released.
+  using Notification = std::function<void(BackendListener&)>;
+  class PodHandler;
+  class WorkloadHandler;
+
+  explicit KubernetesBackend(Options options);
+  absl::StatusOr<kube::RenderOptions> RenderOptionsFor(
+      const tether::v1::ServiceSpec& spec);
+  // Reads PodTemplate `name` in `ns` as a PodTemplateSpec; null when absent.
+  absl::StatusOr<nlohmann::json> ReadPodTemplate(const std::string& ns,
+                                                 const std::string& name);
+  // Deletes the service's objects (found by label) whose "Kind/name" is not
+  // in `keep`; absent ones are fine.
+  absl::Status DeleteObjects(const std::string& service,
+                             const std::vector<std::string>& keep);
+  void OnPod(const nlohmann::json& pod, bool deleted);
+  void OnWorkload(const nlohmann::json& workload);
+  void Notify(const std::vector<Notification>& notifications);
+
+  const Options options_;
+  BackendListener* listener_ = nullptr;  // Set by Start, before informers.
+  std::unique_ptr<PodHandler> pod_handler_;
+  std::unique_ptr<WorkloadHandler> workload_handler_;
+  std::unique_ptr<kube::Informer> pods_;
+  std::unique_ptr<kube::Informer> workloads_;
+
+  mutable absl::Mutex mu_;
+  // Pods by name.
+  std::map<std::string, Pod> pods_by_name_ ABSL_GUARDED_BY(mu_);
+  // The objects last applied per service, to skip applies that change
+  // nothing (a code-only redeploy) and to find objects a new render drops.
+  std::map<std::string, std::vector<nlohmann::json>> applied_
+      ABSL_GUARDED_BY(mu_);
+  // Last workload problem reported per service.
+  std::map<std::string, std::string> workload_problems_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tether::controlplane
+
+#endif  // TETHER_CONTROLPLANE_KUBERNETES_BACKEND_H_

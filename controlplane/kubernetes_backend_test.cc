@@ -1,0 +1,240 @@
+#include "controlplane/kubernetes_backend.h"
+
+#include <string>
+#include <vector>
+
+#include "controlplane/recording_backend_listener.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kube/fake_kube_client.h"
+
+namespace tether::controlplane {
+namespace {
+
+using nlohmann::json;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr char kNs[] = "ml";
+
+class KubernetesBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KubernetesBackend::Options options;
+    options.client = &client_;
+    options.render.kube_namespace = kNs;
+    options.render.agent_image = "registry.example.com/tether/agent:1";
+    options.render.tetherd_address = "tetherd.tether-system.svc:7700";
+    options.tetherd_namespace = "tether-system";
+    options.initial_backoff = absl::Milliseconds(1);
+    auto backend = KubernetesBackend::Create(options);
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = *std::move(backend);
+    backend_->Start(&listener_);
+  }
+
+  static tether::v1::ServiceSpec Spec(int replicas) {
+    tether::v1::ServiceSpec spec;
+    spec.set_name("hello");
+    spec.mutable_compute()->set_replicas(replicas);
+    spec.mutable_compute()->set_image("python:3.11-slim");
+    spec.mutable_callable()->set_module("hello");
+    spec.mutable_callable()->set_name("greet");
+    return spec;
+  }
+
+  std::vector<std::string> Names(const kube::ResourceType& type) {
+    std::vector<std::string> names;
+    for (const json& object : client_.Objects(type, kNs)) {
+      names.push_back(kube::ObjectName(object));
+    }
+    return names;
+  }
+
+  // Plays the ReplicaSet controller: a pod of the service.
+  void CreatePod(const std::string& name) {
+    ASSERT_TRUE(client_
+                    .Apply({{"apiVersion", "v1"},
+                            {"kind", "Pod"},
+                            {"metadata",
+                             {{"name", name},
+                              {"namespace", kNs},
+                              {"labels",
+                               {{"app.kubernetes.io/managed-by", "tether"},
+                                {"tether.dev/service", "hello"}}}}},
+                            {"spec", {{"containers", json::array()}}}})
+                    .ok());
+  }
+
+  kube::FakeKubeClient client_;
+  RecordingBackendListener listener_;
+  std::unique_ptr<KubernetesBackend> backend_;
+};
+
+TEST_F(KubernetesBackendTest, ApplyCreatesTheTokenSecretAndTheWorkload) {
+  ASSERT_TRUE(backend_->Apply(Spec(2), "s3cret").ok());
+  const std::vector<json> secrets = client_.Objects(kube::kSecrets, kNs);
+  ASSERT_EQ(secrets.size(), 1u);
+  EXPECT_EQ(kube::ObjectName(secrets[0]), "hello-tether-token");
+  EXPECT_EQ(secrets[0]["stringData"]["token"], "s3cret");
+  EXPECT_THAT(Names(kube::kDeployments), ElementsAre("hello"));
+  EXPECT_THAT(Names(kube::kServices), ElementsAre("hello"));
+  EXPECT_THAT(Names(kube::kPodDisruptionBudgets), ElementsAre("hello"));
+  const json deployment = client_.Objects(kube::kDeployments, kNs)[0];
+  EXPECT_EQ(deployment["spec"]["replicas"], 2);
+  const json& env =
+      deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+  bool token_from_secret = false;
+  for (const json& var : env) {
+    token_from_secret |=
+        var["name"] == "TETHER_SERVICE_TOKEN" &&
+        var["valueFrom"]["secretKeyRef"]["name"] == "hello-tether-token";
+  }
+  EXPECT_TRUE(token_from_secret) << env.dump();
+}
+
+TEST_F(KubernetesBackendTest, AnUnchangedSpecAppliesNothing) {
+  ASSERT_TRUE(backend_->Apply(Spec(1), "t").ok());
+  const int applies = client_.ApplyCount();
+  ASSERT_TRUE(backend_->Apply(Spec(1), "t").ok());
+  EXPECT_EQ(client_.ApplyCount(), applies);
+}
+
+TEST_F(KubernetesBackendTest, ObjectsARenderDropsAreDeleted) {
+  ASSERT_TRUE(backend_->Apply(Spec(2), "t").ok());
+  ASSERT_THAT(Names(kube::kPodDisruptionBudgets), ElementsAre("hello"));
+  ASSERT_TRUE(backend_->Apply(Spec(1), "t").ok());
+  EXPECT_THAT(Names(kube::kPodDisruptionBudgets), IsEmpty());
+  EXPECT_THAT(Names(kube::kDeployments), ElementsAre("hello"));
+}
+
+TEST_F(KubernetesBackendTest, DeleteRemovesEveryObject) {
+  ASSERT_TRUE(backend_->Apply(Spec(2), "t").ok());
+  ASSERT_TRUE(backend_->Delete("hello").ok());
+  EXPECT_THAT(Names(kube::kDeployments), IsEmpty());
+  EXPECT_THAT(Names(kube::kServices), IsEmpty());
+  EXPECT_THAT(Names(kube::kPodDisruptionBudgets), IsEmpty());
+  EXPECT_THAT(Names(kube::kSecrets), IsEmpty());
+  EXPECT_TRUE(backend_->Delete("hello").ok()) << "deleting twice is fine";
+}
+
+TEST_F(KubernetesBackendTest, PodTemplatesAreLayeredUnderTheService) {
+  ASSERT_TRUE(client_
+                  .Apply({{"apiVersion", "v1"},
+                          {"kind", "PodTemplate"},
+                          {"metadata",
+                           {{"name", "tether-default"}, {"namespace", kNs}}},
+                          {"template",
+                           {{"spec",
+                             {{"containers", json::array()},
+                              {"priorityClassName", "ml-default"}}}}}})
+                  .ok());
+  ASSERT_TRUE(backend_->Apply(Spec(1), "t").ok());
+  const json deployment = client_.Objects(kube::kDeployments, kNs)[0];
+  EXPECT_EQ(deployment["spec"]["template"]["spec"]["priorityClassName"],
+            "ml-default");
+
+  tether::v1::ServiceSpec spec = Spec(1);
+  spec.mutable_compute()->set_pod_template_name("gpu-big");
+  const absl::Status missing = backend_->Apply(spec, "t");
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
+}
+
+TEST_F(KubernetesBackendTest, ApplyErrorsNameTheObject) {
+  client_.FailNext(kube::FakeKubeClient::Verb::kApply,
+                   absl::PermissionDeniedError("secrets is forbidden"));
+  const absl::Status status = backend_->Apply(Spec(1), "t");
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(status.message(),
+            "applying Secret/hello-tether-token: secrets is forbidden");
+}
+
+TEST_F(KubernetesBackendTest, PodsAreReplicasAndTheirTroublesAreReported) {
+  ASSERT_TRUE(backend_->Apply(Spec(1), "t").ok());
+  CreatePod("hello-7d9-abcde");
+  ASSERT_TRUE(listener_.Await("started hello-7d9-abcde"));
+  EXPECT_THAT(backend_->Replicas("hello"), ElementsAre("hello-7d9-abcde"));
+  ASSERT_TRUE(listener_.Await("pending hello-7d9-abcde waiting for a node"));
+
+  ASSERT_TRUE(client_
+                  .SetStatus(kube::kPods, kNs, "hello-7d9-abcde",
+                             {{"phase", "Pending"},
+                              {"containerStatuses",
+                               {{{"name", "tether"},
+                                 {"state",
+                                  {{"waiting",
+                                    {{"reason", "ImagePullBackOff"},
+                                     {"message", "pull access denied"}}}}}}}}})
+                  .ok());
+  ASSERT_TRUE(listener_.Await(
+      "failing hello-7d9-abcde container tether: ImagePullBackOff: pull "
+      "access denied"));
+
+  ASSERT_TRUE(client_.Delete(kube::kPods, kNs, "hello-7d9-abcde").ok());
+  ASSERT_TRUE(listener_.Await("exited hello-7d9-abcde gone pod deleted"));
+  EXPECT_THAT(backend_->Replicas("hello"), IsEmpty());
+}
+
+TEST_F(KubernetesBackendTest, ContainerRestartsAreReportedOnce) {
+  CreatePod("hello-0");
+  ASSERT_TRUE(listener_.Await("started hello-0"));
+  const json restarted = {{"phase", "Running"},
+                          {"containerStatuses",
+                           {{{"name", "tether"},
+                             {"restartCount", 1},
+                             {"state", {{"running", json::object()}}}}}}};
+  ASSERT_TRUE(client_.SetStatus(kube::kPods, kNs, "hello-0", restarted).ok());
+  ASSERT_TRUE(listener_.Await("exited hello-0 restart container restarted"));
+  json ready = restarted;
+  ready["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+  ASSERT_TRUE(client_.SetStatus(kube::kPods, kNs, "hello-0", ready).ok());
+  // A later event about the pod proves the ready status was processed.
+  ASSERT_TRUE(client_.Delete(kube::kPods, kNs, "hello-0").ok());
+  ASSERT_TRUE(listener_.Await("exited hello-0 gone"));
+  EXPECT_EQ(listener_.Count("exited hello-0 restart"), 1);
+}
+
+TEST_F(KubernetesBackendTest, AQuotaRefusalIsReportedForTheService) {
+  ASSERT_TRUE(backend_->Apply(Spec(1), "t").ok());
+  ASSERT_TRUE(client_
+                  .SetStatus(kube::kDeployments, kNs, "hello",
+                             {{"conditions",
+                               {{{"type", "ReplicaFailure"},
+                                 {"status", "True"},
+                                 {"reason", "FailedCreate"},
+                                 {"message", "exceeded quota: gpu-quota"}}}}})
+                  .ok());
+  ASSERT_TRUE(
+      listener_.Await("failing  FailedCreate: exceeded quota: gpu-quota"));
+}
+
+TEST_F(KubernetesBackendTest, ValidateRejectsWhatCannotRender) {
+  EXPECT_TRUE(backend_->Validate(Spec(1)).ok());
+  tether::v1::ServiceSpec spec = Spec(1);
+  spec.mutable_compute()->clear_image();
+  const absl::Status status = backend_->Validate(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("compute.image"));
+  spec = Spec(1);
+  spec.mutable_compute()->set_pod_template_name("gpu-big");
+  EXPECT_TRUE(backend_->Validate(spec).ok())
+      << "the named template is only read at apply time";
+  EXPECT_EQ(client_.ApplyCount(), 0);
+}
+
+TEST(KubernetesBackendCreateTest, MissingSettingsAreNamed) {
+  kube::FakeKubeClient client;
+  KubernetesBackend::Options options;
+  options.client = &client;
+  options.render.tetherd_address = "tetherd:7700";
+  EXPECT_THAT(KubernetesBackend::Create(options).status().message(),
+              HasSubstr("agent image"));
+  options.render.agent_image = "agent:1";
+  options.render.tetherd_address = "";
+  EXPECT_THAT(KubernetesBackend::Create(options).status().message(),
+              HasSubstr("--advertise_address"));
+}
+
+}  // namespace
+}  // namespace tether::controlplane

@@ -1,0 +1,45 @@
+#ifndef TETHER_KUBE_POD_STATE_H_
+#define TETHER_KUBE_POD_STATE_H_
+
+// Reads a Pod's (or Deployment's) status the way a person reading `kubectl
+// describe pod` would: is it on its way to ready, or stuck on something only a
+// change can fix?
+
+#include <cstdint>
+#include <string>
+
+#include "nlohmann/json.hpp"
+
+namespace tether::kube {
+
+struct PodState {
+  /// metadata.deletionTimestamp is set: the pod is going away.
+  bool terminating = false;
+  /// Every container passed its readiness probe (condition Ready=True).
+  bool ready = false;
+  /// Restarts summed over the pod's containers.
+  int32_t restarts = 0;
+  /// Non-empty when the pod cannot become ready without a change by
+  /// someone: an image that cannot be pulled, no node that fits, a missing
+  /// Secret or ConfigMap key, a crash loop, an OOM kill, an eviction. Names
+  /// the container and carries the kubelet's or scheduler's message.
+  std::string problem;
+  /// Where a healthy pod is on its way to running, for progress reports:
+  /// "waiting for a node", "pulling image ...", "starting", "running".
+  std::string progress;
+};
+
+/// Reads `pod` (a Pod object as the API server returns it). Missing fields
+/// read as "not yet": a pod without status is waiting for a node.
+/// Thread-safe (pure).
+PodState ReadPodState(const nlohmann::json& pod);
+
+/// Non-empty when a Deployment cannot bring its pods up, so no pod will
+/// ever report a problem: condition ReplicaFailure (a quota, a LimitRange or
+/// an admission webhook refused the pods) or a rollout past its progress
+/// deadline; the reason with the controller's message. Thread-safe (pure).
+std::string ReadWorkloadProblem(const nlohmann::json& workload);
+
+}  // namespace tether::kube
+
+#endif  // TETHER_KUBE_POD_STATE_H_

@@ -1,0 +1,177 @@
+#include "kube/pod_state.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tether::kube {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+json Pod(json status) {
+  return {{"metadata", {{"name", "hello-abc"}}}, {"status", std::move(status)}};
+}
+
+json Waiting(const std::string& container, const std::string& reason,
+             const std::string& message) {
+  return {{"name", container},
+          {"ready", false},
+          {"restartCount", 0},
+          {"state", {{"waiting", {{"reason", reason}, {"message", message}}}}}};
+}
+
+TEST(PodStateTest, APodWithoutStatusWaitsForANode) {
+  const PodState state = ReadPodState({{"metadata", {{"name", "p"}}}});
+  EXPECT_FALSE(state.ready);
+  EXPECT_FALSE(state.terminating);
+  EXPECT_EQ(state.problem, "");
+  EXPECT_EQ(state.progress, "waiting for a node");
+}
+
+TEST(PodStateTest, AReadyPodIsRunning) {
+  const PodState state =
+      ReadPodState(Pod({{"phase", "Running"},
+                        {"conditions",
+                         {{{"type", "PodScheduled"}, {"status", "True"}},
+                          {{"type", "Ready"}, {"status", "True"}}}},
+                        {"containerStatuses",
+                         {{{"name", "tether"},
+                           {"restartCount", 2},
+                           {"state", {{"running", {{"startedAt", "x"}}}}}}}}}));
+  EXPECT_TRUE(state.ready);
+  EXPECT_EQ(state.restarts, 2);
+  EXPECT_EQ(state.problem, "");
+  EXPECT_EQ(state.progress, "running");
+}
+
+TEST(PodStateTest, ImagePullErrorsAreProblemsNamingTheContainer) {
+  for (const char* reason :
+       {"ErrImagePull", "ImagePullBackOff", "InvalidImageName"}) {
+    const PodState state = ReadPodState(
+        Pod({{"phase", "Pending"},
+             {"conditions", {{{"type", "PodScheduled"}, {"status", "True"}}}},
+             {"containerStatuses",
+              {Waiting("tether", reason,
+                       "Back-off pulling image \"nope:latest\"")}}}));
+    EXPECT_EQ(state.problem, std::string("container tether: ") + reason +
+                                 ": Back-off pulling image \"nope:latest\"");
+  }
+}
+
+TEST(PodStateTest, AnInitContainerThatCannotPullIsAProblem) {
+  const PodState state = ReadPodState(
+      Pod({{"phase", "Pending"},
+           {"initContainerStatuses",
+            {Waiting("tether-agent", "ImagePullBackOff", "no such image")}},
+           {"containerStatuses", {Waiting("tether", "PodInitializing", "")}}}));
+  EXPECT_EQ(state.problem,
+            "init container tether-agent: ImagePullBackOff: no such image");
+}
+
+TEST(PodStateTest, UnschedulableCarriesTheSchedulersMessage) {
+  const PodState state = ReadPodState(
+      Pod({{"phase", "Pending"},
+           {"conditions",
+            {{{"type", "PodScheduled"},
+              {"status", "False"},
+              {"reason", "Unschedulable"},
+              {"message",
+               "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}}}}));
+  EXPECT_EQ(state.problem,
+            "Unschedulable: 0/3 nodes are available: 3 Insufficient "
+            "nvidia.com/gpu.");
+}
+
+TEST(PodStateTest, CrashLoopSaysHowTheContainerLastExited) {
+  json status = Waiting("tether", "CrashLoopBackOff",
+                        "back-off 10s restarting failed container");
+  status["restartCount"] = 3;
+  status["lastState"] = {
+      {"terminated", {{"reason", "Error"}, {"exitCode", 2}}}};
+  const PodState state = ReadPodState(
+      Pod({{"phase", "Running"}, {"containerStatuses", {status}}}));
+  EXPECT_EQ(state.restarts, 3);
+  EXPECT_THAT(state.problem, HasSubstr("container tether: CrashLoopBackOff"));
+  EXPECT_THAT(state.problem, HasSubstr("last exit: Error (exit code 2)"));
+}
+
+TEST(PodStateTest, AnOomKillIsAProblemEvenWhileTheContainerRunsAgain) {
+  const PodState state = ReadPodState(
+      Pod({{"phase", "Running"},
+           {"containerStatuses",
+            {{{"name", "tether"},
+              {"restartCount", 1},
+              {"state", {{"running", json::object()}}},
+              {"lastState",
+               {{"terminated",
+                 {{"reason", "OOMKilled"}, {"exitCode", 137}}}}}}}}}));
+  EXPECT_THAT(state.problem, HasSubstr("container tether: OOMKilled"));
+  EXPECT_THAT(state.problem, HasSubstr("compute.memory"));
+}
+
+TEST(PodStateTest, AMissingSecretKeyIsAProblem) {
+  const PodState state =
+      ReadPodState(Pod({{"phase", "Pending"},
+                        {"containerStatuses",
+                         {Waiting("tether", "CreateContainerConfigError",
+                                  "secret \"hf\" not found")}}}));
+  EXPECT_EQ(state.problem,
+            "container tether: CreateContainerConfigError: secret \"hf\" not "
+            "found");
+}
+
+TEST(PodStateTest, AnEvictedPodIsAProblem) {
+  const PodState state =
+      ReadPodState(Pod({{"phase", "Failed"},
+                        {"reason", "Evicted"},
+                        {"message", "The node was low on resource: memory."}}));
+  EXPECT_EQ(state.problem,
+            "pod failed: Evicted: The node was low on resource: memory.");
+}
+
+TEST(PodStateTest, PullingIsProgressNotAProblem) {
+  const PodState state = ReadPodState(Pod(
+      {{"phase", "Pending"},
+       {"conditions", {{{"type", "PodScheduled"}, {"status", "True"}}}},
+       {"containerStatuses", {Waiting("tether", "ContainerCreating", "")}}}));
+  EXPECT_EQ(state.problem, "");
+  EXPECT_EQ(state.progress, "container tether: ContainerCreating");
+}
+
+TEST(PodStateTest, ADeletionTimestampMeansTerminating) {
+  json pod = Pod({{"phase", "Running"}});
+  pod["metadata"]["deletionTimestamp"] = "2026-11-22T09:00:00Z";
+  EXPECT_TRUE(ReadPodState(pod).terminating);
+}
+
+TEST(PodStateTest, AQuotaRefusalIsAWorkloadProblem) {
+  const json deployment = {
+      {"status",
+       {{"conditions",
+         {{{"type", "Progressing"}, {"status", "True"}},
+          {{"type", "ReplicaFailure"},
+           {"status", "True"},
+           {"reason", "FailedCreate"},
+           {"message", "pods \"hello-1\" is forbidden: exceeded quota"}}}}}}};
+  EXPECT_EQ(ReadWorkloadProblem(deployment),
+            "FailedCreate: pods \"hello-1\" is forbidden: exceeded quota");
+}
+
+TEST(PodStateTest, AStalledRolloutIsAWorkloadProblem) {
+  const json deployment = {
+      {"status",
+       {{"conditions",
+         {{{"type", "Progressing"},
+           {"status", "False"},
+           {"reason", "ProgressDeadlineExceeded"},
+           {"message",
+            "ReplicaSet \"hello-5d\" has timed out progressing."}}}}}}};
+  EXPECT_EQ(ReadWorkloadProblem(deployment),
+            "ProgressDeadlineExceeded: ReplicaSet \"hello-5d\" has timed out "
+            "progressing.");
+  EXPECT_EQ(ReadWorkloadProblem({{"status", {{"replicas", 1}}}}), "");
+}
+
+}  // namespace
+}  // namespace tether::kube

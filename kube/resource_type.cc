@@ -1,0 +1,73 @@
+#include "kube/resource_type.h"
+
+#include <initializer_list>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace tether::kube {
+
+absl::StatusOr<ResourceType> ResourceTypeOf(const nlohmann::json& object) {
+  static constexpr ResourceType kKnown[] = {kPods,
+                                            kServices,
+                                            kSecrets,
+                                            kPodTemplates,
+                                            kEvents,
+                                            kDeployments,
+                                            kStatefulSets,
+                                            kHorizontalPodAutoscalers,
+                                            kPodDisruptionBudgets};
+  const auto api_version = object.find("apiVersion");
+  const auto kind = object.find("kind");
+  if (!object.is_object() || api_version == object.end() ||
+      !api_version->is_string() || kind == object.end() || !kind->is_string()) {
+    return absl::InvalidArgumentError(
+        "object has no string apiVersion and kind");
+  }
+  for (const ResourceType& type : kKnown) {
+    if (type.api_version == api_version->get_ref<const std::string&>() &&
+        type.kind == kind->get_ref<const std::string&>()) {
+      return type;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unsupported kind ", kind->get<std::string>(), " in ",
+                   api_version->get<std::string>()));
+}
+
+namespace {
+
+// The string at `path` under `object`, or "" when any step is missing.
+std::string StringAtPath(const nlohmann::json& object,
+                         std::initializer_list<absl::string_view> path) {
+  const nlohmann::json* node = &object;
+  for (absl::string_view step : path) {
+    if (!node->is_object()) return "";
+    const auto it = node->find(step);
+    if (it == node->end()) return "";
+    node = &*it;
+  }
+  return node->is_string() ? node->get<std::string>() : "";
+}
+
+}  // namespace
+
+std::string ObjectName(const nlohmann::json& object) {
+  return StringAtPath(object, {"metadata", "name"});
+}
+
+std::string ObjectLabel(const nlohmann::json& object, absl::string_view key) {
+  return StringAtPath(object, {"metadata", "labels", key});
+}
+
+std::string ResourcePath(const ResourceType& type, absl::string_view ns,
+                         absl::string_view name) {
+  // The core group lives under /api, named groups under /apis.
+  const bool core = type.api_version.find('/') == absl::string_view::npos;
+  std::string path = absl::StrCat(core ? "/api/" : "/apis/", type.api_version,
+                                  "/namespaces/", ns, "/", type.plural);
+  if (!name.empty()) absl::StrAppend(&path, "/", name);
+  return path;
+}
+
+}  // namespace tether::kube

@@ -1,0 +1,328 @@
+// End to end on the Kubernetes backend without a cluster: the real tetherd
+// (--backend=kubernetes, kubeconfig from $KUBECONFIG) drives the fake API
+// server over HTTP, and the test plays the controllers and the kubelet: it
+// creates the pods the Deployment asks for, starts the real tether-agent with
+// the container's arguments and the token from the Secret, and writes pod
+// status the way the kubelet would.
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "common/runfiles.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "kube/kube_client_http.h"
+#include "kube/kube_config.h"
+#include "kube/resource_type.h"
+#include "nlohmann/json.hpp"
+#include "tests/fake_kube_apiserver/fake_kube_apiserver_process.h"
+#include "tests/service_test_util.h"
+#include "tests/tetherd_process.h"
+
+namespace tether::testing {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using tether::v1::DeployEvent;
+
+constexpr char kNs[] = "ml";
+
+constexpr char kModule[] = R"py(
+def greet(name):
+    return f"Hello from a pod, {name}!"
+)py";
+
+// Plays the ReplicaSet controller and the kubelet. Stops its agents on
+// destruction.
+class FakeKubelet {
+ public:
+  FakeKubelet(const FakeKubeApiserverProcess& apiserver,
+              kube::KubeClient& client, std::string tetherd_address,
+              std::string dir)
+      : apiserver_(apiserver),
+        client_(client),
+        tetherd_address_(std::move(tetherd_address)),
+        dir_(std::move(dir)) {}
+  ~FakeKubelet() {
+    for (pid_t pid : agents_) kill(pid, SIGTERM);
+    for (pid_t pid : agents_) waitpid(pid, nullptr, 0);
+  }
+
+  // Creates pod `name` from the template of Deployment `service`.
+  absl::StatusOr<json> CreatePod(const std::string& service,
+                                 const std::string& name) {
+    absl::StatusOr<json> deployment =
+        client_.Get(kube::kDeployments, kNs, service);
+    if (!deployment.ok()) return deployment.status();
+    const json& pod_template = (*deployment)["spec"]["template"];
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", pod_template["metadata"]},
+                {"spec", pod_template["spec"]}};
+    pod["metadata"]["name"] = name;
+    pod["metadata"]["namespace"] = kNs;
+    return client_.Apply(pod);
+  }
+
+  // The kubelet's status write.
+  absl::Status SetPodStatus(const std::string& name, const json& status) {
+    return apiserver_
+        .Send("PUT",
+              absl::StrCat("/_fake/status",
+                           kube::ResourcePath(kube::kPods, kNs, name)),
+              status.dump())
+        .status();
+  }
+
+  // Creates the pod, runs its agent container as a local process and
+  // reports it running and ready.
+  absl::Status RunPod(const std::string& service, const std::string& name) {
+    absl::StatusOr<json> pod = CreatePod(service, name);
+    if (!pod.ok()) return pod.status();
+    const json& container = (*pod)["spec"]["containers"][0];
+    absl::StatusOr<std::string> agent = FindDataFile("agent/tether-agent");
+    if (!agent.ok()) return agent.status();
+    const std::string workdir = absl::StrCat(dir_, "/", name);
+    if (absl::Status made = MakeDirs(workdir); !made.ok()) return made;
+    // The pod's network is loopback here, and tetherd's Service name
+    // resolves to the test's tetherd.
+    const std::map<std::string, std::string> replaced = {
+        {"--gateway", tetherd_address_},
+        {"--workdir", workdir},
+        {"--listen", "127.0.0.1:0"},
+        {"--health_listen", "127.0.0.1:0"}};
+    std::vector<std::string> argv = {*agent};
+    for (const json& arg : container["args"]) {
+      std::string text = absl::StrReplaceAll(
+          arg.get<std::string>(),
+          {{"$(TETHER_POD_NAME)", name}, {"$(TETHER_POD_IP)", "127.0.0.1"}});
+      const std::string flag = text.substr(0, text.find('='));
+      if (auto it = replaced.find(flag); it != replaced.end()) {
+        text = absl::StrCat(flag, "=", it->second);
+      }
+      argv.push_back(std::move(text));
+    }
+    std::string token;
+    for (const json& var : container["env"]) {
+      if (var["name"] != "TETHER_SERVICE_TOKEN") continue;
+      const std::string secret_name =
+          var["valueFrom"]["secretKeyRef"]["name"].get<std::string>();
+      absl::StatusOr<json> secret =
+          client_.Get(kube::kSecrets, kNs, secret_name);
+      if (!secret.ok()) return secret.status();
+      // The fake API server keeps stringData as written.
+      token = (*secret)["stringData"]["token"].get<std::string>();
+    }
+    const pid_t pid = fork();
+    if (pid < 0) return absl::InternalError("fork failed");
+    if (pid == 0) {
+      setenv("TETHER_SERVICE_TOKEN", token.c_str(), 1);
+      std::vector<char*> args;
+      for (std::string& arg : argv) args.push_back(arg.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    agents_.push_back(pid);
+    return SetPodStatus(name, {{"phase", "Running"},
+                               {"podIP", "127.0.0.1"},
+                               {"conditions",
+                                {{{"type", "PodScheduled"}, {"status", "True"}},
+                                 {{"type", "Ready"}, {"status", "True"}}}},
+                               {"containerStatuses",
+                                {{{"name", "tether"},
+                                  {"ready", true},
+                                  {"restartCount", 0},
+                                  {"state", {{"running", json::object()}}}}}}});
+  }
+
+ private:
+  const FakeKubeApiserverProcess& apiserver_;
+  kube::KubeClient& client_;
+  const std::string tetherd_address_;
+  const std::string dir_;
+  std::vector<pid_t> agents_;
+};
+
+tether::v1::ServiceSpec PodSpec(const std::string& name, int replicas = 1) {
+  tether::v1::ServiceSpec spec = PythonSpec(name, "greet", replicas);
+  spec.mutable_compute()->set_image("python:3.11-slim");
+  return spec;
+}
+
+// A Deploy running on its own thread while the test plays the cluster.
+class BackgroundDeploy {
+ public:
+  BackgroundDeploy(TetherdProcess& tetherd, tether::v1::ServiceSpec spec,
+                   const std::string& revision)
+      : thread_([this, &tetherd, spec = std::move(spec), revision] {
+          status_ = tetherd.Deploy(spec, revision, &events_);
+        }) {}
+  ~BackgroundDeploy() { Wait(); }
+
+  // Waits for the end of the deploy and returns how it ended.
+  const grpc::Status& Wait() {
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+  const std::vector<DeployEvent>& events() const { return events_; }
+
+ private:
+  grpc::Status status_;
+  std::vector<DeployEvent> events_;
+  std::thread thread_;  // Last: runs once the members above exist.
+};
+
+class KubernetesBackendIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto apiserver = FakeKubeApiserverProcess::Start();
+    ASSERT_TRUE(apiserver.ok()) << apiserver.status();
+    apiserver_ = *std::move(apiserver);
+    const std::string dir = NewTempDir("k8s");
+    // What `kubectl config` writes for a token user.
+    const std::string kubeconfig = dir + "/kubeconfig";
+    ASSERT_TRUE(
+        WriteFileAtomically(kubeconfig,
+                            absl::StrCat("apiVersion: v1\nkind: Config\n"
+                                         "clusters:\n- name: fake\n  cluster:\n"
+                                         "    server: ",
+                                         apiserver_->url(),
+                                         "\nusers:\n- name: dev\n  user:\n"
+                                         "    token: dev-token\n"
+                                         "contexts:\n- name: fake\n  context:\n"
+                                         "    cluster: fake\n    user: dev\n"
+                                         "    namespace: ",
+                                         kNs, "\ncurrent-context: fake\n"))
+            .ok());
+    setenv("KUBECONFIG", kubeconfig.c_str(), 1);
+    auto tetherd = TetherdProcess::Start(
+        dir + "/state", {"--backend=kubernetes",
+                         "--agent_image=registry.example.com/tether/agent:1",
+                         "--advertise_address=tetherd.tether-system.svc:7700"});
+    ASSERT_TRUE(tetherd.ok()) << tetherd.status();
+    tetherd_ = *std::move(tetherd);
+
+    absl::StatusOr<kube::KubeConfig> config = kube::LoadKubeconfig(kubeconfig);
+    ASSERT_TRUE(config.ok()) << config.status();
+    kube::KubeClientHttp::Options options;
+    options.config = *config;
+    auto client = kube::KubeClientHttp::Create(options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+    kubelet_ = std::make_unique<FakeKubelet>(*apiserver_, *client_,
+                                             tetherd_->address(), dir);
+    const std::string code = dir + "/code";
+    WriteTree(code, {{"app.py", kModule}});
+    revision_ = UploadDir(*tetherd_, code);
+  }
+
+  // Waits until tetherd has applied Deployment `name`.
+  bool AwaitDeployment(const std::string& name) {
+    return WaitFor(
+        [&] { return client_->Get(kube::kDeployments, kNs, name).ok(); },
+        absl::Seconds(20));
+  }
+
+  std::unique_ptr<FakeKubeApiserverProcess> apiserver_;
+  std::unique_ptr<TetherdProcess> tetherd_;
+  std::unique_ptr<kube::KubeClientHttp> client_;
+  std::unique_ptr<FakeKubelet> kubelet_;
+  std::string revision_;
+};
+
+TEST_F(KubernetesBackendIntegrationTest, DeploysCallsAndDeletesThroughPods) {
+  BackgroundDeploy deploy(*tetherd_, PodSpec("hello", 2), revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << deploy.Wait().error_message();
+  // Pods with ReplicaSet-style names, not "<service>-<index>".
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-abcde").ok());
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-fghij").ok());
+  const grpc::Status& deployed = deploy.Wait();
+  ASSERT_TRUE(deployed.ok()) << deployed.error_message();
+  EXPECT_EQ(deploy.events().back().stage(), DeployEvent::STAGE_READY);
+
+  EXPECT_EQ(CallService(*tetherd_, "hello", R"({"args":["Ada"]})"),
+            R"("Hello from a pod, Ada!")");
+  grpc::ClientContext context;
+  tether::v1::GetServiceRequest get;
+  get.set_name("hello");
+  tether::v1::ServiceStatus status;
+  ASSERT_TRUE(tetherd_->stub().GetService(&context, get, &status).ok());
+  ASSERT_EQ(status.replicas_size(), 2);
+  EXPECT_EQ(status.replicas(0).name(), "hello-6c9f7d-abcde");
+  EXPECT_EQ(status.replicas(0).address().rfind("127.0.0.1:", 0), 0u)
+      << "the agent advertises the pod IP, not 0.0.0.0";
+
+  grpc::ClientContext delete_context;
+  tether::v1::DeleteServiceRequest remove;
+  remove.set_name("hello");
+  tether::v1::DeleteServiceResponse removed;
+  ASSERT_TRUE(
+      tetherd_->stub().DeleteService(&delete_context, remove, &removed).ok());
+  EXPECT_TRUE(absl::IsNotFound(
+      client_->Get(kube::kDeployments, kNs, "hello").status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      client_->Get(kube::kSecrets, kNs, "hello-tether-token").status()));
+}
+
+TEST_F(KubernetesBackendIntegrationTest, AnImagePullErrorFailsTheDeploy) {
+  BackgroundDeploy deploy(*tetherd_, PodSpec("broken"), revision_);
+  ASSERT_TRUE(AwaitDeployment("broken")) << deploy.Wait().error_message();
+  ASSERT_TRUE(kubelet_->CreatePod("broken", "broken-5d8-xyz12").ok());
+  const absl::Time pulled = absl::Now();
+  ASSERT_TRUE(
+      kubelet_
+          ->SetPodStatus(
+              "broken-5d8-xyz12",
+              {{"phase", "Pending"},
+               {"conditions", {{{"type", "PodScheduled"}, {"status", "True"}}}},
+               {"containerStatuses",
+                {{{"name", "tether"},
+                  {"ready", false},
+                  {"restartCount", 0},
+                  {"state",
+                   {{"waiting",
+                     {{"reason", "ImagePullBackOff"},
+                      {"message",
+                       "Back-off pulling image \"python:3.11-nope\""}}}}}}}}})
+          .ok());
+  const grpc::Status& deployed = deploy.Wait();
+  EXPECT_EQ(deployed.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(deployed.error_message(),
+            "replica broken-5d8-xyz12: container tether: ImagePullBackOff: "
+            "Back-off pulling image \"python:3.11-nope\"");
+  std::cerr << "ImagePullBackOff reached the Deploy stream after "
+            << absl::ToDoubleMilliseconds(absl::Now() - pulled) << " ms\n";
+}
+
+TEST_F(KubernetesBackendIntegrationTest, ARestartedTetherdKeepsThePods) {
+  BackgroundDeploy deploy(*tetherd_, PodSpec("hello"), revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << deploy.Wait().error_message();
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-abcde").ok());
+  ASSERT_TRUE(deploy.Wait().ok()) << deploy.Wait().error_message();
+
+  // A crashed tetherd: the pods (agents) live on and re-attach.
+  tetherd_->Kill();
+  ASSERT_TRUE(tetherd_->Restart().ok());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return CallService(*tetherd_, "hello", R"({"args":["again"]})") ==
+               R"("Hello from a pod, again!")";
+      },
+      absl::Seconds(30)));
+}
+
+}  // namespace
+}  // namespace tether::testing
