@@ -5,6 +5,7 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "kube/label_selector.h"
 
 namespace tether::kube {
@@ -131,11 +132,21 @@ absl::Status Informer::WatchOnce() {
   watch.timeout = options_.watch_timeout;
   watch.allow_bookmarks = true;
   watch.stop = &stop_;
-  return options_.client->Watch(options_.type, options_.ns, watch,
-                                [this](const WatchEvent& event) {
-                                  HandleEvent(event);
-                                  return !stop_.HasBeenNotified();
-                                });
+  const absl::Time started = absl::Now();
+  int events = 0;
+  absl::Status status = options_.client->Watch(
+      options_.type, options_.ns, watch, [&](const WatchEvent& event) {
+        ++events;
+        HandleEvent(event);
+        return !stop_.HasBeenNotified();
+      });
+  // A server (or proxy) that ends every watch at once would otherwise be
+  // re-watched in a tight loop; back off as client-go does.
+  if (status.ok() && events == 0 && absl::Now() - started < absl::Seconds(1)) {
+    return absl::UnavailableError(
+        "the watch ended at once without events; backing off");
+  }
+  return status;
 }
 
 void Informer::HandleEvent(const WatchEvent& event) {

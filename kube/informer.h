@@ -42,8 +42,9 @@ class Informer {
     /// A LIST's differences have all been delivered: the handler's view
     /// matches the server's at that version.
     virtual void OnSynced() {}
-    /// A LIST or WATCH failed and will be retried after a backoff; for logs
-    /// and metrics. Not called for expired versions, which just relist.
+    /// A LIST or WATCH failed, or a WATCH ended at once without events,
+    /// and will be retried after a backoff; for logs and metrics. Not called
+    /// for expired versions, which just relist.
     virtual void OnError(const absl::Status& status) {}
   };
 

@@ -85,7 +85,8 @@ absl::StatusOr<KubeConfig> InClusterConfig(
 /// client-certificate[-data], client-key[-data], exec) and namespace.
 /// Relative file paths resolve against the kubeconfig's directory.
 /// INVALID_ARGUMENT naming the file and field for anything malformed or
-/// unsupported (auth-provider, username/password).
+/// unsupported (auth-provider, username/password); a file that cannot be
+/// read keeps ReadFile's code (e.g. NOT_FOUND) and names the field too.
 absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path,
                                           const std::string& context = "");
 

@@ -24,13 +24,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/files.h"
-#include "common/runfiles.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kube/kube_client.h"
 #include "kube/kube_client_http.h"
 #include "kube/resource_type.h"
 #include "nlohmann/json.hpp"
+#include "tests/fake_kube_apiserver/fake_kube_apiserver_process.h"
 
 namespace tether::kube {
 namespace {
@@ -43,19 +43,6 @@ using ::testing::IsEmpty;
 std::string TestTmpDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
   return dir != nullptr ? dir : "/tmp";
-}
-
-// Output of a shell command (the test-side HTTP goes through curl(1), not
-// the client under test).
-std::string RunCommand(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
-  pclose(pipe);
-  return out;
 }
 
 // A free loopback port: bound, read back and released.
@@ -105,36 +92,10 @@ std::string Rv(const json& object) {
 class KubeClientHttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::string> bin =
-        FindDataFile("tests/fake_kube_apiserver/fake_kube_apiserver");
-    ASSERT_TRUE(bin.ok()) << bin.status();
-    const std::string port_file =
-        absl::StrCat(TestTmpDir(), "/port.", getpid());
-    unlink(port_file.c_str());
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string flag = "--port_file=" + port_file;
-      execl(bin->c_str(), bin->c_str(), flag.c_str(), nullptr);
-      _exit(127);
-    }
-    // Waits for a condition (the port file), asserting nothing about time.
-    for (int i = 0; i < 400 && port_ == 0; ++i) {
-      std::ifstream in(port_file);
-      if (!(in >> port_)) {
-        port_ = 0;
-        absl::SleepFor(absl::Milliseconds(25));
-      }
-    }
-    ASSERT_NE(port_, 0) << "fake API server did not start";
-    client_ = NewClient(absl::StrCat("http://127.0.0.1:", port_));
-  }
-
-  void TearDown() override {
-    client_.reset();
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    auto apiserver = testing::FakeKubeApiserverProcess::Start();
+    ASSERT_TRUE(apiserver.ok()) << apiserver.status();
+    apiserver_ = *std::move(apiserver);
+    client_ = NewClient(apiserver_->url());
   }
 
   std::unique_ptr<KubeClientHttp> NewClient(const std::string& server) {
@@ -151,13 +112,11 @@ class KubeClientHttpTest : public ::testing::Test {
     return client.ok() ? *std::move(client) : nullptr;
   }
 
-  // POSTs to the fake's test hooks with curl(1).
+  // POSTs to the fake's test hooks.
   void Hook(const std::string& path, const json& body) {
-    const std::string code = RunCommand(
-        absl::StrCat("curl -sS -o /dev/null -w '%{http_code}' -X POST -H "
-                     "'Content-Type: application/json' --data-binary '",
-                     body.dump(), "' http://127.0.0.1:", port_, path));
-    ASSERT_EQ(code, "200") << path;
+    absl::StatusOr<std::string> sent =
+        apiserver_->Send("POST", path, body.dump());
+    ASSERT_TRUE(sent.ok()) << sent.status();
   }
 
   std::vector<absl::Duration> TakeSleeps() {
@@ -165,8 +124,7 @@ class KubeClientHttpTest : public ::testing::Test {
     return std::move(sleeps_);
   }
 
-  pid_t pid_ = -1;
-  int port_ = 0;
+  std::unique_ptr<testing::FakeKubeApiserverProcess> apiserver_;
   std::unique_ptr<KubeClientHttp> client_;
   absl::Mutex mu_;
   std::vector<absl::Duration> sleeps_ ABSL_GUARDED_BY(mu_);

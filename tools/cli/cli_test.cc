@@ -142,6 +142,14 @@ TEST_F(CliTest, UsageErrorsNameTheFlag) {
                         0),
             0u)
       << err();
+  EXPECT_EQ(Run({"up", "--backend", "kubernetes"}), kExitUsage);
+  EXPECT_NE(err().find("--backend kubernetes needs --agent-image"),
+            std::string::npos)
+      << err();
+  EXPECT_EQ(Run({"up", "--backend", "cloud"}), kExitUsage);
+  EXPECT_NE(err().find("--backend: \"cloud\" is not local or kubernetes"),
+            std::string::npos)
+      << err();
   EXPECT_EQ(Run({"up", "--listen", "nowhere"}), kExitUsage);
   EXPECT_EQ(err(),
             "error: --listen: \"nowhere\" is not HOST:PORT (the port is "

@@ -73,6 +73,31 @@ int RunUp(const CommandSpec& spec, const ParsedArgs& args, Context& ctx) {
   if (absl::Status status = CheckAddress(listen); !status.ok()) {
     return UsageError(ctx, spec, absl::StrCat("--listen: ", status.message()));
   }
+  const std::string backend = args.Get("backend", "local");
+  std::vector<std::string> backend_flags = {
+      absl::StrCat("--backend=", backend)};
+  if (backend == "kubernetes") {
+    // Pods must reach this tetherd: no default can guess that address.
+    if (!args.Has("advertise-address") || !args.Has("agent-image")) {
+      return UsageError(
+          ctx, spec,
+          "--backend kubernetes needs --agent-image (the agent bundle image "
+          "pods pull) and --advertise-address (HOST:PORT where pods reach "
+          "this tetherd)");
+    }
+    backend_flags.push_back(
+        absl::StrCat("--agent_image=", args.Get("agent-image")));
+    backend_flags.push_back(
+        absl::StrCat("--advertise_address=", args.Get("advertise-address")));
+    if (args.Has("namespace")) {
+      backend_flags.push_back(
+          absl::StrCat("--kube_namespace=", args.Get("namespace")));
+    }
+  } else if (backend != "local") {
+    return UsageError(ctx, spec,
+                      absl::StrCat("--backend: \"", backend,
+                                   "\" is not local or kubernetes"));
+  }
   std::string state_dir = ResolveStateDir(args.Get("state-dir"), ctx.env);
   if (absl::Status status = MakeDirs(state_dir); !status.ok()) {
     return Fail(ctx, status);
@@ -109,9 +134,9 @@ int RunUp(const CommandSpec& spec, const ParsedArgs& args, Context& ctx) {
                          absl::StrCat("cannot find the tetherd binary: ",
                                       binary.status().message())));
   }
-  const std::vector<std::string> argv = {
-      *binary, absl::StrCat("--listen=", listen),
-      absl::StrCat("--state_dir=", state_dir), "--backend=local"};
+  std::vector<std::string> argv = {*binary, absl::StrCat("--listen=", listen),
+                                   absl::StrCat("--state_dir=", state_dir)};
+  argv.insert(argv.end(), backend_flags.begin(), backend_flags.end());
   if (args.Has("foreground")) {
     std::vector<char*> raw;
     for (const std::string& arg : argv)
@@ -170,9 +195,11 @@ Command UpCommand() {
   spec.name = "up";
   spec.summary = "Start a local tetherd in the background.";
   spec.description =
-      "Runs tetherd with the local backend (replicas are processes on this\n"
-      "machine), logging to <state-dir>/tetherd.log, and waits until it\n"
-      "answers. Does nothing when it is already running.\n";
+      "Runs tetherd, logging to <state-dir>/tetherd.log, and waits until it\n"
+      "answers. Does nothing when it is already running. With the local\n"
+      "backend replicas are processes on this machine; with --backend\n"
+      "kubernetes they are pods in the cluster $KUBECONFIG (or\n"
+      "~/.kube/config) points at, whose agents dial --advertise-address.\n";
   spec.flags = {
       {"state-dir", '\0', "DIR",
        "state directory (default: $TETHER_STATE_DIR, then\n~/.tether)"},
@@ -180,6 +207,14 @@ Command UpCommand() {
        absl::StrCat("address to serve on (default: ", kDefaultListen,
                     ";\nport 0 picks a free one)")},
       {"foreground", '\0', "", "run in this terminal instead of as a daemon"},
+      {"backend", '\0', "NAME", "local (default) or kubernetes"},
+      {"namespace", '\0', "NS",
+       "kubernetes: namespace of the services (default: the\nkubeconfig "
+       "context's)"},
+      {"agent-image", '\0', "IMAGE",
+       "kubernetes: image with the agent bundle\n(deploy/agent.Dockerfile)"},
+      {"advertise-address", '\0', "HOST:PORT",
+       "kubernetes: where pods reach this tetherd"},
   };
   command.run = [spec](const ParsedArgs& args, Context& ctx) {
     return RunUp(spec, args, ctx);
