@@ -17,15 +17,13 @@ using nlohmann::json;
 constexpr char kServiceLabel[] = "tether.dev/service";
 constexpr char kManagedSelector[] = "app.kubernetes.io/managed-by=tether";
 
-// The kinds a service's objects can have, swept by label when a render
-// drops one (e.g. the PDB when scaling to one replica) and on delete.
-constexpr kube::ResourceType kServiceObjectTypes[] = {
-    kube::kDeployments,
-    kube::kStatefulSets,
-    kube::kServices,
-    kube::kHorizontalPodAutoscalers,
-    kube::kPodDisruptionBudgets,
-    kube::kSecrets};
+// The kinds of a service's rendered objects, swept by label when a render
+// drops one (e.g. the PDB when scaling to one replica) and on delete. The
+// token Secret is not among them: tetherd may not list Secrets (deploy/
+// rbac.yaml), and it knows that one's name.
+constexpr kube::ResourceType kRenderedTypes[] = {
+    kube::kDeployments, kube::kStatefulSets, kube::kServices,
+    kube::kHorizontalPodAutoscalers, kube::kPodDisruptionBudgets};
 
 // "Deployment/hello", for messages and to match objects across renders.
 std::string KeyOf(const json& object) {
@@ -223,8 +221,9 @@ absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
 absl::Status KubernetesBackend::DeleteObjects(
     const std::string& service, const std::vector<std::string>& keep) {
   const std::string& ns = options_.render.kube_namespace;
-  const std::string selector = absl::StrCat(kServiceLabel, "=", service);
-  for (const kube::ResourceType& type : kServiceObjectTypes) {
+  const std::string selector =
+      absl::StrCat(kServiceLabel, "=", service, ",", kManagedSelector);
+  for (const kube::ResourceType& type : kRenderedTypes) {
     absl::StatusOr<kube::ObjectList> list =
         options_.client->List(type, ns, selector);
     if (!list.ok()) {
@@ -249,7 +248,15 @@ absl::Status KubernetesBackend::Delete(const std::string& service) {
     applied_.erase(service);
     workload_problems_.erase(service);
   }
-  return DeleteObjects(service, {});
+  absl::Status deleted = DeleteObjects(service, {});
+  if (!deleted.ok()) return deleted;
+  deleted = options_.client->Delete(
+      kube::kSecrets, options_.render.kube_namespace, TokenSecretName(service));
+  if (absl::IsNotFound(deleted)) return absl::OkStatus();
+  return deleted.ok()
+             ? deleted
+             : Annotate(deleted, absl::StrCat("deleting Secret/",
+                                              TokenSecretName(service)));
 }
 
 std::vector<std::string> KubernetesBackend::Replicas(

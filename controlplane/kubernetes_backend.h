@@ -93,8 +93,8 @@ class KubernetesBackend final : public Backend {
   // Reads PodTemplate `name` in `ns` as a PodTemplateSpec; null when absent.
   absl::StatusOr<nlohmann::json> ReadPodTemplate(const std::string& ns,
                                                  const std::string& name);
-  // Deletes the service's objects (found by label) whose "Kind/name" is not
-  // in `keep`; absent ones are fine.
+  // Deletes the service's rendered objects (found by label) whose
+  // "Kind/name" is not in `keep`; absent ones are fine.
   absl::Status DeleteObjects(const std::string& service,
                              const std::vector<std::string>& keep);
   void OnPod(const nlohmann::json& pod, bool deleted);

@@ -223,8 +223,12 @@ void ServiceManager::EndDeploy(Service& service, const absl::Status& status) {
 }
 
 void ServiceManager::MaybeFinishDeploy(Service& service) {
+  // A deploy that failed on the cluster's word (an image not pushed yet, no
+  // node with a free GPU) heals when the cluster, still trying, gets there.
+  const bool recovering = service.deploy == nullptr &&
+                          service.record.phase() == ServiceStatus::PHASE_FAILED;
   // Kubernetes pods appear after the apply, one by one.
-  if (service.deploy == nullptr ||
+  if ((service.deploy == nullptr && !recovering) ||
       static_cast<int>(service.order.size()) <
           spec::InitialReplicas(service.record.spec().compute())) {
     return;
@@ -240,6 +244,12 @@ void ServiceManager::MaybeFinishDeploy(Service& service) {
        absl::StrCat("revision ", Short(service.record.revision()), " on ",
                     service.order.size(), " replica(s)"));
   EndDeploy(service, absl::OkStatus());
+  if (recovering) {
+    TETHER_LOG(INFO) << "service " << service.record.name()
+                     << " recovered: every replica serves revision "
+                     << Short(service.record.revision());
+    UpdateRoute(service);
+  }
 }
 
 void ServiceManager::Persist(Service& service) {

@@ -240,6 +240,11 @@ TEST_F(ServiceManagerTest, AStuckReplicaFailsTheDeployWithTheClustersWords) {
   EXPECT_EQ(status->phase(), ServiceStatus::PHASE_FAILED);
   EXPECT_EQ(status->replicas(0).message(),
             "container tether: ImagePullBackOff: pull access denied for nope");
+
+  // The image gets pushed; the cluster, still trying, starts the pod.
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  EXPECT_EQ(manager_->GetService("hello")->phase(), ServiceStatus::PHASE_READY);
+  EXPECT_EQ((*store_.LoadAll())[0].phase(), ServiceStatus::PHASE_READY);
 }
 
 TEST_F(ServiceManagerTest, FrozenServiceRefusesNewCode) {

@@ -51,31 +51,24 @@ BUILD_PACKAGES = {
     "libgrpc++-dev", "protobuf-compiler-grpc", "libprotobuf-dev",
     "protobuf-compiler", "libabsl-dev", "librsync-dev", "libyaml-cpp-dev",
     "libssl-dev", "libgtest-dev", "libgmock-dev", "nlohmann-json3-dev",
-    "patchelf",
+    "libcurl4-openssl-dev", "patchelf",
 }
 RUNTIME_PACKAGES = {
     "ca-certificates", "libabsl20220623", "libgrpc++1.51", "libprotobuf32",
-    "librsync2", "libssl3", "libyaml-cpp0.7",
+    "librsync2", "libssl3", "libyaml-cpp0.7", "libcurl4",
 }
 
 # What tetherd's Kubernetes backend uses (kube/render.h); see rbac.yaml.
 EXPECTED_RULES = {
-    ("apps", "deployments"): {"get", "list", "watch", "create", "patch",
-                              "delete"},
-    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch",
-                               "delete"},
-    ("apps", "deployments/scale"): {"get", "patch", "update"},
-    ("apps", "statefulsets/scale"): {"get", "patch", "update"},
-    ("", "services"): {"get", "list", "create", "patch", "delete"},
-    ("", "secrets"): {"get", "create", "patch", "delete"},
-    ("", "pods"): {"get", "list", "watch"},
-    ("", "pods/log"): {"get"},
-    ("", "podtemplates"): {"get", "list"},
-    ("autoscaling", "horizontalpodautoscalers"): {"get", "list", "create",
-                                                  "patch", "delete"},
-    ("policy", "poddisruptionbudgets"): {"get", "list", "create", "patch",
-                                         "delete"},
-    ("", "events"): {"list", "watch"},
+    ("apps", "deployments"): {"list", "watch", "create", "patch", "delete"},
+    ("apps", "statefulsets"): {"list", "create", "patch", "delete"},
+    ("", "services"): {"list", "create", "patch", "delete"},
+    ("autoscaling", "horizontalpodautoscalers"): {"list", "create", "patch",
+                                                  "delete"},
+    ("policy", "poddisruptionbudgets"): {"list", "create", "patch", "delete"},
+    ("", "secrets"): {"create", "patch", "delete"},
+    ("", "pods"): {"list", "watch"},
+    ("", "podtemplates"): {"get"},
 }
 
 KUSTOMIZE_FIELDS = {"apiVersion", "kind", "namespace", "resources", "labels",

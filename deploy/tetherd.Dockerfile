@@ -10,7 +10,7 @@ RUN apt-get update \
       bazel-bootstrap bazel-platforms g++ pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev librsync-dev libyaml-cpp-dev libssl-dev \
-      libgtest-dev libgmock-dev nlohmann-json3-dev \
+      libgtest-dev libgmock-dev nlohmann-json3-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,7 +23,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libabsl20220623 libgrpc++1.51 libprotobuf32 librsync2 \
-      libssl3 libyaml-cpp0.7 \
+      libssl3 libyaml-cpp0.7 libcurl4 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 tether \
  && useradd --system --uid 65532 --gid 65532 --no-create-home \
