@@ -15,6 +15,10 @@ namespace tether::testing {
 bool WaitFor(const std::function<bool()>& condition,
              absl::Duration timeout = absl::Seconds(60));
 
+/// A loopback TCP port that was free a moment ago (bound, read back and
+/// released), for servers that cannot be told to pick port 0; 0 on error.
+int UnusedLoopbackPort();
+
 /// Makes a FIFO at `path` (fails the test on error).
 void MakeFifo(const std::string& path);
 

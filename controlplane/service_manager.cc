@@ -528,40 +528,42 @@ void ServiceManager::OnReplicaExited(const std::string& service_name,
   }
 }
 
+ServiceManager::Service* ServiceManager::SetReplicaMessage(
+    const std::string& service_name, const std::string& replica_name,
+    const std::string& message) {
+  auto it = services_.find(service_name);
+  if (it == services_.end()) return nullptr;
+  auto replica = it->second.replicas.find(replica_name);
+  if (replica != it->second.replicas.end()) {
+    replica->second.status.set_message(message);
+  }
+  return &it->second;
+}
+
 void ServiceManager::OnReplicaPending(const std::string& service_name,
                                       const std::string& replica_name,
                                       const std::string& message) {
   absl::MutexLock lock(&mu_);
-  auto it = services_.find(service_name);
-  if (it == services_.end()) return;
-  Service& service = it->second;
-  auto replica = service.replicas.find(replica_name);
-  if (replica != service.replicas.end()) {
-    replica->second.status.set_message(message);
-  }
-  Emit(service, DeployEvent::STAGE_REPLICA_PENDING, replica_name, message);
+  Service* service = SetReplicaMessage(service_name, replica_name, message);
+  if (service == nullptr) return;
+  Emit(*service, DeployEvent::STAGE_REPLICA_PENDING, replica_name, message);
 }
 
 void ServiceManager::OnReplicaFailing(const std::string& service_name,
                                       const std::string& replica_name,
                                       const std::string& problem) {
   absl::MutexLock lock(&mu_);
-  auto it = services_.find(service_name);
-  if (it == services_.end()) return;
-  Service& service = it->second;
-  auto replica = service.replicas.find(replica_name);
-  if (replica != service.replicas.end()) {
-    replica->second.status.set_message(problem);
-  }
+  Service* service = SetReplicaMessage(service_name, replica_name, problem);
+  if (service == nullptr) return;
   // The cluster keeps retrying, so a fix (a pushed image, a new node) can
   // still bring the replica up; but the deploy says what is wrong now
   // instead of timing out.
-  EndDeploy(service,
+  EndDeploy(*service,
             absl::FailedPreconditionError(
                 replica_name.empty()
                     ? problem
                     : absl::StrCat("replica ", replica_name, ": ", problem)));
-  UpdateRoute(service);
+  UpdateRoute(*service);
 }
 
 }  // namespace tether::controlplane

@@ -141,6 +141,12 @@ class ServiceManager final : public BackendListener {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinishDeploy(Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateRoute(const Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets the status message of `replica` (when known) and returns its
+  // service; null when the service is unknown.
+  Service* SetReplicaMessage(const std::string& service,
+                             const std::string& replica,
+                             const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Persist(Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   tether::v1::ServiceStatus StatusOf(const Service& service) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/files.h"
+#include "common/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kube/kube_client.h"
@@ -35,6 +36,8 @@
 namespace tether::kube {
 namespace {
 
+using ::tether::testing::UnusedLoopbackPort;
+
 using json = nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -43,22 +46,6 @@ using ::testing::IsEmpty;
 std::string TestTmpDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
   return dir != nullptr ? dir : "/tmp";
-}
-
-// A free loopback port: bound, read back and released.
-int UnusedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 json Deployment(const std::string& name, int replicas) {
@@ -451,7 +438,7 @@ TEST_F(KubeClientHttpTest, RetriesGiveUpAfterMaxAttempts) {
 
   // Nothing listening: connection refused, retried, then UNAVAILABLE.
   std::unique_ptr<KubeClientHttp> nowhere =
-      NewClient(absl::StrCat("http://127.0.0.1:", UnusedPort()));
+      NewClient(absl::StrCat("http://127.0.0.1:", UnusedLoopbackPort()));
   absl::Status status = nowhere->Delete(kSecrets, "ns", "s");
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_EQ(TakeSleeps().size(), 4u);
@@ -491,7 +478,7 @@ class KubeClientHttpTlsTest : public ::testing::Test {
                               .c_str()),
               0)
         << *ReadFile(dir_ + "/openssl.log");
-    const int port = UnusedPort();
+    const int port = UnusedLoopbackPort();
     ASSERT_NE(port, 0);
     const std::string accept = absl::StrCat("127.0.0.1:", port);
     const std::string root = dir_ + "/root";

@@ -54,6 +54,7 @@
 #include "absl/time/time.h"
 #include "common/files.h"
 #include "common/runfiles.h"
+#include "common/test_util.h"
 #include "google/protobuf/message_lite.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/client_interceptor.h"
@@ -140,20 +141,6 @@ std::string TreeIdOf(const std::string& dir) {
 
 // ---- rsync --------------------------------------------------------------
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    Die("cannot find a free port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool CanConnect(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -194,7 +181,8 @@ class RsyncDaemon {
                            "\ngid = ", getgid(), "\n[bench]\n  path = ", dest_,
                            "\n  read only = no\n")),
           "rsyncd.conf");
-    port_ = FreePort();
+    port_ = testing::UnusedLoopbackPort();
+    if (port_ == 0) Die("cannot find a free port");
     pid_ = Spawn(
         {"rsync", "--daemon", "--no-detach", "--address=127.0.0.1",
          absl::StrCat("--port=", port_), absl::StrCat("--config=", config)},
