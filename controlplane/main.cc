@@ -224,6 +224,8 @@ int Run() {
   unlink(endpoint_file.c_str());
   gateway.CloseAttachStreams();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  // Applies in flight finish while the backend still exists.
+  manager->Shutdown();
   // Stops local agents (records stay, so the next tetherd restarts them);
   // pods keep running and re-attach to the next tetherd.
   local_backend.reset();

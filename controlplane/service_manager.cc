@@ -39,6 +39,22 @@ absl::StatusOr<std::unique_ptr<ServiceManager>> ServiceManager::Create(
       new ServiceManager(std::move(options)));
 }
 
+ServiceManager::ServiceManager(Options options)
+    : options_(std::move(options)),
+      own_executor_(options_.run_apply ? nullptr
+                                       : std::make_unique<SerialExecutor>()),
+      run_apply_(options_.run_apply ? options_.run_apply
+                                    : [executor = own_executor_.get()](
+                                          std::function<void()> task) {
+                                        executor->Run(std::move(task));
+                                      }) {}
+
+ServiceManager::~ServiceManager() { Shutdown(); }
+
+void ServiceManager::Shutdown() {
+  if (own_executor_ != nullptr) own_executor_->Shutdown();
+}
+
 absl::Status ServiceManager::Recover() {
   absl::StatusOr<std::vector<ServiceStatus>> records =
       options_.store->LoadAll();
@@ -129,7 +145,9 @@ absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
                       Short(request.revision())));
     UpdateRoute(service);
   }
-  ApplyInBackend(spec.name(), generation);
+  run_apply_([this, name = spec.name(), generation] {
+    ApplyInBackend(name, generation);
+  });
   return id;
 }
 
@@ -145,6 +163,21 @@ void ServiceManager::ApplyInBackend(const std::string& name,
     token = it->second.record.token();
   }
   absl::Status applied = options_.backend->Apply(spec, token);
+  bool deleted_meanwhile;
+  {
+    absl::MutexLock lock(&mu_);
+    deleted_meanwhile = services_.count(name) == 0;
+  }
+  // The delete's own backend call may have run before this apply recreated
+  // the service's objects (a delete after this check runs after the apply).
+  if (deleted_meanwhile) {
+    absl::Status deleted = options_.backend->Delete(name);
+    if (!deleted.ok()) {
+      TETHER_LOG(ERROR) << "cleaning up deleted service " << name << ": "
+                        << deleted;
+    }
+    return;
+  }
   absl::MutexLock lock(&mu_);
   auto it = services_.find(name);
   // Deleted or redeployed meanwhile: the newer operation owns the service.

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/serial_executor.h"
 #include "controlplane/backend.h"
 #include "controlplane/call_router.h"
 #include "controlplane/service_store.h"
@@ -59,14 +60,24 @@ class ServiceManager final : public BackendListener {
     std::function<absl::Time()> now = [] { return absl::Now(); };
     /// Makes the per-service token agents authenticate with.
     std::function<std::string()> new_token;
+    /// Runs a deploy's backend apply, which against Kubernetes is several
+    /// HTTP round trips (retried with backoff), off the thread that starts
+    /// the deploy: a gRPC callback thread must not block on it. Null: a
+    /// SerialExecutor the manager owns. Tests pass one that runs inline.
+    std::function<void(std::function<void()>)> run_apply;
   };
 
   static absl::StatusOr<std::unique_ptr<ServiceManager>> Create(
       Options options);
 
+  ~ServiceManager() override;
+
   /// Loads every record and brings its replicas back to the recorded
   /// revision. Call once at start, after the backend can start replicas.
   absl::Status Recover();
+  /// Finishes the backend applies already queued and starts no more. Call
+  /// before the backend goes away; the destructor calls it too.
+  void Shutdown();
 
   /// Validates and records the deploy, then drives it; progress and the end
   /// go to `observer` until the deploy ends or CancelDeploy. A returned
@@ -129,7 +140,7 @@ class ServiceManager final : public BackendListener {
     std::unique_ptr<Deploy> deploy;
   };
 
-  explicit ServiceManager(Options options) : options_(std::move(options)) {}
+  explicit ServiceManager(Options options);
 
   void Emit(Service& service, tether::v1::DeployEvent::Stage stage,
             const std::string& replica, const std::string& message)
@@ -156,6 +167,9 @@ class ServiceManager final : public BackendListener {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
+  // Runs applies when Options::run_apply is null.
+  std::unique_ptr<SerialExecutor> own_executor_;
+  const std::function<void(std::function<void()>)> run_apply_;
   mutable absl::Mutex mu_;
   std::map<std::string, Service> services_ ABSL_GUARDED_BY(mu_);
   // Attach session id → (service, replica).

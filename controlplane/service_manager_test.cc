@@ -47,6 +47,8 @@ class ServiceManagerTest : public ::testing::Test {
     options.code_store = &code_;
     options.router = &router_;
     options.new_token = [] { return std::string("token-1"); };
+    // Applies run inline, so each step of a test sees their effect.
+    options.run_apply = [](std::function<void()> apply) { apply(); };
     manager_ = *ServiceManager::Create(options);
     revision_ = AddRevision("print('hi')");
   }
@@ -282,6 +284,7 @@ TEST_F(ServiceManagerTest, RecoverReloadsRecordsAndReappliesThem) {
   options.code_store = &code_;
   options.router = &router_;
   options.new_token = [] { return std::string("token-2"); };
+  options.run_apply = [](std::function<void()> apply) { apply(); };
   auto restarted = *ServiceManager::Create(options);
   ASSERT_TRUE(restarted->Recover().ok());
   EXPECT_EQ(backend_.applied().size(), 2u);
