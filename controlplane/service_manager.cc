@@ -528,8 +528,8 @@ void ServiceManager::OnReplicaStarted(const std::string& service_name,
   if (replica->second.agent == nullptr) {
     replica->second.status.set_phase(ReplicaStatus::PHASE_STARTING);
   }
-  Emit(service, DeployEvent::STAGE_REPLICA_STARTED, replica_name,
-       "process started");
+  // The stage says it all; a pod's progress comes as pending events.
+  Emit(service, DeployEvent::STAGE_REPLICA_STARTED, replica_name, "");
 }
 
 void ServiceManager::OnReplicaExited(const std::string& service_name,

@@ -187,6 +187,8 @@ std::string StageName(DeployEvent::Stage stage) {
       return "accepted";
     case DeployEvent::STAGE_APPLIED:
       return "applied";
+    case DeployEvent::STAGE_REPLICA_PENDING:
+      return "pending";
     case DeployEvent::STAGE_REPLICA_STARTED:
       return "started";
     case DeployEvent::STAGE_REPLICA_ATTACHED:

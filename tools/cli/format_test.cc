@@ -68,6 +68,7 @@ TEST(FormatTest, PhaseAndStageNames) {
   EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_LOST), "Lost");
   EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_STARTING),
             "Starting");
+  EXPECT_EQ(StageName(DeployEvent::STAGE_REPLICA_PENDING), "pending");
   EXPECT_EQ(StageName(DeployEvent::STAGE_REPLICA_LOADING), "loading");
   EXPECT_EQ(StageName(DeployEvent::STAGE_REPLICA_READY), "ready");
   EXPECT_EQ(StageName(DeployEvent::STAGE_READY), "ready");
