@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/health_server.h"
@@ -357,6 +358,15 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
     TETHER_LOG(WARNING) << "cannot record the served revision (a restarted "
                            "agent will start empty): "
                         << recorded;
+  }
+  // Revisions no worker runs any more only take disk.
+  absl::flat_hash_set<std::string> in_use = {load.revision()};
+  for (const std::string& revision_dir : pool_->RevisionDirsInUse()) {
+    in_use.insert(revision_dir.substr(revision_dir.rfind('/') + 1));
+  }
+  if (absl::Status pruned = PruneRevisions(options_.workdir, in_use);
+      !pruned.ok()) {
+    TETHER_LOG(WARNING) << "cannot remove old revisions: " << pruned;
   }
   return absl::OkStatus();
 }

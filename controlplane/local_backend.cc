@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "spec/validate.h"
@@ -64,8 +66,21 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 // Agents on this machine serve Invoke on an abstract Unix socket: no port
 // to allocate, no TCP stack on the call path, and no path length limit.
-std::string ListenAddress(const std::string& replica) {
-  return absl::StrCat("--listen=unix-abstract:tether-", getpid(), "-", replica);
+// Abstract names are shared by every process in the network namespace, and
+// pids repeat across PID namespaces (containers, sandboxed tests): a random
+// instance id keeps two tetherds' agents apart.
+std::string ListenAddress(const std::string& instance,
+                          const std::string& replica) {
+  return absl::StrCat("--listen=unix-abstract:tether-", instance, "-", replica);
+}
+
+std::string NewInstanceId() {
+  uint64_t bits = 0;
+  if (getrandom(&bits, sizeof(bits), 0) != sizeof(bits)) {
+    bits = static_cast<uint64_t>(getpid()) ^
+           static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  }
+  return absl::StrCat(absl::Hex(bits, absl::kZeroPad16));
 }
 
 }  // namespace
@@ -81,7 +96,8 @@ absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Create(
   return std::unique_ptr<LocalBackend>(new LocalBackend(std::move(options)));
 }
 
-LocalBackend::LocalBackend(Options options) : options_(std::move(options)) {}
+LocalBackend::LocalBackend(Options options)
+    : options_(std::move(options)), instance_id_(NewInstanceId()) {}
 
 LocalBackend::~LocalBackend() {
   {
@@ -176,7 +192,7 @@ absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
         absl::StrCat("--service=", spec.name()),
         absl::StrCat("--replica=", wanted.name),
         absl::StrCat("--workdir=", wanted.workdir),
-        ListenAddress(wanted.name),
+        ListenAddress(instance_id_, wanted.name),
         absl::StrCat("--max_payload_bytes=", options_.max_payload_bytes)};
     names.push_back(wanted.name);
     auto it = replicas_.find(wanted.name);

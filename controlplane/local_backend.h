@@ -93,6 +93,8 @@ class LocalBackend final : public Backend {
                       const std::string& token, int index) const;
 
   const Options options_;
+  // Names this tetherd's agent sockets apart from other tetherds'.
+  const std::string instance_id_;
   // Set by Start, before the supervisor thread (its only reader) exists.
   BackendListener* listener_ = nullptr;
   mutable absl::Mutex mu_;

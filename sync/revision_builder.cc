@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
@@ -27,10 +28,13 @@ using ::tether::v1::TreeEntry;
 constexpr size_t kMaxChunkBytes = size_t{4} << 20;
 constexpr size_t kCopyBytes = size_t{256} << 10;
 constexpr absl::string_view kStagingInfix = ".staging-";
+constexpr absl::string_view kSidecarSuffix = ".tree.pb";
+// A revision being removed (PruneRevisions).
+constexpr absl::string_view kTrashSuffix = ".trash";
 
 std::string SidecarPath(const std::string& workdir,
                         const std::string& revision) {
-  return absl::StrCat(workdir, "/revs/", revision, ".tree.pb");
+  return absl::StrCat(workdir, "/revs/", revision, kSidecarSuffix);
 }
 
 // Files sharing an inode share a mode, so links are keyed by both.
@@ -152,6 +156,59 @@ bool RevisionExists(const std::string& workdir, const std::string& revision) {
          S_ISDIR(st.st_mode) &&
          stat(SidecarPath(workdir, revision).c_str(), &st) == 0 &&
          S_ISREG(st.st_mode);
+}
+
+absl::Status PruneRevisions(const std::string& workdir,
+                            const absl::flat_hash_set<std::string>& keep) {
+  const std::string revs = workdir + "/revs";
+  absl::StatusOr<std::string> current = CurrentRevision(workdir);
+  if (!current.ok() && !absl::IsNotFound(current.status())) {
+    return current.status();
+  }
+  DIR* dir = opendir(revs.c_str());
+  if (dir == nullptr) {
+    return errno == ENOENT ? absl::OkStatus()
+                           : ErrnoStatus(errno, "opendir", revs);
+  }
+  std::vector<std::string> names;
+  while (const dirent* entry = readdir(dir)) names.emplace_back(entry->d_name);
+  closedir(dir);
+  absl::Status status;
+  const auto update = [&status](absl::Status next) {
+    if (status.ok()) status = std::move(next);
+  };
+  const auto removable = [&](absl::string_view revision) {
+    return IsRevisionId(revision) && !keep.contains(revision) &&
+           !(current.ok() && revision == *current);
+  };
+  // Dirs before sidecars: a dir without its sidecar would block a rebuild
+  // of the same revision, a sidecar without its dir is just overwritten.
+  for (const std::string& name : names) {
+    const std::string path = absl::StrCat(revs, "/", name);
+    if (absl::EndsWith(name, kTrashSuffix)) {
+      update(RemoveAll(path));
+    } else if (removable(name)) {
+      // Out of sight first: RevisionExists sees a dir and its sidecar.
+      const std::string trash = absl::StrCat(path, kTrashSuffix);
+      if (rename(path.c_str(), trash.c_str()) != 0) {
+        update(ErrnoStatus(errno, "rename", path));
+        continue;
+      }
+      update(RemoveAll(trash));
+    }
+  }
+  for (const std::string& name : names) {
+    absl::string_view revision = name;
+    if (!absl::ConsumeSuffix(&revision, kSidecarSuffix) ||
+        !removable(revision)) {
+      continue;
+    }
+    const std::string path = absl::StrCat(revs, "/", name);
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      update(ErrnoStatus(errno, "unlink", path));
+    }
+  }
+  return status;
 }
 
 absl::Status SwitchCurrent(const std::string& workdir,

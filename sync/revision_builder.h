@@ -59,6 +59,14 @@ absl::StatusOr<tether::v1::Tree> RevisionTree(const std::string& workdir,
 /// Whether a complete build of `revision` exists (its dir and sidecar).
 bool RevisionExists(const std::string& workdir, const std::string& revision);
 
+/// Removes the built revisions of `workdir` that are neither current nor in
+/// `keep` (the ones workers still run), and what earlier removals left, so
+/// a long `tether dev` session does not fill the disk. A revision first
+/// moves aside with one rename, so a crash never leaves a half-removed one
+/// that looks built. Staging dirs are left to the builder.
+absl::Status PruneRevisions(const std::string& workdir,
+                            const absl::flat_hash_set<std::string>& keep);
+
 /// Points `<workdir>/current` at an existing revision atomically (temp
 /// symlink renamed over the old one) and fsyncs `workdir`.
 /// NOT_FOUND when the revision is not complete.

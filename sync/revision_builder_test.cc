@@ -287,6 +287,33 @@ TEST_F(RevisionBuilderTest, RemovesStaleStagingDirs) {
               UnorderedElementsAre(TreeId(tree), TreeId(tree) + ".tree.pb"));
 }
 
+TEST_F(RevisionBuilderTest, PruneKeepsCurrentAndKeptRevisionsOnly) {
+  Tree one, two, three;
+  AddFile(one, "a.py", "1");
+  AddFile(two, "a.py", "2");
+  AddFile(three, "a.py", "3");
+  Build(one, {"1"});
+  Build(two, {"2"});
+  Build(three, {"3"});
+  const std::string staging =
+      absl::StrCat(workdir_, "/revs/", TreeId(one), ".staging-999999");
+  ASSERT_TRUE(MakeDirs(staging).ok());
+  // What a crash in an earlier prune left.
+  const std::string trash =
+      absl::StrCat(workdir_, "/revs/", TreeId(one), "0.trash");
+  ASSERT_TRUE(MakeDirs(trash + "/sub").ok());
+
+  ASSERT_TRUE(PruneRevisions(workdir_, {TreeId(two)}).ok());
+  EXPECT_THAT(List(workdir_ + "/revs"),
+              UnorderedElementsAre(TreeId(two), TreeId(two) + ".tree.pb",
+                                   TreeId(three), TreeId(three) + ".tree.pb",
+                                   TreeId(one) + ".staging-999999"));
+  EXPECT_FALSE(RevisionExists(workdir_, TreeId(one)));
+  EXPECT_EQ(*CurrentRevision(workdir_), TreeId(three));
+  // A pruned revision builds again from scratch.
+  EXPECT_TRUE(Builder(one).ok());
+}
+
 TEST_F(RevisionBuilderTest, BuiltRevisionIsAlreadyExistsAndSwitchable) {
   Build(FirstTree(), {"print('a')\n", "#!/bin/sh\n", ""});
   Tree other;

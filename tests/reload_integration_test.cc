@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sync/revision_builder.h"
 #include "tests/service_test_util.h"
 #include "tests/tetherd_process.h"
 
@@ -77,7 +78,8 @@ class ReloadIntegrationTest : public ::testing::Test {
 TEST_F(ReloadIntegrationTest, CallsKeepSucceedingAndSwitchOnceAcrossReloads) {
   ServiceSpec spec = PythonSpec("svc", "greet");
   spec.mutable_compute()->set_workers(2);
-  ASSERT_TRUE(Deployed(spec, Revision(Module("v1"))));
+  const std::string v1 = Revision(Module("v1"));
+  ASSERT_TRUE(Deployed(spec, v1));
   const std::string v2 = Revision(Module("v2"));
   const std::string v3 = Revision(Module("v3"));
 
@@ -102,6 +104,12 @@ TEST_F(ReloadIntegrationTest, CallsKeepSucceedingAndSwitchOnceAcrossReloads) {
     EXPECT_GE(answer, last) << "went back to an older revision";
     last = answer;
   }
+  // v1 went when v3 loaded (its workers had drained); v2's workers may
+  // still drain then, so it may stay until the next load.
+  const std::string workdir = ReplicaDir(*tetherd_, "svc-0");
+  EXPECT_FALSE(RevisionExists(workdir, v1));
+  EXPECT_FALSE(ReadFile(absl::StrCat(workdir, "/revs/", v1, ".tree.pb")).ok());
+  EXPECT_TRUE(RevisionExists(workdir, v3));
 }
 
 TEST_F(ReloadIntegrationTest, AnImportErrorFailsTheDeployAndKeepsServing) {

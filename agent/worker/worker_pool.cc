@@ -347,6 +347,15 @@ std::string WorkerPool::ServingRevisionDir() const {
   return current_ == nullptr ? "" : current_->revision_dir;
 }
 
+std::vector<std::string> WorkerPool::RevisionDirsInUse() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::string> dirs;
+  for (const auto& [id, generation] : generations_) {
+    dirs.push_back(generation->revision_dir);
+  }
+  return dirs;
+}
+
 std::vector<pid_t> WorkerPool::ServingPids() const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<pid_t> pids;

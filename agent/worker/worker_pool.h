@@ -129,6 +129,10 @@ class WorkerPool {
   /// The serving generation's revision dir; empty before the first Load.
   std::string ServingRevisionDir() const;
 
+  /// Revision dirs that workers run from: the serving generation's, those
+  /// still draining and one being loaded. Their files must stay.
+  std::vector<std::string> RevisionDirsInUse() const;
+
   /// Pids of the serving generation's loaded workers.
   std::vector<pid_t> ServingPids() const;
 
