@@ -5,6 +5,7 @@
 // old contents or the new, never a torn file, even after kill -9 or power loss.
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,6 +27,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 /// mkdir -p. OK when the directory already exists.
 absl::Status MakeDirs(const std::string& path);
+
+/// Names in directory `path`, without "." and "..", in no order.
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
 
 /// rm -rf. OK when nothing is there.
 absl::Status RemoveAll(const std::string& path);

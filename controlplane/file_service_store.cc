@@ -1,6 +1,5 @@
 #include "controlplane/file_service_store.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -51,30 +50,21 @@ absl::Status FileServiceStore::Delete(const std::string& name) {
 absl::StatusOr<std::vector<tether::v1::ServiceStatus>>
 FileServiceStore::LoadAll() {
   absl::MutexLock lock(&mu_);
-  DIR* dir = opendir(options_.dir.c_str());
-  if (dir == nullptr) return ErrnoStatus(errno, "opendir", options_.dir);
+  absl::StatusOr<std::vector<std::string>> files = ListDir(options_.dir);
+  if (!files.ok()) return files.status();
   std::vector<tether::v1::ServiceStatus> records;
-  absl::Status status;
-  while (struct dirent* entry = readdir(dir)) {
-    const std::string file = entry->d_name;
+  for (const std::string& file : *files) {
     // Leftover temporaries of an interrupted write are not records.
     if (!absl::EndsWith(file, ".pb")) continue;
     const std::string path = absl::StrCat(options_.dir, "/", file);
     absl::StatusOr<std::string> bytes = ReadFile(path);
-    if (!bytes.ok()) {
-      status = bytes.status();
-      break;
-    }
+    if (!bytes.ok()) return bytes.status();
     tether::v1::ServiceStatus record;
     if (!record.ParseFromString(*bytes)) {
-      status =
-          absl::DataLossError(absl::StrCat("corrupt service record ", path));
-      break;
+      return absl::DataLossError(absl::StrCat("corrupt service record ", path));
     }
     records.push_back(std::move(record));
   }
-  closedir(dir);
-  if (!status.ok()) return status;
   std::sort(records.begin(), records.end(),
             [](const auto& a, const auto& b) { return a.name() < b.name(); });
   return records;

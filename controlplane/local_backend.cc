@@ -1,6 +1,5 @@
 #include "controlplane/local_backend.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -120,23 +119,21 @@ void LocalBackend::Start(const std::string& gateway_address,
 
 void LocalBackend::KillLeftovers() {
   const std::string dir = options_.state_dir + "/replicas";
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return;
-  while (struct dirent* entry = readdir(d)) {
-    const std::string pid_file =
-        absl::StrCat(dir, "/", entry->d_name, "/agent.pid");
+  absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
+    const std::string pid_file = absl::StrCat(dir, "/", name, "/agent.pid");
     absl::StatusOr<std::string> text = ReadFile(pid_file);
     int pid = 0;
     if (!text.ok() || !absl::SimpleAtoi(*text, &pid) || pid <= 1) continue;
     if (IsAgentProcess(pid)) {
-      TETHER_LOG(INFO) << "stopping leftover agent " << entry->d_name
-                       << " (pid " << pid << ")";
+      TETHER_LOG(INFO) << "stopping leftover agent " << name << " (pid " << pid
+                       << ")";
       kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
     }
     unlink(pid_file.c_str());
   }
-  closedir(d);
 }
 
 LocalBackend::Replica LocalBackend::MakeReplica(

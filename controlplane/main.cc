@@ -27,6 +27,7 @@
 #include "common/sha256.h"
 #include "controlplane/agent_gateway_service.h"
 #include "controlplane/call_router.h"
+#include "controlplane/code/code_collector.h"
 #include "controlplane/code/file_code_store.h"
 #include "controlplane/control_plane_service.h"
 #include "controlplane/file_service_store.h"
@@ -64,6 +65,10 @@ ABSL_FLAG(std::string, gpu_node_label, "accelerator",
           "kubernetes: node label whose value compute.gpu_type must match");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20,
           "largest call payload accepted (RESOURCE_EXHAUSTED beyond)");
+ABSL_FLAG(absl::Duration, code_gc_interval, absl::Minutes(10),
+          "how often to remove code no service or replica uses; 0: never");
+ABSL_FLAG(absl::Duration, code_gc_grace, absl::Hours(1),
+          "code stored more recently than this is never removed");
 ABSL_FLAG(std::string, agent_binary, "",
           "tether-agent executable (default: the one shipped beside tetherd)");
 
@@ -211,6 +216,14 @@ int Run() {
     TETHER_LOG(ERROR) << "cannot load service records: " << recovered;
     return 1;
   }
+  CodeCollector::Options collector_options;
+  collector_options.store = code_store.get();
+  collector_options.live_revisions = [&manager] {
+    return manager->LiveRevisions();
+  };
+  collector_options.interval = absl::GetFlag(FLAGS_code_gc_interval);
+  collector_options.grace = absl::GetFlag(FLAGS_code_gc_grace);
+  CodeCollector collector(collector_options);
   const std::string endpoint_file = state_dir + "/tetherd.endpoint";
   const std::string pid_file = state_dir + "/tetherd.pid";
   TETHER_CHECK(WriteFileAtomically(pid_file, absl::StrCat(getpid())).ok());

@@ -503,6 +503,20 @@ void ServiceManager::DetachAgent(uint64_t session) {
   UpdateRoute(service);
 }
 
+absl::flat_hash_set<std::string> ServiceManager::LiveRevisions() const {
+  absl::MutexLock lock(&mu_);
+  absl::flat_hash_set<std::string> revisions;
+  for (const auto& [name, service] : services_) {
+    revisions.insert(service.record.revision());
+    for (const auto& [replica_name, replica] : service.replicas) {
+      if (!replica.status.revision().empty()) {
+        revisions.insert(replica.status.revision());
+      }
+    }
+  }
+  return revisions;
+}
+
 bool ServiceManager::IsAgentToken(const std::string& token) const {
   absl::MutexLock lock(&mu_);
   for (const auto& [name, service] : services_) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -105,6 +106,9 @@ class ServiceManager final : public BackendListener {
   void DetachAgent(uint64_t session);
   /// Whether `token` belongs to some service (agents pulling code).
   bool IsAgentToken(const std::string& token) const;
+  /// Revisions in use: what each service is deployed at and what each of
+  /// its replicas serves. The code store keeps them.
+  absl::flat_hash_set<std::string> LiveRevisions() const;
 
   // BackendListener.
   void OnReplicaStarted(const std::string& service,

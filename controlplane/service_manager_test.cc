@@ -133,6 +133,17 @@ TEST_F(ServiceManagerTest, DeployRunsUntilEveryReplicaIsReady) {
   EXPECT_EQ((*records)[0].spec().compute().workers(), 1);
 }
 
+TEST_F(ServiceManagerTest, LiveRevisionsIncludeWhatReplicasStillServe) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  const std::string first = revision_;
+  revision_ = AddRevision("print('v2')");
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  // hello-0 has not loaded the new revision yet.
+  EXPECT_EQ(manager_->LiveRevisions(),
+            (absl::flat_hash_set<std::string>{first, revision_}));
+}
+
 TEST_F(ServiceManagerTest, ImportErrorFailsTheDeployWithItsText) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
   AttachAndAnswer("hello-0", RevisionState::STATE_FAILED,

@@ -1,6 +1,5 @@
 #include "sync/revision_builder.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -165,14 +164,9 @@ absl::Status PruneRevisions(const std::string& workdir,
   if (!current.ok() && !absl::IsNotFound(current.status())) {
     return current.status();
   }
-  DIR* dir = opendir(revs.c_str());
-  if (dir == nullptr) {
-    return errno == ENOENT ? absl::OkStatus()
-                           : ErrnoStatus(errno, "opendir", revs);
-  }
-  std::vector<std::string> names;
-  while (const dirent* entry = readdir(dir)) names.emplace_back(entry->d_name);
-  closedir(dir);
+  absl::StatusOr<std::vector<std::string>> names = ListDir(revs);
+  if (absl::IsNotFound(names.status())) return absl::OkStatus();
+  if (!names.ok()) return names.status();
   absl::Status status;
   const auto update = [&status](absl::Status next) {
     if (status.ok()) status = std::move(next);
@@ -183,7 +177,7 @@ absl::Status PruneRevisions(const std::string& workdir,
   };
   // Dirs before sidecars: a dir without its sidecar would block a rebuild
   // of the same revision, a sidecar without its dir is just overwritten.
-  for (const std::string& name : names) {
+  for (const std::string& name : *names) {
     const std::string path = absl::StrCat(revs, "/", name);
     if (absl::EndsWith(name, kTrashSuffix)) {
       update(RemoveAll(path));
@@ -197,7 +191,7 @@ absl::Status PruneRevisions(const std::string& workdir,
       update(RemoveAll(trash));
     }
   }
-  for (const std::string& name : names) {
+  for (const std::string& name : *names) {
     absl::string_view revision = name;
     if (!absl::ConsumeSuffix(&revision, kSidecarSuffix) ||
         !removable(revision)) {
@@ -308,17 +302,11 @@ absl::Status RevisionBuilder::Prepare() {
   absl::Status status = MakeDirs(revs_dir_);
   if (!status.ok()) return status;
   // Leftovers of crashed builds: only one build runs per workdir.
-  DIR* dir = opendir(revs_dir_.c_str());
-  if (dir == nullptr) return ErrnoStatus(errno, "opendir", revs_dir_);
-  std::vector<std::string> stale;
-  while (struct dirent* entry = readdir(dir)) {
-    if (absl::StrContains(entry->d_name, kStagingInfix)) {
-      stale.push_back(absl::StrCat(revs_dir_, "/", entry->d_name));
-    }
-  }
-  closedir(dir);
-  for (const std::string& path : stale) {
-    status = RemoveAll(path);
+  absl::StatusOr<std::vector<std::string>> names = ListDir(revs_dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    if (!absl::StrContains(name, kStagingInfix)) continue;
+    status = RemoveAll(absl::StrCat(revs_dir_, "/", name));
     if (!status.ok()) return status;
   }
   if (mkdir(staging_.c_str(), 0755) != 0) {

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "tether/v1/code.pb.h"
 
@@ -79,6 +81,16 @@ class DerivedWriter {
   virtual absl::Status Commit() = 0;
 };
 
+/// What CodeStore::CollectGarbage removed.
+struct GarbageStats {
+  int64_t trees = 0;
+  int64_t blobs = 0;
+  /// Signatures and deltas.
+  int64_t derived = 0;
+  /// Bytes of the files removed.
+  uint64_t bytes = 0;
+};
+
 /// Blob digests are the raw 32-byte SHA-256 (as in the protos); revision ids
 /// are 64 lowercase hex digits. Malformed keys are INVALID_ARGUMENT.
 /// Implementations are thread-safe.
@@ -137,6 +149,16 @@ class CodeStore {
   /// NOT_FOUND when no such delta is kept.
   virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenDelta(
       absl::string_view sha256, absl::string_view base) const = 0;
+
+  /// Removes the revisions not in `keep` stored before `cutoff`, then the
+  /// blobs no remaining revision holds that were stored before `cutoff`,
+  /// and the derived data of blobs that are gone. A HasBlob that finds a
+  /// blob counts as storing it again, so a sync that was told a blob is
+  /// here can still put a tree using it: `cutoff` is the grace it gets.
+  /// Safe while syncs and pulls run (callers keep the revisions agents
+  /// serve, which pulls use as delta bases).
+  virtual absl::StatusOr<GarbageStats> CollectGarbage(
+      const absl::flat_hash_set<std::string>& keep, absl::Time cutoff) = 0;
 };
 
 /// Key checks shared by implementations: INVALID_ARGUMENT unless `sha256`

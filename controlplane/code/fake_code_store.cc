@@ -259,4 +259,54 @@ void FakeCodeStore::InsertDelta(std::string key, std::string data) {
   deltas_[std::move(key)] = std::move(delta);
 }
 
+absl::StatusOr<GarbageStats> FakeCodeStore::CollectGarbage(
+    const absl::flat_hash_set<std::string>& keep, absl::Time /*cutoff*/) {
+  absl::MutexLock lock(&mu_);
+  GarbageStats stats;
+  absl::flat_hash_set<std::string> held;
+  for (auto it = trees_.begin(); it != trees_.end();) {
+    if (!keep.contains(it->first)) {
+      ++stats.trees;
+      trees_.erase(it++);
+      continue;
+    }
+    for (const auto& entry : it->second.entries()) held.insert(entry.sha256());
+    ++it;
+  }
+  for (auto it = blobs_.begin(); it != blobs_.end();) {
+    if (held.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    ++stats.blobs;
+    stats.bytes += it->second->size();
+    blobs_.erase(it++);
+  }
+  // Derived keys are the raw digests: 32 bytes, or 64 for <blob><base>.
+  const auto orphan =
+      [this](absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        for (size_t at = 0; at + 32 <= key.size(); at += 32) {
+          if (!blobs_.contains(key.substr(at, 32))) return true;
+        }
+        return false;
+      };
+  for (auto it = signatures_.begin(); it != signatures_.end();) {
+    if (orphan(it->first)) {
+      ++stats.derived;
+      signatures_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = deltas_.begin(); it != deltas_.end();) {
+    if (orphan(it->first)) {
+      ++stats.derived;
+      deltas_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return stats;
+}
+
 }  // namespace tether

@@ -43,6 +43,9 @@ class FakeCodeStore final : public CodeStore {
       absl::string_view sha256, absl::string_view base) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenDelta(
       absl::string_view sha256, absl::string_view base) const override;
+  /// Has no clock: everything counts as stored before `cutoff`.
+  absl::StatusOr<GarbageStats> CollectGarbage(
+      const absl::flat_hash_set<std::string>& keep, absl::Time cutoff) override;
 
   /// Stores `data` directly; returns its digest.
   std::string AddBlobForTest(absl::string_view data);

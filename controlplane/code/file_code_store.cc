@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "sync/tree.h"
@@ -312,10 +314,11 @@ absl::StatusOr<bool> FileCodeStore::HasBlob(absl::string_view sha256) const {
   absl::Status status = CheckBlobKey(sha256);
   if (!status.ok()) return status;
   const std::string path = BlobPath(sha256);
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0) return true;
+  // Found counts as stored now (see CollectGarbage): the caller may be
+  // about to put a tree that holds it.
+  if (utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0) return true;
   if (errno == ENOENT) return false;
-  return ErrnoStatus(errno, "stat", path);
+  return ErrnoStatus(errno, "utimensat", path);
 }
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> FileCodeStore::NewBlobWriter(
@@ -454,6 +457,90 @@ absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenDelta(
   if (!status.ok()) return status;
   const std::string path = DeltaPath(sha256, base);
   return OpenReader(path, absl::StrCat("no delta to ", ToHex(sha256)));
+}
+
+absl::StatusOr<GarbageStats> FileCodeStore::CollectGarbage(
+    const absl::flat_hash_set<std::string>& keep, absl::Time cutoff) {
+  GarbageStats stats;
+  const timespec limit = absl::ToTimespec(cutoff);
+  const auto older = [&limit](const struct stat& st) {
+    return st.st_mtim.tv_sec < limit.tv_sec ||
+           (st.st_mtim.tv_sec == limit.tv_sec &&
+            st.st_mtim.tv_nsec < limit.tv_nsec);
+  };
+  // Removes `path` and counts it; a file another sweep removed first is
+  // fine.
+  const auto remove = [&stats](const std::string& path, const struct stat& st,
+                               int64_t& count) -> absl::Status {
+    if (unlink(path.c_str()) != 0) {
+      return errno == ENOENT ? absl::OkStatus()
+                             : ErrnoStatus(errno, "unlink", path);
+    }
+    ++count;
+    stats.bytes += static_cast<uint64_t>(st.st_size);
+    return absl::OkStatus();
+  };
+
+  // Revisions: the kept and the recent ones stay, and hold their blobs.
+  absl::flat_hash_set<std::string> held;  // Hex digests.
+  absl::StatusOr<std::vector<std::string>> trees = ListDir(dir_ + "/trees");
+  if (!trees.ok()) return trees.status();
+  for (const std::string& name : *trees) {
+    const std::string revision(absl::StripSuffix(name, ".pb"));
+    if (!IsRevisionId(revision)) continue;
+    const std::string path = TreePath(revision);
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) continue;  // Removed meanwhile.
+    if (!keep.contains(revision) && older(st)) {
+      absl::Status removed = remove(path, st, stats.trees);
+      if (!removed.ok()) return removed;
+      continue;
+    }
+    absl::StatusOr<Tree> tree = GetTree(revision);
+    // A tree that cannot be read cannot be served either; its blobs go.
+    if (!tree.ok()) continue;
+    for (const auto& entry : tree->entries()) {
+      if (!entry.sha256().empty()) held.insert(ToHex(entry.sha256()));
+    }
+  }
+
+  // Blobs, then what was derived from the ones that are gone.
+  absl::flat_hash_set<std::string> stored;
+  for (int i = 0; i < 256; ++i) {
+    const std::string fan_out = absl::StrCat(
+        dir_, "/blobs/", ToHex(std::string(1, static_cast<char>(i))));
+    absl::StatusOr<std::vector<std::string>> blobs = ListDir(fan_out);
+    if (!blobs.ok()) return blobs.status();
+    for (const std::string& hex : *blobs) {
+      const std::string path = absl::StrCat(fan_out, "/", hex);
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0) continue;
+      if (held.contains(hex) || !older(st)) {
+        stored.insert(hex);
+        continue;
+      }
+      absl::Status removed = remove(path, st, stats.blobs);
+      if (!removed.ok()) return removed;
+    }
+  }
+  for (const char* kind : {"sigs", "deltas"}) {
+    const std::string dir = absl::StrCat(dir_, "/", kind);
+    absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
+      // sigs/<blob>, deltas/<blob>.<base>: both blobs must still be here.
+      const std::vector<std::string> blobs = absl::StrSplit(name, '.');
+      bool orphan = false;
+      for (const std::string& hex : blobs) orphan |= !stored.contains(hex);
+      if (!orphan) continue;
+      const std::string path = absl::StrCat(dir, "/", name);
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0) continue;
+      absl::Status removed = remove(path, st, stats.derived);
+      if (!removed.ok()) return removed;
+    }
+  }
+  return stats;
 }
 
 }  // namespace tether

@@ -9,6 +9,10 @@
 //   deltas/<hex>.<base>   delta from blob <base> to blob <hex> (derived)
 //   tmp/                  in-progress writes; emptied by Create
 //
+// A blob's mtime says when it was last stored or found by HasBlob, a
+// tree's when it was put: CollectGarbage spares what is newer than its
+// cutoff.
+//
 // Blobs and trees are written under tmp/, fsynced, renamed into place and
 // their directory fsynced, so after a crash a path holds all of its bytes
 // or does not exist. Staged blobs (BlobWriter::Stage) wait verified in
@@ -61,6 +65,8 @@ class FileCodeStore final : public CodeStore {
       absl::string_view sha256, absl::string_view base) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenDelta(
       absl::string_view sha256, absl::string_view base) const override;
+  absl::StatusOr<GarbageStats> CollectGarbage(
+      const absl::flat_hash_set<std::string>& keep, absl::Time cutoff) override;
 
   /// Where a blob lives; for tests and tools.
   std::string BlobPath(absl::string_view sha256) const;

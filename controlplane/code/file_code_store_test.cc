@@ -1,6 +1,7 @@
 #include "controlplane/code/file_code_store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "gtest/gtest.h"
@@ -304,6 +306,95 @@ TEST(FileCodeStoreTest, SignaturesAndDeltasAreKept) {
   EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
   EXPECT_EQ(store->NewDeltaWriter("short", a).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Two revisions sharing a blob, with signatures and a delta between them.
+struct TwoRevisions {
+  std::string old_revision, new_revision;
+  std::string only_old, shared, only_new;  // Blob digests.
+};
+
+TwoRevisions StoreTwoRevisions(CodeStore& store) {
+  TwoRevisions r;
+  r.only_old = Sha256Of("old");
+  r.shared = Sha256Of("shared");
+  r.only_new = Sha256Of("new");
+  for (const char* data : {"old", "shared", "new"}) {
+    EXPECT_TRUE(WriteBlob(store, data, Sha256Of(data)).ok());
+  }
+  const auto tree = [](absl::string_view a, absl::string_view b) {
+    Tree t;
+    for (absl::string_view data : {a, b}) {
+      TreeEntry* entry = t.add_entries();
+      entry->set_path(absl::StrCat(data, ".py"));
+      entry->set_kind(TreeEntry::KIND_FILE);
+      entry->set_mode(0644);
+      entry->set_size(data.size());
+      entry->set_sha256(Sha256Of(data));
+    }
+    return t;
+  };
+  const Tree old_tree = tree("old", "shared");
+  const Tree new_tree = tree("new", "shared");
+  r.old_revision = TreeId(old_tree);
+  r.new_revision = TreeId(new_tree);
+  EXPECT_TRUE(store.PutTree(r.old_revision, old_tree).ok());
+  EXPECT_TRUE(store.PutTree(r.new_revision, new_tree).ok());
+  EXPECT_TRUE(store.PutSignature(r.only_old, "sig").ok());
+  EXPECT_TRUE(store.PutSignature(r.shared, "sig").ok());
+  for (const std::string* base : {&r.only_old, &r.shared}) {
+    auto writer = store.NewDeltaWriter(r.only_new, *base);
+    EXPECT_TRUE(writer.ok() && (*writer)->Append("d").ok() &&
+                (*writer)->Commit().ok());
+  }
+  return r;
+}
+
+TEST(FileCodeStoreTest, GarbageIsWhatNoKeptOrRecentRevisionHolds) {
+  auto store = NewStore(TempDir());
+  const TwoRevisions r = StoreTwoRevisions(*store);
+
+  // Everything is recent: nothing goes.
+  absl::StatusOr<GarbageStats> stats =
+      store->CollectGarbage({r.new_revision}, absl::Now() - absl::Hours(1));
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->trees + stats->blobs + stats->derived, 0);
+
+  stats = store->CollectGarbage({r.new_revision}, absl::Now() + absl::Hours(1));
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->trees, 1);
+  EXPECT_EQ(stats->blobs, 1);
+  EXPECT_EQ(stats->derived, 2);  // The old blob's signature and delta base.
+  // The blob's 3 bytes, the 3-byte signature, the 1-byte delta, the tree.
+  EXPECT_GT(stats->bytes, 7u);
+  EXPECT_FALSE(*store->HasRevision(r.old_revision));
+  EXPECT_TRUE(*store->HasRevision(r.new_revision));
+  EXPECT_FALSE(*store->HasBlob(r.only_old));
+  EXPECT_TRUE(*store->HasBlob(r.shared));
+  EXPECT_TRUE(*store->HasBlob(r.only_new));
+  EXPECT_TRUE(store->GetSignature(r.shared).ok());
+  EXPECT_TRUE(absl::IsNotFound(store->GetSignature(r.only_old).status()));
+  EXPECT_TRUE(store->OpenDelta(r.only_new, r.shared).ok());
+  EXPECT_TRUE(
+      absl::IsNotFound(store->OpenDelta(r.only_new, r.only_old).status()));
+}
+
+TEST(FileCodeStoreTest, AFoundBlobCountsAsStoredAgain) {
+  const std::string dir = TempDir();
+  auto store = NewStore(dir);
+  const std::string loose = Sha256Of("loose");
+  ASSERT_TRUE(WriteBlob(*store, "loose", loose).ok());
+  // Stored long ago...
+  const timespec long_ago[2] = {{1, 0}, {1, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, store->BlobPath(loose).c_str(), long_ago, 0),
+            0);
+  // ...and just found by a sync that will put a tree holding it.
+  ASSERT_TRUE(*store->HasBlob(loose));
+  absl::StatusOr<GarbageStats> stats =
+      store->CollectGarbage({}, absl::Now() - absl::Minutes(1));
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->blobs, 0);
+  EXPECT_TRUE(*store->HasBlob(loose));
 }
 
 }  // namespace

@@ -1,0 +1,57 @@
+#ifndef TETHER_CONTROLPLANE_CODE_CODE_COLLECTOR_H_
+#define TETHER_CONTROLPLANE_CODE_CODE_COLLECTOR_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "controlplane/code/code_store.h"
+
+namespace tether {
+
+/// Keeps the code store from growing without bound (a `tether dev` session
+/// uploads a revision per save): every `interval` it removes what no live
+/// revision holds and is older than `grace` (CodeStore::CollectGarbage).
+/// Thread-safe.
+class CodeCollector {
+ public:
+  struct Options {
+    /// Required; must outlive the collector.
+    CodeStore* store = nullptr;
+    /// Revisions to keep: what services are deployed at and what replicas
+    /// serve (pulls send deltas against those). Required.
+    std::function<absl::flat_hash_set<std::string>()> live_revisions;
+    /// Time between collections; zero or less: RunOnce only, no thread.
+    absl::Duration interval = absl::Minutes(10);
+    /// Anything stored more recently stays: an upload finishing, a
+    /// revision uploaded but not deployed yet.
+    absl::Duration grace = absl::Hours(1);
+    std::function<absl::Time()> now = [] { return absl::Now(); };
+  };
+
+  explicit CodeCollector(Options options);
+  /// Stops the thread; a collection in progress finishes first.
+  ~CodeCollector();
+  CodeCollector(const CodeCollector&) = delete;
+  CodeCollector& operator=(const CodeCollector&) = delete;
+
+  /// One collection now.
+  absl::StatusOr<GarbageStats> RunOnce();
+
+ private:
+  void Loop();
+
+  const Options options_;
+  absl::Notification stop_;
+  std::thread thread_;  // Last: starts once the members above exist.
+};
+
+}  // namespace tether
+
+#endif  // TETHER_CONTROLPLANE_CODE_CODE_COLLECTOR_H_
