@@ -8,9 +8,14 @@
 //   tetherd_native    client → tetherd → agent → native worker (libecho.so)
 //   tetherd_python    client → tetherd → agent → Python worker (hello.noop)
 //   agent_native      client → agent → native worker, bypassing tetherd
+//   proxy_native      client → invoke_proxy → agent → native worker: a gRPC
+//                     proxy with no logic in tetherd's place, the floor of
+//                     any gRPC hop on this gRPC (invoke_proxy.cc)
 // One JSON object per case and concurrency on stdout.
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -276,6 +281,44 @@ int Run() {
   Report("agent_native", AgentCall(agent_stub.get(), status.token()),
          {{"bench", getpid()},
           {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
+
+  auto proxy_binary = FindDataFile("tools/bench/invoke_proxy");
+  if (!proxy_binary.ok()) {
+    fprintf(stderr, "%s\n", proxy_binary.status().ToString().c_str());
+    return 1;
+  }
+  const std::string port_file = testing::NewTempDir("bench-proxy") + "/port";
+  std::vector<std::string> args = {
+      *proxy_binary, absl::StrCat("--upstream=", status.replicas(0).address()),
+      absl::StrCat("--token=", status.token()),
+      absl::StrCat("--port_file=", port_file)};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t proxy = fork();
+  if (proxy == 0) {
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  std::string proxy_port;
+  for (int i = 0; i < 1000 && proxy_port.empty(); ++i) {
+    proxy_port = ReadFile(port_file).value_or("");
+    if (proxy_port.empty()) absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (proxy_port.empty()) {
+    fprintf(stderr, "invoke_proxy did not start\n");
+    kill(proxy, SIGKILL);
+    return 1;
+  }
+  auto proxy_stub = tether::v1::Agent::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", proxy_port),
+                          grpc::InsecureChannelCredentials()));
+  Report("proxy_native", AgentCall(proxy_stub.get(), ""),
+         {{"bench", getpid()},
+          {"proxy", proxy},
+          {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
+  kill(proxy, SIGTERM);
+  waitpid(proxy, nullptr, 0);
   return 0;
 }
 
