@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "controlplane/api_tokens.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/sync_code_session.h"
 #include "controlplane/service_manager.h"
@@ -153,16 +154,53 @@ class DeployReactor final : public grpc::ServerWriteReactor<DeployEvent>,
   std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
 };
 
+// A stream refused before it starts (no valid API token).
+template <typename Reactor>
+class RefusedStream final : public Reactor {
+ public:
+  explicit RefusedStream(const absl::Status& status) {
+    this->Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
+absl::Status ControlPlaneService::Authorize(
+    const grpc::CallbackServerContext& context) const {
+  if (tokens_ == nullptr) return absl::OkStatus();
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("authorization");
+  return tokens_->Check(
+      it == metadata.end()
+          ? absl::string_view()
+          : absl::string_view(it->second.data(), it->second.size()));
+}
+
+bool ControlPlaneService::RefuseUnauthorized(
+    const grpc::CallbackServerContext& context,
+    grpc::ServerUnaryReactor* reactor) const {
+  const absl::Status allowed = Authorize(context);
+  if (allowed.ok()) return false;
+  reactor->Finish(ToGrpcStatus(allowed));
+  return true;
+}
+
 grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>*
-ControlPlaneService::SyncCode(grpc::CallbackServerContext* /*context*/) {
+ControlPlaneService::SyncCode(grpc::CallbackServerContext* context) {
+  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+    return new RefusedStream<
+        grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>>(allowed);
+  }
   return new SyncCodeReactor(code_store_);
 }
 
 grpc::ServerWriteReactor<DeployEvent>* ControlPlaneService::Deploy(
-    grpc::CallbackServerContext* /*context*/,
+    grpc::CallbackServerContext* context,
     const tether::v1::DeployRequest* request) {
+  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+    return new RefusedStream<grpc::ServerWriteReactor<DeployEvent>>(allowed);
+  }
   return new DeployReactor(manager_, *request);
 }
 
@@ -171,6 +209,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::Call(
     const tether::v1::CallRequest* request,
     tether::v1::CallResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (RefuseUnauthorized(*context, reactor)) return reactor;
   const absl::Time cap = absl::Now() + kMaxCallTime;
   const absl::Time deadline =
       std::min(absl::FromChrono(context->deadline()), cap);
@@ -186,6 +225,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::GetService(
     const tether::v1::GetServiceRequest* request,
     tether::v1::ServiceStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (RefuseUnauthorized(*context, reactor)) return reactor;
   absl::StatusOr<tether::v1::ServiceStatus> status =
       manager_->GetService(request->name());
   if (status.ok()) *response = std::move(*status);
@@ -198,6 +238,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::ListServices(
     const tether::v1::ListServicesRequest* /*request*/,
     tether::v1::ListServicesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (RefuseUnauthorized(*context, reactor)) return reactor;
   for (tether::v1::ServiceStatus& service : manager_->ListServices()) {
     *response->add_services() = std::move(service);
   }
@@ -210,6 +251,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
     const tether::v1::DeleteServiceRequest* request,
     tether::v1::DeleteServiceResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (RefuseUnauthorized(*context, reactor)) return reactor;
   // Stopping replicas waits for their processes or pods; keep that off the
   // gRPC callback threads.
   std::thread([this, reactor, name = request->name()] {

@@ -1,6 +1,7 @@
 #ifndef TETHER_CONTROLPLANE_CONTROL_PLANE_SERVICE_H_
 #define TETHER_CONTROLPLANE_CONTROL_PLANE_SERVICE_H_
 
+#include "absl/status/status.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
 namespace tether {
@@ -9,18 +10,24 @@ class CodeStore;
 
 namespace tether::controlplane {
 
+class ApiTokens;
 class CallRouter;
 class ServiceManager;
 
 /// The `ControlPlane` gRPC API: translates between protos and the
-/// ServiceManager, CallRouter and CodeStore, which hold the logic.
+/// ServiceManager, CallRouter and CodeStore, which hold the logic. With
+/// `tokens`, every RPC needs a listed bearer token (UNAUTHENTICATED
+/// otherwise); without, the API is open (a tetherd on loopback).
 /// Thread-safe; the pointees must outlive the server.
 class ControlPlaneService final
     : public tether::v1::ControlPlane::CallbackService {
  public:
   ControlPlaneService(ServiceManager* manager, CallRouter* router,
-                      CodeStore* code_store)
-      : manager_(manager), router_(router), code_store_(code_store) {}
+                      CodeStore* code_store, ApiTokens* tokens = nullptr)
+      : manager_(manager),
+        router_(router),
+        code_store_(code_store),
+        tokens_(tokens) {}
 
   grpc::ServerBidiReactor<tether::v1::SyncCodeRequest,
                           tether::v1::SyncCodeResponse>*
@@ -50,9 +57,17 @@ class ControlPlaneService final
       tether::v1::DeleteServiceResponse* response) override;
 
  private:
+  // OK when the caller may use the API.
+  absl::Status Authorize(const grpc::CallbackServerContext& context) const;
+  // Finishes `reactor` with UNAUTHENTICATED and returns true when the caller
+  // may not use the API.
+  bool RefuseUnauthorized(const grpc::CallbackServerContext& context,
+                          grpc::ServerUnaryReactor* reactor) const;
+
   ServiceManager* const manager_;
   CallRouter* const router_;
   CodeStore* const code_store_;
+  ApiTokens* const tokens_;
 };
 
 }  // namespace tether::controlplane

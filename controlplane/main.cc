@@ -26,6 +26,7 @@
 #include "common/serving_process.h"
 #include "common/sha256.h"
 #include "controlplane/agent_gateway_service.h"
+#include "controlplane/api_tokens.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/code_collector.h"
 #include "controlplane/code/file_code_store.h"
@@ -65,6 +66,10 @@ ABSL_FLAG(std::string, gpu_node_label, "accelerator",
           "kubernetes: node label whose value compute.gpu_type must match");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20,
           "largest call payload accepted (RESOURCE_EXHAUSTED beyond)");
+ABSL_FLAG(std::string, api_tokens_file, "",
+          "file of bearer tokens (one per line) the ControlPlane API "
+          "requires, re-read when it changes; empty: an open API (keep "
+          "--listen on loopback then)");
 ABSL_FLAG(absl::Duration, code_gc_interval, absl::Minutes(10),
           "how often to remove code no service or replica uses; 0: never");
 ABSL_FLAG(absl::Duration, code_gc_grace, absl::Hours(1),
@@ -183,7 +188,20 @@ int Run() {
   manager_options.new_token = NewToken;
   auto manager = OrDie(ServiceManager::Create(manager_options), "manager");
 
-  ControlPlaneService control_plane(manager.get(), &router, code_store.get());
+  std::unique_ptr<ApiTokens> api_tokens;
+  if (!absl::GetFlag(FLAGS_api_tokens_file).empty()) {
+    ApiTokens::Options tokens_options;
+    tokens_options.file = absl::GetFlag(FLAGS_api_tokens_file);
+    absl::StatusOr<std::unique_ptr<ApiTokens>> tokens =
+        ApiTokens::Create(tokens_options);
+    if (!tokens.ok()) {
+      TETHER_LOG(ERROR) << "--api_tokens_file: " << tokens.status();
+      return 2;
+    }
+    api_tokens = *std::move(tokens);
+  }
+  ControlPlaneService control_plane(manager.get(), &router, code_store.get(),
+                                    api_tokens.get());
   AgentGatewayService gateway(manager.get(), code_store.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/runfiles.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -58,6 +59,51 @@ TEST(ApiClientsIntegrationTest, TetherdAndAgentsServeHealthAndReflection) {
   std::tie(code, out) =
       RunPythonClient(service.replicas(0).address(),
                       {"tether.v1.Agent", "grpc.health.v1.Health"});
+  EXPECT_EQ(code, 0) << out;
+}
+
+TEST(ApiClientsIntegrationTest, WithApiTokensEveryControlPlaneCallNeedsOne) {
+  const std::string dir = NewTempDir("auth");
+  ASSERT_TRUE(WriteFileAtomically(dir + "/tokens", "# ci\ns3cret\n").ok());
+  auto tetherd = TetherdProcess::Start(
+      dir + "/state", {absl::StrCat("--api_tokens_file=", dir, "/tokens")});
+  ASSERT_TRUE(tetherd.ok()) << tetherd.status();
+  tether::v1::ControlPlane::Stub& stub = (*tetherd)->stub();
+
+  const auto list = [&](const std::string& authorization) {
+    grpc::ClientContext context;
+    if (!authorization.empty()) {
+      context.AddMetadata("authorization", authorization);
+    }
+    tether::v1::ListServicesResponse response;
+    return stub.ListServices(&context, {}, &response);
+  };
+  EXPECT_EQ(list("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(list("Bearer wrong").error_message(), "unknown API token");
+  EXPECT_TRUE(list("Bearer s3cret").ok());
+
+  // Streams are refused before they start, and pass with the token.
+  WriteTree(dir + "/code", {{"app.py", "def f():\n    return 1\n"}});
+  auto refused = UploadTree(stub, dir + "/code", UploadOptions());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated)
+      << refused.status();
+  UploadOptions with_token;
+  with_token.decorate = [](grpc::ClientContext& context) {
+    context.AddMetadata("authorization", "Bearer s3cret");
+  };
+  auto uploaded = UploadTree(stub, dir + "/code", with_token);
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  tether::v1::ServiceSpec spec;
+  spec.set_name("f");
+  spec.mutable_callable()->set_module("app");
+  spec.mutable_callable()->set_name("f");
+  EXPECT_EQ((*tetherd)->Deploy(spec, uploaded->result.revision()).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  // Health and reflection stay open: probes and tools need no token.
+  auto [code, out] =
+      RunPythonClient((*tetherd)->address(),
+                      {"tether.v1.ControlPlane", "grpc.health.v1.Health"});
   EXPECT_EQ(code, 0) << out;
 }
 
