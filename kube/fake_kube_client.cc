@@ -51,14 +51,6 @@ bool HasGeneration(const ResourceType& type) {
   return type.api_version.find('/') != absl::string_view::npos;
 }
 
-std::string MetaString(const json& object, const char* field) {
-  const auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  const auto value = meta->find(field);
-  if (value == meta->end() || !value->is_string()) return "";
-  return value->get<std::string>();
-}
-
 json Labels(const json& object) {
   const auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return nullptr;
@@ -152,8 +144,8 @@ absl::StatusOr<json> FakeKubeClient::Apply(const json& object) {
   }
   absl::StatusOr<ResourceType> type = ResourceTypeOf(object);
   if (!type.ok()) return type.status();
-  const std::string name = MetaString(object, "name");
-  const std::string ns = MetaString(object, "namespace");
+  const std::string name = MetadataString(object, "name");
+  const std::string ns = MetadataString(object, "namespace");
   if (name.empty() || ns.empty()) {
     return absl::InvalidArgumentError(
         "metadata.name and metadata.namespace are required");
@@ -164,9 +156,9 @@ absl::StatusOr<json> FakeKubeClient::Apply(const json& object) {
   const std::string key = Key(*type, ns, name);
   const auto it = objects_.find(key);
   const json* old = it == objects_.end() ? nullptr : &it->second;
-  const std::string rv = MetaString(object, "resourceVersion");
+  const std::string rv = MetadataString(object, "resourceVersion");
   if (old != nullptr && !rv.empty() &&
-      rv != MetaString(*old, "resourceVersion")) {
+      rv != MetadataString(*old, "resourceVersion")) {
     return absl::AbortedError(absl::StrCat(
         "Operation cannot be fulfilled on ", ResourceName(*type), " \"", name,
         "\": the object has been modified; please apply your changes to the "

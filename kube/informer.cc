@@ -13,14 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string MetaString(const json& object, const char* field) {
-  const auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  const auto value = meta->find(field);
-  if (value == meta->end() || !value->is_string()) return "";
-  return value->get<std::string>();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Informer>> Informer::Create(Options options,
@@ -102,7 +94,7 @@ absl::Status Informer::Relist() {
   if (!list.ok()) return list.status();
   std::map<std::string, json> fresh;
   for (json& item : list->items) {
-    std::string name = MetaString(item, "name");
+    std::string name = MetadataString(item, "name");
     if (name.empty()) continue;  // The API server names every object.
     // LIST items come without these; watch events have them.
     item["apiVersion"] = std::string(options_.type.api_version);
@@ -114,8 +106,8 @@ absl::Status Informer::Relist() {
   }
   for (const auto& [name, object] : fresh) {
     const auto it = known_.find(name);
-    if (it == known_.end() || MetaString(it->second, "resourceVersion") !=
-                                  MetaString(object, "resourceVersion")) {
+    if (it == known_.end() || MetadataString(it->second, "resourceVersion") !=
+                                  MetadataString(object, "resourceVersion")) {
       handler_->OnUpsert(object);
     }
   }
@@ -150,9 +142,9 @@ absl::Status Informer::WatchOnce() {
 }
 
 void Informer::HandleEvent(const WatchEvent& event) {
-  const std::string version = MetaString(event.object, "resourceVersion");
+  const std::string version = MetadataString(event.object, "resourceVersion");
   if (!version.empty()) resource_version_ = version;
-  const std::string name = MetaString(event.object, "name");
+  const std::string name = MetadataString(event.object, "name");
   switch (event.type) {
     case WatchEvent::Type::kAdded:
     case WatchEvent::Type::kModified:

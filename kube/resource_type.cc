@@ -52,8 +52,13 @@ std::string StringAtPath(const nlohmann::json& object,
 
 }  // namespace
 
+std::string MetadataString(const nlohmann::json& object,
+                           absl::string_view field) {
+  return StringAtPath(object, {"metadata", field});
+}
+
 std::string ObjectName(const nlohmann::json& object) {
-  return StringAtPath(object, {"metadata", "name"});
+  return MetadataString(object, "name");
 }
 
 std::string ObjectLabel(const nlohmann::json& object, absl::string_view key) {

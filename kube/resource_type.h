@@ -39,6 +39,10 @@ inline constexpr ResourceType kPodDisruptionBudgets{
 /// when either is missing or names a kind not listed above.
 absl::StatusOr<ResourceType> ResourceTypeOf(const nlohmann::json& object);
 
+/// metadata.<field> of `object` (name, resourceVersion, uid...); "" when
+/// absent or not a string.
+std::string MetadataString(const nlohmann::json& object,
+                           absl::string_view field);
 /// metadata.name of `object`; "" when absent or not a string.
 std::string ObjectName(const nlohmann::json& object);
 /// metadata.labels[key] of `object`; "" when absent or not a string.
