@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -44,7 +45,7 @@ class InvokeProxy final : public tether::v1::Agent::CallbackService {
     upstream_->async()->Invoke(client, request, response,
                                [reactor, client](grpc::Status status) {
                                  delete client;
-                                 reactor->Finish(status);
+                                 reactor->Finish(std::move(status));
                                });
     return reactor;
   }
