@@ -69,6 +69,19 @@ class KubernetesBackend::WorkloadHandler final
   KubernetesBackend* const backend_;
 };
 
+class KubernetesBackend::EventHandler final : public kube::Informer::Handler {
+ public:
+  explicit EventHandler(KubernetesBackend* backend) : backend_(backend) {}
+  void OnUpsert(const json& event) override { backend_->OnEvent(event); }
+  void OnDelete(const json&) override {}
+  void OnError(const absl::Status& status) override {
+    TETHER_LOG(WARNING) << "watching events: " << status;
+  }
+
+ private:
+  KubernetesBackend* const backend_;
+};
+
 absl::StatusOr<std::unique_ptr<KubernetesBackend>> KubernetesBackend::Create(
     Options options) {
   if (options.client == nullptr) {
@@ -93,23 +106,26 @@ absl::StatusOr<std::unique_ptr<KubernetesBackend>> KubernetesBackend::Create(
 KubernetesBackend::KubernetesBackend(Options options)
     : options_(std::move(options)),
       pod_handler_(std::make_unique<PodHandler>(this)),
-      workload_handler_(std::make_unique<WorkloadHandler>(this)) {}
+      workload_handler_(std::make_unique<WorkloadHandler>(this)),
+      event_handler_(std::make_unique<EventHandler>(this)) {}
 
 // Informers stop (and join) first: their handlers call into this object.
 KubernetesBackend::~KubernetesBackend() {
   pods_.reset();
   workloads_.reset();
+  events_.reset();
 }
 
 void KubernetesBackend::Start(BackendListener* listener) {
   listener_ = listener;
   const auto start = [&](const kube::ResourceType& type,
+                         const std::string& label_selector,
                          kube::Informer::Handler* handler) {
     kube::Informer::Options options;
     options.client = options_.client;
     options.type = type;
     options.ns = options_.render.kube_namespace;
-    options.label_selector = kManagedSelector;
+    options.label_selector = label_selector;
     options.initial_backoff = options_.initial_backoff;
     options.max_backoff = options_.max_backoff;
     absl::StatusOr<std::unique_ptr<kube::Informer>> informer =
@@ -117,8 +133,11 @@ void KubernetesBackend::Start(BackendListener* listener) {
     TETHER_CHECK(informer.ok()) << informer.status();
     return *std::move(informer);
   };
-  pods_ = start(kube::kPods, pod_handler_.get());
-  workloads_ = start(kube::kDeployments, workload_handler_.get());
+  pods_ = start(kube::kPods, kManagedSelector, pod_handler_.get());
+  workloads_ =
+      start(kube::kDeployments, kManagedSelector, workload_handler_.get());
+  // Events carry no labels of ours: OnEvent keeps those about our pods.
+  events_ = start(kube::kEvents, "", event_handler_.get());
 }
 
 std::string KubernetesBackend::TokenSecretName(const std::string& service) {
@@ -339,6 +358,37 @@ void KubernetesBackend::OnWorkload(const json& workload) {
   Notify({[&](BackendListener& listener) {
     listener.OnReplicaFailing(service, "", problem);
   }});
+}
+
+void KubernetesBackend::OnEvent(const json& event) {
+  const kube::PodEvent read = kube::ReadPodEvent(event);
+  if (read.pod.empty()) return;
+  std::string service;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pods_by_name_.find(read.pod);
+    if (it == pods_by_name_.end() || !it->second.live) return;
+    Pod& pod = it->second;
+    service = pod.service;
+    // Shares the pod's record, so a problem is reported once whichever
+    // source saw it first.
+    if (!read.problem.empty()) {
+      if (read.problem == pod.problem) return;
+      pod.problem = read.problem;
+    } else {
+      if (read.progress == pod.progress) return;
+      pod.progress = read.progress;
+    }
+  }
+  if (!read.problem.empty()) {
+    Notify({[&](BackendListener& listener) {
+      listener.OnReplicaFailing(service, read.pod, read.problem);
+    }});
+  } else {
+    Notify({[&](BackendListener& listener) {
+      listener.OnReplicaPending(service, read.pod, read.progress);
+    }});
+  }
 }
 
 void KubernetesBackend::Notify(const std::vector<Notification>& notifications) {

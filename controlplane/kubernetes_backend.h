@@ -22,10 +22,11 @@ namespace tether::controlplane {
 /// and reports its pods as replicas. Apply reads the PodTemplates the
 /// service builds on, renders, and server-side applies what changed; the
 /// per-service token goes into a Secret the pods read. Replicas are the
-/// service's pods, kept current by watching Pods and Deployments: pods that
-/// cannot become ready (image pull errors, unschedulable, crash loops, OOM
-/// kills, quota refusals) reach the listener within a watch event, so a
-/// deploy says why instead of timing out.
+/// service's pods, kept current by watching Pods, Deployments and Events:
+/// pods that cannot become ready (image pull errors, unschedulable, crash
+/// loops, OOM kills, quota refusals, volumes whose Secret or claim is
+/// missing) reach the listener within a watch event, so a deploy says why
+/// instead of timing out.
 ///
 /// Thread-safe. Listener calls come from the informers' threads, never with
 /// this backend's lock held.
@@ -86,6 +87,7 @@ class KubernetesBackend final : public Backend {
   using Notification = std::function<void(BackendListener&)>;
   class PodHandler;
   class WorkloadHandler;
+  class EventHandler;
 
   explicit KubernetesBackend(Options options);
   absl::StatusOr<kube::RenderOptions> RenderOptionsFor(
@@ -99,14 +101,17 @@ class KubernetesBackend final : public Backend {
                              const std::vector<std::string>& keep);
   void OnPod(const nlohmann::json& pod, bool deleted);
   void OnWorkload(const nlohmann::json& workload);
+  void OnEvent(const nlohmann::json& event);
   void Notify(const std::vector<Notification>& notifications);
 
   const Options options_;
   BackendListener* listener_ = nullptr;  // Set by Start, before informers.
   std::unique_ptr<PodHandler> pod_handler_;
   std::unique_ptr<WorkloadHandler> workload_handler_;
+  std::unique_ptr<EventHandler> event_handler_;
   std::unique_ptr<kube::Informer> pods_;
   std::unique_ptr<kube::Informer> workloads_;
+  std::unique_ptr<kube::Informer> events_;
 
   mutable absl::Mutex mu_;
   // Pods by name.

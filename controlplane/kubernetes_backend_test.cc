@@ -176,6 +176,33 @@ TEST_F(KubernetesBackendTest, PodsAreReplicasAndTheirTroublesAreReported) {
   EXPECT_THAT(backend_->Replicas("hello"), IsEmpty());
 }
 
+TEST_F(KubernetesBackendTest, AMissingVolumeSourceIsReportedFromEvents) {
+  CreatePod("hello-0");
+  ASSERT_TRUE(listener_.Await("started hello-0"));
+  const auto event = [&](const std::string& name, const std::string& pod) {
+    return json{{"apiVersion", "v1"},
+                {"kind", "Event"},
+                {"metadata", {{"name", name}, {"namespace", kNs}}},
+                {"involvedObject", {{"kind", "Pod"}, {"name", pod}}},
+                {"type", "Warning"},
+                {"reason", "FailedMount"},
+                {"message",
+                 "MountVolume.SetUp failed for volume \"hf\" : secret "
+                 "\"hf-token\" not found"}};
+  };
+  // About someone else's pod: ignored.
+  ASSERT_TRUE(client_.Apply(event("other.1", "other-pod")).ok());
+  ASSERT_TRUE(client_.Apply(event("hello-0.1", "hello-0")).ok());
+  ASSERT_TRUE(listener_.Await(
+      "failing hello-0 FailedMount: MountVolume.SetUp failed for volume "
+      "\"hf\" : secret \"hf-token\" not found"));
+  // The kubelet repeats it; the listener hears it once.
+  ASSERT_TRUE(client_.Apply(event("hello-0.2", "hello-0")).ok());
+  ASSERT_TRUE(client_.Delete(kube::kPods, kNs, "hello-0").ok());
+  ASSERT_TRUE(listener_.Await("exited hello-0 gone"));
+  EXPECT_EQ(listener_.Count("failing"), 1);
+}
+
 TEST_F(KubernetesBackendTest, ContainerRestartsAreReportedOnce) {
   CreatePod("hello-0");
   ASSERT_TRUE(listener_.Await("started hello-0"));

@@ -69,6 +69,7 @@ EXPECTED_RULES = {
     ("", "secrets"): {"create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
     ("", "podtemplates"): {"get"},
+    ("", "events"): {"list", "watch"},
 }
 
 KUSTOMIZE_FIELDS = {"apiVersion", "kind", "namespace", "resources", "labels",

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
@@ -153,6 +154,27 @@ PodState ReadPodState(const json& pod) {
     }
   }
   return state;
+}
+
+PodEvent ReadPodEvent(const json& event) {
+  PodEvent read;
+  const json& object = At(event, "involvedObject");
+  const std::string reason = StringAt(event, "reason");
+  if (StringAt(object, "kind") != "Pod" ||
+      StringAt(event, "type") != "Warning" ||
+      (reason != "FailedMount" && reason != "FailedAttachVolume")) {
+    return read;
+  }
+  read.pod = StringAt(object, "name");
+  const std::string message = StringAt(event, "message");
+  // The kubelet retries, but a missing object will not appear by itself;
+  // attach timeouts usually pass.
+  if (absl::StrContains(message, "not found")) {
+    read.problem = Describe(reason, message);
+  } else {
+    read.progress = Describe(reason, message);
+  }
+  return read;
 }
 
 std::string ReadWorkloadProblem(const json& workload) {

@@ -34,6 +34,24 @@ struct PodState {
 /// Thread-safe (pure).
 PodState ReadPodState(const nlohmann::json& pod);
 
+/// What a core/v1 Event says about a pod, for what pod status cannot show:
+/// a volume that cannot be mounted leaves the container "ContainerCreating"
+/// while only events say why.
+struct PodEvent {
+  /// The pod the event is about; empty when it is not about a pod.
+  std::string pod;
+  /// Set when only a change can help: a volume whose Secret, ConfigMap or
+  /// PersistentVolumeClaim does not exist.
+  std::string problem;
+  /// Set for other warnings on the way (a slow attach), as progress.
+  std::string progress;
+};
+
+/// Reads a Warning event about a pod's volumes (FailedMount,
+/// FailedAttachVolume); other events read as an empty PodEvent.
+/// Thread-safe (pure).
+PodEvent ReadPodEvent(const nlohmann::json& event);
+
 /// Non-empty when a Deployment cannot bring its pods up, so no pod will
 /// ever report a problem: condition ReplicaFailure (a quota, a LimitRange or
 /// an admission webhook refused the pods) or a rollout past its progress

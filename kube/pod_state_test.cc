@@ -173,5 +173,37 @@ TEST(PodStateTest, AStalledRolloutIsAWorkloadProblem) {
   EXPECT_EQ(ReadWorkloadProblem({{"status", {{"replicas", 1}}}}), "");
 }
 
+TEST(PodStateTest, AVolumeWhoseSecretIsMissingIsAProblem) {
+  const json event = {
+      {"type", "Warning"},
+      {"reason", "FailedMount"},
+      {"involvedObject", {{"kind", "Pod"}, {"name", "hello-abc"}}},
+      {"message",
+       "MountVolume.SetUp failed for volume \"hf\" : secret \"hf-token\" "
+       "not found"}};
+  const PodEvent read = ReadPodEvent(event);
+  EXPECT_EQ(read.pod, "hello-abc");
+  EXPECT_EQ(read.problem,
+            "FailedMount: MountVolume.SetUp failed for volume \"hf\" : secret "
+            "\"hf-token\" not found");
+  EXPECT_EQ(read.progress, "");
+}
+
+TEST(PodStateTest, OtherEventsAreProgressOrNothing) {
+  json event = {{"type", "Warning"},
+                {"reason", "FailedAttachVolume"},
+                {"involvedObject", {{"kind", "Pod"}, {"name", "hello-abc"}}},
+                {"message", "AttachVolume.Attach failed: timed out waiting"}};
+  EXPECT_EQ(ReadPodEvent(event).progress,
+            "FailedAttachVolume: AttachVolume.Attach failed: timed out "
+            "waiting");
+  event["type"] = "Normal";
+  EXPECT_EQ(ReadPodEvent(event).pod, "");
+  event["type"] = "Warning";
+  event["involvedObject"]["kind"] = "Node";
+  EXPECT_EQ(ReadPodEvent(event).pod, "");
+  EXPECT_EQ(ReadPodEvent(json("garbage")).pod, "");
+}
+
 }  // namespace
 }  // namespace tether::kube
