@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "spec/service_file.h"
 #include "tools/cli/deployer.h"
 #include "tools/cli/exit_codes.h"
@@ -25,6 +27,16 @@ int RunDeploy(const CommandSpec& command, const ParsedArgs& args,
       OpenDeployTarget(command, args, ctx, &exit_code);
   if (!target.has_value()) return exit_code;
 
+  absl::Duration timeout = absl::Minutes(15);
+  if (args.Has("timeout") &&
+      (!absl::ParseDuration(args.Get("timeout"), &timeout) ||
+       timeout < absl::ZeroDuration())) {
+    return UsageError(ctx, command,
+                      absl::StrCat("--timeout: \"", args.Get("timeout"),
+                                   "\" is not a duration like 90s or 10m"));
+  }
+  if (timeout == absl::ZeroDuration()) timeout = absl::InfiniteDuration();
+
   Deployer deployer(*target->connection, ctx.now);
   DeployOutput output;
   // Progress goes to stderr when stdout carries JSON.
@@ -32,7 +44,7 @@ int RunDeploy(const CommandSpec& command, const ParsedArgs& args,
   output.events = ctx.out;
   output.json_events = *json;
   absl::StatusOr<std::string> revision = deployer.UploadAndDeploy(
-      target->file.spec, target->code_dir, start, output);
+      target->file.spec, target->code_dir, start, output, timeout);
   if (!revision.ok()) return Fail(ctx, revision.status());
   return kExitOk;
 }
@@ -59,6 +71,9 @@ Command DeployCommand() {
   spec.flags = {
       {"file", 'f', "FILE", "service YAML (required)"},
       {"code", '\0', "DIR", "upload DIR instead of the file's code directory"},
+      {"timeout", '\0', "DURATION",
+       "give up waiting after DURATION (default 15m; 0: never);\nthe deploy "
+       "goes on in tetherd"},
       OutputFlag(),
   };
   for (FlagSpec& flag : ConnectionFlags()) spec.flags.push_back(flag);

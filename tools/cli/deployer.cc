@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "grpcpp/client_context.h"
 #include "spec/validate.h"
@@ -45,12 +46,17 @@ absl::StatusOr<UploadResult> Deployer::Upload(const std::string& code_dir) {
 
 absl::Status Deployer::Deploy(
     const tether::v1::ServiceSpec& spec, const std::string& revision,
-    const std::function<void(const DeployEvent&)>& on_event) {
+    const std::function<void(const DeployEvent&)>& on_event,
+    absl::Duration timeout) {
   tether::v1::DeployRequest request;
   *request.mutable_spec() = spec;
   request.set_revision(revision);
   grpc::ClientContext context;
   conn_.Decorate(context);
+  if (timeout != absl::InfiniteDuration()) {
+    // gRPC deadlines are wall-clock time; now_ only times the narration.
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
   {
     absl::MutexLock lock(&mu_);
     if (cancelled_) return absl::CancelledError("deploy cancelled");
@@ -63,6 +69,13 @@ absl::Status Deployer::Deploy(
     if (on_event) on_event(event);
   }
   absl::Status status = FromGrpcStatus(reader->Finish());
+  if (absl::IsDeadlineExceeded(status)) {
+    status = absl::DeadlineExceededError(
+        absl::StrCat("service ", spec.name(), " is not ready after ",
+                     absl::FormatDuration(timeout),
+                     "; tetherd goes on deploying it: see 'tether status ",
+                     spec.name(), "'"));
+  }
   absl::MutexLock lock(&mu_);
   active_ = nullptr;
   return status;
@@ -70,7 +83,7 @@ absl::Status Deployer::Deploy(
 
 absl::StatusOr<std::string> Deployer::UploadAndDeploy(
     const tether::v1::ServiceSpec& spec, const std::string& code_dir,
-    absl::Time start, const DeployOutput& output) {
+    absl::Time start, const DeployOutput& output, absl::Duration timeout) {
   const absl::Time upload_start = now_();
   absl::StatusOr<UploadResult> upload = Upload(code_dir);
   if (!upload.ok()) return upload.status();
@@ -84,7 +97,7 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
 
   const size_t width = ReplicaWidth(spec);
   absl::Status print_status;
-  absl::Status status = Deploy(spec, revision, [&](const DeployEvent& event) {
+  const auto print = [&](const DeployEvent& event) {
     if (!output.json_events) {
       *output.events << FormatDeployEvent(event, now_() - start, width)
                      << std::endl;
@@ -96,7 +109,8 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
     } else if (print_status.ok()) {
       print_status = line.status();
     }
-  });
+  };
+  absl::Status status = Deploy(spec, revision, print, timeout);
   if (!status.ok()) return status;
   if (!print_status.ok()) return print_status;
   const int replicas = spec::WithDefaults(spec).compute().replicas();

@@ -54,17 +54,21 @@ class Deployer {
   /// Streams Deploy(spec, revision), handing each event to `on_event` (may
   /// be empty), and returns the RPC's status: FAILED_PRECONDITION with the
   /// remote traceback when the code fails to load, INVALID_ARGUMENT naming
-  /// the field, ... (docs/DESIGN.md), CANCELLED after Cancel.
+  /// the field, ... (docs/DESIGN.md), CANCELLED after Cancel,
+  /// DEADLINE_EXCEEDED when it has not ended within `timeout` (the deploy
+  /// goes on in tetherd; the message says how to follow it).
   absl::Status Deploy(
       const tether::v1::ServiceSpec& spec, const std::string& revision,
-      const std::function<void(const tether::v1::DeployEvent&)>& on_event);
+      const std::function<void(const tether::v1::DeployEvent&)>& on_event,
+      absl::Duration timeout = absl::InfiniteDuration());
 
   /// Upload, then Deploy, printing what `tether deploy` prints to `output`;
   /// event times count from `start`. Returns the revision deployed. Errors
   /// as Upload and Deploy, or ToJson's when an event cannot be printed.
   absl::StatusOr<std::string> UploadAndDeploy(
       const tether::v1::ServiceSpec& spec, const std::string& code_dir,
-      absl::Time start, const DeployOutput& output);
+      absl::Time start, const DeployOutput& output,
+      absl::Duration timeout = absl::InfiniteDuration());
 
   /// Ends the Deploy in flight with CANCELLED and makes later ones fail at
   /// once. Uploads run to completion: they are short, and UploadTree owns

@@ -93,5 +93,17 @@ TEST_F(DeployerTest, CancelEndsADeployInFlightAndLaterOnes) {
   EXPECT_EQ(fake_.deploys().size(), 1u);
 }
 
+TEST_F(DeployerTest, ADeployThatOutlastsTheTimeoutSaysHowToFollowIt) {
+  fake_.HoldDeploysFrom(1);
+  Deployer deployer(
+      *conn_, [] { return absl::Now(); }, UploadOptions{.use_cache = false});
+  const absl::Status status = deployer.Deploy(Spec(), std::string(64, 'a'),
+                                              nullptr, absl::Milliseconds(200));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_EQ(status.message(),
+            "service hello is not ready after 200ms; tetherd goes on "
+            "deploying it: see 'tether status hello'");
+}
+
 }  // namespace
 }  // namespace tether::cli
