@@ -347,7 +347,11 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
 void KubernetesBackend::OnWorkload(const json& workload) {
   const std::string service = kube::ObjectLabel(workload, kServiceLabel);
   if (service.empty()) return;
-  const std::string problem = kube::ReadWorkloadProblem(workload);
+  ReportWorkloadProblem(service, kube::ReadWorkloadProblem(workload));
+}
+
+void KubernetesBackend::ReportWorkloadProblem(const std::string& service,
+                                              const std::string& problem) {
   {
     absl::MutexLock lock(&mu_);
     std::string& last = workload_problems_[service];
@@ -361,7 +365,18 @@ void KubernetesBackend::OnWorkload(const json& workload) {
 }
 
 void KubernetesBackend::OnEvent(const json& event) {
-  const kube::PodEvent read = kube::ReadPodEvent(event);
+  const kube::ClusterEvent read = kube::ReadClusterEvent(event);
+  if (!read.stateful_set.empty()) {
+    // Tether's StatefulSets are named after their service; events carry no
+    // labels, so one of the same name that is not ours is skipped.
+    bool ours;
+    {
+      absl::MutexLock lock(&mu_);
+      ours = applied_.find(read.stateful_set) != applied_.end();
+    }
+    if (ours) ReportWorkloadProblem(read.stateful_set, read.problem);
+    return;
+  }
   if (read.pod.empty()) return;
   std::string service;
   {

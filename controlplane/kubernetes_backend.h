@@ -102,6 +102,9 @@ class KubernetesBackend final : public Backend {
   void OnPod(const nlohmann::json& pod, bool deleted);
   void OnWorkload(const nlohmann::json& workload);
   void OnEvent(const nlohmann::json& event);
+  // Reports `problem` of the workload of `service` once (empty: none now).
+  void ReportWorkloadProblem(const std::string& service,
+                             const std::string& problem);
   void Notify(const std::vector<Notification>& notifications);
 
   const Options options_;

@@ -250,6 +250,26 @@ TEST_F(KubernetesBackendTest, ValidateRejectsWhatCannotRender) {
   EXPECT_EQ(client_.ApplyCount(), 0);
 }
 
+TEST_F(KubernetesBackendTest, AStatefulSetRefusedItsPodsIsReported) {
+  tether::v1::ServiceSpec spec = Spec(2);
+  spec.mutable_compute()->mutable_distributed()->set_workers(2);
+  ASSERT_TRUE(backend_->Apply(spec, "t").ok());
+  ASSERT_THAT(Names(kube::kStatefulSets), ElementsAre("hello"));
+  ASSERT_TRUE(
+      client_
+          .Apply(
+              {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata", {{"name", "hello.1"}, {"namespace", kNs}}},
+               {"involvedObject", {{"kind", "StatefulSet"}, {"name", "hello"}}},
+               {"type", "Warning"},
+               {"reason", "FailedCreate"},
+               {"message", "pods \"hello-1\" is forbidden: exceeded quota"}})
+          .ok());
+  ASSERT_TRUE(listener_.Await(
+      "failing  FailedCreate: pods \"hello-1\" is forbidden: exceeded quota"));
+}
+
 TEST(KubernetesBackendCreateTest, MissingSettingsAreNamed) {
   kube::FakeKubeClient client;
   KubernetesBackend::Options options;

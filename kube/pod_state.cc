@@ -156,23 +156,26 @@ PodState ReadPodState(const json& pod) {
   return state;
 }
 
-PodEvent ReadPodEvent(const json& event) {
-  PodEvent read;
+ClusterEvent ReadClusterEvent(const json& event) {
+  ClusterEvent read;
+  if (StringAt(event, "type") != "Warning") return read;
   const json& object = At(event, "involvedObject");
+  const std::string kind = StringAt(object, "kind");
   const std::string reason = StringAt(event, "reason");
-  if (StringAt(object, "kind") != "Pod" ||
-      StringAt(event, "type") != "Warning" ||
-      (reason != "FailedMount" && reason != "FailedAttachVolume")) {
-    return read;
-  }
-  read.pod = StringAt(object, "name");
   const std::string message = StringAt(event, "message");
-  // The kubelet retries, but a missing object will not appear by itself;
-  // attach timeouts usually pass.
-  if (absl::StrContains(message, "not found")) {
+  if (kind == "StatefulSet" && reason == "FailedCreate") {
+    read.stateful_set = StringAt(object, "name");
     read.problem = Describe(reason, message);
-  } else {
-    read.progress = Describe(reason, message);
+  } else if (kind == "Pod" &&
+             (reason == "FailedMount" || reason == "FailedAttachVolume")) {
+    read.pod = StringAt(object, "name");
+    // The kubelet retries, but a missing object will not appear by itself;
+    // attach timeouts usually pass.
+    if (absl::StrContains(message, "not found")) {
+      read.problem = Describe(reason, message);
+    } else {
+      read.progress = Describe(reason, message);
+    }
   }
   return read;
 }

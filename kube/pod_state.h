@@ -34,23 +34,26 @@ struct PodState {
 /// Thread-safe (pure).
 PodState ReadPodState(const nlohmann::json& pod);
 
-/// What a core/v1 Event says about a pod, for what pod status cannot show:
-/// a volume that cannot be mounted leaves the container "ContainerCreating"
-/// while only events say why.
-struct PodEvent {
-  /// The pod the event is about; empty when it is not about a pod.
+/// What a core/v1 Event says that object status cannot show: a volume that
+/// cannot be mounted leaves the container "ContainerCreating", and a
+/// StatefulSet refused its pods (a quota) has no condition saying so.
+struct ClusterEvent {
+  /// The pod the event is about, or empty.
   std::string pod;
+  /// The StatefulSet the event is about, or empty.
+  std::string stateful_set;
   /// Set when only a change can help: a volume whose Secret, ConfigMap or
-  /// PersistentVolumeClaim does not exist.
+  /// PersistentVolumeClaim does not exist; pods the StatefulSet may not
+  /// create.
   std::string problem;
   /// Set for other warnings on the way (a slow attach), as progress.
   std::string progress;
 };
 
-/// Reads a Warning event about a pod's volumes (FailedMount,
-/// FailedAttachVolume); other events read as an empty PodEvent.
-/// Thread-safe (pure).
-PodEvent ReadPodEvent(const nlohmann::json& event);
+/// Reads Warning events about a pod's volumes (FailedMount,
+/// FailedAttachVolume) and a StatefulSet's pods (FailedCreate); anything
+/// else reads as an empty ClusterEvent. Thread-safe (pure).
+ClusterEvent ReadClusterEvent(const nlohmann::json& event);
 
 /// Non-empty when a Deployment cannot bring its pods up, so no pod will
 /// ever report a problem: condition ReplicaFailure (a quota, a LimitRange or

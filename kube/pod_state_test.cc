@@ -181,7 +181,7 @@ TEST(PodStateTest, AVolumeWhoseSecretIsMissingIsAProblem) {
       {"message",
        "MountVolume.SetUp failed for volume \"hf\" : secret \"hf-token\" "
        "not found"}};
-  const PodEvent read = ReadPodEvent(event);
+  const ClusterEvent read = ReadClusterEvent(event);
   EXPECT_EQ(read.pod, "hello-abc");
   EXPECT_EQ(read.problem,
             "FailedMount: MountVolume.SetUp failed for volume \"hf\" : secret "
@@ -194,15 +194,30 @@ TEST(PodStateTest, OtherEventsAreProgressOrNothing) {
                 {"reason", "FailedAttachVolume"},
                 {"involvedObject", {{"kind", "Pod"}, {"name", "hello-abc"}}},
                 {"message", "AttachVolume.Attach failed: timed out waiting"}};
-  EXPECT_EQ(ReadPodEvent(event).progress,
+  EXPECT_EQ(ReadClusterEvent(event).progress,
             "FailedAttachVolume: AttachVolume.Attach failed: timed out "
             "waiting");
   event["type"] = "Normal";
-  EXPECT_EQ(ReadPodEvent(event).pod, "");
+  EXPECT_EQ(ReadClusterEvent(event).pod, "");
   event["type"] = "Warning";
   event["involvedObject"]["kind"] = "Node";
-  EXPECT_EQ(ReadPodEvent(event).pod, "");
-  EXPECT_EQ(ReadPodEvent(json("garbage")).pod, "");
+  EXPECT_EQ(ReadClusterEvent(event).pod, "");
+  EXPECT_EQ(ReadClusterEvent(json("garbage")).pod, "");
+}
+
+TEST(PodStateTest, AStatefulSetRefusedItsPodsIsAProblem) {
+  const ClusterEvent read = ReadClusterEvent(
+      {{"type", "Warning"},
+       {"reason", "FailedCreate"},
+       {"involvedObject", {{"kind", "StatefulSet"}, {"name", "trainer"}}},
+       {"message",
+        "create Pod trainer-1 in StatefulSet trainer failed error: pods "
+        "\"trainer-1\" is forbidden: exceeded quota: gpus"}});
+  EXPECT_EQ(read.stateful_set, "trainer");
+  EXPECT_EQ(read.pod, "");
+  EXPECT_EQ(read.problem,
+            "FailedCreate: create Pod trainer-1 in StatefulSet trainer failed "
+            "error: pods \"trainer-1\" is forbidden: exceeded quota: gpus");
 }
 
 }  // namespace
