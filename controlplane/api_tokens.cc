@@ -23,7 +23,8 @@ absl::StatusOr<std::unique_ptr<ApiTokens>> ApiTokens::Create(Options options) {
   absl::MutexLock lock(&tokens->mu_);
   absl::Status loaded = tokens->Reload();
   if (!loaded.ok()) return loaded;
-  tokens->checked_ = tokens->options_.now();
+  tokens->checked_ns_.store(absl::ToUnixNanos(tokens->options_.now()),
+                            std::memory_order_relaxed);
   return tokens;
 }
 
@@ -62,15 +63,26 @@ absl::Status ApiTokens::Reload() {
 absl::Status ApiTokens::Check(absl::string_view authorization) {
   const bool bearer = absl::ConsumePrefix(&authorization, "Bearer ");
   const std::string digest = Sha256Of(authorization);
-  absl::MutexLock lock(&mu_);
   const absl::Time now = options_.now();
-  if (now - checked_ >= options_.recheck) {
-    checked_ = now;
-    if (absl::Status reloaded = Reload(); !reloaded.ok()) {
-      TETHER_LOG(WARNING) << reloaded << "; keeping the tokens read before";
+  // Every call checks; only one every `recheck` takes the writer lock.
+  if (now - absl::FromUnixNanos(checked_ns_.load(std::memory_order_relaxed)) >=
+      options_.recheck) {
+    absl::MutexLock lock(&mu_);
+    if (now -
+            absl::FromUnixNanos(checked_ns_.load(std::memory_order_relaxed)) >=
+        options_.recheck) {
+      checked_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+      if (absl::Status reloaded = Reload(); !reloaded.ok()) {
+        TETHER_LOG(WARNING) << reloaded << "; keeping the tokens read before";
+      }
     }
   }
-  if (bearer && digests_.contains(digest)) return absl::OkStatus();
+  bool known;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    known = digests_.contains(digest);
+  }
+  if (bearer && known) return absl::OkStatus();
   return absl::UnauthenticatedError(
       bearer ? "unknown API token"
              : "missing API token: pass --token or set $TETHER_TOKEN");

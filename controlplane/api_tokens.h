@@ -1,6 +1,8 @@
 #ifndef TETHER_CONTROLPLANE_API_TOKENS_H_
 #define TETHER_CONTROLPLANE_API_TOKENS_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -58,7 +60,8 @@ class ApiTokens {
   absl::Mutex mu_;
   absl::flat_hash_set<std::string> digests_ ABSL_GUARDED_BY(mu_);
   FileVersion version_ ABSL_GUARDED_BY(mu_);
-  absl::Time checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When the file was last looked at (Unix ns); read without the lock.
+  std::atomic<int64_t> checked_ns_{0};
 };
 
 }  // namespace tether::controlplane
