@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "controlplane/code/code_store.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "spec/validate.h"
 
@@ -272,6 +273,8 @@ void ServiceManager::MaybeFinishDeploy(Service& service) {
   }
   service.record.set_phase(ServiceStatus::PHASE_READY);
   service.record.clear_message();
+  service.last_good_revision = service.record.revision();
+  service.last_good_spec = service.record.spec();
   Persist(service);
   Emit(service, DeployEvent::STAGE_READY, "",
        absl::StrCat("revision ", Short(service.record.revision()), " on ",
@@ -283,6 +286,34 @@ void ServiceManager::MaybeFinishDeploy(Service& service) {
                      << Short(service.record.revision());
     UpdateRoute(service);
   }
+}
+
+bool ServiceManager::RollBack(Service& service, const std::string& failed) {
+  const std::string& previous = service.last_good_revision;
+  if (previous.empty() || previous == service.record.revision()) return false;
+  // Only a code change: a spec change may have restarted replicas or pods
+  // (the backend applied it), which going back in code cannot undo.
+  auto switched = [&](const auto& entry) {
+    return entry.first != failed &&
+           entry.second.ready_generation == service.record.generation();
+  };
+  if (std::none_of(service.replicas.begin(), service.replicas.end(),
+                   switched) ||
+      !google::protobuf::util::MessageDifferencer::Equals(
+          service.record.spec(), service.last_good_spec)) {
+    return false;
+  }
+  TETHER_LOG(WARNING) << "service " << service.record.name()
+                      << ": going back to revision " << Short(previous)
+                      << " after " << failed << " failed to load "
+                      << Short(service.record.revision());
+  service.record.set_revision(previous);
+  service.record.set_generation(service.record.generation() + 1);
+  Persist(service);
+  for (const std::string& name : service.order) {
+    SendLoad(service, service.replicas[name]);
+  }
+  return true;
 }
 
 void ServiceManager::Persist(Service& service) {
@@ -470,10 +501,15 @@ void ServiceManager::OnRevisionState(uint64_t session,
                                    ? ReplicaStatus::PHASE_FAILED
                                    : ReplicaStatus::PHASE_READY);
       if (current) {
-        EndDeploy(service,
-                  absl::FailedPreconditionError(absl::StrCat(
-                      "replica ", replica_name, " failed to load revision ",
-                      Short(state.revision()), ": ", state.error())));
+        std::string message =
+            absl::StrCat("replica ", replica_name, " failed to load revision ",
+                         Short(state.revision()), ": ", state.error());
+        if (RollBack(service, replica_name)) {
+          message =
+              absl::StrCat(message, "\n(every replica goes back to ",
+                           "revision ", Short(service.record.revision()), ")");
+        }
+        EndDeploy(service, absl::FailedPreconditionError(message));
         UpdateRoute(service);
       }
       break;

@@ -142,6 +142,11 @@ class ServiceManager final : public BackendListener {
     std::vector<std::string> order;
     std::map<std::string, Replica> replicas;
     std::unique_ptr<Deploy> deploy;
+    // The revision and spec every replica last served together (a deploy
+    // that ended READY), for rolling back a code-only deploy some replicas
+    // loaded and one could not. Empty until then; not persisted.
+    std::string last_good_revision;
+    tether::v1::ServiceSpec last_good_spec;
   };
 
   explicit ServiceManager(Options options);
@@ -155,6 +160,12 @@ class ServiceManager final : public BackendListener {
   void SendLoad(const Service& service, const Replica& replica)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinishDeploy(Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After `failed` could not load the deploy's revision: when the deploy
+  // changed only the code and other replicas already switched, sends every
+  // replica back to the last good revision so they serve one revision.
+  // Returns whether it did.
+  bool RollBack(Service& service, const std::string& failed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateRoute(const Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sets the status message of `replica` (when known) and returns its
   // service; null when the service is unknown.

@@ -260,6 +260,59 @@ TEST_F(ServiceManagerTest, AStuckReplicaFailsTheDeployWithTheClustersWords) {
   EXPECT_EQ((*store_.LoadAll())[0].phase(), ServiceStatus::PHASE_READY);
 }
 
+TEST_F(ServiceManagerTest, ACodeDeployOneReplicaCannotLoadGoesBackEverywhere) {
+  ASSERT_TRUE(manager_->StartDeploy(Request("hello", 2), &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  AttachAndAnswer("hello-1", RevisionState::STATE_READY);
+  ASSERT_TRUE(observer_.final_status.ok());
+  const std::string good = revision_;
+
+  // New code: hello-0 loads it, hello-1 cannot (say, out of memory).
+  revision_ = AddRevision("print('v2')");
+  RecordingObserver second;
+  ASSERT_TRUE(manager_->StartDeploy(Request("hello", 2), &second).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  AttachAndAnswer("hello-1", RevisionState::STATE_FAILED, "MemoryError");
+  ASSERT_TRUE(second.done);
+  EXPECT_EQ(second.final_status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.final_status.message().find(
+                "every replica goes back to revision " + good.substr(0, 12)),
+            std::string::npos)
+      << second.final_status;
+
+  // Both were told to load the good revision again, at a new generation.
+  const auto& rollback = connection_.commands.back().load();
+  EXPECT_EQ(rollback.revision(), good);
+  EXPECT_EQ(rollback.generation(), 3);
+  auto status = manager_->GetService("hello");
+  EXPECT_EQ(status->revision(), good);
+  EXPECT_EQ(status->phase(), ServiceStatus::PHASE_FAILED);
+
+  // Once both serve it, the service is whole again on the good revision.
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  AttachAndAnswer("hello-1", RevisionState::STATE_READY);
+  status = manager_->GetService("hello");
+  EXPECT_EQ(status->phase(), ServiceStatus::PHASE_READY);
+  EXPECT_EQ(status->replicas(0).revision(), good);
+  EXPECT_EQ(status->replicas(1).revision(), good);
+}
+
+TEST_F(ServiceManagerTest, ASpecChangeThatFailsIsNotRolledBack) {
+  ASSERT_TRUE(manager_->StartDeploy(Request("hello", 2), &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  AttachAndAnswer("hello-1", RevisionState::STATE_READY);
+  revision_ = AddRevision("print('v2')");
+  tether::v1::DeployRequest request = Request("hello", 2);
+  (*request.mutable_spec()->mutable_compute()->mutable_env())["MODE"] = "new";
+  RecordingObserver second;
+  ASSERT_TRUE(manager_->StartDeploy(request, &second).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  AttachAndAnswer("hello-1", RevisionState::STATE_FAILED, "MemoryError");
+  ASSERT_TRUE(second.done);
+  EXPECT_EQ(second.final_status.message().find("goes back"), std::string::npos);
+  EXPECT_EQ(manager_->GetService("hello")->revision(), revision_);
+}
+
 TEST_F(ServiceManagerTest, FrozenServiceRefusesNewCode) {
   auto request = Request();
   request.mutable_spec()->mutable_compute()->set_freeze(true);

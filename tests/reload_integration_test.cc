@@ -128,6 +128,37 @@ TEST_F(ReloadIntegrationTest, AnImportErrorFailsTheDeployAndKeepsServing) {
   EXPECT_EQ(Greet(), R"("v3")");
 }
 
+TEST_F(ReloadIntegrationTest, AReplicaThatCannotLoadSendsTheOthersBack) {
+  const ServiceSpec spec = PythonSpec("svc", "greet", 2);
+  const std::string v1 = Revision(Module("v1"));
+  ASSERT_TRUE(Deployed(spec, v1));
+  // v2 imports on replica 0 and fails on replica 1 (which also imports
+  // last: Module makes it slow), so replica 0 has switched when it fails.
+  const std::string v2 = Revision(absl::StrCat(Module("v2"), R"py(
+if os.environ.get("TETHER_REPLICA", "").endswith("-1"):
+    raise MemoryError("not on this node")
+)py"));
+  const grpc::Status status = tetherd_->Deploy(spec, v2);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("MemoryError"));
+  EXPECT_THAT(
+      status.error_message(),
+      HasSubstr("every replica goes back to revision " + v1.substr(0, 12)));
+  // Both replicas serve v1 again, and the service is whole.
+  EXPECT_TRUE(WaitFor([&] {
+    grpc::ClientContext context;
+    tether::v1::GetServiceRequest get;
+    get.set_name("svc");
+    tether::v1::ServiceStatus service;
+    return tetherd_->stub().GetService(&context, get, &service).ok() &&
+           service.phase() == tether::v1::ServiceStatus::PHASE_READY &&
+           service.replicas_size() == 2 &&
+           service.replicas(0).revision() == v1 &&
+           service.replicas(1).revision() == v1;
+  }));
+  EXPECT_EQ(Greet(), R"("v1")");
+}
+
 TEST_F(ReloadIntegrationTest, DeployReturnsOnlyWhenEveryReplicaServesIt) {
   ASSERT_TRUE(Deployed(PythonSpec("svc", "greet", 2), Revision(Module("v1"))));
   ASSERT_TRUE(Deployed(PythonSpec("svc", "greet", 2), Revision(Module("v2"))));
