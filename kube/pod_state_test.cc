@@ -88,12 +88,18 @@ TEST(PodStateTest, CrashLoopSaysHowTheContainerLastExited) {
                         "back-off 10s restarting failed container");
   status["restartCount"] = 3;
   status["lastState"] = {
-      {"terminated", {{"reason", "Error"}, {"exitCode", 2}}}};
+      {"terminated",
+       {{"reason", "Error"},
+        {"exitCode", 2},
+        // FallbackToLogsOnError: the tail of the crashed container's log.
+        {"message", "ModuleNotFoundError: No module named 'torch'"}}}};
   const PodState state = ReadPodState(
       Pod({{"phase", "Running"}, {"containerStatuses", {status}}}));
   EXPECT_EQ(state.restarts, 3);
   EXPECT_THAT(state.problem, HasSubstr("container tether: CrashLoopBackOff"));
-  EXPECT_THAT(state.problem, HasSubstr("last exit: Error (exit code 2)"));
+  EXPECT_THAT(state.problem,
+              HasSubstr("last exit: Error (exit code 2): ModuleNotFoundError: "
+                        "No module named 'torch'"));
 }
 
 TEST(PodStateTest, AnOomKillIsAProblemEvenWhileTheContainerRunsAgain) {

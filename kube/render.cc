@@ -346,6 +346,9 @@ json PodTemplate(const ServiceSpec& spec, const RenderOptions& options,
       {"readinessProbe", Probe("/readyz", kReadinessInitialDelay,
                                kReadinessPeriod, kReadinessFailures)},
       {"volumeMounts", std::move(mounts)},
+      // A crash's last log lines land in lastState.terminated.message, so
+      // a crash loop reaches `tether deploy` with the reason, no log RBAC.
+      {"terminationMessagePolicy", "FallbackToLogsOnError"},
   };
   if (!compute.image_pull_policy().empty()) {
     container["imagePullPolicy"] = compute.image_pull_policy();

@@ -248,6 +248,7 @@ TEST(RenderServiceTest, MinimalSpecIsDeploymentAndService) {
   EXPECT_EQ(
       EnvVar(container, "TETHER_POD_IP")["valueFrom"]["fieldRef"]["fieldPath"],
       "status.podIP");
+  EXPECT_EQ(container["terminationMessagePolicy"], "FallbackToLogsOnError");
   EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"], "/healthz");
   EXPECT_EQ(container["livenessProbe"]["initialDelaySeconds"], 30);
   EXPECT_EQ(container["readinessProbe"]["periodSeconds"], 5);
