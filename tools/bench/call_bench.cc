@@ -162,7 +162,7 @@ class EchoService final : public tether::v1::Agent::Service {
 };
 
 CallFn AgentCall(tether::v1::Agent::Stub* stub, std::string token) {
-  return [stub, token] {
+  return [stub, token = std::move(token)] {
     grpc::ClientContext context;
     if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
     tether::v1::InvokeRequest request;
