@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -16,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/files.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
@@ -369,13 +373,32 @@ absl::StatusOr<std::string> RunPlugin(const ExecCredentialPlugin& plugin) {
   }
   std::string output;
   char buf[4096];
+  const absl::Time deadline = absl::Now() + plugin.timeout;
+  bool timed_out = false;
   for (;;) {
+    pollfd ready = {out[0], POLLIN, 0};
+    const int wait_ms = static_cast<int>(std::max<int64_t>(
+        0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    const int polled = poll(&ready, 1, wait_ms);
+    if (polled < 0 && errno == EINTR) continue;
+    if (polled == 0) {
+      timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
     const ssize_t n = read(out[0], buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     output.append(buf, static_cast<size_t>(n));
   }
   close(out[0]);
+  if (timed_out) {
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return PluginError(plugin,
+                       absl::StrCat("no answer within ",
+                                    absl::FormatDuration(plugin.timeout)));
+  }
   int wstatus = 0;
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }

@@ -32,6 +32,9 @@ struct ExecCredentialPlugin {
   std::vector<std::string> args;
   /// Added to (or replacing) the variables of this process's environment.
   std::vector<std::pair<std::string, std::string>> env;
+  /// A plugin that has not answered by then (say, one waiting for a login
+  /// nobody will type) is killed and the token request fails.
+  absl::Duration timeout = absl::Seconds(60);
 };
 
 /// Connection and credentials for one API server. Certificates and keys are

@@ -326,6 +326,20 @@ users:
               HasSubstr("kubeconfig user \"sso\""));
 }
 
+TEST_F(KubeConfigTest, AnExecPluginThatHangsIsKilled) {
+  KubeConfig config;
+  config.exec.emplace();
+  config.exec->user = "sso";
+  config.exec->api_version = "client.authentication.k8s.io/v1";
+  config.exec->command = "/bin/sleep";
+  config.exec->args = {"600"};
+  config.exec->timeout = absl::Milliseconds(100);
+  const absl::StatusOr<std::string> token = TokenSource(config).Token();
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(token.status().message()),
+              HasSubstr("no answer within 100ms"));
+}
+
 TEST_F(KubeConfigTest, ExecPluginApiVersionChecked) {
   const std::string path = Write("config", R"(current-context: c
 contexts: [{name: c, context: {cluster: k, user: u}}]
