@@ -437,6 +437,7 @@ absl::Duration KubeClientHttp::Backoff(int attempt) {
 
 absl::StatusOr<std::string> KubeClientHttp::Call(const Request& request) {
   const std::string what = request.What();
+  bool token_refreshed = false;
   for (int attempt = 1;; ++attempt) {
     if (shutdown_.HasBeenNotified()) {
       return absl::CancelledError(absl::StrCat(what, ": client shut down"));
@@ -473,6 +474,13 @@ absl::StatusOr<std::string> KubeClientHttp::Call(const Request& request) {
     }
     if (transfer.result == CURLE_OK) {
       if (transfer.http_code / 100 == 2) return std::move(transfer.body);
+      // A token rotated or revoked before its time: fetch it anew, once.
+      if (transfer.http_code == 401 && !token_refreshed &&
+          tokens_.Refreshable()) {
+        token_refreshed = true;
+        tokens_.Expire();
+        continue;
+      }
       json status = json::parse(transfer.body, nullptr, false);
       error = ApiError(what, transfer.http_code, status, transfer.body);
       retryable = transfer.http_code == 429 || transfer.http_code >= 500;

@@ -540,6 +540,7 @@ absl::StatusOr<std::string> TokenSource::Token() {
     absl::StatusOr<ExecToken> token = RunExecCredential(*exec_);
     if (!token.ok()) return token.status();
     cached_ = token->token;
+    fetched_ = true;
     refresh_at_ = token->expiry;
     return cached_;
   }
@@ -547,12 +548,18 @@ absl::StatusOr<std::string> TokenSource::Token() {
   if (!contents.ok()) {
     // A rotation in progress can briefly remove the file; the last token is
     // still good, so keep it and try again on the next call.
-    if (refresh_at_ == absl::InfinitePast()) return contents.status();
+    if (!fetched_) return contents.status();
     return cached_;
   }
   cached_ = std::string(absl::StripAsciiWhitespace(*contents));
+  fetched_ = true;
   refresh_at_ = now + options_.token_file_ttl;
   return cached_;
+}
+
+void TokenSource::Expire() {
+  absl::MutexLock lock(&mu_);
+  refresh_at_ = absl::InfinitePast();
 }
 
 }  // namespace tether::kube

@@ -122,6 +122,12 @@ class TokenSource {
   /// file's read error when it was never read successfully.
   absl::StatusOr<std::string> Token() ABSL_LOCKS_EXCLUDED(mu_);
 
+  /// Whether Expire can bring a different token (a file or a plugin).
+  bool Refreshable() const { return exec_.has_value() || !token_file_.empty(); }
+  /// Makes the next Token fetch anew: the API server refused the cached
+  /// one (401), so it was rotated or revoked before its time.
+  void Expire() ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   const std::string fixed_token_;
   const std::string token_file_;
@@ -130,7 +136,9 @@ class TokenSource {
 
   absl::Mutex mu_;
   std::string cached_ ABSL_GUARDED_BY(mu_);
-  // When `cached_` must be refreshed; InfinitePast: never fetched.
+  // Whether `cached_` holds a token that was fetched once.
+  bool fetched_ ABSL_GUARDED_BY(mu_) = false;
+  // When `cached_` must be refreshed.
   absl::Time refresh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 

@@ -444,6 +444,34 @@ TEST_F(KubeClientHttpTest, RetriesGiveUpAfterMaxAttempts) {
   EXPECT_EQ(TakeSleeps().size(), 4u);
 }
 
+TEST_F(KubeClientHttpTest, A401FetchesARotatedTokenAnewOnce) {
+  const std::string token_file =
+      absl::StrCat(std::getenv("TEST_TMPDIR"), "/token");
+  ASSERT_TRUE(WriteFileAtomically(token_file, "rotated\n").ok());
+  KubeClientHttp::Options options;
+  options.config.server = apiserver_->url();
+  options.config.token_file = token_file;
+  auto client = KubeClientHttp::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  // One refusal: the token is read again and the request goes through
+  // (to the 404 of a missing Secret).
+  Hook("/_fake/failures",
+       {{"pathPrefix", "/api/v1"}, {"count", 1}, {"code", 401}});
+  EXPECT_TRUE(absl::IsNotFound((*client)->Get(kSecrets, "ns", "s").status()));
+  // Refused again with the fresh token: that is the answer.
+  Hook("/_fake/failures",
+       {{"pathPrefix", "/api/v1"}, {"count", 2}, {"code", 401}});
+  EXPECT_EQ((*client)->Get(kSecrets, "ns", "s").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // A fixed token cannot change: no second try.
+  Hook("/_fake/failures",
+       {{"pathPrefix", "/api/v1"}, {"count", 1}, {"code", 401}});
+  EXPECT_EQ(client_->Get(kSecrets, "ns", "s").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(TakeSleeps().empty()) << "a 401 is not a transient error";
+}
+
 // Makes a CA, a server certificate for 127.0.0.1 and a client certificate
 // signed by it, a second unrelated CA, and the file `openssl s_server -HTTP`
 // answers a GET of a Secret with (it serves ./<path>, headers included).

@@ -383,7 +383,8 @@ bool ApiServer::MaybeInjectFailure(const HttpRequest& req, ResponseWriter& w) {
     headers["Retry-After"] = std::to_string(hit.retry_after_seconds);
     details = {{"retryAfterSeconds", hit.retry_after_seconds}};
   }
-  std::string reason = hit.code == 429   ? "TooManyRequests"
+  std::string reason = hit.code == 401   ? "Unauthorized"
+                       : hit.code == 429 ? "TooManyRequests"
                        : hit.code == 503 ? "ServiceUnavailable"
                        : hit.code == 504 ? "Timeout"
                                          : "InternalError";
