@@ -111,6 +111,8 @@ KubernetesBackend::KubernetesBackend(Options options)
 
 // Informers stop (and join) first: their handlers call into this object.
 KubernetesBackend::~KubernetesBackend() {
+  stop_.Notify();
+  if (deadlines_.joinable()) deadlines_.join();
   pods_.reset();
   workloads_.reset();
   events_.reset();
@@ -138,6 +140,38 @@ void KubernetesBackend::Start(BackendListener* listener) {
       start(kube::kDeployments, kManagedSelector, workload_handler_.get());
   // Events carry no labels of ours: OnEvent keeps those about our pods.
   events_ = start(kube::kEvents, "", event_handler_.get());
+  if (options_.deadline_check_interval > absl::ZeroDuration()) {
+    deadlines_ = std::thread([this] {
+      while (!stop_.WaitForNotificationWithTimeout(
+          options_.deadline_check_interval)) {
+        CheckDeadlines();
+      }
+    });
+  }
+}
+
+void KubernetesBackend::CheckDeadlines() {
+  std::vector<Notification> notifications;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = options_.now();
+    for (auto& [name, pod] : pods_by_name_) {
+      if (!pod.live || pod.unschedulable.empty() || pod.scale_up ||
+          now - pod.unschedulable_since < options_.unschedulable_grace) {
+        continue;
+      }
+      std::string problem =
+          absl::StrCat(pod.unschedulable, " (no node was added for it within ",
+                       absl::FormatDuration(options_.unschedulable_grace), ")");
+      if (problem == pod.problem) continue;
+      pod.problem = problem;
+      notifications.push_back([service = pod.service, name = name,
+                               problem](BackendListener& listener) {
+        listener.OnReplicaFailing(service, name, problem);
+      });
+    }
+  }
+  Notify(notifications);
 }
 
 std::string KubernetesBackend::TokenSecretName(const std::string& service) {
@@ -325,6 +359,13 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
         });
       }
       pod.restarts = state.restarts;
+      if (state.unschedulable.empty()) {
+        pod.unschedulable.clear();
+        pod.scale_up = false;
+      } else if (pod.unschedulable.empty()) {
+        pod.unschedulable = state.unschedulable;
+        pod.unschedulable_since = options_.now();
+      }
       if (!state.problem.empty() && state.problem != pod.problem) {
         notifications.push_back(
             [=, problem = state.problem](BackendListener& listener) {
@@ -337,7 +378,11 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
               listener.OnReplicaPending(service, name, progress);
             });
       }
-      pod.problem = state.problem;
+      // A problem reported from events or deadlines stays until the
+      // status moves on.
+      if (!state.problem.empty() || pod.unschedulable.empty()) {
+        pod.problem = state.problem;
+      }
       pod.progress = state.progress;
     }
   }
@@ -379,25 +424,34 @@ void KubernetesBackend::OnEvent(const json& event) {
   }
   if (read.pod.empty()) return;
   std::string service;
+  std::string problem = read.problem;
   {
     absl::MutexLock lock(&mu_);
     auto it = pods_by_name_.find(read.pod);
     if (it == pods_by_name_.end() || !it->second.live) return;
     Pod& pod = it->second;
     service = pod.service;
+    if (read.scale_up == kube::ClusterEvent::kTriggered) {
+      pod.scale_up = true;
+    } else if (read.scale_up == kube::ClusterEvent::kRefused) {
+      // Says why no node will come; the scheduler's message says why none
+      // fits now.
+      if (pod.unschedulable.empty()) return;
+      problem = absl::StrCat(pod.unschedulable, "; ", read.problem);
+    }
     // Shares the pod's record, so a problem is reported once whichever
     // source saw it first.
-    if (!read.problem.empty()) {
-      if (read.problem == pod.problem) return;
-      pod.problem = read.problem;
+    if (!problem.empty()) {
+      if (problem == pod.problem) return;
+      pod.problem = problem;
     } else {
       if (read.progress == pod.progress) return;
       pod.progress = read.progress;
     }
   }
-  if (!read.problem.empty()) {
+  if (!problem.empty()) {
     Notify({[&](BackendListener& listener) {
-      listener.OnReplicaFailing(service, read.pod, read.problem);
+      listener.OnReplicaFailing(service, read.pod, problem);
     }});
   } else {
     Notify({[&](BackendListener& listener) {

@@ -5,10 +5,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "controlplane/backend.h"
 #include "kube/informer.h"
@@ -48,6 +51,15 @@ class KubernetesBackend final : public Backend {
     /// Watch retry backoff (kube/informer.h).
     absl::Duration initial_backoff = absl::Milliseconds(100);
     absl::Duration max_backoff = absl::Seconds(10);
+    /// How long a pod no node fits may wait for a cluster autoscaler to
+    /// answer before the deploy fails with the scheduler's message. Once an
+    /// autoscaler adds a node (TriggeredScaleUp) the pod waits for it; when
+    /// it says no (NotTriggerScaleUp) the deploy fails at once.
+    absl::Duration unschedulable_grace = absl::Seconds(60);
+    /// How often CheckDeadlines runs on the backend's own thread; zero: no
+    /// thread (tests call CheckDeadlines with their clock).
+    absl::Duration deadline_check_interval = absl::Seconds(1);
+    std::function<absl::Time()> now = [] { return absl::Now(); };
   };
 
   /// INVALID_ARGUMENT without a client, agent image or tetherd address.
@@ -71,6 +83,10 @@ class KubernetesBackend final : public Backend {
   /// The service's pods that are not terminating, by name.
   std::vector<std::string> Replicas(const std::string& service) const override;
 
+  /// Fails the pods that waited out `unschedulable_grace` with no node
+  /// added for them.
+  void CheckDeadlines();
+
   /// The Secret holding `service`'s token under key "token".
   static std::string TokenSecretName(const std::string& service);
 
@@ -82,6 +98,11 @@ class KubernetesBackend final : public Backend {
     int32_t restarts = 0;
     std::string problem;
     std::string progress;
+    // While no node fits it: the scheduler's message, since when, and
+    // whether an autoscaler is adding one.
+    std::string unschedulable;
+    absl::Time unschedulable_since;
+    bool scale_up = false;
   };
   // One listener call, made after the lock is released.
   using Notification = std::function<void(BackendListener&)>;
@@ -115,6 +136,8 @@ class KubernetesBackend final : public Backend {
   std::unique_ptr<kube::Informer> pods_;
   std::unique_ptr<kube::Informer> workloads_;
   std::unique_ptr<kube::Informer> events_;
+  absl::Notification stop_;
+  std::thread deadlines_;
 
   mutable absl::Mutex mu_;
   // Pods by name.

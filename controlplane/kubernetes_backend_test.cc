@@ -28,6 +28,11 @@ class KubernetesBackendTest : public ::testing::Test {
     options.render.tetherd_address = "tetherd.tether-system.svc:7700";
     options.tetherd_namespace = "tether-system";
     options.initial_backoff = absl::Milliseconds(1);
+    options.deadline_check_interval = absl::ZeroDuration();
+    options.now = [this] {
+      absl::MutexLock lock(&clock_mu_);
+      return now_;
+    };
     auto backend = KubernetesBackend::Create(options);
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
@@ -67,6 +72,47 @@ class KubernetesBackendTest : public ::testing::Test {
                     .ok());
   }
 
+  void Advance(absl::Duration by) {
+    absl::MutexLock lock(&clock_mu_);
+    now_ += by;
+  }
+
+  // Plays the scheduler: no node fits `pod`.
+  void MakeUnschedulable(const std::string& pod) {
+    ASSERT_TRUE(client_
+                    .SetStatus(kube::kPods, kNs, pod,
+                               {{"phase", "Pending"},
+                                {"conditions",
+                                 {{{"type", "PodScheduled"},
+                                   {"status", "False"},
+                                   {"reason", "Unschedulable"},
+                                   {"message",
+                                    "0/3 nodes are available: 3 Insufficient "
+                                    "nvidia.com/gpu."}}}}})
+                    .ok());
+    ASSERT_TRUE(listener_.Await(
+        absl::StrCat("pending ", pod, " Unschedulable: 0/3 nodes")));
+  }
+
+  // Plays the cluster autoscaler's answer about `pod`.
+  void AutoscalerSays(const std::string& pod, const std::string& reason,
+                      const std::string& message) {
+    ASSERT_TRUE(
+        client_
+            .Apply({{"apiVersion", "v1"},
+                    {"kind", "Event"},
+                    {"metadata",
+                     {{"name", absl::StrCat(pod, ".", reason)},
+                      {"namespace", kNs}}},
+                    {"involvedObject", {{"kind", "Pod"}, {"name", pod}}},
+                    {"type", "Normal"},
+                    {"reason", reason},
+                    {"message", message}})
+            .ok());
+  }
+
+  absl::Mutex clock_mu_;
+  absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = absl::UnixEpoch();
   kube::FakeKubeClient client_;
   RecordingBackendListener listener_;
   std::unique_ptr<KubernetesBackend> backend_;
@@ -268,6 +314,43 @@ TEST_F(KubernetesBackendTest, AStatefulSetRefusedItsPodsIsReported) {
           .ok());
   ASSERT_TRUE(listener_.Await(
       "failing  FailedCreate: pods \"hello-1\" is forbidden: exceeded quota"));
+}
+
+TEST_F(KubernetesBackendTest, AnUnschedulablePodWaitsOutTheGraceThenFails) {
+  CreatePod("hello-0");
+  MakeUnschedulable("hello-0");
+  Advance(absl::Seconds(30));
+  backend_->CheckDeadlines();
+  EXPECT_EQ(listener_.Count("failing"), 0) << "an autoscaler may answer";
+  Advance(absl::Seconds(31));
+  backend_->CheckDeadlines();
+  EXPECT_TRUE(listener_.Await(
+      "failing hello-0 Unschedulable: 0/3 nodes are available: 3 "
+      "Insufficient nvidia.com/gpu. (no node was added for it within 1m)"));
+  backend_->CheckDeadlines();
+  EXPECT_EQ(listener_.Count("failing"), 1);
+}
+
+TEST_F(KubernetesBackendTest, APodTheAutoscalerIsAddingANodeForWaits) {
+  CreatePod("hello-0");
+  MakeUnschedulable("hello-0");
+  AutoscalerSays("hello-0", "TriggeredScaleUp",
+                 "pod triggered scale-up: [{gpu-pool 0->1 (max: 4)}]");
+  ASSERT_TRUE(listener_.Await("pending hello-0 TriggeredScaleUp"));
+  Advance(absl::Minutes(10));
+  backend_->CheckDeadlines();
+  EXPECT_EQ(listener_.Count("failing"), 0);
+}
+
+TEST_F(KubernetesBackendTest, APodTheAutoscalerCannotHelpFailsAtOnce) {
+  CreatePod("hello-0");
+  MakeUnschedulable("hello-0");
+  AutoscalerSays("hello-0", "NotTriggerScaleUp",
+                 "pod didn't trigger scale-up: 1 max node group size reached");
+  EXPECT_TRUE(listener_.Await(
+      "failing hello-0 Unschedulable: 0/3 nodes are available: 3 "
+      "Insufficient nvidia.com/gpu.; NotTriggerScaleUp: pod didn't trigger "
+      "scale-up: 1 max node group size reached"));
 }
 
 TEST(KubernetesBackendCreateTest, MissingSettingsAreNamed) {

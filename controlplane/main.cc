@@ -62,6 +62,9 @@ ABSL_FLAG(std::string, advertise_address, "",
 ABSL_FLAG(std::string, default_pod_template, "tether-default",
           "kubernetes: PodTemplate every service builds on, looked up in the "
           "services' namespace, then in tetherd's");
+ABSL_FLAG(absl::Duration, unschedulable_grace, absl::Seconds(60),
+          "kubernetes: how long a pod no node fits waits for a cluster "
+          "autoscaler to answer before the deploy fails");
 ABSL_FLAG(std::string, gpu_node_label, "accelerator",
           "kubernetes: node label whose value compute.gpu_type must match");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20,
@@ -156,6 +159,8 @@ int Run() {
     backend_options.render.gpu_node_label = absl::GetFlag(FLAGS_gpu_node_label);
     backend_options.default_pod_template =
         absl::GetFlag(FLAGS_default_pod_template);
+    backend_options.unschedulable_grace =
+        absl::GetFlag(FLAGS_unschedulable_grace);
     absl::StatusOr<std::unique_ptr<KubernetesBackend>> created =
         KubernetesBackend::Create(backend_options);
     if (!created.ok()) {

@@ -119,7 +119,7 @@ PodState ReadPodState(const json& pod) {
       if (type == "PodScheduled") {
         scheduled = is_true;
         if (!is_true && StringAt(condition, "reason") == "Unschedulable") {
-          state.problem =
+          state.unschedulable =
               Describe("Unschedulable", StringAt(condition, "message"));
         }
       }
@@ -145,7 +145,8 @@ PodState ReadPodState(const json& pod) {
   }
   if (state.progress.empty()) {
     if (!scheduled && phase != "Running") {
-      state.progress = "waiting for a node";
+      state.progress = state.unschedulable.empty() ? "waiting for a node"
+                                                   : state.unschedulable;
     } else if (state.ready) {
       state.progress = "running";
     } else {
@@ -158,11 +159,24 @@ PodState ReadPodState(const json& pod) {
 
 ClusterEvent ReadClusterEvent(const json& event) {
   ClusterEvent read;
-  if (StringAt(event, "type") != "Warning") return read;
   const json& object = At(event, "involvedObject");
   const std::string kind = StringAt(object, "kind");
   const std::string reason = StringAt(event, "reason");
   const std::string message = StringAt(event, "message");
+  // The cluster autoscaler's answers are Normal events.
+  if (kind == "Pod" &&
+      (reason == "TriggeredScaleUp" || reason == "NotTriggerScaleUp")) {
+    read.pod = StringAt(object, "name");
+    if (reason == "TriggeredScaleUp") {
+      read.scale_up = ClusterEvent::kTriggered;
+      read.progress = Describe(reason, message);
+    } else {
+      read.scale_up = ClusterEvent::kRefused;
+      read.problem = Describe(reason, message);
+    }
+    return read;
+  }
+  if (StringAt(event, "type") != "Warning") return read;
   if (kind == "StatefulSet" && reason == "FailedCreate") {
     read.stateful_set = StringAt(object, "name");
     read.problem = Describe(reason, message);

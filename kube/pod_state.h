@@ -20,10 +20,13 @@ struct PodState {
   /// Restarts summed over the pod's containers.
   int32_t restarts = 0;
   /// Non-empty when the pod cannot become ready without a change by
-  /// someone: an image that cannot be pulled, no node that fits, a missing
-  /// Secret or ConfigMap key, a crash loop, an OOM kill, an eviction. Names
-  /// the container and carries the kubelet's or scheduler's message.
+  /// someone: an image that cannot be pulled, a missing Secret or ConfigMap
+  /// key, a crash loop, an OOM kill, an eviction. Names the container and
+  /// carries the kubelet's message.
   std::string problem;
+  /// Non-empty while no node fits the pod: the scheduler's message. Not a
+  /// problem by itself, since a cluster autoscaler may be adding one.
+  std::string unschedulable;
   /// Where a healthy pod is on its way to running, for progress reports:
   /// "waiting for a node", "pulling image ...", "starting", "running".
   std::string progress;
@@ -48,11 +51,17 @@ struct ClusterEvent {
   std::string problem;
   /// Set for other warnings on the way (a slow attach), as progress.
   std::string progress;
+  /// The cluster autoscaler's answer about an unschedulable pod: it is
+  /// adding a node (`progress` says which) or no node group fits the pod
+  /// (`problem` says why).
+  enum ScaleUp { kNoAnswer, kTriggered, kRefused };
+  ScaleUp scale_up = kNoAnswer;
 };
 
 /// Reads Warning events about a pod's volumes (FailedMount,
-/// FailedAttachVolume) and a StatefulSet's pods (FailedCreate); anything
-/// else reads as an empty ClusterEvent. Thread-safe (pure).
+/// FailedAttachVolume) and a StatefulSet's pods (FailedCreate), and the
+/// cluster autoscaler's TriggeredScaleUp / NotTriggerScaleUp about a pod;
+/// anything else reads as an empty ClusterEvent. Thread-safe (pure).
 ClusterEvent ReadClusterEvent(const nlohmann::json& event);
 
 /// Non-empty when a Deployment cannot bring its pods up, so no pod will

@@ -78,7 +78,8 @@ TEST(PodStateTest, UnschedulableCarriesTheSchedulersMessage) {
               {"reason", "Unschedulable"},
               {"message",
                "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}}}}));
-  EXPECT_EQ(state.problem,
+  EXPECT_EQ(state.problem, "") << "an autoscaler may add a node";
+  EXPECT_EQ(state.unschedulable,
             "Unschedulable: 0/3 nodes are available: 3 Insufficient "
             "nvidia.com/gpu.");
 }
@@ -224,6 +225,28 @@ TEST(PodStateTest, AStatefulSetRefusedItsPodsIsAProblem) {
   EXPECT_EQ(read.problem,
             "FailedCreate: create Pod trainer-1 in StatefulSet trainer failed "
             "error: pods \"trainer-1\" is forbidden: exceeded quota: gpus");
+}
+
+TEST(PodStateTest, TheAutoscalersAnswerAboutAPodIsRead) {
+  json event = {
+      {"type", "Normal"},
+      {"reason", "TriggeredScaleUp"},
+      {"involvedObject", {{"kind", "Pod"}, {"name", "gpu-0"}}},
+      {"message", "pod triggered scale-up: [{gpu-pool 0->1 (max: 4)}]"}};
+  ClusterEvent read = ReadClusterEvent(event);
+  EXPECT_EQ(read.pod, "gpu-0");
+  EXPECT_EQ(read.scale_up, ClusterEvent::kTriggered);
+  EXPECT_EQ(read.progress,
+            "TriggeredScaleUp: pod triggered scale-up: [{gpu-pool 0->1 (max: "
+            "4)}]");
+  event["reason"] = "NotTriggerScaleUp";
+  event["message"] =
+      "pod didn't trigger scale-up: 1 max node group size reached";
+  read = ReadClusterEvent(event);
+  EXPECT_EQ(read.scale_up, ClusterEvent::kRefused);
+  EXPECT_EQ(read.problem,
+            "NotTriggerScaleUp: pod didn't trigger scale-up: 1 max node group "
+            "size reached");
 }
 
 }  // namespace
