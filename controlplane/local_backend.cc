@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "spec/validate.h"
@@ -54,13 +55,6 @@ bool IsAgentProcess(pid_t pid) {
   absl::StatusOr<std::string> cmdline =
       ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
   return cmdline.ok() && absl::StrContains(*cmdline, "tether-agent");
-}
-
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
 }
 
 // Agents on this machine serve Invoke on an abstract Unix socket: no port
@@ -268,8 +262,8 @@ void LocalBackend::Spawn(Replica& replica) {
   const std::string log_path = replica.workdir + "/agent.log";
   const int log_fd =
       open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  std::vector<char*> argv = CStrings(replica.argv);
-  std::vector<char*> envp = CStrings(replica.env);
+  std::vector<char*> argv = ExecArgs(replica.argv);
+  std::vector<char*> envp = ExecArgs(replica.env);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {

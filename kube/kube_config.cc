@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
@@ -345,14 +346,10 @@ absl::StatusOr<std::string> RunPlugin(const ExecCredentialPlugin& plugin) {
       env_strings.emplace_back(var);
     }
   }
-  std::vector<char*> envp;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
+  std::vector<char*> envp = ExecArgs(env_strings);
   std::vector<std::string> args = {plugin.command};
   args.insert(args.end(), plugin.args.begin(), plugin.args.end());
-  std::vector<char*> argv;
-  for (std::string& s : args) argv.push_back(s.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = ExecArgs(args);
 
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {

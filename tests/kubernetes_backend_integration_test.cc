@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "gmock/gmock.h"
@@ -130,9 +131,7 @@ class FakeKubelet {
     if (pid < 0) return absl::InternalError("fork failed");
     if (pid == 0) {
       setenv("TETHER_SERVICE_TOKEN", token.c_str(), 1);
-      std::vector<char*> args;
-      for (std::string& arg : argv) args.push_back(arg.data());
-      args.push_back(nullptr);
+      std::vector<char*> args = ExecArgs(argv);
       execv(args[0], args.data());
       _exit(127);
     }

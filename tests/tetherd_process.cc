@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "grpcpp/grpcpp.h"
@@ -51,9 +52,7 @@ absl::Status TetherdProcess::Launch() {
   std::vector<std::string> args = {*binary, absl::StrCat("--listen=", listen),
                                    absl::StrCat("--state_dir=", state_dir_)};
   args.insert(args.end(), flags_.begin(), flags_.end());
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = ExecArgs(args);
   pid_ = fork();
   if (pid_ == 0) {
     execv(argv[0], argv.data());

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "agent/worker/worker_protocol.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 
 namespace tether::agent {
@@ -82,9 +83,7 @@ absl::StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
   // Everything the child needs is built before fork: after it, the child
   // may only make async-signal-safe calls.
   std::vector<std::string> args = spec.argv;
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = ExecArgs(args);
   absl::flat_hash_set<std::string> overridden;
   std::vector<std::string> env;
   for (const auto& [name, value] : spec.env) {
@@ -98,9 +97,7 @@ absl::StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
     }
     env.push_back(*e);
   }
-  std::vector<char*> envp;
-  for (std::string& entry : env) envp.push_back(entry.data());
-  envp.push_back(nullptr);
+  std::vector<char*> envp = ExecArgs(env);
   struct rlimit limit;
   int max_fd = 65536;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/exec_args.h"
 #include "common/runfiles.h"
 
 namespace tether::testing {
@@ -27,9 +28,7 @@ FakeKubeApiserverProcess::Start(std::vector<std::string> flags) {
   unlink(port_file.c_str());
   flags.insert(flags.begin(),
                {*binary, "--port=0", absl::StrCat("--port_file=", port_file)});
-  std::vector<char*> argv;
-  for (std::string& flag : flags) argv.push_back(flag.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = ExecArgs(flags);
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {

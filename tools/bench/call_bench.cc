@@ -33,6 +33,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "common/serving_process.h"
@@ -292,9 +293,7 @@ int Run() {
       *proxy_binary, absl::StrCat("--upstream=", status.replicas(0).address()),
       absl::StrCat("--token=", status.token()),
       absl::StrCat("--port_file=", port_file)};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = ExecArgs(args);
   const pid_t proxy = fork();
   if (proxy == 0) {
     execv(argv[0], argv.data());

@@ -52,6 +52,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "common/test_util.h"
@@ -154,11 +155,7 @@ bool CanConnect(int port) {
 }
 
 pid_t Spawn(const std::vector<std::string>& args, int stdout_fd) {
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (const std::string& arg : args)
-    argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
+  std::vector<char*> argv = ExecArgs(args);
   const pid_t pid = fork();
   if (pid == 0) {
     if (stdout_fd >= 0) dup2(stdout_fd, 1);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 
 namespace tether::cli {
@@ -73,10 +74,7 @@ absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                       POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const std::string& arg : argv)
-    args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
+  std::vector<char*> args = ExecArgs(argv);
   pid_t pid = 0;
   const int rc =
       posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), environ);

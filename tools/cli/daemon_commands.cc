@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "grpcpp/channel.h"
@@ -138,10 +139,7 @@ int RunUp(const CommandSpec& spec, const ParsedArgs& args, Context& ctx) {
                                    absl::StrCat("--state_dir=", state_dir)};
   argv.insert(argv.end(), backend_flags.begin(), backend_flags.end());
   if (args.Has("foreground")) {
-    std::vector<char*> raw;
-    for (const std::string& arg : argv)
-      raw.push_back(const_cast<char*>(arg.c_str()));
-    raw.push_back(nullptr);
+    std::vector<char*> raw = ExecArgs(argv);
     execv(raw[0], raw.data());
     return Fail(ctx, ErrnoStatus(errno, "exec", *binary));
   }
