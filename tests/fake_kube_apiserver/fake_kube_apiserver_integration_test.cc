@@ -1,8 +1,6 @@
 // Starts the real fake_kube_apiserver binary on port 0 and drives it with the
 // real curl binary, as an HTTP client library would see it.
 
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,11 +14,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
-#include "common/runfiles.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/fake_kube_apiserver/fake_kube_apiserver_process.h"
 
 namespace tether::fake_kube {
 namespace {
@@ -48,39 +44,16 @@ std::string RunCommand(const std::string& cmd) {
 class FakeApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::string> bin =
-        FindDataFile("tests/fake_kube_apiserver/fake_kube_apiserver");
-    ASSERT_TRUE(bin.ok()) << bin.status();
+    auto server =
+        testing::FakeKubeApiserverProcess::Start({"--history_size=50"});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
     std::string dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-    std::string port_file = absl::StrCat(dir, "/port.", getpid());
-    unlink(port_file.c_str());
     body_file_ = absl::StrCat(dir, "/body.", getpid());
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::string flag = "--port_file=" + port_file;
-      execl(bin->c_str(), bin->c_str(), flag.c_str(), "--history_size=50",
-            nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 200 && port_ == 0; ++i) {
-      std::ifstream in(port_file);
-      if (!(in >> port_)) {
-        port_ = 0;
-        absl::SleepFor(absl::Milliseconds(25));
-      }
-    }
-    ASSERT_NE(port_, 0) << "server did not start";
-  }
-
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
   }
 
   std::string Url(const std::string& path) {
-    return absl::StrCat("'http://127.0.0.1:", port_, path, "'");
+    return absl::StrCat("'", server_->url(), path, "'");
   }
 
   Response Do(const std::string& method, const std::string& path,
@@ -133,8 +106,7 @@ class FakeApiServerTest : public ::testing::Test {
 
   const std::string deps_ = "/apis/apps/v1/namespaces/ns/deployments";
   const std::string cms_ = "/api/v1/namespaces/ns/configmaps";
-  pid_t pid_ = -1;
-  int port_ = 0;
+  std::unique_ptr<testing::FakeKubeApiserverProcess> server_;
   std::string body_file_;
 };
 
@@ -300,8 +272,9 @@ TEST_F(FakeApiServerTest, WatchStreamsEventsAfterResourceVersion) {
       "curl -sS -N ",
       Url(cms_ + "?watch=1&timeoutSeconds=2&resourceVersion=" + rv));
   std::string events;
+  // Watching from `rv` replays what happened since, however late curl
+  // connects.
   std::thread watcher([&] { events = RunCommand(cmd); });
-  absl::SleepFor(absl::Milliseconds(200));
   json cm = Do("POST", cms_, ConfigMap("a", {{"app", "x"}}).dump()).Json();
   cm["data"]["k"] = "v2";
   ASSERT_EQ(Do("PUT", cms_ + "/a", cm.dump()).code, 200);
