@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "kube/json_fields.h"
 #include "kube/pod_state.h"
 #include "kube/pod_template.h"
 #include "kube/resource_type.h"
@@ -27,10 +28,8 @@ constexpr kube::ResourceType kRenderedTypes[] = {
 
 // "Deployment/hello", for messages and to match objects across renders.
 std::string KeyOf(const json& object) {
-  const auto kind = object.find("kind");
-  return absl::StrCat(
-      kind != object.end() && kind->is_string() ? kind->get<std::string>() : "",
-      "/", kube::ObjectName(object));
+  return absl::StrCat(kube::StringField(object, "kind"), "/",
+                      kube::ObjectName(object));
 }
 
 absl::Status Annotate(const absl::Status& status, const std::string& what) {

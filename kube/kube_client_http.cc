@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "kube/json_fields.h"
 
 namespace tether::kube {
 namespace {
@@ -45,20 +46,6 @@ std::string QueryEscape(absl::string_view value) {
     }
   }
   return out;
-}
-
-// object[key], or null when `object` is not an object or lacks `key`
-// (json::value() would throw instead).
-const json& Field(const json& object, const char* key) {
-  static const json& kNull = *new json();
-  if (!object.is_object()) return kNull;
-  auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-
-std::string StringField(const json& object, const char* key) {
-  const json& field = Field(object, key);
-  return field.is_string() ? field.get<std::string>() : "";
 }
 
 // The HTTP code of an API server answer as a status code (see kube_client.h).

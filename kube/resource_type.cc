@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "kube/json_fields.h"
 
 namespace tether::kube {
 
@@ -41,12 +42,7 @@ namespace {
 std::string StringAtPath(const nlohmann::json& object,
                          std::initializer_list<absl::string_view> path) {
   const nlohmann::json* node = &object;
-  for (absl::string_view step : path) {
-    if (!node->is_object()) return "";
-    const auto it = node->find(step);
-    if (it == node->end()) return "";
-    node = &*it;
-  }
+  for (absl::string_view step : path) node = &Field(*node, step);
   return node->is_string() ? node->get<std::string>() : "";
 }
 
