@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/status_context.h"
 #include "kube/json_fields.h"
 #include "kube/pod_state.h"
 #include "kube/pod_template.h"
@@ -30,11 +31,6 @@ constexpr kube::ResourceType kRenderedTypes[] = {
 std::string KeyOf(const json& object) {
   return absl::StrCat(kube::StringField(object, "kind"), "/",
                       kube::ObjectName(object));
-}
-
-absl::Status Annotate(const absl::Status& status, const std::string& what) {
-  return absl::Status(status.code(),
-                      absl::StrCat(what, ": ", status.message()));
 }
 
 }  // namespace
@@ -183,12 +179,13 @@ absl::StatusOr<json> KubernetesBackend::ReadPodTemplate(
       options_.client->Get(kube::kPodTemplates, ns, name);
   if (absl::IsNotFound(object.status())) return json();
   if (!object.ok()) {
-    return Annotate(object.status(),
-                    absl::StrCat("reading PodTemplate ", ns, "/", name));
+    return WithContext(absl::StrCat("reading PodTemplate ", ns, "/", name),
+                       object.status());
   }
   absl::StatusOr<json> spec = kube::PodTemplateSpecOf(*object);
   if (!spec.ok()) {
-    return Annotate(spec.status(), absl::StrCat("PodTemplate ", ns, "/", name));
+    return WithContext(absl::StrCat("PodTemplate ", ns, "/", name),
+                       spec.status());
   }
   return spec;
 }
@@ -255,8 +252,8 @@ absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
   for (const json& object : objects) {
     absl::StatusOr<json> applied = options_.client->Apply(object);
     if (!applied.ok()) {
-      return Annotate(applied.status(),
-                      absl::StrCat("applying ", KeyOf(object)));
+      return WithContext(absl::StrCat("applying ", KeyOf(object)),
+                         applied.status());
     }
   }
   // Sweep what an earlier render made and this one does not (after a
@@ -279,7 +276,7 @@ absl::Status KubernetesBackend::DeleteObjects(
     absl::StatusOr<kube::ObjectList> list =
         options_.client->List(type, ns, selector);
     if (!list.ok()) {
-      return Annotate(list.status(), absl::StrCat("listing ", type.plural));
+      return WithContext(absl::StrCat("listing ", type.plural), list.status());
     }
     for (const json& item : list->items) {
       const std::string name = kube::ObjectName(item);
@@ -287,7 +284,7 @@ absl::Status KubernetesBackend::DeleteObjects(
       if (std::find(keep.begin(), keep.end(), key) != keep.end()) continue;
       absl::Status deleted = options_.client->Delete(type, ns, name);
       if (!deleted.ok() && !absl::IsNotFound(deleted)) {
-        return Annotate(deleted, absl::StrCat("deleting ", key));
+        return WithContext(absl::StrCat("deleting ", key), deleted);
       }
     }
   }
@@ -305,10 +302,10 @@ absl::Status KubernetesBackend::Delete(const std::string& service) {
   deleted = options_.client->Delete(
       kube::kSecrets, options_.render.kube_namespace, TokenSecretName(service));
   if (absl::IsNotFound(deleted)) return absl::OkStatus();
-  return deleted.ok()
-             ? deleted
-             : Annotate(deleted, absl::StrCat("deleting Secret/",
-                                              TokenSecretName(service)));
+  return deleted.ok() ? deleted
+                      : WithContext(absl::StrCat("deleting Secret/",
+                                                 TokenSecretName(service)),
+                                    deleted);
 }
 
 std::vector<std::string> KubernetesBackend::Replicas(

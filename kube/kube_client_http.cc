@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/status_context.h"
 #include "kube/json_fields.h"
 
 namespace tether::kube {
@@ -434,8 +435,7 @@ absl::StatusOr<std::string> KubeClientHttp::Call(const Request& request) {
     }
     absl::StatusOr<std::string> token = tokens_.Token();
     if (!token.ok()) {
-      return absl::Status(token.status().code(),
-                          absl::StrCat(what, ": ", token.status().message()));
+      return WithContext(what, token.status());
     }
     Transfer transfer;
     transfer.request = &request;

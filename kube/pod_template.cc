@@ -6,16 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/status_context.h"
 #include "kube/merge.h"
 
 namespace tether::kube {
 namespace {
 
 using json = nlohmann::json;
-
-absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
-  return absl::Status(s.code(), absl::StrCat(prefix, ": ", s.message()));
-}
 
 // A layer is a PodTemplateSpec; anything else at the top (say a bare PodSpec
 // with `containers`) is a mistake that a merge would silently carry along.
@@ -74,14 +71,14 @@ absl::Status ApplyContainerConventions(json& spec,
       main_found = true;
       if (!base_primary.is_null()) {
         absl::Status s = MergeInto(out, base_primary, path);
-        if (!s.ok()) return Prefixed("applying container \"primary\"", s);
+        if (!s.ok()) return WithContext("applying container \"primary\"", s);
       }
     }
     absl::Status s = MergeInto(out, c, path);
     if (!s.ok()) {
-      return Prefixed(absl::StrCat("applying container \"", name,
-                                   "\" over \"default\"/\"primary\""),
-                      s);
+      return WithContext(absl::StrCat("applying container \"", name,
+                                      "\" over \"default\"/\"primary\""),
+                         s);
     }
     c = std::move(out);
   }
@@ -117,7 +114,7 @@ absl::StatusOr<json> Layer(const PodLayers& layers) {
     if (n.layer->is_null()) continue;
     absl::Status s = CheckLayer(*n.layer);
     if (s.ok()) s = MergeInto(result, *n.layer);
-    if (!s.ok()) return Prefixed(n.label, s);
+    if (!s.ok()) return WithContext(n.label, s);
   }
   for (const char* field : {"metadata", "spec"}) {
     json& v = result[field];
@@ -205,7 +202,7 @@ absl::Status ApplyServiceTemplate(nlohmann::json& object,
     if (!s.ok()) return s;
     json result = object;
     s = MergeInto(result, service_template);
-    if (!s.ok()) return Prefixed("service_template", s);
+    if (!s.ok()) return WithContext("service_template", s);
     for (const char* pointer :
          {"/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"}) {
       const json::json_pointer p(pointer);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "common/status_context.h"
 #include "spec/diagnostics.h"
 #include "spec/validate.h"
 #include "spec/yaml_proto.h"
@@ -35,11 +36,6 @@ std::string JoinPath(const std::string& dir, const std::string& path) {
   if (path == ".") return dir;
   if (!dir.empty() && dir.back() == '/') return dir + path;
   return absl::StrCat(dir, "/", path);
-}
-
-absl::Status Prefixed(const std::string& path, const absl::Status& status) {
-  return absl::Status(status.code(),
-                      absl::StrCat(path, ": ", status.message()));
 }
 
 // Top-level keys that are neither ServiceSpec fields nor `code`, reported
@@ -107,7 +103,7 @@ absl::StatusOr<ServiceFile> Parse(absl::string_view yaml,
                      root.IsSequence() ? "a list" : Quote(root.Scalar())));
   }
   absl::Status status = CheckTopLevelKeys(root);
-  if (!status.ok()) return Prefixed(path, status);
+  if (!status.ok()) return WithContext(path, status);
 
   // Everything but `code` is ServiceSpec; force_insert keeps duplicate keys
   // so YamlToProto still reports them.
@@ -136,9 +132,9 @@ absl::StatusOr<ServiceFile> Parse(absl::string_view yaml,
   }
   ServiceFile file;
   status = YamlToProto(spec_node, &file.spec);
-  if (!status.ok()) return Prefixed(path, status);
+  if (!status.ok()) return WithContext(path, status);
   status = ValidateServiceSpec(file.spec);
-  if (!status.ok()) return Prefixed(path, status);
+  if (!status.ok()) return WithContext(path, status);
   file.code_dir = JoinPath(DirName(path), code);
   return file;
 }

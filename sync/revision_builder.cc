@@ -13,6 +13,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_context.h"
 #include "sync/delta_applier.h"
 
 namespace tether {
@@ -525,8 +526,7 @@ absl::Status RevisionBuilder::AddDeltaImpl(const DeltaChunk& delta) {
   absl::Status status = applier_->Update(delta.data());
   if (status.ok() && delta.last()) status = applier_->Finish();
   if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("delta of \"", path,
-                                                    "\": ", status.message()));
+    return WithContext(absl::StrCat("delta of \"", path, "\""), status);
   }
   if (!delta.last()) return absl::OkStatus();
   if (current_written_ != blob.size) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_context.h"
 #include "sync/delta_applier.h"
 #include "sync/manifest_diff.h"
 
@@ -53,8 +54,7 @@ const TreeEntry* FindEntry(const Tree& tree, const std::string& path) {
 }
 
 absl::Status BlobError(const std::string& path, const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat("blob of \"", path,
-                                                  "\": ", status.message()));
+  return WithContext(absl::StrCat("blob of \"", path, "\""), status);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "common/status_context.h"
 #include "grpcpp/client_context.h"
 #include "spec/validate.h"
 #include "tools/cli/format.h"
@@ -37,9 +38,7 @@ absl::StatusOr<UploadResult> Deployer::Upload(const std::string& code_dir) {
   absl::StatusOr<UploadResult> upload =
       UploadTree(*conn_.stub, code_dir, options);
   if (!upload.ok()) {
-    return absl::Status(
-        upload.status().code(),
-        absl::StrCat("uploading ", code_dir, ": ", upload.status().message()));
+    return WithContext(absl::StrCat("uploading ", code_dir), upload.status());
   }
   return upload;
 }

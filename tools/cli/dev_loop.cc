@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "common/status_context.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "tools/cli/format.h"
 
@@ -116,9 +117,8 @@ absl::Status DevLoop::Run() {
     absl::StatusOr<std::vector<WatchEvent>> events = watcher->Wait(timeout);
     if (stopping()) break;
     if (!events.ok()) {
-      return absl::Status(events.status().code(),
-                          absl::StrCat("watching ", watched_root_, ": ",
-                                       events.status().message()));
+      return WithContext(absl::StrCat("watching ", watched_root_),
+                         events.status());
     }
     Note(*events);
     if (pending_ && options_.now() >= deadline_) Redeploy();
