@@ -1,0 +1,94 @@
+"""Tests of the messages exchanged with the agent."""
+
+import unittest
+
+from _tether_runner import messages
+from _tether_runner.test_util import decode_response, decode_zygote_response, load_request
+from _tether_runner.wire import encode_len, encode_uint
+
+
+class WorkerMessagesTest(unittest.TestCase):
+    def test_unknown_fields_are_skipped(self):
+        frame = (
+            encode_uint(1, 7)
+            + encode_len(99, b"future")
+            + b"\x9d\x06\x01\x02\x03\x04"  # Field 99, fixed32.
+            + encode_len(3, encode_len(1, b"m") + encode_uint(9, 1) + encode_len(3, b"p"))
+        )
+        rid, kind, body = messages.decode_request(frame)
+        self.assertEqual((rid, kind), (7, "invoke"))
+        self.assertEqual(body, ("m", messages.CODEC_UNSPECIFIED, b"p", ""))
+
+    def test_repeated_preload(self):
+        frame = load_request(1, "/r", "m", "f", preload=["a", "b"])
+        rid, kind, load = messages.decode_request(frame)
+        self.assertEqual(kind, "load")
+        self.assertEqual(load["preload"], ["a", "b"])
+
+    def test_empty_payload_result_is_present(self):
+        self.assertEqual(messages.encode_payload_result(b"", []), b"\x12\x00")
+
+    def test_responses(self):
+        self.assertEqual(
+            decode_response(messages.encode_response(300, loaded=True)),
+            {"id": 300, "loaded": True, "payload": None, "error": None, "logs": []},
+        )
+        result = messages.encode_error_result(
+            "ValueError", "bad", "Traceback", [(messages.STREAM_STDERR, "why")]
+        )
+        self.assertEqual(
+            decode_response(messages.encode_response(2, result)),
+            {
+                "id": 2,
+                "loaded": False,
+                "payload": None,
+                "error": ("ValueError", "bad", "Traceback"),
+                "logs": [(messages.STREAM_STDERR, "why")],
+            },
+        )
+
+
+class ZygoteMessagesTest(unittest.TestCase):
+    def test_requests(self):
+        preload = encode_len(1, b"/rev") + encode_len(2, b"a") + encode_len(2, b"b")
+        self.assertEqual(
+            messages.decode_zygote_request(encode_uint(1, 4) + encode_len(2, preload)),
+            (4, "preload", ("/rev", ["a", "b"])),
+        )
+        self.assertEqual(
+            messages.decode_zygote_request(encode_uint(1, 5) + encode_len(3, b"")),
+            (5, "fork", None),
+        )
+        signal = encode_uint(1, 1234) + encode_uint(2, 9)
+        self.assertEqual(
+            messages.decode_zygote_request(encode_uint(1, 6) + encode_len(4, signal)),
+            (6, "signal", (1234, 9)),
+        )
+        self.assertEqual(messages.decode_zygote_request(encode_uint(1, 7)), (7, None, None))
+
+    def test_responses(self):
+        self.assertEqual(
+            decode_zygote_response(messages.encode_zygote_preloaded(1, 1500, 2)),
+            {"id": 1, "kind": "preloaded", "import_micros": 1500, "threads": 2},
+        )
+        self.assertEqual(
+            decode_zygote_response(messages.encode_zygote_forked(2, 77)),
+            {"id": 2, "kind": "forked", "pid": 77},
+        )
+        self.assertEqual(
+            decode_zygote_response(messages.encode_zygote_exited(77, 256)),
+            {"id": 0, "kind": "exited", "pid": 77, "wait_status": 256},
+        )
+
+    def test_error_traceback_is_capped(self):
+        tb = "x" * (messages.MAX_ZYGOTE_TRACEBACK_CHARS + 100) + "the end"
+        response = decode_zygote_response(messages.encode_zygote_error(3, "E", "m", tb))
+        error_type, message, sent = response["error"]
+        self.assertEqual((response["id"], error_type, message), (3, "E", "m"))
+        self.assertTrue(sent.startswith("[tether: traceback truncated]\n"))
+        self.assertTrue(sent.endswith("the end"))
+        self.assertLess(len(sent), messages.MAX_ZYGOTE_TRACEBACK_CHARS + 100)
+
+
+if __name__ == "__main__":
+    unittest.main()
