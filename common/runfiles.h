@@ -9,7 +9,7 @@
 namespace tether {
 
 /// Finds a file shipped with this binary by its workspace-relative path
-/// ("agent/python/tether_runner.py"). Looks, in order, under
+/// ("agent/python/tether_runner.pyz"). Looks, in order, under
 /// $TETHER_DATA_DIR, Bazel's runfiles ($RUNFILES_DIR, $TEST_SRCDIR, or
 /// <exe>.runfiles), and the layout the binaries are installed in (the path
 /// relative to the parent of the executable's directory, as in a runfiles

@@ -16,11 +16,11 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN bazel --batch build -c opt //agent:tether-agent \
-      //agent/native:tether-native-worker \
+      //agent/native:tether-native-worker //agent/python:tether_runner.pyz \
  && deploy/bundle_agent.sh /out/tether \
       bazel-bin/agent/tether-agent \
       bazel-bin/agent/native/tether-native-worker \
-      agent/python/tether_runner.py
+      bazel-bin/agent/python/tether_runner.pyz
 
 # The init container runs `cp` from this image, so it keeps bookworm-slim's
 # coreutils; nothing from it is used in the user's pod except /opt/tether.

@@ -2,12 +2,13 @@
 # Makes the self-contained agent bundle the agent image ships (run in
 # agent.Dockerfile's build stage; needs patchelf and ldd):
 #
-#   bundle_agent.sh OUT TETHER_AGENT TETHER_NATIVE_WORKER TETHER_RUNNER_PY
+#   bundle_agent.sh OUT TETHER_AGENT TETHER_NATIVE_WORKER TETHER_RUNNER_PYZ
 #
 #   OUT/bin/tether-agent                   the agent (the pod's command)
 #   OUT/agent/native/tether-native-worker  native runtime worker
-#   OUT/agent/python/tether_runner.py      Python runtime (runs on the
-#                                          user's python3, stdlib only)
+#   OUT/agent/python/tether_runner.pyz     Python runtime, a zipapp (runs
+#                                          on the user's python3, stdlib
+#                                          only)
 #   OUT/lib/                               every shared library the two
 #                                          binaries load (ldd closure),
 #                                          glibc and its loader included
@@ -30,7 +31,7 @@ mount=${TETHER_AGENT_MOUNT:-/tether}
 mkdir -p "$out/bin" "$out/lib" "$out/agent/native" "$out/agent/python"
 install -m 0755 "$agent" "$out/bin/tether-agent"
 install -m 0755 "$worker" "$out/agent/native/tether-native-worker"
-install -m 0644 "$runner" "$out/agent/python/tether_runner.py"
+install -m 0644 "$runner" "$out/agent/python/tether_runner.pyz"
 
 # ldd prints "name => /path (addr)" for libraries and "/path (addr)" for the
 # loader; copy the files (not symlinks) under their sonames.

@@ -3,7 +3,7 @@
 
 // Length-prefixed frames over a stream fd (the agent <-> worker socketpair):
 // a 4-byte little-endian payload length, then the payload. The Python runner
-// (agent/python/tether_runner.py) speaks the same framing.
+// (agent/python/_tether_runner/frame_io.py) speaks the same framing.
 
 #include <cstddef>
 #include <cstdint>

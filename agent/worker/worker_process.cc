@@ -97,7 +97,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
       std::string runner = o.runner_path;
       if (runner.empty()) {
         absl::StatusOr<std::string> found =
-            FindDataFile("agent/python/tether_runner.py");
+            FindDataFile("agent/python/tether_runner.pyz");
         if (!found.ok()) return found.status();
         runner = *std::move(found);
       }

@@ -73,7 +73,7 @@ class WorkerProcess {
     tether::v1::LoadCallable load;
     /// Interpreter for the Python runtime.
     std::string python = "/usr/bin/python3";
-    /// Empty: FindDataFile("agent/python/tether_runner.py").
+    /// Empty: FindDataFile("agent/python/tether_runner.pyz").
     std::string runner_path;
     /// Empty: FindDataFile("agent/native/tether-native-worker").
     std::string native_worker_path;

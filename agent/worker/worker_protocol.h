@@ -2,7 +2,7 @@
 #define TETHER_AGENT_WORKER_WORKER_PROTOCOL_H_
 
 // Conventions of the agent <-> worker protocol (proto/tether/v1/worker.proto)
-// shared by the agent and the workers it runs: agent/python/tether_runner.py
+// shared by the agent and the workers it runs: agent/python/_tether_runner
 // (which repeats them in Python) and agent/native/native_worker_main.cc.
 //
 // A worker is started as `<worker> FD MAX_FRAME_BYTES` with its end of a

@@ -28,7 +28,8 @@ using ::tether::v1::ZygoteRequest;
 using ::tether::v1::ZygoteResponse;
 
 // Largest packet the zygote sends: an error with a traceback capped at 32 Ki
-// characters (tether_runner.py) fits with room to spare.
+// characters (agent/python/_tether_runner/messages.py) fits with room to
+// spare.
 constexpr size_t kMaxPacketBytes = 1 << 20;
 // Each packet carries at most one fd; room for a few more so a misbehaving
 // zygote cannot make us drop (and leak) some silently.
@@ -65,7 +66,7 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(
   zygote->runner_ = o.runner_path;
   if (zygote->runner_.empty()) {
     absl::StatusOr<std::string> found =
-        FindDataFile("agent/python/tether_runner.py");
+        FindDataFile("agent/python/tether_runner.pyz");
     if (!found.ok()) return found.status();
     zygote->runner_ = *std::move(found);
   }

@@ -1,7 +1,7 @@
 #ifndef TETHER_AGENT_WORKER_ZYGOTE_PROCESS_H_
 #define TETHER_AGENT_WORKER_ZYGOTE_PROCESS_H_
 
-// A Python zygote: a tether_runner.py process that imported a service's
+// A Python zygote: a tether_runner.pyz process that imported a service's
 // `preload` modules once and forks workers from that state on request, so
 // reloading a revision costs a fork instead of `import torch`.
 
@@ -26,7 +26,8 @@
 namespace tether::agent {
 
 /// Owns one zygote process (protocol: ZygoteRequest/ZygoteResponse in
-/// proto/tether/v1/worker.proto, Python side in tether_runner.py).
+/// proto/tether/v1/worker.proto, Python side in
+/// agent/python/_tether_runner/zygote.py).
 ///
 /// Process tree: agent → zygote → workers. The zygote runs in its own
 /// process group with PR_SET_PDEATHSIG=SIGKILL from this object's I/O
@@ -52,7 +53,7 @@ class ZygoteProcess {
   struct Options {
     /// Interpreter and runner, as for WorkerProcess.
     std::string python = "/usr/bin/python3";
-    /// Empty: FindDataFile("agent/python/tether_runner.py").
+    /// Empty: FindDataFile("agent/python/tether_runner.pyz").
     std::string runner_path;
     /// Revision directory the preload imports resolve against (cwd and
     /// sys.path[0] while importing, as in a worker). Forked workers drop the
