@@ -190,11 +190,12 @@ absl::Status Tetherd::Serve() {
 }
 
 absl::Status Tetherd::WriteProcessFiles() {
+  // From here on the files are this tetherd's, even if writing one fails.
+  wrote_process_files_ = true;
   RETURN_IF_ERROR(
       WriteFileAtomically(PidFile(options_.state_dir), absl::StrCat(getpid())));
   RETURN_IF_ERROR(
       WriteFileAtomically(EndpointFile(options_.state_dir), address_));
-  wrote_process_files_ = true;
   return absl::OkStatus();
 }
 
