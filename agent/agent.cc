@@ -3,17 +3,18 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/health_server.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
 #include "common/files.h"
+#include "common/grpc_server.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/message_limits.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "sync/code_puller.h"
 #include "sync/revision_builder.h"
@@ -25,11 +26,6 @@ using tether::v1::AgentCommand;
 using tether::v1::AgentMessage;
 using tether::v1::LoadRevision;
 using tether::v1::RevisionState;
-
-int MaxMessageSize(int64_t max_payload) {
-  return static_cast<int>(
-      std::min<int64_t>(max_payload + (1 << 20), INT32_MAX));
-}
 
 // {"args": [...], "kwargs": {...}} for the class constructor.
 std::string InitJson(const tether::v1::Callable& callable) {
@@ -98,54 +94,32 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
 
   WorkerPool::Options pool_options;
   pool_options.zygote = opts.zygote;
-  absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
-      WorkerPool::Create(std::move(pool_options));
-  if (!pool.ok()) return pool.status();
-  agent->pool_ = std::move(*pool);
+  ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));
   agent->invoke_service_ = std::make_unique<InvokeService>(
       agent->pool_.get(), opts.token, opts.max_payload_bytes);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
-  // port would "succeed" and split the traffic.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(opts.listen_address,
-                           grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));
-  builder.SetMaxSendMessageSize(MaxMessageSize(opts.max_payload_bytes));
-  builder.RegisterService(agent->invoke_service_.get());
-  agent->server_ = builder.BuildAndStart();
-  // Unix sockets have no port; TCP listeners must have got one.
-  const bool unix_socket = absl::StartsWith(opts.listen_address, "unix");
-  if (agent->server_ == nullptr || (!unix_socket && port == 0)) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", opts.listen_address));
-  }
-  if (unix_socket) {
-    agent->invoke_address_ = opts.listen_address;
+  GrpcServer::Options server_options;
+  server_options.listen_address = opts.listen_address;
+  server_options.max_payload_bytes = opts.max_payload_bytes;
+  server_options.services = {agent->invoke_service_.get()};
+  ASSIGN_OR_RETURN(agent->server_, GrpcServer::Create(server_options));
+  if (agent->server_->port() == 0 || opts.advertise_host.empty()) {
+    agent->invoke_address_ = agent->server_->address();
   } else {
-    const std::string host =
-        opts.advertise_host.empty()
-            ? opts.listen_address.substr(0, opts.listen_address.rfind(':'))
-            : opts.advertise_host;
-    agent->invoke_address_ = absl::StrCat(host, ":", port);
+    agent->invoke_address_ =
+        absl::StrCat(opts.advertise_host, ":", agent->server_->port());
   }
 
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(MaxMessageSize(opts.max_payload_bytes));
+  args.SetMaxReceiveMessageSize(MaxMessageBytes(opts.max_payload_bytes));
   agent->gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateCustomChannel(
       opts.gateway_address, grpc::InsecureChannelCredentials(), args));
   if (!opts.health_listen_address.empty()) {
     HealthServer::Options health_options;
     health_options.listen_address = opts.health_listen_address;
     health_options.readiness = agent.get();
-    absl::StatusOr<std::unique_ptr<HealthServer>> health =
-        HealthServer::Create(std::move(health_options));
-    if (!health.ok()) return health.status();
-    agent->health_server_ = *std::move(health);
+    ASSIGN_OR_RETURN(agent->health_server_,
+                     HealthServer::Create(std::move(health_options)));
   }
   agent->loader_ = std::thread([a = agent.get()] { a->LoaderLoop(); });
   return agent;
@@ -158,8 +132,7 @@ Agent::~Agent() {
   if (loader_.joinable()) loader_.join();
   // Null when Create failed before the server started.
   if (server_ != nullptr) {
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(500));
+    server_->Shutdown(absl::Milliseconds(500));
   }
 }
 

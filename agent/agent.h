@@ -13,9 +13,9 @@
 #include "agent/readiness_source.h"
 #include "tether/v1/agent.grpc.pb.h"
 
-namespace grpc {
-class Server;
-}
+namespace tether {
+class GrpcServer;
+}  // namespace tether
 
 namespace tether::agent {
 
@@ -111,7 +111,7 @@ class Agent final : public ReadinessSource {
   std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InvokeService> invoke_service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<GrpcServer> server_;
   // Null without --health_listen. Reads serving_any_ from its own thread.
   std::unique_ptr<HealthServer> health_server_;
 

@@ -6,8 +6,6 @@
 //
 // The token comes from the environment so it does not show in `ps`.
 
-#include <signal.h>
-
 #include <cstdlib>
 #include <thread>
 
@@ -36,11 +34,8 @@ int main(int argc, char** argv) {
   tether::ExportRunfilesDir();
   tether::ConfigureServingProcess();
   absl::ParseCommandLine(argc, argv);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Handle shutdown signals in one thread: block them before threads exist.
+  tether::BlockShutdownSignals();
 
   tether::agent::Agent::Options options;
   options.gateway_address = absl::GetFlag(FLAGS_gateway);
@@ -63,9 +58,8 @@ int main(int argc, char** argv) {
   if ((*agent)->health_port() != 0) {
     TETHER_LOG(INFO) << "health endpoint on port " << (*agent)->health_port();
   }
-  std::thread signal_waiter([&agent, signals] {
-    int signal = 0;
-    sigwait(&signals, &signal);
+  std::thread signal_waiter([&agent] {
+    tether::WaitForShutdownSignal();
     (*agent)->Shutdown();
   });
   signal_waiter.detach();

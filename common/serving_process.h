@@ -12,6 +12,15 @@ namespace tether {
 /// turn it off; debug builds and tests keep it.
 void ConfigureServingProcess();
 
+/// Blocks SIGTERM and SIGINT in the calling thread and every thread it
+/// starts afterwards, so that WaitForShutdownSignal alone receives them.
+/// Call before threads exist.
+void BlockShutdownSignals();
+
+/// Waits until SIGTERM or SIGINT arrives (after BlockShutdownSignals) and
+/// returns its number.
+int WaitForShutdownSignal();
+
 }  // namespace tether
 
 #endif  // TETHER_COMMON_SERVING_PROCESS_H_

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "common/message_limits.h"
 #include "grpcpp/grpcpp.h"
 #include "spec/validate.h"
 
@@ -134,8 +135,7 @@ std::unique_ptr<tether::v1::Agent::StubInterface> CallRouter::NewAgentStub(
     const std::string& address) const {
   grpc::ChannelArguments args;
   // Payload plus room for the envelope; the router enforces the real limit.
-  const int max_message = static_cast<int>(std::min<int64_t>(
-      options_.max_payload_bytes + (1 << 20), std::numeric_limits<int>::max()));
+  const int max_message = MaxMessageBytes(options_.max_payload_bytes);
   args.SetMaxReceiveMessageSize(max_message);
   args.SetMaxSendMessageSize(max_message);
   // Calls are not idempotent in general: never replay them transparently,

@@ -1,5 +1,6 @@
-// Hot reload end to end on the local backend: the real tetherd, agents,
-// zygotes and Python workers on loopback, driven through the public API.
+// Hot reload end to end on the local backend: the real tetherd (in the test
+// process: nothing here is about tetherd's process), agents, zygotes and
+// Python workers on loopback, driven through the public API.
 
 #include <atomic>
 #include <string>
@@ -12,8 +13,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sync/revision_builder.h"
+#include "tests/in_process_tetherd.h"
 #include "tests/service_test_util.h"
-#include "tests/tetherd_process.h"
+#include "tests/tetherd_client.h"
 
 namespace tether::testing {
 namespace {
@@ -44,7 +46,7 @@ def greet():
 class ReloadIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto tetherd = TetherdProcess::Start(NewTempDir("state"));
+    auto tetherd = InProcessTetherd::Start(NewTempDir("state"));
     ASSERT_TRUE(tetherd.ok()) << tetherd.status();
     tetherd_ = std::move(*tetherd);
     code_dir_ = NewTempDir("code");
@@ -71,7 +73,7 @@ class ReloadIntegrationTest : public ::testing::Test {
     return CallService(*tetherd_, service);
   }
 
-  std::unique_ptr<TetherdProcess> tetherd_;
+  std::unique_ptr<InProcessTetherd> tetherd_;
   std::string code_dir_;
 };
 

@@ -16,7 +16,7 @@
 
 namespace tether::testing {
 
-std::string UploadDir(TetherdProcess& tetherd, const std::string& dir) {
+std::string UploadDir(TetherdClient& tetherd, const std::string& dir) {
   absl::StatusOr<UploadResult> uploaded =
       UploadTree(tetherd.stub(), dir, UploadOptions());
   EXPECT_TRUE(uploaded.ok()) << uploaded.status();
@@ -33,7 +33,7 @@ tether::v1::ServiceSpec PythonSpec(const std::string& name,
   return spec;
 }
 
-std::string CallService(TetherdProcess& tetherd, const std::string& service,
+std::string CallService(TetherdClient& tetherd, const std::string& service,
                         const std::string& payload,
                         tether::v1::CallRequest::Target target) {
   grpc::ClientContext context;
@@ -58,12 +58,12 @@ std::string CallService(TetherdProcess& tetherd, const std::string& service,
   return result.payload();
 }
 
-std::string ReplicaDir(const TetherdProcess& tetherd,
+std::string ReplicaDir(const TetherdClient& tetherd,
                        const std::string& replica) {
   return absl::StrCat(tetherd.state_dir(), "/replicas/", replica);
 }
 
-pid_t AgentPid(const TetherdProcess& tetherd, const std::string& replica) {
+pid_t AgentPid(const TetherdClient& tetherd, const std::string& replica) {
   absl::StatusOr<std::string> text =
       ReadFile(ReplicaDir(tetherd, replica) + "/agent.pid");
   int pid = -1;

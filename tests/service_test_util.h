@@ -2,7 +2,7 @@
 #define TETHER_TESTS_SERVICE_TEST_UTIL_H_
 
 // Helpers for integration tests that deploy Python services to a real
-// tetherd (tests/tetherd_process.h) and watch their agents.
+// tetherd (tests/tetherd_client.h) and watch their agents.
 
 #include <sys/types.h>
 
@@ -11,14 +11,14 @@
 
 #include "absl/time/time.h"
 #include "common/test_util.h"
-#include "tests/tetherd_process.h"
+#include "tests/tetherd_client.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
 namespace tether::testing {
 
 /// Uploads `dir` with SyncCode; returns the revision id ("" and a test
 /// failure on error).
-std::string UploadDir(TetherdProcess& tetherd, const std::string& dir);
+std::string UploadDir(TetherdClient& tetherd, const std::string& dir);
 
 /// A Python service exposing `app.<callable>`.
 tether::v1::ServiceSpec PythonSpec(const std::string& name,
@@ -28,17 +28,17 @@ tether::v1::ServiceSpec PythonSpec(const std::string& name,
 /// Calls `service` once with a JSON payload. Returns the first result's
 /// payload, "raised <type>: <message>" when user code raised, or
 /// "error <code>: <message>" when the call failed.
-std::string CallService(TetherdProcess& tetherd, const std::string& service,
+std::string CallService(TetherdClient& tetherd, const std::string& service,
                         const std::string& payload = "",
                         tether::v1::CallRequest::Target target =
                             tether::v1::CallRequest::TARGET_ANY);
 
 /// The local backend's work dir of `replica` ("<service>-<index>").
-std::string ReplicaDir(const TetherdProcess& tetherd,
+std::string ReplicaDir(const TetherdClient& tetherd,
                        const std::string& replica);
 
 /// The pid of `replica`'s agent process, or -1 while it has none.
-pid_t AgentPid(const TetherdProcess& tetherd, const std::string& replica);
+pid_t AgentPid(const TetherdClient& tetherd, const std::string& replica);
 
 }  // namespace tether::testing
 

@@ -10,47 +10,30 @@
 #include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
-#include "grpcpp/grpcpp.h"
+#include "common/status_macros.h"
 
 namespace tether::testing {
-
-std::string NewTempDir(const std::string& prefix) {
-  const char* base = getenv("TEST_TMPDIR");
-  std::string tmpl =
-      absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, ".XXXXXX");
-  return mkdtemp(tmpl.data());
-}
-
-void WriteTree(const std::string& dir,
-               const std::vector<std::pair<std::string, std::string>>& files) {
-  for (const auto& [path, contents] : files) {
-    const std::string full = absl::StrCat(dir, "/", path);
-    (void)MakeDirs(full.substr(0, full.rfind('/')));
-    (void)WriteFileAtomically(full, contents);
-  }
-}
 
 absl::StatusOr<std::unique_ptr<TetherdProcess>> TetherdProcess::Start(
     const std::string& state_dir, std::vector<std::string> extra_flags) {
   std::unique_ptr<TetherdProcess> process(
       new TetherdProcess(state_dir, std::move(extra_flags)));
-  absl::Status status = process->Launch();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(process->Launch());
   return process;
 }
 
 TetherdProcess::~TetherdProcess() { Stop(); }
 
 absl::Status TetherdProcess::Launch() {
-  absl::StatusOr<std::string> binary = FindDataFile("controlplane/tetherd");
-  if (!binary.ok()) return binary.status();
-  const std::string endpoint_file = state_dir_ + "/tetherd.endpoint";
+  ASSIGN_OR_RETURN(const std::string binary,
+                   FindDataFile("controlplane/tetherd"));
+  const std::string endpoint_file = state_dir() + "/tetherd.endpoint";
   unlink(endpoint_file.c_str());
   // A restart keeps the port, as a Kubernetes Service keeps tetherd's
   // address, so agents dialing the old one find the new tetherd.
-  const std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
-  std::vector<std::string> args = {*binary, absl::StrCat("--listen=", listen),
-                                   absl::StrCat("--state_dir=", state_dir_)};
+  const std::string listen = address().empty() ? "127.0.0.1:0" : address();
+  std::vector<std::string> args = {binary, absl::StrCat("--listen=", listen),
+                                   absl::StrCat("--state_dir=", state_dir())};
   args.insert(args.end(), flags_.begin(), flags_.end());
   std::vector<char*> argv = ExecArgs(args);
   pid_ = fork();
@@ -62,9 +45,7 @@ absl::Status TetherdProcess::Launch() {
   while (absl::Now() < deadline) {
     absl::StatusOr<std::string> endpoint = ReadFile(endpoint_file);
     if (endpoint.ok() && !endpoint->empty()) {
-      address_ = *endpoint;
-      stub_ = tether::v1::ControlPlane::NewStub(
-          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+      Connect(*std::move(endpoint));
       return absl::OkStatus();
     }
     int status = 0;
@@ -89,23 +70,6 @@ void TetherdProcess::Kill() {
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = 0;
-}
-
-grpc::Status TetherdProcess::Deploy(
-    const tether::v1::ServiceSpec& spec, const std::string& revision,
-    std::vector<tether::v1::DeployEvent>* events) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(60));
-  tether::v1::DeployRequest request;
-  *request.mutable_spec() = spec;
-  request.set_revision(revision);
-  auto reader = stub_->Deploy(&context, request);
-  tether::v1::DeployEvent event;
-  while (reader->Read(&event)) {
-    if (events != nullptr) events->push_back(event);
-  }
-  return reader->Finish();
 }
 
 absl::Status TetherdProcess::Restart() {

@@ -81,7 +81,9 @@ int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   tether::v1::CallResponse response;
   const absl::Time start = ctx.now();
   absl::Status status =
-      FromGrpcStatus((*connection)->stub->Call(&context, *request, &response));
+      (*connection)
+          ->Explain(FromGrpcStatus(
+              (*connection)->stub->Call(&context, *request, &response)));
   const absl::Duration latency = ctx.now() - start;
   if (absl::IsDeadlineExceeded(status) && timeout_seconds > 0) {
     status = absl::DeadlineExceededError(absl::StrCat(

@@ -2,12 +2,14 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
@@ -50,11 +52,8 @@ class CliTest : public ::testing::Test {
     ctx_.now = [] { return kNow; };
     ctx_.connect = [this](const ParsedArgs&, const Environment&)
         -> absl::StatusOr<std::unique_ptr<Connection>> {
-      if (!reachable_) {
-        return absl::UnavailableError(
-            "cannot reach tetherd at 127.0.0.1:7700: connection refused "
-            "(start it with 'tether up')");
-      }
+      // Unreachable: the real connection to a socket nobody listens on.
+      if (!reachable_) return Dial(unreachable_address(), "");
       return fake_.Connect();
     };
   }
@@ -67,6 +66,20 @@ class CliTest : public ::testing::Test {
 
   std::string out() const { return out_.str(); }
   std::string err() const { return err_.str(); }
+  // An abstract Unix socket nobody listens on: refused at once, no file.
+  std::string unreachable_address() const {
+    return absl::StrCat("unix-abstract:tether-cli-test-nobody-", getpid());
+  }
+  // What every command prints when tetherd is unreachable: where, gRPC's
+  // reason, and the hint.
+  void ExpectUnreachableError() const {
+    const std::string prefix =
+        "error: cannot reach tetherd at " + unreachable_address() + ": ";
+    const std::string suffix = " (start it with 'tether up')\n";
+    EXPECT_EQ(err().rfind(prefix, 0), 0u) << err();
+    EXPECT_GT(err().size(), prefix.size() + suffix.size()) << err();
+    EXPECT_EQ(err().substr(err().size() - suffix.size()), suffix) << err();
+  }
 
   FakeControlPlane fake_;
   bool reachable_ = true;
@@ -160,9 +173,11 @@ TEST_F(CliTest, UsageErrorsNameTheFlag) {
 TEST_F(CliTest, UnreachableTetherdExitsFour) {
   reachable_ = false;
   EXPECT_EQ(Run({"ls"}), kExitUnavailable);
-  EXPECT_EQ(err(),
-            "error: cannot reach tetherd at 127.0.0.1:7700: connection refused "
-            "(start it with 'tether up')\n");
+  ExpectUnreachableError();
+  EXPECT_EQ(Run({"status", "hello"}), kExitUnavailable);
+  ExpectUnreachableError();
+  EXPECT_EQ(Run({"call", "hello"}), kExitUnavailable);
+  ExpectUnreachableError();
 }
 
 // ---- ls / status / down ----------------------------------------------------
@@ -321,6 +336,8 @@ TEST_F(CliTest, CallServerErrorsMapToExitCodes) {
                 grpc::Status(grpc::StatusCode::UNAVAILABLE,
                              "service hello has no ready replica"));
   EXPECT_EQ(Run({"call", "hello"}), kExitUnavailable);
+  // tetherd's own UNAVAILABLE is passed on as it is.
+  EXPECT_EQ(err(), "error: service hello has no ready replica\n");
   fake_.SetCall(tether::v1::CallResponse(),
                 grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too big"));
   EXPECT_EQ(Run({"call", "hello"}), kExitOther);
@@ -463,9 +480,7 @@ TEST_F(DeployTest, LocalErrorsExitTwoWithoutCallingTetherd) {
 TEST_F(DeployTest, UnreachableTetherdExitsFour) {
   reachable_ = false;
   EXPECT_EQ(Run({"deploy", "-f", dir_ + "/service.yaml"}), kExitUnavailable);
-  EXPECT_EQ(err(),
-            "error: cannot reach tetherd at 127.0.0.1:7700: connection refused "
-            "(start it with 'tether up')\n");
+  ExpectUnreachableError();
 }
 
 // ---- dev -------------------------------------------------------------------
@@ -535,6 +550,7 @@ TEST_F(DevTest, LocalErrorsExitTwoWithoutCallingTetherd) {
 TEST_F(DevTest, UnreachableTetherdExitsFour) {
   reachable_ = false;
   EXPECT_EQ(Run({"dev", "-f", dir_ + "/service.yaml"}), kExitUnavailable);
+  ExpectUnreachableError();
   EXPECT_TRUE(script_.specs().empty());
 }
 

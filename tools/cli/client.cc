@@ -79,22 +79,31 @@ void Connection::Decorate(grpc::ClientContext& context) const {
   if (!token.empty()) context.AddMetadata("authorization", BearerValue(token));
 }
 
-absl::StatusOr<std::unique_ptr<Connection>> Dial(const std::string& address,
-                                                 const std::string& token,
-                                                 absl::Duration timeout) {
+absl::Status Connection::Explain(absl::Status status) const {
+  if (!absl::IsUnavailable(status)) return status;
+  switch (channel->GetState(/*try_to_connect=*/false)) {
+    case GRPC_CHANNEL_IDLE:
+    case GRPC_CHANNEL_CONNECTING:
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      break;
+    default:
+      // READY: tetherd itself answered UNAVAILABLE. SHUTDOWN: not a network
+      // channel (in-process, in tests), so nothing to reach.
+      return status;
+  }
+  return absl::UnavailableError(absl::StrCat("cannot reach tetherd at ",
+                                             address, ": ", status.message(),
+                                             " (start it with 'tether up')"));
+}
+
+std::unique_ptr<Connection> Dial(const std::string& address,
+                                 const std::string& token) {
   auto connection = std::make_unique<Connection>();
   connection->address = address;
   connection->token = token;
   std::shared_ptr<grpc::Channel> channel = NewChannel(address);
   connection->channel = channel;
   connection->stub = tether::v1::ControlPlane::NewStub(channel);
-  absl::Status status = CheckHealth(channel, timeout, token);
-  if (!status.ok()) {
-    return absl::Status(
-        status.code(),
-        absl::StrCat("cannot reach tetherd at ", address, ": ",
-                     status.message(), " (start it with 'tether up')"));
-  }
   return connection;
 }
 

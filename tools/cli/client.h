@@ -7,7 +7,6 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "tether/v1/control_plane.grpc.pb.h"
@@ -47,14 +46,19 @@ struct Connection {
 
   /// Adds `authorization: Bearer <token>` to a call when a token is set.
   void Decorate(grpc::ClientContext& context) const;
+
+  /// `status` of a call on this connection, saying "cannot reach tetherd at
+  /// ADDRESS: REASON (start it with 'tether up')" when it is UNAVAILABLE
+  /// because the channel is not connected (idle, connecting or failing), so
+  /// the first failed call explains itself without a health check before
+  /// every call.
+  absl::Status Explain(absl::Status status) const;
 };
 
-/// Dials `address` and checks that tetherd answers within `timeout`.
-/// UNAVAILABLE (or DEADLINE_EXCEEDED) "cannot reach tetherd at ADDRESS:
-/// REASON (start it with 'tether up')" otherwise.
-absl::StatusOr<std::unique_ptr<Connection>> Dial(const std::string& address,
-                                                 const std::string& token,
-                                                 absl::Duration timeout);
+/// A connection to `address`. Does not contact tetherd: the first call does,
+/// and Explain turns its failure into a clear message.
+std::unique_ptr<Connection> Dial(const std::string& address,
+                                 const std::string& token);
 
 }  // namespace tether::cli
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/files.h"
+#include "common/grpc_status.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
@@ -61,28 +62,48 @@ TEST(CheckHealthTest, AServerWithoutHealthServiceStillAnswers) {
       CheckHealth(NewChannel(server.address), absl::Seconds(10), "").ok());
 }
 
-TEST(DialTest, ReachesAServer) {
-  TestServer server(/*health=*/true);
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      Dial(server.address, "secret", absl::Seconds(10));
-  ASSERT_TRUE(connection.ok()) << connection.status();
-  EXPECT_EQ((*connection)->address, server.address);
-  EXPECT_EQ((*connection)->token, "secret");
-  EXPECT_NE((*connection)->stub, nullptr);
+TEST(DialTest, DoesNotContactTetherd) {
+  const std::string dir = TempDir();
+  std::unique_ptr<Connection> connection =
+      Dial("unix:" + dir + "/nobody.sock", "secret");
+  EXPECT_EQ(connection->address, "unix:" + dir + "/nobody.sock");
+  EXPECT_EQ(connection->token, "secret");
+  EXPECT_NE(connection->stub, nullptr);
+  EXPECT_EQ(connection->channel->GetState(/*try_to_connect=*/false),
+            GRPC_CHANNEL_IDLE);
+  RemoveAll(dir).IgnoreError();
 }
 
-TEST(DialTest, NothingListeningIsUnavailableWithAHint) {
+TEST(ExplainTest, FailedConnectionSaysTetherdIsUnreachable) {
   const std::string dir = TempDir();
   const std::string address = "unix:" + dir + "/nobody.sock";
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      Dial(address, "", absl::Seconds(10));
-  EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable);
-  const std::string message(connection.status().message());
+  std::unique_ptr<Connection> connection = Dial(address, "");
+  grpc::ClientContext context;
+  tether::v1::ListServicesResponse response;
+  const absl::Status status = connection->Explain(
+      FromGrpcStatus(connection->stub->ListServices(&context, {}, &response)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  const std::string message(status.message());
   EXPECT_EQ(message.rfind("cannot reach tetherd at " + address + ": ", 0), 0u)
       << message;
   EXPECT_NE(message.find("(start it with 'tether up')"), std::string::npos)
       << message;
   RemoveAll(dir).IgnoreError();
+}
+
+TEST(ExplainTest, TetherdsOwnErrorsPassThrough) {
+  TestServer server(/*health=*/true);
+  std::unique_ptr<Connection> connection = Dial(server.address, "");
+  // The server has no ControlPlane: it answers UNIMPLEMENTED, so the
+  // channel is READY afterwards.
+  grpc::ClientContext context;
+  tether::v1::ListServicesResponse response;
+  ASSERT_EQ(
+      connection->stub->ListServices(&context, {}, &response).error_code(),
+      grpc::StatusCode::UNIMPLEMENTED);
+  const absl::Status busy = absl::UnavailableError("no replica is ready");
+  EXPECT_EQ(connection->Explain(busy), busy);
+  EXPECT_TRUE(connection->Explain(absl::OkStatus()).ok());
 }
 
 }  // namespace

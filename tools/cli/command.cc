@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "spec/diagnostics.h"
 #include "tools/cli/exit_codes.h"
 
@@ -14,10 +15,9 @@ namespace tether::cli {
 absl::StatusOr<std::unique_ptr<Connection>> DefaultConnect(
     const ParsedArgs& args, const Environment& env) {
   const std::string state_dir = ResolveStateDir(args.Get("state-dir"), env);
-  absl::StatusOr<Endpoint> endpoint =
-      ResolveEndpoint(args.Get("endpoint"), env, state_dir);
-  if (!endpoint.ok()) return endpoint.status();
-  return Dial(endpoint->address, args.Get("token", env.token), kConnectTimeout);
+  ASSIGN_OR_RETURN(const Endpoint endpoint,
+                   ResolveEndpoint(args.Get("endpoint"), env, state_dir));
+  return Dial(endpoint.address, args.Get("token", env.token));
 }
 
 std::vector<FlagSpec> ConnectionFlags() {

@@ -49,11 +49,9 @@ struct Command {
   std::function<int(const ParsedArgs&, Context&)> run;
 };
 
-/// How long commands wait for tetherd to answer before giving up (exit 4).
-inline constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
-
 /// Resolves the endpoint (--endpoint, $TETHER_ENDPOINT, state dir) and the
-/// token (--token, $TETHER_TOKEN), then dials and health-checks tetherd.
+/// token (--token, $TETHER_TOKEN), then dials tetherd (see Dial: an
+/// unreachable tetherd fails the first call, with exit code 4).
 absl::StatusOr<std::unique_ptr<Connection>> DefaultConnect(
     const ParsedArgs& args, const Environment& env);
 

@@ -15,14 +15,14 @@
 #include "absl/strings/str_split.h"
 #include "common/exec_args.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 
 namespace tether::cli {
 
 absl::StatusOr<pid_t> ReadPidFile(const std::string& path) {
-  absl::StatusOr<std::string> contents = ReadFile(path);
-  if (!contents.ok()) return contents.status();
+  ASSIGN_OR_RETURN(const std::string contents, ReadFile(path));
   int pid = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*contents), &pid) ||
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(contents), &pid) ||
       pid <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, " does not hold a process id"));

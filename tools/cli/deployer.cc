@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/status_context.h"
+#include "common/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "spec/validate.h"
 #include "tools/cli/format.h"
@@ -38,7 +39,8 @@ absl::StatusOr<UploadResult> Deployer::Upload(const std::string& code_dir) {
   absl::StatusOr<UploadResult> upload =
       UploadTree(*conn_.stub, code_dir, options);
   if (!upload.ok()) {
-    return WithContext(absl::StrCat("uploading ", code_dir), upload.status());
+    return conn_.Explain(
+        WithContext(absl::StrCat("uploading ", code_dir), upload.status()));
   }
   return upload;
 }
@@ -67,7 +69,7 @@ absl::Status Deployer::Deploy(
   while (reader->Read(&event)) {
     if (on_event) on_event(event);
   }
-  absl::Status status = FromGrpcStatus(reader->Finish());
+  absl::Status status = conn_.Explain(FromGrpcStatus(reader->Finish()));
   if (absl::IsDeadlineExceeded(status)) {
     status = absl::DeadlineExceededError(
         absl::StrCat("service ", spec.name(), " is not ready after ",
@@ -84,14 +86,13 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
     const tether::v1::ServiceSpec& spec, const std::string& code_dir,
     absl::Time start, const DeployOutput& output, absl::Duration timeout) {
   const absl::Time upload_start = now_();
-  absl::StatusOr<UploadResult> upload = Upload(code_dir);
-  if (!upload.ok()) return upload.status();
-  const std::string& revision = upload->result.revision();
+  ASSIGN_OR_RETURN(const UploadResult upload, Upload(code_dir));
+  const std::string& revision = upload.result.revision();
   *output.lines << "synced " << code_dir << ": revision "
-                << ShortRevision(revision) << ", " << upload->files
-                << (upload->files == 1 ? " file" : " files") << ", sent "
-                << upload->blobs_sent << " new ("
-                << FormatBytes(upload->result.bytes_received()) << ") in "
+                << ShortRevision(revision) << ", " << upload.files
+                << (upload.files == 1 ? " file" : " files") << ", sent "
+                << upload.blobs_sent << " new ("
+                << FormatBytes(upload.result.bytes_received()) << ") in "
                 << FormatSeconds(now_() - upload_start) << std::endl;
 
   const size_t width = ReplicaWidth(spec);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "spec/diagnostics.h"
 #include "spec/service_file.h"
 #include "tools/cli/deployer.h"
@@ -21,13 +22,14 @@ namespace {
 
 // Beyond a minute, "debounce" is a typo for something else.
 constexpr int kMaxDebounceMs = 60'000;
+// How long `dev` waits for tetherd's first answer before exit 4.
+constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
 
 absl::StatusOr<std::unique_ptr<FileWatcher>> NewInotifyWatcher(
     const WatchSpec& spec) {
-  absl::StatusOr<std::unique_ptr<InotifyWatcher>> watcher =
-      InotifyWatcher::Create(spec);
-  if (!watcher.ok()) return watcher.status();
-  return std::unique_ptr<FileWatcher>(*std::move(watcher));
+  ASSIGN_OR_RETURN(std::unique_ptr<FileWatcher> watcher,
+                   InotifyWatcher::Create(spec));
+  return watcher;
 }
 
 int RunDev(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
@@ -51,6 +53,14 @@ int RunDev(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   std::optional<DeployTarget> target =
       OpenDeployTarget(command, args, ctx, &exit_code);
   if (!target.has_value()) return exit_code;
+  // Dev mode runs for minutes: one health check up front makes a tetherd
+  // that is down exit 4 at once instead of watching with nowhere to deploy.
+  if (absl::Status status = target->connection->Explain(
+          CheckHealth(target->connection->channel, kConnectTimeout,
+                      target->connection->token));
+      !status.ok()) {
+    return Fail(ctx, status);
+  }
 
   Deployer deployer(*target->connection, ctx.now);
   DevLoopOptions options;

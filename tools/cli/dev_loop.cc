@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/status_context.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "tools/cli/format.h"
 
@@ -54,12 +55,10 @@ absl::StatusOr<std::unique_ptr<DevLoop>> DevLoop::Create(DevLoopOptions options,
     return absl::InvalidArgumentError(
         "DevLoop needs out, new_watcher and a deployer");
   }
-  absl::StatusOr<std::string> spec_abs = ResolveFilePath(options.spec_path);
-  if (!spec_abs.ok()) return spec_abs.status();
+  ASSIGN_OR_RETURN(std::string spec_abs, ResolveFilePath(options.spec_path));
   std::unique_ptr<DevLoop> loop(new DevLoop(std::move(options), std::move(file),
-                                            *std::move(spec_abs), deployer));
-  absl::Status status = loop->Watch(loop->code_dir_);
-  if (!status.ok()) return status;
+                                            std::move(spec_abs), deployer));
+  RETURN_IF_ERROR(loop->Watch(loop->code_dir_));
   return loop;
 }
 
@@ -88,14 +87,13 @@ bool DevLoop::stopping() {
 }
 
 absl::Status DevLoop::Watch(const std::string& code_dir) {
-  absl::StatusOr<std::unique_ptr<FileWatcher>> watcher =
-      options_.new_watcher(WatchSpec{code_dir, {spec_abs_}});
-  if (!watcher.ok()) return watcher.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<FileWatcher> watcher,
+                   options_.new_watcher(WatchSpec{code_dir, {spec_abs_}}));
   // The old watcher is closed after the lock is released.
   std::unique_ptr<FileWatcher> old;
   {
     absl::MutexLock lock(&mu_);
-    old = std::exchange(watcher_, *std::move(watcher));
+    old = std::exchange(watcher_, std::move(watcher));
   }
   watched_root_ = code_dir;
   return absl::OkStatus();

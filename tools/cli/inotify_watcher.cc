@@ -18,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 
 namespace tether::cli {
 namespace {
@@ -141,10 +142,9 @@ absl::Status InotifyWatcher::WalkTree(const std::string& rel,
   const std::string path = rel.empty() ? root_ : Join(root_, rel);
   // Watch before listing, so an entry created meanwhile is either listed or
   // reported.
-  absl::StatusOr<int> wd = AddWatch(path);
-  if (!wd.ok()) return wd.status();
-  if (*wd < 0) return absl::OkStatus();
-  dirs[*wd] = Dir{path, /*in_tree=*/true, rel};
+  ASSIGN_OR_RETURN(const int wd, AddWatch(path));
+  if (wd < 0) return absl::OkStatus();
+  dirs[wd] = Dir{path, /*in_tree=*/true, rel};
 
   // Same rule order as ScanTree: .gitignore, then .tetherignore, parents
   // before children.
@@ -191,9 +191,8 @@ absl::Status InotifyWatcher::Rescan() {
   if (!root_parent_.empty()) parents.push_back(root_parent_);
   for (const std::string& file : files_) parents.push_back(Dirname(file));
   for (const std::string& parent : parents) {
-    absl::StatusOr<int> wd = AddWatch(parent);
-    if (!wd.ok()) return wd.status();
-    if (*wd >= 0) dirs.try_emplace(*wd, Dir{parent, /*in_tree=*/false, ""});
+    ASSIGN_OR_RETURN(const int wd, AddWatch(parent));
+    if (wd >= 0) dirs.try_emplace(wd, Dir{parent, /*in_tree=*/false, ""});
   }
 
   for (const auto& [wd, dir] : dirs_) {

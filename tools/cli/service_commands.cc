@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "spec/validate.h"
 #include "tools/cli/exit_codes.h"
@@ -23,12 +24,11 @@ void Prepare(const Connection& connection, grpc::ClientContext& context) {
 // Connects to tetherd and makes one control call with `call(stub, context)`.
 template <typename Call>
 absl::Status CallTetherd(const ParsedArgs& args, Context& ctx, Call call) {
-  absl::StatusOr<std::unique_ptr<Connection>> connection =
-      ctx.connect(args, ctx.env);
-  if (!connection.ok()) return connection.status();
+  ASSIGN_OR_RETURN(const std::unique_ptr<Connection> connection,
+                   ctx.connect(args, ctx.env));
   grpc::ClientContext context;
-  Prepare(**connection, context);
-  return FromGrpcStatus(call(*(*connection)->stub, &context));
+  Prepare(*connection, context);
+  return connection->Explain(FromGrpcStatus(call(*connection->stub, &context)));
 }
 
 // The SERVICE argument; INVALID_ARGUMENT naming it when malformed.

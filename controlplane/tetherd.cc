@@ -1,0 +1,220 @@
+#include "controlplane/tetherd.h"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/grpc_server.h"
+#include "common/log.h"
+#include "common/runfiles.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "controlplane/agent_gateway_service.h"
+#include "controlplane/api_tokens.h"
+#include "controlplane/call_router.h"
+#include "controlplane/code/code_collector.h"
+#include "controlplane/code/file_code_store.h"
+#include "controlplane/control_plane_service.h"
+#include "controlplane/file_service_store.h"
+#include "controlplane/kubernetes_backend.h"
+#include "controlplane/local_backend.h"
+#include "controlplane/service_manager.h"
+#include "kube/kube_client_http.h"
+#include "kube/kube_config.h"
+
+namespace tether::controlplane {
+namespace {
+
+std::string NewToken() {
+  std::string bytes(32, '\0');
+  TETHER_CHECK(getrandom(bytes.data(), bytes.size(), 0) ==
+               static_cast<ssize_t>(bytes.size()))
+      << "getrandom failed";
+  return ToHex(bytes);
+}
+
+// Configuration errors keep their message but say INVALID_ARGUMENT, which
+// main turns into exit code 2.
+absl::Status ConfigError(absl::string_view flag, const absl::Status& status) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, ": ", status.ToString()));
+}
+
+std::string EndpointFile(const std::string& state_dir) {
+  return state_dir + "/tetherd.endpoint";
+}
+
+std::string PidFile(const std::string& state_dir) {
+  return state_dir + "/tetherd.pid";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Tetherd>> Tetherd::Create(Options options) {
+  if (options.backend != "local" && options.backend != "kubernetes") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend=", options.backend,
+                     " is not supported; use local or kubernetes"));
+  }
+  if (options.state_dir.empty()) {
+    return absl::InvalidArgumentError("--state_dir: empty");
+  }
+  if (absl::Status made = MakeDirs(options.state_dir); !made.ok()) {
+    return ConfigError("--state_dir", made);
+  }
+  std::unique_ptr<Tetherd> tetherd(new Tetherd(std::move(options)));
+  RETURN_IF_ERROR(tetherd->OpenStores());
+  RETURN_IF_ERROR(tetherd->CreateBackend());
+  RETURN_IF_ERROR(tetherd->CreateServices());
+  RETURN_IF_ERROR(tetherd->Serve());
+  RETURN_IF_ERROR(tetherd->WriteProcessFiles());
+  TETHER_LOG(INFO) << "tetherd serving at " << tetherd->address_ << " (state "
+                   << tetherd->options_.state_dir << ", backend "
+                   << tetherd->options_.backend << ")";
+  return tetherd;
+}
+
+Tetherd::Tetherd(Options options) : options_(std::move(options)) {}
+
+Tetherd::~Tetherd() { Shutdown(); }
+
+absl::Status Tetherd::OpenStores() {
+  FileCodeStore::Options code_options;
+  code_options.dir = options_.state_dir + "/code";
+  ASSIGN_OR_RETURN(code_store_, FileCodeStore::Create(code_options));
+  FileServiceStore::Options store_options;
+  store_options.dir = options_.state_dir + "/services";
+  ASSIGN_OR_RETURN(service_store_, FileServiceStore::Create(store_options));
+  return absl::OkStatus();
+}
+
+absl::Status Tetherd::CreateBackend() {
+  if (options_.backend == "local") return CreateLocalBackend();
+  // The client and backend are ready before anything serves, so bad config
+  // fails the start, not the first deploy.
+  if (absl::Status created = CreateKubernetesBackend(); !created.ok()) {
+    return ConfigError("--backend=kubernetes", created);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Tetherd::CreateKubernetesBackend() {
+  ASSIGN_OR_RETURN(const kube::KubeConfig config, kube::DefaultKubeConfig());
+  kube::KubeClientHttp::Options client_options;
+  client_options.config = config;
+  ASSIGN_OR_RETURN(kube_client_, kube::KubeClientHttp::Create(client_options));
+  KubernetesBackend::Options backend_options;
+  backend_options.client = kube_client_.get();
+  backend_options.render.kube_namespace = options_.kube_namespace.empty()
+                                              ? config.default_namespace
+                                              : options_.kube_namespace;
+  backend_options.tetherd_namespace = config.default_namespace;
+  backend_options.render.agent_image = options_.agent_image;
+  backend_options.render.tetherd_address = options_.advertise_address;
+  backend_options.render.gpu_node_label = options_.gpu_node_label;
+  backend_options.default_pod_template = options_.default_pod_template;
+  backend_options.unschedulable_grace = options_.unschedulable_grace;
+  ASSIGN_OR_RETURN(kube_backend_, KubernetesBackend::Create(backend_options));
+  backend_ = kube_backend_.get();
+  return absl::OkStatus();
+}
+
+absl::Status Tetherd::CreateLocalBackend() {
+  LocalBackend::Options backend_options;
+  backend_options.agent_binary = options_.agent_binary;
+  if (backend_options.agent_binary.empty()) {
+    ASSIGN_OR_RETURN(backend_options.agent_binary,
+                     FindDataFile("agent/tether-agent"));
+  }
+  backend_options.state_dir = options_.state_dir;
+  backend_options.max_payload_bytes = options_.max_payload_bytes;
+  ASSIGN_OR_RETURN(local_backend_, LocalBackend::Create(backend_options));
+  backend_ = local_backend_.get();
+  return absl::OkStatus();
+}
+
+absl::Status Tetherd::CreateServices() {
+  CallRouter::Options router_options;
+  router_options.max_payload_bytes = options_.max_payload_bytes;
+  router_ = std::make_unique<CallRouter>(router_options);
+  ServiceManager::Options manager_options;
+  manager_options.backend = backend_;
+  manager_options.store = service_store_.get();
+  manager_options.code_store = code_store_.get();
+  manager_options.router = router_.get();
+  manager_options.new_token = NewToken;
+  ASSIGN_OR_RETURN(manager_, ServiceManager::Create(manager_options));
+  if (!options_.api_tokens_file.empty()) {
+    ApiTokens::Options tokens_options;
+    tokens_options.file = options_.api_tokens_file;
+    absl::StatusOr<std::unique_ptr<ApiTokens>> tokens =
+        ApiTokens::Create(tokens_options);
+    if (!tokens.ok()) return ConfigError("--api_tokens_file", tokens.status());
+    api_tokens_ = *std::move(tokens);
+  }
+  control_plane_ = std::make_unique<ControlPlaneService>(
+      manager_.get(), router_.get(), code_store_.get(), api_tokens_.get());
+  gateway_ =
+      std::make_unique<AgentGatewayService>(manager_.get(), code_store_.get());
+  return absl::OkStatus();
+}
+
+absl::Status Tetherd::Serve() {
+  GrpcServer::Options server_options;
+  server_options.listen_address = options_.listen_address;
+  server_options.max_payload_bytes = options_.max_payload_bytes;
+  server_options.services = {control_plane_.get(), gateway_.get()};
+  ASSIGN_OR_RETURN(server_, GrpcServer::Create(server_options));
+  address_ = server_->address();
+  // Backends report replica events from here on; agents dial address_.
+  if (local_backend_ != nullptr)
+    local_backend_->Start(address_, manager_.get());
+  if (kube_backend_ != nullptr) kube_backend_->Start(manager_.get());
+  if (absl::Status recovered = manager_->Recover(); !recovered.ok()) {
+    // Not INVALID_ARGUMENT whatever the record says: the flags are fine.
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot load service records: ", recovered.ToString()));
+  }
+  CodeCollector::Options collector_options;
+  collector_options.store = code_store_.get();
+  collector_options.live_revisions = [manager = manager_.get()] {
+    return manager->LiveRevisions();
+  };
+  collector_options.interval = options_.code_gc_interval;
+  collector_options.grace = options_.code_gc_grace;
+  collector_ = std::make_unique<CodeCollector>(collector_options);
+  return absl::OkStatus();
+}
+
+absl::Status Tetherd::WriteProcessFiles() {
+  // From here on the files are this tetherd's, even if writing one fails.
+  wrote_process_files_ = true;
+  RETURN_IF_ERROR(
+      WriteFileAtomically(PidFile(options_.state_dir), absl::StrCat(getpid())));
+  RETURN_IF_ERROR(
+      WriteFileAtomically(EndpointFile(options_.state_dir), address_));
+  return absl::OkStatus();
+}
+
+void Tetherd::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Only files this tetherd wrote: a failed start must not hide the one
+  // already serving on the state dir.
+  if (wrote_process_files_) unlink(EndpointFile(options_.state_dir).c_str());
+  collector_.reset();
+  if (gateway_ != nullptr) gateway_->CloseAttachStreams();
+  if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
+  // Applies in flight finish while the backend still exists.
+  if (manager_ != nullptr) manager_->Shutdown();
+  // Stops local agents (records stay, so the next tetherd restarts them);
+  // pods keep running and re-attach to the next tetherd.
+  local_backend_.reset();
+  kube_backend_.reset();
+  if (wrote_process_files_) unlink(PidFile(options_.state_dir).c_str());
+}
+
+}  // namespace tether::controlplane

@@ -1,0 +1,131 @@
+#ifndef TETHER_CONTROLPLANE_TETHERD_H_
+#define TETHER_CONTROLPLANE_TETHERD_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace tether {
+class CodeCollector;
+class FileCodeStore;
+class GrpcServer;
+}  // namespace tether
+
+namespace tether::kube {
+class KubeClientHttp;
+}  // namespace tether::kube
+
+namespace tether::controlplane {
+
+class AgentGatewayService;
+class ApiTokens;
+class Backend;
+class CallRouter;
+class ControlPlaneService;
+class FileServiceStore;
+class KubernetesBackend;
+class LocalBackend;
+class ServiceManager;
+
+/// tetherd's composition root: the stores under the state dir, the backend,
+/// the router and ServiceManager, the ControlPlane and AgentGateway services
+/// on one gRPC server, the code collector, and the endpoint and pid files.
+/// `controlplane/main.cc` only turns flags into Options; tests build the
+/// whole process in-process with it.
+///
+/// Thread-compatible: address() is immutable once created; Shutdown (a
+/// second call does nothing) and destruction happen on the owner's thread.
+class Tetherd final {
+ public:
+  /// Mirrors tetherd's flags; errors name the flag.
+  struct Options {
+    /// host:port to serve on; port 0 picks a free port.
+    std::string listen_address = "127.0.0.1:7700";
+    /// Service records, code, replica work dirs, tetherd.endpoint and
+    /// tetherd.pid live here; created if missing. Required.
+    std::string state_dir;
+    /// Where replicas run: "local" (processes on this machine) or
+    /// "kubernetes" (pods, with kube::DefaultKubeConfig).
+    std::string backend = "local";
+    /// local: the tether-agent executable. Empty: the one shipped beside
+    /// tetherd (FindDataFile("agent/tether-agent")).
+    std::string agent_binary;
+    /// kubernetes: namespace services run in. Empty: the kubeconfig's.
+    std::string kube_namespace;
+    /// kubernetes: image holding the agent bundle under /opt/tether.
+    std::string agent_image;
+    /// kubernetes: host:port pods' agents dial tetherd at.
+    std::string advertise_address;
+    /// kubernetes: PodTemplate every service builds on.
+    std::string default_pod_template = "tether-default";
+    /// kubernetes: how long an unschedulable pod waits for an autoscaler.
+    absl::Duration unschedulable_grace = absl::Seconds(60);
+    /// kubernetes: node label whose value compute.gpu_type must match.
+    std::string gpu_node_label = "accelerator";
+    /// Largest call payload accepted (RESOURCE_EXHAUSTED beyond).
+    int64_t max_payload_bytes = 64 << 20;
+    /// Bearer tokens the ControlPlane API requires (ApiTokens). Empty: an
+    /// open API.
+    std::string api_tokens_file;
+    /// How often unused code is removed; zero: never.
+    absl::Duration code_gc_interval = absl::Minutes(10);
+    /// Code stored more recently than this is never removed.
+    absl::Duration code_gc_grace = absl::Hours(1);
+  };
+
+  /// Builds everything, serves, restarts the recorded services and writes
+  /// <state_dir>/tetherd.endpoint and tetherd.pid. INVALID_ARGUMENT for bad
+  /// configuration (naming the flag), UNAVAILABLE "cannot listen on ADDRESS",
+  /// other codes when the state dir cannot be used.
+  static absl::StatusOr<std::unique_ptr<Tetherd>> Create(Options options);
+  /// Shuts down if Shutdown was not called.
+  ~Tetherd();
+
+  /// Where tetherd serves: the listen host with the bound port.
+  const std::string& address() const { return address_; }
+
+  /// Removes the endpoint file, ends agents' Attach streams, stops the
+  /// server (2 s grace for calls in flight), lets applies in flight finish,
+  /// stops local agents (records stay, so the next tetherd restarts them;
+  /// pods keep running and re-attach) and removes the pid file.
+  void Shutdown();
+
+ private:
+  explicit Tetherd(Options options);
+  absl::Status OpenStores();
+  absl::Status CreateBackend();
+  absl::Status CreateKubernetesBackend();
+  absl::Status CreateLocalBackend();
+  absl::Status CreateServices();
+  // Starts the server and the backend, recovers services, starts the
+  // collector.
+  absl::Status Serve();
+  absl::Status WriteProcessFiles();
+
+  const Options options_;
+  std::string address_;
+  std::unique_ptr<FileCodeStore> code_store_;
+  std::unique_ptr<FileServiceStore> service_store_;
+  // One of the two backends runs; backend_ points at it.
+  std::unique_ptr<kube::KubeClientHttp> kube_client_;
+  std::unique_ptr<KubernetesBackend> kube_backend_;
+  std::unique_ptr<LocalBackend> local_backend_;
+  Backend* backend_ = nullptr;
+  std::unique_ptr<CallRouter> router_;
+  std::unique_ptr<ServiceManager> manager_;
+  std::unique_ptr<ApiTokens> api_tokens_;
+  std::unique_ptr<ControlPlaneService> control_plane_;
+  std::unique_ptr<AgentGatewayService> gateway_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<CodeCollector> collector_;
+  bool shut_down_ = false;
+  // The endpoint and pid files are this tetherd's to remove.
+  bool wrote_process_files_ = false;
+};
+
+}  // namespace tether::controlplane
+
+#endif  // TETHER_CONTROLPLANE_TETHERD_H_
