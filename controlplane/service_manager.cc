@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/revision_id.h"
 #include "controlplane/code/code_store.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
@@ -20,10 +21,6 @@ using tether::v1::ServiceStatus;
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
       absl::ToUnixNanos(t));
-}
-
-std::string Short(const std::string& revision) {
-  return revision.substr(0, 12);
 }
 
 }  // namespace
@@ -143,7 +140,7 @@ absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
     generation = service.record.generation();
     Emit(service, DeployEvent::STAGE_ACCEPTED, "",
          absl::StrCat("generation ", generation, ", revision ",
-                      Short(request.revision())));
+                      ShortRevision(request.revision())));
     UpdateRoute(service);
   }
   run_apply_([this, name = spec.name(), generation] {
@@ -277,13 +274,13 @@ void ServiceManager::MaybeFinishDeploy(Service& service) {
   service.last_good_spec = service.record.spec();
   Persist(service);
   Emit(service, DeployEvent::STAGE_READY, "",
-       absl::StrCat("revision ", Short(service.record.revision()), " on ",
-                    service.order.size(), " replica(s)"));
+       absl::StrCat("revision ", ShortRevision(service.record.revision()),
+                    " on ", service.order.size(), " replica(s)"));
   EndDeploy(service, absl::OkStatus());
   if (recovering) {
     TETHER_LOG(INFO) << "service " << service.record.name()
                      << " recovered: every replica serves revision "
-                     << Short(service.record.revision());
+                     << ShortRevision(service.record.revision());
     UpdateRoute(service);
   }
 }
@@ -304,9 +301,9 @@ bool ServiceManager::RollBack(Service& service, const std::string& failed) {
     return false;
   }
   TETHER_LOG(WARNING) << "service " << service.record.name()
-                      << ": going back to revision " << Short(previous)
+                      << ": going back to revision " << ShortRevision(previous)
                       << " after " << failed << " failed to load "
-                      << Short(service.record.revision());
+                      << ShortRevision(service.record.revision());
   service.record.set_revision(previous);
   service.record.set_generation(service.record.generation() + 1);
   Persist(service);
@@ -464,14 +461,16 @@ void ServiceManager::OnRevisionState(uint64_t session,
   Service& service = services_[service_name];
   Replica& replica = service.replicas[replica_name];
   const bool current = state.generation() == service.record.generation();
-  TETHER_LOG(INFO) << replica_name << ": revision " << Short(state.revision())
-                   << " generation " << state.generation() << " "
+  TETHER_LOG(INFO) << replica_name << ": revision "
+                   << ShortRevision(state.revision()) << " generation "
+                   << state.generation() << " "
                    << RevisionState::State_Name(state.state());
   switch (state.state()) {
     case RevisionState::STATE_SYNCING:
       if (current) {
         Emit(service, DeployEvent::STAGE_REPLICA_SYNCING, replica_name,
-             absl::StrCat("fetching revision ", Short(state.revision())));
+             absl::StrCat("fetching revision ",
+                          ShortRevision(state.revision())));
       }
       break;
     case RevisionState::STATE_LOADING:
@@ -489,8 +488,9 @@ void ServiceManager::OnRevisionState(uint64_t session,
       replica.ready_generation = state.generation();
       UpdateRoute(service);
       if (current) {
-        Emit(service, DeployEvent::STAGE_REPLICA_READY, replica_name,
-             absl::StrCat("serving revision ", Short(state.revision())));
+        Emit(
+            service, DeployEvent::STAGE_REPLICA_READY, replica_name,
+            absl::StrCat("serving revision ", ShortRevision(state.revision())));
         MaybeFinishDeploy(service);
       }
       break;
@@ -503,11 +503,11 @@ void ServiceManager::OnRevisionState(uint64_t session,
       if (current) {
         std::string message =
             absl::StrCat("replica ", replica_name, " failed to load revision ",
-                         Short(state.revision()), ": ", state.error());
+                         ShortRevision(state.revision()), ": ", state.error());
         if (RollBack(service, replica_name)) {
-          message =
-              absl::StrCat(message, "\n(every replica goes back to ",
-                           "revision ", Short(service.record.revision()), ")");
+          message = absl::StrCat(message, "\n(every replica goes back to ",
+                                 "revision ",
+                                 ShortRevision(service.record.revision()), ")");
         }
         EndDeploy(service, absl::FailedPreconditionError(message));
         UpdateRoute(service);

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "common/revision_id.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/fake_code_store.h"
 #include "controlplane/fake_backend.h"
@@ -276,7 +277,7 @@ TEST_F(ServiceManagerTest, ACodeDeployOneReplicaCannotLoadGoesBackEverywhere) {
   ASSERT_TRUE(second.done);
   EXPECT_EQ(second.final_status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(second.final_status.message().find(
-                "every replica goes back to revision " + good.substr(0, 12)),
+                "every replica goes back to revision " + ShortRevision(good)),
             std::string::npos)
       << second.final_status;
 
