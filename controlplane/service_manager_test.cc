@@ -1,7 +1,9 @@
 #include "controlplane/service_manager.h"
 
+#include <string>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "common/revision_id.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/fake_code_store.h"
@@ -97,6 +99,18 @@ class ServiceManagerTest : public ::testing::Test {
     answer.set_error(error);
     manager_->OnRevisionState(*session, answer);
     return *session;
+  }
+
+  // Deletes `name` and waits until the manager's executor is done with it.
+  absl::Status Delete(const std::string& name) {
+    absl::Notification done;
+    absl::Status result;
+    manager_->DeleteService(name, [&](absl::Status status) {
+      result = std::move(status);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
   }
 
   FakeBackend backend_;
@@ -332,6 +346,9 @@ TEST_F(ServiceManagerTest, RedeploySupersedesARunningDeploy) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &second).ok());
   ASSERT_TRUE(observer_.done);
   EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kAborted);
+  // The store keeps the newer record, not the superseded one.
+  EXPECT_EQ((*store_.LoadAll())[0].generation(), 2);
+  EXPECT_EQ((*store_.LoadAll())[0].phase(), ServiceStatus::PHASE_DEPLOYING);
   AttachAndAnswer("hello-0", RevisionState::STATE_READY);
   EXPECT_TRUE(second.done);
   EXPECT_TRUE(second.final_status.ok());
@@ -361,14 +378,46 @@ TEST_F(ServiceManagerTest, RecoverReloadsRecordsAndReappliesThem) {
 
 TEST_F(ServiceManagerTest, DeleteForgetsTheService) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
-  ASSERT_TRUE(manager_->DeleteService("hello").ok());
+  ASSERT_TRUE(Delete("hello").ok());
   EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(backend_.deleted(), std::vector<std::string>{"hello"});
   EXPECT_EQ(manager_->GetService("hello").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(manager_->DeleteService("hello").code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Delete("hello").code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store_.LoadAll()->empty());
+}
+
+TEST_F(ServiceManagerTest, DeletesAfterShutdownAreRefused) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  manager_->Shutdown();
+  EXPECT_EQ(Delete("hello").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(manager_->GetService("hello").ok());
+  EXPECT_TRUE(backend_.deleted().empty());
+}
+
+// Remembers what it was told, as a TTL controller or an activator would.
+class RecordingListener final : public ServiceListener {
+ public:
+  void OnServiceChanged(const ServiceState& service) override {
+    changes.push_back(StatusOf(service));
+  }
+  void OnServiceRemoved(const std::string& name) override {
+    removed.push_back(name);
+  }
+  std::vector<ServiceStatus> changes;
+  std::vector<std::string> removed;
+};
+
+TEST_F(ServiceManagerTest, ListenersFollowTheServicesChanges) {
+  RecordingListener listener;
+  manager_->AddListener(&listener);
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  ASSERT_FALSE(listener.changes.empty());
+  EXPECT_EQ(listener.changes.back().phase(), ServiceStatus::PHASE_DEPLOYING);
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  EXPECT_EQ(listener.changes.back().replicas(0).revision(), revision_);
+  ASSERT_TRUE(Delete("hello").ok());
+  EXPECT_EQ(listener.removed, std::vector<std::string>{"hello"});
 }
 
 }  // namespace
