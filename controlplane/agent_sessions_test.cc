@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "controlplane/fake_service_store.h"
+#include "controlplane/recording_agent_connection.h"
 #include "gtest/gtest.h"
 
 namespace tether::controlplane {
@@ -12,14 +13,6 @@ namespace {
 
 using tether::v1::ReplicaStatus;
 using tether::v1::RevisionState;
-
-class RecordingConnection final : public AgentConnection {
- public:
-  void Send(const tether::v1::AgentCommand& command) override {
-    commands.push_back(command);
-  }
-  std::vector<tether::v1::AgentCommand> commands;
-};
 
 class AgentSessionsTest : public ::testing::Test {
  protected:
@@ -36,7 +29,8 @@ class AgentSessionsTest : public ::testing::Test {
     SyncReplicas(*service_, {"hello-0", "hello-1"});
   }
 
-  uint64_t Attach(const std::string& replica, RecordingConnection* connection,
+  uint64_t Attach(const std::string& replica,
+                  RecordingAgentConnection* connection,
                   const std::string& serving = "") {
     tether::v1::AgentHello hello;
     hello.set_service("hello");
@@ -62,7 +56,7 @@ class AgentSessionsTest : public ::testing::Test {
   std::unique_ptr<ServiceRegistry> registry_;
   std::unique_ptr<AgentSessions> sessions_;
   ServiceState* service_ = nullptr;
-  RecordingConnection connection_;
+  RecordingAgentConnection connection_;
 };
 
 TEST_F(AgentSessionsTest, AttachBindsTheReplicaWhileItLoads) {
@@ -97,7 +91,7 @@ TEST_F(AgentSessionsTest, DetachLosesTheAgent) {
 
 TEST_F(AgentSessionsTest, ARedialedAgentReplacesItsOldSession) {
   const uint64_t old_session = Attach("hello-0", &connection_);
-  RecordingConnection redialed;
+  RecordingAgentConnection redialed;
   const uint64_t session = Attach("hello-0", &redialed);
   EXPECT_NE(session, old_session);
   EXPECT_FALSE(sessions_->Find(old_session).has_value());
@@ -150,7 +144,7 @@ TEST_F(AgentSessionsTest, RevisionStatesSetTheReplicasPhase) {
 TEST_F(AgentSessionsTest, ACodeOnlyDeployGoesBackToTheLastGoodRevision) {
   service_->last_good_revision = "rev-0";
   service_->last_good_spec = service_->record.spec();
-  RecordingConnection other;
+  RecordingAgentConnection other;
   Attach("hello-0", &connection_);
   Attach("hello-1", &other);
   // hello-0 switched to rev-1; hello-1 failed to.

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "google/protobuf/util/time_util.h"
+#include "common/proto_time.h"
 
 namespace tether::controlplane {
 
@@ -31,9 +31,7 @@ void DeployTracker::Emit(const std::string& service,
   event.set_stage(stage);
   event.set_replica(replica);
   event.set_message(message);
-  *event.mutable_time() =
-      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-          absl::ToUnixNanos(now_()));
+  *event.mutable_time() = ToProtoTimestamp(now_());
   it->second.observer->OnEvent(event);
 }
 

@@ -9,6 +9,7 @@
 #include "controlplane/code/fake_code_store.h"
 #include "controlplane/fake_backend.h"
 #include "controlplane/fake_service_store.h"
+#include "controlplane/recording_agent_connection.h"
 #include "gtest/gtest.h"
 #include "sync/tree.h"
 
@@ -31,14 +32,6 @@ class RecordingObserver final : public DeployObserver {
   std::vector<DeployEvent::Stage> stages;
   bool done = false;
   absl::Status final_status;
-};
-
-class RecordingConnection final : public AgentConnection {
- public:
-  void Send(const tether::v1::AgentCommand& command) override {
-    commands.push_back(command);
-  }
-  std::vector<tether::v1::AgentCommand> commands;
 };
 
 class ServiceManagerTest : public ::testing::Test {
@@ -120,7 +113,7 @@ class ServiceManagerTest : public ::testing::Test {
   std::unique_ptr<ServiceManager> manager_;
   std::string revision_;
   RecordingObserver observer_;
-  RecordingConnection connection_;
+  RecordingAgentConnection connection_;
 };
 
 TEST_F(ServiceManagerTest, DeployRunsUntilEveryReplicaIsReady) {

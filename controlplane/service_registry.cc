@@ -4,19 +4,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/status_macros.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace tether::controlplane {
 namespace {
 
 using tether::v1::ReplicaStatus;
 using tether::v1::ServiceStatus;
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(t));
-}
 
 absl::Status NotFound(const std::string& name) {
   return absl::NotFoundError(absl::StrCat("service \"", name, "\" not found"));
@@ -53,7 +48,7 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
     }
     record = old;
   } else {
-    *record.mutable_created() = ToProto(options_.now());
+    *record.mutable_created() = ToProtoTimestamp(options_.now());
     record.set_token(options_.new_token());
   }
   record.set_name(spec.name());
@@ -62,7 +57,7 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
   record.set_phase(ServiceStatus::PHASE_DEPLOYING);
   record.clear_message();
   record.set_generation(record.generation() + 1);
-  *record.mutable_updated() = ToProto(options_.now());
+  *record.mutable_updated() = ToProtoTimestamp(options_.now());
   // Durable before anything changes, so a failed write changes nothing.
   RETURN_IF_ERROR(options_.store->Put(record));
   ServiceState& service = services_[spec.name()];
@@ -71,7 +66,7 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
 }
 
 void ServiceRegistry::Persist(ServiceState& service) {
-  *service.record.mutable_updated() = ToProto(options_.now());
+  *service.record.mutable_updated() = ToProtoTimestamp(options_.now());
   absl::Status status = options_.store->Put(service.record);
   if (!status.ok()) {
     TETHER_LOG(ERROR) << "cannot persist service " << service.record.name()
