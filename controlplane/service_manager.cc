@@ -285,7 +285,8 @@ void ServiceManager::DeleteService(const std::string& name,
     absl::MutexLock lock(&mu_);
     // Queued under the lock, so Shutdown drains every delete it let in.
     if (!shut_down_) {
-      delete_executor_.Run([this, name, done] { done(Delete(name)); });
+      delete_executor_.Run(
+          [this, name, done = std::move(done)] { done(Delete(name)); });
       return;
     }
   }

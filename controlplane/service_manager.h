@@ -35,7 +35,9 @@ namespace tether::controlplane {
 /// agents, and drives the service registry, the deploy tracker and the agent
 /// sessions with them; every ServiceListener (the routes first) hears what
 /// changed. Thread-safe: one mutex guards the rooms, which are plain data
-/// and logic; no gRPC channel is made and no backend call runs under it.
+/// and logic; no gRPC channel is made under it, and backend applies and
+/// deletes run outside it (only the backend's in-memory replica list is read
+/// under it).
 class ServiceManager final : public BackendListener {
  public:
   struct Options {
@@ -123,6 +125,7 @@ class ServiceManager final : public BackendListener {
   // backend can run, and a revision the code store has.
   absl::Status CheckDeploy(const tether::v1::DeployRequest& request,
                            const tether::v1::ServiceSpec& spec) const;
+  // DeleteService's work, on the delete executor.
   absl::Status Delete(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
   // Tells every listener that `service` changed.
   void Changed(const ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
