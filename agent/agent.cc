@@ -12,6 +12,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/message_limits.h"
+#include "common/revision_id.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -257,13 +258,13 @@ void Agent::Restore() {
     return;
   }
   TETHER_LOG(INFO) << options_.replica << " restarts serving revision "
-                   << load.revision().substr(0, 12);
+                   << ShortRevision(load.revision());
   const absl::Status applied =
       Apply(load, RevisionDir(options_.workdir, load.revision()));
   if (!applied.ok()) {
     // tetherd sends what to serve on attach; that load reports the error.
     TETHER_LOG(WARNING) << "cannot serve revision "
-                        << load.revision().substr(0, 12)
+                        << ShortRevision(load.revision())
                         << " again: " << applied;
   }
 }
@@ -284,8 +285,8 @@ void Agent::Load(const LoadRevision& load) {
            absl::StrCat("service ", options_.service,
                         " is frozen (compute.freeze): this replica keeps "
                         "revision ",
-                        serving->revision().substr(0, 12),
-                        " and does not load ", load.revision().substr(0, 12),
+                        ShortRevision(serving->revision()),
+                        " and does not load ", ShortRevision(load.revision()),
                         "; delete the service and deploy again"));
     return;
   }
@@ -305,7 +306,7 @@ void Agent::Load(const LoadRevision& load) {
     return;
   }
   TETHER_LOG(INFO) << options_.replica << " serves revision "
-                   << load.revision().substr(0, 12);
+                   << ShortRevision(load.revision());
   Report(load, RevisionState::STATE_READY);
 }
 
@@ -353,7 +354,7 @@ void Agent::Report(const LoadRevision& load, RevisionState::State state,
   report->set_error(error);
   report->set_generation(load.generation());
   if (state == RevisionState::STATE_FAILED) {
-    TETHER_LOG(WARNING) << "revision " << load.revision().substr(0, 12)
+    TETHER_LOG(WARNING) << "revision " << ShortRevision(load.revision())
                         << " failed: " << error;
   }
   absl::MutexLock lock(&mu_);

@@ -1,7 +1,5 @@
 #include "agent/invoke_service.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
@@ -34,14 +32,11 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
                                  "missing or wrong service token"));
     return reactor;
   }
-  const tether::v1::Codec codec =
-      request->codec() == tether::v1::CODEC_UNSPECIFIED ? tether::v1::CODEC_JSON
-                                                        : request->codec();
+  const tether::v1::Codec codec = spec::EffectiveCodec(request->codec());
   bool allowed = false;
   {
     absl::MutexLock lock(&mu_);
-    allowed = std::find(allowed_codecs_.begin(), allowed_codecs_.end(),
-                        codec) != allowed_codecs_.end();
+    allowed = spec::CodecAllowed(allowed_codecs_, codec);
   }
   if (!allowed) {
     reactor->Finish(

@@ -159,11 +159,8 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
         absl::StrCat("service \"", request.service(), "\" not found")));
   }
   const Route* const route = entry->route.get();
-  const Codec codec = request.codec() == tether::v1::CODEC_UNSPECIFIED
-                          ? tether::v1::CODEC_JSON
-                          : request.codec();
-  if (std::find(route->allowed_codecs.begin(), route->allowed_codecs.end(),
-                codec) == route->allowed_codecs.end()) {
+  const Codec codec = spec::EffectiveCodec(request.codec());
+  if (!spec::CodecAllowed(route->allowed_codecs, codec)) {
     std::vector<std::string> allowed;
     for (Codec c : route->allowed_codecs) allowed.push_back(spec::CodecName(c));
     return done(absl::PermissionDeniedError(absl::StrCat(

@@ -2,7 +2,6 @@
 
 #include <deque>
 #include <optional>
-#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -252,11 +251,11 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
     tether::v1::DeleteServiceResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (RefuseUnauthorized(*context, reactor)) return reactor;
-  // Stopping replicas waits for their processes or pods; keep that off the
-  // gRPC callback threads.
-  std::thread([this, reactor, name = request->name()] {
-    reactor->Finish(ToGrpcStatus(manager_->DeleteService(name)));
-  }).detach();
+  // The manager stops the replicas on its own executor: that waits for
+  // processes or pods, which a gRPC callback thread must not.
+  manager_->DeleteService(request->name(), [reactor](absl::Status status) {
+    reactor->Finish(ToGrpcStatus(status));
+  });
   return reactor;
 }
 

@@ -1,12 +1,12 @@
 #include "controlplane/service_manager.h"
 
-#include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/revision_id.h"
+#include "common/status_macros.h"
 #include "controlplane/code/code_store.h"
-#include "google/protobuf/util/message_differencer.h"
-#include "google/protobuf/util/time_util.h"
 #include "spec/validate.h"
 
 namespace tether::controlplane {
@@ -17,13 +17,17 @@ using tether::v1::ReplicaStatus;
 using tether::v1::RevisionState;
 using tether::v1::ServiceStatus;
 
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      absl::ToUnixNanos(t));
+absl::Status NotFound(const std::string& name) {
+  return absl::NotFoundError(absl::StrCat("service \"", name, "\" not found"));
 }
 
-std::string Short(const std::string& revision) {
-  return revision.substr(0, 12);
+ServiceRegistry::Options RegistryOptions(
+    const ServiceManager::Options& options) {
+  ServiceRegistry::Options registry;
+  registry.store = options.store;
+  registry.now = options.now;
+  registry.new_token = options.new_token;
+  return registry;
 }
 
 }  // namespace
@@ -44,33 +48,45 @@ ServiceManager::ServiceManager(Options options)
     : options_(std::move(options)),
       own_executor_(options_.run_apply ? nullptr
                                        : std::make_unique<SerialExecutor>()),
-      run_apply_(options_.run_apply ? options_.run_apply
-                                    : [executor = own_executor_.get()](
-                                          std::function<void()> task) {
-                                        executor->Run(std::move(task));
-                                      }) {}
+      run_apply_(options_.run_apply
+                     ? options_.run_apply
+                     : [executor = own_executor_.get()](
+                           std::function<void()>
+                               task) { executor->Run(std::move(task)); }),
+      routes_(options_.router),
+      registry_(RegistryOptions(options_)),
+      deploys_(options_.now),
+      sessions_(&registry_),
+      listeners_{&routes_} {}
 
 ServiceManager::~ServiceManager() { Shutdown(); }
 
+void ServiceManager::AddListener(ServiceListener* listener) {
+  absl::MutexLock lock(&mu_);
+  listeners_.push_back(listener);
+}
+
 void ServiceManager::Shutdown() {
+  {
+    // Deletes asked for from now on are refused; queued ones still run.
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+  }
+  delete_executor_.Shutdown();
   if (own_executor_ != nullptr) own_executor_->Shutdown();
 }
 
 absl::Status ServiceManager::Recover() {
-  absl::StatusOr<std::vector<ServiceStatus>> records =
-      options_.store->LoadAll();
-  if (!records.ok()) return records.status();
   std::vector<std::pair<std::string, int64_t>> to_apply;
   {
     absl::MutexLock lock(&mu_);
-    for (ServiceStatus& record : *records) {
-      Service& service = services_[record.name()];
-      service.record = std::move(record);
+    ASSIGN_OR_RETURN(std::vector<std::string> names, registry_.Load());
+    for (const std::string& name : names) {
+      ServiceState& service = *registry_.Find(name);
       // Nobody waits on it, but finishing it records READY again.
-      service.deploy = std::make_unique<Deploy>();
-      service.deploy->id = next_id_++;
-      UpdateRoute(service);
-      to_apply.emplace_back(service.record.name(), service.record.generation());
+      deploys_.Start(name, nullptr);
+      Changed(service);
+      to_apply.emplace_back(name, service.record.generation());
     }
   }
   for (const auto& [name, generation] : to_apply) {
@@ -80,71 +96,45 @@ absl::Status ServiceManager::Recover() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
-    const tether::v1::DeployRequest& request, DeployObserver* observer) {
-  tether::v1::ServiceSpec spec = spec::WithDefaults(request.spec());
-  absl::Status valid = spec::ValidateServiceSpec(spec);
-  if (!valid.ok()) return valid;
-  valid = options_.backend->Validate(spec);
-  if (!valid.ok()) return valid;
+absl::Status ServiceManager::CheckDeploy(
+    const tether::v1::DeployRequest& request,
+    const tether::v1::ServiceSpec& spec) const {
+  RETURN_IF_ERROR(spec::ValidateServiceSpec(spec));
+  RETURN_IF_ERROR(options_.backend->Validate(spec));
   if (request.revision().empty()) {
     return absl::InvalidArgumentError(
         "revision: empty; upload the code with SyncCode first");
   }
-  absl::StatusOr<bool> known =
-      options_.code_store->HasRevision(request.revision());
-  if (!known.ok()) return known.status();
-  if (!*known) {
+  ASSIGN_OR_RETURN(const bool known,
+                   options_.code_store->HasRevision(request.revision()));
+  if (!known) {
     return absl::NotFoundError(absl::StrCat("revision ", request.revision(),
                                             " is not in the code store"));
   }
+  return absl::OkStatus();
+}
 
+absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
+    const tether::v1::DeployRequest& request, DeployObserver* observer) {
+  const tether::v1::ServiceSpec spec = spec::WithDefaults(request.spec());
+  RETURN_IF_ERROR(CheckDeploy(request, spec));
   uint64_t id = 0;
   int64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
-    auto existing = services_.find(spec.name());
-    ServiceStatus record;
-    if (existing != services_.end()) {
-      const ServiceStatus& old = existing->second.record;
-      if (old.spec().compute().freeze() && spec.compute().freeze() &&
-          old.revision() != request.revision()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "service ", spec.name(),
-            " is frozen (compute.freeze): its code cannot change; delete it "
-            "and deploy again"));
-      }
-      record = old;
-    } else {
-      *record.mutable_created() = ToProto(options_.now());
-      record.set_token(options_.new_token());
-    }
-    record.set_name(spec.name());
-    *record.mutable_spec() = spec;
-    record.set_revision(request.revision());
-    record.set_phase(ServiceStatus::PHASE_DEPLOYING);
-    record.clear_message();
-    record.set_generation(record.generation() + 1);
-    *record.mutable_updated() = ToProto(options_.now());
-    // Durable before anything changes, so a failed write changes nothing.
-    absl::Status stored = options_.store->Put(record);
-    if (!stored.ok()) return stored;
-
-    Service& service = services_[spec.name()];
-    if (service.deploy != nullptr) {
-      EndDeploy(service, absl::AbortedError(absl::StrCat(
-                             "superseded by a newer deploy (generation ",
-                             record.generation(), ")")));
-    }
-    service.record = std::move(record);
-    service.deploy = std::make_unique<Deploy>();
-    service.deploy->id = id = next_id_++;
-    service.deploy->observer = observer;
-    generation = service.record.generation();
-    Emit(service, DeployEvent::STAGE_ACCEPTED, "",
+    ASSIGN_OR_RETURN(ServiceState * service,
+                     registry_.Record(spec, request.revision()));
+    generation = service->record.generation();
+    // The newer record is stored already: superseding does not mark the
+    // service failed.
+    deploys_.End(spec.name(), absl::AbortedError(absl::StrCat(
+                                  "superseded by a newer deploy (generation ",
+                                  generation, ")")));
+    id = deploys_.Start(spec.name(), observer);
+    Emit(*service, DeployEvent::STAGE_ACCEPTED, "",
          absl::StrCat("generation ", generation, ", revision ",
-                      Short(request.revision())));
-    UpdateRoute(service);
+                      ShortRevision(request.revision())));
+    Changed(*service);
   }
   run_apply_([this, name = spec.name(), generation] {
     ApplyInBackend(name, generation);
@@ -158,16 +148,16 @@ void ServiceManager::ApplyInBackend(const std::string& name,
   std::string token;
   {
     absl::MutexLock lock(&mu_);
-    auto it = services_.find(name);
-    if (it == services_.end()) return;
-    spec = it->second.record.spec();
-    token = it->second.record.token();
+    const ServiceState* service = registry_.Find(name);
+    if (service == nullptr) return;
+    spec = service->record.spec();
+    token = service->record.token();
   }
   absl::Status applied = options_.backend->Apply(spec, token);
   bool deleted_meanwhile;
   {
     absl::MutexLock lock(&mu_);
-    deleted_meanwhile = services_.count(name) == 0;
+    deleted_meanwhile = registry_.Find(name) == nullptr;
   }
   // The delete's own backend call may have run before this apply recreated
   // the service's objects (a delete after this check runs after the apply).
@@ -180,229 +170,141 @@ void ServiceManager::ApplyInBackend(const std::string& name,
     return;
   }
   absl::MutexLock lock(&mu_);
-  auto it = services_.find(name);
+  ServiceState* service = registry_.Find(name);
   // Deleted or redeployed meanwhile: the newer operation owns the service.
-  if (it == services_.end() || it->second.record.generation() != generation) {
+  if (service == nullptr || service->record.generation() != generation) {
     return;
   }
-  Service& service = it->second;
+  Applied(*service, applied);
+}
+
+void ServiceManager::Applied(ServiceState& service,
+                             const absl::Status& applied) {
   if (!applied.ok()) {
     EndDeploy(service, applied);
     return;
   }
+  const std::string& name = service.record.name();
   Emit(service, DeployEvent::STAGE_APPLIED, "",
        absl::StrCat(options_.backend->Replicas(name).size(), " replica(s)"));
   SyncReplicas(service);
-  for (const std::string& name : service.order) {
-    Replica& replica = service.replicas[name];
+  for (const std::string& replica_name : service.order) {
+    ReplicaState& replica = service.replicas[replica_name];
     replica.crashes_in_deploy = 0;
-    SendLoad(service, replica);
+    AgentSessions::SendLoad(service, replica);
   }
   MaybeFinishDeploy(service);
 }
 
-void ServiceManager::SyncReplicas(Service& service) {
-  service.order = options_.backend->Replicas(service.record.name());
-  for (const std::string& name : service.order) {
-    Replica& replica = service.replicas[name];
-    if (replica.status.name().empty()) {
-      replica.status.set_name(name);
-      replica.status.set_phase(ReplicaStatus::PHASE_STARTING);
-    }
-  }
-}
-
-void ServiceManager::SendLoad(const Service& service, const Replica& replica) {
-  if (replica.agent == nullptr) return;
-  tether::v1::AgentCommand command;
-  tether::v1::LoadRevision* load = command.mutable_load();
-  load->set_revision(service.record.revision());
-  *load->mutable_spec() = service.record.spec();
-  load->set_generation(service.record.generation());
-  replica.agent->Send(command);
+void ServiceManager::SyncReplicas(ServiceState& service) {
+  controlplane::SyncReplicas(service,
+                             options_.backend->Replicas(service.record.name()));
 }
 
 void ServiceManager::CancelDeploy(uint64_t deploy_id) {
   absl::MutexLock lock(&mu_);
-  for (auto& [name, service] : services_) {
-    if (service.deploy != nullptr && service.deploy->id == deploy_id) {
-      service.deploy->observer = nullptr;
-    }
+  deploys_.Detach(deploy_id);
+}
+
+void ServiceManager::Changed(const ServiceState& service) {
+  for (ServiceListener* listener : listeners_) {
+    listener->OnServiceChanged(service);
   }
 }
 
-void ServiceManager::Emit(Service& service, DeployEvent::Stage stage,
+void ServiceManager::Emit(const ServiceState& service, DeployEvent::Stage stage,
                           const std::string& replica,
                           const std::string& message) {
-  if (service.deploy == nullptr || service.deploy->observer == nullptr) return;
-  DeployEvent event;
-  event.set_stage(stage);
-  event.set_replica(replica);
-  event.set_message(message);
-  *event.mutable_time() = ToProto(options_.now());
-  service.deploy->observer->OnEvent(event);
+  deploys_.Emit(service.record.name(), stage, replica, message);
 }
 
-void ServiceManager::EndDeploy(Service& service, const absl::Status& status) {
-  if (service.deploy == nullptr) return;
+void ServiceManager::EndDeploy(ServiceState& service,
+                               const absl::Status& status) {
+  if (!deploys_.InProgress(service.record.name())) return;
   if (!status.ok()) {
     service.record.set_phase(ServiceStatus::PHASE_FAILED);
     service.record.set_message(std::string(status.message()));
-    Persist(service);
+    registry_.Persist(service);
   }
-  if (service.deploy->observer != nullptr) {
-    service.deploy->observer->OnDone(status);
-  }
-  service.deploy.reset();
+  deploys_.End(service.record.name(), status);
 }
 
-void ServiceManager::MaybeFinishDeploy(Service& service) {
+void ServiceManager::MaybeFinishDeploy(ServiceState& service) {
+  const bool deploying = deploys_.InProgress(service.record.name());
   // A deploy that failed on the cluster's word (an image not pushed yet, no
   // node with a free GPU) heals when the cluster, still trying, gets there.
-  const bool recovering = service.deploy == nullptr &&
-                          service.record.phase() == ServiceStatus::PHASE_FAILED;
+  const bool recovering =
+      !deploying && service.record.phase() == ServiceStatus::PHASE_FAILED;
   // Kubernetes pods appear after the apply, one by one.
-  if ((service.deploy == nullptr && !recovering) ||
+  if ((!deploying && !recovering) ||
       static_cast<int>(service.order.size()) <
           spec::InitialReplicas(service.record.spec().compute())) {
     return;
   }
   for (const std::string& name : service.order) {
-    const Replica& replica = service.replicas[name];
+    const ReplicaState& replica = service.replicas[name];
     if (replica.ready_generation != service.record.generation()) return;
   }
   service.record.set_phase(ServiceStatus::PHASE_READY);
   service.record.clear_message();
   service.last_good_revision = service.record.revision();
   service.last_good_spec = service.record.spec();
-  Persist(service);
+  registry_.Persist(service);
   Emit(service, DeployEvent::STAGE_READY, "",
-       absl::StrCat("revision ", Short(service.record.revision()), " on ",
-                    service.order.size(), " replica(s)"));
+       absl::StrCat("revision ", ShortRevision(service.record.revision()),
+                    " on ", service.order.size(), " replica(s)"));
   EndDeploy(service, absl::OkStatus());
   if (recovering) {
     TETHER_LOG(INFO) << "service " << service.record.name()
                      << " recovered: every replica serves revision "
-                     << Short(service.record.revision());
-    UpdateRoute(service);
+                     << ShortRevision(service.record.revision());
+    Changed(service);
   }
-}
-
-bool ServiceManager::RollBack(Service& service, const std::string& failed) {
-  const std::string& previous = service.last_good_revision;
-  if (previous.empty() || previous == service.record.revision()) return false;
-  // Only a code change: a spec change may have restarted replicas or pods
-  // (the backend applied it), which going back in code cannot undo.
-  auto switched = [&](const auto& entry) {
-    return entry.first != failed &&
-           entry.second.ready_generation == service.record.generation();
-  };
-  if (std::none_of(service.replicas.begin(), service.replicas.end(),
-                   switched) ||
-      !google::protobuf::util::MessageDifferencer::Equals(
-          service.record.spec(), service.last_good_spec)) {
-    return false;
-  }
-  TETHER_LOG(WARNING) << "service " << service.record.name()
-                      << ": going back to revision " << Short(previous)
-                      << " after " << failed << " failed to load "
-                      << Short(service.record.revision());
-  service.record.set_revision(previous);
-  service.record.set_generation(service.record.generation() + 1);
-  Persist(service);
-  for (const std::string& name : service.order) {
-    SendLoad(service, service.replicas[name]);
-  }
-  return true;
-}
-
-void ServiceManager::Persist(Service& service) {
-  *service.record.mutable_updated() = ToProto(options_.now());
-  absl::Status status = options_.store->Put(service.record);
-  if (!status.ok()) {
-    TETHER_LOG(ERROR) << "cannot persist service " << service.record.name()
-                      << ": " << status;
-  }
-}
-
-void ServiceManager::UpdateRoute(const Service& service) {
-  auto route = std::make_shared<Route>();
-  route->service = service.record.name();
-  route->token = service.record.token();
-  for (int codec : service.record.spec().compute().allowed_serialization()) {
-    route->allowed_codecs.push_back(static_cast<tether::v1::Codec>(codec));
-  }
-  for (const std::string& name : service.order) {
-    auto it = service.replicas.find(name);
-    // Routable while an attached agent serves some revision, including
-    // the old one while a new revision loads.
-    if (it != service.replicas.end() && it->second.endpoint != nullptr &&
-        !it->second.status.revision().empty()) {
-      route->ready.push_back(it->second.endpoint);
-    }
-  }
-  if (service.record.phase() == ServiceStatus::PHASE_FAILED) {
-    route->not_ready_reason = "last deploy failed: " + service.record.message();
-  } else if (service.record.phase() == ServiceStatus::PHASE_DEPLOYING) {
-    route->not_ready_reason = "deploying";
-  }
-  options_.router->SetRoute(std::move(route));
-}
-
-ServiceStatus ServiceManager::StatusOf(const Service& service) const {
-  ServiceStatus status = service.record;
-  bool all_ready = !service.order.empty();
-  for (const std::string& name : service.order) {
-    auto it = service.replicas.find(name);
-    if (it == service.replicas.end()) continue;
-    *status.add_replicas() = it->second.status;
-    all_ready &= it->second.status.phase() == ReplicaStatus::PHASE_READY;
-  }
-  if (status.phase() == ServiceStatus::PHASE_READY && !all_ready) {
-    status.set_phase(ServiceStatus::PHASE_DEGRADED);
-  }
-  return status;
 }
 
 absl::StatusOr<ServiceStatus> ServiceManager::GetService(
     const std::string& name) const {
   absl::MutexLock lock(&mu_);
-  auto it = services_.find(name);
-  if (it == services_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("service \"", name, "\" not found"));
-  }
-  return StatusOf(it->second);
+  const ServiceState* service = registry_.Find(name);
+  if (service == nullptr) return NotFound(name);
+  return StatusOf(*service);
 }
 
 std::vector<ServiceStatus> ServiceManager::ListServices() const {
   absl::MutexLock lock(&mu_);
   std::vector<ServiceStatus> out;
-  for (const auto& [name, service] : services_)
+  for (const auto& [name, service] : registry_.services()) {
     out.push_back(StatusOf(service));
+  }
   return out;
 }
 
-absl::Status ServiceManager::DeleteService(const std::string& name) {
+void ServiceManager::DeleteService(const std::string& name,
+                                   std::function<void(absl::Status)> done) {
   {
     absl::MutexLock lock(&mu_);
-    auto it = services_.find(name);
-    if (it == services_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("service \"", name, "\" not found"));
+    // Queued under the lock, so Shutdown drains every delete it let in.
+    if (!shut_down_) {
+      delete_executor_.Run(
+          [this, name, done = std::move(done)] { done(Delete(name)); });
+      return;
     }
-    absl::Status deleted = options_.store->Delete(name);
-    if (!deleted.ok()) return deleted;
-    Service& service = it->second;
-    if (service.deploy != nullptr && service.deploy->observer != nullptr) {
-      service.deploy->observer->OnDone(
-          absl::AbortedError(absl::StrCat("service ", name, " was deleted")));
+  }
+  done(absl::UnavailableError("tetherd is shutting down"));
+}
+
+absl::Status ServiceManager::Delete(const std::string& name) {
+  {
+    absl::MutexLock lock(&mu_);
+    ASSIGN_OR_RETURN(ServiceState removed, registry_.Remove(name));
+    deploys_.End(name, absl::AbortedError(
+                           absl::StrCat("service ", name, " was deleted")));
+    for (const auto& [replica_name, replica] : removed.replicas) {
+      sessions_.Forget(replica);
     }
-    for (auto& [replica_name, replica] : service.replicas) {
-      sessions_.erase(replica.session);
+    for (ServiceListener* listener : listeners_) {
+      listener->OnServiceRemoved(name);
     }
-    services_.erase(it);
-    options_.router->RemoveRoute(name);
   }
   return options_.backend->Delete(name);
 }
@@ -410,176 +312,133 @@ absl::Status ServiceManager::DeleteService(const std::string& name) {
 absl::StatusOr<uint64_t> ServiceManager::AttachAgent(
     const tether::v1::AgentHello& hello, const std::string& token,
     AgentConnection* connection) {
-  absl::MutexLock lock(&mu_);
-  auto it = services_.find(hello.service());
-  if (it == services_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("service \"", hello.service(), "\" not found"));
-  }
-  Service& service = it->second;
-  if (token != service.record.token()) {
-    return absl::UnauthenticatedError("wrong service token");
-  }
-  auto replica_it = service.replicas.find(hello.replica());
-  if (replica_it == service.replicas.end()) {
-    // A pod's agent can dial in before the backend's watch reports the pod.
-    SyncReplicas(service);
-    replica_it = service.replicas.find(hello.replica());
-  }
-  if (replica_it == service.replicas.end()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "service ", hello.service(), " has no replica ", hello.replica()));
-  }
-  Replica& replica = replica_it->second;
-  if (replica.session != 0) sessions_.erase(replica.session);
-  const uint64_t session = next_id_++;
-  sessions_[session] = {hello.service(), hello.replica()};
-  replica.session = session;
-  replica.agent = connection;
-  replica.ready_generation = 0;
-  replica.status.set_address(hello.invoke_address());
-  replica.status.set_revision(hello.serving_revision());
-  replica.status.set_phase(ReplicaStatus::PHASE_LOADING);
-  replica.status.clear_message();
+  // Made before taking the lock: making a channel may resolve the address.
   auto endpoint = std::make_shared<AgentEndpoint>();
   endpoint->replica = hello.replica();
   endpoint->address = hello.invoke_address();
   endpoint->stub = options_.router->NewAgentStub(hello.invoke_address());
-  replica.endpoint = std::move(endpoint);
+
+  absl::MutexLock lock(&mu_);
+  ServiceState* service = registry_.Find(hello.service());
+  if (service == nullptr) return NotFound(hello.service());
+  if (token != service->record.token()) {
+    return absl::UnauthenticatedError("wrong service token");
+  }
+  auto replica = service->replicas.find(hello.replica());
+  if (replica == service->replicas.end()) {
+    // A pod's agent can dial in before the backend's watch reports the pod.
+    SyncReplicas(*service);
+    replica = service->replicas.find(hello.replica());
+  }
+  if (replica == service->replicas.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "service ", hello.service(), " has no replica ", hello.replica()));
+  }
+  const uint64_t session =
+      sessions_.Attach(replica->second, hello, connection, std::move(endpoint));
   TETHER_LOG(INFO) << "agent " << hello.replica() << " attached from "
                    << hello.invoke_address();
-  Emit(service, DeployEvent::STAGE_REPLICA_ATTACHED, hello.replica(),
+  Emit(*service, DeployEvent::STAGE_REPLICA_ATTACHED, hello.replica(),
        absl::StrCat("agent at ", hello.invoke_address()));
-  UpdateRoute(service);
-  SendLoad(service, replica);
+  Changed(*service);
+  AgentSessions::SendLoad(*service, replica->second);
   return session;
 }
 
 void ServiceManager::OnRevisionState(uint64_t session,
                                      const RevisionState& state) {
   absl::MutexLock lock(&mu_);
-  auto session_it = sessions_.find(session);
-  if (session_it == sessions_.end()) return;
-  const auto& [service_name, replica_name] = session_it->second;
-  Service& service = services_[service_name];
-  Replica& replica = service.replicas[replica_name];
+  std::optional<AgentSessions::Bound> bound = sessions_.Find(session);
+  if (!bound.has_value()) return;
+  ServiceState& service = *bound->service;
+  const std::string& replica = *bound->replica_name;
   const bool current = state.generation() == service.record.generation();
-  TETHER_LOG(INFO) << replica_name << ": revision " << Short(state.revision())
-                   << " generation " << state.generation() << " "
+  TETHER_LOG(INFO) << replica << ": revision "
+                   << ShortRevision(state.revision()) << " generation "
+                   << state.generation() << " "
                    << RevisionState::State_Name(state.state());
+  AgentSessions::ApplyRevisionState(*bound->replica, state);
   switch (state.state()) {
     case RevisionState::STATE_SYNCING:
       if (current) {
-        Emit(service, DeployEvent::STAGE_REPLICA_SYNCING, replica_name,
-             absl::StrCat("fetching revision ", Short(state.revision())));
+        Emit(service, DeployEvent::STAGE_REPLICA_SYNCING, replica,
+             absl::StrCat("fetching revision ",
+                          ShortRevision(state.revision())));
       }
       break;
     case RevisionState::STATE_LOADING:
       if (current) {
-        Emit(service, DeployEvent::STAGE_REPLICA_LOADING, replica_name,
+        Emit(service, DeployEvent::STAGE_REPLICA_LOADING, replica,
              absl::StrCat("importing ",
                           service.record.spec().callable().module(), ".",
                           service.record.spec().callable().name()));
       }
       break;
     case RevisionState::STATE_READY:
-      replica.status.set_revision(state.revision());
-      replica.status.set_phase(ReplicaStatus::PHASE_READY);
-      replica.status.clear_message();
-      replica.ready_generation = state.generation();
-      UpdateRoute(service);
+      Changed(service);
       if (current) {
-        Emit(service, DeployEvent::STAGE_REPLICA_READY, replica_name,
-             absl::StrCat("serving revision ", Short(state.revision())));
+        Emit(
+            service, DeployEvent::STAGE_REPLICA_READY, replica,
+            absl::StrCat("serving revision ", ShortRevision(state.revision())));
         MaybeFinishDeploy(service);
       }
       break;
     case RevisionState::STATE_FAILED:
-      replica.status.set_message(state.error());
-      // Old workers keep serving when there are any.
-      replica.status.set_phase(replica.status.revision().empty()
-                                   ? ReplicaStatus::PHASE_FAILED
-                                   : ReplicaStatus::PHASE_READY);
-      if (current) {
-        std::string message =
-            absl::StrCat("replica ", replica_name, " failed to load revision ",
-                         Short(state.revision()), ": ", state.error());
-        if (RollBack(service, replica_name)) {
-          message =
-              absl::StrCat(message, "\n(every replica goes back to ",
-                           "revision ", Short(service.record.revision()), ")");
-        }
-        EndDeploy(service, absl::FailedPreconditionError(message));
-        UpdateRoute(service);
-      }
+      if (current) FailLoad(service, replica, state);
       break;
     default:
       break;
   }
 }
 
+void ServiceManager::FailLoad(ServiceState& service, const std::string& replica,
+                              const RevisionState& state) {
+  std::string message =
+      absl::StrCat("replica ", replica, " failed to load revision ",
+                   ShortRevision(state.revision()), ": ", state.error());
+  if (sessions_.RollBack(service, replica)) {
+    message =
+        absl::StrCat(message, "\n(every replica goes back to ", "revision ",
+                     ShortRevision(service.record.revision()), ")");
+  }
+  EndDeploy(service, absl::FailedPreconditionError(message));
+  Changed(service);
+}
+
 void ServiceManager::DetachAgent(uint64_t session) {
   absl::MutexLock lock(&mu_);
-  auto session_it = sessions_.find(session);
-  if (session_it == sessions_.end()) return;
-  const auto [service_name, replica_name] = session_it->second;
-  sessions_.erase(session_it);
-  Service& service = services_[service_name];
-  auto it = service.replicas.find(replica_name);
-  if (it == service.replicas.end()) return;
-  Replica& replica = it->second;
-  // A redialed agent may have replaced this session already.
-  if (replica.session != session) return;
-  replica.agent = nullptr;
-  replica.session = 0;
-  replica.endpoint.reset();
-  replica.ready_generation = 0;
-  replica.status.set_phase(ReplicaStatus::PHASE_LOST);
-  replica.status.clear_revision();
-  UpdateRoute(service);
+  ServiceState* service = sessions_.Detach(session);
+  if (service != nullptr) Changed(*service);
 }
 
 absl::flat_hash_set<std::string> ServiceManager::LiveRevisions() const {
   absl::MutexLock lock(&mu_);
-  absl::flat_hash_set<std::string> revisions;
-  for (const auto& [name, service] : services_) {
-    revisions.insert(service.record.revision());
-    for (const auto& [replica_name, replica] : service.replicas) {
-      if (!replica.status.revision().empty()) {
-        revisions.insert(replica.status.revision());
-      }
-    }
-  }
-  return revisions;
+  return registry_.LiveRevisions();
 }
 
 bool ServiceManager::IsAgentToken(const std::string& token) const {
   absl::MutexLock lock(&mu_);
-  for (const auto& [name, service] : services_) {
-    if (!token.empty() && service.record.token() == token) return true;
-  }
-  return false;
+  return registry_.IsToken(token);
 }
 
 void ServiceManager::OnReplicaStarted(const std::string& service_name,
                                       const std::string& replica_name) {
   absl::MutexLock lock(&mu_);
-  auto it = services_.find(service_name);
-  if (it == services_.end()) return;
-  Service& service = it->second;
-  auto replica = service.replicas.find(replica_name);
-  if (replica == service.replicas.end()) {
+  ServiceState* service = registry_.Find(service_name);
+  if (service == nullptr) return;
+  auto replica = service->replicas.find(replica_name);
+  if (replica == service->replicas.end()) {
     // A new pod (scale-up, rolling update, rescheduling).
-    SyncReplicas(service);
-    replica = service.replicas.find(replica_name);
-    if (replica == service.replicas.end()) return;
-    UpdateRoute(service);
+    SyncReplicas(*service);
+    replica = service->replicas.find(replica_name);
+    if (replica == service->replicas.end()) return;
+    Changed(*service);
   }
   if (replica->second.agent == nullptr) {
     replica->second.status.set_phase(ReplicaStatus::PHASE_STARTING);
   }
   // The stage says it all; a pod's progress comes as pending events.
-  Emit(service, DeployEvent::STAGE_REPLICA_STARTED, replica_name, "");
+  Emit(*service, DeployEvent::STAGE_REPLICA_STARTED, replica_name, "");
 }
 
 void ServiceManager::OnReplicaExited(const std::string& service_name,
@@ -587,47 +446,47 @@ void ServiceManager::OnReplicaExited(const std::string& service_name,
                                      const std::string& reason,
                                      bool will_restart) {
   absl::MutexLock lock(&mu_);
-  auto it = services_.find(service_name);
-  if (it == services_.end()) return;
-  Service& service = it->second;
-  auto replica_it = service.replicas.find(replica_name);
-  if (replica_it == service.replicas.end()) return;
-  Replica& replica = replica_it->second;
+  ServiceState* service = registry_.Find(service_name);
+  if (service == nullptr) return;
+  auto replica_it = service->replicas.find(replica_name);
+  if (replica_it == service->replicas.end()) return;
+  ReplicaState& replica = replica_it->second;
   if (!will_restart) {
-    sessions_.erase(replica.session);
-    service.replicas.erase(replica_it);
-    UpdateRoute(service);
+    sessions_.Forget(replica);
+    service->replicas.erase(replica_it);
+    Changed(*service);
     return;
   }
   if (reason == "stopped") return;  // An environment change restarts it.
   replica.status.set_restarts(replica.status.restarts() + 1);
   replica.status.set_message(reason);
-  if (service.deploy != nullptr &&
+  if (deploys_.InProgress(service_name) &&
       ++replica.crashes_in_deploy >= options_.max_crashes_per_deploy) {
-    EndDeploy(service, absl::UnavailableError(absl::StrCat(
-                           "replica keeps crashing (",
-                           replica.crashes_in_deploy, " times): ", reason)));
-    UpdateRoute(service);
+    EndDeploy(*service, absl::UnavailableError(absl::StrCat(
+                            "replica keeps crashing (",
+                            replica.crashes_in_deploy, " times): ", reason)));
+    Changed(*service);
   }
 }
 
-ServiceManager::Service* ServiceManager::SetReplicaMessage(
-    const std::string& service_name, const std::string& replica_name,
-    const std::string& message) {
-  auto it = services_.find(service_name);
-  if (it == services_.end()) return nullptr;
-  auto replica = it->second.replicas.find(replica_name);
-  if (replica != it->second.replicas.end()) {
+ServiceState* ServiceManager::SetReplicaMessage(const std::string& service_name,
+                                                const std::string& replica_name,
+                                                const std::string& message) {
+  ServiceState* service = registry_.Find(service_name);
+  if (service == nullptr) return nullptr;
+  auto replica = service->replicas.find(replica_name);
+  if (replica != service->replicas.end()) {
     replica->second.status.set_message(message);
   }
-  return &it->second;
+  return service;
 }
 
 void ServiceManager::OnReplicaPending(const std::string& service_name,
                                       const std::string& replica_name,
                                       const std::string& message) {
   absl::MutexLock lock(&mu_);
-  Service* service = SetReplicaMessage(service_name, replica_name, message);
+  ServiceState* service =
+      SetReplicaMessage(service_name, replica_name, message);
   if (service == nullptr) return;
   Emit(*service, DeployEvent::STAGE_REPLICA_PENDING, replica_name, message);
 }
@@ -636,7 +495,8 @@ void ServiceManager::OnReplicaFailing(const std::string& service_name,
                                       const std::string& replica_name,
                                       const std::string& problem) {
   absl::MutexLock lock(&mu_);
-  Service* service = SetReplicaMessage(service_name, replica_name, problem);
+  ServiceState* service =
+      SetReplicaMessage(service_name, replica_name, problem);
   if (service == nullptr) return;
   // The cluster keeps retrying, so a fix (a pushed image, a new node) can
   // still bring the replica up; but the deploy says what is wrong now
@@ -646,7 +506,7 @@ void ServiceManager::OnReplicaFailing(const std::string& service_name,
                 replica_name.empty()
                     ? problem
                     : absl::StrCat("replica ", replica_name, ": ", problem)));
-  UpdateRoute(*service);
+  Changed(*service);
 }
 
 }  // namespace tether::controlplane

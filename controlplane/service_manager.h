@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,8 +12,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/serial_executor.h"
+#include "controlplane/agent_sessions.h"
 #include "controlplane/backend.h"
 #include "controlplane/call_router.h"
+#include "controlplane/deploy_tracker.h"
+#include "controlplane/routes.h"
+#include "controlplane/service_listener.h"
+#include "controlplane/service_registry.h"
+#include "controlplane/service_state.h"
 #include "controlplane/service_store.h"
 #include "tether/v1/agent.pb.h"
 #include "tether/v1/control_plane.pb.h"
@@ -25,29 +30,14 @@ class CodeStore;
 
 namespace tether::controlplane {
 
-/// Receives the progress of one Deploy. Called with the ServiceManager's
-/// lock held, so calls arrive in order: implementations must not block and
-/// must not call back into the ServiceManager.
-class DeployObserver {
- public:
-  virtual ~DeployObserver() = default;
-  virtual void OnEvent(const tether::v1::DeployEvent& event) = 0;
-  /// Last call: OK after STAGE_READY, else why the deploy stopped.
-  virtual void OnDone(const absl::Status& status) = 0;
-};
-
-/// tetherd's side of one agent's Attach stream. Same calling rules as
-/// DeployObserver.
-class AgentConnection {
- public:
-  virtual ~AgentConnection() = default;
-  /// Queues a command for the agent.
-  virtual void Send(const tether::v1::AgentCommand& command) = 0;
-};
-
-/// The control plane's brain: service records, deploy orchestration, replica
-/// state from the backend and the agents, and the routes calls take.
-/// Thread-safe; one mutex guards all state.
+/// Coordinates the control plane's rooms: takes deploys and deletes from the
+/// API, replica events from the backend and revision reports from the
+/// agents, and drives the service registry, the deploy tracker and the agent
+/// sessions with them; every ServiceListener (the routes first) hears what
+/// changed. Thread-safe: one mutex guards the rooms, which are plain data
+/// and logic; no gRPC channel is made under it, and backend applies and
+/// deletes run outside it (only the backend's in-memory replica list is read
+/// under it).
 class ServiceManager final : public BackendListener {
  public:
   struct Options {
@@ -73,11 +63,15 @@ class ServiceManager final : public BackendListener {
 
   ~ServiceManager() override;
 
+  /// Adds a listener told of every service change from now on, after the
+  /// routes. Call before Recover; `listener` must outlive the manager.
+  void AddListener(ServiceListener* listener);
+
   /// Loads every record and brings its replicas back to the recorded
   /// revision. Call once at start, after the backend can start replicas.
   absl::Status Recover();
-  /// Finishes the backend applies already queued and starts no more. Call
-  /// before the backend goes away; the destructor calls it too.
+  /// Finishes the backend applies and deletes already queued and starts no
+  /// more. Call before the backend goes away; the destructor calls it too.
   void Shutdown();
 
   /// Validates and records the deploy, then drives it; progress and the end
@@ -92,8 +86,12 @@ class ServiceManager final : public BackendListener {
   absl::StatusOr<tether::v1::ServiceStatus> GetService(
       const std::string& name) const;
   std::vector<tether::v1::ServiceStatus> ListServices() const;
-  /// Stops every replica and forgets the service. NOT_FOUND when unknown.
-  absl::Status DeleteService(const std::string& name);
+  /// Stops every replica and forgets the service, on an executor the
+  /// manager owns (stopping replicas waits for processes or pods), then
+  /// calls `done` from that thread: NOT_FOUND when unknown, UNAVAILABLE
+  /// after Shutdown.
+  void DeleteService(const std::string& name,
+                     std::function<void(absl::Status)> done);
 
   /// An agent said hello. Returns a session id for the calls below.
   /// NOT_FOUND (unknown service), UNAUTHENTICATED (wrong token),
@@ -121,76 +119,57 @@ class ServiceManager final : public BackendListener {
                         const std::string& problem) override;
 
  private:
-  struct Replica {
-    tether::v1::ReplicaStatus status;
-    AgentConnection* agent = nullptr;
-    uint64_t session = 0;
-    std::shared_ptr<AgentEndpoint> endpoint;
-    // Generation of the last READY answer from the agent.
-    int64_t ready_generation = 0;
-    int crashes_in_deploy = 0;
-  };
-  struct Deploy {
-    uint64_t id = 0;
-    // Null when nobody watches (the client left, or a recovery).
-    DeployObserver* observer = nullptr;
-  };
-  struct Service {
-    // The persisted record (no replicas).
-    tether::v1::ServiceStatus record;
-    // Replica names in index order, as the backend reported them.
-    std::vector<std::string> order;
-    std::map<std::string, Replica> replicas;
-    std::unique_ptr<Deploy> deploy;
-    // The revision and spec every replica last served together (a deploy
-    // that ended READY), for rolling back a code-only deploy some replicas
-    // loaded and one could not. Empty until then; not persisted.
-    std::string last_good_revision;
-    tether::v1::ServiceSpec last_good_spec;
-  };
-
   explicit ServiceManager(Options options);
 
-  void Emit(Service& service, tether::v1::DeployEvent::Stage stage,
+  // OK when `request` may be deployed: a valid spec (with defaults) the
+  // backend can run, and a revision the code store has.
+  absl::Status CheckDeploy(const tether::v1::DeployRequest& request,
+                           const tether::v1::ServiceSpec& spec) const;
+  // DeleteService's work, on the delete executor.
+  absl::Status Delete(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+  // Tells every listener that `service` changed.
+  void Changed(const ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Emit(const ServiceState& service, tether::v1::DeployEvent::Stage stage,
             const std::string& replica, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EndDeploy(Service& service, const absl::Status& status)
+  // Ends the service's deploy, if one is in progress; a failure is recorded.
+  void EndDeploy(ServiceState& service, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SyncReplicas(Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SendLoad(const Service& service, const Replica& replica)
+  void SyncReplicas(ServiceState& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeFinishDeploy(ServiceState& service)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MaybeFinishDeploy(Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // After `failed` could not load the deploy's revision: when the deploy
-  // changed only the code and other replicas already switched, sends every
-  // replica back to the last good revision so they serve one revision.
-  // Returns whether it did.
-  bool RollBack(Service& service, const std::string& failed)
+  // A current-generation revision failed to load on `replica`.
+  void FailLoad(ServiceState& service, const std::string& replica,
+                const tether::v1::RevisionState& state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void UpdateRoute(const Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sets the status message of `replica` (when known) and returns its
   // service; null when the service is unknown.
-  Service* SetReplicaMessage(const std::string& service,
-                             const std::string& replica,
-                             const std::string& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Persist(Service& service) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  tether::v1::ServiceStatus StatusOf(const Service& service) const
+  ServiceState* SetReplicaMessage(const std::string& service,
+                                  const std::string& replica,
+                                  const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies the service's spec in the backend, outside the lock (a backend
   // may talk to a remote API), then records the replicas it reports.
   void ApplyInBackend(const std::string& name, int64_t generation)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The second half of ApplyInBackend: the apply's outcome, under the lock.
+  void Applied(ServiceState& service, const absl::Status& applied)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   // Runs applies when Options::run_apply is null.
   std::unique_ptr<SerialExecutor> own_executor_;
   const std::function<void(std::function<void()>)> run_apply_;
+  // Runs deletes (never inline: their RPC thread must not wait).
+  SerialExecutor delete_executor_;
+  RoutePublisher routes_;
   mutable absl::Mutex mu_;
-  std::map<std::string, Service> services_ ABSL_GUARDED_BY(mu_);
-  // Attach session id → (service, replica).
-  std::map<uint64_t, std::pair<std::string, std::string>> sessions_
-      ABSL_GUARDED_BY(mu_);
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  ServiceRegistry registry_ ABSL_GUARDED_BY(mu_);
+  DeployTracker deploys_ ABSL_GUARDED_BY(mu_);
+  AgentSessions sessions_ ABSL_GUARDED_BY(mu_);
+  // The routes first, then what AddListener added.
+  std::vector<ServiceListener*> listeners_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tether::controlplane

@@ -1,11 +1,15 @@
 #include "controlplane/service_manager.h"
 
+#include <string>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "common/revision_id.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/fake_code_store.h"
 #include "controlplane/fake_backend.h"
 #include "controlplane/fake_service_store.h"
+#include "controlplane/recording_agent_connection.h"
 #include "gtest/gtest.h"
 #include "sync/tree.h"
 
@@ -28,14 +32,6 @@ class RecordingObserver final : public DeployObserver {
   std::vector<DeployEvent::Stage> stages;
   bool done = false;
   absl::Status final_status;
-};
-
-class RecordingConnection final : public AgentConnection {
- public:
-  void Send(const tether::v1::AgentCommand& command) override {
-    commands.push_back(command);
-  }
-  std::vector<tether::v1::AgentCommand> commands;
 };
 
 class ServiceManagerTest : public ::testing::Test {
@@ -98,6 +94,18 @@ class ServiceManagerTest : public ::testing::Test {
     return *session;
   }
 
+  // Deletes `name` and waits until the manager's executor is done with it.
+  absl::Status Delete(const std::string& name) {
+    absl::Notification done;
+    absl::Status result;
+    manager_->DeleteService(name, [&](absl::Status status) {
+      result = std::move(status);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  }
+
   FakeBackend backend_;
   FakeServiceStore store_;
   FakeCodeStore code_;
@@ -105,7 +113,7 @@ class ServiceManagerTest : public ::testing::Test {
   std::unique_ptr<ServiceManager> manager_;
   std::string revision_;
   RecordingObserver observer_;
-  RecordingConnection connection_;
+  RecordingAgentConnection connection_;
 };
 
 TEST_F(ServiceManagerTest, DeployRunsUntilEveryReplicaIsReady) {
@@ -276,7 +284,7 @@ TEST_F(ServiceManagerTest, ACodeDeployOneReplicaCannotLoadGoesBackEverywhere) {
   ASSERT_TRUE(second.done);
   EXPECT_EQ(second.final_status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(second.final_status.message().find(
-                "every replica goes back to revision " + good.substr(0, 12)),
+                "every replica goes back to revision " + ShortRevision(good)),
             std::string::npos)
       << second.final_status;
 
@@ -331,6 +339,9 @@ TEST_F(ServiceManagerTest, RedeploySupersedesARunningDeploy) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &second).ok());
   ASSERT_TRUE(observer_.done);
   EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kAborted);
+  // The store keeps the newer record, not the superseded one.
+  EXPECT_EQ((*store_.LoadAll())[0].generation(), 2);
+  EXPECT_EQ((*store_.LoadAll())[0].phase(), ServiceStatus::PHASE_DEPLOYING);
   AttachAndAnswer("hello-0", RevisionState::STATE_READY);
   EXPECT_TRUE(second.done);
   EXPECT_TRUE(second.final_status.ok());
@@ -360,14 +371,46 @@ TEST_F(ServiceManagerTest, RecoverReloadsRecordsAndReappliesThem) {
 
 TEST_F(ServiceManagerTest, DeleteForgetsTheService) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
-  ASSERT_TRUE(manager_->DeleteService("hello").ok());
+  ASSERT_TRUE(Delete("hello").ok());
   EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(backend_.deleted(), std::vector<std::string>{"hello"});
   EXPECT_EQ(manager_->GetService("hello").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(manager_->DeleteService("hello").code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Delete("hello").code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(store_.LoadAll()->empty());
+}
+
+TEST_F(ServiceManagerTest, DeletesAfterShutdownAreRefused) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  manager_->Shutdown();
+  EXPECT_EQ(Delete("hello").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(manager_->GetService("hello").ok());
+  EXPECT_TRUE(backend_.deleted().empty());
+}
+
+// Remembers what it was told, as a TTL controller or an activator would.
+class RecordingListener final : public ServiceListener {
+ public:
+  void OnServiceChanged(const ServiceState& service) override {
+    changes.push_back(StatusOf(service));
+  }
+  void OnServiceRemoved(const std::string& name) override {
+    removed.push_back(name);
+  }
+  std::vector<ServiceStatus> changes;
+  std::vector<std::string> removed;
+};
+
+TEST_F(ServiceManagerTest, ListenersFollowTheServicesChanges) {
+  RecordingListener listener;
+  manager_->AddListener(&listener);
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  ASSERT_FALSE(listener.changes.empty());
+  EXPECT_EQ(listener.changes.back().phase(), ServiceStatus::PHASE_DEPLOYING);
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  EXPECT_EQ(listener.changes.back().replicas(0).revision(), revision_);
+  ASSERT_TRUE(Delete("hello").ok());
+  EXPECT_EQ(listener.removed, std::vector<std::string>{"hello"});
 }
 
 }  // namespace

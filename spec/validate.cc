@@ -953,16 +953,14 @@ int InitialReplicas(const tether::v1::Compute& compute) {
   return std::max(compute.replicas(), 1);
 }
 
-bool CodecAllowed(const ServiceSpec& spec, Codec codec) {
-  if (codec == tether::v1::CODEC_UNSPECIFIED) codec = tether::v1::CODEC_JSON;
-  const auto& allowed = spec.compute().allowed_serialization();
-  if (allowed.empty()) {
-    return codec == tether::v1::CODEC_JSON || codec == tether::v1::CODEC_RAW;
-  }
-  for (int c : allowed) {
-    if (c == codec) return true;
-  }
-  return false;
+Codec EffectiveCodec(Codec codec) {
+  return codec == tether::v1::CODEC_UNSPECIFIED ? tether::v1::CODEC_JSON
+                                                : codec;
+}
+
+bool CodecAllowed(absl::Span<const Codec> allowed, Codec codec) {
+  return std::find(allowed.begin(), allowed.end(), EffectiveCodec(codec)) !=
+         allowed.end();
 }
 
 std::string CodecName(Codec codec) {

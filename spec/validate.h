@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "tether/v1/service.pb.h"
 
 namespace tether::spec {
@@ -57,9 +58,16 @@ tether::v1::ServiceSpec WithDefaults(tether::v1::ServiceSpec spec);
 /// 1 (a zero means the default). Thread-safe.
 int InitialReplicas(const tether::v1::Compute& compute);
 
-/// Whether callers may use `codec` for the service (CODEC_UNSPECIFIED counts
-/// as JSON; an empty allowed_serialization allows JSON and RAW).
-bool CodecAllowed(const tether::v1::ServiceSpec& spec, tether::v1::Codec codec);
+/// The codec a call runs with: CODEC_UNSPECIFIED means JSON. Thread-safe.
+tether::v1::Codec EffectiveCodec(tether::v1::Codec codec);
+
+/// Whether a call with `codec` may run on a service that allows `allowed`
+/// (its compute.allowed_serialization after `WithDefaults`, which fills in
+/// JSON and RAW). CODEC_UNSPECIFIED counts as JSON; an empty list allows
+/// nothing (an agent that has loaded no spec yet). The one check both tetherd
+/// and the agents run. Thread-safe.
+bool CodecAllowed(absl::Span<const tether::v1::Codec> allowed,
+                  tether::v1::Codec codec);
 
 /// The name users write for a codec: "json", "pickle", "raw".
 std::string CodecName(tether::v1::Codec codec);

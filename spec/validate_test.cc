@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "google/protobuf/text_format.h"
@@ -656,24 +657,37 @@ TEST(ParseDurationSecondsTest, AcceptsWholeHoursMinutesSeconds) {
   }
 }
 
-TEST(CodecAllowedTest, DefaultsToJsonAndRaw) {
-  const ServiceSpec spec = Spec();
-  EXPECT_TRUE(CodecAllowed(spec, tether::v1::CODEC_JSON));
-  EXPECT_TRUE(CodecAllowed(spec, tether::v1::CODEC_UNSPECIFIED));
-  EXPECT_TRUE(CodecAllowed(spec, tether::v1::CODEC_RAW));
-  EXPECT_FALSE(CodecAllowed(spec, tether::v1::CODEC_PICKLE));
+TEST(CodecAllowedTest, UnspecifiedMeansJson) {
+  EXPECT_EQ(EffectiveCodec(tether::v1::CODEC_UNSPECIFIED),
+            tether::v1::CODEC_JSON);
+  EXPECT_EQ(EffectiveCodec(tether::v1::CODEC_PICKLE), tether::v1::CODEC_PICKLE);
+}
+
+TEST(CodecAllowedTest, DefaultsAllowJsonAndRaw) {
+  const ServiceSpec spec = WithDefaults(Spec());
+  std::vector<tether::v1::Codec> allowed;
+  for (int codec : spec.compute().allowed_serialization()) {
+    allowed.push_back(static_cast<tether::v1::Codec>(codec));
+  }
+  EXPECT_TRUE(CodecAllowed(allowed, tether::v1::CODEC_JSON));
+  EXPECT_TRUE(CodecAllowed(allowed, tether::v1::CODEC_UNSPECIFIED));
+  EXPECT_TRUE(CodecAllowed(allowed, tether::v1::CODEC_RAW));
+  EXPECT_FALSE(CodecAllowed(allowed, tether::v1::CODEC_PICKLE));
 }
 
 TEST(CodecAllowedTest, ExplicitListIsExact) {
-  const ServiceSpec spec =
-      Spec(R"pb(compute { allowed_serialization: [ CODEC_PICKLE ] })pb");
-  EXPECT_TRUE(CodecAllowed(spec, tether::v1::CODEC_PICKLE));
-  EXPECT_FALSE(CodecAllowed(spec, tether::v1::CODEC_JSON));
-  EXPECT_FALSE(CodecAllowed(spec, tether::v1::CODEC_UNSPECIFIED));
-  EXPECT_FALSE(CodecAllowed(spec, tether::v1::CODEC_RAW));
-  const ServiceSpec json =
-      Spec(R"pb(compute { allowed_serialization: [ CODEC_JSON ] })pb");
+  const std::vector<tether::v1::Codec> pickle = {tether::v1::CODEC_PICKLE};
+  EXPECT_TRUE(CodecAllowed(pickle, tether::v1::CODEC_PICKLE));
+  EXPECT_FALSE(CodecAllowed(pickle, tether::v1::CODEC_JSON));
+  EXPECT_FALSE(CodecAllowed(pickle, tether::v1::CODEC_UNSPECIFIED));
+  EXPECT_FALSE(CodecAllowed(pickle, tether::v1::CODEC_RAW));
+  const std::vector<tether::v1::Codec> json = {tether::v1::CODEC_JSON};
   EXPECT_TRUE(CodecAllowed(json, tether::v1::CODEC_UNSPECIFIED));
+}
+
+TEST(CodecAllowedTest, AnEmptyListAllowsNothing) {
+  EXPECT_FALSE(CodecAllowed({}, tether::v1::CODEC_JSON));
+  EXPECT_FALSE(CodecAllowed({}, tether::v1::CODEC_UNSPECIFIED));
 }
 
 }  // namespace

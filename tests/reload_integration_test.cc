@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/revision_id.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sync/revision_builder.h"
@@ -145,7 +146,7 @@ if os.environ.get("TETHER_REPLICA", "").endswith("-1"):
   EXPECT_THAT(status.error_message(), HasSubstr("MemoryError"));
   EXPECT_THAT(
       status.error_message(),
-      HasSubstr("every replica goes back to revision " + v1.substr(0, 12)));
+      HasSubstr("every replica goes back to revision " + ShortRevision(v1)));
   // Both replicas serve v1 again, and the service is whole.
   EXPECT_TRUE(WaitFor([&] {
     grpc::ClientContext context;

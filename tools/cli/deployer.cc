@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "common/revision_id.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "grpcpp/client_context.h"

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "common/revision_id.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"

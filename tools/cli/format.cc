@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/revision_id.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -96,10 +97,6 @@ std::string Inline(absl::string_view s) {
 }
 
 }  // namespace
-
-std::string ShortRevision(absl::string_view revision) {
-  return std::string(revision.substr(0, 12));
-}
 
 std::string FormatAge(absl::Duration age) {
   if (age < absl::ZeroDuration()) return "-";

@@ -20,9 +20,6 @@ class Message;
 
 namespace tether::cli {
 
-/// First 12 characters of a revision id (like a short git hash).
-std::string ShortRevision(absl::string_view revision);
-
 /// kubectl-style age: "45s", "12m", "5h", "3d"; "-" for negative ages.
 std::string FormatAge(absl::Duration age);
 

@@ -22,12 +22,6 @@ T Parse(const std::string& text) {
   return message;
 }
 
-TEST(FormatTest, ShortRevision) {
-  EXPECT_EQ(ShortRevision("abc123def4567890"), "abc123def456");
-  EXPECT_EQ(ShortRevision("abc"), "abc");
-  EXPECT_EQ(ShortRevision(""), "");
-}
-
 TEST(FormatTest, Age) {
   EXPECT_EQ(FormatAge(absl::Seconds(0)), "0s");
   EXPECT_EQ(FormatAge(absl::Seconds(119)), "119s");

@@ -1,0 +1,41 @@
+#include "controlplane/routes.h"
+
+#include <utility>
+
+namespace tether::controlplane {
+
+using tether::v1::ServiceStatus;
+
+std::shared_ptr<const Route> BuildRoute(const ServiceState& service) {
+  auto route = std::make_shared<Route>();
+  route->service = service.record.name();
+  route->token = service.record.token();
+  for (int codec : service.record.spec().compute().allowed_serialization()) {
+    route->allowed_codecs.push_back(static_cast<tether::v1::Codec>(codec));
+  }
+  for (const std::string& name : service.order) {
+    auto it = service.replicas.find(name);
+    // Routable while an attached agent serves some revision, including
+    // the old one while a new revision loads.
+    if (it != service.replicas.end() && it->second.endpoint != nullptr &&
+        !it->second.status.revision().empty()) {
+      route->ready.push_back(it->second.endpoint);
+    }
+  }
+  if (service.record.phase() == ServiceStatus::PHASE_FAILED) {
+    route->not_ready_reason = "last deploy failed: " + service.record.message();
+  } else if (service.record.phase() == ServiceStatus::PHASE_DEPLOYING) {
+    route->not_ready_reason = "deploying";
+  }
+  return route;
+}
+
+void RoutePublisher::OnServiceChanged(const ServiceState& service) {
+  router_->SetRoute(BuildRoute(service));
+}
+
+void RoutePublisher::OnServiceRemoved(const std::string& name) {
+  router_->RemoveRoute(name);
+}
+
+}  // namespace tether::controlplane

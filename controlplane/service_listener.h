@@ -1,0 +1,26 @@
+#ifndef TETHER_CONTROLPLANE_SERVICE_LISTENER_H_
+#define TETHER_CONTROLPLANE_SERVICE_LISTENER_H_
+
+#include <string>
+
+#include "controlplane/service_state.h"
+
+namespace tether::controlplane {
+
+/// Follows services as they change, so a capability that reacts to them
+/// (routes, an inactivity-TTL controller, an endpoints publisher) is added
+/// beside ServiceManager instead of inside it. Called with the
+/// ServiceManager's lock held, so calls arrive in order: implementations
+/// must not block and must not call back into the ServiceManager.
+class ServiceListener {
+ public:
+  virtual ~ServiceListener() = default;
+  /// `service` changed: its phase, its replicas or their agents.
+  virtual void OnServiceChanged(const ServiceState& service) = 0;
+  /// The service `name` was deleted.
+  virtual void OnServiceRemoved(const std::string& name) = 0;
+};
+
+}  // namespace tether::controlplane
+
+#endif  // TETHER_CONTROLPLANE_SERVICE_LISTENER_H_
