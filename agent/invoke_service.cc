@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::agent {
 
@@ -46,7 +46,7 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
   if (!allowed) {
     reactor->Finish(
         grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                     absl::StrCat("codec ", spec::CodecName(codec),
+                     absl::StrCat("codec ", servicespec::CodecName(codec),
                                   " is not allowed for this service")));
     return reactor;
   }

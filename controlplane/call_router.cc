@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "grpcpp/grpcpp.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -165,9 +165,10 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
   if (std::find(route->allowed_codecs.begin(), route->allowed_codecs.end(),
                 codec) == route->allowed_codecs.end()) {
     std::vector<std::string> allowed;
-    for (Codec c : route->allowed_codecs) allowed.push_back(spec::CodecName(c));
+    for (Codec c : route->allowed_codecs)
+      allowed.push_back(servicespec::CodecName(c));
     return done(absl::PermissionDeniedError(absl::StrCat(
-        "codec ", spec::CodecName(codec), " is not allowed for service ",
+        "codec ", servicespec::CodecName(codec), " is not allowed for service ",
         route->service, " (allowed: ", absl::StrJoin(allowed, ", "),
         "); list it in compute.allowed_serialization")));
   }

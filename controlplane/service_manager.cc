@@ -7,7 +7,7 @@
 #include "controlplane/code/code_store.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -82,8 +82,8 @@ absl::Status ServiceManager::Recover() {
 
 absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
     const tether::v1::DeployRequest& request, DeployObserver* observer) {
-  tether::v1::ServiceSpec spec = spec::WithDefaults(request.spec());
-  absl::Status valid = spec::ValidateServiceSpec(spec);
+  tether::v1::ServiceSpec spec = servicespec::WithDefaults(request.spec());
+  absl::Status valid = servicespec::ValidateServiceSpec(spec);
   if (!valid.ok()) return valid;
   valid = options_.backend->Validate(spec);
   if (!valid.ok()) return valid;
@@ -264,7 +264,7 @@ void ServiceManager::MaybeFinishDeploy(Service& service) {
   // Kubernetes pods appear after the apply, one by one.
   if ((service.deploy == nullptr && !recovering) ||
       static_cast<int>(service.order.size()) <
-          spec::InitialReplicas(service.record.spec().compute())) {
+          servicespec::InitialReplicas(service.record.spec().compute())) {
     return;
   }
   for (const std::string& name : service.order) {

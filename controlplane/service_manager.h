@@ -19,11 +19,9 @@
 #include "tether/v1/agent.pb.h"
 #include "tether/v1/control_plane.pb.h"
 
-namespace tether {
-class CodeStore;
-}  // namespace tether
-
 namespace tether::controlplane {
+
+class CodeStore;
 
 /// Receives the progress of one Deploy. Called with the ServiceManager's
 /// lock held, so calls arrive in order: implementations must not block and
