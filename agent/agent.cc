@@ -252,7 +252,7 @@ void Agent::Restore() {
   }
   LoadRevision load;
   if (!load.ParseFromString(*bytes) ||
-      !RevisionExists(options_.workdir, load.revision())) {
+      !sync::RevisionExists(options_.workdir, load.revision())) {
     TETHER_LOG(WARNING) << ServingFile(options_.workdir)
                         << " names no revision on disk; starting empty";
     return;
@@ -260,7 +260,7 @@ void Agent::Restore() {
   TETHER_LOG(INFO) << options_.replica << " restarts serving revision "
                    << ShortRevision(load.revision());
   const absl::Status applied =
-      Apply(load, RevisionDir(options_.workdir, load.revision()));
+      Apply(load, sync::RevisionDir(options_.workdir, load.revision()));
   if (!applied.ok()) {
     // tetherd sends what to serve on attach; that load reports the error.
     TETHER_LOG(WARNING) << "cannot serve revision "
@@ -291,9 +291,9 @@ void Agent::Load(const LoadRevision& load) {
     return;
   }
   Report(load, RevisionState::STATE_SYNCING);
-  absl::StatusOr<std::string> dir =
-      PullRevision(*gateway_, options_.workdir, load.revision(),
-                   [this](grpc::ClientContext& context) { Decorate(context); });
+  absl::StatusOr<std::string> dir = sync::PullRevision(
+      *gateway_, options_.workdir, load.revision(),
+      [this](grpc::ClientContext& context) { Decorate(context); });
   if (!dir.ok()) {
     Report(load, RevisionState::STATE_FAILED,
            absl::StrCat("cannot fetch the code: ", dir.status().message()));
@@ -338,7 +338,7 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   for (const std::string& revision_dir : pool_->RevisionDirsInUse()) {
     in_use.insert(revision_dir.substr(revision_dir.rfind('/') + 1));
   }
-  if (absl::Status pruned = PruneRevisions(options_.workdir, in_use);
+  if (absl::Status pruned = sync::PruneRevisions(options_.workdir, in_use);
       !pruned.ok()) {
     TETHER_LOG(WARNING) << "cannot remove old revisions: " << pruned;
   }

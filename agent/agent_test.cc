@@ -49,9 +49,9 @@ class FakeGateway final : public tether::v1::AgentGateway::Service {
     for (const auto& [path, contents] : files) {
       EXPECT_TRUE(WriteFileAtomically(dir + "/" + path, contents).ok());
     }
-    absl::StatusOr<tether::v1::Tree> tree = ScanTree(dir, {});
+    absl::StatusOr<tether::v1::Tree> tree = sync::ScanTree(dir, {});
     EXPECT_TRUE(tree.ok()) << tree.status();
-    const std::string revision = TreeId(*tree);
+    const std::string revision = sync::TreeId(*tree);
     absl::MutexLock lock(&mu_);
     revisions_[revision] = dir;
     return revision;
@@ -157,7 +157,7 @@ class FakeGateway final : public tether::v1::AgentGateway::Service {
       }
       dir = it->second;
     }
-    absl::StatusOr<tether::v1::Tree> tree = ScanTree(dir, {});
+    absl::StatusOr<tether::v1::Tree> tree = sync::ScanTree(dir, {});
     if (!tree.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "scan");
     tether::v1::PullCodeResponse response;
     *response.mutable_tree() = *tree;
@@ -328,7 +328,7 @@ TEST_F(AgentTest, AFrozenReplicaRefusesNewCodeWithoutFetchingIt) {
   EXPECT_EQ(gateway_.States(2),
             std::vector<RevisionState::State>{RevisionState::STATE_FAILED});
   EXPECT_EQ(gateway_.pulls(), pulls);
-  EXPECT_EQ(CurrentRevision(workdir_).value_or(""), rev1_);
+  EXPECT_EQ(sync::CurrentRevision(workdir_).value_or(""), rev1_);
   EXPECT_EQ(Greet(), R"("v1:x")");
   // The same code with another spec still applies; lifting the freeze lets
   // new code in.
@@ -350,7 +350,7 @@ TEST_F(AgentTest, ARestartedAgentServesItsLastGoodRevisionBeforeAttaching) {
       gateway_.AddRevision({{"app.py", "raise SystemExit(3)\n"}});
   gateway_.Send(Load(broken, 2));
   ASSERT_EQ(gateway_.WaitForOutcome(2).state(), RevisionState::STATE_FAILED);
-  EXPECT_EQ(CurrentRevision(workdir_).value_or(""), broken);
+  EXPECT_EQ(sync::CurrentRevision(workdir_).value_or(""), broken);
 
   StopAgent();
   StartAgent();

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::agent {
 
@@ -32,16 +32,16 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
                                  "missing or wrong service token"));
     return reactor;
   }
-  const tether::v1::Codec codec = spec::EffectiveCodec(request->codec());
+  const tether::v1::Codec codec = servicespec::EffectiveCodec(request->codec());
   bool allowed = false;
   {
     absl::MutexLock lock(&mu_);
-    allowed = spec::CodecAllowed(allowed_codecs_, codec);
+    allowed = servicespec::CodecAllowed(allowed_codecs_, codec);
   }
   if (!allowed) {
     reactor->Finish(
         grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                     absl::StrCat("codec ", spec::CodecName(codec),
+                     absl::StrCat("codec ", servicespec::CodecName(codec),
                                   " is not allowed for this service")));
     return reactor;
   }

@@ -6,11 +6,9 @@
 #include "absl/synchronization/mutex.h"
 #include "tether/v1/agent.grpc.pb.h"
 
-namespace tether {
-class CodeStore;
-}  // namespace tether
-
 namespace tether::controlplane {
+
+class CodeStore;
 
 class ServiceManager;
 

@@ -9,7 +9,7 @@
 #include "common/grpc_status.h"
 #include "common/message_limits.h"
 #include "grpcpp/grpcpp.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -159,12 +159,13 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
         absl::StrCat("service \"", request.service(), "\" not found")));
   }
   const Route* const route = entry->route.get();
-  const Codec codec = spec::EffectiveCodec(request.codec());
-  if (!spec::CodecAllowed(route->allowed_codecs, codec)) {
+  const Codec codec = servicespec::EffectiveCodec(request.codec());
+  if (!servicespec::CodecAllowed(route->allowed_codecs, codec)) {
     std::vector<std::string> allowed;
-    for (Codec c : route->allowed_codecs) allowed.push_back(spec::CodecName(c));
+    for (Codec c : route->allowed_codecs)
+      allowed.push_back(servicespec::CodecName(c));
     return done(absl::PermissionDeniedError(absl::StrCat(
-        "codec ", spec::CodecName(codec), " is not allowed for service ",
+        "codec ", servicespec::CodecName(codec), " is not allowed for service ",
         route->service, " (allowed: ", absl::StrJoin(allowed, ", "),
         "); list it in compute.allowed_serialization")));
   }

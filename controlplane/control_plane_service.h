@@ -4,11 +4,9 @@
 #include "absl/status/status.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
-namespace tether {
-class CodeStore;
-}  // namespace tether
-
 namespace tether::controlplane {
+
+class CodeStore;
 
 class ApiTokens;
 class CallRouter;

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "controlplane/backend.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::controlplane {
 
@@ -30,7 +30,7 @@ class FakeBackend final : public Backend {
     std::vector<std::string>& names = replicas_[spec.name()];
     if (!replicas_appear_later_) {
       names.clear();
-      for (int i = 0; i < spec::InitialReplicas(spec.compute()); ++i) {
+      for (int i = 0; i < servicespec::InitialReplicas(spec.compute()); ++i) {
         names.push_back(absl::StrCat(spec.name(), "-", i));
       }
     }

@@ -20,7 +20,7 @@
 #include "common/exec_args.h"
 #include "common/files.h"
 #include "common/log.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -168,7 +168,7 @@ LocalBackend::Replica LocalBackend::MakeReplica(
 
 absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
                                  const std::string& token) {
-  const int count = spec::InitialReplicas(spec.compute());
+  const int count = servicespec::InitialReplicas(spec.compute());
   absl::MutexLock lock(&mu_);
   if (gateway_address_.empty()) {
     return absl::FailedPreconditionError("LocalBackend used before Start");

@@ -7,7 +7,7 @@
 #include "common/revision_id.h"
 #include "common/status_macros.h"
 #include "controlplane/code/code_store.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -99,7 +99,7 @@ absl::Status ServiceManager::Recover() {
 absl::Status ServiceManager::CheckDeploy(
     const tether::v1::DeployRequest& request,
     const tether::v1::ServiceSpec& spec) const {
-  RETURN_IF_ERROR(spec::ValidateServiceSpec(spec));
+  RETURN_IF_ERROR(servicespec::ValidateServiceSpec(spec));
   RETURN_IF_ERROR(options_.backend->Validate(spec));
   if (request.revision().empty()) {
     return absl::InvalidArgumentError(
@@ -116,7 +116,8 @@ absl::Status ServiceManager::CheckDeploy(
 
 absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
     const tether::v1::DeployRequest& request, DeployObserver* observer) {
-  const tether::v1::ServiceSpec spec = spec::WithDefaults(request.spec());
+  const tether::v1::ServiceSpec spec =
+      servicespec::WithDefaults(request.spec());
   RETURN_IF_ERROR(CheckDeploy(request, spec));
   uint64_t id = 0;
   int64_t generation = 0;
@@ -238,7 +239,7 @@ void ServiceManager::MaybeFinishDeploy(ServiceState& service) {
   // Kubernetes pods appear after the apply, one by one.
   if ((!deploying && !recovering) ||
       static_cast<int>(service.order.size()) <
-          spec::InitialReplicas(service.record.spec().compute())) {
+          servicespec::InitialReplicas(service.record.spec().compute())) {
     return;
   }
   for (const std::string& name : service.order) {

@@ -24,11 +24,9 @@
 #include "tether/v1/agent.pb.h"
 #include "tether/v1/control_plane.pb.h"
 
-namespace tether {
-class CodeStore;
-}  // namespace tether
-
 namespace tether::controlplane {
+
+class CodeStore;
 
 /// Coordinates the control plane's rooms: takes deploys and deletes from the
 /// API, replica events from the backend and revision reports from the

@@ -57,7 +57,7 @@ class ServiceManagerTest : public ::testing::Test {
     entry->set_mode(0644);
     entry->set_size(contents.size());
     entry->set_sha256(code_.AddBlobForTest(contents));
-    std::string id = TreeId(tree);
+    std::string id = sync::TreeId(tree);
     EXPECT_TRUE(code_.PutTree(id, tree).ok());
     return id;
   }

@@ -9,8 +9,6 @@
 #include "absl/time/time.h"
 
 namespace tether {
-class CodeCollector;
-class FileCodeStore;
 class GrpcServer;
 }  // namespace tether
 
@@ -24,7 +22,9 @@ class AgentGatewayService;
 class ApiTokens;
 class Backend;
 class CallRouter;
+class CodeCollector;
 class ControlPlaneService;
+class FileCodeStore;
 class FileServiceStore;
 class KubernetesBackend;
 class LocalBackend;

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "kube/pod_template.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 namespace tether::kube {
 namespace {
@@ -487,10 +487,10 @@ absl::StatusOr<json> Autoscaler(const ServiceSpec& spec,
   int down = kScaleDownWindow;
   // Validated already; parsing cannot fail here.
   if (!a.scale_up_stabilization().empty()) {
-    up = *spec::ParseDurationSeconds(a.scale_up_stabilization());
+    up = *servicespec::ParseDurationSeconds(a.scale_up_stabilization());
   }
   if (!a.scale_down_stabilization().empty()) {
-    down = *spec::ParseDurationSeconds(a.scale_down_stabilization());
+    down = *servicespec::ParseDurationSeconds(a.scale_down_stabilization());
   }
   return json{
       {"apiVersion", "autoscaling/v2"},
@@ -597,7 +597,7 @@ absl::Status CheckReservedEnv(const Compute& compute) {
 
 absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
                                                 const RenderOptions& options) {
-  absl::Status status = spec::ValidateServiceSpec(spec);
+  absl::Status status = servicespec::ValidateServiceSpec(spec);
   if (!status.ok()) return status;
   status = CheckOptions(options);
   if (!status.ok()) return status;
@@ -631,14 +631,14 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
 
   json workload_meta = ObjectMeta(spec, options, spec.name(), component);
   if (!compute.inactivity_ttl().empty()) {
-    workload_meta["annotations"][kInactivityTtlAnnotation] =
-        absl::StrCat(*spec::ParseDurationSeconds(compute.inactivity_ttl()));
+    workload_meta["annotations"][kInactivityTtlAnnotation] = absl::StrCat(
+        *servicespec::ParseDurationSeconds(compute.inactivity_ttl()));
   }
   json workload_spec = {
       {"selector", {{"matchLabels", SelectorLabels(spec)}}},
       {"template", PodTemplate(spec, options, headless_name, component)},
   };
-  const int replicas = spec::InitialReplicas(compute);
+  const int replicas = servicespec::InitialReplicas(compute);
   if (distributed) {
     workload_spec["serviceName"] = headless_name;
     // Ranks start together; ordered start-up would deadlock a rendezvous.

@@ -74,7 +74,7 @@ struct RenderOptions {
 ///    replica can run.
 /// Every object carries app.kubernetes.io/{name,instance,managed-by,component}
 /// and tether.dev/service labels plus `compute.labels`/`annotations`.
-/// Errors: INVALID_ARGUMENT from `spec::ValidateServiceSpec` or for bad
+/// Errors: INVALID_ARGUMENT from `servicespec::ValidateServiceSpec` or for bad
 /// options (missing agent image/tetherd address/namespace, bad ports, a
 /// revision that is not hex, master_port equal to an agent port), or from
 /// layering a template (kube/pod_template.h, message prefixed with the

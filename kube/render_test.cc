@@ -13,7 +13,7 @@
 #include "common/runfiles.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "spec/yaml_proto.h"
+#include "servicespec/yaml_proto.h"
 
 namespace tether::kube {
 namespace {
@@ -588,10 +588,10 @@ TEST(RenderServiceSchemaTest, ValidatorRejectsUnknownFieldsAndWrongTypes) {
 }
 
 // What a user writes in service.yaml reaches the manifests (proto3
-// `optional`, nested messages and Structs through spec/yaml_proto.h).
+// `optional`, nested messages and Structs through servicespec/yaml_proto.h).
 TEST(RenderServiceTest, FromYaml) {
   ServiceSpec spec;
-  ASSERT_TRUE(spec::YamlTextToProto(R"yaml(
+  ASSERT_TRUE(servicespec::YamlTextToProto(R"yaml(
 name: trainer
 compute:
   image: pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime
@@ -613,7 +613,7 @@ compute:
   distributed: {workers: 2, master_port: 23456}
 callable: {module: train, name: main}
 )yaml",
-                                    &spec)
+                                           &spec)
                   .ok());
   absl::StatusOr<std::vector<json>> objects = RenderService(spec, Options());
   ASSERT_TRUE(objects.ok()) << objects.status();

@@ -13,7 +13,7 @@
 #include "sync/revision_builder.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::PullCodeRequest;
@@ -148,4 +148,4 @@ absl::StatusOr<std::string> PullRevision(
   return dir;
 }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -14,7 +14,7 @@ namespace grpc {
 class ClientContext;
 }  // namespace grpc
 
-namespace tether {
+namespace tether::sync {
 
 /// Makes `revision` current in `workdir` and returns its directory.
 /// Without an RPC when it is already current or already built; otherwise
@@ -37,6 +37,6 @@ absl::StatusOr<std::string> PullRevision(
     const std::string& revision,
     const std::function<void(grpc::ClientContext&)>& decorate);
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_CODE_PULLER_H_

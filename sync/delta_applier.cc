@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 
-namespace tether {
+namespace tether::sync {
 
 absl::StatusOr<size_t> FdBasis::ReadAt(uint64_t offset, absl::Span<char> out) {
   while (true) {
@@ -86,4 +86,4 @@ absl::Status DeltaApplier::Finish() {
   return absl::OkStatus();
 }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -15,7 +15,7 @@
 #include "absl/types/span.h"
 #include "sync/rsync_job.h"
 
-namespace tether {
+namespace tether::sync {
 
 /// Random-access reads of the version a delta applies to.
 class DeltaBasis {
@@ -81,6 +81,6 @@ class DeltaApplier {
   absl::Status callback_status_;
 };
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_DELTA_APPLIER_H_

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "sync/signature.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 // librsync's opcodes (prototab.h, not installed).
@@ -109,4 +109,4 @@ std::string LiteralHeader(uint64_t length) {
 
 std::string DeltaEnd() { return std::string(1, static_cast<char>(kOpEnd)); }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -17,7 +17,7 @@
 
 struct rs_signature;
 
-namespace tether {
+namespace tether::sync {
 
 /// Streams a delta from the new version's bytes against a loaded signature
 /// (sync/signature.h) of the base. Memory: the signature's hash table plus
@@ -54,6 +54,6 @@ std::string CopyCommand(uint64_t offset, uint64_t length);
 std::string LiteralHeader(uint64_t length);
 std::string DeltaEnd();
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_DELTA_ENCODER_H_

@@ -14,7 +14,7 @@
 #include "sync/delta_encoder.h"
 #include "sync/signature.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 // Deterministic bytes of a "file" that exists only as a function.
@@ -272,4 +272,4 @@ TEST(DeltaTest, StreamingUsesBoundedMemory) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 constexpr absl::string_view kAnyDepth = "**";
@@ -97,4 +97,4 @@ bool IgnoreMatcher::IsIgnored(absl::string_view path, bool is_dir) const {
   return false;
 }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -9,7 +9,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace tether {
+namespace tether::sync {
 
 /// True for names every revision drops whatever the ignore files say:
 /// `.git` (directory, or file in worktrees), `__pycache__`, `*.pyc`.
@@ -62,6 +62,6 @@ class IgnoreMatcher {
   std::vector<RuleSet> rule_sets_;
 };
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_IGNORE_H_

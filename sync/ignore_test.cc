@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 TEST(IgnoreTest, AlwaysIgnoresGitPycacheAndPyc) {
@@ -115,4 +115,4 @@ TEST(IgnoreTest, LaterFileInSameDirectoryWins) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::CodeIndex;
@@ -235,4 +235,4 @@ absl::Status IndexCache::Save(const Tree& tree, const std::string& revision) {
                      index.SerializeAsString());
 }
 
-}  // namespace tether
+}  // namespace tether::sync

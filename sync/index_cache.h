@@ -38,7 +38,7 @@
 #include "sync/tree.h"
 #include "tether/v1/code.pb.h"
 
-namespace tether {
+namespace tether::sync {
 
 /// Not thread-safe: one upload uses it at a time. Concurrent processes
 /// syncing the same root each write a complete file; the last one wins.
@@ -126,6 +126,6 @@ class IndexCache final : public ScanCache {
   int hits_ = 0;
 };
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_INDEX_CACHE_H_

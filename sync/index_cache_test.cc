@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::testing::ElementsAre;
@@ -189,4 +189,4 @@ TEST(IndexCacheDirTest, DefaultDirFollowsXdgThenHome) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::ManifestDiff;
@@ -117,4 +117,4 @@ absl::StatusOr<Tree> ApplyManifestDiff(const Tree& base,
   return tree;
 }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -8,7 +8,7 @@
 #include "sync/tree.h"
 #include "tether/v1/code.pb.h"
 
-namespace tether {
+namespace tether::sync {
 
 /// The diff that turns `base` (stored as `base_revision`) into `tree`; both
 /// sorted by path as ScanTree and ValidateTree require. Claims TreeId(tree).
@@ -27,6 +27,6 @@ absl::StatusOr<tether::v1::Tree> ApplyManifestDiff(
     const tether::v1::Tree& base, const tether::v1::ManifestDiff& diff,
     const TreeLimits& limits);
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_MANIFEST_DIFF_H_

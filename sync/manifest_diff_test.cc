@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::ManifestDiff;
@@ -156,4 +156,4 @@ TEST(ManifestDiffTest, LimitsApplyToTheResult) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

@@ -16,7 +16,7 @@
 #include "common/status_context.h"
 #include "sync/delta_applier.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::BlobChunk;
@@ -681,4 +681,4 @@ absl::Status RevisionBuilder::FinishImpl() {
   return SwitchCurrent(options_.workdir, options_.revision);
 }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -38,10 +38,13 @@
 #include "tether/v1/code.pb.h"
 
 namespace tether {
+class Sha256;
+}  // namespace tether
+
+namespace tether::sync {
 
 class DeltaApplier;
 class DeltaBasis;
-class Sha256;
 
 /// `<workdir>/revs/<revision>`.
 std::string RevisionDir(const std::string& workdir,
@@ -185,6 +188,6 @@ class RevisionBuilder {
   std::unique_ptr<DeltaApplier> applier_;
 };
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_REVISION_BUILDER_H_

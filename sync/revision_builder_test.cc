@@ -16,7 +16,7 @@
 #include "sync/delta_encoder.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::testing::HasSubstr;
@@ -469,4 +469,4 @@ TEST_F(RevisionBuilderDeltaTest, OrderingRulesApply) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

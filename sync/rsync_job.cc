@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 // librsync reports why a job failed only through its log callback; keep the
@@ -104,4 +104,4 @@ absl::Status RsyncJob::Feed(absl::string_view input, bool eof,
   }
 }
 
-}  // namespace tether
+}  // namespace tether::sync

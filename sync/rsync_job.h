@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace tether {
+namespace tether::sync {
 
 /// Receives output bytes; a non-OK status stops the job and is returned.
 using ByteSink = std::function<absl::Status(absl::string_view)>;
@@ -60,6 +60,6 @@ class RsyncJob {
   bool failed_ = false;
 };
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_RSYNC_JOB_H_

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 constexpr size_t kHeaderBytes = 12;
@@ -120,4 +120,4 @@ absl::StatusOr<std::string> AppendSignature(absl::string_view old_signature,
   return out;
 }
 
-}  // namespace tether
+}  // namespace tether::sync

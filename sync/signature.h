@@ -24,7 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "sync/rsync_job.h"
 
-namespace tether {
+namespace tether::sync {
 
 struct SignatureParams {
   uint32_t block_len = 8192;
@@ -80,6 +80,6 @@ absl::StatusOr<std::string> AppendSignature(absl::string_view old_signature,
 /// last full block boundary.
 uint64_t AppendTailStart(uint32_t block_len, uint64_t old_size);
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_SIGNATURE_H_

@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 std::string Noise(size_t size, uint32_t seed) {
@@ -88,4 +88,4 @@ TEST(SignatureTest, AppendSignatureRejectsMismatches) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

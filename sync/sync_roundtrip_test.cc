@@ -36,7 +36,7 @@
 #include "tether/v1/agent.grpc.pb.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::PullCodeRequest;
@@ -85,7 +85,7 @@ std::string Authorization(const grpc::ServerContext& context) {
 
 class TestControlPlane final : public tether::v1::ControlPlane::Service {
  public:
-  explicit TestControlPlane(CodeStore* store) : store_(store) {}
+  explicit TestControlPlane(controlplane::CodeStore* store) : store_(store) {}
 
   grpc::Status SyncCode(
       grpc::ServerContext* context,
@@ -95,7 +95,7 @@ class TestControlPlane final : public tether::v1::ControlPlane::Service {
       absl::MutexLock lock(&mu_);
       authorization_ = Authorization(*context);
     }
-    SyncCodeSession session(store_, SyncLimits());
+    controlplane::SyncCodeSession session(store_, controlplane::SyncLimits());
     SyncCodeRequest request;
     while (stream->Read(&request)) {
       auto response = session.OnRequest(request);
@@ -116,14 +116,14 @@ class TestControlPlane final : public tether::v1::ControlPlane::Service {
   }
 
  private:
-  CodeStore* const store_;
+  controlplane::CodeStore* const store_;
   absl::Mutex mu_;
   std::string authorization_ ABSL_GUARDED_BY(mu_);
 };
 
 class TestAgentGateway final : public tether::v1::AgentGateway::Service {
  public:
-  explicit TestAgentGateway(CodeStore* store) : store_(store) {}
+  explicit TestAgentGateway(controlplane::CodeStore* store) : store_(store) {}
 
   grpc::Status PullCode(grpc::ServerContext* context,
                         const PullCodeRequest* request,
@@ -133,7 +133,7 @@ class TestAgentGateway final : public tether::v1::AgentGateway::Service {
       absl::MutexLock lock(&mu_);
       authorization_ = Authorization(*context);
     }
-    PullCodeSession session(store_, *request);
+    controlplane::PullCodeSession session(store_, *request);
     absl::Status status = session.Start();
     if (!status.ok()) return ToGrpcStatus(status);
     PullCodeResponse response;
@@ -160,7 +160,7 @@ class TestAgentGateway final : public tether::v1::AgentGateway::Service {
   }
 
  private:
-  CodeStore* const store_;
+  controlplane::CodeStore* const store_;
   std::atomic<int> pulls_{0};
   std::atomic<int> chunks_{0};
   std::atomic<int> delta_slices_{0};
@@ -172,7 +172,7 @@ class TestAgentGateway final : public tether::v1::AgentGateway::Service {
 class SyncRoundTripTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = FileCodeStore::Create({TempDir("store")});
+    auto store = controlplane::FileCodeStore::Create({TempDir("store")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     control_plane_ = std::make_unique<TestControlPlane>(store_.get());
@@ -217,7 +217,7 @@ class SyncRoundTripTest : public ::testing::Test {
     return PullRevision(*gateway_stub_, workdir_, revision, nullptr);
   }
 
-  std::unique_ptr<FileCodeStore> store_;
+  std::unique_ptr<controlplane::FileCodeStore> store_;
   std::unique_ptr<TestControlPlane> control_plane_;
   std::unique_ptr<TestAgentGateway> gateway_;
   std::unique_ptr<grpc::Server> server_;
@@ -444,7 +444,8 @@ TEST_F(SyncRoundTripTest, AppendSendsOnlyTheTail) {
 // endpoint key) refuses the diff; the CLI resends the full manifest.
 TEST_F(SyncRoundTripTest, UnknownBaseFallsBackToTheFullManifest) {
   ASSERT_TRUE(Upload().ok());
-  auto other_store = FileCodeStore::Create({TempDir("other-store")});
+  auto other_store =
+      controlplane::FileCodeStore::Create({TempDir("other-store")});
   ASSERT_TRUE(other_store.ok());
   TestControlPlane other(other_store->get());
   int port = 0;
@@ -657,4 +658,4 @@ TEST_F(SyncRoundTripTest, LargeFileStreamsInBoundedMemory) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

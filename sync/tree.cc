@@ -23,7 +23,7 @@
 #include "common/sha256.h"
 #include "sync/ignore.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::Tree;
@@ -583,4 +583,4 @@ absl::Status ValidateTree(const Tree& tree, const TreeLimits& limits) {
   return absl::OkStatus();
 }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -16,7 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "tether/v1/code.pb.h"
 
-namespace tether {
+namespace tether::sync {
 
 /// Caps on what one revision may hold. Senders and receivers check the
 /// same limits, so a tree the CLI accepts is one tetherd and agents accept.
@@ -123,6 +123,6 @@ bool IsRevisionId(absl::string_view revision);
 absl::Status ValidateTree(const tether::v1::Tree& tree,
                           const TreeLimits& limits);
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_TREE_H_

@@ -14,7 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::testing::HasSubstr;
@@ -304,4 +304,4 @@ TEST(ValidateTreeTest, EnforcesLimits) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync

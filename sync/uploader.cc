@@ -24,7 +24,7 @@
 #include "sync/manifest_diff.h"
 #include "sync/signature.h"
 
-namespace tether {
+namespace tether::sync {
 namespace {
 
 using ::tether::v1::ManifestDiff;
@@ -542,4 +542,4 @@ absl::StatusOr<UploadResult> UploadScannedTree(
   return Sync(stub, root, tree, nullptr, options);
 }
 
-}  // namespace tether
+}  // namespace tether::sync

@@ -26,7 +26,7 @@ namespace grpc {
 class ClientContext;
 }  // namespace grpc
 
-namespace tether {
+namespace tether::sync {
 
 struct UploadOptions {
   ScanOptions scan;
@@ -83,6 +83,6 @@ absl::StatusOr<UploadResult> UploadScannedTree(
     tether::v1::ControlPlane::StubInterface& stub, const std::string& root,
     const tether::v1::Tree& tree, const UploadOptions& options);
 
-}  // namespace tether
+}  // namespace tether::sync
 
 #endif  // TETHER_SYNC_UPLOADER_H_

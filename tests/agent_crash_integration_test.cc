@@ -82,9 +82,10 @@ class AgentCrashIntegrationTest : public ::testing::Test {
     EXPECT_GT(agent, 0);
     if (agent <= 0) return agent;
     EXPECT_EQ(kill(agent, SIGKILL), 0);
-    EXPECT_TRUE(RevisionExists(workdir_, v1_));
-    EXPECT_EQ(ReadFile(RevisionDir(workdir_, v1_) + "/app.py").value_or(""),
-              Module("v1"));
+    EXPECT_TRUE(sync::RevisionExists(workdir_, v1_));
+    EXPECT_EQ(
+        ReadFile(sync::RevisionDir(workdir_, v1_) + "/app.py").value_or(""),
+        Module("v1"));
     return agent;
   }
 
@@ -166,7 +167,7 @@ TEST_F(AgentCrashIntegrationTest, KilledWhileBuildingTheRevisionDir) {
 
   const pid_t killed = KillAgent();
   // The kill landed mid-build (else this test proves less than it says).
-  EXPECT_FALSE(RevisionExists(workdir_, v2));
+  EXPECT_FALSE(sync::RevisionExists(workdir_, v2));
   WaitForV1After(killed);
 
   // The new agent builds v2 again, from scratch, and finishes the deploy.

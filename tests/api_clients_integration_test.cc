@@ -43,7 +43,8 @@ TEST(ApiClientsIntegrationTest, TetherdAndAgentsServeHealthAndReflection) {
 
   const std::string dir = NewTempDir("code");
   WriteTree(dir, {{"app.py", "def f():\n    return 1\n"}});
-  auto uploaded = UploadTree((*tetherd)->stub(), dir, UploadOptions());
+  auto uploaded =
+      sync::UploadTree((*tetherd)->stub(), dir, sync::UploadOptions());
   ASSERT_TRUE(uploaded.ok()) << uploaded.status();
   tether::v1::ServiceSpec spec;
   spec.set_name("f");
@@ -84,14 +85,14 @@ TEST(ApiClientsIntegrationTest, WithApiTokensEveryControlPlaneCallNeedsOne) {
 
   // Streams are refused before they start, and pass with the token.
   WriteTree(dir + "/code", {{"app.py", "def f():\n    return 1\n"}});
-  auto refused = UploadTree(stub, dir + "/code", UploadOptions());
+  auto refused = sync::UploadTree(stub, dir + "/code", sync::UploadOptions());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated)
       << refused.status();
-  UploadOptions with_token;
+  sync::UploadOptions with_token;
   with_token.decorate = [](grpc::ClientContext& context) {
     context.AddMetadata("authorization", "Bearer s3cret");
   };
-  auto uploaded = UploadTree(stub, dir + "/code", with_token);
+  auto uploaded = sync::UploadTree(stub, dir + "/code", with_token);
   ASSERT_TRUE(uploaded.ok()) << uploaded.status();
   tether::v1::ServiceSpec spec;
   spec.set_name("f");

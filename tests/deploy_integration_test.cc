@@ -69,7 +69,8 @@ class DeployIntegrationTest : public ::testing::Test {
   }
 
   std::string Upload() {
-    auto uploaded = UploadTree(tetherd_->stub(), code_dir_, UploadOptions());
+    auto uploaded =
+        sync::UploadTree(tetherd_->stub(), code_dir_, sync::UploadOptions());
     EXPECT_TRUE(uploaded.ok()) << uploaded.status();
     return uploaded.ok() ? uploaded->result.revision() : "";
   }

@@ -110,9 +110,9 @@ TEST_F(ReloadIntegrationTest, CallsKeepSucceedingAndSwitchOnceAcrossReloads) {
   // v1 went when v3 loaded (its workers had drained); v2's workers may
   // still drain then, so it may stay until the next load.
   const std::string workdir = ReplicaDir(*tetherd_, "svc-0");
-  EXPECT_FALSE(RevisionExists(workdir, v1));
+  EXPECT_FALSE(sync::RevisionExists(workdir, v1));
   EXPECT_FALSE(ReadFile(absl::StrCat(workdir, "/revs/", v1, ".tree.pb")).ok());
-  EXPECT_TRUE(RevisionExists(workdir, v3));
+  EXPECT_TRUE(sync::RevisionExists(workdir, v3));
 }
 
 TEST_F(ReloadIntegrationTest, AnImportErrorFailsTheDeployAndKeepsServing) {

@@ -17,8 +17,8 @@
 namespace tether::testing {
 
 std::string UploadDir(TetherdClient& tetherd, const std::string& dir) {
-  absl::StatusOr<UploadResult> uploaded =
-      UploadTree(tetherd.stub(), dir, UploadOptions());
+  absl::StatusOr<sync::UploadResult> uploaded =
+      sync::UploadTree(tetherd.stub(), dir, sync::UploadOptions());
   EXPECT_TRUE(uploaded.ok()) << uploaded.status();
   return uploaded.ok() ? uploaded->result.revision() : "";
 }

@@ -4,7 +4,7 @@
 
 #include "common/log.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 CodeCollector::CodeCollector(Options options) : options_(std::move(options)) {
   TETHER_CHECK(options_.store != nullptr && options_.live_revisions)
@@ -38,4 +38,4 @@ void CodeCollector::Loop() {
   }
 }
 
-}  // namespace tether
+}  // namespace tether::controlplane

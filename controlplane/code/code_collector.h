@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "controlplane/code/code_store.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 /// Keeps the code store from growing without bound (a `tether dev` session
 /// uploads a revision per save): every `interval` it removes what no live
@@ -52,6 +52,6 @@ class CodeCollector {
   std::thread thread_;  // Last: starts once the members above exist.
 };
 
-}  // namespace tether
+}  // namespace tether::controlplane
 
 #endif  // TETHER_CONTROLPLANE_CODE_CODE_COLLECTOR_H_

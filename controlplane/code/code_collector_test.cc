@@ -4,7 +4,7 @@
 #include "gtest/gtest.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::controlplane {
 namespace {
 
 std::string AddRevision(FakeCodeStore& store, const std::string& contents) {
@@ -15,7 +15,7 @@ std::string AddRevision(FakeCodeStore& store, const std::string& contents) {
   entry->set_mode(0644);
   entry->set_size(contents.size());
   entry->set_sha256(store.AddBlobForTest(contents));
-  const std::string id = TreeId(tree);
+  const std::string id = sync::TreeId(tree);
   EXPECT_TRUE(store.PutTree(id, tree).ok());
   return id;
 }
@@ -41,4 +41,4 @@ TEST(CodeCollectorTest, KeepsTheLiveRevisionsAndDropsTheRest) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::controlplane

@@ -5,7 +5,7 @@
 #include "common/sha256.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 absl::Status CheckBlobKey(absl::string_view sha256) {
   if (sha256.size() != kSha256Size) {
@@ -16,7 +16,7 @@ absl::Status CheckBlobKey(absl::string_view sha256) {
 }
 
 absl::Status CheckRevisionKey(absl::string_view revision) {
-  if (!IsRevisionId(revision)) {
+  if (!sync::IsRevisionId(revision)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "malformed revision id \"", absl::CHexEscape(revision.substr(0, 80)),
         "\": want 64 lowercase hex digits"));
@@ -28,7 +28,7 @@ absl::Status CheckTreeMatchesRevision(absl::string_view revision,
                                       const tether::v1::Tree& tree) {
   absl::Status status = CheckRevisionKey(revision);
   if (!status.ok()) return status;
-  const std::string id = TreeId(tree);
+  const std::string id = sync::TreeId(tree);
   if (id != revision) {
     return absl::InvalidArgumentError(absl::StrCat(
         "revision ", revision, " does not match its tree (", id, ")"));
@@ -36,4 +36,4 @@ absl::Status CheckTreeMatchesRevision(absl::string_view revision,
   return absl::OkStatus();
 }
 
-}  // namespace tether
+}  // namespace tether::controlplane

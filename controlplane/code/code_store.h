@@ -17,7 +17,7 @@
 #include "absl/types/span.h"
 #include "tether/v1/code.pb.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 /// Receives one blob. Dropping it before a successful Commit discards
 /// everything written: no partial blob ever becomes visible.
@@ -168,6 +168,6 @@ absl::Status CheckRevisionKey(absl::string_view revision);
 absl::Status CheckTreeMatchesRevision(absl::string_view revision,
                                       const tether::v1::Tree& tree);
 
-}  // namespace tether
+}  // namespace tether::controlplane
 
 #endif  // TETHER_CONTROLPLANE_CODE_CODE_STORE_H_

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 using ::tether::v1::Tree;
 
@@ -309,4 +309,4 @@ absl::StatusOr<GarbageStats> FakeCodeStore::CollectGarbage(
   return stats;
 }
 
-}  // namespace tether
+}  // namespace tether::controlplane

@@ -16,7 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controlplane/code/code_store.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 /// Thread-safe. Writers and readers must not outlive the store.
 class FakeCodeStore final : public CodeStore {
@@ -74,6 +74,6 @@ class FakeCodeStore final : public CodeStore {
       ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace tether
+}  // namespace tether::controlplane
 
 #endif  // TETHER_CONTROLPLANE_CODE_FAKE_CODE_STORE_H_

@@ -15,7 +15,7 @@
 #include "common/sha256.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::controlplane {
 namespace {
 
 using ::tether::v1::Tree;
@@ -396,7 +396,7 @@ absl::StatusOr<Tree> FileCodeStore::GetTree(absl::string_view revision) const {
   if (!bytes.ok()) return bytes.status();
   Tree tree;
   // Checking the id too catches a record that parses but was damaged.
-  if (!tree.ParseFromString(*bytes) || TreeId(tree) != revision) {
+  if (!tree.ParseFromString(*bytes) || sync::TreeId(tree) != revision) {
     return absl::DataLossError(
         absl::StrCat("corrupt tree record for revision ", revision));
   }
@@ -487,7 +487,7 @@ absl::StatusOr<GarbageStats> FileCodeStore::CollectGarbage(
   if (!trees.ok()) return trees.status();
   for (const std::string& name : *trees) {
     const std::string revision(absl::StripSuffix(name, ".pb"));
-    if (!IsRevisionId(revision)) continue;
+    if (!sync::IsRevisionId(revision)) continue;
     const std::string path = TreePath(revision);
     struct stat st;
     if (stat(path.c_str(), &st) != 0) continue;  // Removed meanwhile.
@@ -543,4 +543,4 @@ absl::StatusOr<GarbageStats> FileCodeStore::CollectGarbage(
   return stats;
 }
 
-}  // namespace tether
+}  // namespace tether::controlplane

@@ -30,7 +30,7 @@
 #include "absl/strings/string_view.h"
 #include "controlplane/code/code_store.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 /// Thread-safe without locks: writers never share a temp file and rename(2)
 /// publishes atomically. One process owns `dir` (Create clears tmp/).
@@ -81,6 +81,6 @@ class FileCodeStore final : public CodeStore {
   const std::string dir_;
 };
 
-}  // namespace tether
+}  // namespace tether::controlplane
 
 #endif  // TETHER_CONTROLPLANE_CODE_FILE_CODE_STORE_H_

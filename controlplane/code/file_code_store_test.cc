@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::controlplane {
 namespace {
 
 using ::tether::v1::Tree;
@@ -143,20 +143,21 @@ TEST(FileCodeStoreTest, CreateClearsStaleTempFilesAndKeepsData) {
     auto store = NewStore(dir);
     ASSERT_TRUE(WriteBlob(*store, "kept", sha).ok());
     ASSERT_TRUE(
-        store->PutTree(TreeId(OneFileTree("kept")), OneFileTree("kept")).ok());
+        store->PutTree(sync::TreeId(OneFileTree("kept")), OneFileTree("kept"))
+            .ok());
   }
   ASSERT_TRUE(WriteFileAtomically(dir + "/tmp/blob.crashed", "partial").ok());
   auto store = NewStore(dir);
   EXPECT_EQ(CountFiles(dir + "/tmp"), 0);
   EXPECT_TRUE(*store->HasBlob(sha));
-  EXPECT_TRUE(*store->HasRevision(TreeId(OneFileTree("kept"))));
+  EXPECT_TRUE(*store->HasRevision(sync::TreeId(OneFileTree("kept"))));
 }
 
 TEST(FileCodeStoreTest, TreesRoundTrip) {
   const std::string dir = TempDir();
   auto store = NewStore(dir);
   const Tree tree = OneFileTree("x");
-  const std::string revision = TreeId(tree);
+  const std::string revision = sync::TreeId(tree);
   EXPECT_FALSE(*store->HasRevision(revision));
   EXPECT_EQ(store->GetTree(revision).status().code(),
             absl::StatusCode::kNotFound);
@@ -181,15 +182,16 @@ TEST(FileCodeStoreTest, RejectsMalformedKeysAndMismatchedTrees) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store->HasRevision("ABC").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->PutTree(TreeId(OneFileTree("a")), OneFileTree("b")).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store->PutTree(sync::TreeId(OneFileTree("a")), OneFileTree("b")).code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(FileCodeStoreTest, CorruptTreeRecordIsDataLoss) {
   const std::string dir = TempDir();
   auto store = NewStore(dir);
   const Tree tree = OneFileTree("x");
-  const std::string revision = TreeId(tree);
+  const std::string revision = sync::TreeId(tree);
   ASSERT_TRUE(store->PutTree(revision, tree).ok());
   ASSERT_TRUE(WriteFileAtomically(absl::StrCat(dir, "/trees/", revision, ".pb"),
                                   OneFileTree("y").SerializeAsString())
@@ -336,8 +338,8 @@ TwoRevisions StoreTwoRevisions(CodeStore& store) {
   };
   const Tree old_tree = tree("old", "shared");
   const Tree new_tree = tree("new", "shared");
-  r.old_revision = TreeId(old_tree);
-  r.new_revision = TreeId(new_tree);
+  r.old_revision = sync::TreeId(old_tree);
+  r.new_revision = sync::TreeId(new_tree);
   EXPECT_TRUE(store.PutTree(r.old_revision, old_tree).ok());
   EXPECT_TRUE(store.PutTree(r.new_revision, new_tree).ok());
   EXPECT_TRUE(store.PutSignature(r.only_old, "sig").ok());
@@ -398,4 +400,4 @@ TEST(FileCodeStoreTest, AFoundBlobCountsAsStoredAgain) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::controlplane

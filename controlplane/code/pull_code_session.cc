@@ -13,7 +13,7 @@
 #include "sync/signature.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::controlplane {
 
 using ::tether::v1::PullCodeRequest;
 using ::tether::v1::PullCodeResponse;
@@ -42,7 +42,7 @@ absl::Status PullCodeSession::Start() {
   absl::StatusOr<Tree> tree = store_->GetTree(request_.revision());
   if (!tree.ok()) return tree.status();
   tree_ = *std::move(tree);
-  if (IsRevisionId(request_.base_revision())) {
+  if (sync::IsRevisionId(request_.base_revision())) {
     absl::StatusOr<Tree> base = store_->GetTree(request_.base_revision());
     if (base.ok()) {
       base_revision_ = request_.base_revision();
@@ -97,12 +97,12 @@ absl::StatusOr<std::unique_ptr<BlobReader>> PullCodeSession::OpenStoredBlob(
 absl::StatusOr<std::string> PullCodeSession::BaseSignature(
     const std::string& base) {
   absl::StatusOr<std::string> kept = store_->GetSignature(base);
-  if (kept.ok() && ParseSignature(*kept).ok()) return kept;
+  if (kept.ok() && sync::ParseSignature(*kept).ok()) return kept;
   if (!kept.ok() && !absl::IsNotFound(kept.status())) return kept.status();
   // First delta against this blob: sign it once, keep it for later pulls.
   absl::StatusOr<std::unique_ptr<BlobReader>> reader = store_->OpenBlob(base);
   if (!reader.ok()) return reader.status();
-  SignatureBuilder builder(SignatureParamsFor((*reader)->size()));
+  sync::SignatureBuilder builder(sync::SignatureParamsFor((*reader)->size()));
   std::string buf;
   uint64_t read = 0;
   while (true) {
@@ -142,8 +142,8 @@ absl::Status PullCodeSession::StartDelta(const Blob& blob) {
   if (!kept.ok() && !absl::IsNotFound(kept.status())) return kept.status();
   absl::StatusOr<std::string> signature = BaseSignature(blob.delta_base);
   if (!signature.ok()) return signature.status();
-  absl::StatusOr<std::unique_ptr<DeltaEncoder>> encoder =
-      DeltaEncoder::Create(*signature);
+  absl::StatusOr<std::unique_ptr<sync::DeltaEncoder>> encoder =
+      sync::DeltaEncoder::Create(*signature);
   if (!encoder.ok()) return encoder.status();
   absl::StatusOr<std::unique_ptr<BlobReader>> reader = OpenStoredBlob(blob);
   if (!reader.ok()) return reader.status();
@@ -171,7 +171,7 @@ absl::StatusOr<bool> PullCodeSession::Next(PullCodeResponse* out) {
       *out->mutable_tree() = std::move(tree_);
     } else {
       *out->mutable_tree_diff() =
-          MakeManifestDiff(base_revision_, base_tree_, tree_);
+          sync::MakeManifestDiff(base_revision_, base_tree_, tree_);
       base_tree_.Clear();
     }
     tree_.Clear();
@@ -232,7 +232,7 @@ absl::StatusOr<bool> PullCodeSession::NextDelta(const Blob& blob,
           absl::StrCat("kept delta to ", ToHex(blob.sha256), " ended early"));
     }
   } else {
-    const ByteSink sink = [this](absl::string_view data) {
+    const sync::ByteSink sink = [this](absl::string_view data) {
       pending_.append(data.data(), data.size());
       return absl::OkStatus();
     };
@@ -255,4 +255,4 @@ absl::StatusOr<bool> PullCodeSession::NextDelta(const Blob& blob,
   return true;
 }
 
-}  // namespace tether
+}  // namespace tether::controlplane

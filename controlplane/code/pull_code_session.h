@@ -16,9 +16,11 @@
 #include "tether/v1/agent.pb.h"
 #include "tether/v1/code.pb.h"
 
-namespace tether {
-
+namespace tether::sync {
 class DeltaEncoder;
+}  // namespace tether::sync
+
+namespace tether::controlplane {
 
 /// Streams one revision: the tree first (as a ManifestDiff against the
 /// request's `base_revision` when the store has it, so a one-file change
@@ -95,13 +97,13 @@ class PullCodeSession {
   // A delta in progress: kept (read from `reader_`) or computed (`reader_`
   // reads the blob, `encoder_` turns it into `pending_` delta bytes).
   bool delta_started_ = false;
-  std::unique_ptr<DeltaEncoder> encoder_;
+  std::unique_ptr<sync::DeltaEncoder> encoder_;
   bool input_done_ = false;
   std::string pending_;
   int deltas_ = 0;
   int kept_deltas_ = 0;
 };
 
-}  // namespace tether
+}  // namespace tether::controlplane
 
 #endif  // TETHER_CONTROLPLANE_CODE_PULL_CODE_SESSION_H_

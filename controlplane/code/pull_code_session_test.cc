@@ -13,7 +13,7 @@
 #include "sync/manifest_diff.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::controlplane {
 namespace {
 
 using ::tether::v1::PullCodeRequest;
@@ -44,7 +44,7 @@ class PullCodeSessionTest : public ::testing::Test {
                             : entry.size() == 5 ? "small"
                                                 : big_);
     }
-    revision_ = TreeId(tree_);
+    revision_ = sync::TreeId(tree_);
     ASSERT_TRUE(store_.PutTree(revision_, tree_).ok());
   }
 
@@ -79,7 +79,7 @@ TEST_F(PullCodeSessionTest, TreeThenDistinctBlobsInChunks) {
   const std::vector<PullCodeResponse> messages = Drain(session);
   ASSERT_EQ(messages.size(), 6u);
   ASSERT_TRUE(messages[0].has_tree());
-  EXPECT_EQ(TreeId(messages[0].tree()), revision_);
+  EXPECT_EQ(sync::TreeId(messages[0].tree()), revision_);
   std::string big;
   for (int i = 1; i <= 3; ++i) {
     const auto& chunk = messages[i].chunk();
@@ -128,9 +128,9 @@ TEST_F(PullCodeSessionTest, BadRequests) {
 TEST_F(PullCodeSessionTest, MissingBlobIsDataLoss) {
   Tree tree;
   AddFile(tree, "gone", "never stored");
-  ASSERT_TRUE(store_.PutTree(TreeId(tree), tree).ok());
+  ASSERT_TRUE(store_.PutTree(sync::TreeId(tree), tree).ok());
   PullCodeRequest request;
-  request.set_revision(TreeId(tree));
+  request.set_revision(sync::TreeId(tree));
   PullCodeSession session(&store_, request);
   ASSERT_TRUE(session.Start().ok());
   PullCodeResponse response;
@@ -168,8 +168,8 @@ class PullCodeSessionDeltaTest : public ::testing::Test {
          {std::string("keep"), old_, new_, std::string("new")}) {
       store_.AddBlobForTest(data);
     }
-    ASSERT_TRUE(store_.PutTree(TreeId(base_), base_).ok());
-    ASSERT_TRUE(store_.PutTree(TreeId(next_), next_).ok());
+    ASSERT_TRUE(store_.PutTree(sync::TreeId(base_), base_).ok());
+    ASSERT_TRUE(store_.PutTree(sync::TreeId(next_), next_).ok());
   }
 
   static std::string Noise(size_t size, uint32_t seed) {
@@ -184,8 +184,8 @@ class PullCodeSessionDeltaTest : public ::testing::Test {
 
   PullCodeRequest Request(bool have_base) const {
     PullCodeRequest request;
-    request.set_revision(TreeId(next_));
-    request.set_base_revision(TreeId(base_));
+    request.set_revision(sync::TreeId(next_));
+    request.set_base_revision(sync::TreeId(base_));
     if (have_base) {
       request.set_have_base(true);
     } else {
@@ -208,11 +208,11 @@ class PullCodeSessionDeltaTest : public ::testing::Test {
       ++messages_;
       bytes_ += response.ByteSizeLong();
       if (response.has_tree_diff()) {
-        absl::StatusOr<Tree> tree =
-            ApplyManifestDiff(base_, response.tree_diff(), TreeLimits());
+        absl::StatusOr<Tree> tree = sync::ApplyManifestDiff(
+            base_, response.tree_diff(), sync::TreeLimits());
         EXPECT_TRUE(tree.ok()) << tree.status();
         if (tree.ok()) {
-          EXPECT_EQ(TreeId(*tree), TreeId(next_));
+          EXPECT_EQ(sync::TreeId(*tree), sync::TreeId(next_));
         }
         ++diffs_;
       } else if (response.has_delta()) {
@@ -230,16 +230,17 @@ class PullCodeSessionDeltaTest : public ::testing::Test {
     if (!literal.empty()) return literal;
     StringBasis basis(old_);
     std::string out;
-    DeltaApplier applier(&basis, new_.size(), [&out](absl::string_view data) {
-      out.append(data.data(), data.size());
-      return absl::OkStatus();
-    });
+    sync::DeltaApplier applier(&basis, new_.size(),
+                               [&out](absl::string_view data) {
+                                 out.append(data.data(), data.size());
+                                 return absl::OkStatus();
+                               });
     EXPECT_TRUE(applier.Update(delta).ok());
     EXPECT_TRUE(applier.Finish().ok());
     return out;
   }
 
-  class StringBasis final : public DeltaBasis {
+  class StringBasis final : public sync::DeltaBasis {
    public:
     explicit StringBasis(std::string data) : data_(std::move(data)) {}
     uint64_t size() const override { return data_.size(); }
@@ -285,8 +286,9 @@ TEST_F(PullCodeSessionDeltaTest, ComputesADeltaAndKeepsTheSignature) {
 
 TEST_F(PullCodeSessionDeltaTest, PrefersTheDeltaKeptFromTheSync) {
   const std::string kept = absl::StrCat(
-      DeltaHeader(), CopyCommand(0, 150'000), LiteralHeader(4), "EDIT",
-      CopyCommand(150'004, old_.size() - 150'004), DeltaEnd());
+      sync::DeltaHeader(), sync::CopyCommand(0, 150'000),
+      sync::LiteralHeader(4), "EDIT",
+      sync::CopyCommand(150'004, old_.size() - 150'004), sync::DeltaEnd());
   auto writer = store_.NewDeltaWriter(Sha256Of(new_), Sha256Of(old_));
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE((*writer)->Append(kept).ok());
@@ -322,4 +324,4 @@ TEST_F(PullCodeSessionDeltaTest, ABaseTheAgentLostGoesWhole) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::controlplane

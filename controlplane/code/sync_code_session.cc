@@ -10,7 +10,7 @@
 #include "sync/delta_applier.h"
 #include "sync/manifest_diff.h"
 
-namespace tether {
+namespace tether::controlplane {
 namespace {
 
 using ::tether::v1::BlobChunk;
@@ -22,7 +22,7 @@ using ::tether::v1::Tree;
 using ::tether::v1::TreeEntry;
 
 // A stored blob as the base of a delta.
-class BlobBasis final : public DeltaBasis {
+class BlobBasis final : public sync::DeltaBasis {
  public:
   BlobBasis(BlobReader* reader, std::string sha256)
       : reader_(reader), sha256_(std::move(sha256)) {}
@@ -159,7 +159,7 @@ SyncCodeResponse SyncCodeSession::MissingResponse(bool with_bases) const {
 
 absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnManifest(
     const Tree& manifest) {
-  absl::Status status = ValidateTree(manifest, limits_.tree);
+  absl::Status status = sync::ValidateTree(manifest, limits_.tree);
   if (!status.ok()) return status;
   manifest_ = manifest;
   for (const TreeEntry& entry : manifest_.entries()) {
@@ -181,7 +181,8 @@ absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnManifestDiff(
                                             " is unknown; send the manifest"));
   }
   if (!base.ok()) return base.status();
-  absl::StatusOr<Tree> tree = ApplyManifestDiff(*base, diff, limits_.tree);
+  absl::StatusOr<Tree> tree =
+      sync::ApplyManifestDiff(*base, diff, limits_.tree);
   if (!tree.ok()) return tree.status();
   for (const TreeEntry& entry : diff.upserts()) {
     // The previous version of the path is the natural delta base.
@@ -277,7 +278,7 @@ absl::Status SyncCodeSession::StartDelta(const DeltaChunk& delta,
   delta_offset_ = 0;
   basis_ = std::make_unique<BlobBasis>(base_reader_.get(), blob.delta_base);
   BlobWriter* out = writer_.get();
-  applier_ = std::make_unique<DeltaApplier>(
+  applier_ = std::make_unique<sync::DeltaApplier>(
       basis_.get(), blob.size,
       [out](absl::string_view data) { return out->Append(data); });
   if (limits_.keep_deltas) {
@@ -381,7 +382,7 @@ absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnCommit() {
   absl::Status status = store_->PublishBlobs(std::move(staged_));
   staged_.clear();
   if (!status.ok()) return status;
-  const std::string revision = TreeId(manifest_);
+  const std::string revision = sync::TreeId(manifest_);
   // Trees are immutable: a no-change sync need not rewrite (and fsync) one.
   absl::StatusOr<bool> stored = store_->HasRevision(revision);
   if (!stored.ok()) return stored.status();
@@ -403,4 +404,4 @@ absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnCommit() {
   return response;
 }
 
-}  // namespace tether
+}  // namespace tether::controlplane

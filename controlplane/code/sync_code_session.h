@@ -18,14 +18,16 @@
 #include "sync/tree.h"
 #include "tether/v1/code.pb.h"
 
-namespace tether {
-
+namespace tether::sync {
 class DeltaApplier;
 class DeltaBasis;
+}  // namespace tether::sync
+
+namespace tether::controlplane {
 
 struct SyncLimits {
   /// What a manifest may hold (sync/tree.h has the defaults).
-  TreeLimits tree;
+  sync::TreeLimits tree;
   /// Largest chunk or delta slice accepted. Senders use 1 MiB; 4 MiB is
   /// gRPC's default message cap, so this only bites with a raised cap.
   size_t max_chunk_bytes = size_t{4} << 20;
@@ -124,8 +126,8 @@ class SyncCodeSession {
   bool current_is_delta_ = false;
   uint64_t delta_offset_ = 0;
   std::unique_ptr<BlobReader> base_reader_;
-  std::unique_ptr<DeltaBasis> basis_;
-  std::unique_ptr<DeltaApplier> applier_;
+  std::unique_ptr<sync::DeltaBasis> basis_;
+  std::unique_ptr<sync::DeltaApplier> applier_;
   std::unique_ptr<DerivedWriter> kept_delta_;
   // Verified blobs waiting for the commit.
   std::vector<std::unique_ptr<BlobWriter>> staged_;
@@ -134,6 +136,6 @@ class SyncCodeSession {
   uint64_t deltas_received_ = 0;
 };
 
-}  // namespace tether
+}  // namespace tether::controlplane
 
 #endif  // TETHER_CONTROLPLANE_CODE_SYNC_CODE_SESSION_H_

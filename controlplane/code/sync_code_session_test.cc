@@ -17,7 +17,7 @@
 #include "sync/signature.h"
 #include "sync/tree.h"
 
-namespace tether {
+namespace tether::controlplane {
 namespace {
 
 using ::testing::ElementsAre;
@@ -107,11 +107,11 @@ TEST_F(SyncCodeSessionTest, FullSyncStoresBlobsAndTree) {
   ASSERT_TRUE(response.ok()) << response.status();
   ASSERT_TRUE(response->has_value() && (*response)->has_result());
   const auto& result = (*response)->result();
-  EXPECT_EQ(result.revision(), TreeId(tree));
+  EXPECT_EQ(result.revision(), sync::TreeId(tree));
   EXPECT_EQ(result.files_received(), 3u);
   EXPECT_EQ(result.bytes_received(), 15u);
   EXPECT_TRUE(session_.done());
-  EXPECT_TRUE(*store_.HasRevision(TreeId(tree)));
+  EXPECT_TRUE(*store_.HasRevision(sync::TreeId(tree)));
   EXPECT_TRUE(*store_.HasBlob(Sha256Of("shared")));
   EXPECT_EQ(session_.OnRequest(Commit()).status().code(),
             absl::StatusCode::kFailedPrecondition);
@@ -228,7 +228,7 @@ TEST_F(SyncCodeSessionTest, CommitWithMissingBlobNamesFirstPath) {
   auto response = session_.OnRequest(Commit());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(response.status().message(), HasSubstr("d.py"));
-  EXPECT_FALSE(*store_.HasRevision(TreeId(SampleTree())));
+  EXPECT_FALSE(*store_.HasRevision(sync::TreeId(SampleTree())));
 }
 
 // ---- Manifest diffs and deltas -------------------------------------------
@@ -265,7 +265,7 @@ class SyncCodeSessionDiffTest : public SyncCodeSessionTest {
          {old_, std::string("keep"), std::string("gone")}) {
       store_.AddBlobForTest(data);
     }
-    base_revision_ = TreeId(base_);
+    base_revision_ = sync::TreeId(base_);
     ASSERT_TRUE(store_.PutTree(base_revision_, base_).ok());
     AddFile(tree_, "added.py", "added");
     AddFile(tree_, "big.bin", new_);
@@ -274,9 +274,10 @@ class SyncCodeSessionDiffTest : public SyncCodeSessionTest {
 
   // A real delta from old_ to new_.
   std::string RealDelta() const {
-    auto encoder = DeltaEncoder::Create(*SignatureOf(old_, {256, 8}));
+    auto encoder =
+        sync::DeltaEncoder::Create(*sync::SignatureOf(old_, {256, 8}));
     std::string delta;
-    const ByteSink sink = [&delta](absl::string_view out) {
+    const sync::ByteSink sink = [&delta](absl::string_view out) {
       delta.append(out.data(), out.size());
       return absl::OkStatus();
     };
@@ -288,7 +289,7 @@ class SyncCodeSessionDiffTest : public SyncCodeSessionTest {
   // Sends the diff; returns the missing answer.
   SyncCodeResponse::MissingBlobs StartDiff() {
     auto response = session_.OnRequest(
-        Diff(MakeManifestDiff(base_revision_, base_, tree_)));
+        Diff(sync::MakeManifestDiff(base_revision_, base_, tree_)));
     EXPECT_TRUE(response.ok()) << response.status();
     if (!response.ok() || !response->has_value()) return {};
     return (*response)->missing();
@@ -319,11 +320,11 @@ TEST_F(SyncCodeSessionDiffTest, DiffAndDeltaStoreTheWholeRevision) {
   auto response = session_.OnRequest(Commit());
   ASSERT_TRUE(response.ok()) << response.status();
   const auto& result = (*response)->result();
-  EXPECT_EQ(result.revision(), TreeId(tree_));
+  EXPECT_EQ(result.revision(), sync::TreeId(tree_));
   EXPECT_EQ(result.files_received(), 2u);
   EXPECT_EQ(result.deltas_received(), 1u);
   EXPECT_EQ(result.bytes_received(), 5u + delta.size());
-  EXPECT_TRUE(*store_.HasRevision(TreeId(tree_)));
+  EXPECT_TRUE(*store_.HasRevision(sync::TreeId(tree_)));
   std::string stored;
   auto reader = store_.OpenBlob(Sha256Of(new_));
   ASSERT_TRUE(reader.ok());
@@ -335,7 +336,7 @@ TEST_F(SyncCodeSessionDiffTest, DiffAndDeltaStoreTheWholeRevision) {
 }
 
 TEST_F(SyncCodeSessionDiffTest, NoChangeDiffNeedsNothing) {
-  ManifestDiff diff = MakeManifestDiff(base_revision_, base_, base_);
+  ManifestDiff diff = sync::MakeManifestDiff(base_revision_, base_, base_);
   auto response = session_.OnRequest(Diff(diff));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ((*response)->missing().sha256_size(), 0);
@@ -347,17 +348,17 @@ TEST_F(SyncCodeSessionDiffTest, NoChangeDiffNeedsNothing) {
 
 TEST_F(SyncCodeSessionDiffTest, UnknownBaseIsNotFound) {
   auto response = session_.OnRequest(
-      Diff(MakeManifestDiff(std::string(64, 'e'), base_, tree_)));
+      Diff(sync::MakeManifestDiff(std::string(64, 'e'), base_, tree_)));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SyncCodeSessionDiffTest, WrongClaimedRevisionIsRejected) {
-  ManifestDiff diff = MakeManifestDiff(base_revision_, base_, tree_);
+  ManifestDiff diff = sync::MakeManifestDiff(base_revision_, base_, tree_);
   diff.set_revision(base_revision_);
   auto response = session_.OnRequest(Diff(diff));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(response.status().message(), HasSubstr("claimed"));
-  EXPECT_FALSE(*store_.HasRevision(TreeId(tree_)));
+  EXPECT_FALSE(*store_.HasRevision(sync::TreeId(tree_)));
 }
 
 TEST_F(SyncCodeSessionDiffTest, CorruptDeltaIsDataLossAndStoresNothing) {
@@ -373,7 +374,7 @@ TEST_F(SyncCodeSessionDiffTest, CorruptDeltaIsDataLossAndStoresNothing) {
   EXPECT_FALSE(*store_.HasBlob(Sha256Of("added")));
   EXPECT_EQ(session_.OnRequest(Commit()).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_FALSE(*store_.HasRevision(TreeId(tree_)));
+  EXPECT_FALSE(*store_.HasRevision(sync::TreeId(tree_)));
   EXPECT_EQ(store_.DeltaCountForTest(), 0u);
 }
 
@@ -382,9 +383,10 @@ TEST_F(SyncCodeSessionDiffTest, WellFormedDeltaWithWrongResultIsDataLoss) {
   // Right size, wrong bytes: only the digest check can tell.
   std::string wrong = new_;
   wrong[0] = 'X';
-  const std::string delta = absl::StrCat(
-      DeltaHeader(), LiteralHeader(1), "X", CopyCommand(1, 2499),
-      LiteralHeader(3), "NEW", CopyCommand(2503, 2497), DeltaEnd());
+  const std::string delta =
+      absl::StrCat(sync::DeltaHeader(), sync::LiteralHeader(1), "X",
+                   sync::CopyCommand(1, 2499), sync::LiteralHeader(3), "NEW",
+                   sync::CopyCommand(2503, 2497), sync::DeltaEnd());
   const absl::Status status = Send(Delta(new_, old_, 0, delta, true));
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
   EXPECT_FALSE(*store_.HasBlob(Sha256Of(new_)));
@@ -456,8 +458,8 @@ TEST(SyncCodeSessionFileStoreTest, AbandonedSessionLeavesNoPartialBlob) {
   // Nothing of an abandoned sync appears.
   EXPECT_FALSE(*(*store)->HasBlob(Sha256Of("shared")));
   EXPECT_FALSE(*(*store)->HasBlob(Sha256Of("different")));
-  EXPECT_FALSE(*(*store)->HasRevision(TreeId(SampleTree())));
+  EXPECT_FALSE(*(*store)->HasRevision(sync::TreeId(SampleTree())));
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::controlplane

@@ -26,9 +26,9 @@
 
 namespace {
 
-using ::tether::DeltaApplier;
-using ::tether::DeltaBasis;
-using ::tether::TreeLimits;
+using ::tether::sync::DeltaApplier;
+using ::tether::sync::DeltaBasis;
+using ::tether::sync::TreeLimits;
 using ::tether::v1::ManifestDiff;
 using ::tether::v1::Tree;
 using ::tether::v1::TreeEntry;
@@ -85,8 +85,8 @@ void FuzzTree(absl::string_view bytes) {
   if (!tree.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return;
   }
-  (void)tether::ValidateTree(tree, Limits()).ok();
-  (void)tether::TreeId(tree);
+  (void)tether::sync::ValidateTree(tree, Limits()).ok();
+  (void)tether::sync::TreeId(tree);
 }
 
 void FuzzDiff(absl::string_view bytes) {
@@ -95,8 +95,8 @@ void FuzzDiff(absl::string_view bytes) {
     return;
   }
   absl::StatusOr<Tree> tree =
-      tether::ApplyManifestDiff(BaseTree(), diff, Limits());
-  if (tree.ok() && tether::TreeId(*tree) != diff.revision()) abort();
+      tether::sync::ApplyManifestDiff(BaseTree(), diff, Limits());
+  if (tree.ok() && tether::sync::TreeId(*tree) != diff.revision()) abort();
 }
 
 void FuzzDelta(absl::string_view bytes) {

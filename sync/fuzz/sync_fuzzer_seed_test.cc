@@ -13,7 +13,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
-namespace tether {
+namespace tether::sync::sync {
 namespace {
 
 TEST(SyncFuzzerSeedTest, SeedsRunClean) {
@@ -38,4 +38,4 @@ TEST(SyncFuzzerSeedTest, SeedsRunClean) {
 }
 
 }  // namespace
-}  // namespace tether
+}  // namespace tether::sync::sync

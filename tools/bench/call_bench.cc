@@ -189,7 +189,7 @@ CallFn TetherdCall(TetherdProcess* tetherd, const std::string& service,
 }
 
 std::string MustUpload(TetherdProcess& tetherd, const std::string& dir) {
-  auto uploaded = UploadTree(tetherd.stub(), dir, UploadOptions());
+  auto uploaded = sync::UploadTree(tetherd.stub(), dir, sync::UploadOptions());
   if (!uploaded.ok()) {
     fprintf(stderr, "upload %s: %s\n", dir.c_str(),
             uploaded.status().ToString().c_str());

@@ -88,7 +88,7 @@ std::string Call(TetherdProcess& tetherd, const std::string& service) {
 }
 
 std::string Upload(TetherdProcess& tetherd, const std::string& dir) {
-  auto uploaded = UploadTree(tetherd.stub(), dir, UploadOptions());
+  auto uploaded = sync::UploadTree(tetherd.stub(), dir, sync::UploadOptions());
   if (!uploaded.ok()) Die("upload: " + uploaded.status().ToString());
   return uploaded->result.revision();
 }

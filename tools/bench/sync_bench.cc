@@ -134,10 +134,10 @@ void MakeTree(const std::string& src) {
 }
 
 std::string TreeIdOf(const std::string& dir) {
-  absl::StatusOr<tether::v1::Tree> tree = ScanTree(dir, {});
+  absl::StatusOr<tether::v1::Tree> tree = sync::ScanTree(dir, {});
   if (!tree.ok())
     Die(absl::StrCat("scan ", dir, ": ", tree.status().ToString()));
-  return TreeId(*tree);
+  return sync::TreeId(*tree);
 }
 
 // ---- rsync --------------------------------------------------------------
@@ -300,7 +300,7 @@ std::shared_ptr<grpc::Channel> CountingChannel(const std::string& address,
 struct TetherRun {
   double wall_s = 0;
   int64_t bytes = 0;
-  UploadResult upload;
+  sync::UploadResult upload;
   double pull_s = 0;
   int64_t pull_bytes = 0;
 };
@@ -323,10 +323,11 @@ class Tether {
     {
       auto stub =
           tether::v1::ControlPlane::NewStub(CountingChannel(address(), &wire));
-      UploadOptions options;
+      sync::UploadOptions options;
       options.cache_dir = cache_dir_;
       options.endpoint = address();
-      absl::StatusOr<UploadResult> upload = UploadTree(*stub, src, options);
+      absl::StatusOr<sync::UploadResult> upload =
+          sync::UploadTree(*stub, src, options);
       if (!upload.ok()) Die("UploadTree: " + upload.status().ToString());
       run.upload = *std::move(upload);
     }
@@ -338,7 +339,7 @@ class Tether {
     {
       auto gateway = tether::v1::AgentGateway::NewStub(
           CountingChannel(address(), &pull_wire));
-      absl::StatusOr<std::string> dir = PullRevision(
+      absl::StatusOr<std::string> dir = sync::PullRevision(
           *gateway, workdir_, run.upload.result.revision(),
           [this](grpc::ClientContext& context) {
             context.AddMetadata("authorization", "Bearer " + token_);
@@ -351,7 +352,7 @@ class Tether {
   }
 
   std::string agent_dir(const std::string& revision) const {
-    return RevisionDir(workdir_, revision);
+    return sync::RevisionDir(workdir_, revision);
   }
 
  private:
@@ -367,10 +368,10 @@ class Tether {
     Check(MakeDirs(dir), "mkdir");
     Check(WriteFileAtomically(dir + "/libecho.so", *bytes), "stage libecho");
     chmod((dir + "/libecho.so").c_str(), 0755);
-    UploadOptions options;
+    sync::UploadOptions options;
     options.use_cache = false;
-    absl::StatusOr<UploadResult> upload =
-        UploadTree(tetherd_->stub(), dir, options);
+    absl::StatusOr<sync::UploadResult> upload =
+        sync::UploadTree(tetherd_->stub(), dir, options);
     if (!upload.ok()) Die(upload.status().ToString());
     tether::v1::ServiceSpec spec;
     spec.set_name("echo");

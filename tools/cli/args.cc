@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "spec/diagnostics.h"
+#include "common/diagnostics.h"
 
 namespace tether::cli {
 namespace {
@@ -30,7 +30,7 @@ absl::Status UnknownFlag(const CommandSpec& spec, absl::string_view given,
                          absl::string_view name) {
   std::vector<std::string> names;
   for (const FlagSpec& flag : spec.flags) names.push_back(flag.name);
-  const std::string suggestion = spec::ClosestMatch(name, names);
+  const std::string suggestion = ClosestMatch(name, names);
   if (!suggestion.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown flag ", given, " (did you mean --", suggestion, "?)"));
@@ -132,7 +132,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec,
   if (parsed.positionals_.size() > spec.positionals.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected argument ",
-                     spec::Quote(parsed.positionals_[spec.positionals.size()]),
+                     Quote(parsed.positionals_[spec.positionals.size()]),
                      " (usage: ", UsageLine(spec), ")"));
   }
   return parsed;

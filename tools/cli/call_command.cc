@@ -7,11 +7,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/diagnostics.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "grpcpp/client_context.h"
-#include "spec/diagnostics.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 #include "tools/cli/call_io.h"
 #include "tools/cli/exit_codes.h"
 
@@ -38,7 +38,7 @@ int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   CallInput input;
   input.service = args.Positional(0);
   input.method = args.Positional(1);
-  if (absl::Status status = spec::ValidateServiceName(input.service);
+  if (absl::Status status = servicespec::ValidateServiceName(input.service);
       !status.ok()) {
     return UsageError(ctx, command,
                       absl::StrCat("SERVICE: ", status.message()));
@@ -52,7 +52,7 @@ int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
     return UsageError(
         ctx, command,
         absl::StrCat("--timeout: expected a positive number of seconds, got ",
-                     spec::Quote(args.Get("timeout"))));
+                     Quote(args.Get("timeout"))));
   }
   if (args.Has("json")) input.json = args.Get("json");
   for (const char* flag : {"raw-file", "pickle-file"}) {

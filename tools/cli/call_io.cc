@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/diagnostics.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "spec/diagnostics.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/format.h"
 
@@ -66,13 +66,12 @@ absl::Status CheckJsonArguments(const std::string& json) {
             "--json: \"kwargs\" must be an object, got ", Kind(field)));
       }
     } else {
-      const std::string suggestion =
-          spec::ClosestMatch(key, {"args", "kwargs"});
+      const std::string suggestion = ClosestMatch(key, {"args", "kwargs"});
       return absl::InvalidArgumentError(absl::StrCat(
-          "--json: unknown key ", spec::Quote(key),
-          suggestion.empty() ? " (expected \"args\" and \"kwargs\")"
-                             : absl::StrCat(" (did you mean ",
-                                            spec::Quote(suggestion), "?)")));
+          "--json: unknown key ", Quote(key),
+          suggestion.empty()
+              ? " (expected \"args\" and \"kwargs\")"
+              : absl::StrCat(" (did you mean ", Quote(suggestion), "?)")));
     }
   }
   return absl::OkStatus();

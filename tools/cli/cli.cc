@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "spec/diagnostics.h"
+#include "common/diagnostics.h"
 #include "tools/cli/call_command.h"
 #include "tools/cli/daemon_commands.h"
 #include "tools/cli/deploy_command.h"
@@ -28,8 +28,8 @@ int UnknownCommand(Context& ctx, const std::vector<Command>& commands,
                    absl::string_view name) {
   std::vector<std::string> names;
   for (const Command& command : commands) names.push_back(command.spec.name);
-  const std::string suggestion = spec::ClosestMatch(name, names);
-  *ctx.err << "error: unknown command " << spec::Quote(name);
+  const std::string suggestion = ClosestMatch(name, names);
+  *ctx.err << "error: unknown command " << Quote(name);
   if (!suggestion.empty())
     *ctx.err << " (did you mean '" << suggestion << "'?)";
   *ctx.err << "\nRun 'tether --help' for the list of commands." << std::endl;

@@ -6,8 +6,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/diagnostics.h"
 #include "common/status_macros.h"
-#include "spec/diagnostics.h"
 #include "tools/cli/exit_codes.h"
 
 namespace tether::cli {
@@ -40,7 +40,7 @@ absl::StatusOr<bool> WantJson(const ParsedArgs& args) {
   if (format == "json") return true;
   if (format == "text") return false;
   return absl::InvalidArgumentError(absl::StrCat(
-      "--output: unknown format ", spec::Quote(format), " (use text or json)"));
+      "--output: unknown format ", Quote(format), " (use text or json)"));
 }
 
 absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
@@ -51,8 +51,8 @@ absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
   char resolved[PATH_MAX];
   if (stat(flag.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
       realpath(flag.c_str(), resolved) == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--code: ", spec::Quote(flag, 4096), " is not a directory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--code: ", Quote(flag, 4096), " is not a directory"));
   }
   return std::string(resolved);
 }
@@ -74,8 +74,8 @@ int UsageError(Context& ctx, const CommandSpec& spec,
 std::optional<ServiceInputs> LoadServiceInputs(const CommandSpec& command,
                                                const ParsedArgs& args,
                                                Context& ctx, int* exit_code) {
-  absl::StatusOr<spec::ServiceFile> file =
-      spec::LoadServiceFile(args.Get("file"));
+  absl::StatusOr<servicespec::ServiceFile> file =
+      servicespec::LoadServiceFile(args.Get("file"));
   if (!file.ok()) {
     Fail(ctx, file.status());
     *exit_code = kExitUsage;

@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "spec/service_file.h"
+#include "servicespec/service_file.h"
 #include "tools/cli/args.h"
 #include "tools/cli/client.h"
 #include "tools/cli/endpoint.h"
@@ -72,7 +72,7 @@ absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
 
 /// A service file and the code directory that goes with it.
 struct ServiceInputs {
-  spec::ServiceFile file;
+  servicespec::ServiceFile file;
   /// Absolute code directory (--code or the file's).
   std::string code_dir;
 };

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "spec/service_file.h"
+#include "servicespec/service_file.h"
 #include "tools/cli/deployer.h"
 #include "tools/cli/exit_codes.h"
 

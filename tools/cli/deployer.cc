@@ -10,7 +10,7 @@
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "grpcpp/client_context.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 #include "tools/cli/format.h"
 
 namespace tether::cli {
@@ -20,25 +20,26 @@ using tether::v1::DeployEvent;
 
 // Width of "<name>-<last index>", so replica names line up in progress lines.
 size_t ReplicaWidth(const tether::v1::ServiceSpec& spec) {
-  const int replicas = spec::WithDefaults(spec).compute().replicas();
+  const int replicas = servicespec::WithDefaults(spec).compute().replicas();
   return spec.name().size() + 1 + absl::StrCat(replicas - 1).size();
 }
 
 }  // namespace
 
 Deployer::Deployer(const Connection& conn, std::function<absl::Time()> now,
-                   UploadOptions upload)
+                   sync::UploadOptions upload)
     : conn_(conn), now_(std::move(now)), upload_(std::move(upload)) {}
 
-absl::StatusOr<UploadResult> Deployer::Upload(const std::string& code_dir) {
-  UploadOptions options = upload_;
+absl::StatusOr<sync::UploadResult> Deployer::Upload(
+    const std::string& code_dir) {
+  sync::UploadOptions options = upload_;
   options.decorate = [this](grpc::ClientContext& context) {
     conn_.Decorate(context);
   };
   // The index cache keeps one base per tetherd.
   options.endpoint = conn_.address;
-  absl::StatusOr<UploadResult> upload =
-      UploadTree(*conn_.stub, code_dir, options);
+  absl::StatusOr<sync::UploadResult> upload =
+      sync::UploadTree(*conn_.stub, code_dir, options);
   if (!upload.ok()) {
     return conn_.Explain(
         WithContext(absl::StrCat("uploading ", code_dir), upload.status()));
@@ -87,7 +88,7 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
     const tether::v1::ServiceSpec& spec, const std::string& code_dir,
     absl::Time start, const DeployOutput& output, absl::Duration timeout) {
   const absl::Time upload_start = now_();
-  ASSIGN_OR_RETURN(const UploadResult upload, Upload(code_dir));
+  ASSIGN_OR_RETURN(const sync::UploadResult upload, Upload(code_dir));
   const std::string& revision = upload.result.revision();
   *output.lines << "synced " << code_dir << ": revision "
                 << ShortRevision(revision) << ", " << upload.files
@@ -114,7 +115,7 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
   absl::Status status = Deploy(spec, revision, print, timeout);
   if (!status.ok()) return status;
   if (!print_status.ok()) return print_status;
-  const int replicas = spec::WithDefaults(spec).compute().replicas();
+  const int replicas = servicespec::WithDefaults(spec).compute().replicas();
   *output.lines << "service " << spec.name() << " ready at revision "
                 << ShortRevision(revision) << " (" << replicas
                 << (replicas == 1 ? " replica" : " replicas") << ") in "

@@ -44,12 +44,12 @@ class Deployer {
   /// tests point the cache at a temp dir); `decorate` and `endpoint` are
   /// set from `conn`.
   Deployer(const Connection& conn, std::function<absl::Time()> now,
-           UploadOptions upload = {});
+           sync::UploadOptions upload = {});
 
   /// UploadTree(code_dir) with the connection's credentials, so only what
   /// changed since the last upload is read and sent. Errors are
   /// UploadTree's with the message prefixed "uploading CODE_DIR: ".
-  absl::StatusOr<UploadResult> Upload(const std::string& code_dir);
+  absl::StatusOr<sync::UploadResult> Upload(const std::string& code_dir);
 
   /// Streams Deploy(spec, revision), handing each event to `on_event` (may
   /// be empty), and returns the RPC's status: FAILED_PRECONDITION with the
@@ -78,7 +78,7 @@ class Deployer {
  private:
   const Connection& conn_;
   const std::function<absl::Time()> now_;
-  const UploadOptions upload_;
+  const sync::UploadOptions upload_;
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   // The Deploy call in flight, for Cancel.

@@ -48,7 +48,7 @@ class DeployerTest : public ::testing::Test {
   std::unique_ptr<Connection> conn_ = fake_.Connect();
   // The fake control plane takes full manifests only.
   Deployer deployer_{*conn_, [] { return kNow; },
-                     UploadOptions{.use_cache = false}};
+                     sync::UploadOptions{.use_cache = false}};
 };
 
 TEST_F(DeployerTest, UploadsThenDeploysTheRevision) {
@@ -71,7 +71,8 @@ TEST_F(DeployerTest, UploadsThenDeploysTheRevision) {
 }
 
 TEST_F(DeployerTest, UploadErrorsNameTheDirectory) {
-  absl::StatusOr<UploadResult> upload = deployer_.Upload(dir_ + "/missing");
+  absl::StatusOr<sync::UploadResult> upload =
+      deployer_.Upload(dir_ + "/missing");
   EXPECT_EQ(upload.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(
       upload.status().message().rfind("uploading " + dir_ + "/missing: ", 0),
@@ -96,7 +97,8 @@ TEST_F(DeployerTest, CancelEndsADeployInFlightAndLaterOnes) {
 TEST_F(DeployerTest, ADeployThatOutlastsTheTimeoutSaysHowToFollowIt) {
   fake_.HoldDeploysFrom(1);
   Deployer deployer(
-      *conn_, [] { return absl::Now(); }, UploadOptions{.use_cache = false});
+      *conn_, [] { return absl::Now(); },
+      sync::UploadOptions{.use_cache = false});
   const absl::Status status = deployer.Deploy(Spec(), std::string(64, 'a'),
                                               nullptr, absl::Milliseconds(200));
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;

@@ -8,9 +8,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/diagnostics.h"
 #include "common/status_macros.h"
-#include "spec/diagnostics.h"
-#include "spec/service_file.h"
+#include "servicespec/service_file.h"
 #include "tools/cli/deployer.h"
 #include "tools/cli/dev_loop.h"
 #include "tools/cli/exit_codes.h"
@@ -44,7 +44,7 @@ int RunDev(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
       return UsageError(
           ctx, command,
           absl::StrCat("--debounce-ms: expected milliseconds from 0 to ",
-                       kMaxDebounceMs, ", got ", spec::Quote(flag)));
+                       kMaxDebounceMs, ", got ", Quote(flag)));
     }
   }
   // Local problems are the user's input: exit 2 before dialing, as deploy.

@@ -49,9 +49,8 @@ absl::StatusOr<std::string> ResolveFilePath(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<DevLoop>> DevLoop::Create(DevLoopOptions options,
-                                                         spec::ServiceFile file,
-                                                         Deployer* deployer) {
+absl::StatusOr<std::unique_ptr<DevLoop>> DevLoop::Create(
+    DevLoopOptions options, servicespec::ServiceFile file, Deployer* deployer) {
   if (options.out == nullptr || !options.new_watcher || deployer == nullptr) {
     return absl::InvalidArgumentError(
         "DevLoop needs out, new_watcher and a deployer");
@@ -63,7 +62,7 @@ absl::StatusOr<std::unique_ptr<DevLoop>> DevLoop::Create(DevLoopOptions options,
   return loop;
 }
 
-DevLoop::DevLoop(DevLoopOptions options, spec::ServiceFile file,
+DevLoop::DevLoop(DevLoopOptions options, servicespec::ServiceFile file,
                  std::string spec_abs, Deployer* deployer)
     : options_(std::move(options)),
       spec_abs_(std::move(spec_abs)),
@@ -226,8 +225,9 @@ void DevLoop::Report(absl::string_view prefix, absl::string_view summary,
   out << std::flush;
 }
 
-absl::StatusOr<UploadResult> DevLoop::Upload(const std::string& code_dir) {
-  absl::StatusOr<UploadResult> upload;
+absl::StatusOr<sync::UploadResult> DevLoop::Upload(
+    const std::string& code_dir) {
+  absl::StatusOr<sync::UploadResult> upload;
   for (int attempt = 0; attempt < kUploadAttempts; ++attempt) {
     upload = deployer_->Upload(code_dir);
     if (!absl::IsAborted(upload.status())) break;
@@ -246,8 +246,8 @@ void DevLoop::Redeploy() {
       absl::StrCat("[", absl::FormatTime("%H:%M:%S", start, options_.time_zone),
                    "] ", what, " → ");
   // Step 1: read and validate; on failure the last good state stays.
-  absl::StatusOr<spec::ServiceFile> file =
-      spec::LoadServiceFile(options_.spec_path);
+  absl::StatusOr<servicespec::ServiceFile> file =
+      servicespec::LoadServiceFile(options_.spec_path);
   if (!file.ok()) {
     Report(prefix, "not deployed", file.status().message());
     return;
@@ -265,7 +265,7 @@ void DevLoop::Redeploy() {
   code_dir_ = std::move(code_dir);
 
   // Step 2: apply.
-  absl::StatusOr<UploadResult> upload = Upload(code_dir_);
+  absl::StatusOr<sync::UploadResult> upload = Upload(code_dir_);
   if (stopping()) return;
   if (!upload.ok()) {
     Report(prefix, "upload failed", upload.status().message());

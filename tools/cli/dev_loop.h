@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "spec/service_file.h"
+#include "servicespec/service_file.h"
 #include "tether/v1/service.pb.h"
 #include "tools/cli/deployer.h"
 #include "tools/cli/file_watcher.h"
@@ -62,9 +62,9 @@ class DevLoop {
   /// before dialing tetherd); `deployer` must outlive the loop. Starts
   /// watching at once, so changes made during the first deploy are seen.
   /// INVALID_ARGUMENT for missing options; errors of `new_watcher`.
-  static absl::StatusOr<std::unique_ptr<DevLoop>> Create(DevLoopOptions options,
-                                                         spec::ServiceFile file,
-                                                         Deployer* deployer);
+  static absl::StatusOr<std::unique_ptr<DevLoop>> Create(
+      DevLoopOptions options, servicespec::ServiceFile file,
+      Deployer* deployer);
 
   /// Deploys, then watches and redeploys until RequestStop. Deploy and
   /// upload failures are printed, never returned. OK once stopped; an
@@ -83,8 +83,8 @@ class DevLoop {
     bool ok = false;
   };
 
-  DevLoop(DevLoopOptions options, spec::ServiceFile file, std::string spec_abs,
-          Deployer* deployer);
+  DevLoop(DevLoopOptions options, servicespec::ServiceFile file,
+          std::string spec_abs, Deployer* deployer);
 
   bool stopping();
   // Replaces the watcher with one for `code_dir` and the service file.
@@ -93,7 +93,7 @@ class DevLoop {
   // Records changes and moves the debounce deadline.
   void Note(const std::vector<WatchEvent>& events);
   void Redeploy();
-  absl::StatusOr<UploadResult> Upload(const std::string& code_dir);
+  absl::StatusOr<sync::UploadResult> Upload(const std::string& code_dir);
   // "app.py" for files in the code directory, the service file as given.
   std::string DisplayPath(const std::string& path) const;
   // "app.py, util.py changed"; temporary files (created and gone again)
@@ -116,7 +116,7 @@ class DevLoop {
 
   // The rest belongs to the Run thread.
   // The last file that loaded, and the code directory it names.
-  spec::ServiceFile file_;
+  servicespec::ServiceFile file_;
   std::string code_dir_;
   // The code directory `watcher_` watches.
   std::string watched_root_;

@@ -14,7 +14,7 @@
 #include "common/files.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "spec/service_file.h"
+#include "servicespec/service_file.h"
 #include "tools/cli/client.h"
 #include "tools/cli/deployer.h"
 #include "tools/cli/fake_control_plane.h"
@@ -95,8 +95,8 @@ class DevLoopTest : public ::testing::Test {
   // Creates the loop, runs it to the end of the script, and returns what
   // Run returned.
   absl::Status Run(DevLoopOptions options) {
-    absl::StatusOr<spec::ServiceFile> file =
-        spec::LoadServiceFile(options.spec_path);
+    absl::StatusOr<servicespec::ServiceFile> file =
+        servicespec::LoadServiceFile(options.spec_path);
     EXPECT_TRUE(file.ok()) << file.status();
     if (!file.ok()) return file.status();
     absl::StatusOr<std::unique_ptr<DevLoop>> loop =
@@ -136,7 +136,7 @@ class DevLoopTest : public ::testing::Test {
   FakeWatchScript script_{kStart};
   // The fake control plane takes full manifests only.
   Deployer deployer_{*conn_, [this] { return script_.Now(); },
-                     UploadOptions{.use_cache = false}};
+                     sync::UploadOptions{.use_cache = false}};
   std::ostringstream out_;
   std::unique_ptr<DevLoop> loop_;
 };
@@ -403,8 +403,8 @@ TEST_F(DevLoopTest, WatcherErrorsEndTheLoop) {
 
 TEST_F(DevLoopTest, RequestStopFromAnotherThreadEndsAWait) {
   // No steps: the watcher waits until woken.
-  absl::StatusOr<spec::ServiceFile> file =
-      spec::LoadServiceFile(dir_ + "/service.yaml");
+  absl::StatusOr<servicespec::ServiceFile> file =
+      servicespec::LoadServiceFile(dir_ + "/service.yaml");
   ASSERT_TRUE(file.ok());
   absl::StatusOr<std::unique_ptr<DevLoop>> loop =
       DevLoop::Create(Options(), *std::move(file), &deployer_);
@@ -419,8 +419,8 @@ TEST_F(DevLoopTest, RequestStopFromAnotherThreadEndsAWait) {
 
 TEST_F(DevLoopTest, RequestStopCancelsADeployInFlight) {
   Save(absl::Seconds(1), {"src/hello.py"}, 'b');
-  absl::StatusOr<spec::ServiceFile> file =
-      spec::LoadServiceFile(dir_ + "/service.yaml");
+  absl::StatusOr<servicespec::ServiceFile> file =
+      servicespec::LoadServiceFile(dir_ + "/service.yaml");
   ASSERT_TRUE(file.ok());
   absl::StatusOr<std::unique_ptr<DevLoop>> loop =
       DevLoop::Create(Options(), *std::move(file), &deployer_);
@@ -439,8 +439,8 @@ TEST_F(DevLoopTest, RequestStopCancelsADeployInFlight) {
 }
 
 TEST_F(DevLoopTest, CreateNeedsItsOptions) {
-  absl::StatusOr<spec::ServiceFile> file =
-      spec::LoadServiceFile(dir_ + "/service.yaml");
+  absl::StatusOr<servicespec::ServiceFile> file =
+      servicespec::LoadServiceFile(dir_ + "/service.yaml");
   ASSERT_TRUE(file.ok());
   DevLoopOptions options = Options();
   options.out = nullptr;

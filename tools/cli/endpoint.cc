@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/diagnostics.h"
 #include "common/files.h"
-#include "spec/diagnostics.h"
 
 namespace tether::cli {
 namespace {
@@ -59,27 +59,26 @@ absl::Status CheckAddress(absl::string_view address) {
   const size_t colon = address.rfind(':');
   if (colon == absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
-        spec::Quote(address), " is not HOST:PORT (the port is missing)"));
+        Quote(address), " is not HOST:PORT (the port is missing)"));
   }
   absl::string_view host = address.substr(0, colon);
   const absl::string_view port = address.substr(colon + 1);
   if (absl::StartsWith(host, "[") != absl::EndsWith(host, "]") ||
       (absl::StrContains(host, ':') && !absl::StartsWith(host, "["))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(spec::Quote(address),
-                     " is not HOST:PORT (write IPv6 hosts as [::1]:PORT)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        Quote(address), " is not HOST:PORT (write IPv6 hosts as [::1]:PORT)"));
   }
   if (host.empty() || host == "[]") {
     return absl::InvalidArgumentError(absl::StrCat(
-        spec::Quote(address), " is not HOST:PORT (the host is missing)"));
+        Quote(address), " is not HOST:PORT (the host is missing)"));
   }
   int value = -1;
   if (port.empty() || !absl::SimpleAtoi(port, &value) || value < 0 ||
       value > 65535 ||
       !absl::ascii_isdigit(static_cast<unsigned char>(port[0]))) {
     return absl::InvalidArgumentError(
-        absl::StrCat(spec::Quote(address), " is not HOST:PORT (",
-                     spec::Quote(port), " is not a port number)"));
+        absl::StrCat(Quote(address), " is not HOST:PORT (", Quote(port),
+                     " is not a port number)"));
   }
   return absl::OkStatus();
 }

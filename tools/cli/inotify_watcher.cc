@@ -137,7 +137,7 @@ absl::StatusOr<int> InotifyWatcher::AddWatch(const std::string& path) {
 }
 
 absl::Status InotifyWatcher::WalkTree(const std::string& rel,
-                                      IgnoreMatcher& ignore,
+                                      sync::IgnoreMatcher& ignore,
                                       absl::flat_hash_map<int, Dir>& dirs) {
   const std::string path = rel.empty() ? root_ : Join(root_, rel);
   // Watch before listing, so an entry created meanwhile is either listed or
@@ -179,7 +179,7 @@ absl::Status InotifyWatcher::WalkTree(const std::string& rel,
 }
 
 absl::Status InotifyWatcher::Rescan() {
-  IgnoreMatcher ignore;
+  sync::IgnoreMatcher ignore;
   absl::flat_hash_map<int, Dir> dirs;
   absl::Status status = WalkTree("", ignore, dirs);
   if (!status.ok()) return status;

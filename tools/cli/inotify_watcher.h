@@ -61,7 +61,7 @@ class InotifyWatcher final : public FileWatcher {
   // watches for new directories, drops those that vanished or became
   // ignored. Also refreshes `rel` of directories that moved in the tree.
   absl::Status Rescan();
-  absl::Status WalkTree(const std::string& rel, IgnoreMatcher& ignore,
+  absl::Status WalkTree(const std::string& rel, sync::IgnoreMatcher& ignore,
                         absl::flat_hash_map<int, Dir>& dirs);
   // inotify_add_watch; -1 for paths that are gone or unreadable (the upload
   // reports those), an error only for exhausted limits or memory.
@@ -89,7 +89,7 @@ class InotifyWatcher final : public FileWatcher {
   // Written by Wake, so a Wait blocked in poll returns.
   const int wake_fd_;
   absl::flat_hash_map<int, Dir> dirs_;
-  IgnoreMatcher ignore_;
+  sync::IgnoreMatcher ignore_;
 };
 
 }  // namespace tether::cli

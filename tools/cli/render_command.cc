@@ -55,7 +55,7 @@ int RunRender(const CommandSpec& command, const ParsedArgs& args,
   if (!inputs.has_value()) return exit_code;
   // The revision a deploy of this directory would create, computed locally.
   absl::StatusOr<tether::v1::Tree> tree =
-      ScanTree(inputs->code_dir, ScanOptions());
+      sync::ScanTree(inputs->code_dir, sync::ScanOptions());
   if (!tree.ok()) {
     Fail(ctx, tree.status());
     return kExitUsage;
@@ -65,7 +65,7 @@ int RunRender(const CommandSpec& command, const ParsedArgs& args,
   options.agent_image = args.Get("agent-image", kDefaultAgentImage);
   options.tetherd_address = args.Get("tetherd-address", kDefaultTetherdAddress);
   options.token_secret = args.Get("token-secret");
-  options.revision = TreeId(*tree);
+  options.revision = sync::TreeId(*tree);
   absl::StatusOr<std::vector<nlohmann::json>> objects =
       kube::RenderService(inputs->file.spec, options);
   if (!objects.ok()) {

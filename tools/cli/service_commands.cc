@@ -6,7 +6,7 @@
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "grpcpp/client_context.h"
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/format.h"
 
@@ -34,7 +34,8 @@ absl::Status CallTetherd(const ParsedArgs& args, Context& ctx, Call call) {
 // The SERVICE argument; INVALID_ARGUMENT naming it when malformed.
 absl::StatusOr<std::string> ServiceArg(const ParsedArgs& args) {
   std::string name = args.Positional(0);
-  if (absl::Status status = spec::ValidateServiceName(name); !status.ok()) {
+  if (absl::Status status = servicespec::ValidateServiceName(name);
+      !status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("SERVICE: ", status.message()));
   }

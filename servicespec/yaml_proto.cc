@@ -1,4 +1,4 @@
-#include "spec/yaml_proto.h"
+#include "servicespec/yaml_proto.h"
 
 #include <cmath>
 #include <limits>
@@ -17,15 +17,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/diagnostics.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
-#include "spec/diagnostics.h"
 #include "yaml-cpp/yaml.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 using google::protobuf::Descriptor;
@@ -869,4 +869,4 @@ absl::Status YamlTextToProto(absl::string_view yaml,
   return YamlToProto(documents[0], message, path_prefix);
 }
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec

@@ -1,4 +1,4 @@
-#include "spec/service_file.h"
+#include "servicespec/service_file.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 constexpr char kMinimal[] = R"yaml(
@@ -216,4 +216,4 @@ TEST(LoadServiceFileTest, ErrorsCarryThePathAsGiven) {
 }
 
 }  // namespace
-}  // namespace tether::spec
+}  // namespace tether::servicespec

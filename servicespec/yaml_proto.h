@@ -1,5 +1,5 @@
-#ifndef TETHER_SPEC_YAML_PROTO_H_
-#define TETHER_SPEC_YAML_PROTO_H_
+#ifndef TETHER_SERVICESPEC_YAML_PROTO_H_
+#define TETHER_SERVICESPEC_YAML_PROTO_H_
 
 // Descriptor-driven YAML → protobuf conversion: the "YAML → proto" step of
 // "YAML → proto → validate → Status" for every config Tether reads.
@@ -15,7 +15,7 @@ namespace google::protobuf {
 class Message;
 }  // namespace google::protobuf
 
-namespace tether::spec {
+namespace tether::servicespec {
 
 /// Merges the YAML mapping `node` into `message`, field by field, guided by
 /// the message's descriptor.
@@ -56,6 +56,6 @@ absl::Status YamlTextToProto(absl::string_view yaml,
                              google::protobuf::Message* message,
                              absl::string_view path_prefix = "");
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec
 
-#endif  // TETHER_SPEC_YAML_PROTO_H_
+#endif  // TETHER_SERVICESPEC_YAML_PROTO_H_

@@ -1,10 +1,10 @@
-#include "spec/quantity.h"
+#include "servicespec/quantity.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 int64_t Milli(absl::string_view text) {
@@ -201,4 +201,4 @@ TEST(ParseQuantityTest, RejectsMalformedExponents) {
 }
 
 }  // namespace
-}  // namespace tether::spec
+}  // namespace tether::servicespec

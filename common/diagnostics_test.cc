@@ -1,11 +1,11 @@
-#include "spec/diagnostics.h"
+#include "common/diagnostics.h"
 
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 
-namespace tether::spec {
+namespace tether {
 namespace {
 
 TEST(QuoteTest, EscapesQuotesBackslashesAndControlCharacters) {
@@ -64,4 +64,4 @@ TEST(ClosestMatchTest, TiesGoToTheEarlierCandidate) {
 }
 
 }  // namespace
-}  // namespace tether::spec
+}  // namespace tether

@@ -1,4 +1,4 @@
-#include "spec/yaml_proto.h"
+#include "servicespec/yaml_proto.h"
 
 #include <memory>
 #include <string>
@@ -14,7 +14,7 @@
 #include "tether/v1/service.pb.h"
 #include "yaml-cpp/yaml.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 using google::protobuf::Message;
@@ -840,4 +840,4 @@ TEST(YamlToProtoTypesTest, WellKnownTypes) {
 }
 
 }  // namespace
-}  // namespace tether::spec
+}  // namespace tether::servicespec

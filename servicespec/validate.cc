@@ -1,4 +1,4 @@
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,11 +16,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/diagnostics.h"
 #include "google/protobuf/struct.pb.h"
-#include "spec/diagnostics.h"
-#include "spec/quantity.h"
+#include "kube/names.h"
+#include "servicespec/quantity.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 using tether::v1::Callable;
@@ -169,68 +170,10 @@ absl::Status CheckJsonValue(absl::string_view path,
 
 // ---- Kubernetes names and paths ---------------------------------------------
 
-// RFC 1123 DNS subdomain: the names of Secrets, ConfigMaps, claims, classes.
-bool IsDnsSubdomain(absl::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  for (absl::string_view part : absl::StrSplit(s, '.')) {
-    if (part.empty() || part.front() == '-' || part.back() == '-') return false;
-    for (char c : part) {
-      const unsigned char u = static_cast<unsigned char>(c);
-      if (!absl::ascii_islower(u) && !absl::ascii_isdigit(u) && c != '-') {
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-// RFC 1123 label: volume names.
-bool IsDnsLabel(absl::string_view s) {
-  return s.size() <= 63 && !absl::StrContains(s, '.') && IsDnsSubdomain(s);
-}
-
-// The name part of a label key, and a label value when non-empty: at most 63
-// of [A-Za-z0-9-_.], starting and ending alphanumeric.
-bool IsQualifiedNamePart(absl::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  if (!absl::ascii_isalnum(static_cast<unsigned char>(s.front())) ||
-      !absl::ascii_isalnum(static_cast<unsigned char>(s.back()))) {
-    return false;
-  }
-  for (char c : s) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' &&
-        c != '_' && c != '.') {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Label and annotation keys: an optional DNS-subdomain prefix and '/'.
-bool IsQualifiedName(absl::string_view s) {
-  const size_t slash = s.find('/');
-  if (slash == absl::string_view::npos) return IsQualifiedNamePart(s);
-  return IsDnsSubdomain(s.substr(0, slash)) &&
-         IsQualifiedNamePart(s.substr(slash + 1));
-}
-
-bool IsLabelValue(absl::string_view s) {
-  return s.empty() || IsQualifiedNamePart(s);
-}
-
-// Secret keys become file names: [-._a-zA-Z0-9]+, not "." or "..".
-bool IsSecretKey(absl::string_view s) {
-  return !s.empty() && s.size() <= 253 && s != "." && s != ".." &&
-         std::all_of(s.begin(), s.end(), [](char c) {
-           return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                  c == '-' || c == '_' || c == '.';
-         });
-}
-
 absl::Status CheckDnsSubdomain(absl::string_view path, absl::string_view name,
                                absl::string_view what) {
   if (name.empty()) return Invalid(path, absl::StrCat("required: ", what));
-  if (IsDnsSubdomain(name)) return absl::OkStatus();
+  if (kube::IsDnsSubdomain(name)) return absl::OkStatus();
   return Invalid(path, absl::StrCat(Quote(name), " is not a valid ", what,
                                     " (lowercase letters, digits, '-' and '.', "
                                     "at most 253 characters)"));
@@ -270,7 +213,7 @@ absl::Status CheckStringMap(
     const google::protobuf::Map<std::string, std::string>& map,
     bool check_values, bool reserve_tether_keys) {
   for (const std::string& key : SortedKeys(map)) {
-    if (!IsQualifiedName(key)) {
+    if (!kube::IsQualifiedName(key)) {
       return Invalid(
           path, absl::StrCat(Quote(key),
                              " is not a valid key (an optional DNS prefix "
@@ -284,7 +227,7 @@ absl::Status CheckStringMap(
                                         "tether.dev/ and app.kubernetes.io/ "
                                         "keys itself"));
     }
-    if (check_values && !IsLabelValue(map.at(key))) {
+    if (check_values && !kube::IsLabelValue(map.at(key))) {
       return Invalid(absl::StrCat(path, ".", key),
                      absl::StrCat(Quote(map.at(key)),
                                   " is not a valid label value (at most 63 of "
@@ -337,7 +280,7 @@ absl::Status ValidateSecrets(const Compute& compute) {
                      "environment variable) and mount_path (mount the Secret "
                      "read-only)");
     }
-    if (!secret.key().empty() && !IsSecretKey(secret.key())) {
+    if (!secret.key().empty() && !kube::IsConfigKey(secret.key())) {
       return Invalid(absl::StrCat(path, ".key"),
                      absl::StrCat(Quote(secret.key()),
                                   " is not a valid Secret key (letters, "
@@ -380,7 +323,7 @@ absl::Status ValidateVolumes(const Compute& compute) {
     if (!status.ok()) return status;
     const std::string& name =
         volume.name().empty() ? volume.claim_name() : volume.name();
-    if (!IsDnsLabel(name)) {
+    if (!kube::IsDnsLabel(name)) {
       return Invalid(
           absl::StrCat(path, volume.name().empty() ? ".claim_name" : ".name"),
           absl::StrCat(Quote(name),
@@ -445,7 +388,7 @@ absl::Status ValidateTolerations(const Compute& compute) {
                                   " is not an operator (use Equal or Exists)"));
     }
     const bool exists = t.operator_() == "Exists";
-    if (!t.key().empty() && !IsQualifiedName(t.key())) {
+    if (!t.key().empty() && !kube::IsQualifiedName(t.key())) {
       return Invalid(absl::StrCat(path, ".key"),
                      absl::StrCat(Quote(t.key()), " is not a valid taint key"));
     }
@@ -458,7 +401,7 @@ absl::Status ValidateTolerations(const Compute& compute) {
       return Invalid(absl::StrCat(path, ".value"),
                      "must be empty when operator is Exists");
     }
-    if (!IsLabelValue(t.value())) {
+    if (!kube::IsLabelValue(t.value())) {
       return Invalid(
           absl::StrCat(path, ".value"),
           absl::StrCat(Quote(t.value()), " is not a valid taint value"));
@@ -651,7 +594,7 @@ absl::Status ValidateKubernetesFields(const Compute& compute) {
       return Invalid("compute.gpu_type",
                      "needs compute.gpus > 0: the type selects GPU nodes");
     }
-    if (!IsQualifiedNamePart(compute.gpu_type())) {
+    if (!kube::IsLabelValue(compute.gpu_type())) {
       return Invalid("compute.gpu_type",
                      absl::StrCat(Quote(compute.gpu_type()),
                                   " is not a valid node label value"));
@@ -971,4 +914,4 @@ std::string CodecName(Codec codec) {
   return absl::AsciiStrToLower(name);
 }
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec

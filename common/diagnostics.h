@@ -1,5 +1,5 @@
-#ifndef TETHER_SPEC_DIAGNOSTICS_H_
-#define TETHER_SPEC_DIAGNOSTICS_H_
+#ifndef TETHER_COMMON_DIAGNOSTICS_H_
+#define TETHER_COMMON_DIAGNOSTICS_H_
 
 // Text helpers for error messages that users act on: quoting what they wrote
 // and suggesting what they probably meant.
@@ -9,7 +9,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace tether::spec {
+namespace tether {
 
 /// `text` in double quotes with '"', '\\' and control characters escaped, cut
 /// to about `max_chars` with "..." so a pasted blob does not flood the message.
@@ -26,6 +26,6 @@ size_t EditDistance(absl::string_view a, absl::string_view b);
 std::string ClosestMatch(absl::string_view word,
                          const std::vector<std::string>& candidates);
 
-}  // namespace tether::spec
+}  // namespace tether
 
-#endif  // TETHER_SPEC_DIAGNOSTICS_H_
+#endif  // TETHER_COMMON_DIAGNOSTICS_H_

@@ -1,4 +1,4 @@
-#include "spec/quantity.h"
+#include "servicespec/quantity.h"
 
 #include <optional>
 #include <string>
@@ -10,9 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "spec/diagnostics.h"
+#include "common/diagnostics.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 // Longer input is not a quantity anyone means; the cap also bounds the work.
@@ -247,4 +247,4 @@ absl::StatusOr<Quantity> ParseQuantity(absl::string_view text) {
   return Quantity::FromMilli(static_cast<int64_t>(milli));
 }
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec

@@ -1,5 +1,5 @@
-#ifndef TETHER_SPEC_VALIDATE_H_
-#define TETHER_SPEC_VALIDATE_H_
+#ifndef TETHER_SERVICESPEC_VALIDATE_H_
+#define TETHER_SERVICESPEC_VALIDATE_H_
 
 // The authoritative checks on a ServiceSpec: tetherd runs them on every
 // Deploy, the CLI runs them early for friendlier errors.
@@ -13,7 +13,7 @@
 #include "absl/types/span.h"
 #include "tether/v1/service.pb.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 
 /// OK when `spec` can be deployed as written. Otherwise INVALID_ARGUMENT for
 /// the first problem found, starting with the field path as it is written in
@@ -79,6 +79,6 @@ std::string CodecName(tether::v1::Codec codec);
 /// service name: specs, RPC requests, CLI arguments.
 absl::Status ValidateServiceName(absl::string_view name);
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec
 
-#endif  // TETHER_SPEC_VALIDATE_H_
+#endif  // TETHER_SERVICESPEC_VALIDATE_H_

@@ -1,11 +1,11 @@
-#include "spec/diagnostics.h"
+#include "common/diagnostics.h"
 
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 
-namespace tether::spec {
+namespace tether {
 namespace {
 
 // Lowercase without '_' and '-': "allowed-serialization",
@@ -106,4 +106,4 @@ std::string ClosestMatch(absl::string_view word,
   return best;
 }
 
-}  // namespace tether::spec
+}  // namespace tether

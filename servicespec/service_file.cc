@@ -1,4 +1,4 @@
-#include "spec/service_file.h"
+#include "servicespec/service_file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -11,14 +11,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/diagnostics.h"
 #include "common/files.h"
 #include "common/status_context.h"
-#include "spec/diagnostics.h"
-#include "spec/validate.h"
-#include "spec/yaml_proto.h"
+#include "servicespec/validate.h"
+#include "servicespec/yaml_proto.h"
 #include "yaml-cpp/yaml.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 constexpr absl::string_view kCodeKey = "code";
@@ -180,4 +180,4 @@ absl::StatusOr<ServiceFile> LoadServiceFile(const std::string& path) {
   return file;
 }
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec

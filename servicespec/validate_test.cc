@@ -1,4 +1,4 @@
-#include "spec/validate.h"
+#include "servicespec/validate.h"
 
 #include <cmath>
 #include <string>
@@ -8,7 +8,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 namespace {
 
 using tether::v1::ServiceSpec;
@@ -691,4 +691,4 @@ TEST(CodecAllowedTest, AnEmptyListAllowsNothing) {
 }
 
 }  // namespace
-}  // namespace tether::spec
+}  // namespace tether::servicespec

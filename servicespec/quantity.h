@@ -1,5 +1,5 @@
-#ifndef TETHER_SPEC_QUANTITY_H_
-#define TETHER_SPEC_QUANTITY_H_
+#ifndef TETHER_SERVICESPEC_QUANTITY_H_
+#define TETHER_SERVICESPEC_QUANTITY_H_
 
 // Kubernetes resource quantities ("500m", "2", "1.5Gi", "1e3"), as written in
 // Compute.cpus and Compute.memory.
@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 
 /// A non-negative quantity, held exactly in milli-units.
 ///
@@ -57,6 +57,6 @@ class Quantity {
 /// prefix it. Thread-safe.
 absl::StatusOr<Quantity> ParseQuantity(absl::string_view text);
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec
 
-#endif  // TETHER_SPEC_QUANTITY_H_
+#endif  // TETHER_SERVICESPEC_QUANTITY_H_

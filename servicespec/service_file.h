@@ -1,5 +1,5 @@
-#ifndef TETHER_SPEC_SERVICE_FILE_H_
-#define TETHER_SPEC_SERVICE_FILE_H_
+#ifndef TETHER_SERVICESPEC_SERVICE_FILE_H_
+#define TETHER_SERVICESPEC_SERVICE_FILE_H_
 
 // service.yaml: what `tether deploy -f` reads.
 //
@@ -14,7 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "tether/v1/service.pb.h"
 
-namespace tether::spec {
+namespace tether::servicespec {
 
 struct ServiceFile {
   /// The spec as written (validated; defaults not filled in).
@@ -42,6 +42,6 @@ absl::StatusOr<ServiceFile> LoadServiceFile(const std::string& path);
 absl::StatusOr<ServiceFile> ParseServiceFile(absl::string_view yaml,
                                              const std::string& path);
 
-}  // namespace tether::spec
+}  // namespace tether::servicespec
 
-#endif  // TETHER_SPEC_SERVICE_FILE_H_
+#endif  // TETHER_SERVICESPEC_SERVICE_FILE_H_
