@@ -13,8 +13,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "agent/worker/child_process.h"
 #include "agent/worker/worker_protocol.h"
+#include "common/child_process.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
@@ -174,7 +174,8 @@ absl::Status WorkerProcess::SpawnChild() {
   spec.executable = executable_;
   spec.argv = argv_;
   spec.env = options_.env;
-  absl::StatusOr<SpawnedChild> child = tether::agent::SpawnChild(spec);
+  spec.child_fd = kWorkerFd;
+  absl::StatusOr<SpawnedChild> child = tether::SpawnChild(spec);
   if (!child.ok()) return child.status();
   pid_ = child->pid;
   sock_ = child->sock;
@@ -430,7 +431,7 @@ void WorkerProcess::Reap(bool child_exited) {
     absl::StatusOr<int> status =
         options_.zygote->WaitExit(pid_, options_.stop_grace);
     how = status.ok()
-              ? DescribeExit(*status)
+              ? ProcessExit::FromWaitStatus(*status).ToString()
               : absl::StrCat("status unknown: ", status.status().message());
   } else {
     how = ReapChild(child_exited);
@@ -467,10 +468,7 @@ std::string WorkerProcess::ReapChild(bool child_exited) {
   // Whatever the worker left in its process group goes with it. The zombie
   // leader still holds the pgid, so this cannot hit a recycled group.
   kill(-pid_, SIGKILL);
-  int wstatus = 0;
-  while (waitpid(pid_, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  return DescribeExit(wstatus);
+  return WaitChild(pid_).ToString();
 }
 
 void WorkerProcess::FinishExit(const std::string& how) {

@@ -179,7 +179,8 @@ class WorkerProcess {
   int Tick();
   void FlushWriteQueue();
   void Reap(bool child_exited);
-  // Waits for a direct child's exit and reaps it; returns DescribeExit.
+  // Waits for a direct child's exit and reaps it; returns how it ended ("signal
+  // 9").
   std::string ReapChild(bool child_exited);
   // Fails what was in flight and reports the exit (`how`: "signal 9").
   void FinishExit(const std::string& how);

@@ -14,8 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/worker/child_process.h"
 #include "agent/worker/worker_protocol.h"
+#include "common/child_process.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
@@ -293,6 +293,7 @@ void ZygoteProcess::Run() {
                absl::StrCat(options_.max_frame_bytes)};
   spec.env = options_.env;
   spec.socket_type = SOCK_SEQPACKET;
+  spec.child_fd = kWorkerFd;
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   {
     absl::MutexLock lock(&mu_);
@@ -367,21 +368,17 @@ void ZygoteProcess::Run() {
   // What it left in its own process group (workers have their own groups
   // and die by PDEATHSIG). The zombie still holds the group id.
   kill(-pid_, SIGKILL);
-  int wait_status = 0;
-  while (waitpid(pid_, &wait_status, 0) < 0 && errno == EINTR) {
-  }
+  const std::string how = WaitChild(pid_).ToString();
   absl::MutexLock lock(&mu_);
   exited_ = true;
-  exit_reason_ =
-      absl::StrCat(label_, " exited (", DescribeExit(wait_status), ")");
+  exit_reason_ = absl::StrCat(label_, " exited (", how, ")");
   for (auto& [id, reply] : pending_) {
     reply->done = true;
     reply->status = absl::UnavailableError(exit_reason_);
   }
   pending_.clear();
   if (stopping_) {
-    TETHER_LOG(INFO) << label_ << " stopped (" << DescribeExit(wait_status)
-                     << ")";
+    TETHER_LOG(INFO) << label_ << " stopped (" << how << ")";
   } else {
     TETHER_LOG(WARNING) << exit_reason_;
   }
