@@ -330,9 +330,11 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
     pod.service = service;
     if (deleted || state.terminating) {
       if (pod.live) {
-        const std::string reason = deleted ? "pod deleted" : "pod terminating";
+        const ReplicaExit exit = {ReplicaExit::Cause::kPodRemoved,
+                                  deleted ? "pod deleted" : "pod terminating",
+                                  /*will_restart=*/false};
         notifications.push_back([=](BackendListener& listener) {
-          listener.OnReplicaExited(service, name, reason, false);
+          listener.OnReplicaExited(service, name, exit);
         });
       }
       if (deleted) {
@@ -348,10 +350,12 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
         });
       }
       if (state.restarts > pod.restarts) {
-        const std::string reason =
-            absl::StrCat("container restarted (", state.restarts, " restarts)");
+        const ReplicaExit exit = {
+            ReplicaExit::Cause::kCrashed,
+            absl::StrCat("container restarted (", state.restarts, " restarts)"),
+            /*will_restart=*/true};
         notifications.push_back([=](BackendListener& listener) {
-          listener.OnReplicaExited(service, name, reason, true);
+          listener.OnReplicaExited(service, name, exit);
         });
       }
       pod.restarts = state.restarts;

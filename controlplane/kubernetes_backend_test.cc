@@ -218,7 +218,8 @@ TEST_F(KubernetesBackendTest, PodsAreReplicasAndTheirTroublesAreReported) {
       "access denied"));
 
   ASSERT_TRUE(client_.Delete(kube::kPods, kNs, "hello-7d9-abcde").ok());
-  ASSERT_TRUE(listener_.Await("exited hello-7d9-abcde gone pod deleted"));
+  ASSERT_TRUE(
+      listener_.Await("exited hello-7d9-abcde gone pod removed: pod deleted"));
   EXPECT_THAT(backend_->Replicas("hello"), IsEmpty());
 }
 
@@ -258,7 +259,8 @@ TEST_F(KubernetesBackendTest, ContainerRestartsAreReportedOnce) {
                              {"restartCount", 1},
                              {"state", {{"running", json::object()}}}}}}};
   ASSERT_TRUE(client_.SetStatus(kube::kPods, kNs, "hello-0", restarted).ok());
-  ASSERT_TRUE(listener_.Await("exited hello-0 restart container restarted"));
+  ASSERT_TRUE(
+      listener_.Await("exited hello-0 restart crashed: container restarted"));
   json ready = restarted;
   ready["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
   ASSERT_TRUE(client_.SetStatus(kube::kPods, kNs, "hello-0", ready).ok());

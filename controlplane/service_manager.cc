@@ -584,8 +584,7 @@ void ServiceManager::OnReplicaStarted(const std::string& service_name,
 
 void ServiceManager::OnReplicaExited(const std::string& service_name,
                                      const std::string& replica_name,
-                                     const std::string& reason,
-                                     bool will_restart) {
+                                     const ReplicaExit& exit) {
   absl::MutexLock lock(&mu_);
   auto it = services_.find(service_name);
   if (it == services_.end()) return;
@@ -593,20 +592,22 @@ void ServiceManager::OnReplicaExited(const std::string& service_name,
   auto replica_it = service.replicas.find(replica_name);
   if (replica_it == service.replicas.end()) return;
   Replica& replica = replica_it->second;
-  if (!will_restart) {
+  if (!exit.will_restart) {
     sessions_.erase(replica.session);
     service.replicas.erase(replica_it);
     UpdateRoute(service);
     return;
   }
-  if (reason == "stopped") return;  // An environment change restarts it.
+  // Stopped to start again with a new environment: not a crash.
+  if (exit.cause == ReplicaExit::Cause::kStoppedByBackend) return;
   replica.status.set_restarts(replica.status.restarts() + 1);
-  replica.status.set_message(reason);
+  replica.status.set_message(exit.description);
   if (service.deploy != nullptr &&
       ++replica.crashes_in_deploy >= options_.max_crashes_per_deploy) {
-    EndDeploy(service, absl::UnavailableError(absl::StrCat(
-                           "replica keeps crashing (",
-                           replica.crashes_in_deploy, " times): ", reason)));
+    EndDeploy(service,
+              absl::UnavailableError(absl::StrCat(
+                  "replica keeps crashing (", replica.crashes_in_deploy,
+                  " times): ", exit.description)));
     UpdateRoute(service);
   }
 }
