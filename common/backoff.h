@@ -57,7 +57,7 @@ class Backoff {
   int failures() const { return failures_; }
 
  private:
-  const Options options_;
+  Options options_;
   std::mt19937_64 random_;
   absl::Duration next_;
   int failures_ = 0;

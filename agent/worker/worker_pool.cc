@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 
 namespace tether::agent {
 namespace {
@@ -62,19 +63,22 @@ std::string ZygoteKey(const ZygoteProcess::Options& options) {
                       absl::StrJoin(env, "\n"));
 }
 
+Backoff::Options RestartBackoff(const WorkerPool::Options& options) {
+  Backoff::Options backoff;
+  backoff.initial = options.restart_backoff_initial;
+  backoff.max = options.restart_backoff_max;
+  backoff.reset_after = options.restart_backoff_reset;
+  return backoff;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     Options options) {
-  if (options.restart_backoff_initial <= absl::ZeroDuration() ||
-      options.restart_backoff_max < options.restart_backoff_initial) {
-    return absl::InvalidArgumentError(
-        "restart backoff must satisfy 0 < initial <= max");
-  }
+  RETURN_IF_ERROR(Backoff::Validate(RestartBackoff(options)));
   if (options.max_frame_bytes < 4096) {
     return absl::InvalidArgumentError("max_frame_bytes must be at least 4096");
   }
-  if (!options.clock) options.clock = [] { return absl::Now(); };
   std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(options)));
   pool->supervisor_ = std::thread([p = pool.get()] { p->Supervise(); });
   return pool;
@@ -179,7 +183,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
 
   auto generation = std::make_unique<Generation>();
   generation->revision_dir = config.revision_dir;
-  generation->slots.resize(count);
+  generation->slots.resize(count, Slot(RestartBackoff(options_)));
   WorkerProcess::Options& worker_options = generation->worker_options;
   worker_options.runtime = config.runtime;
   worker_options.load = config.load;
@@ -268,7 +272,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
   std::vector<std::shared_ptr<WorkerProcess>> old_workers;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = options_.clock();
+    const absl::Time now = options_.clock->Now();
     for (size_t i = 0; i < count; ++i) {
       Slot& slot = next->slots[i];
       slot.started = now;
@@ -382,15 +386,9 @@ pid_t WorkerPool::ServingZygotePid() const {
 }
 
 void WorkerPool::ScheduleRestartLocked(Slot& slot, absl::Status why) {
-  const absl::Time now = options_.clock();
-  if (now - slot.started >= options_.restart_backoff_reset) slot.failures = 0;
-  absl::Duration delay = options_.restart_backoff_initial;
-  for (int i = 0; i < slot.failures && delay < options_.restart_backoff_max;
-       ++i) {
-    delay *= 2;
-  }
-  delay = std::min(delay, options_.restart_backoff_max);
-  ++slot.failures;
+  const absl::Time now = options_.clock->Now();
+  const absl::Duration delay =
+      slot.backoff.NextDelayAfterRun(now - slot.started);
   slot.restart_at = now + delay;
   slot.last_exit = std::move(why);
   TETHER_LOG(WARNING) << slot.last_exit.message() << "; restarting in "
@@ -457,7 +455,7 @@ void WorkerPool::Supervise() {
     if (shutdown_) return;
 
     // The next restart due in the serving generation.
-    const absl::Time now = options_.clock();
+    const absl::Time now = options_.clock->Now();
     absl::Time next_due = absl::InfiniteFuture();
     Slot* due = nullptr;
     size_t due_index = 0;
@@ -516,21 +514,13 @@ void WorkerPool::Supervise() {
       // Serves once loaded (Invoke skips it until then); a failed load
       // comes back as an exit report and another backoff.
       slot->worker = std::move(*worker);
-      slot->started = options_.clock();
+      slot->started = options_.clock->Now();
       ++restarts_;
       continue;
     }
 
     wake_ = false;
-    if (next_due == absl::InfiniteFuture()) {
-      mu_.Await(absl::Condition(&wake_));
-    } else if (options_.sleep) {
-      mu_.Unlock();
-      options_.sleep(next_due - now);
-      mu_.Lock();
-    } else {
-      mu_.AwaitWithTimeout(absl::Condition(&wake_), next_due - now);
-    }
+    options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&wake_), next_due);
   }
 }
 

@@ -26,6 +26,8 @@
 #include "agent/worker/frame_io.h"
 #include "agent/worker/worker_process.h"
 #include "agent/worker/zygote_process.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "tether/v1/call.pb.h"
 #include "tether/v1/service.pb.h"
 #include "tether/v1/worker.pb.h"
@@ -95,12 +97,9 @@ class WorkerPool {
     /// A worker that ran at least this long before dying counts as healthy:
     /// its slot's backoff starts over.
     absl::Duration restart_backoff_reset = absl::Minutes(1);
-    /// Time source for the backoff. Default: absl::Now.
-    std::function<absl::Time()> clock;
-    /// Waits out a backoff on the pool's supervisor thread; must let
-    /// clock() advance by the given duration (a fake clock's sleep just
-    /// advances it). Default: a real wait that wakes early on new events.
-    std::function<void(absl::Duration)> sleep;
+    /// Time for the restart backoff (workers keep their own deadlines on
+    /// the real clock). Not owned; never null.
+    Clock* clock = Clock::Real();
   };
 
   /// Starts the supervisor thread; workers start with the first Load.
@@ -145,13 +144,15 @@ class WorkerPool {
 
  private:
   struct Slot {
+    explicit Slot(const Backoff::Options& backoff) : backoff(backoff) {}
+
     // Null while the slot waits for a restart.
     std::shared_ptr<WorkerProcess> worker;
     // Matches exit reports to the worker they are about.
     uint64_t spawn_id = 0;
     absl::Time started;
-    // Consecutive deaths of short-lived workers: the backoff exponent.
-    int failures = 0;
+    // Grows with consecutive deaths of short-lived workers.
+    Backoff backoff;
     absl::Time restart_at = absl::InfiniteFuture();
     // Why the last worker in this slot died.
     absl::Status last_exit;
