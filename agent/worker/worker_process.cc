@@ -59,14 +59,6 @@ absl::StatusOr<CallResult> ToCallOutcome(CallResult&& result) {
   }
 }
 
-int PollTimeoutMs(absl::Time deadline, absl::Time now) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  if (deadline <= now) return 0;
-  // Round up so the deadline has passed when poll returns.
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - now) + 1;
-  return static_cast<int>(std::min<int64_t>(ms, 60 * 60 * 1000));
-}
-
 const char* StateName(int state) {
   static const char* const kNames[] = {"starting", "loading",  "serving",
                                        "draining", "stopping", "exited"};
@@ -210,7 +202,7 @@ void WorkerProcess::Run() {
       return;
     }
     state_ = State::kLoading;
-    load_deadline_ = absl::Now() + options_.load_timeout;
+    load_deadline_ = options_.clock->Now() + options_.load_timeout;
   }
   {
     WorkerRequest request;
@@ -241,7 +233,7 @@ void WorkerProcess::Run() {
         Dispatch(frame);
       }
     }
-    const int timeout_ms = Tick();
+    const absl::Time deadline = Tick();
     // Without pidfd, Reap waits for the exit instead.
     if (!reading && (child_exited || pidfd_ < 0)) break;
 
@@ -264,11 +256,12 @@ void WorkerProcess::Run() {
     fds[count++] = {wake_fd_, POLLIN, 0};
     // Once the child has exited, take only what it already wrote: a
     // grandchild may hold the socket open forever.
-    const int rc = poll(fds, count, child_exited ? 0 : timeout_ms);
-    if (rc < 0) {
-      if (errno == EINTR) continue;
+    const absl::StatusOr<int> ready =
+        options_.clock->Poll(absl::MakeSpan(fds, count),
+                             child_exited ? absl::InfinitePast() : deadline);
+    if (!ready.ok()) {
       TETHER_LOG(ERROR) << "poll on worker process " << pid_ << ": "
-                        << std::strerror(errno);
+                        << ready.status();
       absl::MutexLock lock(&mu_);
       KillNowLocked("the agent could not poll its socket");
       reading = false;
@@ -301,9 +294,9 @@ void WorkerProcess::Run() {
   Reap(child_exited);
 }
 
-int WorkerProcess::Tick() {
+absl::Time WorkerProcess::Tick() {
   absl::MutexLock lock(&mu_);
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   if (state_ == State::kLoading && now >= load_deadline_) {
     load_done_ = true;
     load_status_ = absl::DeadlineExceededError(
@@ -343,7 +336,7 @@ int WorkerProcess::Tick() {
   if (state_ == State::kDraining) deadline = drain_deadline_;
   if (eof_sent_ && !term_sent_) deadline = std::min(deadline, term_deadline_);
   if (term_sent_ && !kill_sent_) deadline = std::min(deadline, kill_deadline_);
-  return PollTimeoutMs(deadline, now);
+  return deadline;
 }
 
 void WorkerProcess::BeginStopLocked(absl::Status reason) {
@@ -371,7 +364,7 @@ void WorkerProcess::OnSocketClosedLocked() {
   // SIGKILL if it has not exited after the grace period.
   eof_sent_ = true;
   term_sent_ = true;
-  kill_deadline_ = absl::Now() + options_.stop_grace;
+  kill_deadline_ = options_.clock->Now() + options_.stop_grace;
 }
 
 void WorkerProcess::Dispatch(absl::string_view frame) {
@@ -441,29 +434,16 @@ void WorkerProcess::Reap(bool child_exited) {
 
 std::string WorkerProcess::ReapChild(bool child_exited) {
   if (!child_exited) {
-    // No pidfd: poll for the exit without reaping (WNOWAIT keeps the pgid
-    // reserved for the cleanup kill below), bounded by the kill deadline.
+    // No pidfd: wait for the exit without reaping (the zombie keeps the
+    // pgid reserved for the cleanup kill below), bounded by the kill
+    // deadline.
     absl::Time deadline;
     {
       absl::MutexLock lock(&mu_);
       OnSocketClosedLocked();
       deadline = term_sent_ ? kill_deadline_ : term_deadline_;
     }
-    while (true) {
-      siginfo_t info;
-      std::memset(&info, 0, sizeof(info));
-      const int rc = waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT);
-      if (rc == 0 && info.si_pid == pid_) break;
-      if (rc != 0 && errno != EINTR) break;
-      if (absl::Now() >= deadline) {
-        SignalGroup(pid_, SIGKILL);
-        while (waitid(P_PID, pid_, &info, WEXITED | WNOWAIT) != 0 &&
-               errno == EINTR) {
-        }
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    AwaitExitWithoutPidfd(pid_, options_.clock, deadline);
   }
   // Whatever the worker left in its process group goes with it. The zombie
   // leader still holds the pgid, so this cannot hit a recycled group.
@@ -636,7 +616,7 @@ void WorkerProcess::Drain() {
     } else if (state_ == State::kServing) {
       state_ = State::kDraining;
       serving_.store(false, std::memory_order_release);
-      drain_deadline_ = absl::Now() + options_.drain_timeout;
+      drain_deadline_ = options_.clock->Now() + options_.drain_timeout;
     }
   }
   Wake();

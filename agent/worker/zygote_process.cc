@@ -42,13 +42,6 @@ std::string FormatRemoteError(const RemoteError& error) {
   return text;
 }
 
-int PollTimeoutMs(absl::Time deadline, absl::Time now) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  if (deadline <= now) return 0;
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - now) + 1;
-  return static_cast<int>(std::min<int64_t>(ms, 60 * 60 * 1000));
-}
-
 }  // namespace
 
 ZygoteProcess::ZygoteProcess(Options options) : options_(std::move(options)) {}
@@ -144,7 +137,7 @@ ZygoteProcess::~ZygoteProcess() {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
-      kill_deadline_ = absl::Now() + options_.stop_grace;
+      kill_deadline_ = options_.clock->Now() + options_.stop_grace;
     }
     // On end of stream the zygote kills the workers it has left (none, if
     // the contract is kept) and exits 0.
@@ -208,7 +201,8 @@ absl::StatusOr<int> ZygoteProcess::WaitExit(pid_t pid, absl::Duration timeout) {
   auto reported = [this, pid]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return exited_ || exits_.contains(pid);
   };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&reported), timeout)) {
+  if (!options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&reported),
+                                         options_.clock->Now() + timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat(label_, " did not report the exit of worker ", pid));
   }
@@ -242,7 +236,8 @@ absl::StatusOr<ZygoteProcess::Reply> ZygoteProcess::Call(
     return absl::UnavailableError(
         absl::StrCat(label_, " is not reachable: ", sent.message()));
   }
-  if (!mu_.AwaitWithTimeout(absl::Condition(&reply.done), timeout)) {
+  if (!options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&reply.done),
+                                         options_.clock->Now() + timeout)) {
     pending_.erase(id);
     return absl::DeadlineExceededError(absl::StrCat(
         label_, " did not answer within ", absl::FormatDuration(timeout)));
@@ -317,16 +312,16 @@ void ZygoteProcess::Run() {
   bool exited = false;
   bool kill_sent = false;
   while (!exited) {
-    int timeout_ms = -1;
+    absl::Time deadline = absl::InfiniteFuture();
     {
       absl::MutexLock lock(&mu_);
       if (stopping_ && !kill_sent) {
-        const absl::Time now = absl::Now();
+        const absl::Time now = options_.clock->Now();
         if (now >= kill_deadline_) {
           SignalGroup(pid_, SIGKILL);
           kill_sent = true;
         } else {
-          timeout_ms = PollTimeoutMs(kill_deadline_, now);
+          deadline = kill_deadline_;
         }
       }
     }
@@ -344,9 +339,10 @@ void ZygoteProcess::Run() {
     }
     const int wake_index = count;
     fds[count++] = {wake_fd_, POLLIN, 0};
-    if (poll(fds, count, timeout_ms) < 0) {
-      if (errno == EINTR) continue;
-      TETHER_LOG(ERROR) << "poll on " << label_ << ": " << std::strerror(errno);
+    const absl::StatusOr<int> ready =
+        options_.clock->Poll(absl::MakeSpan(fds, count), deadline);
+    if (!ready.ok()) {
+      TETHER_LOG(ERROR) << "poll on " << label_ << ": " << ready.status();
       SignalGroup(pid_, SIGKILL);
       kill_sent = true;
       if (pidfd_ < 0) break;
