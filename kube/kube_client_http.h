@@ -31,7 +31,8 @@ class KubeClientHttp final : public KubeClient {
     /// Attempts per call, the first included.
     int max_attempts = 5;
     /// Backoff before the second attempt, doubling up to `max_backoff`,
-    /// each scaled by a random factor in [1 - jitter, 1 + jitter].
+    /// each scaled by a random factor in [1 - jitter, 1 + jitter]; jitter
+    /// in [0, 1).
     absl::Duration initial_backoff = absl::Milliseconds(200);
     absl::Duration max_backoff = absl::Seconds(5);
     double jitter = 0.2;
@@ -96,7 +97,6 @@ class KubeClientHttp final : public KubeClient {
   // One attempt; fills `transfer`.
   void Perform(const Request& request, const std::string& token,
                Transfer& transfer);
-  absl::Duration Backoff(int attempt);
 
   Handle AcquireHandle() ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseHandle(Handle handle) ABSL_LOCKS_EXCLUDED(mu_);
