@@ -8,6 +8,7 @@
 #include "agent/health_server.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
+#include "common/backoff.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
@@ -190,7 +191,10 @@ absl::Status Agent::Run() {
     };
     mu_.Await(absl::Condition(&restored));
   }
-  absl::Duration backoff = options_.initial_backoff;
+  Backoff::Options backoff_options;
+  backoff_options.initial = options_.initial_backoff;
+  backoff_options.max = options_.max_backoff;
+  Backoff backoff(backoff_options);
   while (true) {
     grpc::ClientContext context;
     Decorate(context);
@@ -213,7 +217,7 @@ absl::Status Agent::Run() {
       AgentCommand command;
       while (stream->Read(&command)) {
         attached = true;
-        backoff = options_.initial_backoff;
+        backoff.Reset();
         if (!command.has_load()) continue;
         absl::MutexLock lock(&mu_);
         pending_ = command.load();
@@ -233,16 +237,16 @@ absl::Status Agent::Run() {
         status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
       return FromGrpcStatus(status);
     }
+    const absl::Duration delay = backoff.NextDelay();
     TETHER_LOG(WARNING) << "attach to " << options_.gateway_address
                         << (attached ? " ended" : " failed") << ": "
-                        << status.error_message() << "; retrying in "
-                        << backoff;
+                        << status.error_message() << "; retrying in " << delay;
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return shutdown_;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&stopping),
+                                      options_.clock->Now() + delay);
   }
 }
 
