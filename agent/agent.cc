@@ -8,7 +8,6 @@
 #include "agent/health_server.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
-#include "common/backoff.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
@@ -191,10 +190,7 @@ absl::Status Agent::Run() {
     };
     mu_.Await(absl::Condition(&restored));
   }
-  Backoff::Options backoff_options;
-  backoff_options.initial = options_.initial_backoff;
-  backoff_options.max = options_.max_backoff;
-  Backoff backoff(backoff_options);
+  Backoff backoff(options_.attach_backoff);
   while (true) {
     grpc::ClientContext context;
     Decorate(context);

@@ -238,7 +238,7 @@ class AgentTest : public ::testing::Test {
     options.replica = "svc-0";
     options.workdir = workdir_;
     options.token = "secret";
-    options.initial_backoff = absl::Milliseconds(10);
+    options.attach_backoff.initial = absl::Milliseconds(10);
     options.clock = &clock_;
     options.health_listen_address = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<Agent>> agent =

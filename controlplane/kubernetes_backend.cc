@@ -123,8 +123,7 @@ void KubernetesBackend::Start(BackendListener* listener) {
     options.type = type;
     options.ns = options_.render.kube_namespace;
     options.label_selector = label_selector;
-    options.initial_backoff = options_.initial_backoff;
-    options.max_backoff = options_.max_backoff;
+    options.backoff = options_.watch_backoff;
     absl::StatusOr<std::unique_ptr<kube::Informer>> informer =
         kube::Informer::Create(options, handler);
     TETHER_CHECK(informer.ok()) << informer.status();

@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "controlplane/backend.h"
 #include "kube/informer.h"
 #include "kube/kube_client.h"
@@ -49,8 +50,7 @@ class KubernetesBackend final : public Backend {
     /// namespace first, then in tetherd's.
     std::string default_pod_template = "tether-default";
     /// Watch retry backoff (kube/informer.h).
-    absl::Duration initial_backoff = absl::Milliseconds(100);
-    absl::Duration max_backoff = absl::Seconds(10);
+    Backoff::Options watch_backoff;
     /// How long a pod no node fits may wait for a cluster autoscaler to
     /// answer before the deploy fails with the scheduler's message. Once an
     /// autoscaler adds a node (TriggeredScaleUp) the pod waits for it; when

@@ -27,7 +27,7 @@ class KubernetesBackendTest : public ::testing::Test {
     options.render.agent_image = "registry.example.com/tether/agent:1";
     options.render.tetherd_address = "tetherd.tether-system.svc:7700";
     options.tetherd_namespace = "tether-system";
-    options.initial_backoff = absl::Milliseconds(1);
+    options.watch_backoff.initial = absl::Milliseconds(1);
     options.deadline_check_interval = absl::ZeroDuration();
     options.now = [this] {
       absl::MutexLock lock(&clock_mu_);

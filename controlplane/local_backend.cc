@@ -21,6 +21,7 @@
 #include "common/child_process.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 #include "spec/validate.h"
 
@@ -84,6 +85,8 @@ absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Create(
         "the local backend needs pidfd_open (Linux 5.3+)");
   }
   close(self);
+  RETURN_IF_ERROR(WithContext("restart_backoff",
+                              Backoff::Validate(options.restart_backoff)));
   RETURN_IF_ERROR(MakeDirs(options.state_dir + "/replicas"));
   const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd < 0) return ErrnoStatus(errno, "eventfd", "");
@@ -144,11 +147,7 @@ void LocalBackend::KillLeftovers() {
 LocalBackend::Replica LocalBackend::MakeReplica(
     const tether::v1::ServiceSpec& spec, const std::string& token,
     int index) const {
-  Backoff::Options backoff;
-  backoff.initial = options_.initial_backoff;
-  backoff.max = options_.max_backoff;
-  backoff.reset_after = options_.backoff_reset_after;
-  Replica replica(backoff);
+  Replica replica(options_.restart_backoff);
   replica.service = spec.name();
   replica.name = absl::StrCat(spec.name(), "-", index);
   replica.workdir =

@@ -41,11 +41,11 @@ class LocalBackend final : public Backend {
     std::string state_dir;
     /// Passed to agents as --max_payload_bytes.
     int64_t max_payload_bytes = 64 << 20;
-    /// Restart backoff: first delay, doubled per crash up to the cap; reset
-    /// once a replica has run for `backoff_reset_after`.
-    absl::Duration initial_backoff = absl::Milliseconds(100);
-    absl::Duration max_backoff = absl::Seconds(10);
-    absl::Duration backoff_reset_after = absl::Seconds(30);
+    /// Restart backoff: 100 ms, doubled per crash up to 10 s; reset once a
+    /// replica has run for 30 s.
+    Backoff::Options restart_backoff = {
+        /*initial=*/absl::Milliseconds(100), /*max=*/absl::Seconds(10),
+        /*multiplier=*/2, /*jitter=*/0, /*reset_after=*/absl::Seconds(30)};
     /// How long a stopped agent gets between SIGTERM and SIGKILL.
     absl::Duration stop_grace = absl::Seconds(5);
     /// Time for backoffs and stop deadlines. Not owned; never null.

@@ -43,8 +43,8 @@ class LocalBackendTest : public ::testing::Test {
     LocalBackend::Options options;
     options.agent_binary = agent;
     options.state_dir = dir_ + "/state";
-    options.initial_backoff = absl::Minutes(1);
-    options.max_backoff = absl::Minutes(3);
+    options.restart_backoff.initial = absl::Minutes(1);
+    options.restart_backoff.max = absl::Minutes(3);
     options.stop_grace = absl::Seconds(2);
     options.clock = &clock_;
     auto backend = LocalBackend::Create(options);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/backoff.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 #include "kube/label_selector.h"
 
@@ -14,13 +15,6 @@ namespace tether::kube {
 namespace {
 
 using json = nlohmann::json;
-
-Backoff::Options BackoffOptions(const Informer::Options& options) {
-  Backoff::Options backoff;
-  backoff.initial = options.initial_backoff;
-  backoff.max = options.max_backoff;
-  return backoff;
-}
 
 }  // namespace
 
@@ -45,11 +39,8 @@ absl::StatusOr<std::unique_ptr<Informer>> Informer::Create(Options options,
     return absl::InvalidArgumentError(
         absl::StrCat("Options.label_selector: ", selector.status().message()));
   }
-  if (absl::Status backoff = Backoff::Validate(BackoffOptions(options));
-      !backoff.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Options.initial_backoff, max_backoff: ", backoff.message()));
-  }
+  RETURN_IF_ERROR(
+      WithContext("Options.backoff", Backoff::Validate(options.backoff)));
   if (options.watch_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("Options.watch_timeout must be positive");
   }
@@ -70,7 +61,7 @@ Informer::~Informer() {
 }
 
 void Informer::Run() {
-  Backoff backoff(BackoffOptions(options_));
+  Backoff backoff(options_.backoff);
   bool need_list = true;
   while (!stop_.HasBeenNotified()) {
     absl::Status status;

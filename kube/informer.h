@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "common/clock.h"
 #include "kube/kube_client.h"
 #include "kube/resource_type.h"
@@ -59,10 +60,9 @@ class Informer {
     std::string ns;
     /// Empty: every object in `ns`.
     std::string label_selector;
-    /// Waits after a failed LIST or WATCH double from `initial_backoff` up
-    /// to `max_backoff`, and start over after a call that succeeds.
-    absl::Duration initial_backoff = absl::Milliseconds(100);
-    absl::Duration max_backoff = absl::Seconds(10);
+    /// Waits after a failed LIST or WATCH; starts over after a call that
+    /// succeeds.
+    Backoff::Options backoff;
     /// Time for the backoff. Not owned; never null.
     Clock* clock = Clock::Real();
     /// Passed as WatchOptions::timeout: how long one WATCH may last before

@@ -97,8 +97,8 @@ class InformerTest : public ::testing::Test {
     options.type = kSecrets;
     options.ns = "ns";
     options.label_selector = selector;
-    options.initial_backoff = absl::Seconds(1);
-    options.max_backoff = absl::Seconds(3);
+    options.backoff.initial = absl::Seconds(1);
+    options.backoff.max = absl::Seconds(3);
     options.clock = &clock_;
     return options;
   }
@@ -234,8 +234,8 @@ TEST_F(InformerTest, DestructionInterruptsABlockedWatch) {
 TEST_F(InformerTest, DestructionInterruptsABackoff) {
   client_.FailNext(FakeKubeClient::Verb::kList, absl::UnavailableError("down"));
   Informer::Options options = TestOptions();
-  options.initial_backoff = absl::Hours(1);
-  options.max_backoff = absl::Hours(1);
+  options.backoff.initial = absl::Hours(1);
+  options.backoff.max = absl::Hours(1);
   absl::StatusOr<std::unique_ptr<Informer>> informer =
       Informer::Create(options, &handler_);
   ASSERT_TRUE(informer.ok()) << informer.status();
@@ -269,7 +269,7 @@ TEST_F(InformerTest, CreateRejectsBadOptions) {
   options = TestOptions("app in x");
   EXPECT_EQ(code(options), absl::StatusCode::kInvalidArgument);
   options = TestOptions();
-  options.max_backoff = absl::ZeroDuration();
+  options.backoff.max = absl::ZeroDuration();
   EXPECT_EQ(code(options), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Informer::Create(TestOptions(), nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -194,15 +194,6 @@ class WatchStream {
   absl::Status status_;
 };
 
-Backoff::Options BackoffOptions(const KubeClientHttp::RetryPolicy& retry) {
-  Backoff::Options backoff;
-  backoff.initial = retry.initial_backoff;
-  backoff.max = retry.max_backoff;
-  // Spreads out clients that failed together.
-  backoff.jitter = retry.jitter;
-  return backoff;
-}
-
 }  // namespace
 
 struct KubeClientHttp::Request {
@@ -293,8 +284,8 @@ absl::StatusOr<std::unique_ptr<KubeClientHttp>> KubeClientHttp::Create(
     return absl::InvalidArgumentError(
         "client certificate and key must be set together");
   }
-  RETURN_IF_ERROR(WithContext(
-      "retry policy", Backoff::Validate(BackoffOptions(options.retry))));
+  RETURN_IF_ERROR(
+      WithContext("retry policy", Backoff::Validate(options.retry.backoff)));
   static std::once_flag once;
   static CURLcode init_result;
   std::call_once(once,
@@ -483,7 +474,7 @@ absl::StatusOr<std::string> KubeClientHttp::Call(const Request& request) {
           !transfer.got_response && IsRetryableTransportError(transfer.result);
     }
     if (!retryable || attempt >= options_.retry.max_attempts) return error;
-    if (!backoff.has_value()) backoff.emplace(BackoffOptions(options_.retry));
+    if (!backoff.has_value()) backoff.emplace(options_.retry.backoff);
     // A server's Retry-After wins; the backoff still counts the attempt.
     const absl::Duration next = backoff->NextDelay();
     const absl::Duration delay =

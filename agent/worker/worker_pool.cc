@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace tether::agent {
@@ -63,19 +64,12 @@ std::string ZygoteKey(const ZygoteProcess::Options& options) {
                       absl::StrJoin(env, "\n"));
 }
 
-Backoff::Options RestartBackoff(const WorkerPool::Options& options) {
-  Backoff::Options backoff;
-  backoff.initial = options.restart_backoff_initial;
-  backoff.max = options.restart_backoff_max;
-  backoff.reset_after = options.restart_backoff_reset;
-  return backoff;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     Options options) {
-  RETURN_IF_ERROR(Backoff::Validate(RestartBackoff(options)));
+  RETURN_IF_ERROR(WithContext("restart_backoff",
+                              Backoff::Validate(options.restart_backoff)));
   if (options.max_frame_bytes < 4096) {
     return absl::InvalidArgumentError("max_frame_bytes must be at least 4096");
   }
@@ -183,7 +177,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
 
   auto generation = std::make_unique<Generation>();
   generation->revision_dir = config.revision_dir;
-  generation->slots.resize(count, Slot(RestartBackoff(options_)));
+  generation->slots.resize(count, Slot(options_.restart_backoff));
   WorkerProcess::Options& worker_options = generation->worker_options;
   worker_options.runtime = config.runtime;
   worker_options.load = config.load;

@@ -90,13 +90,12 @@ class WorkerPool {
     /// cannot run a zygote. The zygote's imports count against
     /// load_timeout on their own.
     bool zygote = true;
-    /// Restart delay after the first death; doubles per consecutive death
-    /// up to restart_backoff_max.
-    absl::Duration restart_backoff_initial = absl::Milliseconds(100);
-    absl::Duration restart_backoff_max = absl::Seconds(10);
-    /// A worker that ran at least this long before dying counts as healthy:
-    /// its slot's backoff starts over.
-    absl::Duration restart_backoff_reset = absl::Minutes(1);
+    /// Restart delay after a death: 100 ms, doubling per consecutive death
+    /// up to 10 s; a worker that ran at least a minute before dying counts
+    /// as healthy and its slot's backoff starts over.
+    Backoff::Options restart_backoff = {
+        /*initial=*/absl::Milliseconds(100), /*max=*/absl::Seconds(10),
+        /*multiplier=*/2, /*jitter=*/0, /*reset_after=*/absl::Minutes(1)};
     /// Time for the restart backoff (workers keep their own deadlines on
     /// the real clock). Not owned; never null.
     Clock* clock = Clock::Real();

@@ -74,7 +74,7 @@ class WorkerPoolTestBase : public ::testing::Test {
     WorkerPool::Options options;
     options.zygote = zygote_;
     options.stop_grace = absl::Seconds(10);
-    options.restart_backoff_max = restart_backoff_max;
+    options.restart_backoff.max = restart_backoff_max;
     options.clock = &clock_;
     absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
         WorkerPool::Create(std::move(options));
