@@ -31,12 +31,25 @@ std::string ReadAll(int fd) {
 
 std::string Wait(pid_t pid) { return WaitChild(pid).ToString(); }
 
-TEST(ChildProcessTest, ChildGetsTheSocketOnFd3AndTheEnvironment) {
+// `sh -c script`.
+ChildSpec Shell(const std::string& script) {
   ChildSpec spec;
   spec.executable = "/bin/sh";
+  spec.argv = {"sh", "-c", script};
+  return spec;
+}
+
+// Closes the fds SpawnChild handed over.
+void Release(const SpawnedChild& child) {
+  for (int fd : {child.sock, child.pidfd}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+TEST(ChildProcessTest, ChildGetsTheSocketOnFd3AndTheEnvironment) {
   // Field 5 of /proc/PID/stat is the process group.
-  spec.argv = {"sh", "-c",
-               "echo \"$GREETING $(cut -d' ' -f5 /proc/$$/stat)\" >&3"};
+  ChildSpec spec =
+      Shell("echo \"$GREETING $(cut -d' ' -f5 /proc/$$/stat)\" >&3");
   spec.env = {{"GREETING", "hi"}};
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   ASSERT_TRUE(child.ok()) << child.status();
@@ -44,14 +57,11 @@ TEST(ChildProcessTest, ChildGetsTheSocketOnFd3AndTheEnvironment) {
   const std::string out = ReadAll(child->sock);
   EXPECT_EQ(out, absl::StrCat("hi ", child->pid, "\n")) << "own group";
   EXPECT_EQ(Wait(child->pid), "code 0");
-  close(child->sock);
-  close(child->pidfd);
+  Release(*child);
 }
 
 TEST(ChildProcessTest, SocketTypeIsTheRequestedOne) {
-  ChildSpec spec;
-  spec.executable = "/bin/sh";
-  spec.argv = {"sh", "-c", "exit 3"};
+  ChildSpec spec = Shell("exit 3");
   spec.socket_type = SOCK_SEQPACKET;
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   ASSERT_TRUE(child.ok()) << child.status();
@@ -60,8 +70,7 @@ TEST(ChildProcessTest, SocketTypeIsTheRequestedOne) {
   ASSERT_EQ(getsockopt(child->sock, SOL_SOCKET, SO_TYPE, &type, &len), 0);
   EXPECT_EQ(type, SOCK_SEQPACKET);
   EXPECT_EQ(Wait(child->pid), "code 3");
-  close(child->sock);
-  close(child->pidfd);
+  Release(*child);
 }
 
 TEST(ChildProcessTest, ExecFailureIsReportedAndReaped) {
@@ -74,15 +83,12 @@ TEST(ChildProcessTest, ExecFailureIsReportedAndReaped) {
 }
 
 TEST(ChildProcessTest, SignalsReachTheGroupOrThePidfd) {
-  ChildSpec spec;
-  spec.executable = "/bin/sh";
-  spec.argv = {"sh", "-c", "read line <&3"};  // Blocks until the signal.
+  ChildSpec spec = Shell("read line <&3");  // Blocks until the signal.
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   ASSERT_TRUE(child.ok()) << child.status();
   SignalGroup(child->pid, SIGTERM);
   EXPECT_EQ(Wait(child->pid), "signal 15");
-  close(child->sock);
-  close(child->pidfd);
+  Release(*child);
 
   child = SpawnChild(spec);
   ASSERT_TRUE(child.ok()) << child.status();
@@ -90,24 +96,21 @@ TEST(ChildProcessTest, SignalsReachTheGroupOrThePidfd) {
   EXPECT_EQ(Wait(child->pid), "signal 9");
   EXPECT_FALSE(SignalPidfd(child->pidfd, SIGKILL)) << "already gone";
   EXPECT_FALSE(SignalPidfd(-1, SIGKILL));
-  close(child->sock);
-  close(child->pidfd);
+  Release(*child);
 }
 
 TEST(ChildProcessTest, WithoutASocketOutputCanGoToAFile) {
   const std::string log =
       absl::StrCat(getenv("TEST_TMPDIR"), "/child_process_output.log");
-  ChildSpec spec;
-  spec.executable = "/bin/sh";
   // fd 3 must be closed in the child: no socket was asked for.
-  spec.argv = {"sh", "-c", "echo out; echo err >&2; echo x >&3 || exit 4"};
+  ChildSpec spec = Shell("echo out; echo err >&2; echo x >&3 || exit 4");
   spec.socket_type = 0;
   spec.output_path = log;
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   ASSERT_TRUE(child.ok()) << child.status();
   EXPECT_EQ(child->sock, -1);
   EXPECT_EQ(Wait(child->pid), "code 4");
-  close(child->pidfd);
+  Release(*child);
   absl::StatusOr<std::string> text = ReadFile(log);
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_THAT(*text, HasSubstr("out\nerr\n"));
@@ -123,9 +126,7 @@ TEST(ChildProcessTest, ProcessExitDescribesAWaitStatus) {
 }
 
 TEST(ChildProcessTest, AwaitExitWithoutPidfdKillsAtTheDeadline) {
-  ChildSpec spec;
-  spec.executable = "/bin/sh";
-  spec.argv = {"sh", "-c", "read line <&3"};  // Blocks until killed.
+  ChildSpec spec = Shell("read line <&3");  // Blocks until killed.
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   ASSERT_TRUE(child.ok()) << child.status();
   SimulatedClock clock;
@@ -139,21 +140,17 @@ TEST(ChildProcessTest, AwaitExitWithoutPidfdKillsAtTheDeadline) {
   clock.Advance(absl::Seconds(5));
   waiter.join();
   EXPECT_EQ(Wait(child->pid), "signal 9");
-  close(child->sock);
-  close(child->pidfd);
+  Release(*child);
 }
 
 TEST(ChildProcessTest, AwaitExitWithoutPidfdReturnsWhenTheChildExits) {
-  ChildSpec spec;
-  spec.executable = "/bin/sh";
-  spec.argv = {"sh", "-c", "exit 2"};
+  ChildSpec spec = Shell("exit 2");
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   ASSERT_TRUE(child.ok()) << child.status();
   SimulatedClock clock;
   AwaitExitWithoutPidfd(child->pid, &clock, clock.Now() + absl::Hours(1));
   EXPECT_EQ(Wait(child->pid), "code 2");
-  close(child->sock);
-  close(child->pidfd);
+  Release(*child);
 }
 
 }  // namespace
