@@ -171,8 +171,7 @@ WorkerProcess::Options WorkerPool::OptionsFor(const Generation& generation,
 
 absl::Status WorkerPool::Load(const WorkerConfig& config) {
   absl::MutexLock load_lock(&load_mu_);
-  absl::Status status = ValidateConfig(config);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateConfig(config));
   const size_t count = std::max(config.workers, 1);
 
   auto generation = std::make_unique<Generation>();
@@ -230,6 +229,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
   }
 
   // All spawn first, so they load in parallel.
+  absl::Status status;
   std::vector<std::shared_ptr<WorkerProcess>> started;
   for (size_t i = 0; i < count && status.ok(); ++i) {
     absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
@@ -424,10 +424,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerPool::Respawn(
     const ZygoteProcess::Options& zygote_options) {
   if (options.zygote != nullptr && !options.zygote->alive()) {
     // The zygote died (and its workers with it): start another.
-    absl::StatusOr<std::shared_ptr<ZygoteProcess>> zygote =
-        ZygoteFor(zygote_key, zygote_options);
-    if (!zygote.ok()) return zygote.status();
-    options.zygote = *std::move(zygote);
+    ASSIGN_OR_RETURN(options.zygote, ZygoteFor(zygote_key, zygote_options));
   }
   return WorkerProcess::Spawn(options);
 }

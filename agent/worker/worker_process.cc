@@ -18,6 +18,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
+#include "common/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 
 namespace tether::agent {
@@ -135,11 +136,9 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
 
 absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Create(
     Options options) {
-  absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
-      Spawn(std::move(options));
-  if (!worker.ok()) return worker.status();
-  absl::Status status = (*worker)->WaitLoaded();
-  if (!status.ok()) return status;
+  ASSIGN_OR_RETURN(std::unique_ptr<WorkerProcess> worker,
+                   Spawn(std::move(options)));
+  RETURN_IF_ERROR(worker->WaitLoaded());
   return worker;
 }
 
@@ -152,11 +151,11 @@ WorkerProcess::~WorkerProcess() {
 
 absl::Status WorkerProcess::SpawnChild() {
   if (options_.zygote != nullptr) {
-    absl::StatusOr<ZygoteProcess::Forked> forked = options_.zygote->Fork();
-    if (!forked.ok()) return forked.status();
-    pid_ = forked->pid;
-    sock_ = forked->sock;
-    pidfd_ = forked->pidfd;
+    ASSIGN_OR_RETURN(const ZygoteProcess::Forked forked,
+                     options_.zygote->Fork());
+    pid_ = forked.pid;
+    sock_ = forked.sock;
+    pidfd_ = forked.pidfd;
     TETHER_LOG(INFO) << "forked worker process " << pid_ << " for " << label_
                      << " in " << options_.load.root() << " from zygote "
                      << options_.zygote->pid();
@@ -167,11 +166,10 @@ absl::Status WorkerProcess::SpawnChild() {
   spec.argv = argv_;
   spec.env = options_.env;
   spec.child_fd = kWorkerFd;
-  absl::StatusOr<SpawnedChild> child = tether::SpawnChild(spec);
-  if (!child.ok()) return child.status();
-  pid_ = child->pid;
-  sock_ = child->sock;
-  pidfd_ = child->pidfd;
+  ASSIGN_OR_RETURN(const SpawnedChild child, tether::SpawnChild(spec));
+  pid_ = child.pid;
+  sock_ = child.sock;
+  pidfd_ = child.pidfd;
   TETHER_LOG(INFO) << "started worker process " << pid_ << " for " << label_
                    << " in " << options_.load.root();
   return absl::OkStatus();

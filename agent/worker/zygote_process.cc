@@ -19,6 +19,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
+#include "common/status_macros.h"
 
 namespace tether::agent {
 namespace {
@@ -71,7 +72,7 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(
   {
     absl::MutexLock lock(&zygote->mu_);
     zygote->mu_.Await(absl::Condition(&zygote->spawned_));
-    if (!zygote->spawn_status_.ok()) return zygote->spawn_status_;
+    RETURN_IF_ERROR(zygote->spawn_status_);
   }
   if (zygote->pidfd_ < 0) {
     return absl::UnimplementedError(
@@ -242,7 +243,7 @@ absl::StatusOr<ZygoteProcess::Reply> ZygoteProcess::Call(
     return absl::DeadlineExceededError(absl::StrCat(
         label_, " did not answer within ", absl::FormatDuration(timeout)));
   }
-  if (!reply.status.ok()) return reply.status;
+  RETURN_IF_ERROR(reply.status);
   return reply;
 }
 
