@@ -148,7 +148,7 @@ void KubernetesBackend::CheckDeadlines() {
   std::vector<Notification> notifications;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = options_.now();
+    const absl::Time now = options_.clock->Now();
     for (auto& [name, pod] : pods_by_name_) {
       if (!pod.live || pod.unschedulable.empty() || pod.scale_up ||
           now - pod.unschedulable_since < options_.unschedulable_grace) {
@@ -363,7 +363,7 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
         pod.scale_up = false;
       } else if (pod.unschedulable.empty()) {
         pod.unschedulable = state.unschedulable;
-        pod.unschedulable_since = options_.now();
+        pod.unschedulable_since = options_.clock->Now();
       }
       if (!state.problem.empty() && state.problem != pod.problem) {
         notifications.push_back(

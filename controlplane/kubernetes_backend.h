@@ -11,9 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/backoff.h"
+#include "common/clock.h"
 #include "controlplane/backend.h"
 #include "kube/informer.h"
 #include "kube/kube_client.h"
@@ -59,7 +59,8 @@ class KubernetesBackend final : public Backend {
     /// How often CheckDeadlines runs on the backend's own thread; zero: no
     /// thread (tests call CheckDeadlines with their clock).
     absl::Duration deadline_check_interval = absl::Seconds(1);
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    /// Time for the unschedulable grace. Not owned; never null.
+    Clock* clock = Clock::Real();
   };
 
   /// INVALID_ARGUMENT without a client, agent image or tetherd address.

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "controlplane/recording_backend_listener.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -29,10 +30,7 @@ class KubernetesBackendTest : public ::testing::Test {
     options.tetherd_namespace = "tether-system";
     options.watch_backoff.initial = absl::Milliseconds(1);
     options.deadline_check_interval = absl::ZeroDuration();
-    options.now = [this] {
-      absl::MutexLock lock(&clock_mu_);
-      return now_;
-    };
+    options.clock = &clock_;
     auto backend = KubernetesBackend::Create(options);
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
@@ -72,10 +70,7 @@ class KubernetesBackendTest : public ::testing::Test {
                     .ok());
   }
 
-  void Advance(absl::Duration by) {
-    absl::MutexLock lock(&clock_mu_);
-    now_ += by;
-  }
+  void Advance(absl::Duration by) { clock_.Advance(by); }
 
   // Plays the scheduler: no node fits `pod`.
   void MakeUnschedulable(const std::string& pod) {
@@ -111,8 +106,7 @@ class KubernetesBackendTest : public ::testing::Test {
             .ok());
   }
 
-  absl::Mutex clock_mu_;
-  absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = absl::UnixEpoch();
+  SimulatedClock clock_;
   kube::FakeKubeClient client_;
   RecordingBackendListener listener_;
   std::unique_ptr<KubernetesBackend> backend_;
