@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/test_util.h"
 #include "controlplane/recording_backend_listener.h"
 #include "gtest/gtest.h"
 
@@ -66,15 +67,17 @@ class LocalBackendTest : public ::testing::Test {
   std::vector<std::string> Info(const std::string& replica) {
     const std::string path =
         absl::StrCat(dir_, "/state/replicas/", replica, "/fake-agent.info");
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (absl::Now() < deadline) {
-      auto text = ReadFile(path);
-      if (text.ok() && absl::EndsWith(*text, "\n")) {
-        return absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), ' ');
-      }
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return {};
+    std::vector<std::string> info;
+    // Written by the agent process: a real event, not a time to wait out.
+    testing::WaitFor(
+        [&] {
+          auto text = ReadFile(path);
+          if (!text.ok() || !absl::EndsWith(*text, "\n")) return false;
+          info = absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), ' ');
+          return true;
+        },
+        absl::Seconds(20));
+    return info;
   }
 
   // Kills the fake agent of `replica` as a crash would; returns its pid.
