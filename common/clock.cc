@@ -142,14 +142,16 @@ absl::StatusOr<int> SimulatedClock::Poll(absl::Span<pollfd> fds,
   std::vector<pollfd> all(fds.begin(), fds.end());
   std::shared_ptr<Waiter> waiter;
   int timeout_ms = -1;
-  if (deadline != absl::InfiniteFuture()) {
+  if (deadline <= Now()) {
+    timeout_ms = 0;  // Already due: only look.
+  } else if (deadline != absl::InfiniteFuture()) {
     waiter = std::make_shared<Waiter>(deadline, nullptr);
     waiter->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (waiter->eventfd < 0) return ErrnoStatus(errno, "eventfd", "");
     if (AddWaiter(waiter)) {
       all.push_back({waiter->eventfd, POLLIN, 0});
     } else {
-      timeout_ms = 0;  // Already due: only look.
+      timeout_ms = 0;  // Time moved past it meanwhile.
       waiter = nullptr;
     }
   }

@@ -331,8 +331,9 @@ void LocalBackend::Reap() {
           replica.name, " exited (",
           ProcessExit::FromWaitStatus(wait_status).ToString(), ")");
       const std::string tail = LogTail(replica.workdir + "/agent.log");
-      if (!tail.empty())
+      if (!tail.empty()) {
         absl::StrAppend(&exit.description, "; agent log:\n", tail);
+      }
     } else {
       exit.cause = ReplicaExit::Cause::kStoppedByBackend;
       exit.description = absl::StrCat(replica.name, " stopped");
@@ -387,8 +388,9 @@ void LocalBackend::SupervisorLoop() {
               });
             }
           }
-          if (replica.pid == 0)
+          if (replica.pid == 0) {
             next_due = std::min(next_due, replica.next_start);
+          }
         }
         if (replica.pid > 0) {
           fds.push_back({replica.pidfd, POLLIN, 0});
