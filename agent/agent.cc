@@ -164,7 +164,7 @@ absl::Status Agent::Run() {
     };
     mu_.Await(absl::Condition(&restored));
   }
-  absl::Duration backoff = options_.initial_backoff;
+  Backoff backoff(options_.attach_backoff);
   while (true) {
     grpc::ClientContext context;
     Decorate(context);
@@ -187,7 +187,7 @@ absl::Status Agent::Run() {
       AgentCommand command;
       while (stream->Read(&command)) {
         attached = true;
-        backoff = options_.initial_backoff;
+        backoff.Reset();
         if (!command.has_load()) continue;
         absl::MutexLock lock(&mu_);
         pending_ = command.load();
@@ -207,16 +207,16 @@ absl::Status Agent::Run() {
         status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
       return FromGrpcStatus(status);
     }
+    const absl::Duration delay = backoff.NextDelay();
     TETHER_LOG(WARNING) << "attach to " << options_.gateway_address
                         << (attached ? " ended" : " failed") << ": "
-                        << status.error_message() << "; retrying in "
-                        << backoff;
+                        << status.error_message() << "; retrying in " << delay;
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return shutdown_;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&stopping),
+                                      options_.clock->Now() + delay);
   }
 }
 

@@ -11,6 +11,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/readiness_source.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "tether/v1/agent.grpc.pb.h"
 
 namespace tether {
@@ -62,9 +64,12 @@ class Agent final : public ReadinessSource {
     /// The service token: tetherd checks it on Attach, the agent on Invoke.
     std::string token;
     int64_t max_payload_bytes = 64 << 20;
-    /// Attach redial backoff: doubled per failure up to the cap.
-    absl::Duration initial_backoff = absl::Milliseconds(100);
-    absl::Duration max_backoff = absl::Seconds(5);
+    /// Attach redial backoff, started over once attached (must pass
+    /// Backoff::Validate).
+    Backoff::Options attach_backoff = {/*initial=*/absl::Milliseconds(100),
+                                       /*max=*/absl::Seconds(5)};
+    /// Time for the redial backoff. Not owned; never null.
+    Clock* clock = Clock::Real();
     /// Fork Python workers from a zygote (WorkerPool::Options::zygote).
     bool zygote = true;
     /// Where to serve the HTTP health endpoint (`/healthz`, `/readyz`, see

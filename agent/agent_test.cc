@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -121,9 +122,22 @@ class FakeGateway final : public tether::v1::AgentGateway::Service {
     return pulls_;
   }
 
+  // The next `n` attaches fail with UNAVAILABLE.
+  void RefuseAttaches(int n) {
+    absl::MutexLock lock(&mu_);
+    refusals_ = n;
+  }
+
   grpc::Status Attach(
       grpc::ServerContext*,
       grpc::ServerReaderWriter<AgentCommand, AgentMessage>* stream) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (refusals_ > 0) {
+        --refusals_;
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "busy");
+      }
+    }
     AgentMessage message;
     if (!stream->Read(&message) || !message.has_hello()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello first");
@@ -186,6 +200,7 @@ class FakeGateway final : public tether::v1::AgentGateway::Service {
   grpc::ServerReaderWriter<AgentCommand, AgentMessage>* stream_
       ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<AgentHello> hellos_ ABSL_GUARDED_BY(mu_);
+  int refusals_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<RevisionState> states_ ABSL_GUARDED_BY(mu_);
   int pulls_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -223,7 +238,8 @@ class AgentTest : public ::testing::Test {
     options.replica = "svc-0";
     options.workdir = workdir_;
     options.token = "secret";
-    options.initial_backoff = absl::Milliseconds(10);
+    options.attach_backoff.initial = absl::Milliseconds(10);
+    options.clock = &clock_;
     options.health_listen_address = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<Agent>> agent =
         Agent::Create(std::move(options));
@@ -272,6 +288,7 @@ class AgentTest : public ::testing::Test {
     return response.result().payload();
   }
 
+  SimulatedClock clock_;
   FakeGateway gateway_;
   std::unique_ptr<grpc::Server> server_;
   std::string gateway_address_;
@@ -282,6 +299,22 @@ class AgentTest : public ::testing::Test {
   std::thread run_;
   std::unique_ptr<tether::v1::Agent::Stub> stub_;
 };
+
+TEST_F(AgentTest, RedialsAfterABackoffThatGrowsPerFailure) {
+  gateway_.WaitForHello(1);
+  StopAgent();
+  gateway_.RefuseAttaches(2);
+  StartAgent();
+  clock_.AwaitTimedWaiters(1);
+  EXPECT_EQ(clock_.DeadlinesForTest(),
+            std::vector<absl::Time>{clock_.Now() + absl::Milliseconds(10)});
+  clock_.Advance(absl::Milliseconds(10));
+  clock_.AwaitTimedWaiters(1);
+  EXPECT_EQ(clock_.DeadlinesForTest(),
+            std::vector<absl::Time>{clock_.Now() + absl::Milliseconds(20)});
+  clock_.Advance(absl::Milliseconds(20));
+  gateway_.WaitForHello(2);
+}
 
 TEST_F(AgentTest, LoadsReportsAndServes) {
   EXPECT_NE(agent_->health_port(), 0);

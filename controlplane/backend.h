@@ -9,6 +9,43 @@
 
 namespace tether::controlplane {
 
+/// Why a replica's process or pod stopped, as a backend reports it.
+struct ReplicaExit {
+  enum class Cause {
+    /// The backend stopped it: deleted, scaled down, or stopped to start it
+    /// again with a new environment.
+    kStoppedByBackend,
+    /// It ended on its own: the process exited or was killed, or its
+    /// container restarted.
+    kCrashed,
+    /// Its pod was deleted or is terminating (Kubernetes decides what
+    /// replaces it).
+    kPodRemoved,
+  };
+
+  /// "stopped", "crashed", "pod removed".
+  static const char* CauseName(Cause cause);
+
+  Cause cause = Cause::kCrashed;
+  /// For people: what happened, with the tail of its log when it crashed.
+  std::string description;
+  /// False when the replica is gone for good (deleted, scaled down, or
+  /// given up on after repeated crashes).
+  bool will_restart = false;
+};
+
+inline const char* ReplicaExit::CauseName(Cause cause) {
+  switch (cause) {
+    case Cause::kStoppedByBackend:
+      return "stopped";
+    case Cause::kCrashed:
+      return "crashed";
+    case Cause::kPodRemoved:
+      return "pod removed";
+  }
+  return "unknown";
+}
+
 /// What a backend tells the control plane about replica processes or pods.
 /// Called from backend threads; implementations must not block for long and
 /// must not call back into the backend.
@@ -18,13 +55,10 @@ class BackendListener {
   /// The replica's process or pod started (again, after a restart).
   virtual void OnReplicaStarted(const std::string& service,
                                 const std::string& replica) = 0;
-  /// The replica stopped. `will_restart` is false when it is gone for good
-  /// (deleted, scaled down, or given up on after repeated crashes); `reason`
-  /// says why, with the tail of its log when it crashed.
+  /// The replica stopped; `exit` says why and whether it comes back.
   virtual void OnReplicaExited(const std::string& service,
                                const std::string& replica,
-                               const std::string& reason,
-                               bool will_restart) = 0;
+                               const ReplicaExit& exit) = 0;
   /// The replica is on its way but not running yet (waiting for a node,
   /// pulling its image); `message` says where it is.
   virtual void OnReplicaPending(const std::string& service,
@@ -63,7 +97,7 @@ class Backend {
   /// replicas are "<service>-<index>" and known as soon as Apply returns;
   /// Kubernetes replicas are the service's pods, which come and go (rolling
   /// updates, rescheduling): OnReplicaStarted announces a new one and
-  /// OnReplicaExited(will_restart=false) one that is gone.
+  /// OnReplicaExited (will_restart false) one that is gone.
   virtual std::vector<std::string> Replicas(
       const std::string& service) const = 0;
 };

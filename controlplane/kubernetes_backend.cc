@@ -123,8 +123,7 @@ void KubernetesBackend::Start(BackendListener* listener) {
     options.type = type;
     options.ns = options_.render.kube_namespace;
     options.label_selector = label_selector;
-    options.initial_backoff = options_.initial_backoff;
-    options.max_backoff = options_.max_backoff;
+    options.backoff = options_.watch_backoff;
     absl::StatusOr<std::unique_ptr<kube::Informer>> informer =
         kube::Informer::Create(options, handler);
     TETHER_CHECK(informer.ok()) << informer.status();
@@ -149,7 +148,7 @@ void KubernetesBackend::CheckDeadlines() {
   std::vector<Notification> notifications;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = options_.now();
+    const absl::Time now = options_.clock->Now();
     for (auto& [name, pod] : pods_by_name_) {
       if (!pod.live || pod.unschedulable.empty() || pod.scale_up ||
           now - pod.unschedulable_since < options_.unschedulable_grace) {
@@ -330,9 +329,11 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
     pod.service = service;
     if (deleted || state.terminating) {
       if (pod.live) {
-        const std::string reason = deleted ? "pod deleted" : "pod terminating";
+        const ReplicaExit exit = {ReplicaExit::Cause::kPodRemoved,
+                                  deleted ? "pod deleted" : "pod terminating",
+                                  /*will_restart=*/false};
         notifications.push_back([=](BackendListener& listener) {
-          listener.OnReplicaExited(service, name, reason, false);
+          listener.OnReplicaExited(service, name, exit);
         });
       }
       if (deleted) {
@@ -348,10 +349,12 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
         });
       }
       if (state.restarts > pod.restarts) {
-        const std::string reason =
-            absl::StrCat("container restarted (", state.restarts, " restarts)");
+        const ReplicaExit exit = {
+            ReplicaExit::Cause::kCrashed,
+            absl::StrCat("container restarted (", state.restarts, " restarts)"),
+            /*will_restart=*/true};
         notifications.push_back([=](BackendListener& listener) {
-          listener.OnReplicaExited(service, name, reason, true);
+          listener.OnReplicaExited(service, name, exit);
         });
       }
       pod.restarts = state.restarts;
@@ -360,7 +363,7 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
         pod.scale_up = false;
       } else if (pod.unschedulable.empty()) {
         pod.unschedulable = state.unschedulable;
-        pod.unschedulable_since = options_.now();
+        pod.unschedulable_since = options_.clock->Now();
       }
       if (!state.problem.empty() && state.problem != pod.problem) {
         notifications.push_back(

@@ -11,8 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "controlplane/backend.h"
 #include "kube/informer.h"
 #include "kube/kube_client.h"
@@ -49,8 +50,7 @@ class KubernetesBackend final : public Backend {
     /// namespace first, then in tetherd's.
     std::string default_pod_template = "tether-default";
     /// Watch retry backoff (kube/informer.h).
-    absl::Duration initial_backoff = absl::Milliseconds(100);
-    absl::Duration max_backoff = absl::Seconds(10);
+    Backoff::Options watch_backoff;
     /// How long a pod no node fits may wait for a cluster autoscaler to
     /// answer before the deploy fails with the scheduler's message. Once an
     /// autoscaler adds a node (TriggeredScaleUp) the pod waits for it; when
@@ -59,7 +59,8 @@ class KubernetesBackend final : public Backend {
     /// How often CheckDeadlines runs on the backend's own thread; zero: no
     /// thread (tests call CheckDeadlines with their clock).
     absl::Duration deadline_check_interval = absl::Seconds(1);
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    /// Time for the unschedulable grace. Not owned; never null.
+    Clock* clock = Clock::Real();
   };
 
   /// INVALID_ARGUMENT without a client, agent image or tetherd address.

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "controlplane/recording_backend_listener.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -27,12 +28,9 @@ class KubernetesBackendTest : public ::testing::Test {
     options.render.agent_image = "registry.example.com/tether/agent:1";
     options.render.tetherd_address = "tetherd.tether-system.svc:7700";
     options.tetherd_namespace = "tether-system";
-    options.initial_backoff = absl::Milliseconds(1);
+    options.watch_backoff.initial = absl::Milliseconds(1);
     options.deadline_check_interval = absl::ZeroDuration();
-    options.now = [this] {
-      absl::MutexLock lock(&clock_mu_);
-      return now_;
-    };
+    options.clock = &clock_;
     auto backend = KubernetesBackend::Create(options);
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
@@ -72,10 +70,7 @@ class KubernetesBackendTest : public ::testing::Test {
                     .ok());
   }
 
-  void Advance(absl::Duration by) {
-    absl::MutexLock lock(&clock_mu_);
-    now_ += by;
-  }
+  void Advance(absl::Duration by) { clock_.Advance(by); }
 
   // Plays the scheduler: no node fits `pod`.
   void MakeUnschedulable(const std::string& pod) {
@@ -111,8 +106,7 @@ class KubernetesBackendTest : public ::testing::Test {
             .ok());
   }
 
-  absl::Mutex clock_mu_;
-  absl::Time now_ ABSL_GUARDED_BY(clock_mu_) = absl::UnixEpoch();
+  SimulatedClock clock_;
   kube::FakeKubeClient client_;
   RecordingBackendListener listener_;
   std::unique_ptr<KubernetesBackend> backend_;
@@ -218,7 +212,8 @@ TEST_F(KubernetesBackendTest, PodsAreReplicasAndTheirTroublesAreReported) {
       "access denied"));
 
   ASSERT_TRUE(client_.Delete(kube::kPods, kNs, "hello-7d9-abcde").ok());
-  ASSERT_TRUE(listener_.Await("exited hello-7d9-abcde gone pod deleted"));
+  ASSERT_TRUE(
+      listener_.Await("exited hello-7d9-abcde gone pod removed: pod deleted"));
   EXPECT_THAT(backend_->Replicas("hello"), IsEmpty());
 }
 
@@ -258,7 +253,8 @@ TEST_F(KubernetesBackendTest, ContainerRestartsAreReportedOnce) {
                              {"restartCount", 1},
                              {"state", {{"running", json::object()}}}}}}};
   ASSERT_TRUE(client_.SetStatus(kube::kPods, kNs, "hello-0", restarted).ok());
-  ASSERT_TRUE(listener_.Await("exited hello-0 restart container restarted"));
+  ASSERT_TRUE(
+      listener_.Await("exited hello-0 restart crashed: container restarted"));
   json ready = restarted;
   ready["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
   ASSERT_TRUE(client_.SetStatus(kube::kPods, kNs, "hello-0", ready).ok());

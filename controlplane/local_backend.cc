@@ -1,10 +1,11 @@
 #include "controlplane/local_backend.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,25 +18,18 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "common/exec_args.h"
+#include "common/child_process.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/status_context.h"
+#include "common/status_macros.h"
 #include "servicespec/validate.h"
 
 namespace tether::controlplane {
 namespace {
 
-// How often the supervisor looks for exited agents and due restarts.
-constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
 // Lines of an agent's log quoted when it crashes.
 constexpr int kLogTailLines = 20;
-
-std::string DescribeExit(int wait_status) {
-  if (WIFSIGNALED(wait_status)) {
-    return absl::StrCat("killed by signal ", WTERMSIG(wait_status));
-  }
-  return absl::StrCat("exited with code ", WEXITSTATUS(wait_status));
-}
 
 std::string LogTail(const std::string& path) {
   absl::StatusOr<std::string> log = ReadFile(path);
@@ -84,13 +78,26 @@ absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Create(
     return absl::FailedPreconditionError(absl::StrCat(
         "agent binary ", options.agent_binary, " is not executable"));
   }
-  absl::Status status = MakeDirs(options.state_dir + "/replicas");
-  if (!status.ok()) return status;
-  return std::unique_ptr<LocalBackend>(new LocalBackend(std::move(options)));
+  // The supervisor learns of exits through pidfds.
+  const int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  if (self < 0) {
+    return absl::FailedPreconditionError(
+        "the local backend needs pidfd_open (Linux 5.3+)");
+  }
+  close(self);
+  RETURN_IF_ERROR(WithContext("restart_backoff",
+                              Backoff::Validate(options.restart_backoff)));
+  RETURN_IF_ERROR(MakeDirs(options.state_dir + "/replicas"));
+  const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd < 0) return ErrnoStatus(errno, "eventfd", "");
+  return std::unique_ptr<LocalBackend>(
+      new LocalBackend(std::move(options), wake_fd));
 }
 
-LocalBackend::LocalBackend(Options options)
-    : options_(std::move(options)), instance_id_(NewInstanceId()) {}
+LocalBackend::LocalBackend(Options options, int wake_fd)
+    : options_(std::move(options)),
+      wake_fd_(wake_fd),
+      instance_id_(NewInstanceId()) {}
 
 LocalBackend::~LocalBackend() {
   {
@@ -98,7 +105,14 @@ LocalBackend::~LocalBackend() {
     shutting_down_ = true;
     for (auto& [name, replica] : replicas_) replica.wanted = false;
   }
+  Wake();
   if (supervisor_.joinable()) supervisor_.join();
+  close(wake_fd_);
+}
+
+void LocalBackend::Wake() {
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
 }
 
 void LocalBackend::Start(const std::string& gateway_address,
@@ -133,36 +147,30 @@ void LocalBackend::KillLeftovers() {
 LocalBackend::Replica LocalBackend::MakeReplica(
     const tether::v1::ServiceSpec& spec, const std::string& token,
     int index) const {
-  Replica replica;
+  Replica replica(options_.restart_backoff);
   replica.service = spec.name();
   replica.name = absl::StrCat(spec.name(), "-", index);
   replica.workdir =
       absl::StrCat(options_.state_dir, "/replicas/", replica.name);
-  replica.backoff = options_.initial_backoff;
   // Sorted so equal specs give equal keys (protobuf maps are unordered).
-  std::vector<std::string> user_env;
+  std::vector<std::pair<std::string, std::string>> user_env;
   for (const auto& [key, value] : spec.compute().env()) {
-    user_env.push_back(absl::StrCat(key, "=", value));
+    user_env.emplace_back(key, value);
   }
   if (spec.compute().gpus() > 0) {
     std::vector<int> gpus(spec.compute().gpus());
     for (int i = 0; i < spec.compute().gpus(); ++i) gpus[i] = i;
-    user_env.push_back(
-        absl::StrCat("CUDA_VISIBLE_DEVICES=", absl::StrJoin(gpus, ",")));
+    user_env.emplace_back("CUDA_VISIBLE_DEVICES", absl::StrJoin(gpus, ","));
   }
   std::sort(user_env.begin(), user_env.end());
-  replica.env_key = absl::StrJoin(user_env, "\n");
+  replica.env_key = absl::StrJoin(user_env, "\n", absl::PairFormatter("="));
 
-  for (char** e = environ; *e != nullptr; ++e) {
-    // The token must not leak from tetherd's own environment into agents.
-    if (absl::StartsWith(*e, "TETHER_SERVICE_TOKEN=")) continue;
-    replica.env.push_back(*e);
-  }
-  replica.env.insert(replica.env.end(), user_env.begin(), user_env.end());
-  replica.env.push_back(absl::StrCat("TETHER_SERVICE=", spec.name()));
-  replica.env.push_back(absl::StrCat("TETHER_REPLICA=", replica.name));
-  // Passed in the environment, not argv, so `ps` does not show it.
-  replica.env.push_back(absl::StrCat("TETHER_SERVICE_TOKEN=", token));
+  replica.env = std::move(user_env);
+  replica.env.emplace_back("TETHER_SERVICE", spec.name());
+  replica.env.emplace_back("TETHER_REPLICA", replica.name);
+  // Passed in the environment, not argv, so `ps` does not show it. It also
+  // replaces any token in tetherd's own environment.
+  replica.env.emplace_back("TETHER_SERVICE_TOKEN", token);
   return replica;
 }
 
@@ -200,11 +208,7 @@ absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
       current.env_key = wanted.env_key;
       current.env = std::move(wanted.env);
       current.argv = std::move(wanted.argv);
-      if (current.pid > 0 && !current.stopping) {
-        kill(-current.pid, SIGTERM);
-        current.stopping = true;
-        current.stop_deadline = absl::Now() + options_.stop_grace;
-      }
+      if (current.pid > 0 && !current.stopping) StopLocked(current);
       current.next_start = absl::InfinitePast();
     }
   }
@@ -215,6 +219,7 @@ absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
       replica.wanted = false;
     }
   }
+  Wake();
   return absl::OkStatus();
 }
 
@@ -229,6 +234,7 @@ absl::Status LocalBackend::Delete(const std::string& service) {
     }
   }
   if (!any) return absl::OkStatus();
+  Wake();
   // Wait until the supervisor reaped them, so a redeploy under the same
   // name never races the old processes.
   auto gone = [this, &service]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -236,8 +242,9 @@ absl::Status LocalBackend::Delete(const std::string& service) {
       return r.second.service == service;
     });
   };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&gone),
-                            options_.stop_grace + absl::Seconds(2))) {
+  if (!options_.clock->AwaitWithDeadline(
+          &mu_, absl::Condition(&gone),
+          options_.clock->Now() + options_.stop_grace + absl::Seconds(2))) {
     return absl::DeadlineExceededError(
         absl::StrCat("replicas of ", service, " did not stop in time"));
   }
@@ -252,104 +259,116 @@ std::vector<std::string> LocalBackend::Replicas(
   return it->second;
 }
 
+void LocalBackend::StopLocked(Replica& replica) {
+  SignalGroup(replica.pid, SIGTERM);
+  replica.stopping = true;
+  replica.stop_deadline = options_.clock->Now() + options_.stop_grace;
+}
+
 void LocalBackend::Spawn(Replica& replica) {
   absl::Status status = MakeDirs(replica.workdir);
+  absl::StatusOr<SpawnedChild> child;
+  if (status.ok()) {
+    ChildSpec spec;
+    spec.executable = replica.argv[0];
+    spec.argv = replica.argv;
+    spec.env = replica.env;
+    spec.socket_type = 0;
+    spec.output_path = replica.workdir + "/agent.log";
+    // The agent stops its workers on SIGTERM.
+    spec.parent_death_signal = SIGTERM;
+    child = SpawnChild(spec);
+    status = child.status();
+  }
+  if (status.ok() && child->pidfd < 0) {
+    // Create checked pidfd_open (out of fds?); without a pidfd the exit
+    // would go unnoticed.
+    SignalGroup(child->pid, SIGKILL);
+    WaitChild(child->pid);
+    status = absl::ResourceExhaustedError("pidfd_open failed");
+  }
   if (!status.ok()) {
-    TETHER_LOG(ERROR) << "cannot start " << replica.name << ": " << status;
-    replica.next_start = absl::Now() + replica.backoff;
+    const absl::Duration delay = replica.backoff.NextDelay();
+    TETHER_LOG(ERROR) << "cannot start " << replica.name << ": " << status
+                      << "; trying again in " << delay;
+    replica.next_start = options_.clock->Now() + delay;
     return;
   }
-  const std::string log_path = replica.workdir + "/agent.log";
-  const int log_fd =
-      open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  std::vector<char*> argv = ExecArgs(replica.argv);
-  std::vector<char*> envp = ExecArgs(replica.env);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(1);
-    if (log_fd >= 0) {
-      dup2(log_fd, STDOUT_FILENO);
-      dup2(log_fd, STDERR_FILENO);
-    }
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  if (log_fd >= 0) close(log_fd);
-  if (pid < 0) {
-    TETHER_LOG(ERROR) << "fork for " << replica.name << ": " << strerror(errno);
-    replica.next_start = absl::Now() + replica.backoff;
-    return;
-  }
-  replica.pid = pid;
-  replica.started = absl::Now();
-  (void)WriteFileAtomically(replica.workdir + "/agent.pid", absl::StrCat(pid));
+  replica.pid = child->pid;
+  replica.pidfd = child->pidfd;
+  replica.started = options_.clock->Now();
+  (void)WriteFileAtomically(replica.workdir + "/agent.pid",
+                            absl::StrCat(replica.pid));
 }
 
 void LocalBackend::Reap() {
+  const absl::Time now = options_.clock->Now();
   for (auto& [name, replica] : replicas_) {
     if (replica.pid <= 0) continue;
     int wait_status = 0;
     const pid_t done = waitpid(replica.pid, &wait_status, WNOHANG);
     if (done == 0) {
-      if (replica.stopping && absl::Now() > replica.stop_deadline) {
-        kill(-replica.pid, SIGKILL);
+      if (replica.stopping && now >= replica.stop_deadline) {
+        SignalGroup(replica.pid, SIGKILL);
+        // Once: its pidfd tells when it is gone.
+        replica.stop_deadline = absl::InfiniteFuture();
       }
       continue;
     }
     // The agent's workers are in its process group; make sure none linger.
     kill(-replica.pid, SIGKILL);
     replica.pid = 0;
+    close(replica.pidfd);
+    replica.pidfd = -1;
     unlink((replica.workdir + "/agent.pid").c_str());
+    ReplicaExit exit;
     if (!replica.stopping) {
       // A crash: back off, unless the replica had been healthy for a while.
-      if (absl::Now() - replica.started > options_.backoff_reset_after) {
-        replica.backoff = options_.initial_backoff;
+      replica.next_start =
+          now + replica.backoff.NextDelayAfterRun(now - replica.started);
+      exit.cause = ReplicaExit::Cause::kCrashed;
+      exit.description = absl::StrCat(
+          replica.name, " exited (",
+          ProcessExit::FromWaitStatus(wait_status).ToString(), ")");
+      const std::string tail = LogTail(replica.workdir + "/agent.log");
+      if (!tail.empty()) {
+        absl::StrAppend(&exit.description, "; agent log:\n", tail);
       }
-      replica.next_start = absl::Now() + replica.backoff;
-      replica.backoff = std::min(replica.backoff * 2, options_.max_backoff);
-      replica.restarts++;
-      replica.exit_reason = DescribeExit(wait_status);
     } else {
-      replica.exit_reason = "stopped";
+      exit.cause = ReplicaExit::Cause::kStoppedByBackend;
+      exit.description = absl::StrCat(replica.name, " stopped");
     }
     replica.stopping = false;
-    replica.exited = true;
+    replica.exit = std::move(exit);
   }
 }
 
 void LocalBackend::SupervisorLoop() {
   while (true) {
     std::vector<std::function<void()>> events;
+    // The wake-up eventfd, then the pidfd of each running agent.
+    std::vector<pollfd> fds = {{wake_fd_, POLLIN, 0}};
+    absl::Time next_due = absl::InfiniteFuture();
     {
       absl::MutexLock lock(&mu_);
       Reap();
+      const absl::Time now = options_.clock->Now();
       for (auto it = replicas_.begin(); it != replicas_.end();) {
         Replica& replica = it->second;
         const std::string service = replica.service;
         const std::string name = replica.name;
-        if (replica.exited) {
-          replica.exited = false;
-          std::string reason = replica.exit_reason;
-          if (reason != "stopped") {
-            reason = absl::StrCat(name, " ", reason);
-            const std::string tail = LogTail(replica.workdir + "/agent.log");
-            if (!tail.empty()) absl::StrAppend(&reason, "; agent log:\n", tail);
-          }
-          const bool restart = replica.wanted && !shutting_down_;
-          events.push_back([this, service, name, reason, restart] {
+        if (replica.exit.has_value()) {
+          ReplicaExit exit = *std::move(replica.exit);
+          replica.exit.reset();
+          exit.will_restart = replica.wanted && !shutting_down_;
+          events.push_back([this, service, name, exit] {
             if (listener_ != nullptr) {
-              listener_->OnReplicaExited(service, name, reason, restart);
+              listener_->OnReplicaExited(service, name, exit);
             }
           });
         }
         if (!replica.wanted && replica.pid > 0 && !replica.stopping) {
-          kill(-replica.pid, SIGTERM);
-          replica.stopping = true;
-          replica.stop_deadline = absl::Now() + options_.stop_grace;
+          StopLocked(replica);
         }
         if (!replica.wanted && replica.pid == 0) {
           // Deleted or scaled down: its code cache goes too. On shutdown the
@@ -358,15 +377,25 @@ void LocalBackend::SupervisorLoop() {
           it = replicas_.erase(it);
           continue;
         }
-        if (replica.wanted && replica.pid == 0 && !shutting_down_ &&
-            absl::Now() >= replica.next_start) {
-          Spawn(replica);
-          if (replica.pid > 0) {
-            events.push_back([this, service, name] {
-              if (listener_ != nullptr) {
-                listener_->OnReplicaStarted(service, name);
-              }
-            });
+        if (replica.wanted && replica.pid == 0 && !shutting_down_) {
+          if (now >= replica.next_start) {
+            Spawn(replica);
+            if (replica.pid > 0) {
+              events.push_back([this, service, name] {
+                if (listener_ != nullptr) {
+                  listener_->OnReplicaStarted(service, name);
+                }
+              });
+            }
+          }
+          if (replica.pid == 0) {
+            next_due = std::min(next_due, replica.next_start);
+          }
+        }
+        if (replica.pid > 0) {
+          fds.push_back({replica.pidfd, POLLIN, 0});
+          if (replica.stopping) {
+            next_due = std::min(next_due, replica.stop_deadline);
           }
         }
         ++it;
@@ -374,7 +403,15 @@ void LocalBackend::SupervisorLoop() {
       if (shutting_down_ && replicas_.empty()) break;
     }
     for (auto& event : events) event();
-    absl::SleepFor(kPollInterval);
+    // Only the supervisor closes pidfds, so these stay valid while it waits.
+    const absl::StatusOr<int> ready =
+        options_.clock->Poll(absl::MakeSpan(fds), next_due);
+    // Fails only without memory: our own fds are valid.
+    TETHER_CHECK(ready.ok()) << "local backend supervisor: " << ready.status();
+    if (fds[0].revents != 0) {
+      uint64_t count;
+      (void)!read(wake_fd_, &count, sizeof(count));
+    }
   }
 }
 

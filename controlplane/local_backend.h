@@ -5,13 +5,17 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "controlplane/backend.h"
 
 namespace tether::controlplane {
@@ -25,7 +29,9 @@ namespace tether::controlplane {
 ///
 /// Thread-safe. One supervisor thread forks, reaps and restarts agents; it
 /// must be the thread that forks because the parent-death signal follows
-/// the forking thread.
+/// the forking thread. It sleeps until an agent exits (pidfd), Apply, Delete
+/// or shutdown wakes it (eventfd), or the next restart or kill is due on the
+/// clock. Needs pidfd_open (Linux 5.3+).
 class LocalBackend final : public Backend {
  public:
   struct Options {
@@ -35,13 +41,15 @@ class LocalBackend final : public Backend {
     std::string state_dir;
     /// Passed to agents as --max_payload_bytes.
     int64_t max_payload_bytes = 64 << 20;
-    /// Restart backoff: first delay, doubled per crash up to the cap; reset
-    /// once a replica has run for `backoff_reset_after`.
-    absl::Duration initial_backoff = absl::Milliseconds(100);
-    absl::Duration max_backoff = absl::Seconds(10);
-    absl::Duration backoff_reset_after = absl::Seconds(30);
+    /// Restart backoff: 100 ms, doubled per crash up to 10 s; reset once a
+    /// replica has run for 30 s.
+    Backoff::Options restart_backoff = {
+        /*initial=*/absl::Milliseconds(100), /*max=*/absl::Seconds(10),
+        /*multiplier=*/2, /*jitter=*/0, /*reset_after=*/absl::Seconds(30)};
     /// How long a stopped agent gets between SIGTERM and SIGKILL.
     absl::Duration stop_grace = absl::Seconds(5);
+    /// Time for backoffs and stop deadlines. Not owned; never null.
+    Clock* clock = Clock::Real();
   };
 
   static absl::StatusOr<std::unique_ptr<LocalBackend>> Create(Options options);
@@ -63,36 +71,44 @@ class LocalBackend final : public Backend {
 
  private:
   struct Replica {
+    explicit Replica(const Backoff::Options& backoff) : backoff(backoff) {}
+
     std::string service;
     std::string name;
     std::string workdir;
     std::vector<std::string> argv;
-    std::vector<std::string> env;
+    // Set on top of tetherd's environment.
+    std::vector<std::pair<std::string, std::string>> env;
     // Identifies the process environment; a change restarts the replica.
     std::string env_key;
     pid_t pid = 0;
+    int pidfd = -1;  // Readable once the agent exited.
     bool wanted = true;
     bool stopping = false;
     absl::Time started;
     absl::Time stop_deadline;
     absl::Time next_start;
-    absl::Duration backoff;
-    int restarts = 0;
+    Backoff backoff;
     // Set by Reap when the process ended; reported, then cleared.
-    bool exited = false;
-    std::string exit_reason;
+    std::optional<ReplicaExit> exit;
   };
 
-  explicit LocalBackend(Options options);
+  LocalBackend(Options options, int wake_fd);
   void SupervisorLoop();
+  // Makes the supervisor look at the replicas again.
+  void Wake();
   // Supervisor thread only.
   void Spawn(Replica& replica) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends SIGTERM; SIGKILL follows after stop_grace.
+  void StopLocked(Replica& replica) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void KillLeftovers();
   Replica MakeReplica(const tether::v1::ServiceSpec& spec,
                       const std::string& token, int index) const;
 
   const Options options_;
+  // eventfd that wakes the supervisor.
+  const int wake_fd_;
   // Names this tetherd's agent sockets apart from other tetherds'.
   const std::string instance_id_;
   // Set by Start, before the supervisor thread (its only reader) exists.

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -13,7 +14,9 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "common/files.h"
+#include "common/test_util.h"
 #include "controlplane/recording_backend_listener.h"
 #include "gtest/gtest.h"
 
@@ -21,8 +24,10 @@ namespace tether::controlplane {
 namespace {
 
 // Stands in for tether-agent: records its replica, pid and environment, then
-// idles until killed. Its name contains "tether-agent" as the real one does.
+// idles until killed (GREETING=stubborn: ignores SIGTERM). Its name contains
+// "tether-agent" as the real one does.
 constexpr char kFakeAgent[] = R"sh(#!/bin/sh
+[ "$GREETING" = stubborn ] && trap '' TERM
 for arg in "$@"; do case "$arg" in --workdir=*) dir="${arg#--workdir=}";; esac; done
 echo "$$ $GREETING $TETHER_SERVICE_TOKEN" > "$dir/fake-agent.info"
 while true; do sleep 1; done
@@ -39,8 +44,10 @@ class LocalBackendTest : public ::testing::Test {
     LocalBackend::Options options;
     options.agent_binary = agent;
     options.state_dir = dir_ + "/state";
-    options.initial_backoff = absl::Milliseconds(10);
+    options.restart_backoff.initial = absl::Minutes(1);
+    options.restart_backoff.max = absl::Minutes(3);
     options.stop_grace = absl::Seconds(2);
+    options.clock = &clock_;
     auto backend = LocalBackend::Create(options);
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = std::move(*backend);
@@ -60,18 +67,36 @@ class LocalBackendTest : public ::testing::Test {
   std::vector<std::string> Info(const std::string& replica) {
     const std::string path =
         absl::StrCat(dir_, "/state/replicas/", replica, "/fake-agent.info");
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (absl::Now() < deadline) {
-      auto text = ReadFile(path);
-      if (text.ok() && absl::EndsWith(*text, "\n")) {
-        return absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), ' ');
-      }
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return {};
+    std::vector<std::string> info;
+    // Written by the agent process: a real event, not a time to wait out.
+    testing::WaitFor(
+        [&] {
+          auto text = ReadFile(path);
+          if (!text.ok() || !absl::EndsWith(*text, "\n")) return false;
+          info = absl::StrSplit(absl::StripTrailingAsciiWhitespace(*text), ' ');
+          return true;
+        },
+        absl::Seconds(20));
+    return info;
+  }
+
+  // Kills the fake agent of `replica` as a crash would; returns its pid.
+  std::string Crash(const std::string& replica) {
+    const auto info = Info(replica);
+    EXPECT_FALSE(info.empty());
+    if (info.empty()) return "";
+    EXPECT_TRUE(WriteFileAtomically(absl::StrCat(dir_, "/state/replicas/",
+                                                 replica, "/fake-agent.info"),
+                                    "")
+                    .ok());
+    int pid = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(info[0], &pid));
+    kill(pid, SIGKILL);
+    return info[0];
   }
 
   std::string dir_;
+  SimulatedClock clock_;
   RecordingBackendListener listener_;
   std::unique_ptr<LocalBackend> backend_;
 };
@@ -87,20 +112,50 @@ TEST_F(LocalBackendTest, StartsReplicasWithTheirEnvironment) {
   EXPECT_EQ(info[2], "tok");
 }
 
-TEST_F(LocalBackendTest, RestartsACrashedReplica) {
+TEST_F(LocalBackendTest, RestartsACrashedReplicaAfterTheBackoff) {
   ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
-  const auto before = Info("svc-0");
-  ASSERT_FALSE(before.empty());
+  const std::string before = Crash("svc-0");
   ASSERT_TRUE(
-      WriteFileAtomically(dir_ + "/state/replicas/svc-0/fake-agent.info", "")
-          .ok());
-  int pid = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(before[0], &pid));
-  kill(pid, SIGKILL);
-  ASSERT_TRUE(listener_.Await("exited svc-0 restart svc-0 killed by signal 9"));
+      listener_.Await("exited svc-0 restart crashed: svc-0 exited (signal 9)"));
+  // Not before the backoff is over.
+  clock_.AwaitTimedWaiters(1);
+  EXPECT_EQ(clock_.DeadlinesForTest(),
+            std::vector<absl::Time>{clock_.Now() + absl::Minutes(1)});
+  EXPECT_EQ(listener_.Count("started svc-0"), 1);
+  clock_.Advance(absl::Minutes(1));
   const auto after = Info("svc-0");
   ASSERT_FALSE(after.empty());
-  EXPECT_NE(after[0], before[0]);
+  EXPECT_NE(after[0], before);
+  EXPECT_TRUE(listener_.AwaitCount("started svc-0", 2));
+}
+
+TEST_F(LocalBackendTest, BackoffGrowsPerCrashUpToTheCap) {
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
+  int crashes = 0;
+  for (absl::Duration delay :
+       {absl::Minutes(1), absl::Minutes(2), absl::Minutes(3)}) {
+    Crash("svc-0");
+    ASSERT_TRUE(
+        listener_.AwaitCount("exited svc-0 restart crashed", ++crashes));
+    clock_.AwaitTimedWaiters(1);
+    EXPECT_EQ(clock_.DeadlinesForTest(),
+              std::vector<absl::Time>{clock_.Now() + delay});
+    clock_.Advance(delay);
+  }
+}
+
+TEST_F(LocalBackendTest, AnAgentThatIgnoresSigtermIsKilledAfterTheGrace) {
+  ASSERT_TRUE(backend_->Apply(Spec(1, "stubborn"), "tok").ok());
+  ASSERT_FALSE(Info("svc-0").empty());
+  absl::Status deleted = absl::UnknownError("not yet");
+  std::thread deleter([&] { deleted = backend_->Delete("svc"); });
+  // Delete's own bound and the supervisor's SIGKILL deadline.
+  clock_.AwaitTimedWaiters(2);
+  EXPECT_EQ(clock_.DeadlinesForTest().front(), clock_.Now() + absl::Seconds(2));
+  clock_.Advance(absl::Seconds(2));
+  deleter.join();
+  EXPECT_TRUE(deleted.ok()) << deleted;
+  EXPECT_TRUE(listener_.Await("exited svc-0 gone stopped"));
 }
 
 TEST_F(LocalBackendTest, OnlyAnEnvironmentChangeRestarts) {
@@ -108,7 +163,7 @@ TEST_F(LocalBackendTest, OnlyAnEnvironmentChangeRestarts) {
   const auto first = Info("svc-0");
   ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
   ASSERT_TRUE(backend_->Apply(Spec(1, "hello"), "tok").ok());
-  ASSERT_TRUE(listener_.Await("exited svc-0 restart stopped"));
+  ASSERT_TRUE(listener_.Await("exited svc-0 restart stopped: svc-0 stopped"));
   ASSERT_TRUE(listener_.Await("started svc-0"));
   std::vector<std::string> second;
   const absl::Time deadline = absl::Now() + absl::Seconds(20);

@@ -13,8 +13,8 @@
 namespace tether::controlplane {
 
 /// BackendListener for backend tests: records every event as one line,
-/// "started R", "exited R restart|gone REASON", "pending R MESSAGE",
-/// "failing R PROBLEM", and lets the test wait for one. Thread-safe.
+/// "started R", "exited R restart|gone CAUSE: DESCRIPTION", "pending R
+/// MESSAGE", "failing R PROBLEM", and lets the test wait for one. Thread-safe.
 class RecordingBackendListener final : public BackendListener {
  public:
   void OnReplicaStarted(const std::string& service,
@@ -22,9 +22,10 @@ class RecordingBackendListener final : public BackendListener {
     Record(absl::StrCat("started ", replica));
   }
   void OnReplicaExited(const std::string& service, const std::string& replica,
-                       const std::string& reason, bool will_restart) override {
-    Record(absl::StrCat("exited ", replica, " ",
-                        will_restart ? "restart " : "gone ", reason));
+                       const ReplicaExit& exit) override {
+    Record(absl::StrCat(
+        "exited ", replica, " ", exit.will_restart ? "restart " : "gone ",
+        ReplicaExit::CauseName(exit.cause), ": ", exit.description));
   }
   void OnReplicaPending(const std::string& service, const std::string& replica,
                         const std::string& message) override {
@@ -39,9 +40,15 @@ class RecordingBackendListener final : public BackendListener {
   /// arrived; false if none did.
   bool Await(const std::string& prefix,
              absl::Duration timeout = absl::Seconds(20)) {
+    return AwaitCount(prefix, 1, timeout);
+  }
+  /// Waits (bounded by `timeout`) until `count` events starting with
+  /// `prefix` arrived; false if they did not.
+  bool AwaitCount(const std::string& prefix, int count,
+                  absl::Duration timeout = absl::Seconds(20)) {
     absl::MutexLock lock(&mu_);
     auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return CountLocked(prefix) > 0;
+      return CountLocked(prefix) >= count;
     };
     return mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
   }

@@ -444,28 +444,29 @@ void ServiceManager::OnReplicaStarted(const std::string& service_name,
 
 void ServiceManager::OnReplicaExited(const std::string& service_name,
                                      const std::string& replica_name,
-                                     const std::string& reason,
-                                     bool will_restart) {
+                                     const ReplicaExit& exit) {
   absl::MutexLock lock(&mu_);
   ServiceState* service = registry_.Find(service_name);
   if (service == nullptr) return;
   auto replica_it = service->replicas.find(replica_name);
   if (replica_it == service->replicas.end()) return;
   ReplicaState& replica = replica_it->second;
-  if (!will_restart) {
+  if (!exit.will_restart) {
     sessions_.Forget(replica);
     service->replicas.erase(replica_it);
     Changed(*service);
     return;
   }
-  if (reason == "stopped") return;  // An environment change restarts it.
+  // Stopped to start again with a new environment: not a crash.
+  if (exit.cause == ReplicaExit::Cause::kStoppedByBackend) return;
   replica.status.set_restarts(replica.status.restarts() + 1);
-  replica.status.set_message(reason);
+  replica.status.set_message(exit.description);
   if (deploys_.InProgress(service_name) &&
       ++replica.crashes_in_deploy >= options_.max_crashes_per_deploy) {
-    EndDeploy(*service, absl::UnavailableError(absl::StrCat(
-                            "replica keeps crashing (",
-                            replica.crashes_in_deploy, " times): ", reason)));
+    EndDeploy(*service,
+              absl::UnavailableError(absl::StrCat(
+                  "replica keeps crashing (", replica.crashes_in_deploy,
+                  " times): ", exit.description)));
     Changed(*service);
   }
 }

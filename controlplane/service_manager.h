@@ -110,7 +110,7 @@ class ServiceManager final : public BackendListener {
   void OnReplicaStarted(const std::string& service,
                         const std::string& replica) override;
   void OnReplicaExited(const std::string& service, const std::string& replica,
-                       const std::string& reason, bool will_restart) override;
+                       const ReplicaExit& exit) override;
   void OnReplicaPending(const std::string& service, const std::string& replica,
                         const std::string& message) override;
   void OnReplicaFailing(const std::string& service, const std::string& replica,

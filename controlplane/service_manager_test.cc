@@ -217,7 +217,9 @@ TEST_F(ServiceManagerTest, AgentsNeedTheServiceToken) {
 TEST_F(ServiceManagerTest, CrashLoopFailsTheDeploy) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
   for (int i = 0; i < 3; ++i) {
-    manager_->OnReplicaExited("hello", "hello-0", "exited with code 1", true);
+    manager_->OnReplicaExited(
+        "hello", "hello-0",
+        {ReplicaExit::Cause::kCrashed, "hello-0 exited (code 1)", true});
   }
   ASSERT_TRUE(observer_.done);
   EXPECT_EQ(observer_.final_status.code(), absl::StatusCode::kUnavailable);
@@ -242,7 +244,9 @@ TEST_F(ServiceManagerTest, ReplicasThatAppearAfterTheApplyAreAwaited) {
 
   // A pod that goes away is forgotten.
   backend_.set_replicas("hello", {"hello-def"});
-  manager_->OnReplicaExited("hello", "hello-abc", "pod deleted", false);
+  manager_->OnReplicaExited(
+      "hello", "hello-abc",
+      {ReplicaExit::Cause::kPodRemoved, "pod deleted", false});
   EXPECT_EQ(manager_->GetService("hello")->replicas_size(), 1);
 }
 

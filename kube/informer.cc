@@ -5,7 +5,10 @@
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "absl/synchronization/mutex.h"
+#include "common/backoff.h"
+#include "common/status_context.h"
+#include "common/status_macros.h"
 #include "kube/label_selector.h"
 
 namespace tether::kube {
@@ -36,14 +39,8 @@ absl::StatusOr<std::unique_ptr<Informer>> Informer::Create(Options options,
     return absl::InvalidArgumentError(
         absl::StrCat("Options.label_selector: ", selector.status().message()));
   }
-  if (options.initial_backoff <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        "Options.initial_backoff must be positive");
-  }
-  if (options.max_backoff < options.initial_backoff) {
-    return absl::InvalidArgumentError(
-        "Options.max_backoff must be at least initial_backoff");
-  }
+  RETURN_IF_ERROR(
+      WithContext("Options.backoff", Backoff::Validate(options.backoff)));
   if (options.watch_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("Options.watch_timeout must be positive");
   }
@@ -56,12 +53,15 @@ Informer::Informer(Options options, Handler* handler)
       thread_([this] { Run(); }) {}
 
 Informer::~Informer() {
-  stop_.Notify();
+  {
+    absl::MutexLock lock(&mu_);
+    stop_.Notify();
+  }
   thread_.join();
 }
 
 void Informer::Run() {
-  absl::Duration backoff = options_.initial_backoff;
+  Backoff backoff(options_.backoff);
   bool need_list = true;
   while (!stop_.HasBeenNotified()) {
     absl::Status status;
@@ -79,21 +79,24 @@ void Informer::Run() {
     }
     if (stop_.HasBeenNotified()) return;
     if (status.ok()) {
-      backoff = options_.initial_backoff;
+      backoff.Reset();
       continue;
     }
     handler_->OnError(status);
-    stop_.WaitForNotificationWithTimeout(backoff);
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    absl::MutexLock lock(&mu_);
+    auto stopped = [this] { return stop_.HasBeenNotified(); };
+    options_.clock->AwaitWithDeadline(
+        &mu_, absl::Condition(&stopped),
+        options_.clock->Now() + backoff.NextDelay());
   }
 }
 
 absl::Status Informer::Relist() {
-  absl::StatusOr<ObjectList> list = options_.client->List(
-      options_.type, options_.ns, options_.label_selector);
-  if (!list.ok()) return list.status();
+  ASSIGN_OR_RETURN(ObjectList list,
+                   options_.client->List(options_.type, options_.ns,
+                                         options_.label_selector));
   std::map<std::string, json> fresh;
-  for (json& item : list->items) {
+  for (json& item : list.items) {
     std::string name = MetadataString(item, "name");
     if (name.empty()) continue;  // The API server names every object.
     // LIST items come without these; watch events have them.
@@ -112,7 +115,7 @@ absl::Status Informer::Relist() {
     }
   }
   known_ = std::move(fresh);
-  resource_version_ = list->resource_version;
+  resource_version_ = list.resource_version;
   handler_->OnSynced();
   return absl::OkStatus();
 }
@@ -124,7 +127,7 @@ absl::Status Informer::WatchOnce() {
   watch.timeout = options_.watch_timeout;
   watch.allow_bookmarks = true;
   watch.stop = &stop_;
-  const absl::Time started = absl::Now();
+  const absl::Time started = options_.clock->Now();
   int events = 0;
   absl::Status status = options_.client->Watch(
       options_.type, options_.ns, watch, [&](const WatchEvent& event) {
@@ -134,7 +137,8 @@ absl::Status Informer::WatchOnce() {
       });
   // A server (or proxy) that ends every watch at once would otherwise be
   // re-watched in a tight loop; back off as client-go does.
-  if (status.ok() && events == 0 && absl::Now() - started < absl::Seconds(1)) {
+  if (status.ok() && events == 0 &&
+      options_.clock->Now() - started < absl::Seconds(1)) {
     return absl::UnavailableError(
         "the watch ended at once without events; backing off");
   }

@@ -15,8 +15,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "kube/kube_client.h"
 #include "kube/resource_type.h"
 #include "nlohmann/json.hpp"
@@ -57,10 +60,11 @@ class Informer {
     std::string ns;
     /// Empty: every object in `ns`.
     std::string label_selector;
-    /// Waits after a failed LIST or WATCH double from `initial_backoff` up
-    /// to `max_backoff`, and start over after a call that succeeds.
-    absl::Duration initial_backoff = absl::Milliseconds(100);
-    absl::Duration max_backoff = absl::Seconds(10);
+    /// Waits after a failed LIST or WATCH; starts over after a call that
+    /// succeeds.
+    Backoff::Options backoff;
+    /// Time for the backoff. Not owned; never null.
+    Clock* clock = Clock::Real();
     /// Passed as WatchOptions::timeout: how long one WATCH may last before
     /// the informer watches again from the last version.
     absl::Duration watch_timeout = absl::Minutes(5);
@@ -89,6 +93,9 @@ class Informer {
 
   const Options options_;
   Handler* const handler_;
+  // Held while notifying stop_, so a backoff wait (a condition on mu_)
+  // wakes up.
+  absl::Mutex mu_;
   absl::Notification stop_;
   // Only touched by thread_: what the handler was last told, by name, and
   // the version to watch from.

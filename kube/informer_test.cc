@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -96,9 +97,21 @@ class InformerTest : public ::testing::Test {
     options.type = kSecrets;
     options.ns = "ns";
     options.label_selector = selector;
-    options.initial_backoff = absl::Milliseconds(1);
-    options.max_backoff = absl::Milliseconds(2);
+    options.backoff.initial = absl::Seconds(1);
+    options.backoff.max = absl::Seconds(3);
+    options.clock = &clock_;
     return options;
+  }
+
+  // Waits for `count` backoffs in a row and lets each pass; returns them.
+  std::vector<absl::Duration> PassBackoffs(int count) {
+    std::vector<absl::Duration> delays;
+    for (int i = 0; i < count; ++i) {
+      clock_.AwaitTimedWaiters(1);
+      delays.push_back(clock_.DeadlinesForTest()[0] - clock_.Now());
+      clock_.Advance(delays.back());
+    }
+    return delays;
   }
 
   std::unique_ptr<Informer> Start(const std::string& selector = "") {
@@ -120,6 +133,7 @@ class InformerTest : public ::testing::Test {
                     .ok());
   }
 
+  SimulatedClock clock_;
   FakeKubeClient client_;
   RecordingHandler handler_;
 };
@@ -187,6 +201,7 @@ TEST_F(InformerTest, RetriesInjectedListAndWatchErrors) {
                    2);
   Put("a");
   std::unique_ptr<Informer> informer = Start();
+  EXPECT_THAT(PassBackoffs(2), ElementsAre(absl::Seconds(1), absl::Seconds(2)));
   ASSERT_TRUE(handler_.WaitForLog(2));
   EXPECT_THAT(handler_.Log(), ElementsAre("upsert a", "synced"));
   EXPECT_EQ(handler_.Errors(), 2);
@@ -196,6 +211,9 @@ TEST_F(InformerTest, RetriesInjectedListAndWatchErrors) {
   client_.FailNext(FakeKubeClient::Verb::kWatch,
                    absl::InternalError("stream broke"), 2);
   client_.EndWatches();
+  // A success (the LIST) started the backoff over; the cap holds.
+  EXPECT_THAT(PassBackoffs(3), ElementsAre(absl::Seconds(1), absl::Seconds(2),
+                                           absl::Seconds(3)));
   ASSERT_TRUE(WaitFor([&] { return client_.WatchCount() == 4; }));
   Put("b");
   ASSERT_TRUE(handler_.WaitForLog(3));
@@ -216,12 +234,13 @@ TEST_F(InformerTest, DestructionInterruptsABlockedWatch) {
 TEST_F(InformerTest, DestructionInterruptsABackoff) {
   client_.FailNext(FakeKubeClient::Verb::kList, absl::UnavailableError("down"));
   Informer::Options options = TestOptions();
-  options.initial_backoff = absl::Hours(1);
-  options.max_backoff = absl::Hours(1);
+  options.backoff.initial = absl::Hours(1);
+  options.backoff.max = absl::Hours(1);
   absl::StatusOr<std::unique_ptr<Informer>> informer =
       Informer::Create(options, &handler_);
   ASSERT_TRUE(informer.ok()) << informer.status();
-  ASSERT_TRUE(WaitFor([&] { return handler_.Errors() == 1; }));
+  clock_.AwaitTimedWaiters(1);  // In the backoff.
+  EXPECT_EQ(handler_.Errors(), 1);
   informer->reset();
   EXPECT_EQ(client_.ListCount(), 1);
 }
@@ -250,7 +269,7 @@ TEST_F(InformerTest, CreateRejectsBadOptions) {
   options = TestOptions("app in x");
   EXPECT_EQ(code(options), absl::StatusCode::kInvalidArgument);
   options = TestOptions();
-  options.max_backoff = absl::ZeroDuration();
+  options.backoff.max = absl::ZeroDuration();
   EXPECT_EQ(code(options), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Informer::Create(TestOptions(), nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -10,13 +10,14 @@
 #include <utility>
 
 #include "absl/memory/memory.h"
-#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/backoff.h"
 #include "common/status_context.h"
+#include "common/status_macros.h"
 #include "kube/json_fields.h"
 
 namespace tether::kube {
@@ -283,6 +284,8 @@ absl::StatusOr<std::unique_ptr<KubeClientHttp>> KubeClientHttp::Create(
     return absl::InvalidArgumentError(
         "client certificate and key must be set together");
   }
+  RETURN_IF_ERROR(
+      WithContext("retry policy", Backoff::Validate(options.retry.backoff)));
   static std::once_flag once;
   static CURLcode init_result;
   std::call_once(once,
@@ -410,22 +413,11 @@ void KubeClientHttp::Perform(const Request& request, const std::string& token,
   ReleaseHandle(curl);
 }
 
-absl::Duration KubeClientHttp::Backoff(int attempt) {
-  const RetryPolicy& retry = options_.retry;
-  absl::Duration backoff = retry.initial_backoff;
-  for (int i = 1; i < attempt && backoff < retry.max_backoff; ++i) {
-    backoff *= 2;
-  }
-  backoff = std::min(backoff, retry.max_backoff);
-  if (retry.jitter <= 0) return backoff;
-  // Jitter spreads out clients that failed together.
-  thread_local absl::InsecureBitGen gen;
-  return backoff * absl::Uniform(gen, 1 - retry.jitter, 1 + retry.jitter);
-}
-
 absl::StatusOr<std::string> KubeClientHttp::Call(const Request& request) {
   const std::string what = request.What();
   bool token_refreshed = false;
+  // Made on the first retry: most calls need none.
+  std::optional<Backoff> backoff;
   for (int attempt = 1;; ++attempt) {
     if (shutdown_.HasBeenNotified()) {
       return absl::CancelledError(absl::StrCat(what, ": client shut down"));
@@ -482,10 +474,13 @@ absl::StatusOr<std::string> KubeClientHttp::Call(const Request& request) {
           !transfer.got_response && IsRetryableTransportError(transfer.result);
     }
     if (!retryable || attempt >= options_.retry.max_attempts) return error;
+    if (!backoff.has_value()) backoff.emplace(options_.retry.backoff);
+    // A server's Retry-After wins; the backoff still counts the attempt.
+    const absl::Duration next = backoff->NextDelay();
     const absl::Duration delay =
         transfer.retry_after.has_value()
             ? std::min(*transfer.retry_after, options_.retry.max_retry_after)
-            : Backoff(attempt);
+            : next;
     if (options_.sleep) {
       options_.sleep(delay);
     } else {

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "kube/kube_client.h"
 #include "kube/kube_config.h"
 
@@ -30,11 +31,12 @@ class KubeClientHttp final : public KubeClient {
   struct RetryPolicy {
     /// Attempts per call, the first included.
     int max_attempts = 5;
-    /// Backoff before the second attempt, doubling up to `max_backoff`,
-    /// each scaled by a random factor in [1 - jitter, 1 + jitter].
-    absl::Duration initial_backoff = absl::Milliseconds(200);
-    absl::Duration max_backoff = absl::Seconds(5);
-    double jitter = 0.2;
+    /// Delays between attempts: 200 ms, doubling up to 5 s, each scaled by a
+    /// random factor in [0.8, 1.2] (jitter spreads out clients that failed
+    /// together).
+    Backoff::Options backoff = {/*initial=*/absl::Milliseconds(200),
+                                /*max=*/absl::Seconds(5), /*multiplier=*/2,
+                                /*jitter=*/0.2};
     /// A server's `Retry-After` replaces the backoff, capped at this.
     absl::Duration max_retry_after = absl::Seconds(30);
   };
@@ -96,7 +98,6 @@ class KubeClientHttp final : public KubeClient {
   // One attempt; fills `transfer`.
   void Perform(const Request& request, const std::string& token,
                Transfer& transfer);
-  absl::Duration Backoff(int attempt);
 
   Handle AcquireHandle() ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseHandle(Handle handle) ABSL_LOCKS_EXCLUDED(mu_);

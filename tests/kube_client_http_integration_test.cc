@@ -88,7 +88,7 @@ class KubeClientHttpTest : public ::testing::Test {
   std::unique_ptr<KubeClientHttp> NewClient(const std::string& server) {
     KubeClientHttp::Options options;
     options.config.server = server;
-    options.retry.jitter = 0;  // Exact backoffs to assert.
+    options.retry.backoff.jitter = 0;  // Exact backoffs to assert.
     options.sleep = [this](absl::Duration d) {
       absl::MutexLock lock(&mu_);
       sleeps_.push_back(d);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 
 namespace tether::agent {
 namespace {
@@ -153,11 +154,9 @@ absl::Status FrameReader::Fill() {
 
 absl::Status FrameReader::Read(absl::string_view* frame) {
   while (true) {
-    absl::StatusOr<bool> got = Next(frame);
-    if (!got.ok()) return got.status();
-    if (*got) return absl::OkStatus();
-    absl::Status status = Fill();
-    if (!status.ok()) return status;
+    ASSIGN_OR_RETURN(const bool got, Next(frame));
+    if (got) return absl::OkStatus();
+    RETURN_IF_ERROR(Fill());
   }
 }
 

@@ -9,6 +9,8 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/status_context.h"
+#include "common/status_macros.h"
 
 namespace tether::agent {
 namespace {
@@ -66,15 +68,11 @@ std::string ZygoteKey(const ZygoteProcess::Options& options) {
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     Options options) {
-  if (options.restart_backoff_initial <= absl::ZeroDuration() ||
-      options.restart_backoff_max < options.restart_backoff_initial) {
-    return absl::InvalidArgumentError(
-        "restart backoff must satisfy 0 < initial <= max");
-  }
+  RETURN_IF_ERROR(WithContext("restart_backoff",
+                              Backoff::Validate(options.restart_backoff)));
   if (options.max_frame_bytes < 4096) {
     return absl::InvalidArgumentError("max_frame_bytes must be at least 4096");
   }
-  if (!options.clock) options.clock = [] { return absl::Now(); };
   std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(options)));
   pool->supervisor_ = std::thread([p = pool.get()] { p->Supervise(); });
   return pool;
@@ -173,13 +171,12 @@ WorkerProcess::Options WorkerPool::OptionsFor(const Generation& generation,
 
 absl::Status WorkerPool::Load(const WorkerConfig& config) {
   absl::MutexLock load_lock(&load_mu_);
-  absl::Status status = ValidateConfig(config);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateConfig(config));
   const size_t count = std::max(config.workers, 1);
 
   auto generation = std::make_unique<Generation>();
   generation->revision_dir = config.revision_dir;
-  generation->slots.resize(count);
+  generation->slots.resize(count, Slot(options_.restart_backoff));
   WorkerProcess::Options& worker_options = generation->worker_options;
   worker_options.runtime = config.runtime;
   worker_options.load = config.load;
@@ -232,6 +229,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
   }
 
   // All spawn first, so they load in parallel.
+  absl::Status status;
   std::vector<std::shared_ptr<WorkerProcess>> started;
   for (size_t i = 0; i < count && status.ok(); ++i) {
     absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
@@ -268,7 +266,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
   std::vector<std::shared_ptr<WorkerProcess>> old_workers;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = options_.clock();
+    const absl::Time now = options_.clock->Now();
     for (size_t i = 0; i < count; ++i) {
       Slot& slot = next->slots[i];
       slot.started = now;
@@ -382,15 +380,9 @@ pid_t WorkerPool::ServingZygotePid() const {
 }
 
 void WorkerPool::ScheduleRestartLocked(Slot& slot, absl::Status why) {
-  const absl::Time now = options_.clock();
-  if (now - slot.started >= options_.restart_backoff_reset) slot.failures = 0;
-  absl::Duration delay = options_.restart_backoff_initial;
-  for (int i = 0; i < slot.failures && delay < options_.restart_backoff_max;
-       ++i) {
-    delay *= 2;
-  }
-  delay = std::min(delay, options_.restart_backoff_max);
-  ++slot.failures;
+  const absl::Time now = options_.clock->Now();
+  const absl::Duration delay =
+      slot.backoff.NextDelayAfterRun(now - slot.started);
   slot.restart_at = now + delay;
   slot.last_exit = std::move(why);
   TETHER_LOG(WARNING) << slot.last_exit.message() << "; restarting in "
@@ -432,10 +424,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerPool::Respawn(
     const ZygoteProcess::Options& zygote_options) {
   if (options.zygote != nullptr && !options.zygote->alive()) {
     // The zygote died (and its workers with it): start another.
-    absl::StatusOr<std::shared_ptr<ZygoteProcess>> zygote =
-        ZygoteFor(zygote_key, zygote_options);
-    if (!zygote.ok()) return zygote.status();
-    options.zygote = *std::move(zygote);
+    ASSIGN_OR_RETURN(options.zygote, ZygoteFor(zygote_key, zygote_options));
   }
   return WorkerProcess::Spawn(options);
 }
@@ -457,7 +446,7 @@ void WorkerPool::Supervise() {
     if (shutdown_) return;
 
     // The next restart due in the serving generation.
-    const absl::Time now = options_.clock();
+    const absl::Time now = options_.clock->Now();
     absl::Time next_due = absl::InfiniteFuture();
     Slot* due = nullptr;
     size_t due_index = 0;
@@ -516,21 +505,13 @@ void WorkerPool::Supervise() {
       // Serves once loaded (Invoke skips it until then); a failed load
       // comes back as an exit report and another backoff.
       slot->worker = std::move(*worker);
-      slot->started = options_.clock();
+      slot->started = options_.clock->Now();
       ++restarts_;
       continue;
     }
 
     wake_ = false;
-    if (next_due == absl::InfiniteFuture()) {
-      mu_.Await(absl::Condition(&wake_));
-    } else if (options_.sleep) {
-      mu_.Unlock();
-      options_.sleep(next_due - now);
-      mu_.Lock();
-    } else {
-      mu_.AwaitWithTimeout(absl::Condition(&wake_), next_due - now);
-    }
+    options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&wake_), next_due);
   }
 }
 

@@ -26,6 +26,8 @@
 #include "agent/worker/frame_io.h"
 #include "agent/worker/worker_process.h"
 #include "agent/worker/zygote_process.h"
+#include "common/backoff.h"
+#include "common/clock.h"
 #include "tether/v1/call.pb.h"
 #include "tether/v1/service.pb.h"
 #include "tether/v1/worker.pb.h"
@@ -88,19 +90,15 @@ class WorkerPool {
     /// cannot run a zygote. The zygote's imports count against
     /// load_timeout on their own.
     bool zygote = true;
-    /// Restart delay after the first death; doubles per consecutive death
-    /// up to restart_backoff_max.
-    absl::Duration restart_backoff_initial = absl::Milliseconds(100);
-    absl::Duration restart_backoff_max = absl::Seconds(10);
-    /// A worker that ran at least this long before dying counts as healthy:
-    /// its slot's backoff starts over.
-    absl::Duration restart_backoff_reset = absl::Minutes(1);
-    /// Time source for the backoff. Default: absl::Now.
-    std::function<absl::Time()> clock;
-    /// Waits out a backoff on the pool's supervisor thread; must let
-    /// clock() advance by the given duration (a fake clock's sleep just
-    /// advances it). Default: a real wait that wakes early on new events.
-    std::function<void(absl::Duration)> sleep;
+    /// Restart delay after a death: 100 ms, doubling per consecutive death
+    /// up to 10 s; a worker that ran at least a minute before dying counts
+    /// as healthy and its slot's backoff starts over.
+    Backoff::Options restart_backoff = {
+        /*initial=*/absl::Milliseconds(100), /*max=*/absl::Seconds(10),
+        /*multiplier=*/2, /*jitter=*/0, /*reset_after=*/absl::Minutes(1)};
+    /// Time for the restart backoff (workers keep their own deadlines on
+    /// the real clock). Not owned; never null.
+    Clock* clock = Clock::Real();
   };
 
   /// Starts the supervisor thread; workers start with the first Load.
@@ -145,13 +143,15 @@ class WorkerPool {
 
  private:
   struct Slot {
+    explicit Slot(const Backoff::Options& backoff) : backoff(backoff) {}
+
     // Null while the slot waits for a restart.
     std::shared_ptr<WorkerProcess> worker;
     // Matches exit reports to the worker they are about.
     uint64_t spawn_id = 0;
     absl::Time started;
-    // Consecutive deaths of short-lived workers: the backoff exponent.
-    int failures = 0;
+    // Grows with consecutive deaths of short-lived workers.
+    Backoff backoff;
     absl::Time restart_at = absl::InfiniteFuture();
     // Why the last worker in this slot died.
     absl::Status last_exit;

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/worker/worker_test_util.h"
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "gmock/gmock.h"
@@ -58,29 +59,6 @@ def ppid():
 )py");
 }
 
-// Time for the restart backoff: sleeping advances it, instantly.
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Sleep(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    sleeps_.push_back(d);
-    now_ += d;
-  }
-  std::vector<absl::Duration> sleeps() {
-    absl::MutexLock lock(&mu_);
-    return sleeps_;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'000'000);
-  std::vector<absl::Duration> sleeps_ ABSL_GUARDED_BY(mu_);
-};
-
 class WorkerPoolTestBase : public ::testing::Test {
  protected:
   explicit WorkerPoolTestBase(bool zygote) : zygote_(zygote) {}
@@ -96,9 +74,8 @@ class WorkerPoolTestBase : public ::testing::Test {
     WorkerPool::Options options;
     options.zygote = zygote_;
     options.stop_grace = absl::Seconds(10);
-    options.restart_backoff_max = restart_backoff_max;
-    options.clock = [this] { return clock_.Now(); };
-    options.sleep = [this](absl::Duration d) { clock_.Sleep(d); };
+    options.restart_backoff.max = restart_backoff_max;
+    options.clock = &clock_;
     absl::StatusOr<std::unique_ptr<WorkerPool>> pool =
         WorkerPool::Create(std::move(options));
     ASSERT_TRUE(pool.ok()) << pool.status();
@@ -135,8 +112,25 @@ class WorkerPoolTestBase : public ::testing::Test {
     return absl::StrCat(R"({"args": [")", fifo, R"("]})");
   }
 
+  // Kills the serving worker, waits out its restart backoff on the clock and
+  // for the new worker; returns the backoff.
+  absl::Duration KillAndAwaitRestart() {
+    const std::vector<pid_t> pids = pool_->ServingPids();
+    EXPECT_EQ(pids.size(), 1u);
+    if (pids.size() != 1) return absl::ZeroDuration();
+    EXPECT_EQ(kill(pids[0], SIGKILL), 0);
+    clock_.AwaitTimedWaiters(1);
+    const absl::Duration delay = clock_.DeadlinesForTest()[0] - clock_.Now();
+    clock_.Advance(delay);
+    EXPECT_TRUE(WaitFor([&] {
+      const std::vector<pid_t> now = pool_->ServingPids();
+      return now.size() == 1 && now[0] != pids[0];
+    }));
+    return delay;
+  }
+
   const bool zygote_;
-  FakeClock clock_;
+  SimulatedClock clock_{absl::FromUnixSeconds(1'000'000)};
   std::string rev1_;
   std::string rev2_;
   std::unique_ptr<WorkerPool> pool_;
@@ -219,12 +213,16 @@ TEST_P(WorkerPoolTest, KilledWorkerAbortsItsCallAndIsRestarted) {
               HasSubstr(absl::StrCat("worker process ", pids[0],
                                      " exited (signal 9) during the call")));
 
+  clock_.AwaitTimedWaiters(1);
+  EXPECT_EQ(clock_.DeadlinesForTest(),
+            std::vector<absl::Time>{clock_.Now() + absl::Milliseconds(100)});
+  EXPECT_EQ(pool_->restarts(), 0) << "not before the backoff";
+  clock_.Advance(absl::Milliseconds(100));
   ASSERT_TRUE(WaitFor([&] {
     const std::vector<pid_t> now = pool_->ServingPids();
     return now.size() == 1 && now[0] != pids[0];
   }));
   EXPECT_EQ(pool_->restarts(), 1);
-  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(100)));
   // The next call succeeds on the new worker.
   MakeFifo(fifo);
   CallWaiter next;
@@ -239,16 +237,9 @@ TEST_P(WorkerPoolTest, KilledWorkerAbortsItsCallAndIsRestarted) {
 TEST_P(WorkerPoolTest, RestartBackoffDoublesAndIsCapped) {
   MakePool(absl::Milliseconds(300));
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet")).ok());
-  for (int i = 0; i < 4; ++i) {
-    const std::vector<pid_t> pids = pool_->ServingPids();
-    ASSERT_EQ(pids.size(), 1u);
-    ASSERT_EQ(kill(pids[0], SIGKILL), 0);
-    ASSERT_TRUE(WaitFor([&] {
-      const std::vector<pid_t> now = pool_->ServingPids();
-      return now.size() == 1 && now[0] != pids[0];
-    }));
-  }
-  EXPECT_THAT(clock_.sleeps(),
+  std::vector<absl::Duration> delays;
+  for (int i = 0; i < 4; ++i) delays.push_back(KillAndAwaitRestart());
+  EXPECT_THAT(delays,
               ElementsAre(absl::Milliseconds(100), absl::Milliseconds(200),
                           absl::Milliseconds(300), absl::Milliseconds(300)));
   EXPECT_EQ(Greet(), R"("v1:x")");
@@ -257,19 +248,14 @@ TEST_P(WorkerPoolTest, RestartBackoffDoublesAndIsCapped) {
 
 TEST_P(WorkerPoolTest, BackoffStartsOverAfterAHealthyRun) {
   ASSERT_TRUE(pool_->Load(Config(rev1_, "greet")).ok());
+  std::vector<absl::Duration> delays;
   for (int i = 0; i < 3; ++i) {
-    const std::vector<pid_t> pids = pool_->ServingPids();
-    ASSERT_EQ(pids.size(), 1u);
-    if (i == 2) clock_.Sleep(absl::Minutes(5));  // A long, healthy run.
-    ASSERT_EQ(kill(pids[0], SIGKILL), 0);
-    ASSERT_TRUE(WaitFor([&] {
-      const std::vector<pid_t> now = pool_->ServingPids();
-      return now.size() == 1 && now[0] != pids[0];
-    }));
+    if (i == 2) clock_.Advance(absl::Minutes(5));  // A long, healthy run.
+    delays.push_back(KillAndAwaitRestart());
   }
-  EXPECT_THAT(clock_.sleeps(),
+  EXPECT_THAT(delays,
               ElementsAre(absl::Milliseconds(100), absl::Milliseconds(200),
-                          absl::Minutes(5), absl::Milliseconds(100)));
+                          absl::Milliseconds(100)));
 }
 
 TEST_P(WorkerPoolTest, ReloadSwitchesToTheNewRevision) {
@@ -484,6 +470,7 @@ TEST_F(WorkerPoolZygoteTest, AKilledZygoteIsReplacedAndItsWorkersRestarted) {
   ASSERT_EQ(kill(first, SIGKILL), 0);
   // Its workers die with it (PDEATHSIG) and come back from a new zygote.
   ASSERT_TRUE(WaitFor([&] {
+    clock_.Advance(absl::Milliseconds(100));  // Their restart backoff.
     const std::vector<pid_t> now = pool_->ServingPids();
     return now.size() == 2 && now[0] != workers[0] && now[1] != workers[1];
   }));

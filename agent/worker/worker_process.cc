@@ -13,11 +13,12 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "agent/worker/child_process.h"
 #include "agent/worker/worker_protocol.h"
+#include "common/child_process.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
+#include "common/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 
 namespace tether::agent {
@@ -57,14 +58,6 @@ absl::StatusOr<CallResult> ToCallOutcome(CallResult&& result) {
     default:
       return absl::InternalError("worker returned neither payload nor error");
   }
-}
-
-int PollTimeoutMs(absl::Time deadline, absl::Time now) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  if (deadline <= now) return 0;
-  // Round up so the deadline has passed when poll returns.
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - now) + 1;
-  return static_cast<int>(std::min<int64_t>(ms, 60 * 60 * 1000));
 }
 
 const char* StateName(int state) {
@@ -143,11 +136,9 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
 
 absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Create(
     Options options) {
-  absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
-      Spawn(std::move(options));
-  if (!worker.ok()) return worker.status();
-  absl::Status status = (*worker)->WaitLoaded();
-  if (!status.ok()) return status;
+  ASSIGN_OR_RETURN(std::unique_ptr<WorkerProcess> worker,
+                   Spawn(std::move(options)));
+  RETURN_IF_ERROR(worker->WaitLoaded());
   return worker;
 }
 
@@ -160,11 +151,11 @@ WorkerProcess::~WorkerProcess() {
 
 absl::Status WorkerProcess::SpawnChild() {
   if (options_.zygote != nullptr) {
-    absl::StatusOr<ZygoteProcess::Forked> forked = options_.zygote->Fork();
-    if (!forked.ok()) return forked.status();
-    pid_ = forked->pid;
-    sock_ = forked->sock;
-    pidfd_ = forked->pidfd;
+    ASSIGN_OR_RETURN(const ZygoteProcess::Forked forked,
+                     options_.zygote->Fork());
+    pid_ = forked.pid;
+    sock_ = forked.sock;
+    pidfd_ = forked.pidfd;
     TETHER_LOG(INFO) << "forked worker process " << pid_ << " for " << label_
                      << " in " << options_.load.root() << " from zygote "
                      << options_.zygote->pid();
@@ -174,11 +165,11 @@ absl::Status WorkerProcess::SpawnChild() {
   spec.executable = executable_;
   spec.argv = argv_;
   spec.env = options_.env;
-  absl::StatusOr<SpawnedChild> child = tether::agent::SpawnChild(spec);
-  if (!child.ok()) return child.status();
-  pid_ = child->pid;
-  sock_ = child->sock;
-  pidfd_ = child->pidfd;
+  spec.child_fd = kWorkerFd;
+  ASSIGN_OR_RETURN(const SpawnedChild child, tether::SpawnChild(spec));
+  pid_ = child.pid;
+  sock_ = child.sock;
+  pidfd_ = child.pidfd;
   TETHER_LOG(INFO) << "started worker process " << pid_ << " for " << label_
                    << " in " << options_.load.root();
   return absl::OkStatus();
@@ -209,7 +200,7 @@ void WorkerProcess::Run() {
       return;
     }
     state_ = State::kLoading;
-    load_deadline_ = absl::Now() + options_.load_timeout;
+    load_deadline_ = options_.clock->Now() + options_.load_timeout;
   }
   {
     WorkerRequest request;
@@ -240,7 +231,7 @@ void WorkerProcess::Run() {
         Dispatch(frame);
       }
     }
-    const int timeout_ms = Tick();
+    const absl::Time deadline = Tick();
     // Without pidfd, Reap waits for the exit instead.
     if (!reading && (child_exited || pidfd_ < 0)) break;
 
@@ -263,11 +254,12 @@ void WorkerProcess::Run() {
     fds[count++] = {wake_fd_, POLLIN, 0};
     // Once the child has exited, take only what it already wrote: a
     // grandchild may hold the socket open forever.
-    const int rc = poll(fds, count, child_exited ? 0 : timeout_ms);
-    if (rc < 0) {
-      if (errno == EINTR) continue;
+    const absl::StatusOr<int> ready =
+        options_.clock->Poll(absl::MakeSpan(fds, count),
+                             child_exited ? absl::InfinitePast() : deadline);
+    if (!ready.ok()) {
       TETHER_LOG(ERROR) << "poll on worker process " << pid_ << ": "
-                        << std::strerror(errno);
+                        << ready.status();
       absl::MutexLock lock(&mu_);
       KillNowLocked("the agent could not poll its socket");
       reading = false;
@@ -300,9 +292,9 @@ void WorkerProcess::Run() {
   Reap(child_exited);
 }
 
-int WorkerProcess::Tick() {
+absl::Time WorkerProcess::Tick() {
   absl::MutexLock lock(&mu_);
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   if (state_ == State::kLoading && now >= load_deadline_) {
     load_done_ = true;
     load_status_ = absl::DeadlineExceededError(
@@ -342,7 +334,7 @@ int WorkerProcess::Tick() {
   if (state_ == State::kDraining) deadline = drain_deadline_;
   if (eof_sent_ && !term_sent_) deadline = std::min(deadline, term_deadline_);
   if (term_sent_ && !kill_sent_) deadline = std::min(deadline, kill_deadline_);
-  return PollTimeoutMs(deadline, now);
+  return deadline;
 }
 
 void WorkerProcess::BeginStopLocked(absl::Status reason) {
@@ -370,7 +362,7 @@ void WorkerProcess::OnSocketClosedLocked() {
   // SIGKILL if it has not exited after the grace period.
   eof_sent_ = true;
   term_sent_ = true;
-  kill_deadline_ = absl::Now() + options_.stop_grace;
+  kill_deadline_ = options_.clock->Now() + options_.stop_grace;
 }
 
 void WorkerProcess::Dispatch(absl::string_view frame) {
@@ -430,7 +422,7 @@ void WorkerProcess::Reap(bool child_exited) {
     absl::StatusOr<int> status =
         options_.zygote->WaitExit(pid_, options_.stop_grace);
     how = status.ok()
-              ? DescribeExit(*status)
+              ? ProcessExit::FromWaitStatus(*status).ToString()
               : absl::StrCat("status unknown: ", status.status().message());
   } else {
     how = ReapChild(child_exited);
@@ -440,37 +432,21 @@ void WorkerProcess::Reap(bool child_exited) {
 
 std::string WorkerProcess::ReapChild(bool child_exited) {
   if (!child_exited) {
-    // No pidfd: poll for the exit without reaping (WNOWAIT keeps the pgid
-    // reserved for the cleanup kill below), bounded by the kill deadline.
+    // No pidfd: wait for the exit without reaping (the zombie keeps the
+    // pgid reserved for the cleanup kill below), bounded by the kill
+    // deadline.
     absl::Time deadline;
     {
       absl::MutexLock lock(&mu_);
       OnSocketClosedLocked();
       deadline = term_sent_ ? kill_deadline_ : term_deadline_;
     }
-    while (true) {
-      siginfo_t info;
-      std::memset(&info, 0, sizeof(info));
-      const int rc = waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT);
-      if (rc == 0 && info.si_pid == pid_) break;
-      if (rc != 0 && errno != EINTR) break;
-      if (absl::Now() >= deadline) {
-        SignalGroup(pid_, SIGKILL);
-        while (waitid(P_PID, pid_, &info, WEXITED | WNOWAIT) != 0 &&
-               errno == EINTR) {
-        }
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    AwaitExitWithoutPidfd(pid_, options_.clock, deadline);
   }
   // Whatever the worker left in its process group goes with it. The zombie
   // leader still holds the pgid, so this cannot hit a recycled group.
   kill(-pid_, SIGKILL);
-  int wstatus = 0;
-  while (waitpid(pid_, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  return DescribeExit(wstatus);
+  return WaitChild(pid_).ToString();
 }
 
 void WorkerProcess::FinishExit(const std::string& how) {
@@ -638,7 +614,7 @@ void WorkerProcess::Drain() {
     } else if (state_ == State::kServing) {
       state_ = State::kDraining;
       serving_.store(false, std::memory_order_release);
-      drain_deadline_ = absl::Now() + options_.drain_timeout;
+      drain_deadline_ = options_.clock->Now() + options_.drain_timeout;
     }
   }
   Wake();

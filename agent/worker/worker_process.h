@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "agent/worker/frame_io.h"
 #include "agent/worker/zygote_process.h"
+#include "common/clock.h"
 #include "tether/v1/call.pb.h"
 #include "tether/v1/service.pb.h"
 #include "tether/v1/worker.pb.h"
@@ -93,6 +94,8 @@ class WorkerProcess {
     absl::Duration drain_timeout = absl::Minutes(10);
     /// Limit on request and response frames (the worker is told too).
     uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
+    /// Time for the load, drain and stop deadlines. Not owned; never null.
+    Clock* clock = Clock::Real();
     /// Called once on the I/O thread after the process was reaped and its
     /// outstanding calls failed. OK when it exited because Drain or Stop
     /// asked it to; otherwise why: ABORTED with the exit status, or the load
@@ -174,12 +177,13 @@ class WorkerProcess {
   void SignalWorker(int sig);
   void Dispatch(absl::string_view frame);
   void HandleLoadResponse(tether::v1::WorkerResponse& response);
-  // Applies deadlines and pending stop requests; returns the poll timeout
-  // in ms (-1: none).
-  int Tick();
+  // Applies deadlines and pending stop requests; returns the next deadline
+  // (InfiniteFuture: none).
+  absl::Time Tick();
   void FlushWriteQueue();
   void Reap(bool child_exited);
-  // Waits for a direct child's exit and reaps it; returns DescribeExit.
+  // Waits for a direct child's exit and reaps it; returns how it ended ("signal
+  // 9").
   std::string ReapChild(bool child_exited);
   // Fails what was in flight and reports the exit (`how`: "signal 9").
   void FinishExit(const std::string& how);

@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/worker/worker_test_util.h"
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "gmock/gmock.h"
@@ -388,6 +390,26 @@ TEST_F(WorkerProcessTest, StopAbortsTheCallInFlight) {
   EXPECT_NE(kill(pid, 0), 0);  // Reaped: no zombie left.
 }
 
+// Creates a worker whose load never finishes on `clock`, lets the load
+// timeout pass and then the second between the unanswered EOF and SIGTERM;
+// returns what Create returned.
+absl::Status CreateAndTimeOutTheLoad(WorkerProcess::Options options,
+                                     SimulatedClock& clock) {
+  options.clock = &clock;
+  options.load_timeout = absl::Minutes(5);
+  absl::Status status;
+  std::thread creator(
+      [&] { status = WorkerProcess::Create(std::move(options)).status(); });
+  clock.AwaitTimedWaiters(1);
+  EXPECT_EQ(clock.DeadlinesForTest().front(), clock.Now() + absl::Minutes(5));
+  clock.Advance(absl::Minutes(5));
+  // The runner is stuck in the import: EOF does not stop it, SIGTERM does.
+  clock.AwaitTimedWaiters(1);
+  clock.Advance(absl::Seconds(1));
+  creator.join();
+  return status;
+}
+
 TEST_F(WorkerProcessTest, LoadTimeoutKillsTheWorker) {
   const std::string dir = MakeRevisionDir("slow", {});
   const std::string fifo = absl::StrCat(dir, "/fifo");
@@ -398,10 +420,9 @@ TEST_F(WorkerProcessTest, LoadTimeoutKillsTheWorker) {
   WorkerProcess::Options options = PythonOptions("f");
   options.load.set_root(dir);
   options.load.set_module("slow");
-  options.load_timeout = absl::Milliseconds(300);
-  absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
-      WorkerProcess::Create(std::move(options));
-  EXPECT_TRUE(absl::IsDeadlineExceeded(worker.status())) << worker.status();
+  SimulatedClock clock;
+  const absl::Status status = CreateAndTimeOutTheLoad(options, clock);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
 }
 
 TEST_F(WorkerProcessTest, MissingInterpreterIsNotFound) {
@@ -504,10 +525,9 @@ TEST_F(ZygoteWorkerTest, LoadTimeoutKillsTheForkedWorker) {
   WorkerProcess::Options options = Forked("f");
   options.load.set_root(dir);
   options.load.set_module("slow");
-  options.load_timeout = absl::Milliseconds(300);
-  absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
-      WorkerProcess::Create(std::move(options));
-  EXPECT_TRUE(absl::IsDeadlineExceeded(worker.status())) << worker.status();
+  SimulatedClock clock;
+  const absl::Status status = CreateAndTimeOutTheLoad(options, clock);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(status)) << status;
 }
 
 TEST_F(ZygoteWorkerTest, AWorkerDiesWithItsZygote) {

@@ -14,11 +14,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/worker/child_process.h"
 #include "agent/worker/worker_protocol.h"
+#include "common/child_process.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/runfiles.h"
+#include "common/status_macros.h"
 
 namespace tether::agent {
 namespace {
@@ -41,13 +42,6 @@ std::string FormatRemoteError(const RemoteError& error) {
     absl::StrAppend(&text, "\n", error.traceback());
   }
   return text;
-}
-
-int PollTimeoutMs(absl::Time deadline, absl::Time now) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  if (deadline <= now) return 0;
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - now) + 1;
-  return static_cast<int>(std::min<int64_t>(ms, 60 * 60 * 1000));
 }
 
 }  // namespace
@@ -79,7 +73,7 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(
   {
     absl::MutexLock lock(&zygote->mu_);
     zygote->mu_.Await(absl::Condition(&zygote->spawned_));
-    if (!zygote->spawn_status_.ok()) return zygote->spawn_status_;
+    RETURN_IF_ERROR(zygote->spawn_status_);
   }
   if (zygote->pidfd_ < 0) {
     return absl::UnimplementedError(
@@ -145,7 +139,7 @@ ZygoteProcess::~ZygoteProcess() {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
-      kill_deadline_ = absl::Now() + options_.stop_grace;
+      kill_deadline_ = options_.clock->Now() + options_.stop_grace;
     }
     // On end of stream the zygote kills the workers it has left (none, if
     // the contract is kept) and exits 0.
@@ -209,7 +203,8 @@ absl::StatusOr<int> ZygoteProcess::WaitExit(pid_t pid, absl::Duration timeout) {
   auto reported = [this, pid]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return exited_ || exits_.contains(pid);
   };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&reported), timeout)) {
+  if (!options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&reported),
+                                         options_.clock->Now() + timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat(label_, " did not report the exit of worker ", pid));
   }
@@ -243,12 +238,13 @@ absl::StatusOr<ZygoteProcess::Reply> ZygoteProcess::Call(
     return absl::UnavailableError(
         absl::StrCat(label_, " is not reachable: ", sent.message()));
   }
-  if (!mu_.AwaitWithTimeout(absl::Condition(&reply.done), timeout)) {
+  if (!options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&reply.done),
+                                         options_.clock->Now() + timeout)) {
     pending_.erase(id);
     return absl::DeadlineExceededError(absl::StrCat(
         label_, " did not answer within ", absl::FormatDuration(timeout)));
   }
-  if (!reply.status.ok()) return reply.status;
+  RETURN_IF_ERROR(reply.status);
   return reply;
 }
 
@@ -294,6 +290,7 @@ void ZygoteProcess::Run() {
                absl::StrCat(options_.max_frame_bytes)};
   spec.env = options_.env;
   spec.socket_type = SOCK_SEQPACKET;
+  spec.child_fd = kWorkerFd;
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
   {
     absl::MutexLock lock(&mu_);
@@ -317,16 +314,16 @@ void ZygoteProcess::Run() {
   bool exited = false;
   bool kill_sent = false;
   while (!exited) {
-    int timeout_ms = -1;
+    absl::Time deadline = absl::InfiniteFuture();
     {
       absl::MutexLock lock(&mu_);
       if (stopping_ && !kill_sent) {
-        const absl::Time now = absl::Now();
+        const absl::Time now = options_.clock->Now();
         if (now >= kill_deadline_) {
           SignalGroup(pid_, SIGKILL);
           kill_sent = true;
         } else {
-          timeout_ms = PollTimeoutMs(kill_deadline_, now);
+          deadline = kill_deadline_;
         }
       }
     }
@@ -344,9 +341,10 @@ void ZygoteProcess::Run() {
     }
     const int wake_index = count;
     fds[count++] = {wake_fd_, POLLIN, 0};
-    if (poll(fds, count, timeout_ms) < 0) {
-      if (errno == EINTR) continue;
-      TETHER_LOG(ERROR) << "poll on " << label_ << ": " << std::strerror(errno);
+    const absl::StatusOr<int> ready =
+        options_.clock->Poll(absl::MakeSpan(fds, count), deadline);
+    if (!ready.ok()) {
+      TETHER_LOG(ERROR) << "poll on " << label_ << ": " << ready.status();
       SignalGroup(pid_, SIGKILL);
       kill_sent = true;
       if (pidfd_ < 0) break;
@@ -368,21 +366,17 @@ void ZygoteProcess::Run() {
   // What it left in its own process group (workers have their own groups
   // and die by PDEATHSIG). The zombie still holds the group id.
   kill(-pid_, SIGKILL);
-  int wait_status = 0;
-  while (waitpid(pid_, &wait_status, 0) < 0 && errno == EINTR) {
-  }
+  const std::string how = WaitChild(pid_).ToString();
   absl::MutexLock lock(&mu_);
   exited_ = true;
-  exit_reason_ =
-      absl::StrCat(label_, " exited (", DescribeExit(wait_status), ")");
+  exit_reason_ = absl::StrCat(label_, " exited (", how, ")");
   for (auto& [id, reply] : pending_) {
     reply->done = true;
     reply->status = absl::UnavailableError(exit_reason_);
   }
   pending_.clear();
   if (stopping_) {
-    TETHER_LOG(INFO) << label_ << " stopped (" << DescribeExit(wait_status)
-                     << ")";
+    TETHER_LOG(INFO) << label_ << " stopped (" << how << ")";
   } else {
     TETHER_LOG(WARNING) << exit_reason_;
   }

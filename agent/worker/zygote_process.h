@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/worker/frame_io.h"
+#include "common/clock.h"
 #include "tether/v1/worker.pb.h"
 
 namespace tether::agent {
@@ -74,6 +75,8 @@ class ZygoteProcess {
     /// After the socket is closed on destruction: time to exit before
     /// SIGKILL.
     absl::Duration stop_grace = absl::Seconds(5);
+    /// Time for the timeouts above. Not owned; never null.
+    Clock* clock = Clock::Real();
   };
 
   /// A worker forked by the zygote. The caller owns both fds.

@@ -1,4 +1,4 @@
-#include "agent/worker/child_process.h"
+#include "common/child_process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,35 +11,45 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "agent/worker/worker_protocol.h"
+#include "absl/synchronization/mutex.h"
 #include "common/exec_args.h"
 #include "common/files.h"
 
-namespace tether::agent {
+namespace tether {
 namespace {
 
 struct ChildSetup {
   const char* executable;
   char* const* argv;
   char* const* envp;
-  int sock;
+  int sock;  // -1: none.
+  int child_fd;
+  int out_fd;  // -1: keep stdout/stderr.
   int err_fd;
   pid_t parent;
+  int death_signal;
   int max_fd;
 };
+
+// Moves `fd` above `floor` (async-signal-safe), so dup2s onto the fds up to
+// `floor` cannot clobber it.
+int Above(int fd, int floor) {
+  return fd >= 0 && fd <= floor ? fcntl(fd, F_DUPFD_CLOEXEC, floor + 1) : fd;
+}
 
 // Runs in the forked child of a multi-threaded parent: async-signal-safe
 // calls only (no malloc, no locks) until execve.
 [[noreturn]] void ExecChild(const ChildSetup& s) {
-  // Die with the agent (strictly: with the forking thread, see SpawnChild).
-  // Re-check the parent in case it died before this.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Die with the parent (strictly: with the forking thread, see
+  // SpawnChild). Re-check the parent in case it died before this.
+  prctl(PR_SET_PDEATHSIG, s.death_signal);
   if (getppid() != s.parent) _exit(127);
-  // Own process group: terminal signals aimed at the agent miss the child,
+  // Own process group: terminal signals aimed at the parent miss the child,
   // and stopping it can take its own children along.
   setpgid(0, 0);
   // exec keeps the signal mask and ignored signals; start from defaults.
@@ -51,21 +61,25 @@ struct ChildSetup {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
 
-  // Keep the fds we need above kWorkerFd so the dup2s below cannot clobber
-  // them.
-  int err_fd = s.err_fd;
-  if (err_fd <= kWorkerFd)
-    err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, kWorkerFd + 1);
-  int sock = s.sock;
-  if (sock <= kWorkerFd) sock = fcntl(sock, F_DUPFD_CLOEXEC, kWorkerFd + 1);
+  // The fds kept from here on: 0-2 and the socket's.
+  const int last_kept = s.sock >= 0 ? std::max(s.child_fd, 2) : 2;
+  const int err_fd = Above(s.err_fd, last_kept);
+  const int sock = Above(s.sock, last_kept);
+  const int out_fd = Above(s.out_fd, last_kept);
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull > 0) dup2(devnull, STDIN_FILENO);
   if (devnull == STDIN_FILENO) fcntl(devnull, F_SETFD, 0);
   int err = 0;
-  if (sock < 0 || dup2(sock, kWorkerFd) < 0) err = errno != 0 ? errno : EBADF;
-  // Nothing else of the agent's leaks into user code, whatever its flags.
-  if (err == 0 && close_range(kWorkerFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = kWorkerFd + 1; fd < s.max_fd; ++fd) {
+  if (s.out_fd >= 0 && (out_fd < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+                        dup2(out_fd, STDERR_FILENO) < 0)) {
+    err = errno != 0 ? errno : EBADF;
+  }
+  if (err == 0 && s.sock >= 0 && (sock < 0 || dup2(sock, s.child_fd) < 0)) {
+    err = errno != 0 ? errno : EBADF;
+  }
+  // Nothing else of the parent's leaks into the child, whatever its flags.
+  if (err == 0 && close_range(last_kept + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = last_kept + 1; fd < s.max_fd; ++fd) {
       if (fd != err_fd) close(fd);
     }
   }
@@ -78,6 +92,17 @@ struct ChildSetup {
 }
 
 }  // namespace
+
+ProcessExit ProcessExit::FromWaitStatus(int wait_status) {
+  if (WIFSIGNALED(wait_status)) {
+    return {Kind::kSignaled, WTERMSIG(wait_status)};
+  }
+  return {Kind::kExited, WEXITSTATUS(wait_status)};
+}
+
+std::string ProcessExit::ToString() const {
+  return absl::StrCat(kind == Kind::kSignaled ? "signal " : "code ", code);
+}
 
 absl::StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
   // Everything the child needs is built before fork: after it, the child
@@ -105,65 +130,104 @@ absl::StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
     max_fd = static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 20));
   }
 
-  int sv[2];
-  if (socketpair(AF_UNIX, spec.socket_type | SOCK_CLOEXEC, 0, sv) != 0) {
+  // Closed on every return; the fds handed to the caller are taken out.
+  int sv[2] = {-1, -1};
+  int out_fd = -1;
+  int err_pipe[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {sv[0], sv[1], out_fd, err_pipe[0], err_pipe[1]}) {
+      if (fd >= 0) close(fd);
+    }
+  };
+  if (spec.socket_type != 0 &&
+      socketpair(AF_UNIX, spec.socket_type | SOCK_CLOEXEC, 0, sv) != 0) {
     return ErrnoStatus(errno, "socketpair", "");
+  }
+  if (!spec.output_path.empty()) {
+    out_fd = open(spec.output_path.c_str(),
+                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+      const int err = errno;
+      close_all();
+      return ErrnoStatus(err, "open", spec.output_path);
+    }
   }
   // The child reports an exec failure through this pipe; EOF means exec
   // succeeded (the write end is close-on-exec).
-  int err_pipe[2];
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     const int err = errno;
-    close(sv[0]);
-    close(sv[1]);
+    close_all();
     return ErrnoStatus(err, "pipe2", "");
   }
   const ChildSetup setup = {spec.executable.c_str(),
                             argv.data(),
                             envp.data(),
                             sv[1],
+                            spec.child_fd,
+                            out_fd,
                             err_pipe[1],
                             getpid(),
+                            spec.parent_death_signal,
                             max_fd};
   const pid_t pid = fork();
   if (pid == 0) ExecChild(setup);
   const int fork_errno = errno;
-  close(sv[1]);
-  close(err_pipe[1]);
+  const int sock = sv[0];
+  sv[0] = -1;
+  const int status_fd = err_pipe[0];
+  err_pipe[0] = -1;
+  close_all();
   if (pid < 0) {
-    close(sv[0]);
-    close(err_pipe[0]);
+    if (sock >= 0) close(sock);
+    close(status_fd);
     return ErrnoStatus(fork_errno, "fork", spec.executable);
   }
   setpgid(pid, pid);  // Also here: no window where kill(-pid) misses it.
   int exec_errno = 0;
   ssize_t n;
   do {
-    n = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
+    n = read(status_fd, &exec_errno, sizeof(exec_errno));
   } while (n < 0 && errno == EINTR);
-  close(err_pipe[0]);
+  close(status_fd);
   if (n > 0) {
-    close(sv[0]);
-    int wstatus;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
+    if (sock >= 0) close(sock);
+    WaitChild(pid);
     return ErrnoStatus(exec_errno, "exec", spec.executable);
   }
   SpawnedChild child;
   child.pid = pid;
-  child.sock = sv[0];
+  child.sock = sock;
   child.pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   return child;
 }
 
-std::string DescribeExit(int wait_status) {
-  if (WIFSIGNALED(wait_status)) {
-    return absl::StrCat("signal ", WTERMSIG(wait_status));
+ProcessExit WaitChild(pid_t pid) {
+  int wait_status = 0;
+  while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(wait_status)) {
-    return absl::StrCat("code ", WEXITSTATUS(wait_status));
+  return ProcessExit::FromWaitStatus(wait_status);
+}
+
+void AwaitExitWithoutPidfd(pid_t pid, Clock* clock, absl::Time kill_deadline) {
+  absl::Mutex mu;
+  bool exited = false;
+  // Without a pidfd nothing can wake a timed wait on the exit itself: one
+  // thread blocks in waitid while another keeps the deadline.
+  std::thread killer([&] {
+    absl::MutexLock lock(&mu);
+    if (!clock->AwaitWithDeadline(&mu, absl::Condition(&exited),
+                                  kill_deadline)) {
+      SignalGroup(pid, SIGKILL);
+    }
+  });
+  siginfo_t info;
+  while (waitid(P_PID, pid, &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
   }
-  return absl::StrCat("wait status ", wait_status);
+  {
+    absl::MutexLock lock(&mu);
+    exited = true;
+  }
+  killer.join();
 }
 
 void SignalGroup(pid_t pid, int sig) {
@@ -175,4 +239,4 @@ bool SignalPidfd(int pidfd, int sig) {
          syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0;
 }
 
-}  // namespace tether::agent
+}  // namespace tether
