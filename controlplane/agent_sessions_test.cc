@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "controlplane/fake_service_store.h"
 #include "controlplane/recording_agent_connection.h"
 #include "gtest/gtest.h"
@@ -19,7 +20,7 @@ class AgentSessionsTest : public ::testing::Test {
   AgentSessionsTest() {
     ServiceRegistry::Options options;
     options.store = &store_;
-    options.now = [] { return absl::FromUnixSeconds(1); };
+    options.clock = &clock_;
     options.new_token = [] { return std::string("token"); };
     registry_ = std::make_unique<ServiceRegistry>(options);
     sessions_ = std::make_unique<AgentSessions>(registry_.get());
@@ -52,6 +53,7 @@ class AgentSessionsTest : public ::testing::Test {
     return answer;
   }
 
+  SimulatedClock clock_{absl::FromUnixSeconds(1)};
   FakeServiceStore store_;
   std::unique_ptr<ServiceRegistry> registry_;
   std::unique_ptr<AgentSessions> sessions_;

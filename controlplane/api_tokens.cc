@@ -23,7 +23,7 @@ absl::StatusOr<std::unique_ptr<ApiTokens>> ApiTokens::Create(Options options) {
   absl::MutexLock lock(&tokens->mu_);
   absl::Status loaded = tokens->Reload();
   if (!loaded.ok()) return loaded;
-  tokens->checked_ns_.store(absl::ToUnixNanos(tokens->options_.now()),
+  tokens->checked_ns_.store(absl::ToUnixNanos(tokens->options_.clock->Now()),
                             std::memory_order_relaxed);
   return tokens;
 }
@@ -63,7 +63,7 @@ absl::Status ApiTokens::Reload() {
 absl::Status ApiTokens::Check(absl::string_view authorization) {
   const bool bearer = absl::ConsumePrefix(&authorization, "Bearer ");
   const std::string digest = Sha256Of(authorization);
-  const absl::Time now = options_.now();
+  const absl::Time now = options_.clock->Now();
   // Every call checks; only one every `recheck` takes the writer lock.
   if (now - absl::FromUnixNanos(checked_ns_.load(std::memory_order_relaxed)) >=
       options_.recheck) {

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace tether::controlplane {
 
@@ -29,7 +30,8 @@ class ApiTokens {
     std::string file;
     /// How often Check looks at the file for changes.
     absl::Duration recheck = absl::Seconds(5);
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    /// When to look at the file again. Never null.
+    Clock* clock = Clock::Real();
   };
 
   /// FAILED_PRECONDITION naming the file when it cannot be read or holds

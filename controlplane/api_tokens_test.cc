@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "gtest/gtest.h"
 
@@ -18,14 +19,14 @@ class ApiTokensTest : public ::testing::Test {
   std::unique_ptr<ApiTokens> Create() {
     ApiTokens::Options options;
     options.file = file_;
-    options.now = [this] { return now_; };
+    options.clock = &clock_;
     auto tokens = ApiTokens::Create(options);
     EXPECT_TRUE(tokens.ok()) << tokens.status();
     return tokens.ok() ? *std::move(tokens) : nullptr;
   }
 
   std::string file_;
-  absl::Time now_ = absl::UnixEpoch();
+  SimulatedClock clock_{absl::UnixEpoch()};
 };
 
 TEST_F(ApiTokensTest, AcceptsListedBearerTokensOnly) {
@@ -48,13 +49,13 @@ TEST_F(ApiTokensTest, ARotatedFileTakesEffectAfterTheRecheck) {
   auto tokens = Create();
   ASSERT_TRUE(WriteFileAtomically(file_, "new\n").ok());
   EXPECT_TRUE(tokens->Check("Bearer old").ok()) << "not rechecked yet";
-  now_ += absl::Seconds(5);
+  clock_.Advance(absl::Seconds(5));
   EXPECT_TRUE(tokens->Check("Bearer new").ok());
   EXPECT_FALSE(tokens->Check("Bearer old").ok());
 
   // A broken rotation keeps the last good tokens.
   ASSERT_TRUE(WriteFileAtomically(file_, "# nothing\n").ok());
-  now_ += absl::Seconds(5);
+  clock_.Advance(absl::Seconds(5));
   EXPECT_TRUE(tokens->Check("Bearer new").ok());
 }
 

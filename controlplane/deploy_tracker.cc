@@ -6,8 +6,7 @@
 
 namespace tether::controlplane {
 
-DeployTracker::DeployTracker(std::function<absl::Time()> now)
-    : now_(std::move(now)) {}
+DeployTracker::DeployTracker(Clock* clock) : clock_(clock) {}
 
 uint64_t DeployTracker::Start(const std::string& service,
                               DeployObserver* observer) {
@@ -31,7 +30,7 @@ void DeployTracker::Emit(const std::string& service,
   event.set_stage(stage);
   event.set_replica(replica);
   event.set_message(message);
-  *event.mutable_time() = ToProtoTimestamp(now_());
+  *event.mutable_time() = ToProtoTimestamp(clock_->Now());
   it->second.observer->OnEvent(event);
 }
 

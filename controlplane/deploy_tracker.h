@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "tether/v1/control_plane.pb.h"
 
 namespace tether::controlplane {
@@ -28,8 +29,8 @@ class DeployObserver {
 /// ServiceManager calls it under its lock.
 class DeployTracker {
  public:
-  /// `now` stamps the events.
-  explicit DeployTracker(std::function<absl::Time()> now);
+  /// `clock` stamps the events; it must outlive the tracker.
+  explicit DeployTracker(Clock* clock);
 
   /// Tracks a new deploy of `service`, watched by `observer` (null when
   /// nobody watches, as after a restart). End the previous one first.
@@ -53,7 +54,7 @@ class DeployTracker {
     DeployObserver* observer = nullptr;
   };
 
-  const std::function<absl::Time()> now_;
+  Clock* const clock_;
   // Service name → its deploy in progress.
   std::map<std::string, Deploy> deploys_;
   uint64_t next_id_ = 1;

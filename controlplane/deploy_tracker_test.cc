@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "common/clock.h"
 #include "gtest/gtest.h"
 
 namespace tether::controlplane {
@@ -23,8 +24,8 @@ class RecordingObserver final : public DeployObserver {
 
 class DeployTrackerTest : public ::testing::Test {
  protected:
-  absl::Time now_ = absl::FromUnixSeconds(1000);
-  DeployTracker tracker_{[this] { return now_; }};
+  SimulatedClock clock_{absl::FromUnixSeconds(1000)};
+  DeployTracker tracker_{&clock_};
   RecordingObserver observer_;
 };
 
@@ -32,7 +33,7 @@ TEST_F(DeployTrackerTest, EventsReachTheObserverStampedWithTheClock) {
   tracker_.Start("hello", &observer_);
   EXPECT_TRUE(tracker_.InProgress("hello"));
   tracker_.Emit("hello", DeployEvent::STAGE_ACCEPTED, "", "generation 1");
-  now_ += absl::Seconds(2);
+  clock_.Advance(absl::Seconds(2));
   tracker_.Emit("hello", DeployEvent::STAGE_REPLICA_READY, "hello-0", "");
   ASSERT_EQ(observer_.events.size(), 2u);
   EXPECT_EQ(observer_.events[0].stage(), DeployEvent::STAGE_ACCEPTED);

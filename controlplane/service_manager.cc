@@ -25,7 +25,7 @@ ServiceRegistry::Options RegistryOptions(
     const ServiceManager::Options& options) {
   ServiceRegistry::Options registry;
   registry.store = options.store;
-  registry.now = options.now;
+  registry.clock = options.clock;
   registry.new_token = options.new_token;
   return registry;
 }
@@ -55,7 +55,7 @@ ServiceManager::ServiceManager(Options options)
                                task) { executor->Run(std::move(task)); }),
       routes_(options_.router),
       registry_(RegistryOptions(options_)),
-      deploys_(options_.now),
+      deploys_(options_.clock),
       sessions_(&registry_),
       listeners_{&routes_} {}
 

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/serial_executor.h"
 #include "controlplane/agent_sessions.h"
 #include "controlplane/backend.h"
@@ -46,7 +47,8 @@ class ServiceManager final : public BackendListener {
     /// A deploy fails when one of its replicas crashes this often before
     /// it is ready (instead of waiting forever in a crash loop).
     int max_crashes_per_deploy = 3;
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    /// Stamps records and deploy events. Never null.
+    Clock* clock = Clock::Real();
     /// Makes the per-service token agents authenticate with.
     std::function<std::string()> new_token;
     /// Runs a deploy's backend apply, which against Kubernetes is several

@@ -48,7 +48,7 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
     }
     record = old;
   } else {
-    *record.mutable_created() = ToProtoTimestamp(options_.now());
+    *record.mutable_created() = ToProtoTimestamp(options_.clock->Now());
     record.set_token(options_.new_token());
   }
   record.set_name(spec.name());
@@ -57,7 +57,7 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
   record.set_phase(ServiceStatus::PHASE_DEPLOYING);
   record.clear_message();
   record.set_generation(record.generation() + 1);
-  *record.mutable_updated() = ToProtoTimestamp(options_.now());
+  *record.mutable_updated() = ToProtoTimestamp(options_.clock->Now());
   // Durable before anything changes, so a failed write changes nothing.
   RETURN_IF_ERROR(options_.store->Put(record));
   ServiceState& service = services_[spec.name()];
@@ -66,7 +66,7 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
 }
 
 void ServiceRegistry::Persist(ServiceState& service) {
-  *service.record.mutable_updated() = ToProtoTimestamp(options_.now());
+  *service.record.mutable_updated() = ToProtoTimestamp(options_.clock->Now());
   absl::Status status = options_.store->Put(service.record);
   if (!status.ok()) {
     TETHER_LOG(ERROR) << "cannot persist service " << service.record.name()

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "controlplane/service_state.h"
 #include "controlplane/service_store.h"
 #include "tether/v1/control_plane.pb.h"
@@ -22,8 +23,8 @@ class ServiceRegistry {
  public:
   struct Options {
     ServiceStore* store = nullptr;
-    /// Stamps `created` and `updated`.
-    std::function<absl::Time()> now;
+    /// Stamps `created` and `updated`. Never null.
+    Clock* clock = Clock::Real();
     /// Makes the token of a new service.
     std::function<std::string()> new_token;
   };

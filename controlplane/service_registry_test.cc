@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "controlplane/fake_service_store.h"
 #include "gtest/gtest.h"
 
@@ -23,13 +24,13 @@ class ServiceRegistryTest : public ::testing::Test {
   ServiceRegistry::Options Options() {
     ServiceRegistry::Options options;
     options.store = &store_;
-    options.now = [this] { return now_; };
+    options.clock = &clock_;
     options.new_token = [this] { return "token-" + std::to_string(++tokens_); };
     return options;
   }
 
   FakeServiceStore store_;
-  absl::Time now_ = absl::FromUnixSeconds(100);
+  SimulatedClock clock_{absl::FromUnixSeconds(100)};
   int tokens_ = 0;
   ServiceRegistry registry_{Options()};
 };
@@ -54,7 +55,7 @@ TEST_F(ServiceRegistryTest, ARedeployKeepsTheTokenAndBumpsTheGeneration) {
   ServiceState* first = *registry_.Record(Spec(), "rev-1");
   first->record.set_phase(ServiceStatus::PHASE_FAILED);
   first->record.set_message("it broke");
-  now_ += absl::Seconds(5);
+  clock_.Advance(absl::Seconds(5));
   ServiceState* second = *registry_.Record(Spec(), "rev-2");
   EXPECT_EQ(second, first);
   EXPECT_EQ(second->record.token(), "token-1");

@@ -15,17 +15,28 @@ CodeCollector::CodeCollector(Options options) : options_(std::move(options)) {
 }
 
 CodeCollector::~CodeCollector() {
-  stop_.Notify();
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
   if (thread_.joinable()) thread_.join();
 }
 
 absl::StatusOr<GarbageStats> CodeCollector::RunOnce() {
   return options_.store->CollectGarbage(options_.live_revisions(),
-                                        options_.now() - options_.grace);
+                                        options_.clock->Now() - options_.grace);
 }
 
 void CodeCollector::Loop() {
-  while (!stop_.WaitForNotificationWithTimeout(options_.interval)) {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (options_.clock->AwaitWithDeadline(
+              &mu_, absl::Condition(&stopping_),
+              options_.clock->Now() + options_.interval)) {
+        return;
+      }
+    }
     absl::StatusOr<GarbageStats> stats = RunOnce();
     if (!stats.ok()) {
       TETHER_LOG(WARNING) << "code store collection failed: " << stats.status();

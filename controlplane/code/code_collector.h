@@ -8,9 +8,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
-#include "absl/time/clock.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "controlplane/code/code_store.h"
 
 namespace tether::controlplane {
@@ -32,7 +32,8 @@ class CodeCollector {
     /// Anything stored more recently stays: an upload finishing, a
     /// revision uploaded but not deployed yet.
     absl::Duration grace = absl::Hours(1);
-    std::function<absl::Time()> now = [] { return absl::Now(); };
+    /// Paces the collections and dates the grace. Never null.
+    Clock* clock = Clock::Real();
   };
 
   explicit CodeCollector(Options options);
@@ -48,7 +49,8 @@ class CodeCollector {
   void Loop();
 
   const Options options_;
-  absl::Notification stop_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // Last: starts once the members above exist.
 };
 

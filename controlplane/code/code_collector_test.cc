@@ -1,5 +1,7 @@
 #include "controlplane/code/code_collector.h"
 
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "controlplane/code/fake_code_store.h"
 #include "gtest/gtest.h"
 #include "sync/tree.h"
@@ -38,6 +40,35 @@ TEST(CodeCollectorTest, KeepsTheLiveRevisionsAndDropsTheRest) {
   EXPECT_FALSE(*store.HasRevision(old_revision));
   EXPECT_TRUE(*store.HasRevision(live));
   EXPECT_EQ(store.BlobCountForTest(), 1u);
+}
+
+TEST(CodeCollectorTest, CollectsOncePerIntervalOnItsClock) {
+  FakeCodeStore store;
+  SimulatedClock clock;
+  absl::Mutex mu;
+  int runs = 0;
+  CodeCollector::Options options;
+  options.store = &store;
+  options.live_revisions = [&] {
+    absl::MutexLock lock(&mu);
+    ++runs;
+    return absl::flat_hash_set<std::string>{};
+  };
+  options.interval = absl::Minutes(10);
+  options.clock = &clock;
+  CodeCollector collector(options);
+  for (int expected = 1; expected <= 2; ++expected) {
+    clock.AwaitTimedWaiters(1);
+    clock.Advance(absl::Minutes(9));
+    {
+      absl::MutexLock lock(&mu);
+      EXPECT_EQ(runs, expected - 1) << "collected before the interval";
+    }
+    clock.Advance(absl::Minutes(1));
+    auto collected = [&] { return runs >= expected; };
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&collected, &decltype(collected)::operator()));
+  }
 }
 
 }  // namespace
