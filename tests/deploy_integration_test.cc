@@ -2,12 +2,14 @@
 // workers on loopback, driven through the public gRPC API.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/test_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "sync/uploader.h"
@@ -42,7 +44,9 @@ class Tools:
     def pid(self):
         return os.getpid()
 
-    def slow(self, seconds):
+    def slow(self, seconds, started=None):
+        if started:
+            open(started, "w").close()
         time.sleep(seconds)
         return "done"
 
@@ -299,15 +303,18 @@ TEST_F(DeployIntegrationTest, AWorkerThatDiesFailsItsCallAndIsRestarted) {
   CallResponse response;
   ASSERT_TRUE(Call(JsonCall("tools", "pid", ""), &response).ok());
   const int worker_pid = std::stoi(response.results(0).payload());
+  const std::string started = NewTempDir("slow") + "/started";
   grpc::Status slow_status;
   std::thread slow([&] {
     CallResponse slow_response;
     slow_status =
-        Call(JsonCall("tools", "slow", R"({"args":[30]})"), &slow_response);
+        Call(JsonCall("tools", "slow",
+                      absl::StrCat(R"({"args":[30, ")", started, R"("]})")),
+             &slow_response);
   });
-  // Give the call time to reach the worker; the kill lands mid-call either
-  // way, since the worker sleeps for 30 s.
-  absl::SleepFor(absl::Milliseconds(300));
+  // The worker is inside the call once it has written `started`.
+  ASSERT_TRUE(WaitFor([&] { return access(started.c_str(), F_OK) == 0; },
+                      absl::Seconds(30)));
   ASSERT_EQ(kill(worker_pid, SIGKILL), 0);
   slow.join();
   EXPECT_EQ(slow_status.error_code(), grpc::StatusCode::ABORTED)
