@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/child_process.h"
 #include "common/exec_args.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -90,10 +91,8 @@ std::optional<std::string> ChildExit(pid_t pid) {
   const pid_t rc = waitpid(pid, &status, WNOHANG);
   if (rc == 0) return std::nullopt;
   if (rc < 0) return std::string("exited");  // Not our child any more.
-  if (WIFEXITED(status))
-    return absl::StrCat("exit status ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return absl::StrCat("signal ", WTERMSIG(status));
-  return std::string("exited");
+  if (!WIFEXITED(status) && !WIFSIGNALED(status)) return std::string("exited");
+  return ProcessExit::FromWaitStatus(status).ToString();
 }
 
 std::string TailOfFile(const std::string& path, size_t max_lines) {

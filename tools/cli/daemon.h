@@ -36,8 +36,8 @@ bool IsProgramRunning(pid_t pid, absl::string_view program);
 absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
                                     const std::string& log_path);
 
-/// For a child started by SpawnDetached: "exit status N" / "signal N" once it
-/// has exited (and reaps it), nullopt while it runs.
+/// For a child started by SpawnDetached: "code N" / "signal N"
+/// (ProcessExit) once it has exited (and reaps it), nullopt while it runs.
 std::optional<std::string> ChildExit(pid_t pid);
 
 /// The last `max_lines` lines of a file, or "" when it cannot be read.

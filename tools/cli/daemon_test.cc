@@ -78,7 +78,7 @@ TEST(SpawnDetachedTest, RunsInANewSessionAndLogs) {
        "echo $$; cut -d' ' -f6 /proc/$$/stat; cat; echo oops >&2; exit 3"},
       log);
   ASSERT_TRUE(pid.ok()) << pid.status();
-  EXPECT_EQ(AwaitExit(*pid), "exit status 3");
+  EXPECT_EQ(AwaitExit(*pid), "code 3");
   absl::StatusOr<std::string> contents = ReadFile(log);
   ASSERT_TRUE(contents.ok());
   std::vector<std::string> lines = absl::StrSplit(*contents, '\n');
