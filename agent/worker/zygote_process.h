@@ -134,11 +134,11 @@ class ZygoteProcess {
 
   explicit ZygoteProcess(Options options);
 
-  // Start's steps. Starts the process (on the I/O thread) and waits until
-  // it runs; UNIMPLEMENTED without pidfd.
-  absl::Status StartProcess();
+  // Start's steps. StartProcess starts the process (on the I/O thread) and
+  // waits until it runs; UNIMPLEMENTED without pidfd.
+  absl::Status StartProcess() ABSL_LOCKS_EXCLUDED(mu_);
   // Has the zygote import the preload modules and waits until it has.
-  absl::Status Preload();
+  absl::Status Preload() ABSL_LOCKS_EXCLUDED(mu_);
   // Start's error for a preload request that got no answer.
   absl::Status PreloadCallError(const absl::Status& status,
                                 const std::string& modules) const;
@@ -157,15 +157,15 @@ class ZygoteProcess {
   // I/O thread.
   void Run();
   // Spawns the zygote process; false (and exited) when it cannot.
-  bool SpawnZygote();
+  bool SpawnZygote() ABSL_LOCKS_EXCLUDED(mu_);
   // Polls the socket and the pidfd until the zygote exits; returns whether
   // the socket is still worth reading.
-  bool WatchUntilExit();
+  bool WatchUntilExit() ABSL_LOCKS_EXCLUDED(mu_);
   // Sends SIGKILL once a stop's grace period is over; returns when that is
   // due (InfiniteFuture: not stopping, or sent).
-  absl::Time KillWhenDue(bool& kill_sent);
+  absl::Time KillWhenDue(bool& kill_sent) ABSL_LOCKS_EXCLUDED(mu_);
   // Records the exit (`how`: "signal 9") and fails the calls waiting.
-  void MarkExited(const std::string& how);
+  void MarkExited(const std::string& how) ABSL_LOCKS_EXCLUDED(mu_);
   // Reads every packet available; false at end of stream or on a protocol
   // error (then the zygote is killed).
   bool ReceiveAll();
