@@ -312,8 +312,7 @@ void Agent::Load(const LoadRevision& load) {
 
 absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   const tether::v1::ServiceSpec& spec = load.spec();
-  absl::Status loaded = pool_->Load(ConfigFor(spec, dir));
-  if (!loaded.ok()) return loaded;
+  RETURN_IF_ERROR(pool_->Load(ConfigFor(spec, dir)));
   std::vector<tether::v1::Codec> codecs;
   for (int codec : spec.compute().allowed_serialization()) {
     codecs.push_back(static_cast<tether::v1::Codec>(codec));

@@ -64,6 +64,38 @@ std::string ZygoteKey(const ZygoteProcess::Options& options) {
                       absl::StrJoin(env, "\n"));
 }
 
+WorkerProcess::Options WorkerOptionsFor(const WorkerPool::Options& pool,
+                                        const WorkerConfig& config) {
+  WorkerProcess::Options options;
+  options.runtime = config.runtime;
+  options.load = config.load;
+  options.load.set_root(config.revision_dir);
+  options.python = pool.python;
+  options.runner_path = pool.runner_path;
+  options.native_worker_path = pool.native_worker_path;
+  options.env = config.env;
+  options.load_timeout = pool.load_timeout;
+  options.stop_grace = pool.stop_grace;
+  options.drain_timeout = pool.drain_timeout;
+  options.max_frame_bytes = pool.max_frame_bytes;
+  return options;
+}
+
+ZygoteProcess::Options ZygoteOptionsFor(const WorkerPool::Options& pool,
+                                        const WorkerConfig& config) {
+  ZygoteProcess::Options options;
+  options.python = pool.python;
+  options.runner_path = pool.runner_path;
+  options.root = config.revision_dir;
+  options.preload.assign(config.load.preload().begin(),
+                         config.load.preload().end());
+  options.env = config.env;
+  options.max_frame_bytes = pool.max_frame_bytes;
+  options.preload_timeout = pool.load_timeout;
+  options.stop_grace = pool.stop_grace;
+  return options;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
@@ -134,7 +166,7 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> WorkerPool::ZygoteFor(
                         << "; starting each worker from scratch";
     no_zygote_.insert(options.python);
   }
-  if (!zygote.ok()) return zygote.status();
+  RETURN_IF_ERROR(zygote.status());
   zygotes_[key] = *zygote;
   return zygote;
 }
@@ -173,120 +205,24 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
   absl::MutexLock load_lock(&load_mu_);
   RETURN_IF_ERROR(ValidateConfig(config));
   const size_t count = std::max(config.workers, 1);
-
-  auto generation = std::make_unique<Generation>();
-  generation->revision_dir = config.revision_dir;
-  generation->slots.resize(count, Slot(options_.restart_backoff));
-  WorkerProcess::Options& worker_options = generation->worker_options;
-  worker_options.runtime = config.runtime;
-  worker_options.load = config.load;
-  worker_options.load.set_root(config.revision_dir);
-  worker_options.python = options_.python;
-  worker_options.runner_path = options_.runner_path;
-  worker_options.native_worker_path = options_.native_worker_path;
-  worker_options.env = config.env;
-  worker_options.load_timeout = options_.load_timeout;
-  worker_options.stop_grace = options_.stop_grace;
-  worker_options.drain_timeout = options_.drain_timeout;
-  worker_options.max_frame_bytes = options_.max_frame_bytes;
-  const bool python = config.runtime == tether::v1::RUNTIME_PYTHON ||
-                      config.runtime == tether::v1::RUNTIME_UNSPECIFIED;
-  if (python && options_.zygote) {
-    ZygoteProcess::Options& zygote = generation->zygote_options;
-    zygote.python = options_.python;
-    zygote.runner_path = options_.runner_path;
-    zygote.root = config.revision_dir;
-    zygote.preload.assign(config.load.preload().begin(),
-                          config.load.preload().end());
-    zygote.env = config.env;
-    zygote.max_frame_bytes = options_.max_frame_bytes;
-    zygote.preload_timeout = options_.load_timeout;
-    zygote.stop_grace = options_.stop_grace;
-    absl::StatusOr<std::shared_ptr<ZygoteProcess>> started =
-        ZygoteFor(ZygoteKey(zygote), zygote);
-    if (started.ok()) {
-      generation->zygote_key = ZygoteKey(zygote);
-      worker_options.zygote = *std::move(started);
-    } else if (!absl::IsUnimplemented(started.status())) {
-      TETHER_LOG(WARNING) << "load of " << config.revision_dir
-                          << " failed; still serving " << ServingRevisionDir()
-                          << ": " << started.status();
-      return started.status();
-    }
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Generation> generation,
+                   NewGeneration(config, count));
   Generation* const next = generation.get();
   const std::string next_key = next->zygote_key;
-  std::vector<uint64_t> spawn_ids(count);
-  {
-    absl::MutexLock lock(&mu_);
-    next->id = ++next_generation_;
-    for (size_t i = 0; i < count; ++i) {
-      spawn_ids[i] = ++next_spawn_id_;
-      next->slots[i].spawn_id = spawn_ids[i];
-    }
-    // Registered before spawning so exit reports find it.
-    generations_[next->id] = std::move(generation);
-  }
+  const std::vector<uint64_t> spawn_ids =
+      RegisterGeneration(std::move(generation));
 
-  // All spawn first, so they load in parallel.
-  absl::Status status;
   std::vector<std::shared_ptr<WorkerProcess>> started;
-  for (size_t i = 0; i < count && status.ok(); ++i) {
-    absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
-        WorkerProcess::Spawn(OptionsFor(*next, i, spawn_ids[i]));
-    if (worker.ok()) {
-      started.push_back(std::move(*worker));
-    } else {
-      status = worker.status();
-    }
-  }
-  for (const auto& worker : started) {
-    if (!status.ok()) break;
-    status = worker->WaitLoaded();
-  }
+  const absl::Status status = StartWorkers(*next, spawn_ids, &started);
   if (!status.ok()) {
-    TETHER_LOG(WARNING) << "load of " << config.revision_dir
-                        << " failed; still serving " << ServingRevisionDir()
-                        << ": " << status;
-    for (const auto& worker : started) worker->StopAsync();
-    {
-      absl::MutexLock lock(&mu_);
-      generations_.erase(next->id);  // Later exit reports find nothing.
-    }
-    started.clear();  // Waits for the processes to be reaped.
-    std::string serving_key;
-    {
-      absl::ReaderMutexLock lock(&mu_);
-      if (current_ != nullptr) serving_key = current_->zygote_key;
-    }
-    PruneZygotes(serving_key, next_key);
+    LogLoadFailure(config, status);
+    DiscardGeneration(next->id, next_key, std::move(started));
     return status;
   }
-
   std::vector<std::shared_ptr<WorkerProcess>> old_workers;
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = options_.clock->Now();
-    for (size_t i = 0; i < count; ++i) {
-      Slot& slot = next->slots[i];
-      slot.started = now;
-      if (slot.exited_early) {
-        // Its exit report came while Load was still waiting on the others.
-        ScheduleRestartLocked(slot, slot.last_exit);
-      } else {
-        slot.worker = std::move(started[i]);
-      }
-    }
-    next->installed = true;
-    Generation* const previous = current_;
-    current_ = next;
-    if (previous != nullptr) {
-      for (Slot& slot : previous->slots) {
-        if (slot.worker != nullptr) old_workers.push_back(slot.worker);
-      }
-      if (old_workers.empty()) generations_.erase(previous->id);
-    }
-    wake_ = true;
+    old_workers = InstallLocked(*next, started);
   }
   // Outside mu_: a worker's own lock is never taken under the pool's.
   for (const auto& worker : old_workers) worker->Drain();
@@ -295,6 +231,114 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
                    << config.load.name() << " from " << config.revision_dir
                    << " on " << count << " workers";
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<WorkerPool::Generation>>
+WorkerPool::NewGeneration(const WorkerConfig& config, size_t count) {
+  auto generation = std::make_unique<Generation>();
+  generation->revision_dir = config.revision_dir;
+  generation->slots.resize(count, Slot(options_.restart_backoff));
+  generation->worker_options = WorkerOptionsFor(options_, config);
+  const bool python = config.runtime == tether::v1::RUNTIME_PYTHON ||
+                      config.runtime == tether::v1::RUNTIME_UNSPECIFIED;
+  if (python && options_.zygote) {
+    RETURN_IF_ERROR(AttachZygote(config, *generation));
+  }
+  return generation;
+}
+
+absl::Status WorkerPool::AttachZygote(const WorkerConfig& config,
+                                      Generation& generation) {
+  generation.zygote_options = ZygoteOptionsFor(options_, config);
+  const std::string key = ZygoteKey(generation.zygote_options);
+  absl::StatusOr<std::shared_ptr<ZygoteProcess>> zygote =
+      ZygoteFor(key, generation.zygote_options);
+  if (zygote.ok()) {
+    generation.zygote_key = key;
+    generation.worker_options.zygote = *std::move(zygote);
+    return absl::OkStatus();
+  }
+  // UNIMPLEMENTED: each worker starts from scratch instead.
+  if (absl::IsUnimplemented(zygote.status())) return absl::OkStatus();
+  LogLoadFailure(config, zygote.status());
+  return zygote.status();
+}
+
+std::vector<uint64_t> WorkerPool::RegisterGeneration(
+    std::unique_ptr<Generation> generation) {
+  Generation& next = *generation;
+  std::vector<uint64_t> spawn_ids(next.slots.size());
+  absl::MutexLock lock(&mu_);
+  next.id = ++next_generation_;
+  for (size_t i = 0; i < spawn_ids.size(); ++i) {
+    spawn_ids[i] = ++next_spawn_id_;
+    next.slots[i].spawn_id = spawn_ids[i];
+  }
+  generations_[next.id] = std::move(generation);
+  return spawn_ids;
+}
+
+absl::Status WorkerPool::StartWorkers(
+    const Generation& generation, const std::vector<uint64_t>& spawn_ids,
+    std::vector<std::shared_ptr<WorkerProcess>>* started) {
+  for (size_t i = 0; i < spawn_ids.size(); ++i) {
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<WorkerProcess> worker,
+        WorkerProcess::Spawn(OptionsFor(generation, i, spawn_ids[i])));
+    started->push_back(std::move(worker));
+  }
+  for (const auto& worker : *started) RETURN_IF_ERROR(worker->WaitLoaded());
+  return absl::OkStatus();
+}
+
+void WorkerPool::DiscardGeneration(
+    uint64_t id, const std::string& zygote_key,
+    std::vector<std::shared_ptr<WorkerProcess>> started) {
+  for (const auto& worker : started) worker->StopAsync();
+  {
+    absl::MutexLock lock(&mu_);
+    generations_.erase(id);  // Later exit reports find nothing.
+  }
+  started.clear();  // Waits for the processes to be reaped.
+  std::string serving_key;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (current_ != nullptr) serving_key = current_->zygote_key;
+  }
+  PruneZygotes(serving_key, zygote_key);
+}
+
+std::vector<std::shared_ptr<WorkerProcess>> WorkerPool::InstallLocked(
+    Generation& next, std::vector<std::shared_ptr<WorkerProcess>>& started) {
+  const absl::Time now = options_.clock->Now();
+  for (size_t i = 0; i < next.slots.size(); ++i) {
+    Slot& slot = next.slots[i];
+    slot.started = now;
+    if (slot.exited_early) {
+      // Its exit report came while Load was still waiting on the others.
+      ScheduleRestartLocked(slot, slot.last_exit);
+    } else {
+      slot.worker = std::move(started[i]);
+    }
+  }
+  next.installed = true;
+  Generation* const previous = current_;
+  current_ = &next;
+  wake_ = true;
+  std::vector<std::shared_ptr<WorkerProcess>> old_workers;
+  if (previous == nullptr) return old_workers;
+  for (Slot& slot : previous->slots) {
+    if (slot.worker != nullptr) old_workers.push_back(slot.worker);
+  }
+  if (old_workers.empty()) generations_.erase(previous->id);
+  return old_workers;
+}
+
+void WorkerPool::LogLoadFailure(const WorkerConfig& config,
+                                const absl::Status& status) {
+  TETHER_LOG(WARNING) << "load of " << config.revision_dir
+                      << " failed; still serving " << ServingRevisionDir()
+                      << ": " << status;
 }
 
 void WorkerPool::Invoke(const tether::v1::InvokeRequest& request, Done done) {
@@ -432,87 +476,93 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerPool::Respawn(
 void WorkerPool::Supervise() {
   absl::MutexLock lock(&mu_);
   while (true) {
-    std::vector<std::shared_ptr<WorkerProcess>> dead;
-    std::vector<ExitReport> exits;
-    exits.swap(exits_);
-    for (const ExitReport& report : exits) HandleExitLocked(report, &dead);
-    if (!dead.empty()) {
-      // Joining their I/O threads must not hold up Invoke.
-      mu_.Unlock();
-      dead.clear();
-      mu_.Lock();
-      continue;
-    }
+    if (HandleExitsLocked()) continue;
     if (shutdown_) return;
-
-    // The next restart due in the serving generation.
-    const absl::Time now = options_.clock->Now();
     absl::Time next_due = absl::InfiniteFuture();
-    Slot* due = nullptr;
-    size_t due_index = 0;
-    if (current_ != nullptr) {
-      for (size_t i = 0; i < current_->slots.size(); ++i) {
-        Slot& slot = current_->slots[i];
-        if (slot.worker != nullptr ||
-            slot.restart_at == absl::InfiniteFuture()) {
-          continue;
-        }
-        if (slot.restart_at <= now) {
-          due = &slot;
-          due_index = i;
-          break;
-        }
-        next_due = std::min(next_due, slot.restart_at);
-      }
-    }
-    if (due != nullptr) {
-      Generation* const generation = current_;
-      const uint64_t generation_id = generation->id;
-      const uint64_t spawn_id = ++next_spawn_id_;
-      due->spawn_id = spawn_id;
-      due->restart_at = absl::InfiniteFuture();
-      WorkerProcess::Options worker_options =
-          OptionsFor(*generation, due_index, spawn_id);
-      const std::string zygote_key = generation->zygote_key;
-      const ZygoteProcess::Options zygote_options = generation->zygote_options;
-      mu_.Unlock();
-      absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
-          Respawn(worker_options, zygote_key, zygote_options);
-      mu_.Lock();
-      auto it = generations_.find(generation_id);
-      // Later restarts use the replacement zygote, if there was one.
-      if (it != generations_.end()) {
-        it->second->worker_options.zygote = worker_options.zygote;
-      }
-      Slot* slot =
-          it == generations_.end() ? nullptr : &it->second->slots[due_index];
-      if (slot == nullptr || slot->spawn_id != spawn_id ||
-          it->second.get() != current_) {
-        // A Load replaced the generation meanwhile: not needed any more.
-        if (worker.ok()) {
-          std::shared_ptr<WorkerProcess> unneeded = std::move(*worker);
-          unneeded->StopAsync();
-          mu_.Unlock();
-          unneeded.reset();
-          mu_.Lock();
-        }
-        continue;
-      }
-      if (!worker.ok()) {
-        ScheduleRestartLocked(*slot, worker.status());
-        continue;
-      }
-      // Serves once loaded (Invoke skips it until then); a failed load
-      // comes back as an exit report and another backoff.
-      slot->worker = std::move(*worker);
-      slot->started = options_.clock->Now();
-      ++restarts_;
+    if (const std::optional<size_t> due = DueSlotLocked(&next_due)) {
+      RestartSlotLocked(*due);
       continue;
     }
-
     wake_ = false;
     options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&wake_), next_due);
   }
+}
+
+bool WorkerPool::HandleExitsLocked() {
+  std::vector<std::shared_ptr<WorkerProcess>> dead;
+  std::vector<ExitReport> exits;
+  exits.swap(exits_);
+  for (const ExitReport& report : exits) HandleExitLocked(report, &dead);
+  if (dead.empty()) return false;
+  // Joining their I/O threads must not hold up Invoke.
+  mu_.Unlock();
+  dead.clear();
+  mu_.Lock();
+  return true;
+}
+
+std::optional<size_t> WorkerPool::DueSlotLocked(absl::Time* next_due) {
+  if (current_ == nullptr) return std::nullopt;
+  const absl::Time now = options_.clock->Now();
+  for (size_t i = 0; i < current_->slots.size(); ++i) {
+    const Slot& slot = current_->slots[i];
+    if (slot.worker != nullptr || slot.restart_at == absl::InfiniteFuture()) {
+      continue;
+    }
+    if (slot.restart_at <= now) return i;
+    *next_due = std::min(*next_due, slot.restart_at);
+  }
+  return std::nullopt;
+}
+
+void WorkerPool::RestartSlotLocked(size_t index) {
+  const Generation& generation = *current_;
+  const uint64_t generation_id = generation.id;
+  const uint64_t spawn_id = ++next_spawn_id_;
+  Slot& due = current_->slots[index];
+  due.spawn_id = spawn_id;
+  due.restart_at = absl::InfiniteFuture();
+  WorkerProcess::Options worker_options =
+      OptionsFor(generation, index, spawn_id);
+  const std::string zygote_key = generation.zygote_key;
+  const ZygoteProcess::Options zygote_options = generation.zygote_options;
+  mu_.Unlock();
+  absl::StatusOr<std::unique_ptr<WorkerProcess>> worker =
+      Respawn(worker_options, zygote_key, zygote_options);
+  mu_.Lock();
+  AdoptRestartedLocked(generation_id, index, spawn_id, worker_options.zygote,
+                       std::move(worker));
+}
+
+void WorkerPool::AdoptRestartedLocked(
+    uint64_t generation_id, size_t index, uint64_t spawn_id,
+    const std::shared_ptr<ZygoteProcess>& zygote,
+    absl::StatusOr<std::unique_ptr<WorkerProcess>> worker) {
+  auto it = generations_.find(generation_id);
+  // Later restarts use the replacement zygote, if there was one.
+  if (it != generations_.end()) it->second->worker_options.zygote = zygote;
+  Slot* slot = it == generations_.end() ? nullptr : &it->second->slots[index];
+  if (slot == nullptr || slot->spawn_id != spawn_id ||
+      it->second.get() != current_) {
+    // A Load replaced the generation meanwhile: not needed any more.
+    if (worker.ok()) {
+      std::shared_ptr<WorkerProcess> unneeded = std::move(*worker);
+      unneeded->StopAsync();
+      mu_.Unlock();
+      unneeded.reset();
+      mu_.Lock();
+    }
+    return;
+  }
+  if (!worker.ok()) {
+    ScheduleRestartLocked(*slot, worker.status());
+    return;
+  }
+  // Serves once loaded (Invoke skips it until then); a failed load comes
+  // back as an exit report and another backoff.
+  slot->worker = std::move(*worker);
+  slot->started = options_.clock->Now();
+  ++restarts_;
 }
 
 }  // namespace tether::agent

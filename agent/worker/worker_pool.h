@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -178,9 +179,59 @@ class WorkerPool {
 
   explicit WorkerPool(Options options);
 
+  // Load's steps, in order.
+  // A generation of `count` slots for `config`, with its zygote when it
+  // uses one (blocks while a new zygote imports).
+  absl::StatusOr<std::unique_ptr<Generation>> NewGeneration(
+      const WorkerConfig& config, size_t count)
+      ABSL_LOCKS_EXCLUDED(zygote_mu_, mu_);
+  // Sets generation.zygote_options and, when a zygote can run them, the
+  // zygote workers fork from. Errors other than UNIMPLEMENTED fail the load.
+  absl::Status AttachZygote(const WorkerConfig& config, Generation& generation)
+      ABSL_LOCKS_EXCLUDED(zygote_mu_, mu_);
+  // Gives `generation` its id and its slots their spawn ids (returned), and
+  // registers it so exit reports find it.
+  std::vector<uint64_t> RegisterGeneration(
+      std::unique_ptr<Generation> generation) ABSL_LOCKS_EXCLUDED(mu_);
+  // Spawns a worker per slot, then waits for each to load, so they load in
+  // parallel. Stops at the first error; `started` holds those spawned.
+  absl::Status StartWorkers(
+      const Generation& generation, const std::vector<uint64_t>& spawn_ids,
+      std::vector<std::shared_ptr<WorkerProcess>>* started)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // A load failed: stops its workers and forgets generation `id`, leaving
+  // the serving one as it was.
+  void DiscardGeneration(uint64_t id, const std::string& zygote_key,
+                         std::vector<std::shared_ptr<WorkerProcess>> started)
+      ABSL_LOCKS_EXCLUDED(zygote_mu_, mu_);
+  // Makes `next` (its workers loaded in `started`) the serving generation;
+  // returns the previous generation's workers, to be drained outside mu_.
+  std::vector<std::shared_ptr<WorkerProcess>> InstallLocked(
+      Generation& next, std::vector<std::shared_ptr<WorkerProcess>>& started)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LogLoadFailure(const WorkerConfig& config, const absl::Status& status)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   WorkerProcess::Options OptionsFor(const Generation& generation, size_t slot,
                                     uint64_t spawn_id);
   void Supervise();
+  // Applies the exit reports. True when it released mu_ meanwhile (to let
+  // dead workers go), so the caller must look at the state again.
+  bool HandleExitsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The serving generation's slot whose restart is due, if any; else
+  // `next_due` is when the next one is.
+  std::optional<size_t> DueSlotLocked(absl::Time* next_due)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts a replacement worker in the serving generation's slot `index`;
+  // releases mu_ while it (and maybe a new zygote) starts.
+  void RestartSlotLocked(size_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts the replacement from RestartSlotLocked in its slot, or stops it
+  // when a Load replaced the generation meanwhile.
+  void AdoptRestartedLocked(
+      uint64_t generation_id, size_t index, uint64_t spawn_id,
+      const std::shared_ptr<ZygoteProcess>& zygote,
+      absl::StatusOr<std::unique_ptr<WorkerProcess>> worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleExitLocked(const ExitReport& report,
                         std::vector<std::shared_ptr<WorkerProcess>>* dead)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -89,10 +89,8 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
       if (o.zygote != nullptr) break;  // Forked, not executed.
       std::string runner = o.runner_path;
       if (runner.empty()) {
-        absl::StatusOr<std::string> found =
-            FindDataFile("agent/python/tether_runner.pyz");
-        if (!found.ok()) return found.status();
-        runner = *std::move(found);
+        ASSIGN_OR_RETURN(runner,
+                         FindDataFile("agent/python/tether_runner.pyz"));
       }
       worker->executable_ = o.python;
       worker->argv_ = {o.python, runner, fd, max};
@@ -105,10 +103,8 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
       }
       std::string binary = o.native_worker_path;
       if (binary.empty()) {
-        absl::StatusOr<std::string> found =
-            FindDataFile("agent/native/tether-native-worker");
-        if (!found.ok()) return found.status();
-        binary = *std::move(found);
+        ASSIGN_OR_RETURN(binary,
+                         FindDataFile("agent/native/tether-native-worker"));
       }
       worker->executable_ = binary;
       worker->argv_ = {binary, fd, max};
@@ -130,7 +126,7 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
     worker->mu_.Await(absl::Condition(&worker->spawned_));
     status = worker->spawn_status_;
   }
-  if (!status.ok()) return status;  // The destructor joins the thread.
+  RETURN_IF_ERROR(status);  // The destructor joins the thread.
   return worker;
 }
 
@@ -188,52 +184,46 @@ void WorkerProcess::SignalWorker(int sig) {
 
 void WorkerProcess::Run() {
   pthread_setname_np(pthread_self(), "tether-worker");
-  const absl::Status spawned = SpawnChild();
-  {
-    absl::MutexLock lock(&mu_);
-    spawned_ = true;
-    spawn_status_ = spawned;
-    if (!spawned.ok()) {
-      state_ = State::kExited;
-      load_done_ = true;
-      load_status_ = spawned;
-      return;
-    }
-    state_ = State::kLoading;
-    load_deadline_ = options_.clock->Now() + options_.load_timeout;
-  }
-  {
-    WorkerRequest request;
-    request.set_id(kLoadRequestId);
-    *request.mutable_load() = options_.load;
-    std::string frame(kFrameHeaderBytes, '\0');
-    request.AppendToString(&frame);
-    EncodeFrameHeader(static_cast<uint32_t>(frame.size() - kFrameHeaderBytes),
-                      &frame[0]);
-    Send(std::move(frame));
-  }
+  if (!RecordSpawn(SpawnChild())) return;
+  SendLoadRequest();
+  Reap(ServeUntilExit());
+}
 
+bool WorkerProcess::RecordSpawn(const absl::Status& spawned) {
+  absl::MutexLock lock(&mu_);
+  spawned_ = true;
+  spawn_status_ = spawned;
+  if (!spawned.ok()) {
+    state_ = State::kExited;
+    load_done_ = true;
+    load_status_ = spawned;
+    return false;
+  }
+  state_ = State::kLoading;
+  load_deadline_ = options_.clock->Now() + options_.load_timeout;
+  return true;
+}
+
+void WorkerProcess::SendLoadRequest() {
+  WorkerRequest request;
+  request.set_id(kLoadRequestId);
+  *request.mutable_load() = options_.load;
+  std::string frame(kFrameHeaderBytes, '\0');
+  request.AppendToString(&frame);
+  EncodeFrameHeader(static_cast<uint32_t>(frame.size() - kFrameHeaderBytes),
+                    &frame[0]);
+  Send(std::move(frame));
+}
+
+bool WorkerProcess::ServeUntilExit() {
   FrameReader reader(sock_, options_.max_frame_bytes);
   bool reading = true;
   bool child_exited = false;
   while (true) {
-    if (reading) {
-      absl::string_view frame;
-      while (true) {
-        absl::StatusOr<bool> next = reader.Next(&frame);
-        if (!next.ok()) {
-          absl::MutexLock lock(&mu_);
-          KillNowLocked(next.status().message());
-          reading = false;
-          break;
-        }
-        if (!*next) break;
-        Dispatch(frame);
-      }
-    }
+    if (reading) reading = DispatchBuffered(reader);
     const absl::Time deadline = Tick();
     // Without pidfd, Reap waits for the exit instead.
-    if (!reading && (child_exited || pidfd_ < 0)) break;
+    if (!reading && (child_exited || pidfd_ < 0)) return child_exited;
 
     struct pollfd fds[3];
     int count = 0;
@@ -271,25 +261,40 @@ void WorkerProcess::Run() {
     }
     if (pid_index >= 0 && fds[pid_index].revents != 0) child_exited = true;
     if (sock_index >= 0) {
-      const short revents = fds[sock_index].revents;
-      if (revents & POLLOUT) FlushWriteQueue();
-      if (revents & (POLLIN | POLLHUP | POLLERR)) {
-        const absl::Status status = reader.Fill();
-        if (!status.ok()) {
-          reading = false;
-          absl::MutexLock lock(&mu_);
-          if (absl::IsOutOfRange(status)) {
-            OnSocketClosedLocked();
-          } else {
-            KillNowLocked(status.message());
-          }
-        }
-      } else if (child_exited) {
-        reading = false;  // Nothing more will come.
-      }
+      reading =
+          HandleSocketEvents(fds[sock_index].revents, reader, child_exited);
     }
   }
-  Reap(child_exited);
+}
+
+bool WorkerProcess::DispatchBuffered(FrameReader& reader) {
+  absl::string_view frame;
+  while (true) {
+    absl::StatusOr<bool> next = reader.Next(&frame);
+    if (!next.ok()) {
+      absl::MutexLock lock(&mu_);
+      KillNowLocked(next.status().message());
+      return false;
+    }
+    if (!*next) return true;
+    Dispatch(frame);
+  }
+}
+
+bool WorkerProcess::HandleSocketEvents(short revents, FrameReader& reader,
+                                       bool child_exited) {
+  if (revents & POLLOUT) FlushWriteQueue();
+  // Without input, an exited child has nothing more to say.
+  if ((revents & (POLLIN | POLLHUP | POLLERR)) == 0) return !child_exited;
+  const absl::Status status = reader.Fill();
+  if (status.ok()) return true;
+  absl::MutexLock lock(&mu_);
+  if (absl::IsOutOfRange(status)) {
+    OnSocketClosedLocked();
+  } else {
+    KillNowLocked(status.message());
+  }
+  return false;
 }
 
 absl::Time WorkerProcess::Tick() {

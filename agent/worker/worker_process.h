@@ -173,6 +173,19 @@ class WorkerProcess {
   // I/O thread.
   void Run();
   absl::Status SpawnChild();
+  // Publishes SpawnChild's outcome to Spawn; false when it failed.
+  bool RecordSpawn(const absl::Status& spawned) ABSL_LOCKS_EXCLUDED(mu_);
+  void SendLoadRequest();
+  // Reads, writes and applies deadlines until the worker is gone (or, with
+  // no pidfd, its socket is); returns whether the pidfd reported its exit.
+  bool ServeUntilExit() ABSL_LOCKS_EXCLUDED(mu_);
+  // Dispatches the frames already read; false on a framing error (the
+  // worker is then killed).
+  bool DispatchBuffered(FrameReader& reader) ABSL_LOCKS_EXCLUDED(mu_);
+  // Handles poll's events on the socket; false once nothing more will be
+  // read from it.
+  bool HandleSocketEvents(short revents, FrameReader& reader, bool child_exited)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Signals the worker's process group.
   void SignalWorker(int sig);
   void Dispatch(absl::string_view frame);

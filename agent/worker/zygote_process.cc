@@ -56,82 +56,91 @@ absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(
                      options.max_frame_bytes));
   }
   std::shared_ptr<ZygoteProcess> zygote(new ZygoteProcess(std::move(options)));
-  const Options& o = zygote->options_;
-  zygote->runner_ = o.runner_path;
-  if (zygote->runner_.empty()) {
-    absl::StatusOr<std::string> found =
-        FindDataFile("agent/python/tether_runner.pyz");
-    if (!found.ok()) return found.status();
-    zygote->runner_ = *std::move(found);
+  RETURN_IF_ERROR(zygote->StartProcess());
+  RETURN_IF_ERROR(zygote->Preload());
+  return zygote;
+}
+
+absl::Status ZygoteProcess::StartProcess() {
+  runner_ = options_.runner_path;
+  if (runner_.empty()) {
+    ASSIGN_OR_RETURN(runner_, FindDataFile("agent/python/tether_runner.pyz"));
   }
-  zygote->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (zygote->wake_fd_ < 0) return ErrnoStatus(errno, "eventfd", "");
-  zygote->receive_buffer_.resize(kMaxPacketBytes);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return ErrnoStatus(errno, "eventfd", "");
+  receive_buffer_.resize(kMaxPacketBytes);
 
   // The I/O thread forks the zygote: PDEATHSIG follows the forking thread.
-  zygote->thread_ = std::thread([z = zygote.get()] { z->Run(); });
+  thread_ = std::thread([this] { Run(); });
   {
-    absl::MutexLock lock(&zygote->mu_);
-    zygote->mu_.Await(absl::Condition(&zygote->spawned_));
-    RETURN_IF_ERROR(zygote->spawn_status_);
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&spawned_));
+    RETURN_IF_ERROR(spawn_status_);
   }
-  if (zygote->pidfd_ < 0) {
+  if (pidfd_ < 0) {
     return absl::UnimplementedError(
         "this kernel has no pidfd_open (Linux 5.3+), which zygotes need");
   }
+  return absl::OkStatus();
+}
 
-  const std::string modules = absl::StrJoin(o.preload, ", ");
+absl::Status ZygoteProcess::Preload() {
+  const std::string modules = absl::StrJoin(options_.preload, ", ");
   ZygoteRequest request;
-  request.mutable_preload()->set_root(o.root);
-  for (const std::string& module : o.preload) {
+  request.mutable_preload()->set_root(options_.root);
+  for (const std::string& module : options_.preload) {
     request.mutable_preload()->add_modules(module);
   }
   absl::StatusOr<Reply> reply =
-      zygote->Call(std::move(request), -1, o.preload_timeout);
-  if (!reply.ok()) {
-    if (absl::IsDeadlineExceeded(reply.status())) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(zygote->label_, " did not import [", modules,
-                       "] within ", absl::FormatDuration(o.preload_timeout)));
-    }
-    if (absl::IsUnavailable(reply.status())) {
-      // It died importing: the user's modules' fault, like a worker that
-      // dies while loading.
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot preload [", modules, "] in ", o.root, ": ",
-                       reply.status().message(), " while importing"));
-    }
-    return reply.status();
-  }
+      Call(std::move(request), -1, options_.preload_timeout);
+  if (!reply.ok()) return PreloadCallError(reply.status(), modules);
   if (reply->fd >= 0) close(reply->fd);
-  const ZygoteResponse& response = reply->response;
+  return OnPreloaded(reply->response, modules);
+}
+
+absl::Status ZygoteProcess::PreloadCallError(const absl::Status& status,
+                                             const std::string& modules) const {
+  if (absl::IsDeadlineExceeded(status)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(label_, " did not import [", modules, "] within ",
+                     absl::FormatDuration(options_.preload_timeout)));
+  }
+  if (absl::IsUnavailable(status)) {
+    // It died importing: the user's modules' fault, like a worker that
+    // dies while loading.
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot preload [", modules, "] in ", options_.root, ": ",
+                     status.message(), " while importing"));
+  }
+  return status;
+}
+
+absl::Status ZygoteProcess::OnPreloaded(const ZygoteResponse& response,
+                                        const std::string& modules) {
   if (response.has_error()) {
     if (response.error().type() == kZygoteUnsupportedType) {
       return absl::UnimplementedError(response.error().message());
     }
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot preload [", modules, "] in ", o.root, ": ",
+        absl::StrCat("cannot preload [", modules, "] in ", options_.root, ": ",
                      FormatRemoteError(response.error())));
   }
   if (!response.has_preloaded()) {
-    return absl::InternalError(absl::StrCat(zygote->label_,
-                                            " answered preload with neither "
-                                            "`preloaded` nor `error`"));
+    return absl::InternalError(absl::StrCat(
+        label_, " answered preload with neither `preloaded` nor `error`"));
   }
-  zygote->import_time_ =
-      absl::Microseconds(response.preloaded().import_micros());
+  import_time_ = absl::Microseconds(response.preloaded().import_micros());
   if (response.preloaded().threads() > 1) {
     // fork copies only the calling thread: locks other threads held stay
     // held in every worker. Known offenders start threads lazily, so this
     // usually works, but a hang in a worker would start here.
-    TETHER_LOG(WARNING) << zygote->label_ << " has "
-                        << response.preloaded().threads()
+    TETHER_LOG(WARNING) << label_ << " has " << response.preloaded().threads()
                         << " threads after importing [" << modules
                         << "]; workers are forked from its main thread only";
   }
-  TETHER_LOG(INFO) << zygote->label_ << " imported [" << modules << "] in "
-                   << absl::FormatDuration(zygote->import_time_);
-  return zygote;
+  TETHER_LOG(INFO) << label_ << " imported [" << modules << "] in "
+                   << absl::FormatDuration(import_time_);
+  return absl::OkStatus();
 }
 
 ZygoteProcess::~ZygoteProcess() {
@@ -284,6 +293,19 @@ void ZygoteProcess::Wake() {
 
 void ZygoteProcess::Run() {
   pthread_setname_np(pthread_self(), "tether-zygote");
+  if (!SpawnZygote()) return;
+  TETHER_LOG(INFO) << "started " << label_ << " importing ["
+                   << absl::StrJoin(options_.preload, ", ") << "]";
+  const bool reading = WatchUntilExit();
+  // Exit reports it sent before it went.
+  if (reading) ReceiveAll();
+  // What it left in its own process group (workers have their own groups
+  // and die by PDEATHSIG). The zombie still holds the group id.
+  kill(-pid_, SIGKILL);
+  MarkExited(WaitChild(pid_).ToString());
+}
+
+bool ZygoteProcess::SpawnZygote() {
   ChildSpec spec;
   spec.executable = options_.python;
   spec.argv = {options_.python, runner_, "--zygote", absl::StrCat(kWorkerFd),
@@ -292,41 +314,28 @@ void ZygoteProcess::Run() {
   spec.socket_type = SOCK_SEQPACKET;
   spec.child_fd = kWorkerFd;
   absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
-  {
-    absl::MutexLock lock(&mu_);
-    spawned_ = true;
-    if (!child.ok()) {
-      spawn_status_ = child.status();
-      exited_ = true;
-      exit_reason_ =
-          absl::StrCat("zygote did not start: ", child.status().message());
-      return;
-    }
-    pid_ = child->pid;
-    sock_ = child->sock;
-    pidfd_ = child->pidfd;
-    label_ = absl::StrCat("zygote process ", pid_);
+  absl::MutexLock lock(&mu_);
+  spawned_ = true;
+  if (!child.ok()) {
+    spawn_status_ = child.status();
+    exited_ = true;
+    exit_reason_ =
+        absl::StrCat("zygote did not start: ", child.status().message());
+    return false;
   }
-  TETHER_LOG(INFO) << "started " << label_ << " importing ["
-                   << absl::StrJoin(options_.preload, ", ") << "]";
+  pid_ = child->pid;
+  sock_ = child->sock;
+  pidfd_ = child->pidfd;
+  label_ = absl::StrCat("zygote process ", pid_);
+  return true;
+}
 
+bool ZygoteProcess::WatchUntilExit() {
   bool reading = true;
   bool exited = false;
   bool kill_sent = false;
   while (!exited) {
-    absl::Time deadline = absl::InfiniteFuture();
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_ && !kill_sent) {
-        const absl::Time now = options_.clock->Now();
-        if (now >= kill_deadline_) {
-          SignalGroup(pid_, SIGKILL);
-          kill_sent = true;
-        } else {
-          deadline = kill_deadline_;
-        }
-      }
-    }
+    const absl::Time deadline = KillWhenDue(kill_sent);
     struct pollfd fds[3];
     int count = 0;
     int sock_index = -1;
@@ -361,12 +370,19 @@ void ZygoteProcess::Run() {
     }
     if (pid_index >= 0 && fds[pid_index].revents != 0) exited = true;
   }
-  // Exit reports it sent before it went.
-  if (reading) ReceiveAll();
-  // What it left in its own process group (workers have their own groups
-  // and die by PDEATHSIG). The zombie still holds the group id.
-  kill(-pid_, SIGKILL);
-  const std::string how = WaitChild(pid_).ToString();
+  return reading;
+}
+
+absl::Time ZygoteProcess::KillWhenDue(bool& kill_sent) {
+  absl::MutexLock lock(&mu_);
+  if (!stopping_ || kill_sent) return absl::InfiniteFuture();
+  if (options_.clock->Now() < kill_deadline_) return kill_deadline_;
+  SignalGroup(pid_, SIGKILL);
+  kill_sent = true;
+  return absl::InfiniteFuture();
+}
+
+void ZygoteProcess::MarkExited(const std::string& how) {
   absl::MutexLock lock(&mu_);
   exited_ = true;
   exit_reason_ = absl::StrCat(label_, " exited (", how, ")");

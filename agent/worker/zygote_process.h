@@ -134,6 +134,18 @@ class ZygoteProcess {
 
   explicit ZygoteProcess(Options options);
 
+  // Start's steps. StartProcess starts the process (on the I/O thread) and
+  // waits until it runs; UNIMPLEMENTED without pidfd.
+  absl::Status StartProcess() ABSL_LOCKS_EXCLUDED(mu_);
+  // Has the zygote import the preload modules and waits until it has.
+  absl::Status Preload() ABSL_LOCKS_EXCLUDED(mu_);
+  // Start's error for a preload request that got no answer.
+  absl::Status PreloadCallError(const absl::Status& status,
+                                const std::string& modules) const;
+  // Start's outcome from the zygote's answer to the preload request.
+  absl::Status OnPreloaded(const tether::v1::ZygoteResponse& response,
+                           const std::string& modules);
+
   // Sends `request` (with `fd` attached unless -1) and waits for the reply.
   // The returned Reply owns its fd.
   absl::StatusOr<Reply> Call(tether::v1::ZygoteRequest request, int fd,
@@ -144,6 +156,16 @@ class ZygoteProcess {
 
   // I/O thread.
   void Run();
+  // Spawns the zygote process; false (and exited) when it cannot.
+  bool SpawnZygote() ABSL_LOCKS_EXCLUDED(mu_);
+  // Polls the socket and the pidfd until the zygote exits; returns whether
+  // the socket is still worth reading.
+  bool WatchUntilExit() ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends SIGKILL once a stop's grace period is over; returns when that is
+  // due (InfiniteFuture: not stopping, or sent).
+  absl::Time KillWhenDue(bool& kill_sent) ABSL_LOCKS_EXCLUDED(mu_);
+  // Records the exit (`how`: "signal 9") and fails the calls waiting.
+  void MarkExited(const std::string& how) ABSL_LOCKS_EXCLUDED(mu_);
   // Reads every packet available; false at end of stream or on a protocol
   // error (then the zygote is killed).
   bool ReceiveAll();
