@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace tether::controlplane {
 
@@ -21,8 +22,7 @@ absl::StatusOr<std::unique_ptr<ApiTokens>> ApiTokens::Create(Options options) {
   }
   auto tokens = std::unique_ptr<ApiTokens>(new ApiTokens(std::move(options)));
   absl::MutexLock lock(&tokens->mu_);
-  absl::Status loaded = tokens->Reload();
-  if (!loaded.ok()) return loaded;
+  RETURN_IF_ERROR(tokens->Reload());
   tokens->checked_ns_.store(absl::ToUnixNanos(tokens->options_.clock->Now()),
                             std::memory_order_relaxed);
   return tokens;

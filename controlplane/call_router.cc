@@ -113,6 +113,130 @@ CallResult TakeResult(InvokeResponse& response, const AgentEndpoint& endpoint) {
   return result;
 }
 
+// PERMISSION_DENIED for a codec the service does not allow,
+// RESOURCE_EXHAUSTED for a payload over the limit.
+absl::Status CheckRequest(const CallRequest& request, const Route& route,
+                          Codec codec, int64_t max_payload_bytes) {
+  if (!servicespec::CodecAllowed(route.allowed_codecs, codec)) {
+    std::vector<std::string> allowed;
+    for (Codec c : route.allowed_codecs)
+      allowed.push_back(servicespec::CodecName(c));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "codec ", servicespec::CodecName(codec), " is not allowed for service ",
+        route.service, " (allowed: ", absl::StrJoin(allowed, ", "),
+        "); list it in compute.allowed_serialization"));
+  }
+  if (static_cast<int64_t>(request.payload().size()) > max_payload_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "payload of ", request.payload().size(), " bytes exceeds the limit of ",
+        max_payload_bytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+// Fills `targets` (empty on entry) with the ready replicas that
+// `request.target()` selects: at least one on success.
+absl::Status PickTargets(const CallRequest& request, const Route& route,
+                         std::vector<std::shared_ptr<AgentEndpoint>>* targets) {
+  switch (request.target()) {
+    case CallRequest::TARGET_UNSPECIFIED:
+    case CallRequest::TARGET_ANY: {
+      // Least outstanding requests; ties go to the lower replica index.
+      // Raw pointers while scanning: no reference-count traffic per replica.
+      const std::shared_ptr<AgentEndpoint>* best = nullptr;
+      for (const auto& endpoint : route.ready) {
+        if (best == nullptr || endpoint->in_flight < (*best)->in_flight) {
+          best = &endpoint;
+        }
+      }
+      if (best != nullptr) targets->push_back(*best);
+      break;
+    }
+    case CallRequest::TARGET_ALL:
+      *targets = route.ready;
+      break;
+    case CallRequest::TARGET_REPLICA: {
+      for (const auto& endpoint : route.ready) {
+        if (endpoint->replica == request.replica())
+          targets->push_back(endpoint);
+      }
+      if (targets->empty()) {
+        return absl::UnavailableError(
+            absl::StrCat("replica \"", request.replica(), "\" of service ",
+                         route.service, " is not ready"));
+      }
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("target: unknown value ", request.target()));
+  }
+  if (targets->empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("service ", route.service, " has no ready replica",
+                     route.not_ready_reason.empty()
+                         ? ""
+                         : absl::StrCat(" (", route.not_ready_reason, ")")));
+  }
+  return absl::OkStatus();
+}
+
+// Sends the call to one replica: one allocation, no fan-out state.
+void InvokeOne(std::shared_ptr<AgentEndpoint> endpoint,
+               const CallRequest& request, Codec codec, absl::Time deadline,
+               const std::string& authorization, CallResponse* response,
+               std::function<void(absl::Status)> done) {
+  auto* single = new SingleInvoke;
+  FillInvoke(request, codec, &single->request);
+  single->endpoint = std::move(endpoint);
+  single->call_response = response;
+  single->done = std::move(done);
+  PrepareContext(deadline, authorization, single->context);
+  single->endpoint->in_flight++;
+  single->endpoint->stub->async()->Invoke(
+      &single->context, &single->request, &single->response,
+      [single](const grpc::Status& status) {
+        single->endpoint->in_flight--;
+        if (status.ok()) {
+          *single->call_response->add_results() =
+              TakeResult(single->response, *single->endpoint);
+        }
+        // Moved out first: `done` may let the server reuse `response`.
+        std::function<void(absl::Status)> done = std::move(single->done);
+        delete single;
+        done(FromGrpcStatus(status));
+      });
+}
+
+// Sends the call to every target; `done` runs once, after the last reply.
+void InvokeAll(const std::vector<std::shared_ptr<AgentEndpoint>>& targets,
+               const CallRequest& request, Codec codec, absl::Time deadline,
+               const std::string& authorization, CallResponse* response,
+               std::function<void(absl::Status)> done) {
+  auto invoke = std::make_shared<InvokeRequest>();
+  FillInvoke(request, codec, invoke.get());
+  auto fan_out =
+      std::make_shared<FanOut>(targets.size(), response, std::move(done));
+  for (size_t i = 0; i < targets.size(); ++i) {
+    auto* pending = new PendingInvoke;
+    pending->request = invoke;
+    pending->endpoint = targets[i];
+    pending->fan_out = fan_out;
+    pending->index = i;
+    PrepareContext(deadline, authorization, pending->context);
+    pending->endpoint->in_flight++;
+    pending->endpoint->stub->async()->Invoke(
+        &pending->context, pending->request.get(), &pending->response,
+        [pending](const grpc::Status& status) {
+          pending->endpoint->in_flight--;
+          pending->fan_out->Complete(
+              pending->index, status,
+              TakeResult(pending->response, *pending->endpoint));
+          delete pending;
+        });
+  }
+}
+
 }  // namespace
 
 CallRouter::CallRouter(Options options) : options_(options) {}
@@ -158,112 +282,25 @@ void CallRouter::Call(const CallRequest& request, CallResponse* response,
     return done(absl::NotFoundError(
         absl::StrCat("service \"", request.service(), "\" not found")));
   }
-  const Route* const route = entry->route.get();
+  const Route& route = *entry->route;
   const Codec codec = servicespec::EffectiveCodec(request.codec());
-  if (!servicespec::CodecAllowed(route->allowed_codecs, codec)) {
-    std::vector<std::string> allowed;
-    for (Codec c : route->allowed_codecs)
-      allowed.push_back(servicespec::CodecName(c));
-    return done(absl::PermissionDeniedError(absl::StrCat(
-        "codec ", servicespec::CodecName(codec), " is not allowed for service ",
-        route->service, " (allowed: ", absl::StrJoin(allowed, ", "),
-        "); list it in compute.allowed_serialization")));
+  if (absl::Status checked =
+          CheckRequest(request, route, codec, options_.max_payload_bytes);
+      !checked.ok()) {
+    return done(std::move(checked));
   }
-  if (static_cast<int64_t>(request.payload().size()) >
-      options_.max_payload_bytes) {
-    return done(absl::ResourceExhaustedError(absl::StrCat(
-        "payload of ", request.payload().size(), " bytes exceeds the limit of ",
-        options_.max_payload_bytes, " bytes")));
-  }
-
   std::vector<std::shared_ptr<AgentEndpoint>> targets;
-  switch (request.target()) {
-    case CallRequest::TARGET_UNSPECIFIED:
-    case CallRequest::TARGET_ANY: {
-      // Least outstanding requests; ties go to the lower replica index.
-      // Raw pointers while scanning: no reference-count traffic per replica.
-      const std::shared_ptr<AgentEndpoint>* best = nullptr;
-      for (const auto& endpoint : route->ready) {
-        if (best == nullptr || endpoint->in_flight < (*best)->in_flight) {
-          best = &endpoint;
-        }
-      }
-      if (best != nullptr) targets.push_back(*best);
-      break;
-    }
-    case CallRequest::TARGET_ALL:
-      targets = route->ready;
-      break;
-    case CallRequest::TARGET_REPLICA: {
-      for (const auto& endpoint : route->ready) {
-        if (endpoint->replica == request.replica()) targets.push_back(endpoint);
-      }
-      if (targets.empty()) {
-        return done(absl::UnavailableError(
-            absl::StrCat("replica \"", request.replica(), "\" of service ",
-                         route->service, " is not ready")));
-      }
-      break;
-    }
-    default:
-      return done(absl::InvalidArgumentError(
-          absl::StrCat("target: unknown value ", request.target())));
+  if (absl::Status picked = PickTargets(request, route, &targets);
+      !picked.ok()) {
+    return done(std::move(picked));
   }
-  if (targets.empty()) {
-    return done(absl::UnavailableError(
-        absl::StrCat("service ", route->service, " has no ready replica",
-                     route->not_ready_reason.empty()
-                         ? ""
-                         : absl::StrCat(" (", route->not_ready_reason, ")"))));
-  }
-
   if (targets.size() == 1) {
     // The common case, kept free of the fan-out's shared state.
-    auto* single = new SingleInvoke;
-    FillInvoke(request, codec, &single->request);
-    single->endpoint = std::move(targets[0]);
-    single->call_response = response;
-    single->done = std::move(done);
-    PrepareContext(deadline, entry->authorization, single->context);
-    single->endpoint->in_flight++;
-    single->endpoint->stub->async()->Invoke(
-        &single->context, &single->request, &single->response,
-        [single](const grpc::Status& status) {
-          single->endpoint->in_flight--;
-          if (status.ok()) {
-            *single->call_response->add_results() =
-                TakeResult(single->response, *single->endpoint);
-          }
-          // Moved out first: `done` may let the server reuse `response`.
-          std::function<void(absl::Status)> done = std::move(single->done);
-          delete single;
-          done(FromGrpcStatus(status));
-        });
-    return;
+    return InvokeOne(std::move(targets[0]), request, codec, deadline,
+                     entry->authorization, response, std::move(done));
   }
-
-  auto invoke = std::make_shared<InvokeRequest>();
-  FillInvoke(request, codec, invoke.get());
-  auto fan_out =
-      std::make_shared<FanOut>(targets.size(), response, std::move(done));
-  for (size_t i = 0; i < targets.size(); ++i) {
-    auto* pending = new PendingInvoke;
-    pending->request = invoke;
-    pending->endpoint = targets[i];
-    pending->fan_out = fan_out;
-    pending->index = i;
-    PrepareContext(deadline, entry->authorization, pending->context);
-    pending->endpoint->in_flight++;
-    pending->endpoint->stub->async()->Invoke(
-        &pending->context, pending->request.get(), &pending->response,
-        [pending](const grpc::Status& status) {
-          pending->endpoint->in_flight--;
-          pending->fan_out->Complete(
-              pending->index, status,
-              TakeResult(pending->response, *pending->endpoint));
-          delete pending;
-        });
-  }
+  InvokeAll(targets, request, codec, deadline, entry->authorization, response,
+            std::move(done));
 }
 
 }  // namespace tether::controlplane

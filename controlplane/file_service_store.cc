@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 
 namespace tether::controlplane {
 
@@ -16,8 +17,7 @@ absl::StatusOr<std::unique_ptr<FileServiceStore>> FileServiceStore::Create(
   if (options.dir.empty()) {
     return absl::InvalidArgumentError("FileServiceStore: dir is empty");
   }
-  absl::Status status = MakeDirs(options.dir);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(MakeDirs(options.dir));
   return std::unique_ptr<FileServiceStore>(
       new FileServiceStore(std::move(options)));
 }
@@ -50,17 +50,15 @@ absl::Status FileServiceStore::Delete(const std::string& name) {
 absl::StatusOr<std::vector<tether::v1::ServiceStatus>>
 FileServiceStore::LoadAll() {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<std::vector<std::string>> files = ListDir(options_.dir);
-  if (!files.ok()) return files.status();
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ListDir(options_.dir));
   std::vector<tether::v1::ServiceStatus> records;
-  for (const std::string& file : *files) {
+  for (const std::string& file : files) {
     // Leftover temporaries of an interrupted write are not records.
     if (!absl::EndsWith(file, ".pb")) continue;
     const std::string path = absl::StrCat(options_.dir, "/", file);
-    absl::StatusOr<std::string> bytes = ReadFile(path);
-    if (!bytes.ok()) return bytes.status();
+    ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
     tether::v1::ServiceStatus record;
-    if (!record.ParseFromString(*bytes)) {
+    if (!record.ParseFromString(bytes)) {
       return absl::DataLossError(absl::StrCat("corrupt service record ", path));
     }
     records.push_back(std::move(record));

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "kube/label_selector.h"
 
 namespace tether::kube {
@@ -139,11 +140,8 @@ absl::StatusOr<json*> FakeKubeClient::Find(const ResourceType& type,
 
 absl::StatusOr<json> FakeKubeClient::Apply(const json& object) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status status = BeginCall(Verb::kApply); !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<ResourceType> type = ResourceTypeOf(object);
-  if (!type.ok()) return type.status();
+  RETURN_IF_ERROR(BeginCall(Verb::kApply));
+  ASSIGN_OR_RETURN(ResourceType type, ResourceTypeOf(object));
   const std::string name = MetadataString(object, "name");
   const std::string ns = MetadataString(object, "namespace");
   if (name.empty() || ns.empty()) {
@@ -153,22 +151,22 @@ absl::StatusOr<json> FakeKubeClient::Apply(const json& object) {
   if (object.contains("spec") && !object["spec"].is_object()) {
     return absl::InvalidArgumentError("spec: expected an object");
   }
-  const std::string key = Key(*type, ns, name);
+  const std::string key = Key(type, ns, name);
   const auto it = objects_.find(key);
   const json* old = it == objects_.end() ? nullptr : &it->second;
   const std::string rv = MetadataString(object, "resourceVersion");
   if (old != nullptr && !rv.empty() &&
       rv != MetadataString(*old, "resourceVersion")) {
     return absl::AbortedError(absl::StrCat(
-        "Operation cannot be fulfilled on ", ResourceName(*type), " \"", name,
+        "Operation cannot be fulfilled on ", ResourceName(type), " \"", name,
         "\": the object has been modified; please apply your changes to the "
         "latest version and try again"));
   }
   json stored = old != nullptr ? *old : json::object();
   stored.merge_patch(object);
-  if (HasStatus(*type)) {
+  if (HasStatus(type)) {
     if (old == nullptr) {
-      stored["status"] = type->plural == kPods.plural
+      stored["status"] = type.plural == kPods.plural
                              ? json{{"phase", "Pending"}}
                              : json::object();
     } else if (old->contains("status")) {
@@ -177,38 +175,33 @@ absl::StatusOr<json> FakeKubeClient::Apply(const json& object) {
       stored.erase("status");
     }
   }
-  if (HasScale(*type) && !stored["spec"].contains("replicas")) {
+  if (HasScale(type) && !stored["spec"].contains("replicas")) {
     stored["spec"]["replicas"] = 1;  // The API's defaulting.
   }
-  return Commit(*type, key, std::move(stored), old);
+  return Commit(type, key, std::move(stored), old);
 }
 
 absl::StatusOr<json> FakeKubeClient::Get(const ResourceType& type,
                                          absl::string_view ns,
                                          absl::string_view name) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status status = BeginCall(Verb::kGet); !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<json*> object = Find(type, ns, name);
-  if (!object.ok()) return object.status();
-  return **object;
+  RETURN_IF_ERROR(BeginCall(Verb::kGet));
+  ASSIGN_OR_RETURN(json * object, Find(type, ns, name));
+  return *object;
 }
 
 absl::StatusOr<ObjectList> FakeKubeClient::List(
     const ResourceType& type, absl::string_view ns,
     absl::string_view label_selector) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status status = BeginCall(Verb::kList); !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<LabelSelector> selector = LabelSelector::Parse(label_selector);
-  if (!selector.ok()) return selector.status();
+  RETURN_IF_ERROR(BeginCall(Verb::kList));
+  ASSIGN_OR_RETURN(LabelSelector selector,
+                   LabelSelector::Parse(label_selector));
   ObjectList list;
   const std::string prefix = Key(type, ns, "");
   for (auto it = objects_.lower_bound(prefix);
        it != objects_.end() && absl::StartsWith(it->first, prefix); ++it) {
-    if (!selector->Matches(Labels(it->second))) continue;
+    if (!selector.Matches(Labels(it->second))) continue;
     json item = it->second;
     // LIST items carry no kind/apiVersion; the list does.
     item.erase("kind");
@@ -231,9 +224,7 @@ absl::Status FakeKubeClient::Watch(
   absl::StatusOr<LabelSelector> selector;
   {
     absl::MutexLock lock(&mu_);
-    if (absl::Status status = BeginCall(Verb::kWatch); !status.ok()) {
-      return status;
-    }
+    RETURN_IF_ERROR(BeginCall(Verb::kWatch));
     selector = LabelSelector::Parse(options.label_selector);
     if (!selector.ok()) return selector.status();
     // Taken with the call counted, so a test that saw WatchCount() rise can
@@ -304,9 +295,7 @@ absl::Status FakeKubeClient::Delete(const ResourceType& type,
                                     absl::string_view name,
                                     Propagation /*propagation*/) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status status = BeginCall(Verb::kDelete); !status.ok()) {
-    return status;
-  }
+  RETURN_IF_ERROR(BeginCall(Verb::kDelete));
   // Deletion is immediate: no finalizers, grace periods or dependents here,
   // so the propagation policy changes nothing.
   const auto it = objects_.find(Key(type, ns, name));
@@ -322,16 +311,13 @@ absl::StatusOr<int32_t> FakeKubeClient::GetScale(const ResourceType& type,
                                                  absl::string_view ns,
                                                  absl::string_view name) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status status = BeginCall(Verb::kScale); !status.ok()) {
-    return status;
-  }
+  RETURN_IF_ERROR(BeginCall(Verb::kScale));
   if (!HasScale(type)) {
     return absl::NotFoundError(
         "the server could not find the requested resource");
   }
-  absl::StatusOr<json*> object = Find(type, ns, name);
-  if (!object.ok()) return object.status();
-  const json replicas = (**object)["spec"].value("replicas", json());
+  ASSIGN_OR_RETURN(json * object, Find(type, ns, name));
+  const json replicas = (*object)["spec"].value("replicas", json());
   if (!replicas.is_number_integer()) return 0;
   return replicas.get<int32_t>();
 }
@@ -341,9 +327,7 @@ absl::Status FakeKubeClient::SetScale(const ResourceType& type,
                                       absl::string_view name,
                                       int32_t replicas) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status status = BeginCall(Verb::kScale); !status.ok()) {
-    return status;
-  }
+  RETURN_IF_ERROR(BeginCall(Verb::kScale));
   if (!HasScale(type)) {
     return absl::NotFoundError(
         "the server could not find the requested resource");
@@ -352,11 +336,10 @@ absl::Status FakeKubeClient::SetScale(const ResourceType& type,
     return absl::InvalidArgumentError(
         "spec.replicas: Invalid value: must be greater than or equal to 0");
   }
-  absl::StatusOr<json*> object = Find(type, ns, name);
-  if (!object.ok()) return object.status();
-  json updated = **object;
+  ASSIGN_OR_RETURN(json * object, Find(type, ns, name));
+  json updated = *object;
   updated["spec"]["replicas"] = replicas;
-  Commit(type, Key(type, ns, name), std::move(updated), *object);
+  Commit(type, Key(type, ns, name), std::move(updated), object);
   return absl::OkStatus();
 }
 
@@ -371,11 +354,10 @@ absl::Status FakeKubeClient::SetStatus(const ResourceType& type,
                                        absl::string_view name,
                                        const json& status) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<json*> object = Find(type, ns, name);
-  if (!object.ok()) return object.status();
-  json updated = **object;
+  ASSIGN_OR_RETURN(json * object, Find(type, ns, name));
+  json updated = *object;
   updated["status"] = status;
-  Commit(type, Key(type, ns, name), std::move(updated), *object);
+  Commit(type, Key(type, ns, name), std::move(updated), object);
   return absl::OkStatus();
 }
 

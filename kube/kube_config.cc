@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "common/exec_args.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
@@ -71,12 +72,11 @@ class KubeconfigReader {
   }
 
   absl::StatusOr<KubeConfig> Read(const std::string& context_name) {
-    absl::StatusOr<std::string> text = ReadFile(path_);
-    if (!text.ok()) return text.status();
+    ASSIGN_OR_RETURN(std::string text, ReadFile(path_));
     json root;
     // yaml-cpp reports syntax errors by throwing; none leaves this block.
     try {
-      root = YamlNodeToJson(YAML::Load(*text));
+      root = YamlNodeToJson(YAML::Load(text));
     } catch (const YAML::Exception& e) {
       return Error("", absl::StrCat("not YAML: ", e.what()));
     }
@@ -84,12 +84,11 @@ class KubeconfigReader {
 
     std::string name = context_name;
     if (name.empty()) {
-      absl::StatusOr<std::string> current = String(root, "current-context");
-      if (!current.ok()) return current.status();
-      if (current->empty()) {
+      ASSIGN_OR_RETURN(std::string current, String(root, "current-context"));
+      if (current.empty()) {
         return Error("current-context", "not set, and no context was given");
       }
-      name = *current;
+      name = current;
     }
     std::string entry_field;
     const json* entry = Find(root, "contexts", name, &entry_field);
@@ -100,32 +99,27 @@ class KubeconfigReader {
     const json& ctx = Body(*entry, "context");
 
     KubeConfig config;
-    absl::StatusOr<std::string> ns = String(ctx, "namespace", ctx_field);
-    if (!ns.ok()) return ns.status();
-    if (!ns->empty()) config.default_namespace = *ns;
+    ASSIGN_OR_RETURN(std::string ns, String(ctx, "namespace", ctx_field));
+    if (!ns.empty()) config.default_namespace = ns;
 
-    absl::StatusOr<std::string> cluster = String(ctx, "cluster", ctx_field);
-    if (!cluster.ok()) return cluster.status();
-    entry = Find(root, "clusters", *cluster, &entry_field);
+    ASSIGN_OR_RETURN(std::string cluster, String(ctx, "cluster", ctx_field));
+    entry = Find(root, "clusters", cluster, &entry_field);
     if (entry == nullptr) {
       return Error(Join(ctx_field, "cluster"),
-                   absl::StrCat("cluster \"", *cluster, "\" not found"));
+                   absl::StrCat("cluster \"", cluster, "\" not found"));
     }
-    absl::Status status =
-        ReadCluster(Body(*entry, "cluster"), entry_field + ".cluster", &config);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(ReadCluster(Body(*entry, "cluster"),
+                                entry_field + ".cluster", &config));
 
-    absl::StatusOr<std::string> user = String(ctx, "user", ctx_field);
-    if (!user.ok()) return user.status();
-    if (user->empty()) return config;  // Anonymous.
-    entry = Find(root, "users", *user, &entry_field);
+    ASSIGN_OR_RETURN(std::string user, String(ctx, "user", ctx_field));
+    if (user.empty()) return config;  // Anonymous.
+    entry = Find(root, "users", user, &entry_field);
     if (entry == nullptr) {
       return Error(Join(ctx_field, "user"),
-                   absl::StrCat("user \"", *user, "\" not found"));
+                   absl::StrCat("user \"", user, "\" not found"));
     }
-    status =
-        ReadUser(Body(*entry, "user"), *user, entry_field + ".user", &config);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        ReadUser(Body(*entry, "user"), user, entry_field + ".user", &config));
     return config;
   }
 
@@ -178,10 +172,9 @@ class KubeconfigReader {
 
   absl::StatusOr<bool> Bool(const json& obj, absl::string_view key,
                             absl::string_view parent) {
-    absl::StatusOr<std::string> text = String(obj, key, parent);
-    if (!text.ok()) return text.status();
-    if (text->empty() || *text == "false") return false;
-    if (*text == "true") return true;
+    ASSIGN_OR_RETURN(std::string text, String(obj, key, parent));
+    if (text.empty() || text == "false") return false;
+    if (text == "true") return true;
     return Error(Join(parent, key), "not true or false");
   }
 
@@ -192,11 +185,10 @@ class KubeconfigReader {
   // PEM bytes from `<key>-data` (base64) or else from the file `<key>`.
   absl::StatusOr<std::string> Pem(const json& obj, const std::string& key,
                                   absl::string_view parent) {
-    absl::StatusOr<std::string> data = String(obj, key + "-data", parent);
-    if (!data.ok()) return data.status();
-    if (!data->empty()) {
+    ASSIGN_OR_RETURN(std::string data, String(obj, key + "-data", parent));
+    if (!data.empty()) {
       std::string pem;
-      if (!absl::Base64Unescape(*data, &pem)) {
+      if (!absl::Base64Unescape(data, &pem)) {
         return Error(Join(parent, key + "-data"), "not base64");
       }
       return pem;
@@ -215,18 +207,15 @@ class KubeconfigReader {
 
   absl::Status ReadCluster(const json& cluster, const std::string& field,
                            KubeConfig* config) {
-    absl::StatusOr<std::string> server = String(cluster, "server", field);
-    if (!server.ok()) return server.status();
-    if (server->empty()) return Error(Join(field, "server"), "missing");
-    config->server = *server;
-    absl::StatusOr<std::string> ca =
-        Pem(cluster, "certificate-authority", field);
-    if (!ca.ok()) return ca.status();
-    config->ca_pem = *ca;
-    absl::StatusOr<bool> insecure =
-        Bool(cluster, "insecure-skip-tls-verify", field);
-    if (!insecure.ok()) return insecure.status();
-    config->insecure_skip_tls_verify = *insecure;
+    ASSIGN_OR_RETURN(std::string server, String(cluster, "server", field));
+    if (server.empty()) return Error(Join(field, "server"), "missing");
+    config->server = server;
+    ASSIGN_OR_RETURN(std::string ca,
+                     Pem(cluster, "certificate-authority", field));
+    config->ca_pem = ca;
+    ASSIGN_OR_RETURN(bool insecure,
+                     Bool(cluster, "insecure-skip-tls-verify", field));
+    config->insecure_skip_tls_verify = insecure;
     return absl::OkStatus();
   }
 
@@ -239,28 +228,23 @@ class KubeconfigReader {
                      "plugin");
       }
     }
-    absl::StatusOr<std::string> token = String(user, "token", field);
-    if (!token.ok()) return token.status();
-    config->token = *token;
-    absl::StatusOr<std::string> token_file = String(user, "tokenFile", field);
-    if (!token_file.ok()) return token_file.status();
-    config->token_file = Resolve(*token_file);
-    absl::StatusOr<std::string> cert = Pem(user, "client-certificate", field);
-    if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = Pem(user, "client-key", field);
-    if (!key.ok()) return key.status();
-    if (cert->empty() != key->empty()) {
+    ASSIGN_OR_RETURN(std::string token, String(user, "token", field));
+    config->token = token;
+    ASSIGN_OR_RETURN(std::string token_file, String(user, "tokenFile", field));
+    config->token_file = Resolve(token_file);
+    ASSIGN_OR_RETURN(std::string cert, Pem(user, "client-certificate", field));
+    ASSIGN_OR_RETURN(std::string key, Pem(user, "client-key", field));
+    if (cert.empty() != key.empty()) {
       return Error(field,
                    "client-certificate and client-key must be set together");
     }
-    config->client_cert_pem = *cert;
-    config->client_key_pem = *key;
+    config->client_cert_pem = cert;
+    config->client_key_pem = key;
     auto exec = user.find("exec");
     if (exec == user.end() || exec->is_null()) return absl::OkStatus();
-    absl::StatusOr<ExecCredentialPlugin> plugin =
-        ReadExec(*exec, name, Join(field, "exec"));
-    if (!plugin.ok()) return plugin.status();
-    config->exec = *std::move(plugin);
+    ASSIGN_OR_RETURN(ExecCredentialPlugin plugin,
+                     ReadExec(*exec, name, Join(field, "exec")));
+    config->exec = std::move(plugin);
     return absl::OkStatus();
   }
 
@@ -270,21 +254,20 @@ class KubeconfigReader {
     if (!exec.is_object()) return Error(field, "not a mapping");
     ExecCredentialPlugin plugin;
     plugin.user = user;
-    absl::StatusOr<std::string> api_version = String(exec, "apiVersion", field);
-    if (!api_version.ok()) return api_version.status();
-    if (*api_version != kExecV1 && *api_version != kExecV1beta1) {
+    ASSIGN_OR_RETURN(std::string api_version,
+                     String(exec, "apiVersion", field));
+    if (api_version != kExecV1 && api_version != kExecV1beta1) {
       return Error(Join(field, "apiVersion"),
-                   absl::StrCat("\"", *api_version, "\" unsupported; use ",
+                   absl::StrCat("\"", api_version, "\" unsupported; use ",
                                 kExecV1, " or ", kExecV1beta1));
     }
-    plugin.api_version = *api_version;
-    absl::StatusOr<std::string> command = String(exec, "command", field);
-    if (!command.ok()) return command.status();
-    if (command->empty()) return Error(Join(field, "command"), "missing");
+    plugin.api_version = api_version;
+    ASSIGN_OR_RETURN(std::string command, String(exec, "command", field));
+    if (command.empty()) return Error(Join(field, "command"), "missing");
     // Like client-go: a bare name goes through PATH, a relative path is
     // relative to the kubeconfig.
     plugin.command =
-        absl::StrContains(*command, '/') ? Resolve(*command) : *command;
+        absl::StrContains(command, '/') ? Resolve(command) : command;
     auto args = exec.find("args");
     if (args != exec.end() && !args->is_null()) {
       if (!args->is_array()) return Error(Join(field, "args"), "not a list");
@@ -302,12 +285,10 @@ class KubeconfigReader {
         const std::string entry = absl::StrCat(field, ".env[", i, "]");
         const json& var = (*env)[i];
         if (!var.is_object()) return Error(entry, "not a mapping");
-        absl::StatusOr<std::string> name = String(var, "name", entry);
-        if (!name.ok()) return name.status();
-        if (name->empty()) return Error(Join(entry, "name"), "missing");
-        absl::StatusOr<std::string> value = String(var, "value", entry);
-        if (!value.ok()) return value.status();
-        plugin.env.emplace_back(*name, *value);
+        ASSIGN_OR_RETURN(std::string name, String(var, "name", entry));
+        if (name.empty()) return Error(Join(entry, "name"), "missing");
+        ASSIGN_OR_RETURN(std::string value, String(var, "value", entry));
+        plugin.env.emplace_back(name, value);
       }
     }
     return plugin;
@@ -415,9 +396,8 @@ struct ExecToken {
 
 absl::StatusOr<ExecToken> RunExecCredential(
     const ExecCredentialPlugin& plugin) {
-  absl::StatusOr<std::string> output = RunPlugin(plugin);
-  if (!output.ok()) return output.status();
-  const json credential = json::parse(*output, nullptr, false);
+  ASSIGN_OR_RETURN(std::string output, RunPlugin(plugin));
+  const json credential = json::parse(output, nullptr, false);
   if (credential.is_discarded() || !credential.is_object()) {
     return PluginError(plugin, "output is not a JSON ExecCredential");
   }
@@ -480,11 +460,9 @@ absl::StatusOr<KubeConfig> InClusterConfig(const ConfigEnvironment& env) {
   // Read now so a Pod without a token fails at start-up, not per request;
   // TokenSource re-reads it as it rotates.
   config.token_file = dir + "/token";
-  absl::StatusOr<std::string> token = ReadFile(config.token_file);
-  if (!token.ok()) return token.status();
-  absl::StatusOr<std::string> ca = ReadFile(dir + "/ca.crt");
-  if (!ca.ok()) return ca.status();
-  config.ca_pem = *std::move(ca);
+  RETURN_IF_ERROR(ReadFile(config.token_file).status());
+  ASSIGN_OR_RETURN(std::string ca, ReadFile(dir + "/ca.crt"));
+  config.ca_pem = std::move(ca);
   absl::StatusOr<std::string> ns = ReadFile(dir + "/namespace");
   if (ns.ok() && !absl::StripAsciiWhitespace(*ns).empty()) {
     config.default_namespace = std::string(absl::StripAsciiWhitespace(*ns));
@@ -534,11 +512,10 @@ absl::StatusOr<std::string> TokenSource::Token() {
   const absl::Time now = options_.now();
   if (now < refresh_at_) return cached_;
   if (exec_.has_value()) {
-    absl::StatusOr<ExecToken> token = RunExecCredential(*exec_);
-    if (!token.ok()) return token.status();
-    cached_ = token->token;
+    ASSIGN_OR_RETURN(ExecToken token, RunExecCredential(*exec_));
+    cached_ = token.token;
     fetched_ = true;
-    refresh_at_ = token->expiry;
+    refresh_at_ = token.expiry;
     return cached_;
   }
   absl::StatusOr<std::string> contents = ReadFile(token_file_);

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/status_macros.h"
 
 namespace tether::kube {
 namespace {
@@ -178,15 +179,14 @@ absl::Status Merge(json& base, const json& overlay, const std::string& path,
 
 absl::Status MergeObject(json& base, const json& overlay,
                          const std::string& path, int depth) {
-  absl::StatusOr<Directive> directive = DirectiveOf(overlay, path);
-  if (!directive.ok()) return directive.status();
-  if (*directive == Directive::kDelete) {
+  ASSIGN_OR_RETURN(Directive directive, DirectiveOf(overlay, path));
+  if (directive == Directive::kDelete) {
     // Only reachable at the root or inside an appended list: a keyed entry
     // or a map value with delete is handled by its parent.
     base = nullptr;
     return absl::OkStatus();
   }
-  if (*directive == Directive::kReplace || base.is_null()) {
+  if (directive == Directive::kReplace || base.is_null()) {
     base = json::object();
   } else if (!base.is_object()) {
     return Conflict(path, base, overlay);
@@ -197,15 +197,13 @@ absl::Status MergeObject(json& base, const json& overlay,
     const std::string child = Child(path, key);
     const json& value = it.value();
     if (value.is_object()) {
-      absl::StatusOr<Directive> d = DirectiveOf(value, child);
-      if (!d.ok()) return d.status();
-      if (*d == Directive::kDelete) {
+      ASSIGN_OR_RETURN(Directive d, DirectiveOf(value, child));
+      if (d == Directive::kDelete) {
         base.erase(key);
         continue;
       }
     }
-    absl::Status s = Merge(base[key], value, child, key, depth + 1);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(Merge(base[key], value, child, key, depth + 1));
   }
   return absl::OkStatus();
 }
@@ -219,13 +217,12 @@ absl::Status MergeList(json& base, const json& overlay, const std::string& path,
   for (std::size_t i = 0; i < overlay.size(); ++i) {
     if (!IsListMarker(overlay[i])) continue;
     const std::string entry_path = absl::StrCat(path, "[", i, "]");
-    absl::StatusOr<Directive> d = DirectiveOf(overlay[i], entry_path);
-    if (!d.ok()) return d.status();
-    if (*d == Directive::kDelete) {
+    ASSIGN_OR_RETURN(Directive d, DirectiveOf(overlay[i], entry_path));
+    if (d == Directive::kDelete) {
       return Invalid(entry_path,
                      "a list-wide $patch may only be replace or merge");
     }
-    if (*d == Directive::kReplace) replace = true;
+    if (d == Directive::kReplace) replace = true;
   }
   json result = (replace || base.is_null()) ? json::array() : base;
   const ListKind kind = KindOf(field);
@@ -236,12 +233,10 @@ absl::Status MergeList(json& base, const json& overlay, const std::string& path,
       if (IsListMarker(entry)) continue;
       const std::string entry_path = absl::StrCat(path, "[", i, "]");
       json normalized;  // Applies (and strips) directives inside the entry.
-      absl::Status s = Merge(normalized, entry, entry_path, "", depth + 1);
-      if (!s.ok()) return s;
+      RETURN_IF_ERROR(Merge(normalized, entry, entry_path, "", depth + 1));
       if (entry.is_object()) {
-        absl::StatusOr<Directive> d = DirectiveOf(entry, entry_path);
-        if (!d.ok()) return d.status();
-        if (*d == Directive::kDelete) {
+        ASSIGN_OR_RETURN(Directive d, DirectiveOf(entry, entry_path));
+        if (d == Directive::kDelete) {
           return Invalid(entry_path,
                          absl::StrCat("$patch: delete needs a list merged "
                                       "by key; \"",
@@ -265,23 +260,20 @@ absl::Status MergeList(json& base, const json& overlay, const std::string& path,
   std::vector<std::string> ids;
   ids.reserve(result.size());
   for (std::size_t j = 0; j < result.size(); ++j) {
-    absl::StatusOr<EntryKey> key =
-        KeyOf(kind, result[j], absl::StrCat(path, "[", j, "]"));
-    if (!key.ok()) return key.status();
-    ids.push_back(std::move(key->id));
+    ASSIGN_OR_RETURN(EntryKey key,
+                     KeyOf(kind, result[j], absl::StrCat(path, "[", j, "]")));
+    ids.push_back(std::move(key.id));
   }
   for (std::size_t i = 0; i < overlay.size(); ++i) {
     const json& entry = overlay[i];
     if (IsListMarker(entry)) continue;
-    absl::StatusOr<EntryKey> key =
-        KeyOf(kind, entry, absl::StrCat(path, "[", i, "]"));
-    if (!key.ok()) return key.status();
-    const std::string entry_path = absl::StrCat(path, "[", key->label, "]");
-    absl::StatusOr<Directive> d = DirectiveOf(entry, entry_path);
-    if (!d.ok()) return d.status();
+    ASSIGN_OR_RETURN(EntryKey key,
+                     KeyOf(kind, entry, absl::StrCat(path, "[", i, "]")));
+    const std::string entry_path = absl::StrCat(path, "[", key.label, "]");
+    ASSIGN_OR_RETURN(Directive d, DirectiveOf(entry, entry_path));
     std::size_t j = 0;
-    while (j < ids.size() && ids[j] != key->id) ++j;
-    if (*d == Directive::kDelete) {
+    while (j < ids.size() && ids[j] != key.id) ++j;
+    if (d == Directive::kDelete) {
       if (j < ids.size()) {
         result.erase(result.begin() + j);
         ids.erase(ids.begin() + j);
@@ -289,15 +281,13 @@ absl::Status MergeList(json& base, const json& overlay, const std::string& path,
       continue;
     }
     if (j < ids.size()) {
-      absl::Status s = Merge(result[j], entry, entry_path, "", depth + 1);
-      if (!s.ok()) return s;
+      RETURN_IF_ERROR(Merge(result[j], entry, entry_path, "", depth + 1));
       continue;
     }
     json added;
-    absl::Status s = Merge(added, entry, entry_path, "", depth + 1);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(Merge(added, entry, entry_path, "", depth + 1));
     result.push_back(std::move(added));
-    ids.push_back(std::move(key->id));
+    ids.push_back(std::move(key.id));
   }
   base = std::move(result);
   return absl::OkStatus();
@@ -333,8 +323,7 @@ absl::Status MergeInto(nlohmann::json& base, const nlohmann::json& overlay,
   try {
     // Merge into a copy so a failure leaves `base` as it was.
     json result = base;
-    absl::Status s = Merge(result, overlay, where, LastField(where), 0);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(Merge(result, overlay, where, LastField(where), 0));
     base = std::move(result);
     return absl::OkStatus();
   } catch (const json::exception& e) {

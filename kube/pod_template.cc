@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/status_context.h"
+#include "common/status_macros.h"
 #include "kube/merge.h"
 
 namespace tether::kube {
@@ -124,9 +125,8 @@ absl::StatusOr<json> Layer(const PodLayers& layers) {
           absl::StrCat(field, ": expected an object, got ", v.type_name()));
     }
   }
-  absl::Status s =
-      ApplyContainerConventions(result["spec"], layers.main_container);
-  if (!s.ok()) return s;
+  RETURN_IF_ERROR(
+      ApplyContainerConventions(result["spec"], layers.main_container));
   return result;
 }
 
@@ -198,10 +198,9 @@ absl::Status ApplyServiceTemplate(nlohmann::json& object,
                      service_template.type_name()));
   }
   try {
-    absl::Status s = CheckNoConventionContainers(service_template);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(CheckNoConventionContainers(service_template));
     json result = object;
-    s = MergeInto(result, service_template);
+    const absl::Status s = MergeInto(result, service_template);
     if (!s.ok()) return WithContext("service_template", s);
     for (const char* pointer :
          {"/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"}) {

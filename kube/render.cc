@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
 #include "kube/pod_template.h"
 #include "servicespec/validate.h"
@@ -76,8 +77,7 @@ absl::Status CheckOptions(const RenderOptions& options) {
        {std::make_pair("agent_port", options.agent_port),
         std::make_pair("health_port", options.health_port),
         std::make_pair("service_port", options.service_port)}) {
-    absl::Status status = CheckPort(field, port);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckPort(field, port));
   }
   if (options.agent_port == options.health_port) {
     return InvalidOption("health_port", "must differ from agent_port");
@@ -542,18 +542,16 @@ absl::StatusOr<json> LayerTemplates(const Compute& compute,
     layers.inline_template = StructToJson(compute.pod_template());
   }
   layers.main_container = kContainerName;
-  absl::StatusOr<json> pod = LayerPodSpec(layers);
-  if (!pod.ok()) return pod.status();
-  workload["spec"]["template"] = *std::move(pod);
+  ASSIGN_OR_RETURN(json pod, LayerPodSpec(layers));
+  workload["spec"]["template"] = std::move(pod);
   // A template may relabel the pod, but the selector labels must stay or
   // the API server rejects the workload (selector does not match template).
   for (const auto& [key, value] : selector.items()) {
     workload["spec"]["template"]["metadata"]["labels"][key] = value;
   }
   if (compute.has_service_template()) {
-    absl::Status status = ApplyServiceTemplate(
-        workload, StructToJson(compute.service_template()));
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(ApplyServiceTemplate(
+        workload, StructToJson(compute.service_template())));
   }
   return workload;
 }
@@ -597,10 +595,8 @@ absl::Status CheckReservedEnv(const Compute& compute) {
 
 absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
                                                 const RenderOptions& options) {
-  absl::Status status = servicespec::ValidateServiceSpec(spec);
-  if (!status.ok()) return status;
-  status = CheckOptions(options);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(servicespec::ValidateServiceSpec(spec));
+  RETURN_IF_ERROR(CheckOptions(options));
   const Compute& compute = spec.compute();
   if (compute.image().empty()) {
     return absl::InvalidArgumentError(
@@ -617,8 +613,7 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
           ", health port ", options.health_port, ")"));
     }
   }
-  status = CheckReservedEnv(compute);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckReservedEnv(compute));
   const std::string headless_name = absl::StrCat(spec.name(), "-workers");
   if (distributed && headless_name.size() > 63) {
     return absl::InvalidArgumentError(
@@ -658,20 +653,19 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
                    {"kind", kind},
                    {"metadata", std::move(workload_meta)},
                    {"spec", std::move(workload_spec)}};
-  absl::StatusOr<json> layered = LayerTemplates(
-      compute, options, SelectorLabels(spec), std::move(workload));
-  if (!layered.ok()) return layered.status();
+  ASSIGN_OR_RETURN(json layered,
+                   LayerTemplates(compute, options, SelectorLabels(spec),
+                                  std::move(workload)));
 
   std::vector<json> objects;
-  objects.push_back(*std::move(layered));
+  objects.push_back(std::move(layered));
   objects.push_back(ClusterIpService(spec, options, component));
   if (distributed) {
     objects.push_back(HeadlessService(spec, options, headless_name));
   }
   if (compute.has_autoscaling()) {
-    absl::StatusOr<json> hpa = Autoscaler(spec, options, kind);
-    if (!hpa.ok()) return hpa.status();
-    objects.push_back(*std::move(hpa));
+    ASSIGN_OR_RETURN(json hpa, Autoscaler(spec, options, kind));
+    objects.push_back(std::move(hpa));
   }
   const bool may_run_several =
       replicas > 1 ||

@@ -14,6 +14,7 @@
 #include "common/diagnostics.h"
 #include "common/files.h"
 #include "common/status_context.h"
+#include "common/status_macros.h"
 #include "servicespec/validate.h"
 #include "servicespec/yaml_proto.h"
 #include "yaml-cpp/yaml.h"
@@ -160,23 +161,22 @@ absl::StatusOr<ServiceFile> LoadServiceFile(const std::string& path) {
     }
     return contents.status();
   }
-  absl::StatusOr<ServiceFile> file = ParseServiceFile(*contents, path);
-  if (!file.ok()) return file.status();
+  ASSIGN_OR_RETURN(ServiceFile file, ParseServiceFile(*contents, path));
   struct stat st;
-  if (stat(file->code_dir.c_str(), &st) != 0) {
+  if (stat(file.code_dir.c_str(), &st) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": code: directory ",
-                                                   Quote(file->code_dir, 4096),
+                                                   Quote(file.code_dir, 4096),
                                                    " does not exist"));
   }
   if (!S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": code: ", Quote(file->code_dir, 4096), " is not a directory"));
+        path, ": code: ", Quote(file.code_dir, 4096), " is not a directory"));
   }
   char resolved[PATH_MAX];
-  if (realpath(file->code_dir.c_str(), resolved) == nullptr) {
-    return ErrnoStatus(errno, "realpath", file->code_dir);
+  if (realpath(file.code_dir.c_str(), resolved) == nullptr) {
+    return ErrnoStatus(errno, "realpath", file.code_dir);
   }
-  file->code_dir = resolved;
+  file.code_dir = resolved;
   return file;
 }
 

@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/diagnostics.h"
+#include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
 #include "kube/names.h"
 #include "servicespec/quantity.h"
@@ -149,18 +150,15 @@ absl::Status CheckJsonValue(absl::string_view path,
       }
       std::sort(keys.begin(), keys.end());
       for (const std::string& key : keys) {
-        absl::Status status =
-            CheckJsonValue(absl::StrCat(path, ".", key),
-                           value.struct_value().fields().at(key));
-        if (!status.ok()) return status;
+        RETURN_IF_ERROR(CheckJsonValue(absl::StrCat(path, ".", key),
+                                       value.struct_value().fields().at(key)));
       }
       return absl::OkStatus();
     }
     case google::protobuf::Value::kListValue:
       for (int i = 0; i < value.list_value().values_size(); ++i) {
-        absl::Status status = CheckJsonValue(absl::StrCat(path, "[", i, "]"),
-                                             value.list_value().values(i));
-        if (!status.ok()) return status;
+        RETURN_IF_ERROR(CheckJsonValue(absl::StrCat(path, "[", i, "]"),
+                                       value.list_value().values(i)));
       }
       return absl::OkStatus();
     default:
@@ -254,9 +252,8 @@ absl::Status CheckLimit(absl::string_view path, const std::string& limit,
                         absl::string_view request_path,
                         const std::string& request, bool whole) {
   if (limit.empty()) return absl::OkStatus();
-  absl::Status status =
-      CheckQuantity(path, limit, "leave the field out for no limit", whole);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(
+      CheckQuantity(path, limit, "leave the field out for no limit", whole));
   if (request.empty()) return absl::OkStatus();
   // Both parsed before: the request by the caller, the limit just now.
   if (ParseQuantity(limit)->MilliValue() <
@@ -271,9 +268,8 @@ absl::Status ValidateSecrets(const Compute& compute) {
   for (int i = 0; i < compute.secrets_size(); ++i) {
     const tether::v1::SecretRef& secret = compute.secrets(i);
     const std::string path = absl::StrCat("compute.secrets[", i, "]");
-    absl::Status status = CheckDnsSubdomain(absl::StrCat(path, ".name"),
-                                            secret.name(), "Secret name");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckDnsSubdomain(absl::StrCat(path, ".name"),
+                                      secret.name(), "Secret name"));
     if (secret.env().empty() == secret.mount_path().empty()) {
       return Invalid(path,
                      "set exactly one of env (expose one key as an "
@@ -304,9 +300,8 @@ absl::Status ValidateSecrets(const Compute& compute) {
             absl::StrCat(Quote(secret.env()), " is also set in compute.env"));
       }
     } else {
-      status = CheckMountPath(absl::StrCat(path, ".mount_path"),
-                              secret.mount_path());
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(CheckMountPath(absl::StrCat(path, ".mount_path"),
+                                     secret.mount_path()));
     }
   }
   return absl::OkStatus();
@@ -317,10 +312,9 @@ absl::Status ValidateVolumes(const Compute& compute) {
   for (int i = 0; i < compute.volumes_size(); ++i) {
     const tether::v1::Volume& volume = compute.volumes(i);
     const std::string path = absl::StrCat("compute.volumes[", i, "]");
-    absl::Status status =
-        CheckDnsSubdomain(absl::StrCat(path, ".claim_name"),
-                          volume.claim_name(), "PersistentVolumeClaim name");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckDnsSubdomain(absl::StrCat(path, ".claim_name"),
+                                      volume.claim_name(),
+                                      "PersistentVolumeClaim name"));
     const std::string& name =
         volume.name().empty() ? volume.claim_name() : volume.name();
     if (!kube::IsDnsLabel(name)) {
@@ -342,9 +336,8 @@ absl::Status ValidateVolumes(const Compute& compute) {
                      absl::StrCat(Quote(name), " is also the name of volumes[",
                                   it->second, "]"));
     }
-    status =
-        CheckMountPath(absl::StrCat(path, ".mount_path"), volume.mount_path());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        CheckMountPath(absl::StrCat(path, ".mount_path"), volume.mount_path()));
   }
   return absl::OkStatus();
 }
@@ -469,9 +462,8 @@ absl::Status ValidateAutoscaling(const Compute& compute) {
         std::make_pair("scale_down_stabilization",
                        &a.scale_down_stabilization())}) {
     if (text->empty()) continue;
-    absl::Status status =
-        CheckDuration(absl::StrCat(kPath, ".", field), *text, 3600);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        CheckDuration(absl::StrCat(kPath, ".", field), *text, 3600));
   }
   if (compute.replicas() != 0 && (compute.replicas() < min_replicas ||
                                   compute.replicas() > a.max_replicas())) {
@@ -528,28 +520,23 @@ absl::Status ValidateKubernetesFields(const Compute& compute) {
                                 " is not a pull policy (use Always, "
                                 "IfNotPresent or Never)"));
   }
-  absl::Status status = ValidateSecrets(compute);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateSecrets(compute));
   for (int i = 0; i < compute.config_maps_size(); ++i) {
-    status = CheckDnsSubdomain(absl::StrCat("compute.config_maps[", i, "]"),
-                               compute.config_maps(i), "ConfigMap name");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        CheckDnsSubdomain(absl::StrCat("compute.config_maps[", i, "]"),
+                          compute.config_maps(i), "ConfigMap name"));
   }
-  status = ValidateVolumes(compute);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateVolumes(compute));
   if (!compute.shm_size().empty()) {
-    status =
+    RETURN_IF_ERROR(
         CheckQuantity("compute.shm_size", compute.shm_size(),
-                      "leave the field out for the container default", true);
-    if (!status.ok()) return status;
+                      "leave the field out for the container default", true));
   }
-  status = CheckMountPathsUnique(compute);
-  if (!status.ok()) return status;
-  status = CheckStringMap("compute.node_selector", compute.node_selector(),
-                          /*check_values=*/true, /*reserve_tether_keys=*/false);
-  if (!status.ok()) return status;
-  status = ValidateTolerations(compute);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckMountPathsUnique(compute));
+  RETURN_IF_ERROR(
+      CheckStringMap("compute.node_selector", compute.node_selector(),
+                     /*check_values=*/true, /*reserve_tether_keys=*/false));
+  RETURN_IF_ERROR(ValidateTolerations(compute));
   if (compute.has_affinity()) {
     for (const auto& [key, unused] : compute.affinity().fields()) {
       if (key != "nodeAffinity" && key != "podAffinity" &&
@@ -559,36 +546,31 @@ absl::Status ValidateKubernetesFields(const Compute& compute) {
                        "podAntiAffinity");
       }
     }
-    status = CheckStructField("compute.affinity", compute.affinity());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckStructField("compute.affinity", compute.affinity()));
   }
   if (!compute.priority_class().empty()) {
-    status = CheckDnsSubdomain("compute.priority_class",
-                               compute.priority_class(), "PriorityClass name");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckDnsSubdomain("compute.priority_class",
+                                      compute.priority_class(),
+                                      "PriorityClass name"));
   }
   if (!compute.service_account().empty()) {
-    status =
-        CheckDnsSubdomain("compute.service_account", compute.service_account(),
-                          "ServiceAccount name");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckDnsSubdomain("compute.service_account",
+                                      compute.service_account(),
+                                      "ServiceAccount name"));
   }
-  status = CheckStringMap("compute.labels", compute.labels(),
-                          /*check_values=*/true, /*reserve_tether_keys=*/true);
-  if (!status.ok()) return status;
-  status = CheckStringMap("compute.annotations", compute.annotations(),
-                          /*check_values=*/false, /*reserve_tether_keys=*/true);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckStringMap("compute.labels", compute.labels(),
+                                 /*check_values=*/true,
+                                 /*reserve_tether_keys=*/true));
+  RETURN_IF_ERROR(CheckStringMap("compute.annotations", compute.annotations(),
+                                 /*check_values=*/false,
+                                 /*reserve_tether_keys=*/true));
   if (!compute.inactivity_ttl().empty()) {
     // A year is far beyond any idle timeout and keeps arithmetic in range.
-    status = CheckDuration("compute.inactivity_ttl", compute.inactivity_ttl(),
-                           366 * 24 * 3600);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckDuration("compute.inactivity_ttl",
+                                  compute.inactivity_ttl(), 366 * 24 * 3600));
   }
-  status = ValidateAutoscaling(compute);
-  if (!status.ok()) return status;
-  status = ValidateDistributed(compute);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateAutoscaling(compute));
+  RETURN_IF_ERROR(ValidateDistributed(compute));
   if (!compute.gpu_type().empty()) {
     if (compute.gpus() == 0) {
       return Invalid("compute.gpu_type",
@@ -601,38 +583,34 @@ absl::Status ValidateKubernetesFields(const Compute& compute) {
     }
   }
   if (!compute.pod_template_name().empty()) {
-    status = CheckDnsSubdomain("compute.pod_template_name",
-                               compute.pod_template_name(), "PodTemplate name");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckDnsSubdomain("compute.pod_template_name",
+                                      compute.pod_template_name(),
+                                      "PodTemplate name"));
   }
   if (compute.has_pod_template()) {
-    status = CheckStructField("compute.pod_template", compute.pod_template());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        CheckStructField("compute.pod_template", compute.pod_template()));
   }
   if (compute.has_service_template()) {
-    status = CheckStructField("compute.service_template",
-                              compute.service_template());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckStructField("compute.service_template",
+                                     compute.service_template()));
   }
-  status = CheckLimit("compute.cpus_limit", compute.cpus_limit(),
-                      "compute.cpus", compute.cpus(), false);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckLimit("compute.cpus_limit", compute.cpus_limit(),
+                             "compute.cpus", compute.cpus(), false));
   return CheckLimit("compute.memory_limit", compute.memory_limit(),
                     "compute.memory", compute.memory(), true);
 }
 
 absl::Status ValidateCompute(const Compute& compute) {
   if (!compute.cpus().empty()) {
-    absl::Status status =
-        CheckQuantity("compute.cpus", compute.cpus(),
-                      "leave the field out to request no CPU", false);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckQuantity("compute.cpus", compute.cpus(),
+                                  "leave the field out to request no CPU",
+                                  false));
   }
   if (!compute.memory().empty()) {
-    absl::Status status =
-        CheckQuantity("compute.memory", compute.memory(),
-                      "leave the field out to request no memory", true);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckQuantity("compute.memory", compute.memory(),
+                                  "leave the field out to request no memory",
+                                  true));
   }
   for (const auto& [path, value, note] :
        {std::make_tuple("compute.gpus", compute.gpus(), ""),
@@ -640,8 +618,7 @@ absl::Status ValidateCompute(const Compute& compute) {
                         " (0 means the default, 1)"),
         std::make_tuple("compute.workers", compute.workers(),
                         " (0 means the default, 1)")}) {
-    absl::Status status = CheckNotNegative(path, value, note);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckNotNegative(path, value, note));
   }
   for (char c : compute.image()) {
     if (absl::ascii_isspace(static_cast<unsigned char>(c)) || c == '\0') {
@@ -693,8 +670,7 @@ absl::Status ValidateCompute(const Compute& compute) {
   for (int i = 0; i < compute.preload_size(); ++i) {
     const std::string path = absl::StrCat("compute.preload[", i, "]");
     if (compute.preload(i).empty()) return Invalid(path, "empty module name");
-    absl::Status status = CheckModulePath(path, compute.preload(i), "torch");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckModulePath(path, compute.preload(i), "torch"));
   }
   return ValidateKubernetesFields(compute);
 }
@@ -716,8 +692,7 @@ absl::Status ValidatePythonCallable(const Callable& callable) {
                    absl::StrCat(Quote(module), " looks like a file path; ",
                                 "write the module path ", Quote(suggestion)));
   }
-  absl::Status status = CheckModulePath("callable.module", module, "hello");
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckModulePath("callable.module", module, "hello"));
   const std::string& name = callable.name();
   if (name.empty()) {
     return Invalid("callable.name",
@@ -736,14 +711,12 @@ absl::Status ValidatePythonCallable(const Callable& callable) {
   if (callable.has_init_args()) {
     google::protobuf::Value args;
     *args.mutable_list_value() = callable.init_args();
-    status = CheckJsonValue("callable.init_args", args);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckJsonValue("callable.init_args", args));
   }
   if (callable.has_init_kwargs()) {
     google::protobuf::Value kwargs;
     *kwargs.mutable_struct_value() = callable.init_kwargs();
-    status = CheckJsonValue("callable.init_kwargs", kwargs);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckJsonValue("callable.init_kwargs", kwargs));
   }
   return absl::OkStatus();
 }
@@ -866,8 +839,7 @@ absl::Status ValidateServiceSpec(const ServiceSpec& spec) {
   }
   absl::Status status = ValidateServiceName(spec.name());
   if (!status.ok()) return Invalid("name", status.message());
-  status = ValidateCompute(spec.compute());
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateCompute(spec.compute()));
   return ValidateCallable(spec);
 }
 

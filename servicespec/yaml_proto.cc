@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/diagnostics.h"
+#include "common/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
@@ -400,33 +401,32 @@ absl::Status ConvertOne(const YAML::Node& node, Message* message,
           type_name = "uint64";
           break;
       }
-      absl::StatusOr<absl::int128> value =
-          IntInRange(*parsed, text, type_name, min, max, path);
-      if (!value.ok()) return value.status();
+      ASSIGN_OR_RETURN(absl::int128 value,
+                       IntInRange(*parsed, text, type_name, min, max, path));
       switch (field->cpp_type()) {
         case FieldDescriptor::CPPTYPE_INT32:
           add ? reflection->AddInt32(message, field,
-                                     static_cast<int32_t>(*value))
+                                     static_cast<int32_t>(value))
               : reflection->SetInt32(message, field,
-                                     static_cast<int32_t>(*value));
+                                     static_cast<int32_t>(value));
           break;
         case FieldDescriptor::CPPTYPE_INT64:
           add ? reflection->AddInt64(message, field,
-                                     static_cast<int64_t>(*value))
+                                     static_cast<int64_t>(value))
               : reflection->SetInt64(message, field,
-                                     static_cast<int64_t>(*value));
+                                     static_cast<int64_t>(value));
           break;
         case FieldDescriptor::CPPTYPE_UINT32:
           add ? reflection->AddUInt32(message, field,
-                                      static_cast<uint32_t>(*value))
+                                      static_cast<uint32_t>(value))
               : reflection->SetUInt32(message, field,
-                                      static_cast<uint32_t>(*value));
+                                      static_cast<uint32_t>(value));
           break;
         default:
           add ? reflection->AddUInt64(message, field,
-                                      static_cast<uint64_t>(*value))
+                                      static_cast<uint64_t>(value))
               : reflection->SetUInt64(message, field,
-                                      static_cast<uint64_t>(*value));
+                                      static_cast<uint64_t>(value));
           break;
       }
       return absl::OkStatus();
@@ -528,12 +528,10 @@ absl::Status ConvertField(const YAML::Node& node, Message* message,
         return Error(entry_path, "duplicate key");
       }
       Message* entry = reflection->AddMessage(message, field);
-      absl::Status status =
-          ConvertOne(key, entry, key_field, entry_path, /*add=*/false);
-      if (!status.ok()) return status;
-      status = ConvertOne(it->second, entry, value_field, entry_path,
-                          /*add=*/false);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(
+          ConvertOne(key, entry, key_field, entry_path, /*add=*/false));
+      RETURN_IF_ERROR(ConvertOne(it->second, entry, value_field, entry_path,
+                                 /*add=*/false));
     }
     return absl::OkStatus();
   }
@@ -542,9 +540,8 @@ absl::Status ConvertField(const YAML::Node& node, Message* message,
       return Mismatch(path, "a list", node);
     }
     for (size_t i = 0; i < node.size(); ++i) {
-      absl::Status status =
-          ConvertOne(node[i], message, field, IndexPath(path, i), /*add=*/true);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(ConvertOne(node[i], message, field, IndexPath(path, i),
+                                 /*add=*/true));
     }
     return absl::OkStatus();
   }
@@ -687,10 +684,9 @@ absl::Status ConvertStruct(const YAML::Node& node, Message* message,
     }
     Message* entry = reflection->AddMessage(message, fields);
     entry->GetReflection()->SetString(entry, key_field, key.Scalar());
-    absl::Status status = ConvertValue(
+    RETURN_IF_ERROR(ConvertValue(
         it->second, entry->GetReflection()->MutableMessage(entry, value_field),
-        entry_path);
-    if (!status.ok()) return status;
+        entry_path));
   }
   return absl::OkStatus();
 }
@@ -702,9 +698,8 @@ absl::Status ConvertListValue(const YAML::Node& node, Message* message,
   const FieldDescriptor* values =
       message->GetDescriptor()->FindFieldByName("values");
   for (size_t i = 0; i < node.size(); ++i) {
-    absl::Status status = ConvertValue(
-        node[i], reflection->AddMessage(message, values), IndexPath(path, i));
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(ConvertValue(
+        node[i], reflection->AddMessage(message, values), IndexPath(path, i)));
   }
   return absl::OkStatus();
 }
@@ -778,8 +773,7 @@ absl::Status ConvertMessage(const YAML::Node& node, Message* message,
                                   absl::StrJoin(members, ", "), ")"));
       }
     }
-    absl::Status status = ConvertField(it->second, message, field, field_path);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(ConvertField(it->second, message, field, field_path));
   }
   return absl::OkStatus();
 }

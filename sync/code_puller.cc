@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "sync/manifest_diff.h"
 #include "sync/revision_builder.h"
@@ -59,8 +60,7 @@ absl::StatusOr<std::string> PullOnce(
   };
   // The server's status explains a stream that ended early.
   auto ended = [&](absl::string_view what) -> absl::Status {
-    absl::Status status = FromGrpcStatus(reader->Finish());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
     return absl::InternalError(
         absl::StrCat("PullCode stream for ", revision, " ended ", what));
   };
@@ -96,8 +96,7 @@ absl::StatusOr<std::string> PullOnce(
     }
     if (!status.ok()) return abandon(status);
   }
-  absl::Status status = FromGrpcStatus(reader->Finish());
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
   return (*builder)->Finish();
 }
 
@@ -117,8 +116,7 @@ absl::StatusOr<std::string> PullRevision(
   }
   // Built before (e.g. a rollback): switching is enough.
   if (RevisionExists(workdir, revision)) {
-    absl::Status status = SwitchCurrent(workdir, revision);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(SwitchCurrent(workdir, revision));
     return RevisionDir(workdir, revision);
   }
   // The current revision is the base for a tree diff and deltas, if its

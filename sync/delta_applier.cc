@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 
 namespace tether::sync {
 
@@ -80,8 +81,7 @@ absl::Status DeltaApplier::Update(absl::string_view delta) {
 }
 
 absl::Status DeltaApplier::Finish() {
-  absl::Status status = Run("", /*eof=*/true);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(Run("", /*eof=*/true));
   if (!job_.done()) return absl::DataLossError("delta ended early");
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "sync/signature.h"
 
 namespace tether::sync {
@@ -39,8 +40,7 @@ void PutInt(uint64_t value, int len, std::string* out) {
 absl::StatusOr<std::unique_ptr<DeltaEncoder>> DeltaEncoder::Create(
     absl::string_view signature) {
   // Our own framing check first: librsync accepts any length.
-  absl::StatusOr<SignatureInfo> info = ParseSignature(signature);
-  if (!info.ok()) return info.status();
+  RETURN_IF_ERROR(ParseSignature(signature).status());
   rs_signature_t* loaded = nullptr;
   RsyncJob load(rs_loadsig_begin(&loaded), "signature load");
   absl::Status status = load.Feed(

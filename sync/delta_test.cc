@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "gtest/gtest.h"
 #include "sync/delta_applier.h"
 #include "sync/delta_encoder.h"
@@ -89,9 +90,8 @@ absl::Status Apply(DeltaBasis& basis, const std::string& delta,
     return absl::OkStatus();
   });
   for (size_t offset = 0; offset < delta.size(); offset += piece) {
-    absl::Status status =
-        applier.Update(absl::string_view(delta).substr(offset, piece));
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        applier.Update(absl::string_view(delta).substr(offset, piece)));
   }
   return applier.Finish();
 }

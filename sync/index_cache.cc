@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace tether::sync {
 namespace {
@@ -229,8 +230,7 @@ absl::Status IndexCache::Save(const Tree& tree, const std::string& revision) {
       record->set_signature(*signature);
     }
   }
-  absl::Status status = MakeDirs(dir_);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(MakeDirs(dir_));
   return ReplaceFile(FilePath(dir_, root_, endpoint_),
                      index.SerializeAsString());
 }

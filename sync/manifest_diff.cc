@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace tether::sync {
 namespace {
@@ -106,8 +107,7 @@ absl::StatusOr<Tree> ApplyManifestDiff(const Tree& base,
   if (r < diff.removed_size()) {
     return DiffError(diff.removed(r), "removed but not in the base");
   }
-  absl::Status status = ValidateTree(tree, limits);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateTree(tree, limits));
   const std::string id = TreeId(tree);
   if (id != diff.revision()) {
     return absl::InvalidArgumentError(absl::StrCat(

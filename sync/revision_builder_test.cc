@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sync/delta_encoder.h"
@@ -64,9 +65,8 @@ absl::Status SendBlob(RevisionBuilder& builder, const std::string& blob,
                       size_t piece = 4) {
   size_t offset = 0;
   do {
-    absl::Status status =
-        builder.AddChunk(Chunk(blob, offset, blob.substr(offset, piece)));
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        builder.AddChunk(Chunk(blob, offset, blob.substr(offset, piece))));
     offset += piece;
   } while (offset < blob.size());
   return absl::OkStatus();

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace tether::sync {
 namespace {
@@ -70,22 +71,20 @@ absl::Status SignatureBuilder::Update(absl::string_view data) {
 }
 
 absl::StatusOr<std::string> SignatureBuilder::Finish() {
-  absl::Status status = job_.Feed(
+  RETURN_IF_ERROR(job_.Feed(
       "", /*eof=*/true,
       [this](absl::string_view out) {
         signature_.append(out.data(), out.size());
         return absl::OkStatus();
       },
-      absl::StatusCode::kInternal);
-  if (!status.ok()) return status;
+      absl::StatusCode::kInternal));
   return std::move(signature_);
 }
 
 absl::StatusOr<std::string> SignatureOf(absl::string_view data,
                                         SignatureParams params) {
   SignatureBuilder builder(params);
-  absl::Status status = builder.Update(data);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(builder.Update(data));
   return builder.Finish();
 }
 
@@ -96,24 +95,22 @@ uint64_t AppendTailStart(uint32_t block_len, uint64_t old_size) {
 absl::StatusOr<std::string> AppendSignature(absl::string_view old_signature,
                                             uint64_t old_size,
                                             absl::string_view tail) {
-  absl::StatusOr<SignatureInfo> old_info = ParseSignature(old_signature);
-  if (!old_info.ok()) return old_info.status();
-  absl::StatusOr<SignatureInfo> tail_info = ParseSignature(tail);
-  if (!tail_info.ok()) return tail_info.status();
-  if (old_info->block_len != tail_info->block_len ||
-      old_info->strong_len != tail_info->strong_len) {
+  ASSIGN_OR_RETURN(SignatureInfo old_info, ParseSignature(old_signature));
+  ASSIGN_OR_RETURN(SignatureInfo tail_info, ParseSignature(tail));
+  if (old_info.block_len != tail_info.block_len ||
+      old_info.strong_len != tail_info.strong_len) {
     return absl::InvalidArgumentError(
         "appended signature has other parameters");
   }
-  const uint64_t full_blocks = old_size / old_info->block_len;
+  const uint64_t full_blocks = old_size / old_info.block_len;
   const uint64_t old_blocks =
-      (old_size + old_info->block_len - 1) / old_info->block_len;
-  if (old_info->blocks != old_blocks) {
+      (old_size + old_info.block_len - 1) / old_info.block_len;
+  if (old_info.blocks != old_blocks) {
     return absl::InvalidArgumentError(
-        absl::StrCat("signature has ", old_info->blocks, " blocks, a file of ",
+        absl::StrCat("signature has ", old_info.blocks, " blocks, a file of ",
                      old_size, " bytes ", old_blocks));
   }
-  const size_t per_block = kWeakBytes + old_info->strong_len;
+  const size_t per_block = kWeakBytes + old_info.strong_len;
   std::string out(
       old_signature.substr(0, kHeaderBytes + full_blocks * per_block));
   out.append(tail.data() + kHeaderBytes, tail.size() - kHeaderBytes);

@@ -21,6 +21,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "sync/ignore.h"
 
 namespace tether::sync {
@@ -100,8 +101,7 @@ absl::Status CheckBytes(absl::string_view path, absl::string_view value,
 
 absl::Status CheckPath(absl::string_view path, const TreeLimits& limits) {
   if (path.empty()) return PathError(path, "empty path");
-  absl::Status status = CheckBytes(path, path, limits, "path");
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBytes(path, path, limits, "path"));
   if (path[0] == '/') return PathError(path, "absolute path");
   for (absl::string_view component : absl::StrSplit(path, '/')) {
     if (component.empty() || component == "." || component == "..") {
@@ -247,9 +247,8 @@ class Scanner {
         return contents.status();
       }
     }
-    absl::StatusOr<std::vector<std::string>> names = ListDir(dirfd, rel);
-    if (!names.ok()) return names.status();
-    for (const std::string& name : *names) {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dirfd, rel));
+    for (const std::string& name : names) {
       const std::string path = Join(rel, name);
       struct stat st;
       if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -257,8 +256,8 @@ class Scanner {
         return ErrnoStatus(errno, "stat", FsPath(path));
       }
       if (ignore_.IsIgnored(path, S_ISDIR(st.st_mode))) continue;
-      absl::Status status = CheckBytes(path, path, limits_, "path");
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(CheckBytes(path, path, limits_, "path"));
+      absl::Status status;
       if (S_ISDIR(st.st_mode)) {
         status = ScanSubdir(dirfd, name, path);
       } else if (S_ISREG(st.st_mode)) {
@@ -331,8 +330,7 @@ class Scanner {
 
   absl::Status AddFile(int dirfd, const std::string& name,
                        const std::string& path, const struct stat& lst) {
-    absl::Status status = CountEntry(path);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CountEntry(path));
     std::optional<uint64_t> prefix_offset;
     if (cache_ != nullptr) {
       ScanCache::Answer answer = cache_->Lookup(path, lst);
@@ -358,6 +356,7 @@ class Scanner {
     if (prefix_offset == 0) prefix_sha256 = hasher.DigestSoFar();
     uint64_t size = 0;
     std::string buf(kReadBytes, '\0');
+    absl::Status status;
     while (status.ok()) {
       const ssize_t n = read(fd, buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
@@ -385,8 +384,7 @@ class Scanner {
     }
     close(fd);
     if (!status.ok()) return status;
-    status = AddFileEntry(path, st.st_mode, size, hasher.Finish());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(AddFileEntry(path, st.st_mode, size, hasher.Finish()));
     if (cache_ != nullptr) {
       cache_->Record(path, st, tree_.entries(tree_.entries_size() - 1),
                      prefix_sha256);
@@ -416,8 +414,7 @@ class Scanner {
 
   absl::Status AddSymlink(int dirfd, const std::string& name,
                           const std::string& path) {
-    absl::Status status = CountEntry(path);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CountEntry(path));
     std::string target(limits_.max_path_bytes + 1, '\0');
     const ssize_t n =
         readlinkat(dirfd, name.c_str(), target.data(), target.size());
@@ -462,8 +459,7 @@ absl::StatusOr<Tree> ScanTree(const std::string& root,
             [](const TreeEntry* a, const TreeEntry* b) {
               return a->path() < b->path();
             });
-  status = ValidateTree(tree, options.limits);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateTree(tree, options.limits));
   return tree;
 }
 
@@ -509,8 +505,7 @@ absl::Status ValidateTree(const Tree& tree, const TreeLimits& limits) {
   for (int i = 0; i < tree.entries_size(); ++i) {
     const TreeEntry& entry = tree.entries(i);
     const std::string& path = entry.path();
-    absl::Status status = CheckPath(path, limits);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckPath(path, limits));
     if (i > 0 && !(tree.entries(i - 1).path() < path)) {
       return PathError(path, tree.entries(i - 1).path() == path
                                  ? "duplicate entry"
@@ -551,8 +546,7 @@ absl::Status ValidateTree(const Tree& tree, const TreeLimits& limits) {
         }
         const std::string& target = entry.link_target();
         if (target.empty()) return PathError(path, "empty symlink target");
-        status = CheckBytes(path, target, limits, "symlink target");
-        if (!status.ok()) return status;
+        RETURN_IF_ERROR(CheckBytes(path, target, limits, "symlink target"));
         if (target[0] == '/') {
           return PathError(path, "symlink target is absolute");
         }
@@ -577,8 +571,7 @@ absl::Status ValidateTree(const Tree& tree, const TreeLimits& limits) {
   }
   for (const TreeEntry& entry : tree.entries()) {
     if (entry.kind() != TreeEntry::KIND_SYMLINK) continue;
-    absl::Status status = CheckSymlinkConfined(entry, links);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(CheckSymlinkConfined(entry, links));
   }
   return absl::OkStatus();
 }

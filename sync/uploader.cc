@@ -18,6 +18,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "sync/delta_encoder.h"
 #include "sync/index_cache.h"
@@ -80,8 +81,7 @@ class Call {
  private:
   absl::Status Ended(absl::string_view when) {
     finished_ = true;
-    absl::Status status = FromGrpcStatus(stream_->Finish());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(FromGrpcStatus(stream_->Finish()));
     return absl::InternalError(absl::StrCat("SyncCode stream ended ", when));
   }
 
@@ -163,8 +163,7 @@ class DeltaSender {
     // Strictly more than a slice: the final slice is never empty unless
     // the whole delta is.
     while (pending_.size() > chunk_bytes_) {
-      absl::Status status = Send(pending_.substr(0, chunk_bytes_), false);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(Send(pending_.substr(0, chunk_bytes_), false));
       pending_.erase(0, chunk_bytes_);
     }
     return absl::OkStatus();
@@ -219,9 +218,8 @@ struct Sender {
   // The file's bytes as chunks. The digest is checked before the last chunk
   // goes out, so an edited file fails here rather than as DATA_LOSS remotely.
   absl::Status SendLiteral(const TreeEntry& entry) {
-    absl::StatusOr<std::unique_ptr<OpenFile>> file =
-        OpenFile::Open(FsPath(entry));
-    if (!file.ok()) return file.status();
+    ASSIGN_OR_RETURN(std::unique_ptr<OpenFile> file,
+                     OpenFile::Open(FsPath(entry)));
     std::unique_ptr<SignatureBuilder> signature = NewSignature(entry);
     SyncCodeRequest request;
     auto* chunk = request.mutable_chunk();
@@ -231,20 +229,17 @@ struct Sender {
     do {
       const size_t n = static_cast<size_t>(
           std::min<uint64_t>(chunk_bytes, entry.size() - offset));
-      absl::Status status =
-          ReadExactly((*file)->fd(), n, chunk->mutable_data(), (*file)->path());
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(
+          ReadExactly(file->fd(), n, chunk->mutable_data(), file->path()));
       hasher.Update(chunk->data());
       if (signature != nullptr) {
-        status = signature->Update(chunk->data());
-        if (!status.ok()) return status;
+        RETURN_IF_ERROR(signature->Update(chunk->data()));
       }
       if (offset + n == entry.size() && hasher.Finish() != entry.sha256()) {
-        return ChangedDuringUpload((*file)->path());
+        return ChangedDuringUpload(file->path());
       }
       chunk->set_offset(offset);
-      status = call.Write(request);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(call.Write(request));
       offset += n;
     } while (offset < entry.size());
     Remember(entry, std::move(signature));
@@ -255,12 +250,10 @@ struct Sender {
   // streams by; the new signature is built in the same pass.
   absl::Status SendDelta(const TreeEntry& entry, const std::string& base,
                          const std::string& base_signature) {
-    absl::StatusOr<std::unique_ptr<DeltaEncoder>> encoder =
-        DeltaEncoder::Create(base_signature);
-    if (!encoder.ok()) return encoder.status();
-    absl::StatusOr<std::unique_ptr<OpenFile>> file =
-        OpenFile::Open(FsPath(entry));
-    if (!file.ok()) return file.status();
+    ASSIGN_OR_RETURN(std::unique_ptr<DeltaEncoder> encoder,
+                     DeltaEncoder::Create(base_signature));
+    ASSIGN_OR_RETURN(std::unique_ptr<OpenFile> file,
+                     OpenFile::Open(FsPath(entry)));
     std::unique_ptr<SignatureBuilder> signature = NewSignature(entry);
     DeltaSender sender(call, entry, base, chunk_bytes);
     const ByteSink sink = [&sender](absl::string_view out) {
@@ -272,25 +265,19 @@ struct Sender {
     while (offset < entry.size()) {
       const size_t n = static_cast<size_t>(
           std::min<uint64_t>(chunk_bytes, entry.size() - offset));
-      absl::Status status =
-          ReadExactly((*file)->fd(), n, &buf, (*file)->path());
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(ReadExactly(file->fd(), n, &buf, file->path()));
       hasher.Update(buf);
       if (signature != nullptr) {
-        status = signature->Update(buf);
-        if (!status.ok()) return status;
+        RETURN_IF_ERROR(signature->Update(buf));
       }
-      status = (*encoder)->Update(buf, sink);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(encoder->Update(buf, sink));
       offset += n;
     }
-    absl::Status status = (*encoder)->Finish(sink);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(encoder->Finish(sink));
     if (hasher.Finish() != entry.sha256()) {
-      return ChangedDuringUpload((*file)->path());
+      return ChangedDuringUpload(file->path());
     }
-    status = sender.Finish();
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(sender.Finish());
     Remember(entry, std::move(signature));
     return absl::OkStatus();
   }
@@ -301,61 +288,49 @@ struct Sender {
   // keeps the base's full blocks. tetherd still checks the whole digest.
   absl::Status SendAppend(const TreeEntry& entry, const TreeEntry& base,
                           const std::string& base_signature) {
-    absl::StatusOr<SignatureInfo> info = ParseSignature(base_signature);
-    if (!info.ok()) return info.status();
-    absl::StatusOr<std::unique_ptr<OpenFile>> file =
-        OpenFile::Open(FsPath(entry));
-    if (!file.ok()) return file.status();
-    absl::StatusOr<struct stat> before = (*file)->Stat();
-    if (!before.ok()) return before.status();
-    if (!cache->UnchangedSinceScan(entry.path(), *before)) {
-      return ChangedDuringUpload((*file)->path());
+    ASSIGN_OR_RETURN(SignatureInfo info, ParseSignature(base_signature));
+    ASSIGN_OR_RETURN(std::unique_ptr<OpenFile> file,
+                     OpenFile::Open(FsPath(entry)));
+    ASSIGN_OR_RETURN(struct stat before, file->Stat());
+    if (!cache->UnchangedSinceScan(entry.path(), before)) {
+      return ChangedDuringUpload(file->path());
     }
     // Splice signatures only while the block length suits the new size;
     // otherwise (rarely: a size class is crossed) hash the whole file.
     const SignatureParams params = SignatureParamsFor(entry.size());
-    const bool splice = params.block_len == info->block_len &&
-                        params.strong_len == info->strong_len;
+    const bool splice = params.block_len == info.block_len &&
+                        params.strong_len == info.strong_len;
     const uint64_t read_from =
-        splice ? AppendTailStart(info->block_len, base.size()) : 0;
+        splice ? AppendTailStart(info.block_len, base.size()) : 0;
     SignatureBuilder signature(params);
     DeltaSender sender(call, entry, base.sha256(), chunk_bytes);
-    absl::Status status =
+    RETURN_IF_ERROR(
         sender.Append(absl::StrCat(DeltaHeader(), CopyCommand(0, base.size()),
-                                   LiteralHeader(entry.size() - base.size())));
-    if (!status.ok()) return status;
-    status = (*file)->Seek(read_from);
-    if (!status.ok()) return status;
+                                   LiteralHeader(entry.size() - base.size()))));
+    RETURN_IF_ERROR(file->Seek(read_from));
     std::string buf;
     for (uint64_t offset = read_from; offset < entry.size();) {
       const size_t n = static_cast<size_t>(
           std::min<uint64_t>(chunk_bytes, entry.size() - offset));
-      status = ReadExactly((*file)->fd(), n, &buf, (*file)->path());
-      if (!status.ok()) return status;
-      status = signature.Update(buf);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(ReadExactly(file->fd(), n, &buf, file->path()));
+      RETURN_IF_ERROR(signature.Update(buf));
       if (offset + n > base.size()) {
         const size_t skip = offset >= base.size()
                                 ? 0
                                 : static_cast<size_t>(base.size() - offset);
-        status = sender.Append(absl::string_view(buf).substr(skip));
-        if (!status.ok()) return status;
+        RETURN_IF_ERROR(sender.Append(absl::string_view(buf).substr(skip)));
       }
       offset += n;
     }
-    status = sender.Append(DeltaEnd());
-    if (!status.ok()) return status;
-    absl::StatusOr<struct stat> after = (*file)->Stat();
-    if (!after.ok()) return after.status();
-    if (!cache->UnchangedSinceScan(entry.path(), *after)) {
-      return ChangedDuringUpload((*file)->path());
+    RETURN_IF_ERROR(sender.Append(DeltaEnd()));
+    ASSIGN_OR_RETURN(struct stat after, file->Stat());
+    if (!cache->UnchangedSinceScan(entry.path(), after)) {
+      return ChangedDuringUpload(file->path());
     }
-    status = sender.Finish();
-    if (!status.ok()) return status;
-    absl::StatusOr<std::string> tail = signature.Finish();
-    if (!tail.ok()) return tail.status();
+    RETURN_IF_ERROR(sender.Finish());
+    ASSIGN_OR_RETURN(std::string tail, signature.Finish());
     absl::StatusOr<std::string> whole =
-        splice ? AppendSignature(base_signature, base.size(), *tail)
+        splice ? AppendSignature(base_signature, base.size(), tail)
                : std::move(tail);
     if (whole.ok()) {
       cache->SetSignature(entry.sha256(), *std::move(whole));
@@ -476,8 +451,7 @@ absl::StatusOr<UploadResult> Sync(tether::v1::ControlPlane::StubInterface& stub,
                                   const std::string& root, const Tree& tree,
                                   IndexCache* cache,
                                   const UploadOptions& options) {
-  absl::Status status = ValidateTree(tree, options.scan.limits);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateTree(tree, options.scan.limits));
   UploadResult result;
   for (const TreeEntry& entry : tree.entries()) {
     if (entry.kind() == TreeEntry::KIND_FILE) ++result.files;
@@ -486,8 +460,8 @@ absl::StatusOr<UploadResult> Sync(tether::v1::ControlPlane::StubInterface& stub,
   if (cache != nullptr && !cache->base_revision().empty()) {
     const ManifestDiff diff =
         MakeManifestDiff(cache->base_revision(), cache->base_tree(), tree);
-    status = SyncOnce(stub, root, tree, &diff, cache, options, &result,
-                      &manifest_rejected);
+    absl::Status status = SyncOnce(stub, root, tree, &diff, cache, options,
+                                   &result, &manifest_rejected);
     if (status.ok()) return result;
     if (!manifest_rejected ||
         !(absl::IsNotFound(status) || absl::IsInvalidArgument(status))) {
@@ -499,9 +473,8 @@ absl::StatusOr<UploadResult> Sync(tether::v1::ControlPlane::StubInterface& stub,
     result.blobs_sent = 0;
     result.deltas_sent = 0;
   }
-  status = SyncOnce(stub, root, tree, nullptr, cache, options, &result,
-                    &manifest_rejected);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(SyncOnce(stub, root, tree, nullptr, cache, options, &result,
+                           &manifest_rejected));
   return result;
 }
 
@@ -521,15 +494,14 @@ absl::StatusOr<UploadResult> UploadTree(
   }
   ScanOptions scan = options.scan;
   scan.cache = cache.get();
-  absl::StatusOr<Tree> tree = ScanTree(root, scan);
-  if (!tree.ok()) return tree.status();
+  ASSIGN_OR_RETURN(Tree tree, ScanTree(root, scan));
   absl::StatusOr<UploadResult> result =
-      Sync(stub, root, *tree, cache.get(), options);
+      Sync(stub, root, tree, cache.get(), options);
   if (!result.ok() || cache == nullptr) return result;
   // Only a revision we can vouch for becomes the next diff's base.
-  const std::string id = TreeId(*tree);
+  const std::string id = TreeId(tree);
   absl::Status saved =
-      cache->Save(*tree, result->result.revision() == id ? id : "");
+      cache->Save(tree, result->result.revision() == id ? id : "");
   if (!saved.ok()) {
     TETHER_LOG(WARNING) << "cannot write the sync cache: " << saved;
   }

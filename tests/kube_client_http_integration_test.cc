@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/files.h"
+#include "common/status_macros.h"
 #include "common/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -562,10 +563,9 @@ class KubeClientHttpTlsTest : public ::testing::Test {
     options.config = config;
     *attempts = 1;
     options.sleep = [attempts](absl::Duration) { ++*attempts; };
-    absl::StatusOr<std::unique_ptr<KubeClientHttp>> client =
-        KubeClientHttp::Create(std::move(options));
-    if (!client.ok()) return client.status();
-    return (*client)->Get(kSecrets, "ns", "s");
+    ASSIGN_OR_RETURN(std::unique_ptr<KubeClientHttp> client,
+                     KubeClientHttp::Create(std::move(options)));
+    return client->Get(kSecrets, "ns", "s");
   }
 
   std::string dir_;

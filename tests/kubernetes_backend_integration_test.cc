@@ -20,6 +20,7 @@
 #include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
@@ -65,10 +66,9 @@ class FakeKubelet {
   // Creates pod `name` from the template of Deployment `service`.
   absl::StatusOr<json> CreatePod(const std::string& service,
                                  const std::string& name) {
-    absl::StatusOr<json> deployment =
-        client_.Get(kube::kDeployments, kNs, service);
-    if (!deployment.ok()) return deployment.status();
-    const json& pod_template = (*deployment)["spec"]["template"];
+    ASSIGN_OR_RETURN(json deployment,
+                     client_.Get(kube::kDeployments, kNs, service));
+    const json& pod_template = deployment["spec"]["template"];
     json pod = {{"apiVersion", "v1"},
                 {"kind", "Pod"},
                 {"metadata", pod_template["metadata"]},
@@ -91,13 +91,11 @@ class FakeKubelet {
   // Creates the pod, runs its agent container as a local process and
   // reports it running and ready.
   absl::Status RunPod(const std::string& service, const std::string& name) {
-    absl::StatusOr<json> pod = CreatePod(service, name);
-    if (!pod.ok()) return pod.status();
-    const json& container = (*pod)["spec"]["containers"][0];
-    absl::StatusOr<std::string> agent = FindDataFile("agent/tether-agent");
-    if (!agent.ok()) return agent.status();
+    ASSIGN_OR_RETURN(json pod, CreatePod(service, name));
+    const json& container = pod["spec"]["containers"][0];
+    ASSIGN_OR_RETURN(std::string agent, FindDataFile("agent/tether-agent"));
     const std::string workdir = absl::StrCat(dir_, "/", name);
-    if (absl::Status made = MakeDirs(workdir); !made.ok()) return made;
+    RETURN_IF_ERROR(MakeDirs(workdir));
     // The pod's network is loopback here, and tetherd's Service name
     // resolves to the test's tetherd.
     const std::map<std::string, std::string> replaced = {
@@ -105,7 +103,7 @@ class FakeKubelet {
         {"--workdir", workdir},
         {"--listen", "127.0.0.1:0"},
         {"--health_listen", "127.0.0.1:0"}};
-    std::vector<std::string> argv = {*agent};
+    std::vector<std::string> argv = {agent};
     for (const json& arg : container["args"]) {
       std::string text = absl::StrReplaceAll(
           arg.get<std::string>(),
@@ -121,11 +119,10 @@ class FakeKubelet {
       if (var["name"] != "TETHER_SERVICE_TOKEN") continue;
       const std::string secret_name =
           var["valueFrom"]["secretKeyRef"]["name"].get<std::string>();
-      absl::StatusOr<json> secret =
-          client_.Get(kube::kSecrets, kNs, secret_name);
-      if (!secret.ok()) return secret.status();
+      ASSIGN_OR_RETURN(json secret,
+                       client_.Get(kube::kSecrets, kNs, secret_name));
       // The fake API server keeps stringData as written.
-      token = (*secret)["stringData"]["token"].get<std::string>();
+      token = secret["stringData"]["token"].get<std::string>();
     }
     const pid_t pid = fork();
     if (pid < 0) return absl::InternalError("fork failed");

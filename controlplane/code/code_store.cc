@@ -3,6 +3,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "sync/tree.h"
 
 namespace tether::controlplane {
@@ -26,8 +27,7 @@ absl::Status CheckRevisionKey(absl::string_view revision) {
 
 absl::Status CheckTreeMatchesRevision(absl::string_view revision,
                                       const tether::v1::Tree& tree) {
-  absl::Status status = CheckRevisionKey(revision);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckRevisionKey(revision));
   const std::string id = sync::TreeId(tree);
   if (id != revision) {
     return absl::InvalidArgumentError(absl::StrCat(

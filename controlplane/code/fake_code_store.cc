@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace tether::controlplane {
 
@@ -24,8 +25,7 @@ class FakeBlobWriter final : public BlobWriter {
   uint64_t size() const override { return data_.size(); }
 
   absl::Status Commit() override {
-    absl::Status status = Stage();
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(Stage());
     Publish();
     return absl::OkStatus();
   }
@@ -117,16 +117,14 @@ class FakeBlobReader final : public BlobReader {
 }  // namespace
 
 absl::StatusOr<bool> FakeCodeStore::HasBlob(absl::string_view sha256) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   absl::MutexLock lock(&mu_);
   return blobs_.contains(sha256);
 }
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> FakeCodeStore::NewBlobWriter(
     absl::string_view sha256) {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   return std::make_unique<FakeBlobWriter>(this, std::string(sha256));
 }
 
@@ -146,8 +144,7 @@ absl::Status FakeCodeStore::PublishBlobs(
 
 absl::StatusOr<std::unique_ptr<BlobReader>> FakeCodeStore::OpenBlob(
     absl::string_view sha256) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   absl::MutexLock lock(&mu_);
   auto it = blobs_.find(sha256);
   if (it == blobs_.end()) {
@@ -158,16 +155,14 @@ absl::StatusOr<std::unique_ptr<BlobReader>> FakeCodeStore::OpenBlob(
 
 absl::Status FakeCodeStore::PutTree(absl::string_view revision,
                                     const Tree& tree) {
-  absl::Status status = CheckTreeMatchesRevision(revision, tree);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckTreeMatchesRevision(revision, tree));
   absl::MutexLock lock(&mu_);
   trees_[revision] = tree;
   return absl::OkStatus();
 }
 
 absl::StatusOr<Tree> FakeCodeStore::GetTree(absl::string_view revision) const {
-  absl::Status status = CheckRevisionKey(revision);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckRevisionKey(revision));
   absl::MutexLock lock(&mu_);
   auto it = trees_.find(revision);
   if (it == trees_.end()) {
@@ -178,8 +173,7 @@ absl::StatusOr<Tree> FakeCodeStore::GetTree(absl::string_view revision) const {
 
 absl::StatusOr<bool> FakeCodeStore::HasRevision(
     absl::string_view revision) const {
-  absl::Status status = CheckRevisionKey(revision);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckRevisionKey(revision));
   absl::MutexLock lock(&mu_);
   return trees_.contains(revision);
 }
@@ -208,8 +202,7 @@ void FakeCodeStore::Insert(std::string sha256, std::string data) {
 
 absl::StatusOr<std::string> FakeCodeStore::GetSignature(
     absl::string_view sha256) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   absl::MutexLock lock(&mu_);
   auto it = signatures_.find(sha256);
   if (it == signatures_.end()) {
@@ -220,8 +213,7 @@ absl::StatusOr<std::string> FakeCodeStore::GetSignature(
 
 absl::Status FakeCodeStore::PutSignature(absl::string_view sha256,
                                          absl::string_view signature) {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   absl::MutexLock lock(&mu_);
   signatures_[sha256] = std::string(signature);
   return absl::OkStatus();
@@ -229,17 +221,15 @@ absl::Status FakeCodeStore::PutSignature(absl::string_view sha256,
 
 absl::StatusOr<std::unique_ptr<DerivedWriter>> FakeCodeStore::NewDeltaWriter(
     absl::string_view sha256, absl::string_view base) {
-  absl::Status status = CheckBlobKey(sha256);
-  if (status.ok()) status = CheckBlobKey(base);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
+  RETURN_IF_ERROR(CheckBlobKey(base));
   return std::make_unique<FakeDerivedWriter>(this, absl::StrCat(sha256, base));
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> FakeCodeStore::OpenDelta(
     absl::string_view sha256, absl::string_view base) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (status.ok()) status = CheckBlobKey(base);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
+  RETURN_IF_ERROR(CheckBlobKey(base));
   absl::MutexLock lock(&mu_);
   auto it = deltas_.find(absl::StrCat(sha256, base));
   if (it == deltas_.end()) {

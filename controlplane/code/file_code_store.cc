@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "sync/tree.h"
 
 namespace tether::controlplane {
@@ -102,18 +103,16 @@ class FileBlobWriter final : public BlobWriter {
   uint64_t size() const override { return size_; }
 
   absl::Status Commit() override {
-    absl::Status status = Verify();
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(Verify());
     const int fd = std::exchange(fd_, -1);
     return Publish(fd, tmp_, path_, path_dir_);
   }
 
   absl::Status Stage() override {
-    absl::Status status = Verify();
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(Verify());
     // Closed so thousands of staged blobs hold no descriptors.
     if (close(std::exchange(fd_, -1)) != 0) {
-      status = ErrnoStatus(errno, "close", tmp_);
+      absl::Status status = ErrnoStatus(errno, "close", tmp_);
       unlink(tmp_.c_str());
       return status;
     }
@@ -183,8 +182,7 @@ class FileDerivedWriter final : public DerivedWriter {
 
   absl::Status Append(absl::string_view data) override {
     if (fd_ < 0) return absl::FailedPreconditionError("writer is closed");
-    absl::Status status = WriteAll(fd_, data, tmp_);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(WriteAll(fd_, data, tmp_));
     size_ += data.size();
     return absl::OkStatus();
   }
@@ -268,6 +266,81 @@ absl::StatusOr<std::unique_ptr<BlobReader>> OpenReader(
                                           path);
 }
 
+// One CollectGarbage pass: removes files older than the cutoff and counts
+// them. Not thread-safe; lives on one call's stack.
+class GarbageSweep {
+ public:
+  explicit GarbageSweep(absl::Time cutoff) : limit_(absl::ToTimespec(cutoff)) {}
+
+  GarbageStats& stats() { return stats_; }
+
+  bool Older(const struct stat& st) const {
+    return st.st_mtim.tv_sec < limit_.tv_sec ||
+           (st.st_mtim.tv_sec == limit_.tv_sec &&
+            st.st_mtim.tv_nsec < limit_.tv_nsec);
+  }
+
+  // Removes `path` and counts it; a file another sweep removed first is
+  // fine.
+  absl::Status Remove(const std::string& path, const struct stat& st,
+                      int64_t& count) {
+    if (unlink(path.c_str()) != 0) {
+      return errno == ENOENT ? absl::OkStatus()
+                             : ErrnoStatus(errno, "unlink", path);
+    }
+    ++count;
+    stats_.bytes += static_cast<uint64_t>(st.st_size);
+    return absl::OkStatus();
+  }
+
+  // Removes the old blobs under `blobs_dir` that no tree in `held` needs;
+  // returns the hex digests of the blobs that stay.
+  absl::StatusOr<absl::flat_hash_set<std::string>> SweepBlobs(
+      const std::string& blobs_dir,
+      const absl::flat_hash_set<std::string>& held) {
+    absl::flat_hash_set<std::string> stored;
+    for (int i = 0; i < 256; ++i) {
+      const std::string fan_out = absl::StrCat(
+          blobs_dir, "/", ToHex(std::string(1, static_cast<char>(i))));
+      ASSIGN_OR_RETURN(std::vector<std::string> blobs, ListDir(fan_out));
+      for (const std::string& hex : blobs) {
+        const std::string path = absl::StrCat(fan_out, "/", hex);
+        struct stat st;
+        if (stat(path.c_str(), &st) != 0) continue;
+        if (held.contains(hex) || !Older(st)) {
+          stored.insert(hex);
+          continue;
+        }
+        RETURN_IF_ERROR(Remove(path, st, stats_.blobs));
+      }
+    }
+    return stored;
+  }
+
+  // Removes the signatures or deltas in `dir` whose blobs are not all in
+  // `stored`.
+  absl::Status SweepDerived(const std::string& dir,
+                            const absl::flat_hash_set<std::string>& stored) {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+    for (const std::string& name : names) {
+      // sigs/<blob>, deltas/<blob>.<base>: both blobs must still be here.
+      const std::vector<std::string> blobs = absl::StrSplit(name, '.');
+      bool orphan = false;
+      for (const std::string& hex : blobs) orphan |= !stored.contains(hex);
+      if (!orphan) continue;
+      const std::string path = absl::StrCat(dir, "/", name);
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0) continue;
+      RETURN_IF_ERROR(Remove(path, st, stats_.derived));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const timespec limit_;
+  GarbageStats stats_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FileCodeStore>> FileCodeStore::Create(
@@ -311,8 +384,7 @@ std::string FileCodeStore::DeltaPath(absl::string_view sha256,
 }
 
 absl::StatusOr<bool> FileCodeStore::HasBlob(absl::string_view sha256) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   const std::string path = BlobPath(sha256);
   // Found counts as stored now (see CollectGarbage): the caller may be
   // about to put a tree that holds it.
@@ -323,14 +395,11 @@ absl::StatusOr<bool> FileCodeStore::HasBlob(absl::string_view sha256) const {
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> FileCodeStore::NewBlobWriter(
     absl::string_view sha256) {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
-  absl::StatusOr<std::pair<int, std::string>> temp =
-      MakeTemp(dir_ + "/tmp", "blob");
-  if (!temp.ok()) return temp.status();
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
+  ASSIGN_OR_RETURN(auto temp, MakeTemp(dir_ + "/tmp", "blob"));
   std::string path = BlobPath(sha256);
   std::string path_dir = path.substr(0, path.rfind('/'));
-  return std::make_unique<FileBlobWriter>(temp->first, std::move(temp->second),
+  return std::make_unique<FileBlobWriter>(temp.first, std::move(temp.second),
                                           std::move(path), std::move(path_dir),
                                           std::string(sha256));
 }
@@ -347,38 +416,31 @@ absl::Status FileCodeStore::PublishBlobs(
     writers.push_back(file_writer);
   }
   // Data first, then names: a crash never leaves a torn blob in blobs/.
-  absl::Status status = SyncFilesystemOf(dir_);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(SyncFilesystemOf(dir_));
   for (FileBlobWriter* writer : writers) {
-    status = writer->RenameIntoPlace();
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(writer->RenameIntoPlace());
   }
   return SyncFilesystemOf(dir_);
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenBlob(
     absl::string_view sha256) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   const std::string path = BlobPath(sha256);
   return OpenReader(path, absl::StrCat("no blob ", ToHex(sha256)));
 }
 
 absl::Status FileCodeStore::PutTree(absl::string_view revision,
                                     const Tree& tree) {
-  absl::Status status = CheckTreeMatchesRevision(revision, tree);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckTreeMatchesRevision(revision, tree));
   std::string bytes;
   if (!tree.SerializeToString(&bytes)) {
     return absl::InternalError(
         absl::StrCat("cannot serialize tree of revision ", revision));
   }
-  absl::StatusOr<std::pair<int, std::string>> temp =
-      MakeTemp(dir_ + "/tmp", "tree");
-  if (!temp.ok()) return temp.status();
-  auto [fd, tmp] = *std::move(temp);
-  status = WriteAll(fd, bytes, tmp);
-  if (!status.ok()) {
+  ASSIGN_OR_RETURN(auto temp, MakeTemp(dir_ + "/tmp", "tree"));
+  auto [fd, tmp] = std::move(temp);
+  if (absl::Status status = WriteAll(fd, bytes, tmp); !status.ok()) {
     close(fd);
     unlink(tmp.c_str());
     return status;
@@ -387,8 +449,7 @@ absl::Status FileCodeStore::PutTree(absl::string_view revision,
 }
 
 absl::StatusOr<Tree> FileCodeStore::GetTree(absl::string_view revision) const {
-  absl::Status status = CheckRevisionKey(revision);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckRevisionKey(revision));
   absl::StatusOr<std::string> bytes = ReadFile(TreePath(revision));
   if (absl::IsNotFound(bytes.status())) {
     return absl::NotFoundError(absl::StrCat("unknown revision ", revision));
@@ -405,8 +466,7 @@ absl::StatusOr<Tree> FileCodeStore::GetTree(absl::string_view revision) const {
 
 absl::StatusOr<bool> FileCodeStore::HasRevision(
     absl::string_view revision) const {
-  absl::Status status = CheckRevisionKey(revision);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckRevisionKey(revision));
   const std::string path = TreePath(revision);
   struct stat st;
   if (stat(path.c_str(), &st) == 0) return true;
@@ -416,8 +476,7 @@ absl::StatusOr<bool> FileCodeStore::HasRevision(
 
 absl::StatusOr<std::string> FileCodeStore::GetSignature(
     absl::string_view sha256) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
   absl::StatusOr<std::string> bytes = ReadFile(SignaturePath(sha256));
   if (absl::IsNotFound(bytes.status())) {
     return absl::NotFoundError(absl::StrCat("no signature of ", ToHex(sha256)));
@@ -427,73 +486,44 @@ absl::StatusOr<std::string> FileCodeStore::GetSignature(
 
 absl::Status FileCodeStore::PutSignature(absl::string_view sha256,
                                          absl::string_view signature) {
-  absl::Status status = CheckBlobKey(sha256);
-  if (!status.ok()) return status;
-  absl::StatusOr<std::pair<int, std::string>> temp =
-      MakeTemp(dir_ + "/tmp", "sig");
-  if (!temp.ok()) return temp.status();
-  FileDerivedWriter writer(temp->first, temp->second, SignaturePath(sha256));
-  status = writer.Append(signature);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
+  ASSIGN_OR_RETURN(auto temp, MakeTemp(dir_ + "/tmp", "sig"));
+  FileDerivedWriter writer(temp.first, temp.second, SignaturePath(sha256));
+  RETURN_IF_ERROR(writer.Append(signature));
   return writer.Commit();
 }
 
 absl::StatusOr<std::unique_ptr<DerivedWriter>> FileCodeStore::NewDeltaWriter(
     absl::string_view sha256, absl::string_view base) {
-  absl::Status status = CheckBlobKey(sha256);
-  if (status.ok()) status = CheckBlobKey(base);
-  if (!status.ok()) return status;
-  absl::StatusOr<std::pair<int, std::string>> temp =
-      MakeTemp(dir_ + "/tmp", "delta");
-  if (!temp.ok()) return temp.status();
-  return std::make_unique<FileDerivedWriter>(
-      temp->first, std::move(temp->second), DeltaPath(sha256, base));
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
+  RETURN_IF_ERROR(CheckBlobKey(base));
+  ASSIGN_OR_RETURN(auto temp, MakeTemp(dir_ + "/tmp", "delta"));
+  return std::make_unique<FileDerivedWriter>(temp.first, std::move(temp.second),
+                                             DeltaPath(sha256, base));
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> FileCodeStore::OpenDelta(
     absl::string_view sha256, absl::string_view base) const {
-  absl::Status status = CheckBlobKey(sha256);
-  if (status.ok()) status = CheckBlobKey(base);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckBlobKey(sha256));
+  RETURN_IF_ERROR(CheckBlobKey(base));
   const std::string path = DeltaPath(sha256, base);
   return OpenReader(path, absl::StrCat("no delta to ", ToHex(sha256)));
 }
 
 absl::StatusOr<GarbageStats> FileCodeStore::CollectGarbage(
     const absl::flat_hash_set<std::string>& keep, absl::Time cutoff) {
-  GarbageStats stats;
-  const timespec limit = absl::ToTimespec(cutoff);
-  const auto older = [&limit](const struct stat& st) {
-    return st.st_mtim.tv_sec < limit.tv_sec ||
-           (st.st_mtim.tv_sec == limit.tv_sec &&
-            st.st_mtim.tv_nsec < limit.tv_nsec);
-  };
-  // Removes `path` and counts it; a file another sweep removed first is
-  // fine.
-  const auto remove = [&stats](const std::string& path, const struct stat& st,
-                               int64_t& count) -> absl::Status {
-    if (unlink(path.c_str()) != 0) {
-      return errno == ENOENT ? absl::OkStatus()
-                             : ErrnoStatus(errno, "unlink", path);
-    }
-    ++count;
-    stats.bytes += static_cast<uint64_t>(st.st_size);
-    return absl::OkStatus();
-  };
-
+  GarbageSweep sweep(cutoff);
   // Revisions: the kept and the recent ones stay, and hold their blobs.
   absl::flat_hash_set<std::string> held;  // Hex digests.
-  absl::StatusOr<std::vector<std::string>> trees = ListDir(dir_ + "/trees");
-  if (!trees.ok()) return trees.status();
-  for (const std::string& name : *trees) {
+  ASSIGN_OR_RETURN(std::vector<std::string> trees, ListDir(dir_ + "/trees"));
+  for (const std::string& name : trees) {
     const std::string revision(absl::StripSuffix(name, ".pb"));
     if (!sync::IsRevisionId(revision)) continue;
     const std::string path = TreePath(revision);
     struct stat st;
     if (stat(path.c_str(), &st) != 0) continue;  // Removed meanwhile.
-    if (!keep.contains(revision) && older(st)) {
-      absl::Status removed = remove(path, st, stats.trees);
-      if (!removed.ok()) return removed;
+    if (!keep.contains(revision) && sweep.Older(st)) {
+      RETURN_IF_ERROR(sweep.Remove(path, st, sweep.stats().trees));
       continue;
     }
     absl::StatusOr<Tree> tree = GetTree(revision);
@@ -503,44 +533,13 @@ absl::StatusOr<GarbageStats> FileCodeStore::CollectGarbage(
       if (!entry.sha256().empty()) held.insert(ToHex(entry.sha256()));
     }
   }
-
   // Blobs, then what was derived from the ones that are gone.
-  absl::flat_hash_set<std::string> stored;
-  for (int i = 0; i < 256; ++i) {
-    const std::string fan_out = absl::StrCat(
-        dir_, "/blobs/", ToHex(std::string(1, static_cast<char>(i))));
-    absl::StatusOr<std::vector<std::string>> blobs = ListDir(fan_out);
-    if (!blobs.ok()) return blobs.status();
-    for (const std::string& hex : *blobs) {
-      const std::string path = absl::StrCat(fan_out, "/", hex);
-      struct stat st;
-      if (stat(path.c_str(), &st) != 0) continue;
-      if (held.contains(hex) || !older(st)) {
-        stored.insert(hex);
-        continue;
-      }
-      absl::Status removed = remove(path, st, stats.blobs);
-      if (!removed.ok()) return removed;
-    }
-  }
+  ASSIGN_OR_RETURN(absl::flat_hash_set<std::string> stored,
+                   sweep.SweepBlobs(dir_ + "/blobs", held));
   for (const char* kind : {"sigs", "deltas"}) {
-    const std::string dir = absl::StrCat(dir_, "/", kind);
-    absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
-    if (!names.ok()) return names.status();
-    for (const std::string& name : *names) {
-      // sigs/<blob>, deltas/<blob>.<base>: both blobs must still be here.
-      const std::vector<std::string> blobs = absl::StrSplit(name, '.');
-      bool orphan = false;
-      for (const std::string& hex : blobs) orphan |= !stored.contains(hex);
-      if (!orphan) continue;
-      const std::string path = absl::StrCat(dir, "/", name);
-      struct stat st;
-      if (stat(path.c_str(), &st) != 0) continue;
-      absl::Status removed = remove(path, st, stats.derived);
-      if (!removed.ok()) return removed;
-    }
+    RETURN_IF_ERROR(sweep.SweepDerived(absl::StrCat(dir_, "/", kind), stored));
   }
-  return stats;
+  return sweep.stats();
 }
 
 }  // namespace tether::controlplane

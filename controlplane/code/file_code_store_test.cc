@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "gtest/gtest.h"
 #include "sync/tree.h"
 
@@ -49,14 +50,12 @@ std::unique_ptr<FileCodeStore> NewStore(const std::string& dir) {
 
 absl::Status WriteBlob(CodeStore& store, absl::string_view data,
                        absl::string_view sha256, size_t piece = 3) {
-  absl::StatusOr<std::unique_ptr<BlobWriter>> writer =
-      store.NewBlobWriter(sha256);
-  if (!writer.ok()) return writer.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer,
+                   store.NewBlobWriter(sha256));
   for (size_t i = 0; i < data.size(); i += piece) {
-    absl::Status status = (*writer)->Append(data.substr(i, piece));
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(writer->Append(data.substr(i, piece)));
   }
-  return (*writer)->Commit();
+  return writer->Commit();
 }
 
 std::string ReadAll(const CodeStore& store, absl::string_view sha256) {

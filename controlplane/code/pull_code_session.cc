@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "sync/delta_encoder.h"
 #include "sync/manifest_diff.h"
 #include "sync/signature.h"
@@ -29,8 +30,7 @@ PullCodeSession::PullCodeSession(CodeStore* store, PullCodeRequest request,
 PullCodeSession::~PullCodeSession() = default;
 
 absl::Status PullCodeSession::Start() {
-  absl::Status status = CheckRevisionKey(request_.revision());
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckRevisionKey(request_.revision()));
   absl::flat_hash_set<absl::string_view> have;
   for (const std::string& sha256 : request_.have()) {
     if (sha256.size() != kSha256Size) {
@@ -39,9 +39,7 @@ absl::Status PullCodeSession::Start() {
     }
     have.insert(sha256);
   }
-  absl::StatusOr<Tree> tree = store_->GetTree(request_.revision());
-  if (!tree.ok()) return tree.status();
-  tree_ = *std::move(tree);
+  ASSIGN_OR_RETURN(tree_, store_->GetTree(request_.revision()));
   if (sync::IsRevisionId(request_.base_revision())) {
     absl::StatusOr<Tree> base = store_->GetTree(request_.base_revision());
     if (base.ok()) {
@@ -100,26 +98,22 @@ absl::StatusOr<std::string> PullCodeSession::BaseSignature(
   if (kept.ok() && sync::ParseSignature(*kept).ok()) return kept;
   if (!kept.ok() && !absl::IsNotFound(kept.status())) return kept.status();
   // First delta against this blob: sign it once, keep it for later pulls.
-  absl::StatusOr<std::unique_ptr<BlobReader>> reader = store_->OpenBlob(base);
-  if (!reader.ok()) return reader.status();
-  sync::SignatureBuilder builder(sync::SignatureParamsFor((*reader)->size()));
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, store_->OpenBlob(base));
+  sync::SignatureBuilder builder(sync::SignatureParamsFor(reader->size()));
   std::string buf;
   uint64_t read = 0;
   while (true) {
-    absl::Status status = (*reader)->Read(max_chunk_bytes_, &buf);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(reader->Read(max_chunk_bytes_, &buf));
     if (buf.empty()) break;
     read += buf.size();
-    status = builder.Update(buf);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(builder.Update(buf));
   }
-  if (read != (*reader)->size()) {
+  if (read != reader->size()) {
     return absl::DataLossError(
         absl::StrCat("stored blob ", ToHex(base), " ended early"));
   }
-  absl::StatusOr<std::string> signature = builder.Finish();
-  if (!signature.ok()) return signature.status();
-  absl::Status kept_status = store_->PutSignature(base, *signature);
+  ASSIGN_OR_RETURN(std::string signature, builder.Finish());
+  absl::Status kept_status = store_->PutSignature(base, signature);
   if (!kept_status.ok()) {
     TETHER_LOG(WARNING) << "not keeping a signature: " << kept_status;
   }
@@ -140,15 +134,12 @@ absl::Status PullCodeSession::StartDelta(const Blob& blob) {
     return absl::OkStatus();
   }
   if (!kept.ok() && !absl::IsNotFound(kept.status())) return kept.status();
-  absl::StatusOr<std::string> signature = BaseSignature(blob.delta_base);
-  if (!signature.ok()) return signature.status();
-  absl::StatusOr<std::unique_ptr<sync::DeltaEncoder>> encoder =
-      sync::DeltaEncoder::Create(*signature);
-  if (!encoder.ok()) return encoder.status();
-  absl::StatusOr<std::unique_ptr<BlobReader>> reader = OpenStoredBlob(blob);
-  if (!reader.ok()) return reader.status();
-  encoder_ = *std::move(encoder);
-  reader_ = *std::move(reader);
+  ASSIGN_OR_RETURN(std::string signature, BaseSignature(blob.delta_base));
+  ASSIGN_OR_RETURN(std::unique_ptr<sync::DeltaEncoder> encoder,
+                   sync::DeltaEncoder::Create(signature));
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, OpenStoredBlob(blob));
+  encoder_ = std::move(encoder);
+  reader_ = std::move(reader);
   return absl::OkStatus();
 }
 
@@ -186,9 +177,7 @@ absl::StatusOr<bool> PullCodeSession::Next(PullCodeResponse* out) {
 absl::StatusOr<bool> PullCodeSession::NextChunk(const Blob& blob,
                                                 PullCodeResponse* out) {
   if (reader_ == nullptr) {
-    absl::StatusOr<std::unique_ptr<BlobReader>> reader = OpenStoredBlob(blob);
-    if (!reader.ok()) return reader.status();
-    reader_ = *std::move(reader);
+    ASSIGN_OR_RETURN(reader_, OpenStoredBlob(blob));
     offset_ = 0;
   }
   auto* chunk = out->mutable_chunk();
@@ -197,9 +186,8 @@ absl::StatusOr<bool> PullCodeSession::NextChunk(const Blob& blob,
   const uint64_t want =
       std::min<uint64_t>(max_chunk_bytes_, blob.size - offset_);
   if (want > 0) {
-    absl::Status status =
-        reader_->Read(static_cast<size_t>(want), chunk->mutable_data());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(
+        reader_->Read(static_cast<size_t>(want), chunk->mutable_data()));
     if (chunk->data().empty()) {
       return absl::DataLossError(absl::StrCat(
           "stored blob ", ToHex(blob.sha256), " ended early at ", offset_));
@@ -213,8 +201,7 @@ absl::StatusOr<bool> PullCodeSession::NextChunk(const Blob& blob,
 absl::StatusOr<bool> PullCodeSession::NextDelta(const Blob& blob,
                                                 PullCodeResponse* out) {
   if (!delta_started_) {
-    absl::Status status = StartDelta(blob);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(StartDelta(blob));
   }
   auto* delta = out->mutable_delta();
   delta->set_sha256(blob.sha256);
@@ -222,9 +209,7 @@ absl::StatusOr<bool> PullCodeSession::NextDelta(const Blob& blob,
   delta->set_offset(offset_);
   if (encoder_ == nullptr) {
     // A kept delta: copy it through.
-    absl::Status status =
-        reader_->Read(max_chunk_bytes_, delta->mutable_data());
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(reader_->Read(max_chunk_bytes_, delta->mutable_data()));
     offset_ += delta->data().size();
     delta->set_last(offset_ >= reader_->size());
     if (delta->data().empty() && !delta->last()) {
@@ -238,11 +223,9 @@ absl::StatusOr<bool> PullCodeSession::NextDelta(const Blob& blob,
     };
     std::string buf;
     while (pending_.size() <= max_chunk_bytes_ && !input_done_) {
-      absl::Status status = reader_->Read(max_chunk_bytes_, &buf);
-      if (!status.ok()) return status;
-      status =
-          buf.empty() ? encoder_->Finish(sink) : encoder_->Update(buf, sink);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(reader_->Read(max_chunk_bytes_, &buf));
+      RETURN_IF_ERROR(buf.empty() ? encoder_->Finish(sink)
+                                  : encoder_->Update(buf, sink));
       input_done_ = buf.empty();
     }
     const size_t n = std::min(pending_.size(), max_chunk_bytes_);

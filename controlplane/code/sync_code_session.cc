@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/status_context.h"
+#include "common/status_macros.h"
 #include "sync/delta_applier.h"
 #include "sync/manifest_diff.h"
 
@@ -131,9 +132,8 @@ absl::Status SyncCodeSession::AddIfMissing(const TreeEntry& entry,
                                            std::string delta_base) {
   if (entry.kind() != TreeEntry::KIND_FILE) return absl::OkStatus();
   if (pending_.contains(entry.sha256())) return absl::OkStatus();
-  absl::StatusOr<bool> has = store_->HasBlob(entry.sha256());
-  if (!has.ok()) return has.status();
-  if (*has) return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool has, store_->HasBlob(entry.sha256()));
+  if (has) return absl::OkStatus();
   pending_.emplace(entry.sha256(), PendingBlob{entry.size(), entry.path(),
                                                std::move(delta_base)});
   missing_order_.push_back(entry.sha256());
@@ -159,12 +159,10 @@ SyncCodeResponse SyncCodeSession::MissingResponse(bool with_bases) const {
 
 absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnManifest(
     const Tree& manifest) {
-  absl::Status status = sync::ValidateTree(manifest, limits_.tree);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(sync::ValidateTree(manifest, limits_.tree));
   manifest_ = manifest;
   for (const TreeEntry& entry : manifest_.entries()) {
-    status = AddIfMissing(entry, "");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(AddIfMissing(entry, ""));
   }
   phase_ = Phase::kBlobs;
   return MissingResponse(/*with_bases=*/false);
@@ -172,8 +170,7 @@ absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnManifest(
 
 absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnManifestDiff(
     const ManifestDiff& diff) {
-  absl::Status status = CheckRevisionKey(diff.base_revision());
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckRevisionKey(diff.base_revision()));
   absl::StatusOr<Tree> base = store_->GetTree(diff.base_revision());
   if (absl::IsNotFound(base.status())) {
     return absl::NotFoundError(absl::StrCat("base revision ",
@@ -181,9 +178,8 @@ absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnManifestDiff(
                                             " is unknown; send the manifest"));
   }
   if (!base.ok()) return base.status();
-  absl::StatusOr<Tree> tree =
-      sync::ApplyManifestDiff(*base, diff, limits_.tree);
-  if (!tree.ok()) return tree.status();
+  ASSIGN_OR_RETURN(Tree tree,
+                   sync::ApplyManifestDiff(*base, diff, limits_.tree));
   for (const TreeEntry& entry : diff.upserts()) {
     // The previous version of the path is the natural delta base.
     const TreeEntry* old = FindEntry(*base, entry.path());
@@ -193,10 +189,9 @@ absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnManifestDiff(
         old->sha256() != entry.sha256()) {
       delta_base = old->sha256();
     }
-    status = AddIfMissing(entry, std::move(delta_base));
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(AddIfMissing(entry, std::move(delta_base)));
   }
-  manifest_ = *std::move(tree);
+  manifest_ = std::move(tree);
   phase_ = Phase::kBlobs;
   return MissingResponse(/*with_bases=*/true);
 }
@@ -223,10 +218,7 @@ absl::Status SyncCodeSession::OnChunk(const BlobChunk& chunk) {
           absl::StrCat("blob of \"", blob.path, "\" starts at offset ",
                        chunk.offset(), ", not 0"));
     }
-    absl::StatusOr<std::unique_ptr<BlobWriter>> writer =
-        store_->NewBlobWriter(chunk.sha256());
-    if (!writer.ok()) return writer.status();
-    writer_ = *std::move(writer);
+    ASSIGN_OR_RETURN(writer_, store_->NewBlobWriter(chunk.sha256()));
     current_sha256_ = chunk.sha256();
   } else if (chunk.sha256() != current_sha256_) {
     return absl::InvalidArgumentError(
@@ -244,8 +236,7 @@ absl::Status SyncCodeSession::OnChunk(const BlobChunk& chunk) {
     return absl::InvalidArgumentError(absl::StrCat(
         "blob of \"", blob.path, "\" is longer than ", blob.size, " bytes"));
   }
-  absl::Status status = writer_->Append(chunk.data());
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(writer_->Append(chunk.data()));
   bytes_received_ += chunk.data().size();
   if (writer_->size() < blob.size) return absl::OkStatus();
   return CommitBlob(blob);
@@ -265,14 +256,12 @@ absl::Status SyncCodeSession::StartDelta(const DeltaChunk& delta,
             ? ", but no delta base was offered"
             : absl::StrCat(", not the offered ", ToHex(blob.delta_base))));
   }
-  absl::StatusOr<std::unique_ptr<BlobReader>> base =
-      store_->OpenBlob(blob.delta_base);
-  if (!base.ok()) return base.status();
-  absl::StatusOr<std::unique_ptr<BlobWriter>> writer =
-      store_->NewBlobWriter(delta.sha256());
-  if (!writer.ok()) return writer.status();
-  base_reader_ = *std::move(base);
-  writer_ = *std::move(writer);
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> base,
+                   store_->OpenBlob(blob.delta_base));
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer,
+                   store_->NewBlobWriter(delta.sha256()));
+  base_reader_ = std::move(base);
+  writer_ = std::move(writer);
   current_sha256_ = delta.sha256();
   current_is_delta_ = true;
   delta_offset_ = 0;
@@ -311,8 +300,7 @@ absl::Status SyncCodeSession::OnDelta(const DeltaChunk& delta) {
         absl::StrCat("blob of \"", blob.path, "\" sent twice"));
   }
   if (writer_ == nullptr) {
-    absl::Status status = StartDelta(delta, blob);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(StartDelta(delta, blob));
   } else if (delta.sha256() != current_sha256_) {
     return absl::InvalidArgumentError(
         absl::StrCat("blob of \"", blob.path, "\" started before blob ",
@@ -342,8 +330,7 @@ absl::Status SyncCodeSession::OnDelta(const DeltaChunk& delta) {
                      writer_->size(), " bytes, not ", blob.size));
   }
   std::unique_ptr<DerivedWriter> kept = std::move(kept_delta_);
-  status = CommitBlob(blob);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CommitBlob(blob));
   ++deltas_received_;
   // A delta as large as its blob saves an agent nothing.
   if (kept != nullptr && kept->size() < blob.size) {
@@ -384,11 +371,9 @@ absl::StatusOr<std::optional<SyncCodeResponse>> SyncCodeSession::OnCommit() {
   if (!status.ok()) return status;
   const std::string revision = sync::TreeId(manifest_);
   // Trees are immutable: a no-change sync need not rewrite (and fsync) one.
-  absl::StatusOr<bool> stored = store_->HasRevision(revision);
-  if (!stored.ok()) return stored.status();
-  if (!*stored) {
-    status = store_->PutTree(revision, manifest_);
-    if (!status.ok()) return status;
+  ASSIGN_OR_RETURN(bool stored, store_->HasRevision(revision));
+  if (!stored) {
+    RETURN_IF_ERROR(store_->PutTree(revision, manifest_));
   }
   SyncCodeResponse response;
   auto* result = response.mutable_result();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "controlplane/code/fake_code_store.h"
 #include "controlplane/code/file_code_store.h"
 #include "gmock/gmock.h"
@@ -85,9 +86,8 @@ class SyncCodeSessionTest : public ::testing::Test {
   }
 
   absl::Status Send(const SyncCodeRequest& request) {
-    auto response = session_.OnRequest(request);
-    if (!response.ok()) return response.status();
-    EXPECT_FALSE(response->has_value());
+    ASSIGN_OR_RETURN(auto response, session_.OnRequest(request));
+    EXPECT_FALSE(response.has_value());
     return absl::OkStatus();
   }
 

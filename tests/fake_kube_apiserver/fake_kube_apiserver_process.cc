@@ -12,14 +12,15 @@
 #include "absl/time/clock.h"
 #include "common/exec_args.h"
 #include "common/runfiles.h"
+#include "common/status_macros.h"
 
 namespace tether::testing {
 
 absl::StatusOr<std::unique_ptr<FakeKubeApiserverProcess>>
 FakeKubeApiserverProcess::Start(std::vector<std::string> flags) {
-  absl::StatusOr<std::string> binary =
-      FindDataFile("tests/fake_kube_apiserver/fake_kube_apiserver");
-  if (!binary.ok()) return binary.status();
+  ASSIGN_OR_RETURN(
+      std::string binary,
+      FindDataFile("tests/fake_kube_apiserver/fake_kube_apiserver"));
   const char* tmp = getenv("TEST_TMPDIR");
   static int instance = 0;
   const std::string port_file =
@@ -27,7 +28,7 @@ FakeKubeApiserverProcess::Start(std::vector<std::string> flags) {
                    getpid(), ".", instance++, ".port");
   unlink(port_file.c_str());
   flags.insert(flags.begin(),
-               {*binary, "--port=0", absl::StrCat("--port_file=", port_file)});
+               {binary, "--port=0", absl::StrCat("--port_file=", port_file)});
   std::vector<char*> argv = ExecArgs(flags);
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/diagnostics.h"
+#include "common/status_macros.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "tools/cli/exit_codes.h"
@@ -112,8 +113,7 @@ absl::StatusOr<CallRequest> BuildCallRequest(const CallInput& input) {
   } else {
     request.set_codec(tether::v1::CODEC_JSON);
     if (input.json.has_value()) {
-      absl::Status status = CheckJsonArguments(*input.json);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(CheckJsonArguments(*input.json));
       request.set_payload(*input.json);
     }
   }

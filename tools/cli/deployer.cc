@@ -112,8 +112,7 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
       print_status = line.status();
     }
   };
-  absl::Status status = Deploy(spec, revision, print, timeout);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(Deploy(spec, revision, print, timeout));
   if (!print_status.ok()) return print_status;
   const int replicas = servicespec::WithDefaults(spec).compute().replicas();
   *output.lines << "service " << spec.name() << " ready at revision "

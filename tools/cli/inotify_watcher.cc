@@ -85,8 +85,7 @@ absl::StatusOr<std::unique_ptr<InotifyWatcher>> InotifyWatcher::Create(
   }
   std::unique_ptr<InotifyWatcher> watcher(
       new InotifyWatcher(spec, inotify_fd, wake_fd));
-  absl::Status status = watcher->Rescan();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(watcher->Rescan());
   return watcher;
 }
 
@@ -172,8 +171,7 @@ absl::Status InotifyWatcher::WalkTree(const std::string& rel,
   }
   closedir(dir);
   for (const std::string& child : subdirs) {
-    absl::Status status = WalkTree(child, ignore, dirs);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(WalkTree(child, ignore, dirs));
   }
   return absl::OkStatus();
 }
@@ -181,8 +179,7 @@ absl::Status InotifyWatcher::WalkTree(const std::string& rel,
 absl::Status InotifyWatcher::Rescan() {
   sync::IgnoreMatcher ignore;
   absl::flat_hash_map<int, Dir> dirs;
-  absl::Status status = WalkTree("", ignore, dirs);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(WalkTree("", ignore, dirs));
 
   // Directories holding the files and the root, so renames over a file and
   // a root deleted and recreated are seen. A directory that is also in the
@@ -317,8 +314,7 @@ absl::StatusOr<std::vector<WatchEvent>> InotifyWatcher::Wait(
       woken = true;
     }
     if (fds[0].revents & POLLIN) {
-      absl::Status status = ReadEvents(events);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(ReadEvents(events));
     }
     // Events that were all filtered out do not end the wait.
     if (!events.empty() || woken || ready == 0 || poll_ms == 0) return events;
