@@ -44,6 +44,18 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// Opens directory `dir` and applies `sync` (fsync or syncfs) to it.
+absl::Status SyncThroughDir(const std::string& dir, int (*sync)(int),
+                            absl::string_view what) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", dir);
+  const int rc = sync(fd);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus(err, what, dir);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ErrnoStatus(int err, absl::string_view what,
@@ -151,13 +163,11 @@ absl::Status RemoveAll(const std::string& path) {
 }
 
 absl::Status SyncDir(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", path);
-  const int rc = fsync(fd);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus(err, "fsync", path);
-  return absl::OkStatus();
+  return SyncThroughDir(path, fsync, "fsync");
+}
+
+absl::Status SyncFilesystemOf(const std::string& dir) {
+  return SyncThroughDir(dir, syncfs, "syncfs");
 }
 
 }  // namespace tether

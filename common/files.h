@@ -37,6 +37,10 @@ absl::Status RemoveAll(const std::string& path);
 /// fsync on a directory, so renames and links in it are durable.
 absl::Status SyncDir(const std::string& path);
 
+/// syncfs(2) of the filesystem holding directory `dir`: one call makes many
+/// files written there durable.
+absl::Status SyncFilesystemOf(const std::string& dir);
+
 /// Status for a failed system call: maps errno to a code, names the call
 /// and the path.
 absl::Status ErrnoStatus(int err, absl::string_view what,

@@ -45,17 +45,6 @@ std::string LinkKey(absl::string_view sha256, uint32_t mode) {
 
 mode_t ReadOnlyMode(uint32_t mode) { return (mode & 0111) != 0 ? 0555 : 0444; }
 
-// syncfs(2) of the filesystem holding `dir`.
-absl::Status SyncFilesystemOf(const std::string& dir) {
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", dir);
-  const int rc = syncfs(fd);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus(err, "syncfs", dir);
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Tree> LoadTree(const std::string& workdir,
                               const std::string& revision) {
   const std::string path = SidecarPath(workdir, revision);
@@ -359,59 +348,91 @@ absl::Status RevisionBuilder::MakeParentDirs(const std::string& path) {
 }
 
 absl::Status RevisionBuilder::AddChunk(const BlobChunk& chunk) {
+  RETURN_IF_ERROR(CheckNotEnded());
+  return EndOnError(AddChunkImpl(chunk));
+}
+
+absl::Status RevisionBuilder::AddDelta(const DeltaChunk& delta) {
+  RETURN_IF_ERROR(CheckNotEnded());
+  return EndOnError(AddDeltaImpl(delta));
+}
+
+absl::Status RevisionBuilder::CheckNotEnded() const {
   if (failed_ || finished_) {
     return absl::FailedPreconditionError("revision build already ended");
   }
-  absl::Status status = [&]() -> absl::Status {
-    if (chunk.data().size() > kMaxChunkBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "chunk of ", chunk.data().size(), " bytes exceeds ", kMaxChunkBytes));
-    }
-    auto it = blobs_.find(chunk.sha256());
-    if (it == blobs_.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "chunk for blob ", ToHex(chunk.sha256()), " not in the tree"));
-    }
-    const Blob& blob = it->second;
-    const std::string& path = tree_.entries(blob.entries[0]).path();
-    if (blob.received) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("blob of \"", path, "\" sent twice"));
-    }
-    if (current_fd_ < 0) {
-      if (chunk.offset() != 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "blob of \"", path, "\" starts at offset ", chunk.offset()));
-      }
-      RETURN_IF_ERROR(StartBlob(chunk.sha256(), blob));
-    } else if (chunk.sha256() != current_sha256_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("blob of \"", path, "\" started before \"",
-                       current_path_, "\" was complete"));
-    } else if (current_is_delta_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("blob of \"", path, "\" mixes delta slices and chunks"));
-    } else if (chunk.offset() != current_written_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chunk of \"", path, "\" at offset ", chunk.offset(),
-                       ", expected ", current_written_));
-    }
-    if (chunk.data().size() > blob.size - current_written_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "blob of \"", path, "\" is longer than ", blob.size, " bytes"));
-    }
-    RETURN_IF_ERROR(
-        WriteAll(current_fd_, chunk.data(), staging_ + "/" + current_path_));
-    hasher_->Update(chunk.data());
-    current_written_ += chunk.data().size();
-    if (current_written_ < blob.size) return absl::OkStatus();
-    return FinishBlob();
-  }();
+  return absl::OkStatus();
+}
+
+absl::Status RevisionBuilder::EndOnError(absl::Status status) {
   if (!status.ok()) {
     failed_ = true;
     DiscardCurrentBlob();
   }
   return status;
+}
+
+absl::StatusOr<const RevisionBuilder::Blob*> RevisionBuilder::UnreceivedBlob(
+    const std::string& sha256, absl::string_view piece) const {
+  auto it = blobs_.find(sha256);
+  if (it == blobs_.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(piece, " for blob ", ToHex(sha256), " not in the tree"));
+  }
+  const Blob& blob = it->second;
+  if (blob.received) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "blob of \"", tree_.entries(blob.entries[0]).path(), "\" sent twice"));
+  }
+  return &blob;
+}
+
+absl::Status RevisionBuilder::CheckContinuesCurrent(const std::string& sha256,
+                                                    const std::string& path,
+                                                    bool is_delta) const {
+  if (sha256 != current_sha256_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob of \"", path, "\" started before \"", current_path_,
+                     "\" was complete"));
+  }
+  if (is_delta != current_is_delta_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob of \"", path, "\" mixes chunks and delta slices"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RevisionBuilder::AddChunkImpl(const BlobChunk& chunk) {
+  if (chunk.data().size() > kMaxChunkBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chunk of ", chunk.data().size(), " bytes exceeds ", kMaxChunkBytes));
+  }
+  ASSIGN_OR_RETURN(const Blob* blob, UnreceivedBlob(chunk.sha256(), "chunk"));
+  const std::string& path = tree_.entries(blob->entries[0]).path();
+  if (current_fd_ < 0) {
+    if (chunk.offset() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "blob of \"", path, "\" starts at offset ", chunk.offset()));
+    }
+    RETURN_IF_ERROR(StartBlob(chunk.sha256(), *blob));
+  } else {
+    RETURN_IF_ERROR(CheckContinuesCurrent(chunk.sha256(), path, false));
+    if (chunk.offset() != current_written_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk of \"", path, "\" at offset ", chunk.offset(),
+                       ", expected ", current_written_));
+    }
+  }
+  if (chunk.data().size() > blob->size - current_written_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "blob of \"", path, "\" is longer than ", blob->size, " bytes"));
+  }
+  RETURN_IF_ERROR(
+      WriteAll(current_fd_, chunk.data(), staging_ + "/" + current_path_));
+  hasher_->Update(chunk.data());
+  current_written_ += chunk.data().size();
+  if (current_written_ < blob->size) return absl::OkStatus();
+  return FinishBlob();
 }
 
 absl::Status RevisionBuilder::StartBlob(const std::string& sha256,
@@ -428,18 +449,6 @@ absl::Status RevisionBuilder::StartBlob(const std::string& sha256,
   current_written_ = 0;
   hasher_ = std::make_unique<Sha256>();
   return absl::OkStatus();
-}
-
-absl::Status RevisionBuilder::AddDelta(const DeltaChunk& delta) {
-  if (failed_ || finished_) {
-    return absl::FailedPreconditionError("revision build already ended");
-  }
-  absl::Status status = AddDeltaImpl(delta);
-  if (!status.ok()) {
-    failed_ = true;
-    DiscardCurrentBlob();
-  }
-  return status;
 }
 
 absl::Status RevisionBuilder::StartDelta(const DeltaChunk& delta,
@@ -486,30 +495,18 @@ absl::Status RevisionBuilder::AddDeltaImpl(const DeltaChunk& delta) {
         absl::StrCat("delta slice of ", delta.data().size(), " bytes exceeds ",
                      kMaxChunkBytes));
   }
-  auto it = blobs_.find(delta.sha256());
-  if (it == blobs_.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "delta for blob ", ToHex(delta.sha256()), " not in the tree"));
-  }
-  const Blob& blob = it->second;
+  ASSIGN_OR_RETURN(const Blob* found, UnreceivedBlob(delta.sha256(), "delta"));
+  const Blob& blob = *found;
   const std::string& path = tree_.entries(blob.entries[0]).path();
-  if (blob.received) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("blob of \"", path, "\" sent twice"));
-  }
   if (current_fd_ < 0) {
     RETURN_IF_ERROR(StartDelta(delta, blob));
-  } else if (delta.sha256() != current_sha256_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("blob of \"", path, "\" started before \"", current_path_,
-                     "\" was complete"));
-  } else if (!current_is_delta_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("blob of \"", path, "\" mixes chunks and delta slices"));
-  } else if (delta.offset() != delta_offset_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("delta slice of \"", path, "\" at offset ", delta.offset(),
-                     ", expected ", delta_offset_));
+  } else {
+    RETURN_IF_ERROR(CheckContinuesCurrent(delta.sha256(), path, true));
+    if (delta.offset() != delta_offset_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("delta slice of \"", path, "\" at offset ",
+                       delta.offset(), ", expected ", delta_offset_));
+    }
   }
   delta_offset_ += delta.data().size();
   absl::Status status = applier_->Update(delta.data());

@@ -148,6 +148,18 @@ class RevisionBuilder {
   absl::Status StartBlob(const std::string& sha256, const Blob& blob);
   absl::Status StartDelta(const tether::v1::DeltaChunk& delta,
                           const Blob& blob);
+  absl::Status CheckNotEnded() const;
+  // The first error ends the build: the blob being written is discarded.
+  absl::Status EndOnError(absl::Status status);
+  // The blob `sha256` names, refused when the tree has none or it arrived.
+  absl::StatusOr<const Blob*> UnreceivedBlob(const std::string& sha256,
+                                             absl::string_view piece) const;
+  // A chunk or delta slice while a blob is open must continue that blob in
+  // the same form.
+  absl::Status CheckContinuesCurrent(const std::string& sha256,
+                                     const std::string& path,
+                                     bool is_delta) const;
+  absl::Status AddChunkImpl(const tether::v1::BlobChunk& chunk);
   absl::Status AddDeltaImpl(const tether::v1::DeltaChunk& delta);
   absl::Status FinishBlob();
   absl::Status Materialize(const tether::v1::TreeEntry& entry);

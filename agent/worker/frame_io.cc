@@ -67,6 +67,13 @@ absl::Status TooLarge(uint32_t size, uint32_t max) {
 
 }  // namespace
 
+absl::Status CheckMaxFrameBytes(size_t max_frame_bytes) {
+  if (max_frame_bytes >= kMinMaxFrameBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("max_frame_bytes must be at least ", kMinMaxFrameBytes,
+                   ", not ", max_frame_bytes));
+}
+
 void EncodeFrameHeader(uint32_t payload_size, char header[kFrameHeaderBytes]) {
   header[0] = static_cast<char>(payload_size & 0xff);
   header[1] = static_cast<char>((payload_size >> 8) & 0xff);

@@ -20,6 +20,13 @@ inline constexpr size_t kFrameHeaderBytes = 4;
 /// Frames larger than this are refused unless a caller picks another limit.
 inline constexpr uint32_t kDefaultMaxFrameBytes = 64u << 20;
 
+/// The smallest frame limit a worker accepts: room for a load request.
+inline constexpr uint32_t kMinMaxFrameBytes = 4096;
+
+/// INVALID_ARGUMENT naming `max_frame_bytes` when it is below
+/// kMinMaxFrameBytes.
+absl::Status CheckMaxFrameBytes(size_t max_frame_bytes);
+
 /// Stores `payload_size` as the 4-byte little-endian frame header.
 void EncodeFrameHeader(uint32_t payload_size, char header[kFrameHeaderBytes]);
 

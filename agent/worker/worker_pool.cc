@@ -102,9 +102,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     Options options) {
   RETURN_IF_ERROR(WithContext("restart_backoff",
                               Backoff::Validate(options.restart_backoff)));
-  if (options.max_frame_bytes < 4096) {
-    return absl::InvalidArgumentError("max_frame_bytes must be at least 4096");
-  }
+  RETURN_IF_ERROR(CheckMaxFrameBytes(options.max_frame_bytes));
   std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(options)));
   pool->supervisor_ = std::thread([p = pool.get()] { p->Supervise(); });
   return pool;

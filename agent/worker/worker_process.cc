@@ -73,11 +73,7 @@ WorkerProcess::WorkerProcess(Options options)
 
 absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Spawn(
     Options options) {
-  if (options.max_frame_bytes < 4096) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_frame_bytes must be at least 4096, not ",
-                     options.max_frame_bytes));
-  }
+  RETURN_IF_ERROR(CheckMaxFrameBytes(options.max_frame_bytes));
   std::unique_ptr<WorkerProcess> worker(new WorkerProcess(std::move(options)));
   const Options& o = worker->options_;
   const std::string fd = absl::StrCat(kWorkerFd);

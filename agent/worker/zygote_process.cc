@@ -50,11 +50,7 @@ ZygoteProcess::ZygoteProcess(Options options) : options_(std::move(options)) {}
 
 absl::StatusOr<std::shared_ptr<ZygoteProcess>> ZygoteProcess::Start(
     Options options) {
-  if (options.max_frame_bytes < 4096) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_frame_bytes must be at least 4096, not ",
-                     options.max_frame_bytes));
-  }
+  RETURN_IF_ERROR(CheckMaxFrameBytes(options.max_frame_bytes));
   std::shared_ptr<ZygoteProcess> zygote(new ZygoteProcess(std::move(options)));
   RETURN_IF_ERROR(zygote->StartProcess());
   RETURN_IF_ERROR(zygote->Preload());

@@ -51,17 +51,6 @@ absl::Status Publish(int fd, const std::string& tmp, const std::string& path,
   return SyncDir(path_dir);
 }
 
-// syncfs(2) of the filesystem holding `dir`.
-absl::Status SyncFilesystemOf(const std::string& dir) {
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", dir);
-  const int rc = syncfs(fd);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus(err, "syncfs", dir);
-  return absl::OkStatus();
-}
-
 class FileBlobWriter final : public BlobWriter {
  public:
   FileBlobWriter(int fd, std::string tmp, std::string path,
