@@ -1,6 +1,7 @@
 #ifndef TETHER_CONTROLPLANE_BACKEND_H_
 #define TETHER_CONTROLPLANE_BACKEND_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,15 @@ class Backend {
   /// redeploy costs nothing here.
   virtual absl::Status Apply(const tether::v1::ServiceSpec& spec,
                              const std::string& token) = 0;
+
+  /// Runs `replicas` replicas of `spec.name()` (>= 0) instead of the count
+  /// Apply runs, changing nothing else; 0 stops them all but keeps the
+  /// service (its Kubernetes Service, so callers still resolve it; local
+  /// work dirs, so a wake-up starts warm). Works whether or not this
+  /// process applied the service before (tetherd restarted). The next Apply
+  /// brings back the spec's count.
+  virtual absl::Status Scale(const tether::v1::ServiceSpec& spec,
+                             const std::string& token, int32_t replicas) = 0;
 
   /// Stops and removes every replica of `service`. OK when there are none.
   virtual absl::Status Delete(const std::string& service) = 0;

@@ -2,6 +2,7 @@
 #define TETHER_CONTROLPLANE_FAKE_BACKEND_H_
 
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,23 @@ class FakeBackend final : public Backend {
     if (!replicas_appear_later_) {
       names.clear();
       for (int i = 0; i < servicespec::InitialReplicas(spec.compute()); ++i) {
+        names.push_back(absl::StrCat(spec.name(), "-", i));
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Scale(const tether::v1::ServiceSpec& spec,
+                     const std::string& token, int32_t replicas) override {
+    absl::MutexLock lock(&mu_);
+    if (!fail_with_.ok()) return fail_with_;
+    scaled_.emplace_back(spec.name(), replicas);
+    tokens_[spec.name()] = token;
+    std::vector<std::string>& names = replicas_[spec.name()];
+    if (replicas == 0) {
+      names.clear();
+    } else if (!replicas_appear_later_) {
+      names.clear();
+      for (int i = 0; i < replicas; ++i) {
         names.push_back(absl::StrCat(spec.name(), "-", i));
       }
     }
@@ -72,6 +90,11 @@ class FakeBackend final : public Backend {
     absl::MutexLock lock(&mu_);
     return applied_;
   }
+  /// (service, replicas) of every Scale, in order.
+  std::vector<std::pair<std::string, int32_t>> scaled() const {
+    absl::MutexLock lock(&mu_);
+    return scaled_;
+  }
   std::vector<std::string> deleted() const {
     absl::MutexLock lock(&mu_);
     return deleted_;
@@ -88,6 +111,7 @@ class FakeBackend final : public Backend {
   absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
   std::vector<tether::v1::ServiceSpec> applied_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, int32_t>> scaled_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>> replicas_
       ABSL_GUARDED_BY(mu_);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_context.h"
+#include "common/status_macros.h"
 #include "kube/json_fields.h"
 #include "kube/pod_state.h"
 #include "kube/pod_template.h"
@@ -263,6 +264,21 @@ absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
   if (!swept.ok()) return swept;
   absl::MutexLock lock(&mu_);
   applied_[spec.name()] = std::move(objects);
+  return absl::OkStatus();
+}
+
+absl::Status KubernetesBackend::Scale(const tether::v1::ServiceSpec& spec,
+                                      const std::string& token,
+                                      int32_t replicas) {
+  const kube::ResourceType& type = spec.compute().has_distributed()
+                                       ? kube::kStatefulSets
+                                       : kube::kDeployments;
+  RETURN_IF_ERROR(options_.client->SetScale(
+      type, options_.render.kube_namespace, spec.name(), replicas));
+  // The next Apply must reach the cluster even if the render is unchanged:
+  // it brings back the spec's count.
+  absl::MutexLock lock(&mu_);
+  applied_.erase(spec.name());
   return absl::OkStatus();
 }
 

@@ -78,6 +78,9 @@ class KubernetesBackend final : public Backend {
   absl::Status Validate(const tether::v1::ServiceSpec& spec) const override;
   absl::Status Apply(const tether::v1::ServiceSpec& spec,
                      const std::string& token) override;
+  /// Through the workload's scale subresource; Services and the rest stay.
+  absl::Status Scale(const tether::v1::ServiceSpec& spec,
+                     const std::string& token, int32_t replicas) override;
   /// Deletes the service's objects; its pods go with them (background
   /// propagation) and are reported gone as they disappear.
   absl::Status Delete(const std::string& service) override;

@@ -176,7 +176,18 @@ LocalBackend::Replica LocalBackend::MakeReplica(
 
 absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
                                  const std::string& token) {
-  const int count = servicespec::InitialReplicas(spec.compute());
+  return Run(spec, token, servicespec::InitialReplicas(spec.compute()),
+             /*keep_workdirs=*/false);
+}
+
+absl::Status LocalBackend::Scale(const tether::v1::ServiceSpec& spec,
+                                 const std::string& token, int32_t replicas) {
+  return Run(spec, token, replicas, /*keep_workdirs=*/true);
+}
+
+absl::Status LocalBackend::Run(const tether::v1::ServiceSpec& spec,
+                               const std::string& token, int count,
+                               bool keep_workdirs) {
   absl::MutexLock lock(&mu_);
   if (gateway_address_.empty()) {
     return absl::FailedPreconditionError("LocalBackend used before Start");
@@ -202,6 +213,7 @@ absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
     }
     Replica& current = it->second;
     current.wanted = true;
+    current.keep_workdir = false;
     if (current.env_key != wanted.env_key || current.env != wanted.env) {
       // A new environment needs a new process: stop the old one; the
       // supervisor starts the new one as soon as the old one is reaped.
@@ -217,6 +229,7 @@ absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
     if (replica.service == spec.name() &&
         std::find(names.begin(), names.end(), name) == names.end()) {
       replica.wanted = false;
+      replica.keep_workdir = keep_workdirs;
     }
   }
   Wake();
@@ -371,9 +384,11 @@ void LocalBackend::SupervisorLoop() {
           StopLocked(replica);
         }
         if (!replica.wanted && replica.pid == 0) {
-          // Deleted or scaled down: its code cache goes too. On shutdown the
-          // work dir stays, so a restarted tetherd's agents start warm.
-          if (!shutting_down_) (void)RemoveAll(replica.workdir);
+          // Deleted or scaled down: its code cache goes too. On shutdown or
+          // when parked the work dir stays, so the agent starts warm.
+          if (!shutting_down_ && !replica.keep_workdir) {
+            (void)RemoveAll(replica.workdir);
+          }
           it = replicas_.erase(it);
           continue;
         }

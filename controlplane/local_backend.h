@@ -66,6 +66,9 @@ class LocalBackend final : public Backend {
   }
   absl::Status Apply(const tether::v1::ServiceSpec& spec,
                      const std::string& token) override;
+  /// Scaled-down replicas keep their work dirs, so they start warm again.
+  absl::Status Scale(const tether::v1::ServiceSpec& spec,
+                     const std::string& token, int32_t replicas) override;
   absl::Status Delete(const std::string& service) override;
   std::vector<std::string> Replicas(const std::string& service) const override;
 
@@ -84,6 +87,8 @@ class LocalBackend final : public Backend {
     pid_t pid = 0;
     int pidfd = -1;  // Readable once the agent exited.
     bool wanted = true;
+    // Stopped by Scale: its work dir stays for a warm start.
+    bool keep_workdir = false;
     bool stopping = false;
     absl::Time started;
     absl::Time stop_deadline;
@@ -94,6 +99,9 @@ class LocalBackend final : public Backend {
   };
 
   LocalBackend(Options options, int wake_fd);
+  // Apply and Scale: runs `count` replicas of `spec` and stops the rest.
+  absl::Status Run(const tether::v1::ServiceSpec& spec,
+                   const std::string& token, int count, bool keep_workdirs);
   void SupervisorLoop();
   // Makes the supervisor look at the replicas again.
   void Wake();

@@ -569,6 +569,20 @@ absl::Status ValidateKubernetesFields(const Compute& compute) {
     RETURN_IF_ERROR(CheckDuration("compute.inactivity_ttl",
                                   compute.inactivity_ttl(), 366 * 24 * 3600));
   }
+  if (!tether::v1::TtlAction_IsValid(compute.ttl_action())) {
+    return Invalid("compute.ttl_action",
+                   absl::StrCat(compute.ttl_action(), " is not a TtlAction"));
+  }
+  if (compute.ttl_action() != tether::v1::TTL_ACTION_UNSPECIFIED &&
+      compute.inactivity_ttl().empty()) {
+    return Invalid("compute.ttl_action",
+                   "needs compute.inactivity_ttl: it says when the action "
+                   "happens");
+  }
+  if (!compute.launch_timeout().empty()) {
+    RETURN_IF_ERROR(CheckDuration("compute.launch_timeout",
+                                  compute.launch_timeout(), 24 * 3600));
+  }
   RETURN_IF_ERROR(ValidateAutoscaling(compute));
   RETURN_IF_ERROR(ValidateDistributed(compute));
   if (!compute.gpu_type().empty()) {
@@ -856,6 +870,17 @@ ServiceSpec WithDefaults(ServiceSpec spec) {
     callable->set_runtime(tether::v1::RUNTIME_PYTHON);
   }
   return spec;
+}
+
+std::optional<absl::Duration> InactivityTtl(
+    const tether::v1::Compute& compute) {
+  if (compute.inactivity_ttl().empty()) return std::nullopt;
+  return absl::Seconds(*ParseDurationSeconds(compute.inactivity_ttl()));
+}
+
+absl::Duration LaunchTimeout(const tether::v1::Compute& compute) {
+  if (compute.launch_timeout().empty()) return absl::Minutes(15);
+  return absl::Seconds(*ParseDurationSeconds(compute.launch_timeout()));
 }
 
 int InitialReplicas(const tether::v1::Compute& compute) {

@@ -5,10 +5,12 @@
 // Deploy, the CLI runs them early for friendlier errors.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "tether/v1/service.pb.h"
@@ -57,6 +59,14 @@ tether::v1::ServiceSpec WithDefaults(tether::v1::ServiceSpec spec);
 /// distributed workers, else autoscaling's floor, else `replicas`; at least
 /// 1 (a zero means the default). Thread-safe.
 int InitialReplicas(const tether::v1::Compute& compute);
+
+/// `compute.inactivity_ttl` as a duration; nullopt when empty (never idle).
+/// `compute` must be valid. Thread-safe.
+std::optional<absl::Duration> InactivityTtl(const tether::v1::Compute& compute);
+
+/// `compute.launch_timeout` as a duration, 15 minutes when empty (as long as
+/// a cold GPU node may take to join). `compute` must be valid. Thread-safe.
+absl::Duration LaunchTimeout(const tether::v1::Compute& compute);
 
 /// The codec a call runs with: CODEC_UNSPECIFIED means JSON. Thread-safe.
 tether::v1::Codec EffectiveCodec(tether::v1::Codec codec);
