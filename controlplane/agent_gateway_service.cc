@@ -186,7 +186,7 @@ AgentGatewayService::Attach(grpc::CallbackServerContext* context) {
 grpc::ServerWriteReactor<PullCodeResponse>* AgentGatewayService::PullCode(
     grpc::CallbackServerContext* context,
     const tether::v1::PullCodeRequest* request) {
-  if (!manager_->IsAgentToken(BearerToken(*context))) {
+  if (!manager_->ServiceForAgentToken(BearerToken(*context)).has_value()) {
     return new RejectReactor<grpc::ServerWriteReactor<PullCodeResponse>>(
         grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong service token"));
   }

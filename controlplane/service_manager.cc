@@ -78,20 +78,28 @@ void ServiceManager::Shutdown() {
 
 absl::Status ServiceManager::Recover() {
   std::vector<std::pair<std::string, int64_t>> to_apply;
+  absl::flat_hash_set<std::string> has_scale;
   {
     absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(std::vector<std::string> names, registry_.Load());
     for (const std::string& name : names) {
       ServiceState& service = *registry_.Find(name);
+      if (service.record.has_scale()) has_scale.insert(name);
       // Nobody waits on it, but finishing it records READY again.
-      deploys_.Start(name, nullptr);
+      if (RunningReplicas(service.record) > 0) deploys_.Start(name, nullptr);
       Changed(service);
       to_apply.emplace_back(name, service.record.generation());
     }
   }
   for (const auto& [name, generation] : to_apply) {
     TETHER_LOG(INFO) << "recovering service " << name;
-    ApplyInBackend(name, generation);
+    // A service scaled by hand or by its TTL stays as it was: applying
+    // the spec would bring back its count.
+    if (has_scale.contains(name)) {
+      ScaleInBackend(name, generation);
+    } else {
+      ApplyInBackend(name, generation);
+    }
   }
   return absl::OkStatus();
 }
@@ -197,6 +205,90 @@ void ServiceManager::Applied(ServiceState& service,
   MaybeFinishDeploy(service);
 }
 
+absl::StatusOr<ServiceStatus> ServiceManager::Scale(
+    const std::string& name, std::optional<int32_t> replicas,
+    const std::string& why) {
+  if (replicas.has_value() && *replicas < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replicas: must be at least 0, not ", *replicas));
+  }
+  ServiceStatus status;
+  int64_t generation = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    ServiceState* service = registry_.Find(name);
+    if (service == nullptr) return NotFound(name);
+    const tether::v1::Compute& compute = service->record.spec().compute();
+    if (replicas.has_value() && *replicas != 0 && compute.has_distributed() &&
+        *replicas != compute.distributed().workers()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "service ", name, " is distributed over ",
+          compute.distributed().workers(), " workers: it runs 0 or ",
+          compute.distributed().workers(), " replicas, not ", *replicas));
+    }
+    ServiceStatus record = service->record;
+    const bool was_parked = RunningReplicas(record) == 0;
+    if (replicas.has_value()) {
+      record.set_scale(*replicas);
+    } else {
+      record.clear_scale();
+    }
+    const bool parks = RunningReplicas(record) == 0;
+    if (parks) {
+      record.set_phase(ServiceStatus::PHASE_IDLE);
+      record.set_message(why);
+    } else if (was_parked) {
+      record.set_phase(ServiceStatus::PHASE_DEPLOYING);
+      record.set_message(why);
+    }
+    RETURN_IF_ERROR(registry_.Update(*service, std::move(record)));
+    TETHER_LOG(INFO) << "service " << name << " scales to "
+                     << RunningReplicas(service->record) << ": " << why;
+    if (parks) {
+      deploys_.End(name, absl::AbortedError(absl::StrCat(
+                             "service ", name, " was scaled to zero")));
+    } else if (was_parked) {
+      // Like a deploy nobody watches: READY once every replica serves, or
+      // FAILED with the reason one cannot start.
+      deploys_.Start(name, nullptr);
+    }
+    generation = service->record.generation();
+    status = StatusOf(*service);
+    Changed(*service);
+  }
+  run_apply_([this, name, generation] { ScaleInBackend(name, generation); });
+  return status;
+}
+
+void ServiceManager::ScaleInBackend(const std::string& name,
+                                    int64_t generation) {
+  tether::v1::ServiceSpec spec;
+  std::string token;
+  int32_t replicas = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    const ServiceState* service = registry_.Find(name);
+    // Deleted or redeployed meanwhile: the newer operation owns the count.
+    if (service == nullptr || service->record.generation() != generation) {
+      return;
+    }
+    spec = service->record.spec();
+    token = service->record.token();
+    replicas = RunningReplicas(service->record);
+  }
+  const absl::Status scaled = options_.backend->Scale(spec, token, replicas);
+  if (!scaled.ok()) {
+    TETHER_LOG(ERROR) << "scaling " << name << " to " << replicas << ": "
+                      << scaled;
+  }
+  absl::MutexLock lock(&mu_);
+  ServiceState* service = registry_.Find(name);
+  if (service == nullptr || service->record.generation() != generation) {
+    return;
+  }
+  Applied(*service, scaled);
+}
+
 void ServiceManager::SyncReplicas(ServiceState& service) {
   controlplane::SyncReplicas(service,
                              options_.backend->Replicas(service.record.name()));
@@ -235,11 +327,12 @@ void ServiceManager::MaybeFinishDeploy(ServiceState& service) {
   // A deploy that failed on the cluster's word (an image not pushed yet, no
   // node with a free GPU) heals when the cluster, still trying, gets there.
   const bool recovering =
-      !deploying && service.record.phase() == ServiceStatus::PHASE_FAILED;
+      !deploying && service.record.phase() == ServiceStatus::PHASE_FAILED &&
+      RunningReplicas(service.record) > 0;
   // Kubernetes pods appear after the apply, one by one.
   if ((!deploying && !recovering) ||
       static_cast<int>(service.order.size()) <
-          servicespec::InitialReplicas(service.record.spec().compute())) {
+          RunningReplicas(service.record)) {
     return;
   }
   for (const std::string& name : service.order) {
@@ -417,9 +510,12 @@ absl::flat_hash_set<std::string> ServiceManager::LiveRevisions() const {
   return registry_.LiveRevisions();
 }
 
-bool ServiceManager::IsAgentToken(const std::string& token) const {
+std::optional<std::string> ServiceManager::ServiceForAgentToken(
+    const std::string& token) const {
   absl::MutexLock lock(&mu_);
-  return registry_.IsToken(token);
+  const std::string* name = registry_.ServiceForToken(token);
+  if (name == nullptr) return std::nullopt;
+  return *name;
 }
 
 void ServiceManager::OnReplicaStarted(const std::string& service_name,

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,18 @@ class ServiceManager final : public BackendListener {
   void DeleteService(const std::string& name,
                      std::function<void(absl::Status)> done);
 
+  /// Runs `replicas` replicas of `name` until the next deploy: 0 parks it
+  /// (PHASE_IDLE, `why` as its message); nullopt returns to the spec's
+  /// count, waking a parked service (the replicas start and attach, and the
+  /// service turns READY, or FAILED with the reason they cannot start). The
+  /// record is stored first, then the backend scales on the apply
+  /// executor. INVALID_ARGUMENT for a negative count, NOT_FOUND,
+  /// FAILED_PRECONDITION for a distributed service asked for other than 0
+  /// or all of its workers, or the store's error (then nothing changed).
+  absl::StatusOr<tether::v1::ServiceStatus> Scale(
+      const std::string& name, std::optional<int32_t> replicas,
+      const std::string& why);
+
   /// An agent said hello. Returns a session id for the calls below.
   /// NOT_FOUND (unknown service), UNAUTHENTICATED (wrong token),
   /// FAILED_PRECONDITION (not a replica the service should have).
@@ -102,8 +115,10 @@ class ServiceManager final : public BackendListener {
   void OnRevisionState(uint64_t session,
                        const tether::v1::RevisionState& state);
   void DetachAgent(uint64_t session);
-  /// Whether `token` belongs to some service (agents pulling code).
-  bool IsAgentToken(const std::string& token) const;
+  /// The service whose agents hold `token` (agents pulling code, reporting
+  /// activity); nullopt when no service does.
+  std::optional<std::string> ServiceForAgentToken(
+      const std::string& token) const;
   /// Revisions in use: what each service is deployed at and what each of
   /// its replicas serves. The code store keeps them.
   absl::flat_hash_set<std::string> LiveRevisions() const;
@@ -151,6 +166,11 @@ class ServiceManager final : public BackendListener {
   // Applies the service's spec in the backend, outside the lock (a backend
   // may talk to a remote API), then records the replicas it reports.
   void ApplyInBackend(const std::string& name, int64_t generation)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Scales the backend to what the record of generation `generation` asks
+  // (when it still does), outside the lock, then takes the replicas it
+  // reports.
+  void ScaleInBackend(const std::string& name, int64_t generation)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The second half of ApplyInBackend: the apply's outcome, under the lock.
   void Applied(ServiceState& service, const absl::Status& applied)

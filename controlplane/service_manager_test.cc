@@ -210,8 +210,8 @@ TEST_F(ServiceManagerTest, AgentsNeedTheServiceToken) {
   EXPECT_EQ(
       manager_->AttachAgent(hello, "token-1", &connection_).status().code(),
       absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(manager_->IsAgentToken("token-1"));
-  EXPECT_FALSE(manager_->IsAgentToken(""));
+  EXPECT_EQ(manager_->ServiceForAgentToken("token-1"), "hello");
+  EXPECT_FALSE(manager_->ServiceForAgentToken("").has_value());
 }
 
 TEST_F(ServiceManagerTest, CrashLoopFailsTheDeploy) {

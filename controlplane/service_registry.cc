@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "servicespec/validate.h"
 
 namespace tether::controlplane {
 namespace {
@@ -28,6 +29,7 @@ absl::StatusOr<std::vector<std::string>> ServiceRegistry::Load() {
   std::vector<std::string> names;
   for (ServiceStatus& record : records) {
     names.push_back(record.name());
+    by_token_[record.token()] = record.name();
     services_[record.name()].record = std::move(record);
   }
   return names;
@@ -56,13 +58,24 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
   record.set_revision(revision);
   record.set_phase(ServiceStatus::PHASE_DEPLOYING);
   record.clear_message();
+  // A deploy runs the spec's count again, waking a parked service.
+  record.clear_scale();
   record.set_generation(record.generation() + 1);
   *record.mutable_updated() = ToProtoTimestamp(options_.clock->Now());
   // Durable before anything changes, so a failed write changes nothing.
   RETURN_IF_ERROR(options_.store->Put(record));
+  by_token_[record.token()] = spec.name();
   ServiceState& service = services_[spec.name()];
   service.record = std::move(record);
   return &service;
+}
+
+absl::Status ServiceRegistry::Update(ServiceState& service,
+                                     ServiceStatus record) {
+  *record.mutable_updated() = ToProtoTimestamp(options_.clock->Now());
+  RETURN_IF_ERROR(options_.store->Put(record));
+  service.record = std::move(record);
+  return absl::OkStatus();
 }
 
 void ServiceRegistry::Persist(ServiceState& service) {
@@ -78,6 +91,7 @@ absl::StatusOr<ServiceState> ServiceRegistry::Remove(const std::string& name) {
   auto it = services_.find(name);
   if (it == services_.end()) return NotFound(name);
   RETURN_IF_ERROR(options_.store->Delete(name));
+  by_token_.erase(it->second.record.token());
   ServiceState removed = std::move(it->second);
   services_.erase(it);
   return removed;
@@ -93,12 +107,11 @@ const ServiceState* ServiceRegistry::Find(const std::string& name) const {
   return it == services_.end() ? nullptr : &it->second;
 }
 
-bool ServiceRegistry::IsToken(const std::string& token) const {
-  if (token.empty()) return false;
-  for (const auto& [name, service] : services_) {
-    if (service.record.token() == token) return true;
-  }
-  return false;
+const std::string* ServiceRegistry::ServiceForToken(
+    const std::string& token) const {
+  if (token.empty()) return nullptr;
+  auto it = by_token_.find(token);
+  return it == by_token_.end() ? nullptr : &it->second;
 }
 
 absl::flat_hash_set<std::string> ServiceRegistry::LiveRevisions() const {
@@ -127,6 +140,12 @@ ServiceStatus StatusOf(const ServiceState& service) {
     status.set_phase(ServiceStatus::PHASE_DEGRADED);
   }
   return status;
+}
+
+int32_t RunningReplicas(const ServiceStatus& record) {
+  return record.has_scale()
+             ? record.scale()
+             : servicespec::InitialReplicas(record.spec().compute());
 }
 
 void SyncReplicas(ServiceState& service, std::vector<std::string> order) {

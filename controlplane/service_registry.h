@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -44,6 +45,9 @@ class ServiceRegistry {
   /// Stores `service`'s record as it is now; logs a failure (the record in
   /// memory stays the truth until the next write).
   void Persist(ServiceState& service);
+  /// Stores `record` as `service`'s new record, then takes it: a store
+  /// error changes nothing.
+  absl::Status Update(ServiceState& service, tether::v1::ServiceStatus record);
   /// Forgets `name` in the store, then here, and returns what it was.
   /// NOT_FOUND when unknown; a store error changes nothing.
   absl::StatusOr<ServiceState> Remove(const std::string& name);
@@ -55,19 +59,25 @@ class ServiceRegistry {
     return services_;
   }
 
-  /// Whether `token` belongs to some service.
-  bool IsToken(const std::string& token) const;
+  /// The service whose agents hold `token`; null when none does.
+  const std::string* ServiceForToken(const std::string& token) const;
   /// What each service is deployed at and what each replica serves.
   absl::flat_hash_set<std::string> LiveRevisions() const;
 
  private:
   const Options options_;
   std::map<std::string, ServiceState> services_;
+  // Service token -> service name, for agents that authenticate with it.
+  absl::flat_hash_map<std::string, std::string> by_token_;
 };
 
 /// The status users see: the record with its replicas in order, DEGRADED
 /// when the service is READY but some replica is not. Thread-safe.
 tether::v1::ServiceStatus StatusOf(const ServiceState& service);
+
+/// How many replicas `record` asks the backend for: its scale when set (0:
+/// parked), else the spec's count. Thread-safe.
+int32_t RunningReplicas(const tether::v1::ServiceStatus& record);
 
 /// Takes the backend's replica list (`order`, index order) as the service's:
 /// new names start as PHASE_STARTING; replicas no longer listed are kept

@@ -110,16 +110,35 @@ TEST_F(ServiceRegistryTest, LoadBringsBackStoredRecords) {
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(*names, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(restarted.Find("b")->record.revision(), "rev-2");
-  EXPECT_TRUE(restarted.IsToken("token-2"));
+  ASSERT_NE(restarted.ServiceForToken("token-2"), nullptr);
+  EXPECT_EQ(*restarted.ServiceForToken("token-2"), "b");
+}
+
+TEST_F(ServiceRegistryTest, RemoveForgetsTheToken) {
+  ASSERT_TRUE(registry_.Record(Spec(), "rev-1").ok());
+  ASSERT_TRUE(registry_.Remove("hello").ok());
+  EXPECT_EQ(registry_.ServiceForToken("token-1"), nullptr);
+}
+
+TEST_F(ServiceRegistryTest, ADeployClearsTheScale) {
+  ServiceState* service = *registry_.Record(Spec(), "rev-1");
+  tether::v1::ServiceStatus record = service->record;
+  record.set_scale(0);
+  ASSERT_TRUE(registry_.Update(*service, record).ok());
+  EXPECT_EQ(RunningReplicas(service->record), 0);
+  service = *registry_.Record(Spec(), "rev-2");
+  EXPECT_FALSE(service->record.has_scale());
+  EXPECT_EQ(RunningReplicas(service->record), 1);
 }
 
 TEST_F(ServiceRegistryTest, TokensAndLiveRevisions) {
   ServiceState* service = *registry_.Record(Spec(), "rev-2");
   service->replicas["hello-0"].status.set_revision("rev-1");
   service->replicas["hello-1"];  // No revision yet.
-  EXPECT_TRUE(registry_.IsToken("token-1"));
-  EXPECT_FALSE(registry_.IsToken("token-9"));
-  EXPECT_FALSE(registry_.IsToken(""));
+  ASSERT_NE(registry_.ServiceForToken("token-1"), nullptr);
+  EXPECT_EQ(*registry_.ServiceForToken("token-1"), "hello");
+  EXPECT_EQ(registry_.ServiceForToken("token-9"), nullptr);
+  EXPECT_EQ(registry_.ServiceForToken(""), nullptr);
   EXPECT_EQ(registry_.LiveRevisions(),
             (absl::flat_hash_set<std::string>{"rev-1", "rev-2"}));
 }
