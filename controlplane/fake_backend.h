@@ -2,8 +2,8 @@
 #define TETHER_CONTROLPLANE_FAKE_BACKEND_H_
 
 #include <map>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"

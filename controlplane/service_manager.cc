@@ -247,6 +247,11 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
     if (parks) {
       deploys_.End(name, absl::AbortedError(absl::StrCat(
                              "service ", name, " was scaled to zero")));
+      // A wake-up must hear READY again, even from a replica that has not
+      // stopped yet.
+      for (auto& [replica_name, replica] : service->replicas) {
+        replica.ready_generation = 0;
+      }
     } else if (was_parked) {
       // Like a deploy nobody watches: READY once every replica serves, or
       // FAILED with the reason one cannot start.
@@ -330,9 +335,8 @@ void ServiceManager::MaybeFinishDeploy(ServiceState& service) {
       !deploying && service.record.phase() == ServiceStatus::PHASE_FAILED &&
       RunningReplicas(service.record) > 0;
   // Kubernetes pods appear after the apply, one by one.
-  if ((!deploying && !recovering) ||
-      static_cast<int>(service.order.size()) <
-          RunningReplicas(service.record)) {
+  if ((!deploying && !recovering) || static_cast<int>(service.order.size()) <
+                                         RunningReplicas(service.record)) {
     return;
   }
   for (const std::string& name : service.order) {

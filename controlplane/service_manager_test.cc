@@ -417,5 +417,103 @@ TEST_F(ServiceManagerTest, ListenersFollowTheServicesChanges) {
   EXPECT_EQ(listener.removed, std::vector<std::string>{"hello"});
 }
 
+TEST_F(ServiceManagerTest, ScaleToZeroParksAndAWakeComesBackReady) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+
+  auto parked = manager_->Scale("hello", 0, "idle for 30s");
+  ASSERT_TRUE(parked.ok()) << parked.status();
+  EXPECT_EQ(parked->phase(), ServiceStatus::PHASE_IDLE);
+  EXPECT_EQ(parked->message(), "idle for 30s");
+  EXPECT_EQ(backend_.scaled().back(), std::make_pair(std::string("hello"), 0));
+  manager_->OnReplicaExited(
+      "hello", "hello-0",
+      {ReplicaExit::Cause::kStoppedByBackend, "stopped", false});
+  EXPECT_EQ(manager_->GetService("hello")->replicas_size(), 0);
+  EXPECT_EQ((*store_.LoadAll())[0].scale(), 0);
+
+  auto woken = manager_->Scale("hello", std::nullopt, "woken by a call");
+  ASSERT_TRUE(woken.ok()) << woken.status();
+  EXPECT_EQ(woken->phase(), ServiceStatus::PHASE_DEPLOYING);
+  EXPECT_FALSE(woken->has_scale());
+  EXPECT_EQ(backend_.scaled().back(), std::make_pair(std::string("hello"), 1));
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  EXPECT_EQ(manager_->GetService("hello")->phase(), ServiceStatus::PHASE_READY);
+  EXPECT_FALSE((*store_.LoadAll())[0].has_scale());
+}
+
+TEST_F(ServiceManagerTest, AWakeThatCannotStartFailsWithTheReason) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  AttachAndAnswer("hello-0", RevisionState::STATE_READY);
+  ASSERT_TRUE(manager_->Scale("hello", 0, "idle").ok());
+  manager_->OnReplicaExited(
+      "hello", "hello-0",
+      {ReplicaExit::Cause::kStoppedByBackend, "stopped", false});
+  ASSERT_TRUE(manager_->Scale("hello", std::nullopt, "woken").ok());
+  manager_->OnReplicaFailing("hello", "hello-0",
+                             "ImagePullBackOff: image not found");
+  auto status = manager_->GetService("hello");
+  EXPECT_EQ(status->phase(), ServiceStatus::PHASE_FAILED);
+  EXPECT_NE(status->message().find("image not found"), std::string::npos)
+      << status->message();
+}
+
+TEST_F(ServiceManagerTest, ScaleByHandRunsThatManyUntilTheNextDeploy) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  auto scaled = manager_->Scale("hello", 3, "tether scale");
+  ASSERT_TRUE(scaled.ok());
+  EXPECT_EQ(scaled->scale(), 3);
+  EXPECT_EQ(manager_->GetService("hello")->replicas_size(), 3);
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  EXPECT_FALSE(manager_->GetService("hello")->has_scale());
+  EXPECT_EQ(manager_->GetService("hello")->replicas_size(), 1);
+}
+
+TEST_F(ServiceManagerTest, ScaleRejectsBadRequestsAndChangesNothing) {
+  EXPECT_EQ(manager_->Scale("nope", 0, "").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  const absl::Status negative = manager_->Scale("hello", -1, "").status();
+  EXPECT_EQ(negative.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(negative.message().find("replicas"), std::string::npos);
+  store_.set_fail_writes(true);
+  EXPECT_FALSE(manager_->Scale("hello", 0, "").ok());
+  EXPECT_FALSE(manager_->GetService("hello")->has_scale());
+  EXPECT_TRUE(backend_.scaled().empty());
+
+  store_.set_fail_writes(false);
+  tether::v1::DeployRequest distributed = Request("ranks");
+  distributed.mutable_spec()->mutable_compute()->set_replicas(4);
+  distributed.mutable_spec()
+      ->mutable_compute()
+      ->mutable_distributed()
+      ->set_workers(4);
+  auto deployed = manager_->StartDeploy(distributed, &observer_);
+  ASSERT_TRUE(deployed.ok()) << deployed.status();
+  EXPECT_EQ(manager_->Scale("ranks", 2, "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(manager_->Scale("ranks", 0, "").ok());
+}
+
+TEST_F(ServiceManagerTest, RecoverKeepsAParkedServiceAtZero) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  ASSERT_TRUE(manager_->Scale("hello", 0, "idle").ok());
+  const size_t applies = backend_.applied().size();
+  manager_.reset();
+
+  ServiceManager::Options options;
+  options.backend = &backend_;
+  options.store = &store_;
+  options.code_store = &code_;
+  options.router = &router_;
+  options.new_token = [] { return std::string("token-1"); };
+  options.run_apply = [](std::function<void()> apply) { apply(); };
+  manager_ = *ServiceManager::Create(options);
+  ASSERT_TRUE(manager_->Recover().ok());
+  EXPECT_EQ(backend_.applied().size(), applies);
+  EXPECT_EQ(backend_.scaled().back(), std::make_pair(std::string("hello"), 0));
+  EXPECT_EQ(manager_->GetService("hello")->phase(), ServiceStatus::PHASE_IDLE);
+}
+
 }  // namespace
 }  // namespace tether::controlplane
