@@ -9,4 +9,9 @@ google::protobuf::Timestamp ToProtoTimestamp(absl::Time time) {
       absl::ToUnixNanos(time));
 }
 
+absl::Time FromProtoTimestamp(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) +
+         absl::Nanoseconds(timestamp.nanos());
+}
+
 }  // namespace tether

@@ -9,6 +9,9 @@ namespace tether {
 /// `time` as a protobuf Timestamp (nanosecond precision). Thread-safe.
 google::protobuf::Timestamp ToProtoTimestamp(absl::Time time);
 
+/// `timestamp` as an absl::Time. Thread-safe.
+absl::Time FromProtoTimestamp(const google::protobuf::Timestamp& timestamp);
+
 }  // namespace tether
 
 #endif  // TETHER_COMMON_PROTO_TIME_H_

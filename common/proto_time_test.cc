@@ -12,5 +12,11 @@ TEST(ToProtoTimestampTest, KeepsSecondsAndNanoseconds) {
   EXPECT_EQ(stamp.nanos(), 42);
 }
 
+TEST(ProtoTimeTest, RoundTrips) {
+  const absl::Time time =
+      absl::FromUnixSeconds(1700000000) + absl::Nanoseconds(42);
+  EXPECT_EQ(FromProtoTimestamp(ToProtoTimestamp(time)), time);
+}
+
 }  // namespace
 }  // namespace tether
