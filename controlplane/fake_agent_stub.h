@@ -48,6 +48,14 @@ class FakeAgentStub final : public tether::v1::Agent::StubInterface {
     absl::MutexLock lock(&mu_);
     return pending_.size();
   }
+  /// Blocks until at least `n` calls are pending.
+  void AwaitPending(size_t n) const {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return pending_.size() >= n;
+    };
+    mu_.Await(absl::Condition(&reached));
+  }
 
   async_interface* async() override { return &async_; }
 

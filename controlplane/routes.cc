@@ -6,6 +6,10 @@ namespace tether::controlplane {
 
 using tether::v1::ServiceStatus;
 
+bool IsRoutable(const ReplicaState& replica) {
+  return replica.endpoint != nullptr && !replica.status.revision().empty();
+}
+
 std::shared_ptr<const Route> BuildRoute(const ServiceState& service) {
   auto route = std::make_shared<Route>();
   route->service = service.record.name();
@@ -15,10 +19,7 @@ std::shared_ptr<const Route> BuildRoute(const ServiceState& service) {
   }
   for (const std::string& name : service.order) {
     auto it = service.replicas.find(name);
-    // Routable while an attached agent serves some revision, including
-    // the old one while a new revision loads.
-    if (it != service.replicas.end() && it->second.endpoint != nullptr &&
-        !it->second.status.revision().empty()) {
+    if (it != service.replicas.end() && IsRoutable(it->second)) {
       route->ready.push_back(it->second.endpoint);
     }
   }

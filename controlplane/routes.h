@@ -10,6 +10,10 @@
 
 namespace tether::controlplane {
 
+/// Whether calls may go to `replica`: its attached agent serves some
+/// revision (the old one, too, while a new revision loads). Thread-safe.
+bool IsRoutable(const ReplicaState& replica);
+
 /// The route calls to `service` take: its token and allowed codecs, the
 /// replicas whose attached agent serves some revision (in replica order,
 /// including the old revision while a new one loads), and why nothing may
