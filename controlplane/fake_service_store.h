@@ -32,6 +32,16 @@ class FakeServiceStore final : public ServiceStore {
     for (const auto& [name, record] : records_) out.push_back(record);
     return out;
   }
+  absl::Status PutActivity(const tether::v1::ActivityLog& log) override {
+    absl::MutexLock lock(&mu_);
+    if (fail_writes_) return absl::UnavailableError("fake store: writes fail");
+    activity_ = log;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<tether::v1::ActivityLog> LoadActivity() override {
+    absl::MutexLock lock(&mu_);
+    return activity_;
+  }
   void set_fail_writes(bool fail) {
     absl::MutexLock lock(&mu_);
     fail_writes_ = fail;
@@ -41,6 +51,7 @@ class FakeServiceStore final : public ServiceStore {
   absl::Mutex mu_;
   std::map<std::string, tether::v1::ServiceStatus> records_
       ABSL_GUARDED_BY(mu_);
+  tether::v1::ActivityLog activity_ ABSL_GUARDED_BY(mu_);
   bool fail_writes_ ABSL_GUARDED_BY(mu_) = false;
 };
 

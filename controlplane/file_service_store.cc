@@ -22,6 +22,13 @@ absl::StatusOr<std::unique_ptr<FileServiceStore>> FileServiceStore::Create(
       new FileServiceStore(std::move(options)));
 }
 
+namespace {
+
+// Service names are DNS labels, so no record is called this.
+constexpr char kActivityFile[] = "activity.bin";
+
+}  // namespace
+
 std::string FileServiceStore::PathFor(const std::string& name) const {
   return absl::StrCat(options_.dir, "/", name, ".pb");
 }
@@ -66,6 +73,28 @@ FileServiceStore::LoadAll() {
   std::sort(records.begin(), records.end(),
             [](const auto& a, const auto& b) { return a.name() < b.name(); });
   return records;
+}
+
+absl::Status FileServiceStore::PutActivity(const tether::v1::ActivityLog& log) {
+  std::string bytes;
+  if (!log.SerializeToString(&bytes)) {
+    return absl::InternalError("cannot serialize the activity log");
+  }
+  absl::MutexLock lock(&mu_);
+  return WriteFileAtomically(absl::StrCat(options_.dir, "/", kActivityFile),
+                             bytes);
+}
+
+absl::StatusOr<tether::v1::ActivityLog> FileServiceStore::LoadActivity() {
+  const std::string path = absl::StrCat(options_.dir, "/", kActivityFile);
+  absl::MutexLock lock(&mu_);
+  tether::v1::ActivityLog log;
+  if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) return log;
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  if (!log.ParseFromString(bytes)) {
+    return absl::DataLossError(absl::StrCat("corrupt activity log ", path));
+  }
+  return log;
 }
 
 }  // namespace tether::controlplane

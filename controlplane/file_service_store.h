@@ -25,6 +25,9 @@ class FileServiceStore final : public ServiceStore {
   absl::Status Put(const tether::v1::ServiceStatus& record) override;
   absl::Status Delete(const std::string& name) override;
   absl::StatusOr<std::vector<tether::v1::ServiceStatus>> LoadAll() override;
+  /// `<dir>/activity.bin` (not a `.pb` record file).
+  absl::Status PutActivity(const tether::v1::ActivityLog& log) override;
+  absl::StatusOr<tether::v1::ActivityLog> LoadActivity() override;
 
  private:
   explicit FileServiceStore(Options options) : options_(std::move(options)) {}

@@ -74,5 +74,32 @@ TEST(FileServiceStoreTest, RejectsNamesThatEscapeTheDirectory) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(FileServiceStoreTest, ActivityIsStoredApartFromRecords) {
+  const std::string dir = TempDir();
+  auto store = FileServiceStore::Create({dir});
+  ASSERT_TRUE(store.ok());
+  auto empty = (*store)->LoadActivity();
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->last_activity_size(), 0);
+  tether::v1::ActivityLog log;
+  (*log.mutable_last_activity())["a"].set_seconds(1800000000);
+  ASSERT_TRUE((*store)->PutActivity(log).ok());
+  ASSERT_TRUE((*store)->Put(Record("a", 1)).ok());
+  auto restarted = FileServiceStore::Create({dir});
+  auto loaded = (*restarted)->LoadActivity();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->last_activity().at("a").seconds(), 1800000000);
+  // The activity file is not taken for a record.
+  EXPECT_EQ((*restarted)->LoadAll()->size(), 1u);
+}
+
+TEST(FileServiceStoreTest, CorruptActivityIsDataLoss) {
+  const std::string dir = TempDir();
+  auto store = FileServiceStore::Create({dir});
+  ASSERT_TRUE(WriteFileAtomically(dir + "/activity.bin", "\xff\xff").ok());
+  EXPECT_EQ((*store)->LoadActivity().status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace tether::controlplane

@@ -11,8 +11,8 @@
 namespace tether::controlplane {
 
 /// Durable service records: what was deployed (spec, revision, generation,
-/// token, last phase). Live replica state is not part of a record.
-/// Implementations are thread-safe.
+/// token, last phase, scale), and the services' last activity. Live replica
+/// state is not part of a record. Implementations are thread-safe.
 class ServiceStore {
  public:
   virtual ~ServiceStore() = default;
@@ -26,6 +26,13 @@ class ServiceStore {
 
   /// Every record, sorted by name.
   virtual absl::StatusOr<std::vector<tether::v1::ServiceStatus>> LoadAll() = 0;
+
+  /// Replaces the stored last activity of every service, atomically. Kept
+  /// apart from the records: it changes often and all services are written
+  /// in one go.
+  virtual absl::Status PutActivity(const tether::v1::ActivityLog& log) = 0;
+  /// What PutActivity stored last; empty when nothing was.
+  virtual absl::StatusOr<tether::v1::ActivityLog> LoadActivity() = 0;
 };
 
 }  // namespace tether::controlplane
