@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/activity.h"
+#include "agent/fake_otlp_receiver.h"
 #include "common/clock.h"
 #include "common/grpc_server.h"
 #include "grpcpp/grpcpp.h"
@@ -18,78 +18,10 @@ namespace tether::agent {
 namespace {
 
 using opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest;
-using opentelemetry::proto::collector::metrics::v1::
-    ExportMetricsServiceResponse;
-using opentelemetry::proto::collector::metrics::v1::MetricsService;
 using opentelemetry::proto::metrics::v1::Metric;
 using opentelemetry::proto::metrics::v1::ScopeMetrics;
 
-// A MetricsService on loopback that records what it receives and answers
-// with the status the test chooses.
-class FakeReceiver final : public MetricsService::CallbackService {
- public:
-  struct Received {
-    ExportMetricsServiceRequest request;
-    std::string authorization;
-  };
-
-  grpc::ServerUnaryReactor* Export(
-      grpc::CallbackServerContext* context,
-      const ExportMetricsServiceRequest* request,
-      ExportMetricsServiceResponse* response) override {
-    Received received{*request, ""};
-    auto auth = context->client_metadata().find("authorization");
-    if (auth != context->client_metadata().end()) {
-      received.authorization.assign(auth->second.data(), auth->second.size());
-    }
-    grpc::Status status;
-    {
-      absl::MutexLock lock(&mu_);
-      received_.push_back(std::move(received));
-      status = status_;
-      if (rejected_ > 0) {
-        response->mutable_partial_success()->set_rejected_data_points(
-            rejected_);
-      }
-    }
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(status);
-    return reactor;
-  }
-
-  void SetStatus(grpc::Status status) {
-    absl::MutexLock lock(&mu_);
-    status_ = std::move(status);
-  }
-  void SetRejected(int64_t rejected) {
-    absl::MutexLock lock(&mu_);
-    rejected_ = rejected;
-  }
-
-  // Blocks until `count` requests arrived; returns the count-th.
-  Received WaitFor(size_t count) {
-    absl::MutexLock lock(&mu_);
-    auto arrived = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return received_.size() >= count;
-    };
-    // A safety net against a hang, not a timing assumption.
-    EXPECT_TRUE(
-        mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(30)))
-        << "request " << count << " never came";
-    return received_.size() >= count ? received_[count - 1] : Received{};
-  }
-
-  size_t count() {
-    absl::MutexLock lock(&mu_);
-    return received_.size();
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<Received> received_ ABSL_GUARDED_BY(mu_);
-  grpc::Status status_ ABSL_GUARDED_BY(mu_);
-  int64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
-};
+using Received = FakeOtlpReceiver::Received;
 
 const Metric* FindMetric(const ExportMetricsServiceRequest& request,
                          const std::string& name) {
@@ -178,7 +110,7 @@ class OtlpExporterTest : public ::testing::Test {
   const absl::Time start_ = absl::FromUnixSeconds(1'700'000'000);
   SimulatedClock clock_{start_};
   ActivityCounters counters_{&clock_};
-  FakeReceiver receiver_;
+  FakeOtlpReceiver receiver_;
   std::unique_ptr<GrpcServer> server_;
   std::unique_ptr<OtlpExporter> exporter_;
 };
@@ -188,7 +120,7 @@ TEST_F(OtlpExporterTest, ExportsOnTheIntervalWithResourceAndToken) {
   ExpectWaitUntil(start_ + absl::Seconds(5));
   EXPECT_EQ(receiver_.count(), 0u);
   clock_.Advance(absl::Seconds(5));
-  const FakeReceiver::Received first = receiver_.WaitFor(1);
+  const Received first = receiver_.WaitFor(1);
   EXPECT_EQ(first.authorization, "Bearer s3cret");
 
   const auto& resource_metrics = first.request.resource_metrics(0);
