@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "agent/activity.h"
 #include "agent/health_server.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
@@ -80,6 +81,23 @@ WorkerConfig ConfigFor(const tether::v1::ServiceSpec& spec,
   return config;
 }
 
+// The exporter reports as this replica: its clock, counters and token.
+OtlpExporter::Options ExporterOptions(const Agent::Options& options,
+                                      ActivityCounters* activity) {
+  OtlpExporter::Options exporter = *options.otlp;
+  exporter.clock = options.clock;
+  exporter.counters = activity;
+  const bool has_authorization = std::any_of(
+      exporter.headers.begin(), exporter.headers.end(),
+      [](const auto& header) { return header.first == "authorization"; });
+  // The service token is tetherd's to see, not a third-party Collector's.
+  if (!has_authorization && exporter.endpoint == options.gateway_address) {
+    exporter.headers.emplace_back("authorization",
+                                  absl::StrCat("Bearer ", options.token));
+  }
+  return exporter;
+}
+
 }  // namespace
 
 Agent::Agent(Options options) : options_(std::move(options)) {}
@@ -96,8 +114,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   WorkerPool::Options pool_options;
   pool_options.zygote = opts.zygote;
   ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));
+  agent->activity_ = std::make_unique<ActivityCounters>(opts.clock);
   agent->invoke_service_ = std::make_unique<InvokeService>(
-      agent->pool_.get(), opts.token, opts.max_payload_bytes);
+      agent->pool_.get(), opts.token, opts.max_payload_bytes,
+      agent->activity_.get());
 
   GrpcServer::Options server_options;
   server_options.listen_address = opts.listen_address;
@@ -121,6 +141,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
     health_options.readiness = agent.get();
     ASSIGN_OR_RETURN(agent->health_server_,
                      HealthServer::Create(std::move(health_options)));
+  }
+  // Last: an agent that fails to start reports nothing.
+  if (opts.otlp.has_value()) {
+    ASSIGN_OR_RETURN(agent->exporter_, OtlpExporter::Create(ExporterOptions(
+                                           opts, agent->activity_.get())));
   }
   agent->loader_ = std::thread([a = agent.get()] { a->LoaderLoop(); });
   return agent;

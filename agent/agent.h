@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/otlp_exporter.h"
 #include "agent/readiness_source.h"
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -21,6 +22,7 @@ class GrpcServer;
 
 namespace tether::agent {
 
+class ActivityCounters;
 class HealthServer;
 class InvokeService;
 class WorkerPool;
@@ -75,6 +77,12 @@ class Agent final : public ReadinessSource {
     /// Where to serve the HTTP health endpoint (`/healthz`, `/readyz`, see
     /// health_server.h), host:port; port 0 picks one. Empty: none.
     std::string health_listen_address;
+    /// Reports this replica's calls as OTLP metrics (otlp_env.h reads the
+    /// options from the environment); unset: no reports. The agent sets
+    /// `clock` and `counters`, and adds `authorization: Bearer <token>` when
+    /// the endpoint is tetherd's (gateway_address): never to another
+    /// receiver, which gets its credentials from the headers option.
+    std::optional<OtlpExporter::Options> otlp;
   };
 
   static absl::StatusOr<std::unique_ptr<Agent>> Create(Options options);
@@ -112,6 +120,10 @@ class Agent final : public ReadinessSource {
   void Decorate(grpc::ClientContext& context) const;
 
   const Options options_;
+  // Before the services that count calls, so it outlives them; the
+  // exporter goes first and reports the final counts.
+  std::unique_ptr<ActivityCounters> activity_;
+  std::unique_ptr<OtlpExporter> exporter_;
   std::string invoke_address_;
   std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
   std::unique_ptr<WorkerPool> pool_;

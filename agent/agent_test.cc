@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/fake_otlp_receiver.h"
+#include "agent/otlp_exporter.h"
 #include "common/clock.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
@@ -217,6 +220,7 @@ class AgentTest : public ::testing::Test {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                              &port);
     builder.RegisterService(&gateway_);
+    builder.RegisterService(&receiver_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(port, 0);
     gateway_address_ = absl::StrCat("127.0.0.1:", port);
@@ -241,6 +245,7 @@ class AgentTest : public ::testing::Test {
     options.attach_backoff.initial = absl::Milliseconds(10);
     options.clock = &clock_;
     options.health_listen_address = "127.0.0.1:0";
+    options.otlp = otlp_;
     absl::StatusOr<std::unique_ptr<Agent>> agent =
         Agent::Create(std::move(options));
     ASSERT_TRUE(agent.ok()) << agent.status();
@@ -290,6 +295,10 @@ class AgentTest : public ::testing::Test {
 
   SimulatedClock clock_;
   FakeGateway gateway_;
+  // tetherd's OTLP receiver, on the gateway's server.
+  FakeOtlpReceiver receiver_;
+  // For the agents StartAgent starts.
+  std::optional<OtlpExporter::Options> otlp_;
   std::unique_ptr<grpc::Server> server_;
   std::string gateway_address_;
   std::string workdir_;
@@ -409,6 +418,37 @@ TEST_F(AgentTest, ARecordOfARevisionNotOnDiskStartsEmpty) {
   gateway_.Send(Load(rev2_, 2));
   EXPECT_EQ(gateway_.WaitForOutcome(2).state(), RevisionState::STATE_READY);
   EXPECT_EQ(Greet(), R"("v2:x")");
+}
+
+TEST_F(AgentTest, ReportsItsCallsToTetherdAsOtlpMetrics) {
+  StopAgent();
+  otlp_.emplace();
+  otlp_->endpoint = gateway_address_;
+  otlp_->resource_attributes = {{"tether.service", "svc"}};
+  StartAgent();
+  gateway_.Send(Load(rev1_, 1));
+  ASSERT_EQ(gateway_.WaitForOutcome(1).state(), RevisionState::STATE_READY);
+  // Refused before it starts: not activity.
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer wrong");
+  tether::v1::InvokeResponse response;
+  EXPECT_EQ(stub_->Invoke(&context, {}, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Greet(), R"("v1:x")");
+
+  // The first call after idle is reported at once (no time passes), with
+  // the service token so tetherd can tell whose report it is.
+  const FakeOtlpReceiver::Received first = receiver_.WaitFor(1);
+  EXPECT_EQ(first.authorization, "Bearer secret");
+  EXPECT_EQ(ResourceAttribute(first.request, "tether.service"), "svc");
+  EXPECT_EQ(MetricValue(first.request, "tether.calls.started"), 1);
+
+  // Stopping reports the final counts.
+  StopAgent();
+  const FakeOtlpReceiver::Received last = receiver_.WaitFor(receiver_.count());
+  EXPECT_EQ(MetricValue(last.request, "tether.calls.started"), 1);
+  EXPECT_EQ(MetricValue(last.request, "tether.calls.finished"), 1);
+  EXPECT_EQ(MetricValue(last.request, "tether.calls.in_flight"), 0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "agent/invoke_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/activity.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
 #include "servicespec/validate.h"
@@ -8,10 +9,12 @@
 namespace tether::agent {
 
 InvokeService::InvokeService(WorkerPool* pool, std::string token,
-                             int64_t max_payload_bytes)
+                             int64_t max_payload_bytes,
+                             ActivityCounters* activity)
     : pool_(pool),
       authorization_(absl::StrCat("Bearer ", token)),
-      max_payload_bytes_(max_payload_bytes) {}
+      max_payload_bytes_(max_payload_bytes),
+      activity_(activity) {}
 
 void InvokeService::SetAllowedCodecs(std::vector<tether::v1::Codec> codecs) {
   absl::MutexLock lock(&mu_);
@@ -52,9 +55,12 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
                      " bytes exceeds the limit of ", max_payload_bytes_)));
     return reactor;
   }
-  pool_->Invoke(*request, [reactor, response](
+  // Counted when it starts: a long call is activity from its first moment.
+  activity_->CallStarted();
+  pool_->Invoke(*request, [reactor, response, activity = activity_](
                               absl::StatusOr<tether::v1::CallResult> result) {
     if (result.ok()) *response->mutable_result() = std::move(*result);
+    activity->CallFinished();
     reactor->Finish(ToGrpcStatus(result.status()));
   });
   return reactor;

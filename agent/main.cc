@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "agent/agent.h"
+#include "agent/otlp_env.h"
 #include "common/log.h"
 #include "common/runfiles.h"
 #include "common/serving_process.h"
@@ -47,6 +48,19 @@ int main(int argc, char** argv) {
   options.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   if (const char* token = getenv("TETHER_SERVICE_TOKEN")) options.token = token;
+  // Activity reports: to tetherd unless the OTEL_* variables say otherwise.
+  tether::agent::OtlpEnvDefaults otlp_defaults;
+  otlp_defaults.endpoint = options.gateway_address;
+  otlp_defaults.service = options.service;
+  otlp_defaults.replica = options.replica;
+  auto otlp = tether::agent::OtlpExporterOptionsFromEnv(
+      [](const char* name) -> const char* { return getenv(name); },
+      otlp_defaults);
+  if (!otlp.ok()) {
+    TETHER_LOG(ERROR) << "cannot start agent: " << otlp.status();
+    return 2;
+  }
+  options.otlp = *std::move(otlp);
   auto agent = tether::agent::Agent::Create(options);
   if (!agent.ok()) {
     TETHER_LOG(ERROR) << "cannot start agent: " << agent.status();

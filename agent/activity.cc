@@ -1,0 +1,47 @@
+#include "agent/activity.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace tether::agent {
+
+ActivityCounters::ActivityCounters(Clock* clock) : start_time_(clock->Now()) {}
+
+void ActivityCounters::CallStarted() {
+  const int64_t started_before = started_.fetch_add(1);
+  const int64_t in_flight_before = in_flight_.fetch_add(1);
+  // Concurrent first calls: only the one that saw the idle counts unchanged
+  // wakes the exporter.
+  if (in_flight_before != 0 || started_before != exported_started_.load()) {
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  if (wake_) wake_();
+}
+
+void ActivityCounters::CallFinished() {
+  finished_.fetch_add(1);
+  in_flight_.fetch_sub(1);
+}
+
+ActivitySnapshot ActivityCounters::Snapshot() const {
+  ActivitySnapshot snapshot;
+  // finished first: started only grows, so started >= finished as read.
+  snapshot.finished = finished_.load();
+  snapshot.started = started_.load();
+  snapshot.in_flight =
+      std::max<int64_t>(0, snapshot.started - snapshot.finished);
+  snapshot.start_time = start_time_;
+  return snapshot;
+}
+
+void ActivityCounters::MarkExported(const ActivitySnapshot& snapshot) {
+  exported_started_.store(snapshot.started);
+}
+
+void ActivityCounters::SetWakeCallback(std::function<void()> callback) {
+  absl::MutexLock lock(&mu_);
+  wake_ = std::move(callback);
+}
+
+}  // namespace tether::agent
