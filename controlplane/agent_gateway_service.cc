@@ -4,10 +4,9 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "controlplane/authorization.h"
 #include "controlplane/code/pull_code_session.h"
 #include "controlplane/service_manager.h"
 
@@ -17,14 +16,6 @@ namespace {
 using tether::v1::AgentCommand;
 using tether::v1::AgentMessage;
 using tether::v1::PullCodeResponse;
-
-std::string BearerToken(const grpc::CallbackServerContext& context) {
-  const auto& metadata = context.client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return "";
-  absl::string_view value(it->second.data(), it->second.size());
-  return absl::ConsumePrefix(&value, "Bearer ") ? std::string(value) : "";
-}
 
 // Streams one revision; each write is produced when the previous one is
 // done, so memory stays at one chunk.

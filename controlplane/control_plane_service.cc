@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "controlplane/api_tokens.h"
+#include "controlplane/authorization.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/sync_code_session.h"
 #include "controlplane/service_manager.h"
@@ -168,12 +169,7 @@ class RefusedStream final : public Reactor {
 absl::Status ControlPlaneService::Authorize(
     const grpc::CallbackServerContext& context) const {
   if (tokens_ == nullptr) return absl::OkStatus();
-  const auto& metadata = context.client_metadata();
-  const auto it = metadata.find("authorization");
-  return tokens_->Check(
-      it == metadata.end()
-          ? absl::string_view()
-          : absl::string_view(it->second.data(), it->second.size()));
+  return tokens_->Check(AuthorizationOf(context));
 }
 
 bool ControlPlaneService::RefuseUnauthorized(
