@@ -1,0 +1,29 @@
+#ifndef TETHER_COMMON_METRICS_TEXT_H_
+#define TETHER_COMMON_METRICS_TEXT_H_
+
+#include <string>
+
+#include "common/http_server.h"
+
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
+namespace tether {
+
+/// The Prometheus text exposition format's content type.
+inline constexpr char kMetricsContentType[] =
+    "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every family in `registry` in the Prometheus text exposition format.
+/// Thread-safe: collecting reads the metrics' atomics and takes the
+/// registry's and families' own locks.
+std::string MetricsText(const prometheus::Registry& registry);
+
+/// The `/metrics` route of an HttpServer, serving MetricsText(*registry).
+/// `registry` is not owned and must outlive the server.
+HttpServer::Route MetricsRoute(const prometheus::Registry* registry);
+
+}  // namespace tether
+
+#endif  // TETHER_COMMON_METRICS_TEXT_H_
