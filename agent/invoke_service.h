@@ -10,15 +10,18 @@
 
 namespace tether::agent {
 
+class AgentMetrics;
 class WorkerPool;
 
 /// The `Agent` gRPC API: the data plane of one replica. Checks the service
 /// token, the codec against the loaded spec and the payload size, then hands
-/// the call to the worker pool without blocking a gRPC thread.
-/// Thread-safe; the pool must outlive the server.
+/// the call to the worker pool without blocking a gRPC thread. Every call's
+/// outcome and latency go to `metrics`.
+/// Thread-safe; the pool and metrics must outlive the server.
 class InvokeService final : public tether::v1::Agent::CallbackService {
  public:
-  InvokeService(WorkerPool* pool, std::string token, int64_t max_payload_bytes);
+  InvokeService(WorkerPool* pool, AgentMetrics* metrics, std::string token,
+                int64_t max_payload_bytes);
 
   /// Codecs callers may use from now on (from the loaded spec).
   void SetAllowedCodecs(std::vector<tether::v1::Codec> codecs);
@@ -30,6 +33,7 @@ class InvokeService final : public tether::v1::Agent::CallbackService {
 
  private:
   WorkerPool* const pool_;
+  AgentMetrics* const metrics_;
   // "Bearer <token>": what the authorization metadata must be, built once
   // instead of on every call.
   const std::string authorization_;

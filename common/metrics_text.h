@@ -2,7 +2,9 @@
 #define TETHER_COMMON_METRICS_TEXT_H_
 
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "common/http_server.h"
 
 namespace prometheus {
@@ -23,6 +25,15 @@ std::string MetricsText(const prometheus::Registry& registry);
 /// The `/metrics` route of an HttpServer, serving MetricsText(*registry).
 /// `registry` is not owned and must outlive the server.
 HttpServer::Route MetricsRoute(const prometheus::Registry* registry);
+
+/// The `outcome` label of a finished call or operation: the status code's
+/// lowercase name ("ok", "invalid_argument"). grpc::StatusCode has the same
+/// numbers, so cast it. Codes outside 0..16 are "unknown".
+std::string OutcomeLabel(absl::StatusCode code);
+
+/// Histogram buckets (seconds) for durations from a millisecond to ten
+/// minutes: calls, reloads, wake-ups.
+const std::vector<double>& DurationBuckets();
 
 }  // namespace tether
 

@@ -74,5 +74,14 @@ TEST(MetricsTextTest, TheRouteServesTheRegistry) {
   EXPECT_EQ(testing::HttpBody(reply), MetricsText(registry));
 }
 
+TEST(MetricsTextTest, OutcomeLabelsAreLowercaseCodeNames) {
+  EXPECT_EQ(OutcomeLabel(absl::StatusCode::kOk), "ok");
+  EXPECT_EQ(OutcomeLabel(absl::StatusCode::kInvalidArgument),
+            "invalid_argument");
+  EXPECT_EQ(OutcomeLabel(absl::StatusCode::kUnauthenticated),
+            "unauthenticated");
+  EXPECT_EQ(OutcomeLabel(static_cast<absl::StatusCode>(42)), "unknown");
+}
+
 }  // namespace
 }  // namespace tether
