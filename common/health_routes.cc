@@ -24,7 +24,10 @@ std::string OneLine(absl::string_view text) {
 std::vector<HttpServer::Route> HealthRoutes(
     std::function<absl::Status()> ready) {
   return {
-      {"/healthz", [] { return HttpResponse{200, kText, "ok\n"}; }},
+      {"/healthz",
+       [] {
+         return HttpResponse{200, kText, "ok\n"};
+       }},
       {"/readyz",
        [ready = std::move(ready)] {
          const absl::Status status = ready();

@@ -13,10 +13,10 @@
 namespace tether {
 namespace {
 
-using ::tether::testing::HttpRequest;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using ::tether::testing::HttpRequest;
 
 class HealthRoutesTest : public ::testing::Test {
  protected:

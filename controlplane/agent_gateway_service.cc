@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "controlplane/code/pull_code_session.h"
+#include "controlplane/control_plane_metrics.h"
 #include "controlplane/service_manager.h"
 
 namespace tether::controlplane {
@@ -113,6 +114,7 @@ class AgentGatewayService::AttachReactor final
         return;
       }
       session_ = *session;
+      service_->metrics_->AgentAttached();
     } else if (message_.has_revision_state()) {
       manager_->OnRevisionState(session_, message_.revision_state());
     }
@@ -141,6 +143,7 @@ class AgentGatewayService::AttachReactor final
 
   void OnDone() override {
     manager_->DetachAgent(session_);
+    if (session_ != 0) service_->metrics_->AgentDetached();
     {
       absl::MutexLock lock(&service_->mu_);
       service_->attached_.erase(this);
