@@ -5,14 +5,17 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "agent/activity.h"
-#include "agent/health_server.h"
+#include "agent/agent_metrics.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/grpc_status.h"
+#include "common/health_routes.h"
+#include "common/http_server.h"
 #include "common/log.h"
 #include "common/message_limits.h"
+#include "common/metrics_text.h"
 #include "common/revision_id.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
@@ -111,13 +114,14 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   std::unique_ptr<Agent> agent(new Agent(std::move(options)));
   const Options& opts = agent->options_;
 
+  agent->metrics_ = std::make_unique<AgentMetrics>(opts.clock);
   WorkerPool::Options pool_options;
   pool_options.zygote = opts.zygote;
   ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));
   agent->activity_ = std::make_unique<ActivityCounters>(opts.clock);
   agent->invoke_service_ = std::make_unique<InvokeService>(
-      agent->pool_.get(), opts.token, opts.max_payload_bytes,
-      agent->activity_.get());
+      agent->pool_.get(), agent->metrics_.get(), agent->activity_.get(),
+      opts.token, opts.max_payload_bytes);
 
   GrpcServer::Options server_options;
   server_options.listen_address = opts.listen_address;
@@ -136,11 +140,13 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   agent->gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateCustomChannel(
       opts.gateway_address, grpc::InsecureChannelCredentials(), args));
   if (!opts.health_listen_address.empty()) {
-    HealthServer::Options health_options;
-    health_options.listen_address = opts.health_listen_address;
-    health_options.readiness = agent.get();
-    ASSIGN_OR_RETURN(agent->health_server_,
-                     HealthServer::Create(std::move(health_options)));
+    HttpServer::Options http_options;
+    http_options.listen_address = opts.health_listen_address;
+    http_options.routes =
+        HealthRoutes([a = agent.get()] { return a->Ready(); });
+    http_options.routes.push_back(MetricsRoute(&agent->metrics_->registry()));
+    ASSIGN_OR_RETURN(agent->http_server_,
+                     HttpServer::Create(std::move(http_options)));
   }
   // Last: an agent that fails to start reports nothing.
   if (opts.otlp.has_value()) {
@@ -152,8 +158,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
 }
 
 Agent::~Agent() {
-  // First: its thread calls Ready() on this agent.
-  health_server_.reset();
+  // First: its threads call Ready() and read metrics_.
+  http_server_.reset();
   Shutdown();
   if (loader_.joinable()) loader_.join();
   // Null when Create failed before the server started.
@@ -163,7 +169,7 @@ Agent::~Agent() {
 }
 
 int Agent::health_port() const {
-  return health_server_ == nullptr ? 0 : health_server_->port();
+  return http_server_ == nullptr ? 0 : http_server_->port();
 }
 
 absl::Status Agent::Ready() const {
@@ -284,8 +290,10 @@ void Agent::Restore() {
   }
   TETHER_LOG(INFO) << options_.replica << " restarts serving revision "
                    << ShortRevision(load.revision());
+  const absl::Time started = metrics_->ReloadStarted();
   const absl::Status applied =
       Apply(load, sync::RevisionDir(options_.workdir, load.revision()));
+  metrics_->ReloadEnded(started, applied.ok());
   if (!applied.ok()) {
     // tetherd sends what to serve on attach; that load reports the error.
     TETHER_LOG(WARNING) << "cannot serve revision "
@@ -319,13 +327,16 @@ void Agent::Load(const LoadRevision& load) {
   absl::StatusOr<std::string> dir = sync::PullRevision(
       *gateway_, options_.workdir, load.revision(),
       [this](grpc::ClientContext& context) { Decorate(context); });
+  metrics_->SyncEnded(dir.ok());
   if (!dir.ok()) {
     Report(load, RevisionState::STATE_FAILED,
            absl::StrCat("cannot fetch the code: ", dir.status().message()));
     return;
   }
   Report(load, RevisionState::STATE_LOADING);
+  const absl::Time started = metrics_->ReloadStarted();
   const absl::Status applied = Apply(load, *dir);
+  metrics_->ReloadEnded(started, applied.ok());
   if (!applied.ok()) {
     Report(load, RevisionState::STATE_FAILED, std::string(applied.message()));
     return;

@@ -7,23 +7,24 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/otlp_exporter.h"
-#include "agent/readiness_source.h"
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "tether/v1/agent.grpc.pb.h"
 
 namespace tether {
 class GrpcServer;
+class HttpServer;
 }  // namespace tether
 
 namespace tether::agent {
 
 class ActivityCounters;
-class HealthServer;
+class AgentMetrics;
 class InvokeService;
 class WorkerPool;
 
@@ -45,10 +46,11 @@ class WorkerPool;
 /// died half-way through applying a newer one).
 ///
 /// Ready (for traffic, see Ready) once workers serve a revision; with
-/// `health_listen_address` set it answers Kubernetes probes over HTTP.
+/// `health_listen_address` set it answers Kubernetes probes and Prometheus
+/// scrapes over HTTP (`/healthz`, `/readyz`, `/metrics`: AgentMetrics).
 ///
 /// Thread-safe.
-class Agent final : public ReadinessSource {
+class Agent final {
  public:
   struct Options {
     /// tetherd's AgentGateway, host:port.
@@ -74,8 +76,9 @@ class Agent final : public ReadinessSource {
     Clock* clock = Clock::Real();
     /// Fork Python workers from a zygote (WorkerPool::Options::zygote).
     bool zygote = true;
-    /// Where to serve the HTTP health endpoint (`/healthz`, `/readyz`, see
-    /// health_server.h), host:port; port 0 picks one. Empty: none.
+    /// Where to serve HTTP `/healthz`, `/readyz` (common/health_routes.h)
+    /// and `/metrics` (agent_metrics.h), IPv4 host:port; port 0 picks one.
+    /// Empty: none.
     std::string health_listen_address;
     /// Reports this replica's calls as OTLP metrics (otlp_env.h reads the
     /// options from the environment); unset: no reports. The agent sets
@@ -86,7 +89,7 @@ class Agent final : public ReadinessSource {
   };
 
   static absl::StatusOr<std::unique_ptr<Agent>> Create(Options options);
-  ~Agent() override;
+  ~Agent();
 
   /// Holds the Attach stream until Shutdown (OK) or until tetherd rejects
   /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED).
@@ -97,13 +100,13 @@ class Agent final : public ReadinessSource {
   void Shutdown();
 
   const std::string& invoke_address() const { return invoke_address_; }
-  /// The health endpoint's port; 0 without one.
+  /// The HTTP endpoint's port; 0 without one.
   int health_port() const;
 
   /// OK once workers serve a revision (restored or loaded; a failed load
   /// keeps the old one serving, so readiness never goes back), else
-  /// UNAVAILABLE saying why. Never blocks.
-  absl::Status Ready() const override;
+  /// UNAVAILABLE saying why. Never blocks (it answers /readyz).
+  absl::Status Ready() const;
 
  private:
   explicit Agent(Options options);
@@ -126,11 +129,13 @@ class Agent final : public ReadinessSource {
   std::unique_ptr<OtlpExporter> exporter_;
   std::string invoke_address_;
   std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
+  std::unique_ptr<AgentMetrics> metrics_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InvokeService> invoke_service_;
   std::unique_ptr<GrpcServer> server_;
-  // Null without --health_listen. Reads serving_any_ from its own thread.
-  std::unique_ptr<HealthServer> health_server_;
+  // Null without --health_listen. Its threads read serving_any_ and
+  // metrics_.
+  std::unique_ptr<HttpServer> http_server_;
 
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

@@ -17,6 +17,7 @@
 #include "agent/otlp_exporter.h"
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/http_test_client.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -340,6 +341,31 @@ TEST_F(AgentTest, LoadsReportsAndServes) {
   gateway_.Send(Load(rev1_, 2));
   EXPECT_EQ(gateway_.WaitForOutcome(2).state(), RevisionState::STATE_READY);
   EXPECT_EQ(gateway_.States(2).size(), 1u);
+}
+
+TEST_F(AgentTest, ServesProbesAndMetricsOverHttp) {
+  const int port = agent_->health_port();
+  EXPECT_THAT(testing::HttpRequest(port, "/healthz"),
+              ::testing::EndsWith("\r\n\r\nok\n"));
+  EXPECT_THAT(testing::HttpRequest(port, "/readyz"),
+              ::testing::StartsWith("HTTP/1.1 503 "));
+  gateway_.Send(Load(rev1_, 1));
+  ASSERT_EQ(gateway_.WaitForOutcome(1).state(), RevisionState::STATE_READY);
+  EXPECT_THAT(testing::HttpRequest(port, "/readyz"),
+              ::testing::EndsWith("\r\n\r\nready\n"));
+  ASSERT_EQ(Greet(), R"("v1:x")");
+
+  const std::string reply = testing::HttpRequest(port, "/metrics");
+  EXPECT_THAT(reply, HasSubstr("Content-Type: text/plain; version=0.0.4"));
+  const std::string text = testing::HttpBody(reply);
+  EXPECT_THAT(text, HasSubstr("tether_agent_calls_total{outcome=\"ok\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("tether_agent_call_duration_seconds_count 1\n"));
+  EXPECT_THAT(text, HasSubstr("tether_agent_calls_in_flight 0\n"));
+  EXPECT_THAT(text, HasSubstr("tether_agent_syncs_total{outcome=\"ok\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("tether_agent_reloads_total{outcome=\"ok\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("tether_agent_reload_duration_seconds_count 1\n"));
 }
 
 TEST_F(AgentTest, AnImportErrorKeepsTheOldWorkersAndReportsTheTraceback) {

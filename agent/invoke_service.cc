@@ -2,19 +2,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/activity.h"
+#include "agent/agent_metrics.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
 #include "servicespec/validate.h"
 
 namespace tether::agent {
 
-InvokeService::InvokeService(WorkerPool* pool, std::string token,
-                             int64_t max_payload_bytes,
-                             ActivityCounters* activity)
+InvokeService::InvokeService(WorkerPool* pool, AgentMetrics* metrics,
+                             ActivityCounters* activity, std::string token,
+                             int64_t max_payload_bytes)
     : pool_(pool),
+      metrics_(metrics),
+      activity_(activity),
       authorization_(absl::StrCat("Bearer ", token)),
-      max_payload_bytes_(max_payload_bytes),
-      activity_(activity) {}
+      max_payload_bytes_(max_payload_bytes) {}
 
 void InvokeService::SetAllowedCodecs(std::vector<tether::v1::Codec> codecs) {
   absl::MutexLock lock(&mu_);
@@ -26,13 +28,21 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
     const tether::v1::InvokeRequest* request,
     tether::v1::InvokeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Every path ends here; counted before the reply, so a client that sees
+  // the reply also sees it counted.
+  auto finish = [reactor, metrics = metrics_,
+                 started =
+                     metrics_->CallStarted()](const grpc::Status& status) {
+    metrics->CallFinished(started, status.error_code());
+    reactor->Finish(status);
+  };
   const auto& metadata = context->client_metadata();
   auto auth = metadata.find("authorization");
   if (auth == metadata.end() ||
       absl::string_view(auth->second.data(), auth->second.size()) !=
           authorization_) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                 "missing or wrong service token"));
+    finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing or wrong service token"));
     return reactor;
   }
   const tether::v1::Codec codec = servicespec::EffectiveCodec(request->codec());
@@ -42,14 +52,13 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
     allowed = servicespec::CodecAllowed(allowed_codecs_, codec);
   }
   if (!allowed) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                     absl::StrCat("codec ", servicespec::CodecName(codec),
-                                  " is not allowed for this service")));
+    finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("codec ", servicespec::CodecName(codec),
+                                     " is not allowed for this service")));
     return reactor;
   }
   if (static_cast<int64_t>(request->payload().size()) > max_payload_bytes_) {
-    reactor->Finish(grpc::Status(
+    finish(grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         absl::StrCat("payload of ", request->payload().size(),
                      " bytes exceeds the limit of ", max_payload_bytes_)));
@@ -57,11 +66,11 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
   }
   // Counted when it starts: a long call is activity from its first moment.
   activity_->CallStarted();
-  pool_->Invoke(*request, [reactor, response, activity = activity_](
+  pool_->Invoke(*request, [finish, response, activity = activity_](
                               absl::StatusOr<tether::v1::CallResult> result) {
     if (result.ok()) *response->mutable_result() = std::move(*result);
     activity->CallFinished();
-    reactor->Finish(ToGrpcStatus(result.status()));
+    finish(ToGrpcStatus(result.status()));
   });
   return reactor;
 }

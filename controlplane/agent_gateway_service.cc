@@ -8,6 +8,7 @@
 #include "common/grpc_status.h"
 #include "controlplane/authorization.h"
 #include "controlplane/code/pull_code_session.h"
+#include "controlplane/control_plane_metrics.h"
 #include "controlplane/service_manager.h"
 
 namespace tether::controlplane {
@@ -104,6 +105,7 @@ class AgentGatewayService::AttachReactor final
         return;
       }
       session_ = *session;
+      service_->metrics_->AgentAttached();
     } else if (message_.has_revision_state()) {
       manager_->OnRevisionState(session_, message_.revision_state());
     }
@@ -132,6 +134,7 @@ class AgentGatewayService::AttachReactor final
 
   void OnDone() override {
     manager_->DetachAgent(session_);
+    if (session_ != 0) service_->metrics_->AgentDetached();
     {
       absl::MutexLock lock(&service_->mu_);
       service_->attached_.erase(this);

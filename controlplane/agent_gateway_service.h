@@ -9,17 +9,19 @@
 namespace tether::controlplane {
 
 class CodeStore;
-
+class ControlPlaneMetrics;
 class ServiceManager;
 
 /// The `AgentGateway` gRPC API agents dial: Attach streams feed the
 /// ServiceManager, PullCode streams revisions out of the CodeStore.
+/// Attached agents are counted in `metrics`.
 /// Thread-safe; the pointees must outlive the server.
 class AgentGatewayService final
     : public tether::v1::AgentGateway::CallbackService {
  public:
-  AgentGatewayService(ServiceManager* manager, CodeStore* code_store)
-      : manager_(manager), code_store_(code_store) {}
+  AgentGatewayService(ServiceManager* manager, CodeStore* code_store,
+                      ControlPlaneMetrics* metrics)
+      : manager_(manager), code_store_(code_store), metrics_(metrics) {}
 
   grpc::ServerBidiReactor<tether::v1::AgentMessage, tether::v1::AgentCommand>*
   Attach(grpc::CallbackServerContext* context) override;
@@ -37,6 +39,7 @@ class AgentGatewayService final
 
   ServiceManager* const manager_;
   CodeStore* const code_store_;
+  ControlPlaneMetrics* const metrics_;
   absl::Mutex mu_;
   // Live streams; each removes itself in OnDone.
   std::set<AttachReactor*> attached_ ABSL_GUARDED_BY(mu_);

@@ -11,6 +11,7 @@
 #include "controlplane/authorization.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/sync_code_session.h"
+#include "controlplane/control_plane_metrics.h"
 #include "controlplane/service_manager.h"
 
 namespace tether::controlplane {
@@ -208,8 +209,14 @@ grpc::ServerUnaryReactor* ControlPlaneService::Call(
   const absl::Time cap = absl::Now() + kMaxCallTime;
   const absl::Time deadline =
       std::min(absl::FromChrono(context->deadline()), cap);
+  const ControlPlaneMetrics::CallStart start =
+      metrics_->CallStarted(request->service());
   router_->Call(*request, response, deadline,
-                [reactor](const absl::Status& status) {
+                [reactor, request, start,
+                 metrics = metrics_](const absl::Status& status) {
+                  // Before the reply, so a client sees its call counted.
+                  metrics->CallFinished(request->service(), start,
+                                        status.code());
                   reactor->Finish(ToGrpcStatus(status));
                 });
   return reactor;

@@ -10,21 +10,25 @@ class CodeStore;
 
 class ApiTokens;
 class CallRouter;
+class ControlPlaneMetrics;
 class ServiceManager;
 
 /// The `ControlPlane` gRPC API: translates between protos and the
 /// ServiceManager, CallRouter and CodeStore, which hold the logic. With
 /// `tokens`, every RPC needs a listed bearer token (UNAUTHENTICATED
-/// otherwise); without, the API is open (a tetherd on loopback).
+/// otherwise); without, the API is open (a tetherd on loopback). Authorized
+/// `Call`s are counted in `metrics` (outcome, latency, in flight).
 /// Thread-safe; the pointees must outlive the server.
 class ControlPlaneService final
     : public tether::v1::ControlPlane::CallbackService {
  public:
   ControlPlaneService(ServiceManager* manager, CallRouter* router,
-                      CodeStore* code_store, ApiTokens* tokens = nullptr)
+                      CodeStore* code_store, ControlPlaneMetrics* metrics,
+                      ApiTokens* tokens = nullptr)
       : manager_(manager),
         router_(router),
         code_store_(code_store),
+        metrics_(metrics),
         tokens_(tokens) {}
 
   grpc::ServerBidiReactor<tether::v1::SyncCodeRequest,
@@ -65,6 +69,7 @@ class ControlPlaneService final
   ServiceManager* const manager_;
   CallRouter* const router_;
   CodeStore* const code_store_;
+  ControlPlaneMetrics* const metrics_;
   ApiTokens* const tokens_;
 };
 

@@ -1,6 +1,7 @@
 // tetherd: the Tether control plane.
 //
 //   tetherd --listen=127.0.0.1:7700 --state_dir=~/.tether --backend=local
+//       [--http_listen=127.0.0.1:9090]
 //   tetherd --backend=kubernetes --agent_image=REGISTRY/tether/agent:TAG \
 //       --advertise_address=tetherd.tether-system.svc:7700
 //
@@ -23,6 +24,9 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7700",
           "host:port to serve on; port 0 picks a free port");
+ABSL_FLAG(std::string, http_listen, "",
+          "IPv4 host:port for HTTP /metrics (Prometheus), /healthz and "
+          "/readyz; empty: off");
 ABSL_FLAG(std::string, state_dir, "",
           "where records, code and replica work dirs live (default "
           "$TETHER_STATE_DIR or ~/.tether)");
@@ -72,6 +76,7 @@ std::string DefaultStateDir() {
 Tetherd::Options OptionsFromFlags() {
   Tetherd::Options options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
   options.state_dir = absl::GetFlag(FLAGS_state_dir).empty()
                           ? DefaultStateDir()
                           : absl::GetFlag(FLAGS_state_dir);

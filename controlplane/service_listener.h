@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "controlplane/service_state.h"
 
 namespace tether::controlplane {
@@ -19,6 +20,10 @@ class ServiceListener {
   virtual void OnServiceChanged(const ServiceState& service) = 0;
   /// The service `name` was deleted.
   virtual void OnServiceRemoved(const std::string& name) = 0;
+  /// The deploy in progress of `name` ended: OK once every replica serves
+  /// it, ABORTED when superseded or deleted, else why it failed. Optional.
+  virtual void OnDeployEnded(const std::string& /*name*/,
+                             const absl::Status& /*status*/) {}
 };
 
 }  // namespace tether::controlplane

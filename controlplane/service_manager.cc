@@ -136,9 +136,10 @@ absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
     generation = service->record.generation();
     // The newer record is stored already: superseding does not mark the
     // service failed.
-    deploys_.End(spec.name(), absl::AbortedError(absl::StrCat(
-                                  "superseded by a newer deploy (generation ",
-                                  generation, ")")));
+    EndTrackedDeploy(
+        spec.name(),
+        absl::AbortedError(absl::StrCat(
+            "superseded by a newer deploy (generation ", generation, ")")));
     id = deploys_.Start(spec.name(), observer);
     Emit(*service, DeployEvent::STAGE_ACCEPTED, "",
          absl::StrCat("generation ", generation, ", revision ",
@@ -324,7 +325,15 @@ void ServiceManager::EndDeploy(ServiceState& service,
     service.record.set_message(std::string(status.message()));
     registry_.Persist(service);
   }
-  deploys_.End(service.record.name(), status);
+  EndTrackedDeploy(service.record.name(), status);
+}
+
+void ServiceManager::EndTrackedDeploy(const std::string& name,
+                                      const absl::Status& status) {
+  if (!deploys_.End(name, status)) return;
+  for (ServiceListener* listener : listeners_) {
+    listener->OnDeployEnded(name, status);
+  }
 }
 
 void ServiceManager::MaybeFinishDeploy(ServiceState& service) {
@@ -395,8 +404,8 @@ absl::Status ServiceManager::Delete(const std::string& name) {
   {
     absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(ServiceState removed, registry_.Remove(name));
-    deploys_.End(name, absl::AbortedError(
-                           absl::StrCat("service ", name, " was deleted")));
+    EndTrackedDeploy(name, absl::AbortedError(
+                               absl::StrCat("service ", name, " was deleted")));
     for (const auto& [replica_name, replica] : removed.replicas) {
       sessions_.Forget(replica);
     }

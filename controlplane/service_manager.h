@@ -147,6 +147,9 @@ class ServiceManager final : public BackendListener {
   void Emit(const ServiceState& service, tether::v1::DeployEvent::Stage stage,
             const std::string& replica, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends `name`'s deploy, if one is in progress, and tells the listeners.
+  void EndTrackedDeploy(const std::string& name, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the service's deploy, if one is in progress; a failure is recorded.
   void EndDeploy(ServiceState& service, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -8,7 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/grpc_server.h"
+#include "common/health_routes.h"
+#include "common/http_server.h"
 #include "common/log.h"
+#include "common/metrics_text.h"
 #include "common/runfiles.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -17,10 +20,12 @@
 #include "controlplane/call_router.h"
 #include "controlplane/code/code_collector.h"
 #include "controlplane/code/file_code_store.h"
+#include "controlplane/control_plane_metrics.h"
 #include "controlplane/control_plane_service.h"
 #include "controlplane/file_service_store.h"
 #include "controlplane/kubernetes_backend.h"
 #include "controlplane/local_backend.h"
+#include "controlplane/metrics_listener.h"
 #include "controlplane/service_manager.h"
 #include "kube/kube_client_http.h"
 #include "kube/kube_config.h"
@@ -70,6 +75,7 @@ absl::StatusOr<std::unique_ptr<Tetherd>> Tetherd::Create(Options options) {
   RETURN_IF_ERROR(tetherd->CreateBackend());
   RETURN_IF_ERROR(tetherd->CreateServices());
   RETURN_IF_ERROR(tetherd->Serve());
+  RETURN_IF_ERROR(tetherd->ServeHttp());
   RETURN_IF_ERROR(tetherd->WriteProcessFiles());
   TETHER_LOG(INFO) << "tetherd serving at " << tetherd->address_ << " (state "
                    << tetherd->options_.state_dir << ", backend "
@@ -147,6 +153,9 @@ absl::Status Tetherd::CreateServices() {
   manager_options.router = router_.get();
   manager_options.new_token = NewToken;
   ASSIGN_OR_RETURN(manager_, ServiceManager::Create(manager_options));
+  metrics_ = std::make_unique<ControlPlaneMetrics>();
+  metrics_listener_ = std::make_unique<MetricsListener>(metrics_.get());
+  manager_->AddListener(metrics_listener_.get());
   if (!options_.api_tokens_file.empty()) {
     ApiTokens::Options tokens_options;
     tokens_options.file = options_.api_tokens_file;
@@ -156,9 +165,10 @@ absl::Status Tetherd::CreateServices() {
     api_tokens_ = *std::move(tokens);
   }
   control_plane_ = std::make_unique<ControlPlaneService>(
-      manager_.get(), router_.get(), code_store_.get(), api_tokens_.get());
-  gateway_ =
-      std::make_unique<AgentGatewayService>(manager_.get(), code_store_.get());
+      manager_.get(), router_.get(), code_store_.get(), metrics_.get(),
+      api_tokens_.get());
+  gateway_ = std::make_unique<AgentGatewayService>(
+      manager_.get(), code_store_.get(), metrics_.get());
   return absl::OkStatus();
 }
 
@@ -199,15 +209,44 @@ absl::Status Tetherd::WriteProcessFiles() {
   return absl::OkStatus();
 }
 
+absl::Status Tetherd::ServeHttp() {
+  if (options_.http_listen_address.empty()) return absl::OkStatus();
+  HttpServer::Options http_options;
+  http_options.listen_address = options_.http_listen_address;
+  // Up once Create gets here (serving, services recovered) until Shutdown.
+  http_options.routes = HealthRoutes([this] {
+    return stopping_.load() ? absl::UnavailableError("tetherd is shutting down")
+                            : absl::OkStatus();
+  });
+  http_options.routes.push_back(MetricsRoute(&metrics_->registry()));
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Create(std::move(http_options));
+  if (!server.ok()) {
+    return absl::Status(
+        server.status().code(),
+        absl::StrCat("--http_listen: ", server.status().message()));
+  }
+  http_server_ = *std::move(server);
+  TETHER_LOG(INFO) << "tetherd HTTP (/metrics, /healthz, /readyz) on port "
+                   << http_server_->port();
+  return absl::OkStatus();
+}
+
+int Tetherd::http_port() const {
+  return http_server_ == nullptr ? 0 : http_server_->port();
+}
+
 void Tetherd::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  stopping_.store(true);
   // Only files this tetherd wrote: a failed start must not hide the one
   // already serving on the state dir.
   if (wrote_process_files_) unlink(EndpointFile(options_.state_dir).c_str());
   collector_.reset();
   if (gateway_ != nullptr) gateway_->CloseAttachStreams();
   if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
+  http_server_.reset();
   // Applies in flight finish while the backend still exists.
   if (manager_ != nullptr) manager_->Shutdown();
   // Stops local agents (records stay, so the next tetherd restarts them);

@@ -1,6 +1,7 @@
 #ifndef TETHER_CONTROLPLANE_TETHERD_H_
 #define TETHER_CONTROLPLANE_TETHERD_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 namespace tether {
 class GrpcServer;
+class HttpServer;
 }  // namespace tether
 
 namespace tether::kube {
@@ -23,16 +25,20 @@ class ApiTokens;
 class Backend;
 class CallRouter;
 class CodeCollector;
+class ControlPlaneMetrics;
 class ControlPlaneService;
 class FileCodeStore;
 class FileServiceStore;
 class KubernetesBackend;
 class LocalBackend;
+class MetricsListener;
 class ServiceManager;
 
 /// tetherd's composition root: the stores under the state dir, the backend,
 /// the router and ServiceManager, the ControlPlane and AgentGateway services
-/// on one gRPC server, the code collector, and the endpoint and pid files.
+/// on one gRPC server, the code collector, the endpoint and pid files, and
+/// optionally an HTTP server for probes and Prometheus (`/healthz`,
+/// `/readyz`, `/metrics`: ControlPlaneMetrics).
 /// `controlplane/main.cc` only turns flags into Options; tests build the
 /// whole process in-process with it.
 ///
@@ -44,6 +50,9 @@ class Tetherd final {
   struct Options {
     /// host:port to serve on; port 0 picks a free port.
     std::string listen_address = "127.0.0.1:7700";
+    /// IPv4 host:port for HTTP `/metrics`, `/healthz` and `/readyz`; port 0
+    /// picks a free port. Empty: no HTTP server.
+    std::string http_listen_address;
     /// Service records, code, replica work dirs, tetherd.endpoint and
     /// tetherd.pid live here; created if missing. Required.
     std::string state_dir;
@@ -86,9 +95,12 @@ class Tetherd final {
 
   /// Where tetherd serves: the listen host with the bound port.
   const std::string& address() const { return address_; }
+  /// The HTTP server's bound port; 0 without one.
+  int http_port() const;
 
   /// Removes the endpoint file, ends agents' Attach streams, stops the
-  /// server (2 s grace for calls in flight), lets applies in flight finish,
+  /// server (2 s grace for calls in flight; /readyz answers 503 meanwhile)
+  /// and the HTTP server, lets applies in flight finish,
   /// stops local agents (records stay, so the next tetherd restarts them;
   /// pods keep running and re-attach) and removes the pid file.
   void Shutdown();
@@ -104,6 +116,7 @@ class Tetherd final {
   // collector.
   absl::Status Serve();
   absl::Status WriteProcessFiles();
+  absl::Status ServeHttp();
 
   const Options options_;
   std::string address_;
@@ -115,12 +128,19 @@ class Tetherd final {
   std::unique_ptr<LocalBackend> local_backend_;
   Backend* backend_ = nullptr;
   std::unique_ptr<CallRouter> router_;
+  // Before everything that reports to it, so it outlives them.
+  std::unique_ptr<ControlPlaneMetrics> metrics_;
+  std::unique_ptr<MetricsListener> metrics_listener_;
   std::unique_ptr<ServiceManager> manager_;
   std::unique_ptr<ApiTokens> api_tokens_;
   std::unique_ptr<ControlPlaneService> control_plane_;
   std::unique_ptr<AgentGatewayService> gateway_;
   std::unique_ptr<GrpcServer> server_;
   std::unique_ptr<CodeCollector> collector_;
+  // Null without http_listen_address. Its threads read metrics_ and
+  // stopping_.
+  std::unique_ptr<HttpServer> http_server_;
+  std::atomic<bool> stopping_{false};
   bool shut_down_ = false;
   // The endpoint and pid files are this tetherd's to remove.
   bool wrote_process_files_ = false;

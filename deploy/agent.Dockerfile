@@ -11,6 +11,7 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev librsync-dev libyaml-cpp-dev libssl-dev \
       libgtest-dev libgmock-dev nlohmann-json3-dev \
+      libcivetweb-dev prometheus-cpp-dev \
       patchelf \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

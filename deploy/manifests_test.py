@@ -51,11 +51,13 @@ BUILD_PACKAGES = {
     "libgrpc++-dev", "protobuf-compiler-grpc", "libprotobuf-dev",
     "protobuf-compiler", "libabsl-dev", "librsync-dev", "libyaml-cpp-dev",
     "libssl-dev", "libgtest-dev", "libgmock-dev", "nlohmann-json3-dev",
-    "libcurl4-openssl-dev", "patchelf",
+    "libcurl4-openssl-dev", "libcivetweb-dev", "prometheus-cpp-dev",
+    "patchelf",
 }
 RUNTIME_PACKAGES = {
     "ca-certificates", "libabsl20220623", "libgrpc++1.51", "libprotobuf32",
-    "librsync2", "libssl3", "libyaml-cpp0.7", "libcurl4",
+    "librsync2", "libssl3", "libyaml-cpp0.7", "libcurl4", "libcivetweb1",
+    "libprometheus-cpp-core1.0",
 }
 
 # What tetherd's Kubernetes backend uses (kube/render.h); see rbac.yaml.
@@ -220,11 +222,22 @@ class ManifestTest(unittest.TestCase):
         self.assertLessEqual(set(flags), defined)
         self.assertEqual(flags["backend"], "kubernetes")
         port = int(flags["listen"].rsplit(":", 1)[1])
-        self.assertEqual([p["containerPort"] for p in c["ports"]], [port])
-        # Every probe hits a declared port; state dir is the PVC mount.
-        names = {p["name"] for p in c["ports"]}
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            self.assertIn(c[probe]["tcpSocket"]["port"], names | {port})
+        http_port = int(flags["http_listen"].rsplit(":", 1)[1])
+        self.assertEqual({p["name"]: p["containerPort"] for p in c["ports"]},
+                         {"grpc": port, "http": http_port})
+        # Probes hit tetherd's HTTP routes on the http port; state dir is
+        # the PVC mount.
+        self.assertEqual(
+            {probe: (c[probe]["httpGet"]["port"], c[probe]["httpGet"]["path"])
+             for probe in ("startupProbe", "livenessProbe", "readinessProbe")},
+            {"startupProbe": ("http", "/healthz"),
+             "livenessProbe": ("http", "/healthz"),
+             "readinessProbe": ("http", "/readyz")})
+        # Prometheus scrapes the same port.
+        annotations = spec["template"]["metadata"]["annotations"]
+        self.assertEqual(annotations["prometheus.io/scrape"], "true")
+        self.assertEqual(int(annotations["prometheus.io/port"]), http_port)
+        self.assertEqual(annotations["prometheus.io/path"], "/metrics")
         volumes = {v["name"]: v for v in pod["volumes"]}
         mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
         state = volumes[mounts[flags["state_dir"]]]

@@ -11,6 +11,7 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev librsync-dev libyaml-cpp-dev libssl-dev \
       libgtest-dev libgmock-dev nlohmann-json3-dev libcurl4-openssl-dev \
+      libcivetweb-dev prometheus-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,7 +24,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libabsl20220623 libgrpc++1.51 libprotobuf32 librsync2 \
-      libssl3 libyaml-cpp0.7 libcurl4 \
+      libssl3 libyaml-cpp0.7 libcurl4 libcivetweb1 libprometheus-cpp-core1.0 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 tether \
  && useradd --system --uid 65532 --gid 65532 --no-create-home \

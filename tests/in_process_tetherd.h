@@ -23,6 +23,8 @@ class InProcessTetherd final : public TetherdClient {
       const std::string& state_dir,
       controlplane::Tetherd::Options options = {});
 
+  controlplane::Tetherd& tetherd() { return *tetherd_; }
+
  private:
   InProcessTetherd(std::string state_dir,
                    std::unique_ptr<controlplane::Tetherd> tetherd);

@@ -1,5 +1,6 @@
 // tetherd in-process with its HTTP server on port 0: a deploy with a real
-// agent and a call show up in /metrics, and the probes answer.
+// agent and a call show up in /metrics, the probes answer, and a delete
+// removes the service's series.
 
 #include <chrono>
 #include <memory>
@@ -17,6 +18,7 @@ namespace tether::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 TEST(MetricsIntegrationTest, TetherdServesProbesAndCountsDeploysAndCalls) {
@@ -66,18 +68,15 @@ TEST(MetricsIntegrationTest, TetherdServesProbesAndCountsDeploysAndCalls) {
   EXPECT_THAT(text, HasSubstr("tether_deploys_total{outcome=\"ok\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("tether_attached_agents 1\n"));
 
-  // A delete removes the service's series.
   grpc::ClientContext delete_context;
   tether::v1::DeleteServiceRequest delete_request;
   delete_request.set_name("greet");
   tether::v1::DeleteServiceResponse delete_response;
-  ASSERT_TRUE(
-      (*tetherd)
-          ->stub()
-          .DeleteService(&delete_context, delete_request, &delete_response)
-          .ok());
+  const grpc::Status deleted = (*tetherd)->stub().DeleteService(
+      &delete_context, delete_request, &delete_response);
+  ASSERT_TRUE(deleted.ok()) << deleted.error_message();
   EXPECT_THAT(HttpBody(HttpRequest(port, "/metrics")),
-              ::testing::Not(HasSubstr("service=\"greet\"")));
+              Not(HasSubstr("service=\"greet\"")));
 }
 
 }  // namespace

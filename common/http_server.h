@@ -1,0 +1,103 @@
+#ifndef TETHER_COMMON_HTTP_SERVER_H_
+#define TETHER_COMMON_HTTP_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+// civetweb's C types, so users of this header do not include civetweb.h.
+struct mg_connection;
+struct mg_context;
+
+namespace tether {
+
+/// What a route answers.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+/// The one way Tether serves plain HTTP (probes, /metrics): civetweb with a
+/// few worker threads and a request timeout, exact-path routes, GET and HEAD
+/// only. Every reply is `Connection: close` with a Content-Length and
+/// `Cache-Control: no-store`; HEAD gets the headers without the body.
+///
+///   route path, GET|HEAD  the route's HttpResponse
+///   other paths           404
+///   other methods         405 with `Allow: GET, HEAD`
+///
+/// It sits on pod ports, so it is small and bounded: `worker_threads`
+/// requests at once, each given `request_timeout` to arrive (a slow client
+/// holds one thread at most that long); more connections wait in the queue.
+///
+/// Thread-safe: handlers run concurrently on the worker threads (so they
+/// must be thread-safe and should not block: a slow /metrics stalls the
+/// probes behind it); port() may be called from any thread; destruction
+/// stops the workers, waiting for requests in flight.
+class HttpServer final {
+ public:
+  /// Answers one request; called on a worker thread.
+  using Handler = std::function<HttpResponse()>;
+
+  struct Route {
+    /// Matched exactly against the request path (the query is ignored).
+    std::string path;
+    Handler handler;
+  };
+
+  struct Options {
+    /// IPv4 host:port ("0.0.0.0:8081", "127.0.0.1:0"); port 0 picks a free
+    /// one. Required. (Debian's civetweb has no IPv6.)
+    std::string listen_address;
+    /// Requests served at once.
+    int worker_threads = 2;
+    /// How long a client has to send its request (civetweb's
+    /// request_timeout_ms).
+    absl::Duration request_timeout = absl::Seconds(2);
+    /// Distinct paths starting with "/".
+    std::vector<Route> routes;
+  };
+
+  /// Binds and starts serving. INVALID_ARGUMENT for a malformed or IPv6
+  /// address, bad thread count or timeout, or bad routes; UNAVAILABLE
+  /// "cannot listen on ADDRESS: why" when it cannot bind.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(Options options);
+
+  /// Stops serving; requests in flight finish first.
+  ~HttpServer();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// The bound port (the picked one when asked for port 0).
+  int port() const { return port_; }
+
+ private:
+  explicit HttpServer(Options options);
+  absl::Status Start();
+  // civetweb's request handler for every path; `server` is this.
+  static int Dispatch(mg_connection* connection, void* server);
+  // civetweb's log callback: startup errors are kept for Start's status.
+  static int OnLog(const mg_connection* connection, const char* message);
+
+  const Options options_;
+  absl::flat_hash_map<std::string, Handler> routes_;
+  mg_context* context_ = nullptr;
+  int port_ = 0;
+  absl::Mutex mu_;
+  // The first error civetweb logged while starting: it says why a bind
+  // failed, which mg_start2's own error does not.
+  std::string start_error_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace tether
+
+#endif  // TETHER_COMMON_HTTP_SERVER_H_
