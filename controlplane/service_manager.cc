@@ -246,8 +246,8 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
     TETHER_LOG(INFO) << "service " << name << " scales to "
                      << RunningReplicas(service->record) << ": " << why;
     if (parks) {
-      deploys_.End(name, absl::AbortedError(absl::StrCat(
-                             "service ", name, " was scaled to zero")));
+      EndTrackedDeploy(name, absl::AbortedError(absl::StrCat(
+                                 "service ", name, " was scaled to zero")));
       // A wake-up must hear READY again, even from a replica that has not
       // stopped yet.
       for (auto& [replica_name, replica] : service->replicas) {
