@@ -19,12 +19,14 @@ using tether::v1::ServiceStatus;
 Activator::Activator(Options options)
     : options_(std::move(options)), thread_([this] { Loop(); }) {}
 
-Activator::~Activator() {
+Activator::~Activator() { Shutdown(); }
+
+void Activator::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void Activator::Call(const CallRequest& request, CallResponse* response,
@@ -36,8 +38,10 @@ void Activator::Call(const CallRequest& request, CallResponse* response,
     auto it = services_.find(name);
     if (it != services_.end() && (it->second.parked || it->second.waking)) {
       Entry& entry = it->second;
-      if (static_cast<int>(entry.waiters.size()) <
-          options_.max_waiting_per_service) {
+      if (stopping_) {
+        refused = absl::UnavailableError("tetherd is shutting down");
+      } else if (static_cast<int>(entry.waiters.size()) <
+                 options_.max_waiting_per_service) {
         const absl::Time now = options_.clock->Now();
         // Counted from now: a waiting call keeps its service from being
         // parked again.

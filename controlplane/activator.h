@@ -55,8 +55,12 @@ class Activator final : public ServiceListener {
   };
 
   explicit Activator(Options options);
-  /// Fails the calls still waiting with UNAVAILABLE, then joins.
+  /// Shutdown.
   ~Activator() override;
+
+  /// Fails the calls still waiting, and every later one that would wait,
+  /// with UNAVAILABLE; stops the thread. Idempotent.
+  void Shutdown();
 
   /// Runs `request` through the router and calls `done` exactly once, from
   /// any thread; `request` and `response` must outlive `done`. A call to a

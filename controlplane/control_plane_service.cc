@@ -3,16 +3,18 @@
 #include <deque>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "controlplane/activator.h"
 #include "controlplane/api_tokens.h"
 #include "controlplane/authorization.h"
-#include "controlplane/call_router.h"
 #include "controlplane/code/sync_code_session.h"
 #include "controlplane/control_plane_metrics.h"
 #include "controlplane/service_manager.h"
+#include "controlplane/ttl_controller.h"
 
 namespace tether::controlplane {
 namespace {
@@ -169,8 +171,8 @@ class RefusedStream final : public Reactor {
 
 absl::Status ControlPlaneService::Authorize(
     const grpc::CallbackServerContext& context) const {
-  if (tokens_ == nullptr) return absl::OkStatus();
-  return tokens_->Check(AuthorizationOf(context));
+  if (options_.tokens == nullptr) return absl::OkStatus();
+  return options_.tokens->Check(AuthorizationOf(context));
 }
 
 bool ControlPlaneService::RefuseUnauthorized(
@@ -188,7 +190,7 @@ ControlPlaneService::SyncCode(grpc::CallbackServerContext* context) {
     return new RefusedStream<
         grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>>(allowed);
   }
-  return new SyncCodeReactor(code_store_);
+  return new SyncCodeReactor(options_.code_store);
 }
 
 grpc::ServerWriteReactor<DeployEvent>* ControlPlaneService::Deploy(
@@ -197,7 +199,7 @@ grpc::ServerWriteReactor<DeployEvent>* ControlPlaneService::Deploy(
   if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<DeployEvent>>(allowed);
   }
-  return new DeployReactor(manager_, *request);
+  return new DeployReactor(options_.manager, *request);
 }
 
 grpc::ServerUnaryReactor* ControlPlaneService::Call(
@@ -210,15 +212,21 @@ grpc::ServerUnaryReactor* ControlPlaneService::Call(
   const absl::Time deadline =
       std::min(absl::FromChrono(context->deadline()), cap);
   const ControlPlaneMetrics::CallStart start =
-      metrics_->CallStarted(request->service());
-  router_->Call(*request, response, deadline,
-                [reactor, request, start,
-                 metrics = metrics_](const absl::Status& status) {
-                  // Before the reply, so a client sees its call counted.
-                  metrics->CallFinished(request->service(), start,
-                                        status.code());
-                  reactor->Finish(ToGrpcStatus(status));
-                });
+      options_.metrics->CallStarted(request->service());
+  options_.activator->Call(
+      *request, response, deadline,
+      [context, reactor, request, start, metrics = options_.metrics](
+          const absl::Status& status,
+          std::optional<absl::Duration> woke_after) {
+        if (woke_after.has_value()) {
+          context->AddTrailingMetadata(
+              std::string(kWokeAfterMetadata),
+              absl::StrCat(absl::ToInt64Milliseconds(*woke_after)));
+        }
+        // Before the reply, so a client sees its call counted.
+        metrics->CallFinished(request->service(), start, status.code());
+        reactor->Finish(ToGrpcStatus(status));
+      });
   return reactor;
 }
 
@@ -229,8 +237,8 @@ grpc::ServerUnaryReactor* ControlPlaneService::GetService(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (RefuseUnauthorized(*context, reactor)) return reactor;
   absl::StatusOr<tether::v1::ServiceStatus> status =
-      manager_->GetService(request->name());
-  if (status.ok()) *response = std::move(*status);
+      options_.manager->GetService(request->name());
+  if (status.ok()) *response = WithActivity(*std::move(status));
   reactor->Finish(ToGrpcStatus(status.status()));
   return reactor;
 }
@@ -241,8 +249,8 @@ grpc::ServerUnaryReactor* ControlPlaneService::ListServices(
     tether::v1::ListServicesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (RefuseUnauthorized(*context, reactor)) return reactor;
-  for (tether::v1::ServiceStatus& service : manager_->ListServices()) {
-    *response->add_services() = std::move(service);
+  for (tether::v1::ServiceStatus& service : options_.manager->ListServices()) {
+    *response->add_services() = WithActivity(std::move(service));
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -256,10 +264,30 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
   if (RefuseUnauthorized(*context, reactor)) return reactor;
   // The manager stops the replicas on its own executor: that waits for
   // processes or pods, which a gRPC callback thread must not.
-  manager_->DeleteService(request->name(), [reactor](absl::Status status) {
-    reactor->Finish(ToGrpcStatus(status));
-  });
+  options_.manager->DeleteService(request->name(),
+                                  [reactor](absl::Status status) {
+                                    reactor->Finish(ToGrpcStatus(status));
+                                  });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(
+    grpc::CallbackServerContext* context,
+    const tether::v1::ScaleServiceRequest* request,
+    tether::v1::ServiceStatus* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (RefuseUnauthorized(*context, reactor)) return reactor;
+  absl::StatusOr<tether::v1::ServiceStatus> status = options_.manager->Scale(
+      request->name(), request->replicas(), "scaled by ScaleService");
+  if (status.ok()) *response = WithActivity(*std::move(status));
+  reactor->Finish(ToGrpcStatus(status.status()));
+  return reactor;
+}
+
+tether::v1::ServiceStatus ControlPlaneService::WithActivity(
+    tether::v1::ServiceStatus status) const {
+  *status.mutable_activity() = options_.ttl->ActivityOf(status.name());
+  return status;
 }
 
 }  // namespace tether::controlplane

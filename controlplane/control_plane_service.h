@@ -8,28 +8,39 @@ namespace tether::controlplane {
 
 class CodeStore;
 
+/// Trailing metadata of a `Call` that woke its service from zero: how long
+/// the call waited for it, in milliseconds.
+inline constexpr char kWokeAfterMetadata[] = "tether-woke-after-ms";
+
+class Activator;
 class ApiTokens;
-class CallRouter;
 class ControlPlaneMetrics;
 class ServiceManager;
+class TtlController;
 
 /// The `ControlPlane` gRPC API: translates between protos and the
-/// ServiceManager, CallRouter and CodeStore, which hold the logic. With
-/// `tokens`, every RPC needs a listed bearer token (UNAUTHENTICATED
-/// otherwise); without, the API is open (a tetherd on loopback). Authorized
-/// `Call`s are counted in `metrics` (outcome, latency, in flight).
+/// ServiceManager, Activator (proxied calls), TtlController (activity) and
+/// CodeStore, which hold the logic. With `tokens`, every RPC needs a listed
+/// bearer token (UNAUTHENTICATED otherwise); without, the API is open (a
+/// tetherd on loopback). Authorized `Call`s are counted in `metrics`
+/// (outcome, latency, in flight); a call that woke its service says so in
+/// the trailing metadata `tether-woke-after-ms`.
 /// Thread-safe; the pointees must outlive the server.
 class ControlPlaneService final
     : public tether::v1::ControlPlane::CallbackService {
  public:
-  ControlPlaneService(ServiceManager* manager, CallRouter* router,
-                      CodeStore* code_store, ControlPlaneMetrics* metrics,
-                      ApiTokens* tokens = nullptr)
-      : manager_(manager),
-        router_(router),
-        code_store_(code_store),
-        metrics_(metrics),
-        tokens_(tokens) {}
+  /// Not owned; all required but `tokens`.
+  struct Options {
+    ServiceManager* manager = nullptr;
+    Activator* activator = nullptr;
+    const TtlController* ttl = nullptr;
+    CodeStore* code_store = nullptr;
+    ControlPlaneMetrics* metrics = nullptr;
+    /// Null: an open API.
+    ApiTokens* tokens = nullptr;
+  };
+
+  explicit ControlPlaneService(Options options) : options_(options) {}
 
   grpc::ServerBidiReactor<tether::v1::SyncCodeRequest,
                           tether::v1::SyncCodeResponse>*
@@ -58,6 +69,11 @@ class ControlPlaneService final
       const tether::v1::DeleteServiceRequest* request,
       tether::v1::DeleteServiceResponse* response) override;
 
+  grpc::ServerUnaryReactor* ScaleService(
+      grpc::CallbackServerContext* context,
+      const tether::v1::ScaleServiceRequest* request,
+      tether::v1::ServiceStatus* response) override;
+
  private:
   // OK when the caller may use the API.
   absl::Status Authorize(const grpc::CallbackServerContext& context) const;
@@ -66,11 +82,11 @@ class ControlPlaneService final
   bool RefuseUnauthorized(const grpc::CallbackServerContext& context,
                           grpc::ServerUnaryReactor* reactor) const;
 
-  ServiceManager* const manager_;
-  CallRouter* const router_;
-  CodeStore* const code_store_;
-  ControlPlaneMetrics* const metrics_;
-  ApiTokens* const tokens_;
+  // A service's status with its activity.
+  tether::v1::ServiceStatus WithActivity(
+      tether::v1::ServiceStatus status) const;
+
+  const Options options_;
 };
 
 }  // namespace tether::controlplane

@@ -1,14 +1,15 @@
 // tetherd: the Tether control plane.
 //
 //   tetherd --listen=127.0.0.1:7700 --state_dir=~/.tether --backend=local
-//       [--http_listen=127.0.0.1:9090]
+//       [--http_listen=127.0.0.1:9090] [--otlp_listen=0.0.0.0:4317]
 //   tetherd --backend=kubernetes --agent_image=REGISTRY/tether/agent:TAG \
 //       --advertise_address=tetherd.tether-system.svc:7700
 //
-// Serves the ControlPlane API for users and the AgentGateway API for agents
-// on one port, keeps its state under --state_dir (service records, code
-// store, replica work dirs), and writes <state_dir>/tetherd.endpoint once it
-// serves, so the CLI finds it even when --listen asked for port 0.
+// Serves the ControlPlane API for users, the AgentGateway API for agents
+// and the OTLP metrics receiver on one port, keeps its state under --state_dir
+// (service records, code store, replica work dirs), and writes
+// <state_dir>/tetherd.endpoint once it serves, so the CLI finds it even when
+// --listen asked for port 0.
 
 #include <cstdlib>
 #include <memory>
@@ -27,6 +28,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7700",
 ABSL_FLAG(std::string, http_listen, "",
           "IPv4 host:port for HTTP /metrics (Prometheus), /healthz and "
           "/readyz; empty: off");
+ABSL_FLAG(std::string, otlp_listen, "",
+          "host:port of a gRPC port for the OTLP metrics receiver alone (it "
+          "is on --listen too); empty: off");
 ABSL_FLAG(std::string, state_dir, "",
           "where records, code and replica work dirs live (default "
           "$TETHER_STATE_DIR or ~/.tether)");
@@ -77,6 +81,7 @@ Tetherd::Options OptionsFromFlags() {
   Tetherd::Options options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
+  options.otlp_listen_address = absl::GetFlag(FLAGS_otlp_listen);
   options.state_dir = absl::GetFlag(FLAGS_state_dir).empty()
                           ? DefaultStateDir()
                           : absl::GetFlag(FLAGS_state_dir);

@@ -15,6 +15,8 @@
 #include "common/runfiles.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "controlplane/activator.h"
+#include "controlplane/activity_tracker.h"
 #include "controlplane/agent_gateway_service.h"
 #include "controlplane/api_tokens.h"
 #include "controlplane/call_router.h"
@@ -26,7 +28,9 @@
 #include "controlplane/kubernetes_backend.h"
 #include "controlplane/local_backend.h"
 #include "controlplane/metrics_listener.h"
+#include "controlplane/otlp_receiver.h"
 #include "controlplane/service_manager.h"
+#include "controlplane/ttl_controller.h"
 #include "kube/kube_client_http.h"
 #include "kube/kube_config.h"
 
@@ -164,11 +168,71 @@ absl::Status Tetherd::CreateServices() {
     if (!tokens.ok()) return ConfigError("--api_tokens_file", tokens.status());
     api_tokens_ = *std::move(tokens);
   }
-  control_plane_ = std::make_unique<ControlPlaneService>(
-      manager_.get(), router_.get(), code_store_.get(), metrics_.get(),
-      api_tokens_.get());
+  RETURN_IF_ERROR(CreateActivityRooms());
+  ControlPlaneService::Options api_options;
+  api_options.manager = manager_.get();
+  api_options.activator = activator_.get();
+  api_options.ttl = ttl_.get();
+  api_options.code_store = code_store_.get();
+  api_options.metrics = metrics_.get();
+  api_options.tokens = api_tokens_.get();
+  control_plane_ = std::make_unique<ControlPlaneService>(api_options);
   gateway_ = std::make_unique<AgentGatewayService>(
       manager_.get(), code_store_.get(), metrics_.get());
+  return absl::OkStatus();
+}
+
+absl::Status Tetherd::CreateActivityRooms() {
+  ServiceManager* manager = manager_.get();
+  ControlPlaneMetrics* metrics = metrics_.get();
+  activity_ = std::make_unique<ActivityTracker>(ActivityTracker::Options());
+
+  Activator::Options activator_options;
+  activator_options.router = router_.get();
+  activator_options.activity = activity_.get();
+  activator_options.wake = [manager](const std::string& service) {
+    return manager->Scale(service, std::nullopt, "woken by a call").status();
+  };
+  activator_options.on_wake_ended = [metrics](bool ok, absl::Duration took) {
+    metrics->WakeEnded(ok, took);
+  };
+  activator_ = std::make_unique<Activator>(activator_options);
+  manager_->AddListener(activator_.get());
+
+  TtlController::Options ttl_options;
+  ttl_options.activity = activity_.get();
+  ttl_options.activator = activator_.get();
+  ttl_options.store = service_store_.get();
+  ttl_options.scale_to_zero = [manager](const std::string& service,
+                                        const std::string& why) {
+    return manager->Scale(service, 0, why).status();
+  };
+  ttl_options.remove = [manager](const std::string& service) {
+    manager->DeleteService(service, [service](absl::Status deleted) {
+      if (!deleted.ok()) {
+        TETHER_LOG(ERROR) << "deleting idle service " << service << ": "
+                          << deleted;
+      }
+    });
+    return absl::OkStatus();
+  };
+  ttl_options.on_action = [metrics](const std::string& action) {
+    metrics->TtlAction(action);
+  };
+  ASSIGN_OR_RETURN(ttl_, TtlController::Create(ttl_options));
+  manager_->AddListener(ttl_.get());
+
+  OtlpReceiver::Options otlp_options;
+  otlp_options.activity = activity_.get();
+  otlp_options.service_for_token = [manager](const std::string& token) {
+    return manager->ServiceForAgentToken(token);
+  };
+  otlp_options.service_exists = [manager](const std::string& service) {
+    return manager->GetService(service).ok();
+  };
+  otlp_options.api_tokens = api_tokens_.get();
+  otlp_options.metrics = metrics;
+  otlp_receiver_ = std::make_unique<OtlpReceiver>(otlp_options);
   return absl::OkStatus();
 }
 
@@ -176,9 +240,20 @@ absl::Status Tetherd::Serve() {
   GrpcServer::Options server_options;
   server_options.listen_address = options_.listen_address;
   server_options.max_payload_bytes = options_.max_payload_bytes;
-  server_options.services = {control_plane_.get(), gateway_.get()};
+  server_options.services = {control_plane_.get(), gateway_.get(),
+                             otlp_receiver_.get()};
   ASSIGN_OR_RETURN(server_, GrpcServer::Create(server_options));
   address_ = server_->address();
+  if (!options_.otlp_listen_address.empty()) {
+    GrpcServer::Options otlp_options;
+    otlp_options.listen_address = options_.otlp_listen_address;
+    otlp_options.max_payload_bytes = options_.max_payload_bytes;
+    otlp_options.services = {otlp_receiver_.get()};
+    absl::StatusOr<std::unique_ptr<GrpcServer>> otlp =
+        GrpcServer::Create(otlp_options);
+    if (!otlp.ok()) return ConfigError("--otlp_listen", otlp.status());
+    otlp_server_ = *std::move(otlp);
+  }
   // Backends report replica events from here on; agents dial address_.
   if (local_backend_ != nullptr)
     local_backend_->Start(address_, manager_.get());
@@ -232,6 +307,10 @@ absl::Status Tetherd::ServeHttp() {
   return absl::OkStatus();
 }
 
+int Tetherd::otlp_port() const {
+  return otlp_server_ == nullptr ? 0 : otlp_server_->port();
+}
+
 int Tetherd::http_port() const {
   return http_server_ == nullptr ? 0 : http_server_->port();
 }
@@ -244,7 +323,11 @@ void Tetherd::Shutdown() {
   // already serving on the state dir.
   if (wrote_process_files_) unlink(EndpointFile(options_.state_dir).c_str());
   collector_.reset();
+  // No service is parked or woken while tetherd goes; waiting calls fail.
+  if (ttl_ != nullptr) ttl_->Shutdown();
+  if (activator_ != nullptr) activator_->Shutdown();
   if (gateway_ != nullptr) gateway_->CloseAttachStreams();
+  if (otlp_server_ != nullptr) otlp_server_->Shutdown(absl::Seconds(1));
   if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
   http_server_.reset();
   // Applies in flight finish while the backend still exists.

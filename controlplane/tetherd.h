@@ -20,6 +20,8 @@ class KubeClientHttp;
 
 namespace tether::controlplane {
 
+class ActivityTracker;
+class Activator;
 class AgentGatewayService;
 class ApiTokens;
 class Backend;
@@ -32,7 +34,9 @@ class FileServiceStore;
 class KubernetesBackend;
 class LocalBackend;
 class MetricsListener;
+class OtlpReceiver;
 class ServiceManager;
+class TtlController;
 
 /// tetherd's composition root: the stores under the state dir, the backend,
 /// the router and ServiceManager, the ControlPlane and AgentGateway services
@@ -53,6 +57,9 @@ class Tetherd final {
     /// IPv4 host:port for HTTP `/metrics`, `/healthz` and `/readyz`; port 0
     /// picks a free port. Empty: no HTTP server.
     std::string http_listen_address;
+    /// host:port of a gRPC port serving only the OTLP metrics receiver
+    /// (it is on `listen_address` too); port 0 picks one. Empty: none.
+    std::string otlp_listen_address;
     /// Service records, code, replica work dirs, tetherd.endpoint and
     /// tetherd.pid live here; created if missing. Required.
     std::string state_dir;
@@ -95,6 +102,8 @@ class Tetherd final {
 
   /// Where tetherd serves: the listen host with the bound port.
   const std::string& address() const { return address_; }
+  /// The separate OTLP port; 0 without one.
+  int otlp_port() const;
   /// The HTTP server's bound port; 0 without one.
   int http_port() const;
 
@@ -112,6 +121,8 @@ class Tetherd final {
   absl::Status CreateKubernetesBackend();
   absl::Status CreateLocalBackend();
   absl::Status CreateServices();
+  // The activity tracker, activator, TTL controller and OTLP receiver.
+  absl::Status CreateActivityRooms();
   // Starts the server and the backend, recovers services, starts the
   // collector.
   absl::Status Serve();
@@ -133,9 +144,17 @@ class Tetherd final {
   std::unique_ptr<MetricsListener> metrics_listener_;
   std::unique_ptr<ServiceManager> manager_;
   std::unique_ptr<ApiTokens> api_tokens_;
+  // Activity, the TTL and wake-ups: listeners of manager_, shut down
+  // before it stops telling them of changes.
+  std::unique_ptr<ActivityTracker> activity_;
+  std::unique_ptr<Activator> activator_;
+  std::unique_ptr<TtlController> ttl_;
+  std::unique_ptr<OtlpReceiver> otlp_receiver_;
   std::unique_ptr<ControlPlaneService> control_plane_;
   std::unique_ptr<AgentGatewayService> gateway_;
   std::unique_ptr<GrpcServer> server_;
+  // Null without otlp_listen_address.
+  std::unique_ptr<GrpcServer> otlp_server_;
   std::unique_ptr<CodeCollector> collector_;
   // Null without http_listen_address. Its threads read metrics_ and
   // stopping_.

@@ -32,9 +32,12 @@ absl::StatusOr<std::unique_ptr<TtlController>> TtlController::Create(
 TtlController::TtlController(Options options)
     : options_(std::move(options)), thread_([this] { Loop(); }) {}
 
-TtlController::~TtlController() {
+TtlController::~TtlController() { Shutdown(); }
+
+void TtlController::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
+    if (stopping_) return;
     stopping_ = true;
   }
   thread_.join();

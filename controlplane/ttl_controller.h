@@ -56,8 +56,11 @@ class TtlController final : public ServiceListener {
   /// Restores last activity from the store. INVALID_ARGUMENT without the
   /// required options; the store's error when it cannot be read.
   static absl::StatusOr<std::unique_ptr<TtlController>> Create(Options options);
-  /// Stops the thread and persists last activity once more.
+  /// Shutdown.
   ~TtlController() override;
+
+  /// Stops acting and persists last activity once more. Idempotent.
+  void Shutdown();
 
   /// `service`'s activity with idle_action_at filled in: when its TTL acts
   /// if no call comes (unset without a TTL or while parked).
