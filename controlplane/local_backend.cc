@@ -278,7 +278,7 @@ void LocalBackend::StopLocked(Replica& replica) {
   replica.stop_deadline = options_.clock->Now() + options_.stop_grace;
 }
 
-void LocalBackend::Spawn(Replica& replica) {
+absl::Status LocalBackend::Spawn(Replica& replica) {
   absl::Status status = MakeDirs(replica.workdir);
   absl::StatusOr<SpawnedChild> child;
   if (status.ok()) {
@@ -305,13 +305,14 @@ void LocalBackend::Spawn(Replica& replica) {
     TETHER_LOG(ERROR) << "cannot start " << replica.name << ": " << status
                       << "; trying again in " << delay;
     replica.next_start = options_.clock->Now() + delay;
-    return;
+    return status;
   }
   replica.pid = child->pid;
   replica.pidfd = child->pidfd;
   replica.started = options_.clock->Now();
   (void)WriteFileAtomically(replica.workdir + "/agent.pid",
                             absl::StrCat(replica.pid));
+  return absl::OkStatus();
 }
 
 void LocalBackend::Reap() {
@@ -394,11 +395,23 @@ void LocalBackend::SupervisorLoop() {
         }
         if (replica.wanted && replica.pid == 0 && !shutting_down_) {
           if (now >= replica.next_start) {
-            Spawn(replica);
+            const absl::Status spawned = Spawn(replica);
             if (replica.pid > 0) {
               events.push_back([this, service, name] {
                 if (listener_ != nullptr) {
                   listener_->OnReplicaStarted(service, name);
+                }
+              });
+            } else {
+              // It cannot become ready until someone fixes the host (its
+              // work dir, the agent binary): say so instead of retrying
+              // in silence.
+              events.push_back([this, service, name, spawned] {
+                if (listener_ != nullptr) {
+                  listener_->OnReplicaFailing(
+                      service, name,
+                      absl::StrCat("cannot start its agent: ",
+                                   spawned.message()));
                 }
               });
             }

@@ -106,7 +106,8 @@ class LocalBackend final : public Backend {
   // Makes the supervisor look at the replicas again.
   void Wake();
   // Supervisor thread only.
-  void Spawn(Replica& replica) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the agent; on failure schedules the next try and says why.
+  absl::Status Spawn(Replica& replica) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends SIGTERM; SIGKILL follows after stop_grace.
   void StopLocked(Replica& replica) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
