@@ -95,8 +95,8 @@ TEST_F(CliTest, GlobalHelpListsCommandsAndExitCodes) {
   for (const char* text :
        {"  up       Start a local tetherd in the background.\n", "  deploy   ",
         "  dev      Deploy, then redeploy on every save until Ctrl-C.\n",
-        "  call     ", "  ls       ", "  status   ", "  down     ",
-        "  stop     ", "Exit codes:\n", "  4  tetherd or the",
+        "  call     ", "  ls       ", "  status   ", "  scale    ",
+        "  down     ", "  stop     ", "Exit codes:\n", "  4  tetherd or the",
         "$TETHER_ENDPOINT"}) {
     EXPECT_NE(out().find(text), std::string::npos) << text;
   }
@@ -178,6 +178,8 @@ TEST_F(CliTest, UnreachableTetherdExitsFour) {
   ExpectUnreachableError();
   EXPECT_EQ(Run({"call", "hello"}), kExitUnavailable);
   ExpectUnreachableError();
+  EXPECT_EQ(Run({"scale", "hello", "0"}), kExitUnavailable);
+  ExpectUnreachableError();
 }
 
 // ---- ls / status / down ----------------------------------------------------
@@ -255,6 +257,61 @@ TEST_F(CliTest, Down) {
   EXPECT_EQ(fake_.deleted(), std::vector<std::string>{"hello"});
   EXPECT_EQ(Run({"down", "hello"}), kExitNotFound);
   EXPECT_EQ(err(), "error: service \"hello\" not found\n");
+}
+
+TEST_F(CliTest, ScaleParksAndWakes) {
+  fake_.AddService(Parse<ServiceStatus>(R"pb(
+    name: "hello" phase: PHASE_READY
+  )pb"));
+  EXPECT_EQ(Run({"scale", "hello", "0"}), kExitOk);
+  EXPECT_EQ(out(), "hello: scaled to 0 (idle; the next call wakes it)\n");
+  EXPECT_EQ(err(), "");
+  ASSERT_EQ(fake_.scales().size(), 1u);
+  EXPECT_EQ(fake_.scales()[0].name(), "hello");
+  EXPECT_EQ(fake_.scales()[0].replicas(), 0);
+  EXPECT_EQ(Run({"status", "hello"}), kExitOk);
+  EXPECT_NE(out().find("Phase:      Idle\n"), std::string::npos) << out();
+
+  EXPECT_EQ(Run({"scale", "hello", "3"}), kExitOk);
+  EXPECT_EQ(out(), "hello: scaling to 3 replicas (until the next deploy)\n");
+  EXPECT_EQ(Run({"scale", "hello", "1", "-o", "json"}), kExitOk);
+  EXPECT_EQ(out(),
+            "{\"name\": \"hello\", \"phase\": \"PHASE_DEPLOYING\", "
+            "\"scale\": 1}\n");
+}
+
+TEST_F(CliTest, ScaleErrors) {
+  EXPECT_EQ(Run({"scale", "nope", "0"}), kExitNotFound);
+  EXPECT_EQ(err(), "error: service \"nope\" not found\n");
+
+  fake_.AddService(Parse<ServiceStatus>(R"pb(
+    name: "ranks"
+    spec { compute { distributed { workers: 4 } } }
+  )pb"));
+  EXPECT_EQ(Run({"scale", "ranks", "2"}), kExitOther);
+  EXPECT_EQ(err(),
+            "error: service ranks is distributed over 4 workers: it runs 0 "
+            "or 4 replicas, not 2\n");
+  EXPECT_EQ(Run({"scale", "ranks", "4"}), kExitOk);
+
+  // A bad N is a usage error; tetherd is not asked.
+  const size_t asked = fake_.scales().size();
+  for (const char* n : {"-1", "two", "1.5", "", "99999999999"}) {
+    EXPECT_EQ(Run({"scale", "ranks", n}), kExitUsage) << n;
+    EXPECT_EQ(err(), absl::StrCat("error: N: expected a number of replicas (0 "
+                                  "or more), got \"",
+                                  n,
+                                  "\"\n"
+                                  "Run 'tether scale --help' for usage.\n"))
+        << n;
+  }
+  EXPECT_EQ(Run({"scale", "ranks"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: missing argument N (usage: tether scale SERVICE N "
+            "[flags])\n"
+            "Run 'tether scale --help' for usage.\n");
+  EXPECT_EQ(Run({"scale", "Bad_Name", "1"}), kExitUsage);
+  EXPECT_EQ(fake_.scales().size(), asked);
 }
 
 // ---- call ------------------------------------------------------------------

@@ -45,6 +45,7 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   std::vector<tether::v1::CallRequest> calls();
   std::vector<tether::v1::DeployRequest> deploys();
   std::vector<std::string> deleted();
+  std::vector<tether::v1::ScaleServiceRequest> scales();
   /// Paths of the last manifest SyncCode received.
   std::vector<std::string> synced_paths();
 
@@ -69,6 +70,13 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
       grpc::ServerContext* context,
       const tether::v1::DeleteServiceRequest* request,
       tether::v1::DeleteServiceResponse* response) override;
+  /// As tetherd answers: NOT_FOUND, INVALID_ARGUMENT for a negative count,
+  /// FAILED_PRECONDITION for a distributed service asked for neither 0 nor
+  /// all of its workers; else records `scale`, parks at 0 (PHASE_IDLE) and
+  /// wakes a parked service (PHASE_DEPLOYING).
+  grpc::Status ScaleService(grpc::ServerContext* context,
+                            const tether::v1::ScaleServiceRequest* request,
+                            tether::v1::ServiceStatus* response) override;
 
  private:
   std::unique_ptr<grpc::Server> server_;
@@ -86,6 +94,7 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   std::vector<tether::v1::CallRequest> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<tether::v1::DeployRequest> deploys_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::ScaleServiceRequest> scales_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> synced_paths_ ABSL_GUARDED_BY(mu_);
 };
 

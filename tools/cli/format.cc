@@ -156,6 +156,8 @@ std::string ServicePhaseName(ServiceStatus::Phase phase) {
       return "Failed";
     case ServiceStatus::PHASE_DEGRADED:
       return "Degraded";
+    case ServiceStatus::PHASE_IDLE:
+      return "Idle";
     default:
       return "Unknown";
   }

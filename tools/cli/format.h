@@ -33,7 +33,7 @@ std::string FormatBytes(uint64_t bytes);
 /// first row is the header. Rows may be shorter than the header.
 std::string RenderTable(const std::vector<std::vector<std::string>>& rows);
 
-/// "Deploying", "Ready", "Failed", "Degraded", or "Unknown".
+/// "Deploying", "Ready", "Failed", "Degraded", "Idle", or "Unknown".
 std::string ServicePhaseName(tether::v1::ServiceStatus::Phase phase);
 /// "Starting", "Loading", "Ready", "Failed", "Lost", or "Unknown".
 std::string ReplicaPhaseName(tether::v1::ReplicaStatus::Phase phase);

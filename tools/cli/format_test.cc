@@ -58,6 +58,7 @@ TEST(FormatTest, PhaseAndStageNames) {
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_DEPLOYING), "Deploying");
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_FAILED), "Failed");
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_DEGRADED), "Degraded");
+  EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_IDLE), "Idle");
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_UNSPECIFIED), "Unknown");
   EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_LOST), "Lost");
   EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_STARTING),
