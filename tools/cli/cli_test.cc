@@ -200,9 +200,12 @@ TEST_F(CliTest, ListServices) {
       Parse<ServiceStatus>(R"pb(name: "apple" phase: PHASE_FAILED)pb"));
   EXPECT_EQ(Run({"ls"}), kExitOk);
   EXPECT_EQ(out(),
-            "NAME    PHASE    REPLICAS   REVISION       AGE\n"
-            "apple   Failed   0/1                       -\n"
-            "hello   Ready    1/1        abc123def456   60s\n");
+            "NAME    PHASE    REPLICAS   REVISION       ACTIVE   IN-FLIGHT   "
+            "TTL   AGE\n"
+            "apple   Failed   0/1                       never    0           "
+            "-     -\n"
+            "hello   Ready    1/1        abc123def456   never    0           "
+            "-     60s\n");
   EXPECT_EQ(err(), "");
 
   EXPECT_EQ(Run({"ls", "-o", "json"}), kExitOk);
@@ -234,6 +237,7 @@ TEST_F(CliTest, StatusAndNotFound) {
             "Revision:   -\n"
             "Generation: 0\n"
             "Replicas:   0/1 ready\n"
+            "Activity:   last never, 0 calls in flight\n"
             "Callable:   python hello.greet\n"
             "Compute:    workers 1\n"
             "Created:    -\n"

@@ -176,8 +176,10 @@ Command ListCommand() {
   spec.name = "ls";
   spec.summary = "List services.";
   spec.description =
-      "Columns: NAME, PHASE, REPLICAS (ready/desired), REVISION (short), "
-      "AGE.\n";
+      "Columns: NAME, PHASE, REPLICAS (ready/desired), REVISION (short),\n"
+      "ACTIVE (last activity: \"12s ago\", \"never\"), IN-FLIGHT (calls\n"
+      "running), TTL (when the inactivity TTL acts: \"in 4m\", \"deletes in\n"
+      "4m\", \"idle\" while parked, \"-\" when it will not), AGE.\n";
   spec.flags = WithConnectionFlags({OutputFlag()});
   return Make(std::move(spec), RunList);
 }
