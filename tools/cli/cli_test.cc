@@ -342,6 +342,26 @@ TEST_F(CliTest, CallPrintsTheResultAndLogs) {
   EXPECT_EQ(request.target(), tether::v1::CallRequest::TARGET_ANY);
 }
 
+TEST_F(CliTest, CallSaysWhenItWokeTheService) {
+  fake_.SetCall(Parse<tether::v1::CallResponse>(R"pb(
+                  results { replica: "hello-0" payload: "1" }
+                )pb"),
+                grpc::Status::OK);
+  EXPECT_EQ(Run({"call", "hello"}), kExitOk);
+  EXPECT_EQ(err(), "");
+  fake_.SetCallTrailer("tether-woke-after-ms", "412");
+  EXPECT_EQ(Run({"call", "hello"}), kExitOk);
+  EXPECT_EQ(out(), "1\n");
+  EXPECT_EQ(err(), "(hello was scaled to zero; woke it in 412 ms)\n");
+  // Said even when the call then fails.
+  fake_.SetCall(tether::v1::CallResponse(),
+                grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "too slow"));
+  EXPECT_EQ(Run({"call", "hello"}), kExitUnavailable);
+  EXPECT_EQ(err(),
+            "(hello was scaled to zero; woke it in 412 ms)\n"
+            "error: too slow\n");
+}
+
 TEST_F(CliTest, CallRemoteExceptionExitsOne) {
   fake_.SetCall(Parse<tether::v1::CallResponse>(R"pb(
                   results {

@@ -48,6 +48,11 @@ void FakeControlPlane::SetCall(tether::v1::CallResponse response,
   call_status_ = std::move(status);
 }
 
+void FakeControlPlane::SetCallTrailer(std::string key, std::string value) {
+  absl::MutexLock lock(&mu_);
+  call_trailers_.emplace_back(std::move(key), std::move(value));
+}
+
 void FakeControlPlane::SetSyncRevision(const std::string& revision) {
   absl::MutexLock lock(&mu_);
   sync_revision_ = revision;
@@ -154,11 +159,14 @@ grpc::Status FakeControlPlane::Deploy(
   return status;
 }
 
-grpc::Status FakeControlPlane::Call(grpc::ServerContext*,
+grpc::Status FakeControlPlane::Call(grpc::ServerContext* context,
                                     const tether::v1::CallRequest* request,
                                     tether::v1::CallResponse* response) {
   absl::MutexLock lock(&mu_);
   calls_.push_back(*request);
+  for (const auto& [key, value] : call_trailers_) {
+    context->AddTrailingMetadata(key, value);
+  }
   *response = call_response_;
   return call_status_;
 }
