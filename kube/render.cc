@@ -198,6 +198,15 @@ json Resources(const Compute& compute) {
   return resources;
 }
 
+// Whether compute.env or a secret sets the variable `name`.
+bool UserSetsEnv(const Compute& compute, absl::string_view name) {
+  if (compute.env().contains(std::string(name))) return true;
+  for (const tether::v1::SecretRef& secret : compute.secrets()) {
+    if (secret.env() == name) return true;
+  }
+  return false;
+}
+
 json Env(const ServiceSpec& spec, const RenderOptions& options,
          const std::string& headless_name) {
   const Compute& compute = spec.compute();
@@ -210,6 +219,16 @@ json Env(const ServiceSpec& spec, const RenderOptions& options,
   env.push_back(
       {{"name", "TETHER_POD_IP"},
        {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}});
+  // Conventional downward-API names the agent reads to put k8s.pod.name and
+  // k8s.namespace.name on its OTLP activity reports. Not reserved: a user who
+  // sets either keeps their value (ours is left out, so no duplicate).
+  for (const auto& [name, field] :
+       {std::pair<const char*, const char*>{"POD_NAME", "metadata.name"},
+        {"POD_NAMESPACE", "metadata.namespace"}}) {
+    if (UserSetsEnv(compute, name)) continue;
+    env.push_back({{"name", name},
+                   {"valueFrom", {{"fieldRef", {{"fieldPath", field}}}}}});
+  }
   if (!options.token_secret.empty()) {
     env.push_back({{"name", "TETHER_SERVICE_TOKEN"},
                    {"valueFrom",
@@ -415,10 +434,17 @@ json PodTemplate(const ServiceSpec& spec, const RenderOptions& options,
     pod_spec["serviceAccountName"] = compute.service_account();
   }
 
-  json meta = {{"labels", Labels(spec, component)}};
-  if (compute.annotations_size() > 0) {
-    meta["annotations"] = StringMap(compute.annotations());
-  }
+  // What Prometheus's conventional `kubernetes-pods` scrape job keeps: the
+  // agent serves /metrics on its health port. compute.annotations (and the
+  // inline pod_template) override them, e.g. prometheus.io/scrape: "false".
+  json annotations = {
+      {"prometheus.io/scrape", "true"},
+      {"prometheus.io/port", absl::StrCat(options.health_port)},
+      {"prometheus.io/path", "/metrics"},
+  };
+  annotations.update(StringMap(compute.annotations()));
+  json meta = {{"labels", Labels(spec, component)},
+               {"annotations", std::move(annotations)}};
   return {{"metadata", std::move(meta)}, {"spec", std::move(pod_spec)}};
 }
 
@@ -628,6 +654,9 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
   if (!compute.inactivity_ttl().empty()) {
     workload_meta["annotations"][kInactivityTtlAnnotation] = absl::StrCat(
         *servicespec::ParseDurationSeconds(compute.inactivity_ttl()));
+    workload_meta["annotations"][kTtlActionAnnotation] =
+        compute.ttl_action() == tether::v1::TTL_ACTION_DELETE ? "delete"
+                                                              : "scale-to-zero";
   }
   json workload_spec = {
       {"selector", {{"matchLabels", SelectorLabels(spec)}}},

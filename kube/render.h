@@ -73,7 +73,11 @@ struct RenderOptions {
 ///  - a policy/v1 `PodDisruptionBudget` (maxUnavailable 1) when more than one
 ///    replica can run.
 /// Every object carries app.kubernetes.io/{name,instance,managed-by,component}
-/// and tether.dev/service labels plus `compute.labels`/`annotations`.
+/// and tether.dev/service labels plus `compute.labels`/`annotations`. The pod
+/// also carries prometheus.io/{scrape,port,path} for the agent's /metrics on
+/// `health_port` (compute.annotations override them), and the Tether
+/// container gets POD_NAME/POD_NAMESPACE from the downward API unless the
+/// user sets them.
 /// Errors: INVALID_ARGUMENT from `servicespec::ValidateServiceSpec` or for bad
 /// options (missing agent image/tetherd address/namespace, bad ports, a
 /// revision that is not hex, master_port equal to an agent port), or from
@@ -87,6 +91,10 @@ absl::StatusOr<std::vector<nlohmann::json>> RenderService(
 /// the TTL controller after a tetherd restart.
 inline constexpr char kInactivityTtlAnnotation[] =
     "tether.dev/inactivity-ttl-seconds";
+
+/// Beside kInactivityTtlAnnotation: what the TTL does, `compute.ttl_action`
+/// as "scale-to-zero" (the default) or "delete".
+inline constexpr char kTtlActionAnnotation[] = "tether.dev/ttl-action";
 
 }  // namespace tether::kube
 

@@ -248,6 +248,25 @@ TEST(RenderServiceTest, MinimalSpecIsDeploymentAndService) {
   EXPECT_EQ(
       EnvVar(container, "TETHER_POD_IP")["valueFrom"]["fieldRef"]["fieldPath"],
       "status.podIP");
+  // For the agent's OTLP resource attributes.
+  EXPECT_EQ(EnvVar(container, "POD_NAME")["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name");
+  EXPECT_EQ(
+      EnvVar(container, "POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"],
+      "metadata.namespace");
+  // Prometheus's conventional pod scrape job finds the agent's /metrics.
+  EXPECT_EQ(deployment["spec"]["template"]["metadata"]["annotations"],
+            json({{"prometheus.io/scrape", "true"},
+                  {"prometheus.io/port", "8081"},
+                  {"prometheus.io/path", "/metrics"}}));
+  // On the pod only: annotating the Service too would scrape twice.
+  EXPECT_FALSE(
+      deployment["metadata"]["annotations"].contains("prometheus.io/scrape"));
+  EXPECT_FALSE(
+      objects[1]["metadata"].contains("annotations") &&
+      objects[1]["metadata"]["annotations"].contains("prometheus.io/scrape"));
+  EXPECT_FALSE(deployment["metadata"]["annotations"].contains(
+      std::string(kTtlActionAnnotation)));
   EXPECT_EQ(container["terminationMessagePolicy"], "FallbackToLogsOnError");
   EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"], "/healthz");
   EXPECT_EQ(container["livenessProbe"]["initialDelaySeconds"], 30);
@@ -276,6 +295,61 @@ TEST(RenderServiceTest, TheAgentServesHealthOnTheProbedPort) {
       container["ports"][1],
       json({{"name", "health"}, {"containerPort", 9091}, {"protocol", "TCP"}}));
   EXPECT_EQ(container["readinessProbe"]["httpGet"]["port"], "health");
+  EXPECT_EQ(objects[0]["spec"]["template"]["metadata"]["annotations"]
+                   ["prometheus.io/port"],
+            "9091");
+}
+
+TEST(RenderServiceTest, UserAnnotationsOverrideThePrometheusOnes) {
+  const std::vector<json> objects = Render(R"pb(
+    compute {
+      annotations { key: "prometheus.io/scrape" value: "false" }
+      annotations { key: "example.com/owner" value: "ml" }
+    }
+  )pb");
+  ASSERT_FALSE(objects.empty());
+  const json& annotations =
+      objects[0]["spec"]["template"]["metadata"]["annotations"];
+  EXPECT_EQ(annotations["prometheus.io/scrape"], "false");
+  EXPECT_EQ(annotations["prometheus.io/port"], "8081");
+  EXPECT_EQ(annotations["example.com/owner"], "ml");
+}
+
+TEST(RenderServiceTest, UserPodEnvKeepsItsValue) {
+  const std::vector<json> objects = Render(R"pb(
+    compute {
+      env { key: "POD_NAME" value: "mine" }
+      secrets { name: "s" key: "k" env: "POD_NAMESPACE" }
+    }
+  )pb");
+  ASSERT_FALSE(objects.empty());
+  const json& container = Container(objects[0]);
+  int pod_name = 0, pod_namespace = 0;
+  for (const json& env : container["env"]) {
+    if (env["name"] == "POD_NAME") ++pod_name;
+    if (env["name"] == "POD_NAMESPACE") ++pod_namespace;
+  }
+  EXPECT_EQ(pod_name, 1);
+  EXPECT_EQ(pod_namespace, 1);
+  EXPECT_EQ(EnvVar(container, "POD_NAME")["value"], "mine");
+  EXPECT_EQ(
+      EnvVar(container, "POD_NAMESPACE")["valueFrom"]["secretKeyRef"]["name"],
+      "s");
+}
+
+TEST(RenderServiceTest, TtlActionBesideTheTtl) {
+  std::vector<json> objects = Render(R"pb(
+    compute { inactivity_ttl: "10m" ttl_action: TTL_ACTION_DELETE }
+  )pb");
+  ASSERT_FALSE(objects.empty());
+  EXPECT_EQ(objects[0]["metadata"]["annotations"][kInactivityTtlAnnotation],
+            "600");
+  EXPECT_EQ(objects[0]["metadata"]["annotations"][kTtlActionAnnotation],
+            "delete");
+  objects = Render(R"pb(compute { inactivity_ttl: "10m" })pb");
+  ASSERT_FALSE(objects.empty());
+  EXPECT_EQ(objects[0]["metadata"]["annotations"][kTtlActionAnnotation],
+            "scale-to-zero");
 }
 
 TEST(RenderServiceTest, EveryKnob) {
@@ -299,6 +373,9 @@ TEST(RenderServiceTest, EveryKnob) {
   EXPECT_EQ(pod["metadata"]["labels"]["pool"], "gpu");  // named template
   EXPECT_FALSE(pod["metadata"]["labels"].contains("tether.dev/revision"));
   EXPECT_EQ(pod["metadata"]["annotations"]["sidecar.istio.io/inject"], "false");
+  EXPECT_EQ(pod["metadata"]["annotations"]["example.com/owner"],
+            "Jane Doe <jane@x>");
+  EXPECT_EQ(pod["metadata"]["annotations"]["prometheus.io/scrape"], "true");
   const json& pod_spec = pod["spec"];
   // The named template replaces the namespace default.
   EXPECT_FALSE(pod_spec.contains("dnsPolicy"));

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -67,7 +68,13 @@ absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec,
   bool flags_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (flags_done || arg == "-" || arg.empty() || arg[0] != '-') {
+    // "-3" is a number, not a flag, unless a flag is named after a digit
+    // (argparse's rule): `tether scale hello -1` names N in its error.
+    const bool negative_number = arg.size() > 1 && arg[0] == '-' &&
+                                 absl::ascii_isdigit(arg[1]) &&
+                                 FindShort(spec, arg[1]) == nullptr;
+    if (flags_done || arg == "-" || arg.empty() || arg[0] != '-' ||
+        negative_number) {
       parsed.positionals_.push_back(arg);
       continue;
     }

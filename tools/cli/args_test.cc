@@ -71,6 +71,19 @@ TEST(ParseArgsTest, DashIsAPositionalAndDoubleDashEndsFlags) {
   EXPECT_TRUE(parsed->Has("all"));
 }
 
+TEST(ParseArgsTest, NegativeNumbersArePositionals) {
+  absl::StatusOr<ParsedArgs> parsed = Parse({"hello", "-1"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->positionals(), (std::vector<std::string>{"hello", "-1"}));
+  // Unless a flag is named after the digit.
+  CommandSpec spec = CallSpec();
+  spec.flags.push_back({"one", '1', "", "a digit flag"});
+  parsed = ParseArgs(spec, {"hello", "-1"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->positionals(), std::vector<std::string>{"hello"});
+  EXPECT_TRUE(parsed->Has("one"));
+}
+
 TEST(ParseArgsTest, HelpStopsParsing) {
   EXPECT_TRUE(Parse({"--help"})->help());
   EXPECT_TRUE(Parse({"-h"})->help());

@@ -34,6 +34,26 @@ absl::StatusOr<std::string> ReadPayload(absl::string_view flag,
   return data;
 }
 
+// tetherd's trailing metadata on a call that had to wake its service from
+// zero: the milliseconds the call waited for a replica.
+constexpr char kWokeAfterMsKey[] = "tether-woke-after-ms";
+
+// "(hello was scaled to zero; woke it in 412 ms)\n", or "" when the call did
+// not wake the service (or the value is not a number).
+std::string WakeNote(const grpc::ClientContext& context,
+                     const std::string& service) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto it = trailers.find(kWokeAfterMsKey);
+  if (it == trailers.end()) return "";
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()),
+                        &ms)) {
+    return "";
+  }
+  return absl::StrCat("(", service, " was scaled to zero; woke it in ", ms,
+                      " ms)\n");
+}
+
 int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   CallInput input;
   input.service = args.Positional(0);
@@ -85,6 +105,8 @@ int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
           ->Explain(FromGrpcStatus(
               (*connection)->stub->Call(&context, *request, &response)));
   const absl::Duration latency = ctx.now() - start;
+  // A note, not an error: said even when the woken service then failed.
+  *ctx.err << WakeNote(context, input.service);
   if (absl::IsDeadlineExceeded(status) && timeout_seconds > 0) {
     status = absl::DeadlineExceededError(absl::StrCat(
         "the call did not finish within --timeout ", args.Get("timeout"), "s"));
@@ -115,7 +137,8 @@ Command CallCommand() {
       "bytes as they are), the code's captured output on stderr prefixed by\n"
       "replica, and a remote exception as its traceback on stderr (exit 1).\n"
       "METHOD names the method of a class service; function services take\n"
-      "none. Without a payload flag the call has no arguments.\n"
+      "none. Without a payload flag the call has no arguments. A call that\n"
+      "wakes a service scaled to zero says so on stderr, with the wait.\n"
       "\n"
       "  tether call hello --json '{\"args\": [\"world\"]}'\n"
       "  tether call model predict --raw-file input.bin > output.bin\n";

@@ -39,9 +39,9 @@ int UnknownCommand(Context& ctx, const std::vector<Command>& commands,
 }  // namespace
 
 std::vector<Command> AllCommands() {
-  return {UpCommand(),     StopCommand(), DeployCommand(),
-          DevCommand(),    CallCommand(), ListCommand(),
-          StatusCommand(), DownCommand(), RenderCommand()};
+  return {UpCommand(),   StopCommand(),  DeployCommand(), DevCommand(),
+          CallCommand(), ListCommand(),  StatusCommand(), ScaleCommand(),
+          DownCommand(), RenderCommand()};
 }
 
 std::string GlobalUsage(const std::vector<Command>& commands) {

@@ -95,8 +95,8 @@ TEST_F(CliTest, GlobalHelpListsCommandsAndExitCodes) {
   for (const char* text :
        {"  up       Start a local tetherd in the background.\n", "  deploy   ",
         "  dev      Deploy, then redeploy on every save until Ctrl-C.\n",
-        "  call     ", "  ls       ", "  status   ", "  down     ",
-        "  stop     ", "Exit codes:\n", "  4  tetherd or the",
+        "  call     ", "  ls       ", "  status   ", "  scale    ",
+        "  down     ", "  stop     ", "Exit codes:\n", "  4  tetherd or the",
         "$TETHER_ENDPOINT"}) {
     EXPECT_NE(out().find(text), std::string::npos) << text;
   }
@@ -178,6 +178,8 @@ TEST_F(CliTest, UnreachableTetherdExitsFour) {
   ExpectUnreachableError();
   EXPECT_EQ(Run({"call", "hello"}), kExitUnavailable);
   ExpectUnreachableError();
+  EXPECT_EQ(Run({"scale", "hello", "0"}), kExitUnavailable);
+  ExpectUnreachableError();
 }
 
 // ---- ls / status / down ----------------------------------------------------
@@ -198,9 +200,12 @@ TEST_F(CliTest, ListServices) {
       Parse<ServiceStatus>(R"pb(name: "apple" phase: PHASE_FAILED)pb"));
   EXPECT_EQ(Run({"ls"}), kExitOk);
   EXPECT_EQ(out(),
-            "NAME    PHASE    REPLICAS   REVISION       AGE\n"
-            "apple   Failed   0/1                       -\n"
-            "hello   Ready    1/1        abc123def456   60s\n");
+            "NAME    PHASE    REPLICAS   REVISION       ACTIVE   IN-FLIGHT   "
+            "TTL   AGE\n"
+            "apple   Failed   0/1                       never    0           "
+            "-     -\n"
+            "hello   Ready    1/1        abc123def456   never    0           "
+            "-     60s\n");
   EXPECT_EQ(err(), "");
 
   EXPECT_EQ(Run({"ls", "-o", "json"}), kExitOk);
@@ -232,6 +237,7 @@ TEST_F(CliTest, StatusAndNotFound) {
             "Revision:   -\n"
             "Generation: 0\n"
             "Replicas:   0/1 ready\n"
+            "Activity:   last never, 0 calls in flight\n"
             "Callable:   python hello.greet\n"
             "Compute:    workers 1\n"
             "Created:    -\n"
@@ -257,6 +263,61 @@ TEST_F(CliTest, Down) {
   EXPECT_EQ(err(), "error: service \"hello\" not found\n");
 }
 
+TEST_F(CliTest, ScaleParksAndWakes) {
+  fake_.AddService(Parse<ServiceStatus>(R"pb(
+    name: "hello" phase: PHASE_READY
+  )pb"));
+  EXPECT_EQ(Run({"scale", "hello", "0"}), kExitOk);
+  EXPECT_EQ(out(), "hello: scaled to 0 (idle; the next call wakes it)\n");
+  EXPECT_EQ(err(), "");
+  ASSERT_EQ(fake_.scales().size(), 1u);
+  EXPECT_EQ(fake_.scales()[0].name(), "hello");
+  EXPECT_EQ(fake_.scales()[0].replicas(), 0);
+  EXPECT_EQ(Run({"status", "hello"}), kExitOk);
+  EXPECT_NE(out().find("Phase:      Idle\n"), std::string::npos) << out();
+
+  EXPECT_EQ(Run({"scale", "hello", "3"}), kExitOk);
+  EXPECT_EQ(out(), "hello: scaling to 3 replicas (until the next deploy)\n");
+  EXPECT_EQ(Run({"scale", "hello", "1", "-o", "json"}), kExitOk);
+  EXPECT_EQ(out(),
+            "{\"name\": \"hello\", \"phase\": \"PHASE_DEPLOYING\", "
+            "\"scale\": 1}\n");
+}
+
+TEST_F(CliTest, ScaleErrors) {
+  EXPECT_EQ(Run({"scale", "nope", "0"}), kExitNotFound);
+  EXPECT_EQ(err(), "error: service \"nope\" not found\n");
+
+  fake_.AddService(Parse<ServiceStatus>(R"pb(
+    name: "ranks"
+    spec { compute { distributed { workers: 4 } } }
+  )pb"));
+  EXPECT_EQ(Run({"scale", "ranks", "2"}), kExitOther);
+  EXPECT_EQ(err(),
+            "error: service ranks is distributed over 4 workers: it runs 0 "
+            "or 4 replicas, not 2\n");
+  EXPECT_EQ(Run({"scale", "ranks", "4"}), kExitOk);
+
+  // A bad N is a usage error; tetherd is not asked.
+  const size_t asked = fake_.scales().size();
+  for (const char* n : {"-1", "two", "1.5", "", "99999999999"}) {
+    EXPECT_EQ(Run({"scale", "ranks", n}), kExitUsage) << n;
+    EXPECT_EQ(err(), absl::StrCat("error: N: expected a number of replicas (0 "
+                                  "or more), got \"",
+                                  n,
+                                  "\"\n"
+                                  "Run 'tether scale --help' for usage.\n"))
+        << n;
+  }
+  EXPECT_EQ(Run({"scale", "ranks"}), kExitUsage);
+  EXPECT_EQ(err(),
+            "error: missing argument N (usage: tether scale SERVICE N "
+            "[flags])\n"
+            "Run 'tether scale --help' for usage.\n");
+  EXPECT_EQ(Run({"scale", "Bad_Name", "1"}), kExitUsage);
+  EXPECT_EQ(fake_.scales().size(), asked);
+}
+
 // ---- call ------------------------------------------------------------------
 
 TEST_F(CliTest, CallPrintsTheResultAndLogs) {
@@ -279,6 +340,26 @@ TEST_F(CliTest, CallPrintsTheResultAndLogs) {
   EXPECT_EQ(request.codec(), tether::v1::CODEC_JSON);
   EXPECT_EQ(request.payload(), R"({"args": ["bob"]})");
   EXPECT_EQ(request.target(), tether::v1::CallRequest::TARGET_ANY);
+}
+
+TEST_F(CliTest, CallSaysWhenItWokeTheService) {
+  fake_.SetCall(Parse<tether::v1::CallResponse>(R"pb(
+                  results { replica: "hello-0" payload: "1" }
+                )pb"),
+                grpc::Status::OK);
+  EXPECT_EQ(Run({"call", "hello"}), kExitOk);
+  EXPECT_EQ(err(), "");
+  fake_.SetCallTrailer("tether-woke-after-ms", "412");
+  EXPECT_EQ(Run({"call", "hello"}), kExitOk);
+  EXPECT_EQ(out(), "1\n");
+  EXPECT_EQ(err(), "(hello was scaled to zero; woke it in 412 ms)\n");
+  // Said even when the call then fails.
+  fake_.SetCall(tether::v1::CallResponse(),
+                grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "too slow"));
+  EXPECT_EQ(Run({"call", "hello"}), kExitUnavailable);
+  EXPECT_EQ(err(),
+            "(hello was scaled to zero; woke it in 412 ms)\n"
+            "error: too slow\n");
 }
 
 TEST_F(CliTest, CallRemoteExceptionExitsOne) {

@@ -48,6 +48,11 @@ void FakeControlPlane::SetCall(tether::v1::CallResponse response,
   call_status_ = std::move(status);
 }
 
+void FakeControlPlane::SetCallTrailer(std::string key, std::string value) {
+  absl::MutexLock lock(&mu_);
+  call_trailers_.emplace_back(std::move(key), std::move(value));
+}
+
 void FakeControlPlane::SetSyncRevision(const std::string& revision) {
   absl::MutexLock lock(&mu_);
   sync_revision_ = revision;
@@ -79,6 +84,11 @@ std::vector<tether::v1::DeployRequest> FakeControlPlane::deploys() {
 std::vector<std::string> FakeControlPlane::deleted() {
   absl::MutexLock lock(&mu_);
   return deleted_;
+}
+
+std::vector<tether::v1::ScaleServiceRequest> FakeControlPlane::scales() {
+  absl::MutexLock lock(&mu_);
+  return scales_;
 }
 
 std::vector<std::string> FakeControlPlane::synced_paths() {
@@ -149,11 +159,14 @@ grpc::Status FakeControlPlane::Deploy(
   return status;
 }
 
-grpc::Status FakeControlPlane::Call(grpc::ServerContext*,
+grpc::Status FakeControlPlane::Call(grpc::ServerContext* context,
                                     const tether::v1::CallRequest* request,
                                     tether::v1::CallResponse* response) {
   absl::MutexLock lock(&mu_);
   calls_.push_back(*request);
+  for (const auto& [key, value] : call_trailers_) {
+    context->AddTrailingMetadata(key, value);
+  }
   *response = call_response_;
   return call_status_;
 }
@@ -197,6 +210,49 @@ grpc::Status FakeControlPlane::DeleteService(
   }
   services_.erase(it);
   deleted_.push_back(request->name());
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeControlPlane::ScaleService(
+    grpc::ServerContext*, const tether::v1::ScaleServiceRequest* request,
+    ServiceStatus* response) {
+  absl::MutexLock lock(&mu_);
+  scales_.push_back(*request);
+  const int32_t replicas = request->replicas();
+  // The same order of checks as tetherd's ServiceManager::Scale.
+  if (replicas < 0) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("replicas: must be at least 0, not ", replicas));
+  }
+  auto it = std::find_if(
+      services_.begin(), services_.end(),
+      [&](const ServiceStatus& s) { return s.name() == request->name(); });
+  if (it == services_.end()) {
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("service \"", request->name(), "\" not found"));
+  }
+  const tether::v1::Compute& compute = it->spec().compute();
+  if (replicas != 0 && compute.has_distributed() &&
+      replicas != compute.distributed().workers()) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("service ", it->name(), " is distributed over ",
+                     compute.distributed().workers(), " workers: it runs 0 or ",
+                     compute.distributed().workers(), " replicas, not ",
+                     replicas));
+  }
+  const bool was_parked = it->has_scale() && it->scale() == 0;
+  it->set_scale(replicas);
+  if (replicas == 0) {
+    it->set_phase(ServiceStatus::PHASE_IDLE);
+    // Parked services have no TTL deadline.
+    if (it->has_activity()) it->mutable_activity()->clear_idle_action_at();
+  } else if (was_parked) {
+    it->set_phase(ServiceStatus::PHASE_DEPLOYING);
+  }
+  *response = *it;
   return grpc::Status::OK;
 }
 

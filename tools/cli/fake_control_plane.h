@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -33,6 +34,9 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   void SetDeploy(std::vector<tether::v1::DeployEvent> events,
                  grpc::Status status);
   void SetCall(tether::v1::CallResponse response, grpc::Status status);
+  /// Trailing metadata sent with every later Call answer (e.g.
+  /// tether-woke-after-ms).
+  void SetCallTrailer(std::string key, std::string value);
   void SetSyncRevision(const std::string& revision);
   /// Deploy number `n` (1-based) and later ones record their request, then
   /// wait until the client cancels (CANCELLED), so tests can cancel
@@ -45,6 +49,7 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   std::vector<tether::v1::CallRequest> calls();
   std::vector<tether::v1::DeployRequest> deploys();
   std::vector<std::string> deleted();
+  std::vector<tether::v1::ScaleServiceRequest> scales();
   /// Paths of the last manifest SyncCode received.
   std::vector<std::string> synced_paths();
 
@@ -69,6 +74,13 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
       grpc::ServerContext* context,
       const tether::v1::DeleteServiceRequest* request,
       tether::v1::DeleteServiceResponse* response) override;
+  /// As tetherd answers: NOT_FOUND, INVALID_ARGUMENT for a negative count,
+  /// FAILED_PRECONDITION for a distributed service asked for neither 0 nor
+  /// all of its workers; else records `scale`, parks at 0 (PHASE_IDLE) and
+  /// wakes a parked service (PHASE_DEPLOYING).
+  grpc::Status ScaleService(grpc::ServerContext* context,
+                            const tether::v1::ScaleServiceRequest* request,
+                            tether::v1::ServiceStatus* response) override;
 
  private:
   std::unique_ptr<grpc::Server> server_;
@@ -79,6 +91,8 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   grpc::Status deploy_status_ ABSL_GUARDED_BY(mu_);
   tether::v1::CallResponse call_response_ ABSL_GUARDED_BY(mu_);
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::string>> call_trailers_
+      ABSL_GUARDED_BY(mu_);
   std::string sync_revision_ ABSL_GUARDED_BY(mu_);
   size_t hold_from_ ABSL_GUARDED_BY(mu_) = 0;
   // Never signalled: held deploys wait on it to poll for cancellation.
@@ -86,6 +100,7 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   std::vector<tether::v1::CallRequest> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<tether::v1::DeployRequest> deploys_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::ScaleServiceRequest> scales_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> synced_paths_ ABSL_GUARDED_BY(mu_);
 };
 

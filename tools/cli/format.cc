@@ -45,6 +45,76 @@ std::string Age(const google::protobuf::Timestamp& t, absl::Time now) {
   return IsSet(t) ? FormatAge(now - ToTime(t)) : "-";
 }
 
+// When the service was last active, relative: "12s ago", or "never".
+std::string LastActive(const ServiceStatus& status, absl::Time now) {
+  const google::protobuf::Timestamp& t = status.activity().last_activity();
+  if (!IsSet(t)) return "never";
+  // A stamp slightly ahead of this clock (skew) is "now", not negative.
+  return absl::StrCat(
+      FormatAge(std::max(now - ToTime(t), absl::ZeroDuration())), " ago");
+}
+
+// The count the spec asks for (0 means the default, 1).
+int SpecReplicas(const ServiceStatus& status) {
+  const int replicas = status.spec().compute().replicas();
+  return replicas == 0 ? 1 : replicas;
+}
+
+bool Parked(const ServiceStatus& status) {
+  return status.phase() == ServiceStatus::PHASE_IDLE;
+}
+
+bool Deletes(const ServiceStatus& status) {
+  return status.spec().compute().ttl_action() == tether::v1::TTL_ACTION_DELETE;
+}
+
+// When the inactivity TTL acts, relative: "in 4m", "deletes in 4m"; "idle"
+// while parked; "-" when it will not act (no TTL, or calls in flight).
+std::string IdleAction(const ServiceStatus& status, absl::Time now) {
+  if (Parked(status)) return "idle";
+  const google::protobuf::Timestamp& t = status.activity().idle_action_at();
+  if (!IsSet(t)) return "-";
+  // Overdue: the TTL controller acts on its next tick.
+  const absl::Duration left = ToTime(t) - now;
+  const std::string when = left > absl::ZeroDuration()
+                               ? absl::StrCat("in ", FormatAge(left))
+                               : std::string("now");
+  return Deletes(status) ? absl::StrCat("deletes ", when) : when;
+}
+
+// The `Scale:` line of `tether status`; empty when the spec's count holds.
+std::string ScaleSummary(const ServiceStatus& status) {
+  if (!status.has_scale()) return "";
+  if (status.scale() == 0) {
+    return "0 (parked; the next call wakes it)";
+  }
+  return absl::StrCat(status.scale(),
+                      " (set by tether scale; the spec asks for ",
+                      SpecReplicas(status), ")");
+}
+
+// The `Idle TTL:` line of `tether status`; empty without a TTL.
+std::string TtlSummary(const ServiceStatus& status, absl::Time now) {
+  const std::string& ttl = status.spec().compute().inactivity_ttl();
+  if (ttl.empty()) return "";
+  const std::string action = Deletes(status) ? "deletes it" : "scales to zero";
+  if (Parked(status)) return absl::StrCat(ttl, ", then ", action, "; parked");
+  const google::protobuf::Timestamp& t = status.activity().idle_action_at();
+  if (!IsSet(t)) {
+    return status.activity().calls_in_flight() > 0
+               ? absl::StrCat(ttl, ", then ", action, "; waits while calls run")
+               : absl::StrCat(ttl, ", then ", action);
+  }
+  const absl::Duration left = ToTime(t) - now;
+  return absl::StrCat(
+      ttl, ", then ", action, "; ",
+      left > absl::ZeroDuration() ? absl::StrCat("in ", FormatAge(left))
+                                  : std::string("now"),
+      " (",
+      absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", ToTime(t), absl::UTCTimeZone()),
+      ")");
+}
+
 // The compute fields that are set, in a line: "cpus 2, memory 4Gi".
 std::string ComputeSummary(const tether::v1::Compute& c) {
   std::vector<std::string> parts;
@@ -156,6 +226,8 @@ std::string ServicePhaseName(ServiceStatus::Phase phase) {
       return "Failed";
     case ServiceStatus::PHASE_DEGRADED:
       return "Degraded";
+    case ServiceStatus::PHASE_IDLE:
+      return "Idle";
     default:
       return "Unknown";
   }
@@ -207,9 +279,8 @@ std::string ReplicaCount(const ServiceStatus& status) {
   for (const ReplicaStatus& replica : status.replicas()) {
     if (replica.phase() == ReplicaStatus::PHASE_READY) ++ready;
   }
-  const int desired = status.spec().compute().replicas() == 0
-                          ? 1
-                          : status.spec().compute().replicas();
+  const int desired =
+      status.has_scale() ? status.scale() : SpecReplicas(status);
   return absl::StrCat(ready, "/", desired);
 }
 
@@ -228,12 +299,15 @@ std::string FormatDeployEvent(const DeployEvent& event, absl::Duration elapsed,
 
 std::string FormatServiceList(const tether::v1::ListServicesResponse& list,
                               absl::Time now) {
-  std::vector<std::vector<std::string>> rows = {
-      {"NAME", "PHASE", "REPLICAS", "REVISION", "AGE"}};
+  std::vector<std::vector<std::string>> rows = {{"NAME", "PHASE", "REPLICAS",
+                                                 "REVISION", "ACTIVE",
+                                                 "IN-FLIGHT", "TTL", "AGE"}};
   for (const ServiceStatus& service : list.services()) {
     rows.push_back({service.name(), ServicePhaseName(service.phase()),
                     ReplicaCount(service), ShortRevision(service.revision()),
-                    Age(service.created(), now)});
+                    LastActive(service, now),
+                    absl::StrCat(service.activity().calls_in_flight()),
+                    IdleAction(service, now), Age(service.created(), now)});
   }
   return RenderTable(rows);
 }
@@ -250,6 +324,18 @@ std::string FormatServiceStatus(const ServiceStatus& status, absl::Time now) {
                                     : ShortRevision(status.revision())});
   fields.push_back({"Generation", absl::StrCat(status.generation())});
   fields.push_back({"Replicas", absl::StrCat(ReplicaCount(status), " ready")});
+  if (const std::string scale = ScaleSummary(status); !scale.empty()) {
+    fields.push_back({"Scale", scale});
+  }
+  fields.push_back(
+      {"Activity", absl::StrCat("last ", LastActive(status, now), ", ",
+                                status.activity().calls_in_flight(),
+                                status.activity().calls_in_flight() == 1
+                                    ? " call in flight"
+                                    : " calls in flight")});
+  if (const std::string ttl = TtlSummary(status, now); !ttl.empty()) {
+    fields.push_back({"Idle TTL", ttl});
+  }
   fields.push_back({"Callable", CallableSummary(status.spec().callable())});
   fields.push_back({"Compute", ComputeSummary(status.spec().compute())});
   fields.push_back({"Created", FormatTime(status.created(), now)});

@@ -33,7 +33,7 @@ std::string FormatBytes(uint64_t bytes);
 /// first row is the header. Rows may be shorter than the header.
 std::string RenderTable(const std::vector<std::vector<std::string>>& rows);
 
-/// "Deploying", "Ready", "Failed", "Degraded", or "Unknown".
+/// "Deploying", "Ready", "Failed", "Degraded", "Idle", or "Unknown".
 std::string ServicePhaseName(tether::v1::ServiceStatus::Phase phase);
 /// "Starting", "Loading", "Ready", "Failed", "Lost", or "Unknown".
 std::string ReplicaPhaseName(tether::v1::ReplicaStatus::Phase phase);
@@ -41,8 +41,9 @@ std::string ReplicaPhaseName(tether::v1::ReplicaStatus::Phase phase);
 /// "ready", or "event".
 std::string StageName(tether::v1::DeployEvent::Stage stage);
 
-/// Ready and desired replicas: "1/2". Desired is spec.compute.replicas (0
-/// counts as the default, 1).
+/// Ready and desired replicas: "1/2". Desired is `scale` when set (tether
+/// scale, the inactivity TTL), else spec.compute.replicas (0 counts as the
+/// default, 1).
 std::string ReplicaCount(const tether::v1::ServiceStatus& status);
 
 /// One deploy progress line, e.g.
@@ -51,11 +52,16 @@ std::string ReplicaCount(const tether::v1::ServiceStatus& status);
 std::string FormatDeployEvent(const tether::v1::DeployEvent& event,
                               absl::Duration elapsed, size_t replica_width);
 
-/// The `tether ls` table: NAME PHASE REPLICAS REVISION AGE.
+/// The `tether ls` table: NAME PHASE REPLICAS REVISION ACTIVE IN-FLIGHT TTL
+/// AGE. ACTIVE is the last activity ("12s ago", "never"), IN-FLIGHT the calls
+/// running, TTL when the inactivity TTL acts ("in 4m", "deletes in 4m" for
+/// ttl_action delete, "now" when due, "idle" while parked, "-" when it will
+/// not act).
 std::string FormatServiceList(const tether::v1::ListServicesResponse& list,
                               absl::Time now);
 
-/// The `tether status` view: service fields, then a replica table.
+/// The `tether status` view: service fields (with Scale when set, Activity,
+/// and Idle TTL when the spec has one), then a replica table.
 std::string FormatServiceStatus(const tether::v1::ServiceStatus& status,
                                 absl::Time now);
 

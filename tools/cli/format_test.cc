@@ -58,6 +58,7 @@ TEST(FormatTest, PhaseAndStageNames) {
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_DEPLOYING), "Deploying");
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_FAILED), "Failed");
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_DEGRADED), "Degraded");
+  EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_IDLE), "Idle");
   EXPECT_EQ(ServicePhaseName(ServiceStatus::PHASE_UNSPECIFIED), "Unknown");
   EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_LOST), "Lost");
   EXPECT_EQ(ReplicaPhaseName(tether::v1::ReplicaStatus::PHASE_STARTING),
@@ -118,10 +119,14 @@ TEST(FormatTest, ServiceList) {
     services { name: "x" phase: PHASE_FAILED }
   )pb");
   EXPECT_EQ(FormatServiceList(list, kNow),
-            "NAME           PHASE       REPLICAS   REVISION       AGE\n"
-            "hello          Ready       1/1        abc123def456   60s\n"
-            "model-server   Deploying   0/2                       2d\n"
-            "x              Failed      0/1                       -\n");
+            "NAME           PHASE       REPLICAS   REVISION       ACTIVE   "
+            "IN-FLIGHT   TTL   AGE\n"
+            "hello          Ready       1/1        abc123def456   never    "
+            "0           -     60s\n"
+            "model-server   Deploying   0/2                       never    "
+            "0           -     2d\n"
+            "x              Failed      0/1                       never    "
+            "0           -     -\n");
 }
 
 TEST(FormatTest, ServiceStatus) {
@@ -159,6 +164,7 @@ TEST(FormatTest, ServiceStatus) {
             "Revision:   abc123def456\n"
             "Generation: 3\n"
             "Replicas:   1/2 ready\n"
+            "Activity:   last never, 0 calls in flight\n"
             "Callable:   python hello.greet\n"
             "Compute:    cpus 2, memory 4Gi, gpus 1, workers 1, image py:3\n"
             "Created:    2024-01-02 03:03:05 UTC (60s ago)\n"
@@ -189,10 +195,138 @@ TEST(FormatTest, ServiceStatusNative) {
             "Revision:   -\n"
             "Generation: 0\n"
             "Replicas:   0/1 ready\n"
+            "Activity:   last never, 0 calls in flight\n"
             "Callable:   native lib/libecho.so\n"
             "Compute:    workers 4, frozen\n"
             "Created:    -\n"
             "Updated:    -\n");
+}
+
+// kNow is 1704164645; the stamps below are relative to it.
+TEST(FormatTest, ServiceListShowsActivityAndTheTtl) {
+  auto list = Parse<tether::v1::ListServicesResponse>(R"pb(
+    services {
+      name: "busy"
+      phase: PHASE_READY
+      spec { compute { inactivity_ttl: "30m" } }
+      activity {
+        last_activity { seconds: 1704164633 }
+        calls_in_flight: 2
+      }
+    }
+    services {
+      name: "hello"
+      phase: PHASE_READY
+      spec { compute { inactivity_ttl: "10m" } }
+      activity {
+        last_activity { seconds: 1704164465 }
+        idle_action_at { seconds: 1704164885 }
+      }
+    }
+    services {
+      name: "overdue"
+      phase: PHASE_READY
+      activity {
+        last_activity { seconds: 1704163445 }
+        idle_action_at { seconds: 1704164644 }
+      }
+    }
+    services {
+      name: "parked"
+      phase: PHASE_IDLE
+      scale: 0
+      spec { compute { replicas: 2 inactivity_ttl: "1h" } }
+      activity { last_activity { seconds: 1704157445 } }
+    }
+    services {
+      name: "temp"
+      phase: PHASE_READY
+      spec { compute { inactivity_ttl: "5m" ttl_action: TTL_ACTION_DELETE } }
+      activity {
+        last_activity { seconds: 1704164605 }
+        idle_action_at { seconds: 1704164885 }
+      }
+    }
+  )pb");
+  EXPECT_EQ(FormatServiceList(list, kNow),
+            "NAME      PHASE   REPLICAS   REVISION   ACTIVE    IN-FLIGHT   "
+            "TTL             AGE\n"
+            "busy      Ready   0/1                   12s ago   2           "
+            "-               -\n"
+            "hello     Ready   0/1                   3m ago    0           "
+            "in 4m           -\n"
+            "overdue   Ready   0/1                   20m ago   0           "
+            "now             -\n"
+            "parked    Idle    0/0                   2h ago    0           "
+            "idle            -\n"
+            "temp      Ready   0/1                   40s ago   0           "
+            "deletes in 4m   -\n");
+}
+
+TEST(FormatTest, ServiceStatusShowsScaleActivityAndTheTtl) {
+  auto status = Parse<ServiceStatus>(R"pb(
+    name: "hello"
+    phase: PHASE_READY
+    scale: 3
+    spec {
+      compute { replicas: 1 inactivity_ttl: "10m" }
+      callable { module: "hello" name: "greet" }
+    }
+    activity {
+      last_activity { seconds: 1704164633 }
+      calls_in_flight: 1
+      idle_action_at { seconds: 1704165233 }
+    }
+  )pb");
+  EXPECT_EQ(FormatServiceStatus(status, kNow),
+            "Name:       hello\n"
+            "Phase:      Ready\n"
+            "Revision:   -\n"
+            "Generation: 0\n"
+            "Replicas:   0/3 ready\n"
+            "Scale:      3 (set by tether scale; the spec asks for 1)\n"
+            "Activity:   last 12s ago, 1 call in flight\n"
+            "Idle TTL:   10m, then scales to zero; in 9m (2024-01-02 03:13:53 "
+            "UTC)\n"
+            "Callable:   python hello.greet\n"
+            "Compute:    workers 1\n"
+            "Created:    -\n"
+            "Updated:    -\n");
+
+  status = Parse<ServiceStatus>(R"pb(
+    name: "hello"
+    phase: PHASE_IDLE
+    scale: 0
+    spec {
+      compute { inactivity_ttl: "10m" ttl_action: TTL_ACTION_SCALE_TO_ZERO }
+    }
+    activity { last_activity { seconds: 1704157445 } }
+  )pb");
+  const std::string parked = FormatServiceStatus(status, kNow);
+  EXPECT_NE(parked.find("Phase:      Idle\n"), std::string::npos) << parked;
+  EXPECT_NE(parked.find("Replicas:   0/0 ready\n"
+                        "Scale:      0 (parked; the next call wakes it)\n"
+                        "Activity:   last 2h ago, 0 calls in flight\n"
+                        "Idle TTL:   10m, then scales to zero; parked\n"),
+            std::string::npos)
+      << parked;
+
+  status = Parse<ServiceStatus>(R"pb(
+    name: "temp"
+    phase: PHASE_READY
+    spec { compute { inactivity_ttl: "5m" ttl_action: TTL_ACTION_DELETE } }
+    activity {
+      last_activity { seconds: 1704164645 }
+      calls_in_flight: 4
+    }
+  )pb");
+  const std::string busy = FormatServiceStatus(status, kNow);
+  EXPECT_EQ(busy.find("Scale:"), std::string::npos) << busy;
+  EXPECT_NE(busy.find("Activity:   last 0s ago, 4 calls in flight\n"
+                      "Idle TTL:   5m, then deletes it; waits while calls "
+                      "run\n"),
+            std::string::npos)
+      << busy;
 }
 
 TEST(FormatTest, RemoteErrors) {

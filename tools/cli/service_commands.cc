@@ -2,7 +2,9 @@
 
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/diagnostics.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "grpcpp/client_context.h"
@@ -103,6 +105,53 @@ int RunDown(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   return kExitOk;
 }
 
+// The N of `tether scale`; INVALID_ARGUMENT naming it unless it is a
+// non-negative integer that fits the API's int32.
+absl::StatusOr<int32_t> ReplicasArg(const ParsedArgs& args) {
+  const std::string text = args.Positional(1);
+  int32_t replicas = 0;
+  if (!absl::SimpleAtoi(text, &replicas) || replicas < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "N: expected a number of replicas (0 or more), got ", Quote(text)));
+  }
+  return replicas;
+}
+
+// What `tether scale` says happened, from the status tetherd returned.
+std::string ScaleOutcome(const tether::v1::ServiceStatus& status,
+                         int32_t replicas) {
+  if (replicas == 0) {
+    return absl::StrCat(status.name(),
+                        ": scaled to 0 (idle; the next call wakes it)");
+  }
+  return absl::StrCat(status.name(), ": scaling to ", replicas,
+                      replicas == 1 ? " replica" : " replicas",
+                      " (until the next deploy)");
+}
+
+int RunScale(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
+  absl::StatusOr<std::string> name = ServiceArg(args);
+  if (!name.ok()) return UsageError(ctx, command, name.status().message());
+  absl::StatusOr<int32_t> replicas = ReplicasArg(args);
+  if (!replicas.ok()) {
+    return UsageError(ctx, command, replicas.status().message());
+  }
+  absl::StatusOr<bool> json = WantJson(args);
+  if (!json.ok()) return UsageError(ctx, command, json.status().message());
+  tether::v1::ScaleServiceRequest request;
+  request.set_name(*name);
+  request.set_replicas(*replicas);
+  tether::v1::ServiceStatus response;
+  absl::Status status =
+      CallTetherd(args, ctx, [&](auto& stub, grpc::ClientContext* context) {
+        return stub.ScaleService(context, request, &response);
+      });
+  if (!status.ok()) return Fail(ctx, status);
+  if (*json) return PrintJson(ctx, response);
+  *ctx.out << ScaleOutcome(response, *replicas) << std::endl;
+  return kExitOk;
+}
+
 // Binds a run function that needs its own spec (for usage errors).
 Command Make(CommandSpec spec,
              int (*run)(const CommandSpec&, const ParsedArgs&, Context&)) {
@@ -127,8 +176,10 @@ Command ListCommand() {
   spec.name = "ls";
   spec.summary = "List services.";
   spec.description =
-      "Columns: NAME, PHASE, REPLICAS (ready/desired), REVISION (short), "
-      "AGE.\n";
+      "Columns: NAME, PHASE, REPLICAS (ready/desired), REVISION (short),\n"
+      "ACTIVE (last activity: \"12s ago\", \"never\"), IN-FLIGHT (calls\n"
+      "running), TTL (when the inactivity TTL acts: \"in 4m\", \"deletes in\n"
+      "4m\", \"idle\" while parked, \"-\" when it will not), AGE.\n";
   spec.flags = WithConnectionFlags({OutputFlag()});
   return Make(std::move(spec), RunList);
 }
@@ -149,6 +200,22 @@ Command DownCommand() {
   spec.positionals = {{"SERVICE", false}};
   spec.flags = WithConnectionFlags({});
   return Make(std::move(spec), RunDown);
+}
+
+Command ScaleCommand() {
+  CommandSpec spec;
+  spec.name = "scale";
+  spec.summary = "Set how many replicas a service runs, until the next deploy.";
+  spec.description =
+      "N = 0 parks the service (phase Idle): its replicas stop and the next\n"
+      "call wakes it. A distributed service runs 0 or all of its workers.\n"
+      "The next deploy goes back to the spec's count.\n"
+      "\n"
+      "  tether scale hello 0\n"
+      "  tether scale hello 3\n";
+  spec.positionals = {{"SERVICE", false}, {"N", false}};
+  spec.flags = WithConnectionFlags({OutputFlag()});
+  return Make(std::move(spec), RunScale);
 }
 
 }  // namespace tether::cli

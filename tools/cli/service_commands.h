@@ -1,7 +1,8 @@
 #ifndef TETHER_TOOLS_CLI_SERVICE_COMMANDS_H_
 #define TETHER_TOOLS_CLI_SERVICE_COMMANDS_H_
 
-// `tether ls`, `tether status SERVICE`, `tether down SERVICE`.
+// `tether ls`, `tether status SERVICE`, `tether down SERVICE`,
+// `tether scale SERVICE N`.
 
 #include "tools/cli/command.h"
 
@@ -13,6 +14,8 @@ Command ListCommand();
 Command StatusCommand();
 /// tether down SERVICE
 Command DownCommand();
+/// tether scale SERVICE N [-o json]
+Command ScaleCommand();
 
 }  // namespace tether::cli
 
