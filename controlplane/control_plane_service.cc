@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/call_metadata.h"
 #include "common/grpc_status.h"
 #include "controlplane/activator.h"
 #include "controlplane/api_tokens.h"

@@ -8,10 +8,6 @@ namespace tether::controlplane {
 
 class CodeStore;
 
-/// Trailing metadata of a `Call` that woke its service from zero: how long
-/// the call waited for it, in milliseconds.
-inline constexpr char kWokeAfterMetadata[] = "tether-woke-after-ms";
-
 class Activator;
 class ApiTokens;
 class ControlPlaneMetrics;
@@ -24,7 +20,7 @@ class TtlController;
 /// bearer token (UNAUTHENTICATED otherwise); without, the API is open (a
 /// tetherd on loopback). Authorized `Call`s are counted in `metrics`
 /// (outcome, latency, in flight); a call that woke its service says so in
-/// the trailing metadata `tether-woke-after-ms`.
+/// the trailing metadata kWokeAfterMetadata (common/call_metadata.h).
 /// Thread-safe; the pointees must outlive the server.
 class ControlPlaneService final
     : public tether::v1::ControlPlane::CallbackService {

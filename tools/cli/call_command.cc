@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/call_metadata.h"
 #include "common/diagnostics.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
@@ -36,14 +37,13 @@ absl::StatusOr<std::string> ReadPayload(absl::string_view flag,
 
 // tetherd's trailing metadata on a call that had to wake its service from
 // zero: the milliseconds the call waited for a replica.
-constexpr char kWokeAfterMsKey[] = "tether-woke-after-ms";
 
 // "(hello was scaled to zero; woke it in 412 ms)\n", or "" when the call did
 // not wake the service (or the value is not a number).
 std::string WakeNote(const grpc::ClientContext& context,
                      const std::string& service) {
   const auto& trailers = context.GetServerTrailingMetadata();
-  const auto it = trailers.find(kWokeAfterMsKey);
+  const auto it = trailers.find(kWokeAfterMetadata);
   if (it == trailers.end()) return "";
   int64_t ms = 0;
   if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()),

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/call_metadata.h"
 #include "common/files.h"
 #include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
@@ -349,7 +350,7 @@ TEST_F(CliTest, CallSaysWhenItWokeTheService) {
                 grpc::Status::OK);
   EXPECT_EQ(Run({"call", "hello"}), kExitOk);
   EXPECT_EQ(err(), "");
-  fake_.SetCallTrailer("tether-woke-after-ms", "412");
+  fake_.SetCallTrailer(kWokeAfterMetadata, "412");
   EXPECT_EQ(Run({"call", "hello"}), kExitOk);
   EXPECT_EQ(out(), "1\n");
   EXPECT_EQ(err(), "(hello was scaled to zero; woke it in 412 ms)\n");
