@@ -204,6 +204,10 @@ absl::Status LocalBackend::Run(const tether::v1::ServiceSpec& spec,
         absl::StrCat("--workdir=", wanted.workdir),
         ListenAddress(instance_id_, wanted.name),
         absl::StrCat("--max_payload_bytes=", options_.max_payload_bytes)};
+    if (!options_.agent_health_listen_address.empty()) {
+      wanted.argv.push_back(absl::StrCat("--health_listen=",
+                                         options_.agent_health_listen_address));
+    }
     names.push_back(wanted.name);
     auto it = replicas_.find(wanted.name);
     if (it == replicas_.end()) {

@@ -41,6 +41,11 @@ class LocalBackend final : public Backend {
     std::string state_dir;
     /// Passed to agents as --max_payload_bytes.
     int64_t max_payload_bytes = 64 << 20;
+    /// Passed to agents as --health_listen (HTTP /healthz, /readyz and
+    /// /metrics). With port 0 each agent picks its own and logs it to
+    /// `<workdir>/agent.log` as "health endpoint on port N". Empty: agents
+    /// serve no HTTP.
+    std::string agent_health_listen_address;
     /// Restart backoff: 100 ms, doubled per crash up to 10 s; reset once a
     /// replica has run for 30 s.
     Backoff::Options restart_backoff = {

@@ -23,12 +23,13 @@
 namespace tether::controlplane {
 namespace {
 
-// Stands in for tether-agent: records its replica, pid and environment, then
+// Stands in for tether-agent: records its arguments, pid and environment, then
 // idles until killed (GREETING=stubborn: ignores SIGTERM). Its name contains
 // "tether-agent" as the real one does.
 constexpr char kFakeAgent[] = R"sh(#!/bin/sh
 [ "$GREETING" = stubborn ] && trap '' TERM
 for arg in "$@"; do case "$arg" in --workdir=*) dir="${arg#--workdir=}";; esac; done
+echo "$@" > "$dir/fake-agent.args"
 echo "$$ $GREETING $TETHER_SERVICE_TOKEN" > "$dir/fake-agent.info"
 while true; do sleep 1; done
 )sh";
@@ -41,8 +42,16 @@ class LocalBackendTest : public ::testing::Test {
     const std::string agent = dir_ + "/tether-agent";
     ASSERT_TRUE(WriteFileAtomically(agent, kFakeAgent).ok());
     chmod(agent.c_str(), 0755);
+    StartBackend(/*agent_health_listen_address=*/"");
+  }
+
+  // Replaces the backend (stopping its agents) with one whose agents get
+  // `agent_health_listen_address`.
+  void StartBackend(const std::string& agent_health_listen_address) {
+    backend_.reset();
     LocalBackend::Options options;
-    options.agent_binary = agent;
+    options.agent_binary = dir_ + "/tether-agent";
+    options.agent_health_listen_address = agent_health_listen_address;
     options.state_dir = dir_ + "/state";
     options.restart_backoff.initial = absl::Minutes(1);
     options.restart_backoff.max = absl::Minutes(3);
@@ -110,6 +119,25 @@ TEST_F(LocalBackendTest, StartsReplicasWithTheirEnvironment) {
   ASSERT_EQ(info.size(), 3u);
   EXPECT_EQ(info[1], "hi");
   EXPECT_EQ(info[2], "tok");
+}
+
+TEST_F(LocalBackendTest, PassesHealthListenToAgentsOnlyWhenAsked) {
+  const std::string args_path =
+      absl::StrCat(dir_, "/state/replicas/svc-0/fake-agent.args");
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
+  ASSERT_FALSE(Info("svc-0").empty());
+  EXPECT_FALSE(
+      absl::StrContains(ReadFile(args_path).value_or(""), "--health_listen"));
+
+  StartBackend("127.0.0.1:0");  // Its agent is gone; so are its records.
+  ASSERT_TRUE(RemoveAll(args_path).ok());
+  ASSERT_TRUE(
+      RemoveAll(absl::StrCat(dir_, "/state/replicas/svc-0/fake-agent.info"))
+          .ok());
+  ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
+  ASSERT_FALSE(Info("svc-0").empty());
+  EXPECT_TRUE(absl::StrContains(ReadFile(args_path).value_or(""),
+                                "--health_listen=127.0.0.1:0"));
 }
 
 TEST_F(LocalBackendTest, RestartsACrashedReplicaAfterTheBackoff) {

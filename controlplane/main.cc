@@ -31,6 +31,10 @@ ABSL_FLAG(std::string, http_listen, "",
 ABSL_FLAG(std::string, otlp_listen, "",
           "host:port of a gRPC port for the OTLP metrics receiver alone (it "
           "is on --listen too); empty: off");
+ABSL_FLAG(std::string, agent_health_listen, "",
+          "local backend: --health_listen of every agent (HTTP /healthz, "
+          "/readyz, /metrics), e.g. 127.0.0.1:0 for a port each, which the "
+          "agent logs to its agent.log; empty: off");
 ABSL_FLAG(std::string, state_dir, "",
           "where records, code and replica work dirs live (default "
           "$TETHER_STATE_DIR or ~/.tether)");
@@ -82,6 +86,8 @@ Tetherd::Options OptionsFromFlags() {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
   options.otlp_listen_address = absl::GetFlag(FLAGS_otlp_listen);
+  options.agent_health_listen_address =
+      absl::GetFlag(FLAGS_agent_health_listen);
   options.state_dir = absl::GetFlag(FLAGS_state_dir).empty()
                           ? DefaultStateDir()
                           : absl::GetFlag(FLAGS_state_dir);

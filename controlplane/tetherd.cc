@@ -141,6 +141,8 @@ absl::Status Tetherd::CreateLocalBackend() {
   }
   backend_options.state_dir = options_.state_dir;
   backend_options.max_payload_bytes = options_.max_payload_bytes;
+  backend_options.agent_health_listen_address =
+      options_.agent_health_listen_address;
   ASSIGN_OR_RETURN(local_backend_, LocalBackend::Create(backend_options));
   backend_ = local_backend_.get();
   return absl::OkStatus();

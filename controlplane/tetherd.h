@@ -69,6 +69,10 @@ class Tetherd final {
     /// local: the tether-agent executable. Empty: the one shipped beside
     /// tetherd (FindDataFile("agent/tether-agent")).
     std::string agent_binary;
+    /// local: passed to every agent as --health_listen (LocalBackend's
+    /// agent_health_listen_address); "127.0.0.1:0" gives each agent its own
+    /// HTTP port for probes and /metrics. Empty: none.
+    std::string agent_health_listen_address;
     /// kubernetes: namespace services run in. Empty: the kubeconfig's.
     std::string kube_namespace;
     /// kubernetes: image holding the agent bundle under /opt/tether.
