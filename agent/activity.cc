@@ -1,18 +1,29 @@
 #include "agent/activity.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace tether::agent {
 
-ActivityCounters::ActivityCounters(Clock* clock) : start_time_(clock->Now()) {}
+ActivityCounters::ActivityCounters(Clock* clock, absl::Duration idle_after)
+    : clock_(clock),
+      idle_after_(idle_after),
+      start_time_(clock->Now()),
+      last_started_ns_(std::numeric_limits<int64_t>::min()) {}
 
 void ActivityCounters::CallStarted() {
+  const int64_t now_ns = absl::ToUnixNanos(clock_->Now());
+  const int64_t previous_ns = last_started_ns_.exchange(now_ns);
   const int64_t started_before = started_.fetch_add(1);
   const int64_t in_flight_before = in_flight_.fetch_add(1);
   // Concurrent first calls: only the one that saw the idle counts unchanged
   // wakes the exporter.
   if (in_flight_before != 0 || started_before != exported_started_.load()) {
+    return;
+  }
+  if (previous_ns != std::numeric_limits<int64_t>::min() &&
+      absl::Nanoseconds(now_ns - previous_ns) < idle_after_) {
     return;
   }
   absl::MutexLock lock(&mu_);

@@ -30,16 +30,19 @@ struct ActivitySnapshot {
 /// not when it ends, so a long call is visible at once.
 ///
 /// Wakes a registered callback on the first call after an idle period:
-/// nothing in flight and nothing started since the last MarkExported. The
-/// exporter then reports at once instead of after its interval, so a
-/// service being woken is seen active promptly.
+/// nothing in flight, nothing started since the last MarkExported, and no
+/// call started for `idle_after` (the export interval). The exporter then
+/// reports at once instead of after its interval, so a call to a service
+/// near its inactivity TTL is seen before the TTL acts; a steady trickle of
+/// calls does not turn every call into an export.
 ///
 /// Thread-safe. CallStarted/CallFinished are lock-free except on the
 /// wake-up path, which runs at most once per idle period.
 class ActivityCounters {
  public:
   /// Counting starts now (`clock`'s time). `clock` is not owned, never null.
-  explicit ActivityCounters(Clock* clock = Clock::Real());
+  explicit ActivityCounters(Clock* clock = Clock::Real(),
+                            absl::Duration idle_after = absl::Seconds(5));
 
   ActivityCounters(const ActivityCounters&) = delete;
   ActivityCounters& operator=(const ActivityCounters&) = delete;
@@ -62,7 +65,11 @@ class ActivityCounters {
   void SetWakeCallback(std::function<void()> callback);
 
  private:
+  Clock* const clock_;
+  const absl::Duration idle_after_;
   const absl::Time start_time_;
+  // When the last call started (Unix ns); InfinitePast's before any.
+  std::atomic<int64_t> last_started_ns_;
   std::atomic<int64_t> started_{0};
   std::atomic<int64_t> finished_{0};
   // Kept apart from started_ - finished_ so CallStarted sees "nothing in

@@ -27,7 +27,8 @@ TEST(ActivityCountersTest, CountsStartsFinishesAndInFlight) {
 }
 
 TEST(ActivityCountersTest, WakesOnTheFirstCallAfterIdleOnly) {
-  ActivityCounters counters;
+  SimulatedClock clock(absl::FromUnixSeconds(100));
+  ActivityCounters counters(&clock, absl::Seconds(5));
   int wakes = 0;
   counters.SetWakeCallback([&wakes] { ++wakes; });
 
@@ -36,24 +37,46 @@ TEST(ActivityCountersTest, WakesOnTheFirstCallAfterIdleOnly) {
   counters.CallStarted();  // Busy: one is in flight.
   counters.CallFinished();
   counters.CallFinished();
+  clock.Advance(absl::Seconds(5));
   counters.CallStarted();  // Started since the last export: not idle yet.
   counters.CallFinished();
   EXPECT_EQ(wakes, 1);
 
   counters.MarkExported(counters.Snapshot());
+  clock.Advance(absl::Seconds(5));
   counters.CallStarted();  // Nothing in flight, nothing since the export.
   EXPECT_EQ(wakes, 2);
 
   // An export while a call runs: the next call is not after idle.
   counters.MarkExported(counters.Snapshot());
+  clock.Advance(absl::Seconds(5));
   counters.CallStarted();
   EXPECT_EQ(wakes, 2);
   counters.CallFinished();
   counters.CallFinished();
   // Both ended after the export, nothing started since: idle again.
   counters.MarkExported(counters.Snapshot());
+  clock.Advance(absl::Seconds(5));
   counters.CallStarted();
   EXPECT_EQ(wakes, 3);
+}
+
+TEST(ActivityCountersTest, ATrickleOfCallsIsNotIdle) {
+  SimulatedClock clock(absl::FromUnixSeconds(100));
+  ActivityCounters counters(&clock, absl::Seconds(5));
+  int wakes = 0;
+  counters.SetWakeCallback([&wakes] { ++wakes; });
+  for (int i = 0; i < 10; ++i) {
+    counters.CallStarted();
+    counters.CallFinished();
+    // Exported after each call, as an at-once export would.
+    counters.MarkExported(counters.Snapshot());
+    clock.Advance(absl::Seconds(1));
+  }
+  EXPECT_EQ(wakes, 1);
+  clock.Advance(absl::Seconds(4));
+  counters.CallStarted();
+  EXPECT_EQ(wakes, 2);
 }
 
 TEST(ActivityCountersTest, RemovedCallbackDoesNotRun) {

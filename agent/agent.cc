@@ -118,7 +118,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   WorkerPool::Options pool_options;
   pool_options.zygote = opts.zygote;
   ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));
-  agent->activity_ = std::make_unique<ActivityCounters>(opts.clock);
+  // A call counts as after idle once no call started for an export
+  // interval: it is then reported at once.
+  agent->activity_ = std::make_unique<ActivityCounters>(
+      opts.clock,
+      opts.otlp.has_value() ? opts.otlp->interval : absl::Seconds(5));
   agent->invoke_service_ = std::make_unique<InvokeService>(
       agent->pool_.get(), agent->metrics_.get(), agent->activity_.get(),
       opts.token, opts.max_payload_bytes);
