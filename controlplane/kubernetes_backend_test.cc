@@ -149,6 +149,26 @@ TEST_F(KubernetesBackendTest, ObjectsARenderDropsAreDeleted) {
   EXPECT_THAT(Names(kube::kDeployments), ElementsAre("hello"));
 }
 
+TEST_F(KubernetesBackendTest, ScaleGoesThroughTheScaleSubresource) {
+  ASSERT_TRUE(backend_->Apply(Spec(2), "t").ok());
+  const int applies = client_.ApplyCount();
+  ASSERT_TRUE(backend_->Scale(Spec(2), "t", 0).ok());
+  EXPECT_EQ(*client_.GetScale(kube::kDeployments, kNs, "hello"), 0);
+  // The Service stays, so callers still resolve it.
+  EXPECT_THAT(Names(kube::kServices), ElementsAre("hello"));
+  EXPECT_EQ(client_.ApplyCount(), applies);
+  // The next apply of the same spec reaches the cluster: it brings back
+  // the spec's count.
+  ASSERT_TRUE(backend_->Apply(Spec(2), "t").ok());
+  EXPECT_GT(client_.ApplyCount(), applies);
+  EXPECT_EQ(*client_.GetScale(kube::kDeployments, kNs, "hello"), 2);
+}
+
+TEST_F(KubernetesBackendTest, ScaleOfAMissingWorkloadFails) {
+  EXPECT_EQ(backend_->Scale(Spec(1), "t", 0).code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(KubernetesBackendTest, DeleteRemovesEveryObject) {
   ASSERT_TRUE(backend_->Apply(Spec(2), "t").ok());
   ASSERT_TRUE(backend_->Delete("hello").ok());
