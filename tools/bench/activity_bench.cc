@@ -119,56 +119,71 @@ struct Throughput {
   int64_t failed = 0;
 };
 
-// Sends `total` exports round-robin over the agents' (token, bytes), with
-// `in_flight` outstanding, through the callback client.
-Throughput Drive(const std::string& address,
-                 const std::vector<std::pair<std::string, std::string>>& agents,
-                 int total, int in_flight) {
-  auto channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
+// One Drive's shared state: the callbacks hold it, so the last one to
+// finish (not Drive's return) frees it.
+struct DriveState {
+  DriveState(const std::string& address,
+             const std::vector<std::pair<std::string, std::string>>& agents,
+             int total)
+      : channel(
+            grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+        stub(channel),
+        agents(agents),
+        total(total) {}
+
+  std::shared_ptr<grpc::Channel> channel;
+  grpc::GenericStub stub;
+  const std::vector<std::pair<std::string, std::string>>& agents;
+  const int total;
   absl::Mutex mu;
-  int sent = 0;
-  int done = 0;
-  int64_t failed = 0;
+  int sent ABSL_GUARDED_BY(mu) = 0;
+  int done ABSL_GUARDED_BY(mu) = 0;
+  int64_t failed ABSL_GUARDED_BY(mu) = 0;
+};
+
+// Sends the next export of `state`, if any is left; its completion sends
+// the one after.
+void SendOne(const std::shared_ptr<DriveState>& state) {
+  int index;
+  {
+    absl::MutexLock lock(&state->mu);
+    if (state->sent == state->total) return;
+    index = state->sent++;
+  }
   struct Call {
     grpc::ClientContext context;
     grpc::ByteBuffer request;
     grpc::ByteBuffer response;
   };
-  std::function<void()> send_one;
-  send_one = [&] {
-    int index;
-    {
-      absl::MutexLock lock(&mu);
-      if (sent == total) return;
-      index = sent++;
-    }
-    const auto& [token, bytes] = agents[index % agents.size()];
-    auto* call = new Call;
-    call->context.AddMetadata("authorization", "Bearer " + token);
-    grpc::Slice slice(bytes);
-    call->request = grpc::ByteBuffer(&slice, 1);
-    stub.UnaryCall(&call->context, kExportMethod, grpc::StubOptions(),
-                   &call->request, &call->response,
-                   [&, call](grpc::Status status) {
-                     delete call;
-                     {
-                       absl::MutexLock lock(&mu);
-                       ++done;
-                       if (!status.ok()) ++failed;
-                     }
-                     send_one();
-                   });
-  };
+  const auto& [token, bytes] = state->agents[index % state->agents.size()];
+  auto call = std::make_shared<Call>();
+  call->context.AddMetadata("authorization", "Bearer " + token);
+  grpc::Slice slice(bytes);
+  call->request = grpc::ByteBuffer(&slice, 1);
+  state->stub.UnaryCall(&call->context, kExportMethod, grpc::StubOptions(),
+                        &call->request, &call->response,
+                        [state, call](grpc::Status status) {
+                          SendOne(state);
+                          absl::MutexLock lock(&state->mu);
+                          ++state->done;
+                          if (!status.ok()) ++state->failed;
+                        });
+}
+
+// Sends `total` exports round-robin over the agents' (token, bytes), with
+// `in_flight` outstanding, through the callback client.
+Throughput Drive(const std::string& address,
+                 const std::vector<std::pair<std::string, std::string>>& agents,
+                 int total, int in_flight) {
+  auto state = std::make_shared<DriveState>(address, agents, total);
   const absl::Time start = absl::Now();
-  for (int i = 0; i < in_flight; ++i) send_one();
-  absl::MutexLock lock(&mu);
-  auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return done == total;
+  for (int i = 0; i < in_flight; ++i) SendOne(state);
+  absl::MutexLock lock(&state->mu);
+  auto all_done = [&state]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+    return state->done == state->total;
   };
-  mu.Await(absl::Condition(&all_done));
-  return {total / absl::ToDoubleSeconds(absl::Now() - start), failed};
+  state->mu.Await(absl::Condition(&all_done));
+  return {total / absl::ToDoubleSeconds(absl::Now() - start), state->failed};
 }
 
 // The simulated agents: one service each, with its token.
