@@ -80,18 +80,6 @@ void ActivityTracker::TouchIfUnknown(const std::string& service) {
   Active(service, options_.clock->Now());
 }
 
-void ActivityTracker::ForgetReplica(const std::string& service,
-                                    const std::string& replica) {
-  absl::MutexLock lock(&mu_);
-  auto it = services_.find(service);
-  if (it == services_.end()) return;
-  std::vector<Series>& series = it->second.series;
-  series.erase(
-      std::remove_if(series.begin(), series.end(),
-                     [&](const Series& s) { return s.replica == replica; }),
-      series.end());
-}
-
 void ActivityTracker::Forget(const std::string& service) {
   absl::MutexLock lock(&mu_);
   if (services_.erase(service) > 0) changed_ = true;

@@ -60,8 +60,6 @@ class ActivityTracker {
   void Touch(const std::string& service);
   /// Like Touch, unless `service` has activity already (restored).
   void TouchIfUnknown(const std::string& service);
-  /// `replica` is gone: its in-flight count no longer counts.
-  void ForgetReplica(const std::string& service, const std::string& replica);
   void Forget(const std::string& service);
 
   /// When `service` was last active; InfinitePast when unknown.

@@ -95,10 +95,10 @@ TEST_F(ActivityTrackerTest, CallsInFlightKeepAServiceActiveUntilTheyGoStale) {
   // hello-1 stopped reporting (killed mid-call): its call stops counting.
   clock_.Advance(absl::Seconds(15));
   EXPECT_EQ(tracker_.InFlight("hello"), 1);
-  tracker_.ForgetReplica("hello", "hello-0");
+  // A restarted agent reports under the same replica: its count replaces.
+  tracker_.ReportInFlight("hello", "hello-0", 0);
   EXPECT_EQ(tracker_.InFlight("hello"), 0);
   // Nothing in flight is no activity.
-  tracker_.ReportInFlight("hello", "hello-0", 0);
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(20));
 }
 

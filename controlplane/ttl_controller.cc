@@ -108,14 +108,13 @@ void TtlController::CheckNow() {
     }
   }
   // Outside the lock: acting changes the service, which calls back here.
-  for (const auto& [name, entry] : due) Act(name, entry, *entry.ttl);
+  for (const auto& [name, entry] : due) Act(name, entry);
 }
 
-void TtlController::Act(const std::string& service, const Entry& entry,
-                        absl::Duration idle) {
+void TtlController::Act(const std::string& service, const Entry& entry) {
   const bool remove = entry.action == tether::v1::TTL_ACTION_DELETE;
   const std::string why = absl::StrCat(
-      "no calls for ", absl::FormatDuration(idle), " (inactivity_ttl)");
+      "no calls for ", absl::FormatDuration(*entry.ttl), " (inactivity_ttl)");
   const absl::Status acted = options_.activator->StopIfIdle(service, [&] {
     return remove ? options_.remove(service)
                   : options_.scale_to_zero(service, why);

@@ -87,7 +87,7 @@ class TtlController final : public ServiceListener {
   void Loop();
   void Persist();
   // Scales `service` to zero or deletes it, if it is still idle.
-  void Act(const std::string& service, const Entry& entry, absl::Duration idle);
+  void Act(const std::string& service, const Entry& entry);
 
   const Options options_;
   mutable absl::Mutex mu_;
