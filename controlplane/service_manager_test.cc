@@ -37,16 +37,22 @@ class RecordingObserver final : public DeployObserver {
 class ServiceManagerTest : public ::testing::Test {
  protected:
   ServiceManagerTest() : router_(CallRouter::Options()) {
+    manager_ = NewManager();
+    revision_ = AddRevision("print('hi')");
+  }
+
+  // A manager over the fixture's backend and stores (as after a restart),
+  // making `token` for new services.
+  std::unique_ptr<ServiceManager> NewManager(std::string token = "token-1") {
     ServiceManager::Options options;
     options.backend = &backend_;
     options.store = &store_;
     options.code_store = &code_;
     options.router = &router_;
-    options.new_token = [] { return std::string("token-1"); };
+    options.new_token = [token] { return token; };
     // Applies run inline, so each step of a test sees their effect.
     options.run_apply = [](std::function<void()> apply) { apply(); };
-    manager_ = *ServiceManager::Create(options);
-    revision_ = AddRevision("print('hi')");
+    return *ServiceManager::Create(options);
   }
 
   std::string AddRevision(const std::string& contents) {
@@ -357,14 +363,7 @@ TEST_F(ServiceManagerTest, RecoverReloadsRecordsAndReappliesThem) {
   AttachAndAnswer("hello-0", RevisionState::STATE_READY);
 
   // A new manager over the same store: what a restarted tetherd does.
-  ServiceManager::Options options;
-  options.backend = &backend_;
-  options.store = &store_;
-  options.code_store = &code_;
-  options.router = &router_;
-  options.new_token = [] { return std::string("token-2"); };
-  options.run_apply = [](std::function<void()> apply) { apply(); };
-  auto restarted = *ServiceManager::Create(options);
+  auto restarted = NewManager("token-2");
   ASSERT_TRUE(restarted->Recover().ok());
   EXPECT_EQ(backend_.applied().size(), 2u);
   auto status = restarted->GetService("hello");
@@ -500,15 +499,7 @@ TEST_F(ServiceManagerTest, RecoverKeepsAParkedServiceAtZero) {
   ASSERT_TRUE(manager_->Scale("hello", 0, "idle").ok());
   const size_t applies = backend_.applied().size();
   manager_.reset();
-
-  ServiceManager::Options options;
-  options.backend = &backend_;
-  options.store = &store_;
-  options.code_store = &code_;
-  options.router = &router_;
-  options.new_token = [] { return std::string("token-1"); };
-  options.run_apply = [](std::function<void()> apply) { apply(); };
-  manager_ = *ServiceManager::Create(options);
+  manager_ = NewManager();
   ASSERT_TRUE(manager_->Recover().ok());
   EXPECT_EQ(backend_.applied().size(), applies);
   EXPECT_EQ(backend_.scaled().back(), std::make_pair(std::string("hello"), 0));

@@ -59,8 +59,8 @@ class FakeKubelet {
         tetherd_address_(std::move(tetherd_address)),
         dir_(std::move(dir)) {}
   ~FakeKubelet() {
-    for (pid_t pid : agents_) kill(pid, SIGTERM);
-    for (pid_t pid : agents_) waitpid(pid, nullptr, 0);
+    for (const auto& [pod, pid] : agents_) kill(pid, SIGTERM);
+    for (const auto& [pod, pid] : agents_) waitpid(pid, nullptr, 0);
   }
 
   // Creates pod `name` from the template of Deployment `service`.
@@ -132,7 +132,7 @@ class FakeKubelet {
       execv(args[0], args.data());
       _exit(127);
     }
-    agents_.push_back(pid);
+    agents_[name] = pid;
     return SetPodStatus(name, {{"phase", "Running"},
                                {"podIP", "127.0.0.1"},
                                {"conditions",
@@ -145,12 +145,24 @@ class FakeKubelet {
                                   {"state", {{"running", json::object()}}}}}}});
   }
 
+  // The ReplicaSet controller scaled down: the pod's agent stops and the
+  // pod goes.
+  absl::Status StopPod(const std::string& name) {
+    auto it = agents_.find(name);
+    if (it == agents_.end()) return absl::NotFoundError(name);
+    kill(it->second, SIGTERM);
+    waitpid(it->second, nullptr, 0);
+    agents_.erase(it);
+    return client_.Delete(kube::kPods, kNs, name);
+  }
+
  private:
   const FakeKubeApiserverProcess& apiserver_;
   kube::KubeClient& client_;
   const std::string tetherd_address_;
   const std::string dir_;
-  std::vector<pid_t> agents_;
+  // Agent processes by pod name.
+  std::map<std::string, pid_t> agents_;
 };
 
 tether::v1::ServiceSpec PodSpec(const std::string& name, int replicas = 1) {
@@ -330,6 +342,60 @@ TEST_F(KubernetesBackendIntegrationTest, ARestartedTetherdKeepsThePods) {
                R"("Hello from a pod, again!")";
       },
       absl::Seconds(30)));
+}
+
+TEST_F(KubernetesBackendIntegrationTest, ParksThroughTheScaleSubresource) {
+  BackgroundDeploy deploy(*tetherd_, PodSpec("hello"), revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << deploy.Wait().error_message();
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-abcde").ok());
+  ASSERT_TRUE(deploy.Wait().ok()) << deploy.Wait().error_message();
+
+  grpc::ClientContext scale_context;
+  tether::v1::ScaleServiceRequest scale;
+  scale.set_name("hello");
+  scale.set_replicas(0);
+  tether::v1::ServiceStatus status;
+  ASSERT_TRUE(
+      tetherd_->stub().ScaleService(&scale_context, scale, &status).ok());
+  auto replicas = [&] {
+    absl::StatusOr<int32_t> count =
+        client_->GetScale(kube::kDeployments, kNs, "hello");
+    return count.ok() ? *count : -1;
+  };
+  ASSERT_TRUE(WaitFor([&] { return replicas() == 0; }, absl::Seconds(20)));
+  // Only the count changed: the Service still resolves.
+  EXPECT_TRUE(client_->Get(kube::kServices, kNs, "hello").ok());
+  ASSERT_TRUE(kubelet_->StopPod("hello-6c9f7d-abcde").ok());
+
+  // A call wakes it: tetherd scales the Deployment up, the "controller"
+  // starts a pod, and the call is answered once its agent attaches.
+  std::string answer;
+  std::string woke_after_ms;
+  std::thread caller([&] {
+    tether::v1::CallRequest request;
+    request.set_service("hello");
+    request.set_payload(R"({"args":["Ada"]})");
+    tether::v1::CallResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    const grpc::Status called =
+        tetherd_->stub().Call(&context, request, &response);
+    answer =
+        called.ok() ? response.results(0).payload() : called.error_message();
+    const auto& trailers = context.GetServerTrailingMetadata();
+    if (auto it = trailers.find("tether-woke-after-ms"); it != trailers.end()) {
+      woke_after_ms.assign(it->second.data(), it->second.size());
+    }
+  });
+  const bool scaled_up =
+      WaitFor([&] { return replicas() == 1; }, absl::Seconds(20));
+  if (scaled_up) {
+    EXPECT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-klmno").ok());
+  }
+  caller.join();
+  ASSERT_TRUE(scaled_up);
+  EXPECT_EQ(answer, R"("Hello from a pod, Ada!")");
+  EXPECT_FALSE(woke_after_ms.empty());
 }
 
 }  // namespace

@@ -171,19 +171,29 @@ grpc::Status FakeControlPlane::Call(grpc::ServerContext* context,
   return call_status_;
 }
 
+namespace {
+
+grpc::Status NotFound(const std::string& name) {
+  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat("service \"", name, "\" not found"));
+}
+
+}  // namespace
+
 grpc::Status FakeControlPlane::GetService(
     grpc::ServerContext*, const tether::v1::GetServiceRequest* request,
     ServiceStatus* response) {
   absl::MutexLock lock(&mu_);
-  for (const ServiceStatus& service : services_) {
-    if (service.name() == request->name()) {
-      *response = service;
-      return grpc::Status::OK;
-    }
-  }
-  return grpc::Status(
-      grpc::StatusCode::NOT_FOUND,
-      absl::StrCat("service \"", request->name(), "\" not found"));
+  auto it = FindLocked(request->name());
+  if (it == services_.end()) return NotFound(request->name());
+  *response = *it;
+  return grpc::Status::OK;
+}
+
+std::vector<ServiceStatus>::iterator FakeControlPlane::FindLocked(
+    const std::string& name) {
+  return std::find_if(services_.begin(), services_.end(),
+                      [&](const ServiceStatus& s) { return s.name() == name; });
 }
 
 grpc::Status FakeControlPlane::ListServices(
@@ -200,14 +210,8 @@ grpc::Status FakeControlPlane::DeleteService(
     grpc::ServerContext*, const tether::v1::DeleteServiceRequest* request,
     tether::v1::DeleteServiceResponse*) {
   absl::MutexLock lock(&mu_);
-  auto it = std::find_if(
-      services_.begin(), services_.end(),
-      [&](const ServiceStatus& s) { return s.name() == request->name(); });
-  if (it == services_.end()) {
-    return grpc::Status(
-        grpc::StatusCode::NOT_FOUND,
-        absl::StrCat("service \"", request->name(), "\" not found"));
-  }
+  auto it = FindLocked(request->name());
+  if (it == services_.end()) return NotFound(request->name());
   services_.erase(it);
   deleted_.push_back(request->name());
   return grpc::Status::OK;
@@ -225,14 +229,8 @@ grpc::Status FakeControlPlane::ScaleService(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("replicas: must be at least 0, not ", replicas));
   }
-  auto it = std::find_if(
-      services_.begin(), services_.end(),
-      [&](const ServiceStatus& s) { return s.name() == request->name(); });
-  if (it == services_.end()) {
-    return grpc::Status(
-        grpc::StatusCode::NOT_FOUND,
-        absl::StrCat("service \"", request->name(), "\" not found"));
-  }
+  auto it = FindLocked(request->name());
+  if (it == services_.end()) return NotFound(request->name());
   const tether::v1::Compute& compute = it->spec().compute();
   if (replicas != 0 && compute.has_distributed() &&
       replicas != compute.distributed().workers()) {

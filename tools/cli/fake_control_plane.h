@@ -83,6 +83,9 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
                             tether::v1::ServiceStatus* response) override;
 
  private:
+  std::vector<tether::v1::ServiceStatus>::iterator FindLocked(
+      const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   std::unique_ptr<grpc::Server> server_;
   absl::Mutex mu_;
   // Sorted by name, as tetherd lists them.
