@@ -10,7 +10,8 @@
 namespace tether::agent {
 
 InvokeService::InvokeService(WorkerPool* pool, AgentMetrics* metrics,
-                             ActivityCounters* activity, std::string token,
+                             ActivityCounters* activity,
+                             const std::string& token,
                              int64_t max_payload_bytes)
     : pool_(pool),
       metrics_(metrics),

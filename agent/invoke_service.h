@@ -24,7 +24,7 @@ class WorkerPool;
 class InvokeService final : public tether::v1::Agent::CallbackService {
  public:
   InvokeService(WorkerPool* pool, AgentMetrics* metrics,
-                ActivityCounters* activity, std::string token,
+                ActivityCounters* activity, const std::string& token,
                 int64_t max_payload_bytes);
 
   /// Codecs callers may use from now on (from the loaded spec).

@@ -191,7 +191,8 @@ absl::StatusOr<KeyValues> ResourceAttributes(const GetEnvFunction& getenv,
   std::optional<std::string> pod_name = env_value(kPodName);
   if (!pod_name.has_value()) pod_name = Get(getenv, "POD_NAME");
   if (pod_name.has_value()) out.emplace_back(kPodName, *pod_name);
-  for (const auto& [key, value] : from_env) {
+  for (const auto& entry : from_env) {
+    const std::string& key = entry.first;
     const bool taken =
         std::any_of(out.begin(), out.end(),
                     [&key](const auto& kv) { return kv.first == key; });

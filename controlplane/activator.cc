@@ -115,7 +115,7 @@ absl::Status Activator::StopIfIdle(const std::string& service,
     entry.stopping = true;
     entry.wake_sent = false;
   }
-  const absl::Status stopped = stop();
+  absl::Status stopped = stop();
   absl::MutexLock lock(&mu_);
   auto it = services_.find(service);
   if (it != services_.end()) {

@@ -7,8 +7,7 @@
 
 namespace tether::controlplane {
 
-ActivityTracker::ActivityTracker(Options options)
-    : options_(std::move(options)) {}
+ActivityTracker::ActivityTracker(Options options) : options_(options) {}
 
 ActivityTracker::Entry& ActivityTracker::Active(const std::string& service,
                                                 absl::Time now) {

@@ -239,8 +239,12 @@ grpc::ServerUnaryReactor* ControlPlaneService::GetService(
   if (RefuseUnauthorized(*context, reactor)) return reactor;
   absl::StatusOr<tether::v1::ServiceStatus> status =
       options_.manager->GetService(request->name());
-  if (status.ok()) *response = WithActivity(*std::move(status));
-  reactor->Finish(ToGrpcStatus(status.status()));
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(status.status()));
+    return reactor;
+  }
+  *response = WithActivity(*std::move(status));
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 
@@ -266,7 +270,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
   // The manager stops the replicas on its own executor: that waits for
   // processes or pods, which a gRPC callback thread must not.
   options_.manager->DeleteService(request->name(),
-                                  [reactor](absl::Status status) {
+                                  [reactor](const absl::Status& status) {
                                     reactor->Finish(ToGrpcStatus(status));
                                   });
   return reactor;
@@ -280,8 +284,12 @@ grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(
   if (RefuseUnauthorized(*context, reactor)) return reactor;
   absl::StatusOr<tether::v1::ServiceStatus> status = options_.manager->Scale(
       request->name(), request->replicas(), "scaled by ScaleService");
-  if (status.ok()) *response = WithActivity(*std::move(status));
-  reactor->Finish(ToGrpcStatus(status.status()));
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(status.status()));
+    return reactor;
+  }
+  *response = WithActivity(*std::move(status));
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

@@ -210,7 +210,7 @@ absl::Status Tetherd::CreateActivityRooms() {
     return manager->Scale(service, 0, why).status();
   };
   ttl_options.remove = [manager](const std::string& service) {
-    manager->DeleteService(service, [service](absl::Status deleted) {
+    manager->DeleteService(service, [service](const absl::Status& deleted) {
       if (!deleted.ok()) {
         TETHER_LOG(ERROR) << "deleting idle service " << service << ": "
                           << deleted;

@@ -162,7 +162,7 @@ void SendOne(const std::shared_ptr<DriveState>& state) {
   call->request = grpc::ByteBuffer(&slice, 1);
   state->stub.UnaryCall(&call->context, kExportMethod, grpc::StubOptions(),
                         &call->request, &call->response,
-                        [state, call](grpc::Status status) {
+                        [state, call](const grpc::Status& status) {
                           SendOne(state);
                           absl::MutexLock lock(&state->mu);
                           ++state->done;
