@@ -12,8 +12,8 @@
 namespace tether::controlplane {
 
 /// An agent stub for router tests: records each async Invoke and lets the
-/// test decide when and how it completes. Only the callback API is
-/// implemented (the router uses nothing else). Thread-safe.
+/// test decide when and how it completes. Only the callback API is implemented
+/// (the router uses nothing else). Thread-safe.
 class FakeAgentStub final : public tether::v1::Agent::StubInterface {
  public:
   struct PendingCall {
@@ -87,11 +87,37 @@ class FakeAgentStub final : public tether::v1::Agent::StubInterface {
     void Invoke(grpc::ClientContext*, const tether::v1::InvokeRequest*,
                 tether::v1::InvokeResponse*,
                 grpc::ClientUnaryReactor*) override {}
+    void InvokeStream(
+        grpc::ClientContext*, const tether::v1::InvokeRequest* request,
+        grpc::ClientReadReactor<tether::v1::InvokeEvent>* reactor) override {
+      {
+        absl::MutexLock lock(&stub_->mu_);
+        stub_->seen_.push_back(*request);
+      }
+      // Streams are not faked yet: they end at once.
+      reactor->OnDone(
+          grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "fake: InvokeStream"));
+    }
 
    private:
     FakeAgentStub* stub_;
   };
 
+  grpc::ClientReaderInterface<tether::v1::InvokeEvent>* InvokeStreamRaw(
+      grpc::ClientContext*, const tether::v1::InvokeRequest&) override {
+    return nullptr;
+  }
+  grpc::ClientAsyncReaderInterface<tether::v1::InvokeEvent>*
+  AsyncInvokeStreamRaw(grpc::ClientContext*, const tether::v1::InvokeRequest&,
+                       grpc::CompletionQueue*, void*) override {
+    return nullptr;
+  }
+  grpc::ClientAsyncReaderInterface<tether::v1::InvokeEvent>*
+  PrepareAsyncInvokeStreamRaw(grpc::ClientContext*,
+                              const tether::v1::InvokeRequest&,
+                              grpc::CompletionQueue*) override {
+    return nullptr;
+  }
   grpc::ClientAsyncResponseReaderInterface<tether::v1::InvokeResponse>*
   AsyncInvokeRaw(grpc::ClientContext*, const tether::v1::InvokeRequest&,
                  grpc::CompletionQueue*) override {
