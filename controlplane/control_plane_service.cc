@@ -14,6 +14,7 @@
 #include "controlplane/authorization.h"
 #include "controlplane/code/sync_code_session.h"
 #include "controlplane/control_plane_metrics.h"
+#include "controlplane/endpoints_publisher.h"
 #include "controlplane/service_manager.h"
 #include "controlplane/ttl_controller.h"
 
@@ -168,6 +169,90 @@ class RefusedStream final : public Reactor {
   void OnDone() override { delete this; }
 };
 
+// Streams a service's endpoints: the current ones, then each change.
+// Only the newest endpoints matter, so a slow reader skips stale ones
+// instead of queueing them.
+class WatchEndpointsReactor final
+    : public grpc::ServerWriteReactor<tether::v1::Endpoints>,
+      public EndpointsWatcher {
+ public:
+  WatchEndpointsReactor(EndpointsPublisher* publisher,
+                        const std::string& service)
+      : publisher_(publisher) {
+    absl::StatusOr<uint64_t> id = publisher_->Watch(service, this);
+    absl::MutexLock lock(&mu_);
+    started_ = true;
+    if (!id.ok()) {
+      final_status_ = ToGrpcStatus(id.status());
+    } else {
+      watch_id_ = *id;
+    }
+    WriteNextLocked();
+  }
+
+  void OnEndpoints(
+      std::shared_ptr<const tether::v1::Endpoints> endpoints) override {
+    absl::MutexLock lock(&mu_);
+    pending_ = std::move(endpoints);
+    WriteNextLocked();
+  }
+
+  void OnRemoved() override {
+    absl::MutexLock lock(&mu_);
+    final_status_ =
+        grpc::Status(grpc::StatusCode::NOT_FOUND, "the service was deleted");
+    WriteNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) pending_.reset();  // Client gone; OnDone follows.
+    WriteNextLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    pending_.reset();
+    final_status_ = grpc::Status::CANCELLED;
+    WriteNextLocked();
+  }
+
+  void OnDone() override {
+    // Not under mu_: the publisher calls this watcher holding its own lock.
+    if (watch_id_ != 0) publisher_->Unwatch(watch_id_);
+    delete this;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Endpoints pushed while Watch runs wait for the constructor.
+    if (!started_ || writing_ || finished_) return;
+    if (pending_ != nullptr) {
+      current_ = std::move(pending_);
+      writing_ = true;
+      StartWrite(current_.get());
+      return;
+    }
+    if (final_status_.has_value()) {
+      finished_ = true;
+      Finish(*final_status_);
+    }
+  }
+
+  EndpointsPublisher* const publisher_;
+  // Set once by the constructor, read by OnDone (after every callback).
+  uint64_t watch_id_ = 0;
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<const tether::v1::Endpoints> pending_ ABSL_GUARDED_BY(mu_);
+  // What StartWrite is sending.
+  std::shared_ptr<const tether::v1::Endpoints> current_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 absl::Status ControlPlaneService::Authorize(
@@ -274,6 +359,17 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
                                     reactor->Finish(ToGrpcStatus(status));
                                   });
   return reactor;
+}
+
+grpc::ServerWriteReactor<tether::v1::Endpoints>*
+ControlPlaneService::WatchEndpoints(
+    grpc::CallbackServerContext* context,
+    const tether::v1::WatchEndpointsRequest* request) {
+  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+    return new RefusedStream<grpc::ServerWriteReactor<tether::v1::Endpoints>>(
+        allowed);
+  }
+  return new WatchEndpointsReactor(options_.endpoints, request->service());
 }
 
 grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(

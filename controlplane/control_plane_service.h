@@ -11,6 +11,7 @@ class CodeStore;
 class Activator;
 class ApiTokens;
 class ControlPlaneMetrics;
+class EndpointsPublisher;
 class ServiceManager;
 class TtlController;
 
@@ -30,6 +31,7 @@ class ControlPlaneService final
     ServiceManager* manager = nullptr;
     Activator* activator = nullptr;
     const TtlController* ttl = nullptr;
+    EndpointsPublisher* endpoints = nullptr;
     CodeStore* code_store = nullptr;
     ControlPlaneMetrics* metrics = nullptr;
     /// Null: an open API.
@@ -64,6 +66,10 @@ class ControlPlaneService final
       grpc::CallbackServerContext* context,
       const tether::v1::DeleteServiceRequest* request,
       tether::v1::DeleteServiceResponse* response) override;
+
+  grpc::ServerWriteReactor<tether::v1::Endpoints>* WatchEndpoints(
+      grpc::CallbackServerContext* context,
+      const tether::v1::WatchEndpointsRequest* request) override;
 
   grpc::ServerUnaryReactor* ScaleService(
       grpc::CallbackServerContext* context,

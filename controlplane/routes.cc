@@ -23,12 +23,21 @@ std::shared_ptr<const Route> BuildRoute(const ServiceState& service) {
       route->ready.push_back(it->second.endpoint);
     }
   }
-  if (service.record.phase() == ServiceStatus::PHASE_FAILED) {
-    route->not_ready_reason = "last deploy failed: " + service.record.message();
-  } else if (service.record.phase() == ServiceStatus::PHASE_DEPLOYING) {
-    route->not_ready_reason = "deploying";
-  }
+  route->not_ready_reason = NotReadyReason(service);
   return route;
+}
+
+std::string NotReadyReason(const ServiceState& service) {
+  switch (service.record.phase()) {
+    case ServiceStatus::PHASE_FAILED:
+      return "last deploy failed: " + service.record.message();
+    case ServiceStatus::PHASE_DEPLOYING:
+      return "deploying";
+    case ServiceStatus::PHASE_IDLE:
+      return "scaled to zero; a call through tetherd wakes it";
+    default:
+      return "";
+  }
 }
 
 void RoutePublisher::OnServiceChanged(const ServiceState& service) {

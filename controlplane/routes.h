@@ -14,6 +14,10 @@ namespace tether::controlplane {
 /// revision (the old one, too, while a new revision loads). Thread-safe.
 bool IsRoutable(const ReplicaState& replica);
 
+/// Why nothing of `service` may be ready now ("deploying", "last deploy
+/// failed: ...", "scaled to zero"), or empty. Thread-safe.
+std::string NotReadyReason(const ServiceState& service);
+
 /// The route calls to `service` take: its token and allowed codecs, the
 /// replicas whose attached agent serves some revision (in replica order,
 /// including the old revision while a new one loads), and why nothing may

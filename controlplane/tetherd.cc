@@ -24,6 +24,7 @@
 #include "controlplane/code/file_code_store.h"
 #include "controlplane/control_plane_metrics.h"
 #include "controlplane/control_plane_service.h"
+#include "controlplane/endpoints_publisher.h"
 #include "controlplane/file_service_store.h"
 #include "controlplane/kubernetes_backend.h"
 #include "controlplane/local_backend.h"
@@ -171,10 +172,13 @@ absl::Status Tetherd::CreateServices() {
     api_tokens_ = *std::move(tokens);
   }
   RETURN_IF_ERROR(CreateActivityRooms());
+  endpoints_ = std::make_unique<EndpointsPublisher>();
+  manager_->AddListener(endpoints_.get());
   ControlPlaneService::Options api_options;
   api_options.manager = manager_.get();
   api_options.activator = activator_.get();
   api_options.ttl = ttl_.get();
+  api_options.endpoints = endpoints_.get();
   api_options.code_store = code_store_.get();
   api_options.metrics = metrics_.get();
   api_options.tokens = api_tokens_.get();

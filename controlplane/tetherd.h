@@ -31,6 +31,7 @@ class ControlPlaneMetrics;
 class ControlPlaneService;
 class FileCodeStore;
 class FileServiceStore;
+class EndpointsPublisher;
 class KubernetesBackend;
 class LocalBackend;
 class MetricsListener;
@@ -154,6 +155,8 @@ class Tetherd final {
   std::unique_ptr<Activator> activator_;
   std::unique_ptr<TtlController> ttl_;
   std::unique_ptr<OtlpReceiver> otlp_receiver_;
+  // Pushes endpoints to clients that call agents directly.
+  std::unique_ptr<EndpointsPublisher> endpoints_;
   std::unique_ptr<ControlPlaneService> control_plane_;
   std::unique_ptr<AgentGatewayService> gateway_;
   std::unique_ptr<GrpcServer> server_;
