@@ -1,0 +1,241 @@
+#include "clients/cpp/direct_caller.h"
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/call_metadata.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "grpcpp/grpcpp.h"
+
+namespace tether::client {
+namespace {
+
+using tether::v1::CallRequest;
+using tether::v1::CallResponse;
+
+std::unique_ptr<tether::v1::Agent::Stub> AgentStub(const std::string& address,
+                                                   int max_message_bytes) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_bytes);
+  args.SetMaxSendMessageSize(max_message_bytes);
+  return tether::v1::Agent::NewStub(grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args));
+}
+
+std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto it = trailers.find(kWokeAfterMetadata);
+  int64_t ms = 0;
+  if (it == trailers.end() ||
+      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()),
+                        &ms)) {
+    return std::nullopt;
+  }
+  return absl::Milliseconds(ms);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
+    Options options) {
+  if (options.tetherd == nullptr || options.service.empty()) {
+    return absl::InvalidArgumentError(
+        "DirectCaller needs tetherd's channel and a service");
+  }
+  RETURN_IF_ERROR(Backoff::Validate(options.rewatch_backoff));
+  auto caller = std::unique_ptr<DirectCaller>(new DirectCaller(options));
+  absl::MutexLock lock(&caller->mu_);
+  auto known = [&caller]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(caller->mu_) {
+    return caller->snapshot_ != nullptr;
+  };
+  caller->options_.clock->AwaitWithDeadline(
+      &caller->mu_, absl::Condition(&known),
+      caller->options_.clock->Now() + caller->options_.first_endpoints_wait);
+  return caller;
+}
+
+DirectCaller::DirectCaller(Options options)
+    : options_(std::move(options)),
+      tetherd_(tether::v1::ControlPlane::NewStub(options_.tetherd)),
+      watcher_([this] { WatchLoop(); }) {}
+
+DirectCaller::~DirectCaller() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (watch_context_ != nullptr) watch_context_->TryCancel();
+  }
+  watcher_.join();
+}
+
+void DirectCaller::DecorateForTetherd(grpc::ClientContext& context) const {
+  if (!options_.api_token.empty()) {
+    context.AddMetadata("authorization",
+                        absl::StrCat("Bearer ", options_.api_token));
+  }
+}
+
+void DirectCaller::WatchLoop() {
+  Backoff backoff(options_.rewatch_backoff);
+  tether::v1::WatchEndpointsRequest request;
+  request.set_service(options_.service);
+  while (true) {
+    grpc::ClientContext context;
+    DecorateForTetherd(context);
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      watch_context_ = &context;
+    }
+    auto reader = tetherd_->WatchEndpoints(&context, request);
+    tether::v1::Endpoints endpoints;
+    while (reader->Read(&endpoints)) {
+      backoff.Reset();
+      Publish(std::move(endpoints));
+    }
+    const grpc::Status ended = reader->Finish();
+    absl::MutexLock lock(&mu_);
+    watch_context_ = nullptr;
+    if (ended.error_code() == grpc::StatusCode::NOT_FOUND) {
+      // Deleted (or never deployed): tetherd answers calls with NOT_FOUND.
+      snapshot_ = std::make_shared<const Snapshot>();
+    }
+    // The last endpoints stay in use while tetherd is away.
+    const absl::Time retry = options_.clock->Now() + backoff.NextDelay();
+    options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&stopping_), retry);
+    if (stopping_) return;
+  }
+}
+
+void DirectCaller::Publish(tether::v1::Endpoints endpoints) {
+  std::shared_ptr<const Snapshot> previous;
+  {
+    absl::MutexLock lock(&mu_);
+    previous = snapshot_;
+  }
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->authorization = absl::StrCat("Bearer ", endpoints.token());
+  for (const tether::v1::Endpoint& endpoint : endpoints.endpoints()) {
+    std::shared_ptr<Replica> replica;
+    if (previous != nullptr) {
+      for (const auto& known : previous->replicas) {
+        if (known->address == endpoint.address() &&
+            known->name == endpoint.replica()) {
+          replica = known;
+        }
+      }
+    }
+    if (replica == nullptr) {
+      // Channels connect lazily: making one here does not block.
+      replica = std::make_shared<Replica>();
+      replica->name = endpoint.replica();
+      replica->address = endpoint.address();
+      replica->stub = AgentStub(endpoint.address(), options_.max_message_bytes);
+    }
+    snapshot->replicas.push_back(std::move(replica));
+  }
+  snapshot->endpoints = std::move(endpoints);
+  absl::MutexLock lock(&mu_);
+  snapshot_ = std::move(snapshot);
+}
+
+std::optional<tether::v1::Endpoints> DirectCaller::endpoints() const {
+  absl::MutexLock lock(&mu_);
+  if (snapshot_ == nullptr) return std::nullopt;
+  return snapshot_->endpoints;
+}
+
+std::shared_ptr<DirectCaller::Replica> DirectCaller::Pick(
+    const Snapshot& snapshot, const CallRequest& request) {
+  const auto& replicas = snapshot.replicas;
+  if (replicas.empty()) return nullptr;
+  if (request.target() == CallRequest::TARGET_REPLICA) {
+    for (const auto& replica : replicas) {
+      if (replica->name == request.replica()) return replica;
+    }
+    return nullptr;
+  }
+  // Least outstanding; scanning from a rotating start spreads ties.
+  const size_t start = round_robin_.fetch_add(1) % replicas.size();
+  std::shared_ptr<Replica> best;
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    const auto& replica = replicas[(start + i) % replicas.size()];
+    if (best == nullptr ||
+        replica->outstanding.load() < best->outstanding.load()) {
+      best = replica;
+    }
+  }
+  return best;
+}
+
+absl::Status DirectCaller::Call(const CallRequest& request,
+                                CallResponse* response, absl::Time deadline,
+                                CallInfo* info) {
+  if (request.service() != options_.service) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("service: this caller calls ", options_.service, ", not ",
+                     request.service()));
+  }
+  std::shared_ptr<const Snapshot> snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot = snapshot_;
+  }
+  std::shared_ptr<Replica> replica;
+  if (snapshot != nullptr && request.target() != CallRequest::TARGET_ALL) {
+    replica = Pick(*snapshot, request);
+  }
+  if (replica != nullptr) {
+    const absl::Status status =
+        CallAgent(*snapshot, *replica, request, response, deadline);
+    // Unreachable (a stale address, a network between): tetherd can
+    // route it, or wake the service.
+    if (!absl::IsUnavailable(status)) {
+      if (info != nullptr) info->direct = true;
+      return status;
+    }
+    response->Clear();
+  }
+  return CallTetherd(request, response, deadline, info);
+}
+
+absl::Status DirectCaller::CallAgent(const Snapshot& snapshot, Replica& replica,
+                                     const CallRequest& request,
+                                     CallResponse* response,
+                                     absl::Time deadline) {
+  tether::v1::InvokeRequest invoke;
+  invoke.set_method(request.method());
+  invoke.set_codec(request.codec());
+  invoke.set_payload(request.payload());
+  invoke.set_request_id(request.request_id());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  context.AddMetadata("authorization", snapshot.authorization);
+  tether::v1::InvokeResponse invoked;
+  replica.outstanding.fetch_add(1);
+  const grpc::Status status = replica.stub->Invoke(&context, invoke, &invoked);
+  replica.outstanding.fetch_sub(1);
+  if (!status.ok()) return FromGrpcStatus(status);
+  tether::v1::CallResult* result = response->add_results();
+  *result = std::move(*invoked.mutable_result());
+  if (result->replica().empty()) result->set_replica(replica.name);
+  return absl::OkStatus();
+}
+
+absl::Status DirectCaller::CallTetherd(const CallRequest& request,
+                                       CallResponse* response,
+                                       absl::Time deadline, CallInfo* info) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  DecorateForTetherd(context);
+  const grpc::Status status = tetherd_->Call(&context, request, response);
+  if (info != nullptr) {
+    info->direct = false;
+    info->woke_after = WokeAfter(context);
+  }
+  return FromGrpcStatus(status);
+}
+
+}  // namespace tether::client

@@ -1,0 +1,124 @@
+#ifndef TETHER_CLIENTS_CPP_DIRECT_CALLER_H_
+#define TETHER_CLIENTS_CPP_DIRECT_CALLER_H_
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "tether/v1/agent.grpc.pb.h"
+#include "tether/v1/control_plane.grpc.pb.h"
+
+namespace tether::client {
+
+/// How a call went, besides its status.
+struct CallInfo {
+  /// The call went straight to an agent (not through tetherd).
+  bool direct = false;
+  /// Set when tetherd woke the service for it: how long it waited.
+  std::optional<absl::Duration> woke_after;
+};
+
+/// Calls one service's replicas directly, keeping tetherd off the hot path.
+/// It watches the service's endpoints on tetherd (WatchEndpoints), keeps one
+/// channel per agent, and sends each call to the ready replica with the
+/// fewest calls outstanding (ties go round robin). Calls go through
+/// tetherd's `Call` instead when no replica is ready (tetherd wakes a
+/// service at zero), when the endpoints are not known yet, when an agent
+/// cannot be reached (UNAVAILABLE: once, then tetherd answers), and for
+/// TARGET_ALL. If tetherd goes away, calls to the replicas it last
+/// published keep working while the watch redials with backoff.
+///
+/// Thread-safe; one thread of its own follows the endpoints.
+class DirectCaller {
+ public:
+  struct Options {
+    /// tetherd. Required.
+    std::shared_ptr<grpc::ChannelInterface> tetherd;
+    /// Bearer token for tetherd's API; empty: none.
+    std::string api_token;
+    /// The service every call goes to. Required.
+    std::string service;
+    /// Create waits this long for the first endpoints; calls made before
+    /// they arrive go through tetherd.
+    absl::Duration first_endpoints_wait = absl::Seconds(2);
+    /// Redials of a broken watch.
+    Backoff::Options rewatch_backoff = {absl::Milliseconds(100),
+                                        absl::Seconds(5)};
+    /// Largest message to and from agents.
+    int max_message_bytes = 256 << 20;
+    Clock* clock = Clock::Real();
+  };
+
+  /// Starts following the endpoints. INVALID_ARGUMENT without tetherd or
+  /// service.
+  static absl::StatusOr<std::unique_ptr<DirectCaller>> Create(Options options);
+  /// Ends the watch and joins its thread.
+  ~DirectCaller();
+
+  DirectCaller(const DirectCaller&) = delete;
+  DirectCaller& operator=(const DirectCaller&) = delete;
+
+  /// Runs `request` by `deadline` (TARGET_ANY or TARGET_REPLICA direct;
+  /// TARGET_ALL through tetherd), the errors as tetherd's `Call` gives them.
+  absl::Status Call(const tether::v1::CallRequest& request,
+                    tether::v1::CallResponse* response, absl::Time deadline,
+                    CallInfo* info = nullptr);
+
+  /// The endpoints last received; nullopt before the first.
+  std::optional<tether::v1::Endpoints> endpoints() const;
+
+ private:
+  // One ready replica and its connection.
+  struct Replica {
+    std::string name;
+    std::string address;
+    std::unique_ptr<tether::v1::Agent::Stub> stub;
+    std::atomic<int> outstanding{0};
+  };
+  // What calls read: replaced whole on every change.
+  struct Snapshot {
+    tether::v1::Endpoints endpoints;
+    std::vector<std::shared_ptr<Replica>> replicas;
+    // "Bearer <token>" for the agents.
+    std::string authorization;
+  };
+
+  explicit DirectCaller(Options options);
+  void WatchLoop();
+  // Builds the snapshot for `endpoints`, reusing the connections of
+  // replicas it already had.
+  void Publish(tether::v1::Endpoints endpoints);
+  std::shared_ptr<Replica> Pick(const Snapshot& snapshot,
+                                const tether::v1::CallRequest& request);
+  absl::Status CallAgent(const Snapshot& snapshot, Replica& replica,
+                         const tether::v1::CallRequest& request,
+                         tether::v1::CallResponse* response,
+                         absl::Time deadline);
+  absl::Status CallTetherd(const tether::v1::CallRequest& request,
+                           tether::v1::CallResponse* response,
+                           absl::Time deadline, CallInfo* info);
+  void DecorateForTetherd(grpc::ClientContext& context) const;
+
+  const Options options_;
+  const std::unique_ptr<tether::v1::ControlPlane::Stub> tetherd_;
+  std::atomic<uint64_t> round_robin_{0};
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The watch in flight, to cancel it on destruction.
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::thread watcher_;  // Last: starts once the members above exist.
+};
+
+}  // namespace tether::client
+
+#endif  // TETHER_CLIENTS_CPP_DIRECT_CALLER_H_
