@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "clients/cpp/direct_caller.h"
 #include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
@@ -396,6 +397,37 @@ TEST_F(KubernetesBackendIntegrationTest, ParksThroughTheScaleSubresource) {
   ASSERT_TRUE(scaled_up);
   EXPECT_EQ(answer, R"("Hello from a pod, Ada!")");
   EXPECT_FALSE(woke_after_ms.empty());
+}
+
+TEST_F(KubernetesBackendIntegrationTest, DirectCallsOutliveTetherd) {
+  BackgroundDeploy deploy(*tetherd_, PodSpec("hello", 2), revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << deploy.Wait().error_message();
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-abcde").ok());
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-fghij").ok());
+  ASSERT_TRUE(deploy.Wait().ok()) << deploy.Wait().error_message();
+
+  client::DirectCaller::Options options;
+  options.tetherd = grpc::CreateChannel(tetherd_->address(),
+                                        grpc::InsecureChannelCredentials());
+  options.service = "hello";
+  auto caller = client::DirectCaller::Create(options);
+  ASSERT_TRUE(caller.ok()) << caller.status();
+  ASSERT_EQ((*caller)->endpoints()->endpoints_size(), 2);
+
+  // tetherd crashes; the pods, and calls to them, go on.
+  tetherd_->Kill();
+  for (int i = 0; i < 4; ++i) {
+    tether::v1::CallRequest request;
+    request.set_service("hello");
+    request.set_payload(R"({"args":["Ada"]})");
+    tether::v1::CallResponse response;
+    client::CallInfo info;
+    const absl::Status called = (*caller)->Call(
+        request, &response, absl::Now() + absl::Seconds(30), &info);
+    ASSERT_TRUE(called.ok()) << called;
+    EXPECT_TRUE(info.direct);
+    EXPECT_EQ(response.results(0).payload(), R"("Hello from a pod, Ada!")");
+  }
 }
 
 }  // namespace

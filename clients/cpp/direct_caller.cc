@@ -48,7 +48,7 @@ absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
   auto caller = std::unique_ptr<DirectCaller>(new DirectCaller(options));
   absl::MutexLock lock(&caller->mu_);
   auto known = [&caller]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(caller->mu_) {
-    return caller->snapshot_ != nullptr;
+    return caller->snapshot_ != nullptr || caller->first_watch_failed_;
   };
   caller->options_.clock->AwaitWithDeadline(
       &caller->mu_, absl::Condition(&known),
@@ -98,6 +98,7 @@ void DirectCaller::WatchLoop() {
     const grpc::Status ended = reader->Finish();
     absl::MutexLock lock(&mu_);
     watch_context_ = nullptr;
+    first_watch_failed_ = true;
     if (ended.error_code() == grpc::StatusCode::NOT_FOUND) {
       // Deleted (or never deployed): tetherd answers calls with NOT_FOUND.
       snapshot_ = std::make_shared<const Snapshot>();

@@ -114,6 +114,9 @@ class DirectCaller {
   mutable absl::Mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The first watch ended without endpoints (an older tetherd, tetherd
+  // down): Create stops waiting for them.
+  bool first_watch_failed_ ABSL_GUARDED_BY(mu_) = false;
   // The watch in flight, to cancel it on destruction.
   grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread watcher_;  // Last: starts once the members above exist.
