@@ -24,6 +24,8 @@ std::unique_ptr<tether::v1::Agent::Stub> AgentStub(const std::string& address,
       address, grpc::InsecureChannelCredentials(), args));
 }
 
+}  // namespace
+
 std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context) {
   const auto& trailers = context.GetServerTrailingMetadata();
   const auto it = trailers.find(kWokeAfterMetadata);
@@ -35,8 +37,6 @@ std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context) {
   }
   return absl::Milliseconds(ms);
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
     Options options) {
@@ -212,7 +212,9 @@ absl::Status DirectCaller::CallAgent(const Snapshot& snapshot, Replica& replica,
   invoke.set_payload(request.payload());
   invoke.set_request_id(request.request_id());
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(deadline));
+  if (deadline < absl::InfiniteFuture()) {
+    context.set_deadline(absl::ToChronoTime(deadline));
+  }
   context.AddMetadata("authorization", snapshot.authorization);
   tether::v1::InvokeResponse invoked;
   replica.outstanding.fetch_add(1);
@@ -229,7 +231,9 @@ absl::Status DirectCaller::CallTetherd(const CallRequest& request,
                                        CallResponse* response,
                                        absl::Time deadline, CallInfo* info) {
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(deadline));
+  if (deadline < absl::InfiniteFuture()) {
+    context.set_deadline(absl::ToChronoTime(deadline));
+  }
   DecorateForTetherd(context);
   const grpc::Status status = tetherd_->Call(&context, request, response);
   if (info != nullptr) {

@@ -27,6 +27,10 @@ struct CallInfo {
   std::optional<absl::Duration> woke_after;
 };
 
+/// How long a `ControlPlane.Call` waited for tetherd to wake its service
+/// (the trailing metadata of `context`); nullopt when it woke nothing.
+std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context);
+
 /// Calls one service's replicas directly, keeping tetherd off the hot path.
 /// It watches the service's endpoints on tetherd (WatchEndpoints), keeps one
 /// channel per agent, and sends each call to the ready replica with the

@@ -7,10 +7,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/call_metadata.h"
+#include "clients/cpp/direct_caller.h"
 #include "common/diagnostics.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "grpcpp/client_context.h"
 #include "servicespec/validate.h"
 #include "tools/cli/call_io.h"
@@ -39,19 +40,40 @@ absl::StatusOr<std::string> ReadPayload(absl::string_view flag,
 // zero: the milliseconds the call waited for a replica.
 
 // "(hello was scaled to zero; woke it in 412 ms)\n", or "" when the call did
-// not wake the service (or the value is not a number).
-std::string WakeNote(const grpc::ClientContext& context,
+// not wake the service.
+std::string WakeNote(const std::optional<absl::Duration>& woke_after,
                      const std::string& service) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  const auto it = trailers.find(kWokeAfterMetadata);
-  if (it == trailers.end()) return "";
-  int64_t ms = 0;
-  if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()),
-                        &ms)) {
-    return "";
+  if (!woke_after.has_value()) return "";
+  return absl::StrCat("(", service, " was scaled to zero; woke it in ",
+                      absl::ToInt64Milliseconds(*woke_after), " ms)\n");
+}
+
+// Runs `request`: straight to the agents (tetherd publishes their
+// endpoints), or through tetherd with `via_tetherd`, for --all, and
+// whenever the agents cannot be reached.
+absl::Status RunOnService(const Connection& connection,
+                          const tether::v1::CallRequest& request,
+                          bool via_tetherd, absl::Time deadline,
+                          tether::v1::CallResponse* response,
+                          client::CallInfo* info) {
+  if (!via_tetherd) {
+    client::DirectCaller::Options options;
+    options.tetherd = connection.channel;
+    options.api_token = connection.token;
+    options.service = request.service();
+    ASSIGN_OR_RETURN(std::unique_ptr<client::DirectCaller> caller,
+                     client::DirectCaller::Create(options));
+    return caller->Call(request, response, deadline, info);
   }
-  return absl::StrCat("(", service, " was scaled to zero; woke it in ", ms,
-                      " ms)\n");
+  grpc::ClientContext context;
+  connection.Decorate(context);
+  if (deadline < absl::InfiniteFuture()) {
+    context.set_deadline(absl::ToChronoTime(deadline));
+  }
+  const absl::Status status =
+      FromGrpcStatus(connection.stub->Call(&context, request, response));
+  info->woke_after = client::WokeAfter(context);
+  return status;
 }
 
 int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
@@ -92,21 +114,20 @@ int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   absl::StatusOr<std::unique_ptr<Connection>> connection =
       ctx.connect(args, ctx.env);
   if (!connection.ok()) return Fail(ctx, connection.status());
-  grpc::ClientContext context;
-  (*connection)->Decorate(context);
-  if (timeout_seconds > 0) {
-    context.set_deadline(
-        absl::ToChronoTime(absl::Now() + absl::Seconds(timeout_seconds)));
-  }
+  const absl::Time deadline = timeout_seconds > 0
+                                  ? absl::Now() + absl::Seconds(timeout_seconds)
+                                  : absl::InfiniteFuture();
   tether::v1::CallResponse response;
+  client::CallInfo info;
   const absl::Time start = ctx.now();
   absl::Status status =
       (*connection)
-          ->Explain(FromGrpcStatus(
-              (*connection)->stub->Call(&context, *request, &response)));
+          ->Explain(RunOnService(**connection, *request,
+                                 args.Has("via-tetherd") || input.all, deadline,
+                                 &response, &info));
   const absl::Duration latency = ctx.now() - start;
   // A note, not an error: said even when the woken service then failed.
-  *ctx.err << WakeNote(context, input.service);
+  *ctx.err << WakeNote(info.woke_after, input.service);
   if (absl::IsDeadlineExceeded(status) && timeout_seconds > 0) {
     status = absl::DeadlineExceededError(absl::StrCat(
         "the call did not finish within --timeout ", args.Get("timeout"), "s"));
@@ -139,6 +160,10 @@ Command CallCommand() {
       "METHOD names the method of a class service; function services take\n"
       "none. Without a payload flag the call has no arguments. A call that\n"
       "wakes a service scaled to zero says so on stderr, with the wait.\n"
+      "Calls go straight to the service's agents (tetherd publishes where\n"
+      "they are); through tetherd with --via-tetherd or --all, when no\n"
+      "replica is ready (tetherd wakes a service at zero) or when the\n"
+      "agents cannot be reached from here.\n"
       "\n"
       "  tether call hello --json '{\"args\": [\"world\"]}'\n"
       "  tether call model predict --raw-file input.bin > output.bin\n";
@@ -154,6 +179,8 @@ Command CallCommand() {
       {"replica", '\0', "NAME", "call this replica (e.g. hello-1)"},
       {"time", '\0', "", "print the call's round-trip latency on stderr"},
       {"timeout", '\0', "SECONDS", "give up after SECONDS (exit 4)"},
+      {"via-tetherd", '\0', "",
+       "send the call through tetherd instead of straight to the agents"},
       OutputFlag(),
   };
   for (FlagSpec& flag : ConnectionFlags()) spec.flags.push_back(flag);
