@@ -7,6 +7,9 @@
 //                     (the floor every gRPC call path sits on)
 //   tetherd_native    client → tetherd → agent → native worker (libecho.so)
 //   tetherd_python    client → tetherd → agent → Python worker (hello.noop)
+//   direct_native     client library (DirectCaller: endpoints from tetherd,
+//                     least outstanding) → two agents → native workers
+//   direct_python     the same with Python workers (hello.noop)
 //   agent_native      client → agent → native worker, bypassing tetherd
 //   proxy_native      client → invoke_proxy → agent → native worker: a gRPC
 //                     proxy with no logic in tetherd's place, the floor of
@@ -24,6 +27,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -33,6 +37,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "clients/cpp/direct_caller.h"
 #include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
@@ -174,6 +179,21 @@ CallFn AgentCall(tether::v1::Agent::Stub* stub, std::string token) {
   };
 }
 
+CallFn DirectCall(client::DirectCaller* caller, const std::string& service,
+                  tether::v1::Codec codec, const std::string& payload) {
+  return [=] {
+    tether::v1::CallRequest request;
+    request.set_service(service);
+    request.set_codec(codec);
+    request.set_payload(payload);
+    tether::v1::CallResponse response;
+    client::CallInfo info;
+    return caller->Call(request, &response, absl::InfiniteFuture(), &info)
+               .ok() &&
+           info.direct && !response.results(0).has_error();
+  };
+}
+
 CallFn TetherdCall(TetherdProcess* tetherd, const std::string& service,
                    tether::v1::Codec codec, const std::string& payload) {
   return [=] {
@@ -267,6 +287,37 @@ int Run() {
          {{"bench", getpid()},
           {"tetherd", tetherd_pid},
           {"agent", PidIn(state + "/replicas/noop-0/agent.pid")}});
+
+  // The same services on two replicas, called through the client
+  // library's endpoint balancing, straight to the agents.
+  for (tether::v1::ServiceSpec* spec : {&native, &python}) {
+    spec->set_name(spec->name() + "2");
+    spec->mutable_compute()->set_replicas(2);
+  }
+  MustDeploy(**tetherd, native, MustUpload(**tetherd, native_dir));
+  MustDeploy(**tetherd, python,
+             MustUpload(**tetherd, hello->substr(0, hello->rfind('/'))));
+  for (const auto& [name, service, codec, payload] :
+       {std::tuple<std::string, std::string, tether::v1::Codec, std::string>{
+            "direct_native", "echo2", tether::v1::CODEC_RAW, kPayload},
+        {"direct_python", "noop2", tether::v1::CODEC_JSON, ""}}) {
+    client::DirectCaller::Options options;
+    options.tetherd = grpc::CreateChannel((*tetherd)->address(),
+                                          grpc::InsecureChannelCredentials());
+    options.service = service;
+    auto caller = client::DirectCaller::Create(options);
+    if (!caller.ok() || !(*caller)->endpoints().has_value() ||
+        (*caller)->endpoints()->endpoints_size() != 2) {
+      fprintf(stderr, "no endpoints for %s\n", service.c_str());
+      return 1;
+    }
+    Report(name, DirectCall(caller->get(), service, codec, payload),
+           {{"bench", getpid()},
+            {"agent0",
+             PidIn(absl::StrCat(state, "/replicas/", service, "-0/agent.pid"))},
+            {"agent1", PidIn(absl::StrCat(state, "/replicas/", service,
+                                          "-1/agent.pid"))}});
+  }
 
   grpc::ClientContext context;
   tether::v1::GetServiceRequest get;
