@@ -6,7 +6,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "clients/cpp/direct_caller.h"
 #include "common/test_util.h"
@@ -52,16 +55,17 @@ class DirectCallIntegrationTest : public ::testing::Test {
   // `info`, `status`.
   std::string Call(DirectCaller& caller, CallInfo* info,
                    absl::Status* status = nullptr,
-                   const std::string& service = "greet") {
+                   const std::string& service = "greet",
+                   const std::string& name = "Ada") {
     tether::v1::CallRequest request;
     request.set_service(service);
-    request.set_payload(R"({"args": ["Ada"]})");
+    request.set_payload(absl::StrCat(R"({"args": [")", name, R"("]})"));
     tether::v1::CallResponse response;
     const absl::Status called =
         caller.Call(request, &response, absl::Now() + absl::Seconds(60), info);
     if (status != nullptr) *status = called;
     if (!called.ok()) return "";
-    EXPECT_EQ(response.results(0).payload(), "\"hi Ada\"");
+    EXPECT_EQ(response.results(0).payload(), absl::StrCat("\"hi ", name, "\""));
     return response.results(0).replica();
   }
 
@@ -85,14 +89,28 @@ TEST_F(DirectCallIntegrationTest, CallsGoToTheAgentsBalancedOverReplicas) {
   ASSERT_EQ(endpoints->endpoints_size(), 2);
   EXPECT_FALSE(endpoints->token().empty());
 
+  // One caller at a time: the same warm replica answers.
   std::map<std::string, int> answered_by;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 10; ++i) {
     CallInfo info;
     ++answered_by[Call(*caller, &info)];
     EXPECT_TRUE(info.direct);
   }
-  EXPECT_EQ(answered_by["greet-0"], 10);
-  EXPECT_EQ(answered_by["greet-1"], 10);
+  EXPECT_EQ(answered_by.size(), 1u);
+  // Calls at once spread over both replicas (least outstanding).
+  std::vector<std::string> replicas(8);
+  std::vector<std::thread> callers;
+  for (std::string& replica : replicas) {
+    callers.emplace_back([&] {
+      CallInfo info;
+      replica = Call(*caller, &info, nullptr, "greet", "slow");
+    });
+  }
+  for (std::thread& thread : callers) thread.join();
+  answered_by.clear();
+  for (const std::string& replica : replicas) ++answered_by[replica];
+  EXPECT_EQ(answered_by.count(""), 0u);
+  EXPECT_EQ(answered_by.size(), 2u);
 }
 
 TEST_F(DirectCallIntegrationTest, AServiceAtZeroIsWokenThroughTetherd) {

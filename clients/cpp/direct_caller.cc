@@ -158,17 +158,20 @@ std::shared_ptr<DirectCaller::Replica> DirectCaller::Pick(
     }
     return nullptr;
   }
-  // Least outstanding; scanning from a rotating start spreads ties.
-  const size_t start = round_robin_.fetch_add(1) % replicas.size();
-  std::shared_ptr<Replica> best;
-  for (size_t i = 0; i < replicas.size(); ++i) {
-    const auto& replica = replicas[(start + i) % replicas.size()];
-    if (best == nullptr ||
-        replica->outstanding.load() < best->outstanding.load()) {
-      best = replica;
+  // Least outstanding. Ties go to the replica used last: a lone caller
+  // keeps one agent warm instead of waking a cold one each call, and
+  // concurrent calls still spread as soon as one is outstanding.
+  const size_t start = last_pick_.load() % replicas.size();
+  size_t best = start;
+  for (size_t i = 1; i < replicas.size(); ++i) {
+    const size_t index = (start + i) % replicas.size();
+    if (replicas[index]->outstanding.load() <
+        replicas[best]->outstanding.load()) {
+      best = index;
     }
   }
-  return best;
+  last_pick_.store(best);
+  return replicas[best];
 }
 
 absl::Status DirectCaller::Call(const CallRequest& request,

@@ -34,7 +34,8 @@ std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context);
 /// Calls one service's replicas directly, keeping tetherd off the hot path.
 /// It watches the service's endpoints on tetherd (WatchEndpoints), keeps one
 /// channel per agent, and sends each call to the ready replica with the
-/// fewest calls outstanding (ties go round robin). Calls go through
+/// fewest calls outstanding (ties go to the one used last, which keeps a
+/// lone caller's agent warm). Calls go through
 /// tetherd's `Call` instead when no replica is ready (tetherd wakes a
 /// service at zero), when the endpoints are not known yet, when an agent
 /// cannot be reached (UNAVAILABLE: once, then tetherd answers), and for
@@ -114,7 +115,8 @@ class DirectCaller {
 
   const Options options_;
   const std::unique_ptr<tether::v1::ControlPlane::Stub> tetherd_;
-  std::atomic<uint64_t> round_robin_{0};
+  // Index of the replica picked last (ties go to it).
+  std::atomic<size_t> last_pick_{0};
   mutable absl::Mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
