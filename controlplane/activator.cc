@@ -31,11 +31,30 @@ void Activator::Shutdown() {
 
 void Activator::Call(const CallRequest& request, CallResponse* response,
                      absl::Time deadline, CallDone done) {
-  const std::string& name = request.service();
+  // Both continuations may need it; exactly one runs.
+  auto shared_done = std::make_shared<CallDone>(std::move(done));
+  Admit(
+      request.service(), deadline,
+      [this, &request, response, deadline,
+       shared_done](std::optional<absl::Duration> woke_after) {
+        options_.router->Call(request, response, deadline,
+                              [this, service = request.service(), woke_after,
+                               shared_done](absl::Status status) {
+                                CallEnded(service);
+                                (*shared_done)(std::move(status), woke_after);
+                              });
+      },
+      [shared_done](absl::Status status) {
+        (*shared_done)(std::move(status), std::nullopt);
+      });
+}
+
+void Activator::Admit(const std::string& service, absl::Time deadline,
+                      Proceed proceed, Refuse refuse) {
   absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
-    auto it = services_.find(name);
+    auto it = services_.find(service);
     if (it != services_.end() && (it->second.parked || it->second.waking)) {
       Entry& entry = it->second;
       if (stopping_) {
@@ -45,31 +64,35 @@ void Activator::Call(const CallRequest& request, CallResponse* response,
         const absl::Time now = options_.clock->Now();
         // Counted from now: a waiting call keeps its service from being
         // parked again.
-        options_.activity->ProxiedCallStarted(name);
-        entry.waiters.push_back(
-            Waiter{&request, response, deadline,
-                   std::min(deadline, now + entry.launch_timeout), now,
-                   std::move(done)});
-        waiting_.insert(name);
+        options_.activity->ProxiedCallStarted(service);
+        entry.waiters.push_back(Waiter{
+            service, deadline, std::min(deadline, now + entry.launch_timeout),
+            now, std::move(proceed), std::move(refuse)});
+        waiting_.insert(service);
         rescan_ = true;
         if (!entry.waking) {
           entry.waking = true;
           entry.wake_started = now;
         }
-        RequestWake(name, entry);
+        RequestWake(service, entry);
         return;
+      } else {
+        refused = absl::ResourceExhaustedError(absl::StrCat(
+            "service ", service, " is waking up and already holds ",
+            options_.max_waiting_per_service, " waiting calls"));
       }
-      refused = absl::ResourceExhaustedError(
-          absl::StrCat("service ", name, " is waking up and already holds ",
-                       options_.max_waiting_per_service, " waiting calls"));
     }
   }
   if (!refused.ok()) {
-    done(refused, std::nullopt);
+    refuse(std::move(refused));
     return;
   }
-  options_.activity->ProxiedCallStarted(name);
-  Dispatch(request, response, deadline, std::nullopt, std::move(done));
+  options_.activity->ProxiedCallStarted(service);
+  proceed(std::nullopt);
+}
+
+void Activator::CallEnded(const std::string& service) {
+  options_.activity->ProxiedCallFinished(service);
 }
 
 void Activator::RequestWake(const std::string& name, Entry& entry) {
@@ -85,18 +108,6 @@ void Activator::RequestWake(const std::string& name, Entry& entry) {
     auto it = services_.find(name);
     if (it != services_.end()) EndWake(it->second, name, woken);
   });
-}
-
-void Activator::Dispatch(const CallRequest& request, CallResponse* response,
-                         absl::Time deadline,
-                         std::optional<absl::Duration> woke_after,
-                         CallDone done) {
-  options_.router->Call(request, response, deadline,
-                        [this, service = request.service(), woke_after,
-                         done = std::move(done)](absl::Status status) {
-                          options_.activity->ProxiedCallFinished(service);
-                          done(std::move(status), woke_after);
-                        });
 }
 
 absl::Status Activator::StopIfIdle(const std::string& service,
@@ -142,15 +153,14 @@ void Activator::EndWake(Entry& entry, const std::string& service,
   entry.waking = false;
   for (Waiter& waiter : entry.waiters) {
     if (status.ok()) {
-      // Counted in flight since it arrived; Dispatch counts its end.
-      work_.push_back([this, waiter = std::move(waiter), now]() mutable {
-        Dispatch(*waiter.request, waiter.response, waiter.deadline,
-                 now - waiter.arrived, std::move(waiter.done));
+      // Counted in flight since it arrived, until its CallEnded.
+      work_.push_back([waiter = std::move(waiter), now]() mutable {
+        waiter.proceed(now - waiter.arrived);
       });
     } else {
-      work_.push_back([this, waiter = std::move(waiter), status] {
-        options_.activity->ProxiedCallFinished(waiter.request->service());
-        waiter.done(status, std::nullopt);
+      work_.push_back([this, waiter = std::move(waiter), status]() mutable {
+        CallEnded(waiter.service);
+        waiter.refuse(status);
       });
     }
   }
@@ -219,9 +229,9 @@ absl::Time Activator::ExpireWaiters(absl::Time now) {
               : absl::DeadlineExceededError(
                     absl::StrCat("deadline exceeded while service ", name,
                                  " was waking up"));
-      work_.push_back([this, waiter = std::move(waiter), status] {
-        options_.activity->ProxiedCallFinished(waiter.request->service());
-        waiter.done(status, std::nullopt);
+      work_.push_back([this, waiter = std::move(waiter), status]() mutable {
+        CallEnded(waiter.service);
+        waiter.refuse(status);
       });
     }
     entry.waiters = std::move(kept);

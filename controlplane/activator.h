@@ -69,6 +69,22 @@ class Activator final : public ServiceListener {
             tether::v1::CallResponse* response, absl::Time deadline,
             CallDone done);
 
+  /// Runs once a replica may take the call, with how long it waited for a
+  /// wake-up (nullopt: it did not wait).
+  using Proceed = std::function<void(std::optional<absl::Duration>)>;
+  /// Runs instead when the call may not go on (queue full, wake-up failed,
+  /// deadline or launch_timeout passed, shutting down).
+  using Refuse = std::function<void(absl::Status)>;
+
+  /// Admits one proxied call to `service` (what Call does before routing,
+  /// for callers that route it themselves, e.g. streams): exactly one of
+  /// `proceed` and `refuse` runs, from any thread, at once for a warm
+  /// service. An admitted call counts in flight until CallEnded(service).
+  void Admit(const std::string& service, absl::Time deadline, Proceed proceed,
+             Refuse refuse);
+  /// An admitted call to `service` ended.
+  void CallEnded(const std::string& service);
+
   /// Runs `stop` (scale to zero, delete) unless a proxied call to `service`
   /// is in flight (FAILED_PRECONDITION then). Calls that arrive from now on
   /// wait for a wake-up instead of reaching replicas that are stopping.
@@ -80,13 +96,13 @@ class Activator final : public ServiceListener {
 
  private:
   struct Waiter {
-    const tether::v1::CallRequest* request = nullptr;
-    tether::v1::CallResponse* response = nullptr;
+    std::string service;
     absl::Time deadline;
     // The earlier of `deadline` and the launch timeout.
     absl::Time give_up;
     absl::Time arrived;
-    CallDone done;
+    Proceed proceed;
+    Refuse refuse;
   };
   struct Entry {
     // The service runs no replica (parked, or being stopped).
@@ -105,10 +121,6 @@ class Activator final : public ServiceListener {
   // Asks the loop to wake `name`, once per park, and not while it stops.
   void RequestWake(const std::string& name, Entry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends `request` to the router, counting it in flight until it ends.
-  void Dispatch(const tether::v1::CallRequest& request,
-                tether::v1::CallResponse* response, absl::Time deadline,
-                std::optional<absl::Duration> woke_after, CallDone done);
   // Hands every waiter of `entry` to the loop: released to the router when
   // `status` is OK, failed with it otherwise.
   void EndWake(Entry& entry, const std::string& service,

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/message_limits.h"
+#include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "servicespec/validate.h"
 
@@ -111,6 +112,11 @@ CallResult TakeResult(InvokeResponse& response, const AgentEndpoint& endpoint) {
   CallResult result = std::move(*response.mutable_result());
   if (result.replica().empty()) result.set_replica(endpoint.replica);
   return result;
+}
+
+absl::Status ServiceNotFound(const std::string& service) {
+  return absl::NotFoundError(
+      absl::StrCat("service \"", service, "\" not found"));
 }
 
 // PERMISSION_DENIED for a codec the service does not allow,
@@ -269,19 +275,41 @@ std::unique_ptr<tether::v1::Agent::StubInterface> CallRouter::NewAgentStub(
       address, grpc::InsecureChannelCredentials(), args));
 }
 
+std::shared_ptr<const CallRouter::RouteEntry> CallRouter::Find(
+    const std::string& service) const {
+  absl::MutexLock lock(&mu_);
+  auto it = routes_.find(service);
+  return it == routes_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<CallRouter::StreamTarget> CallRouter::ResolveStream(
+    const CallRequest& request) const {
+  std::shared_ptr<const RouteEntry> entry = Find(request.service());
+  if (entry == nullptr) return ServiceNotFound(request.service());
+  if (request.target() == CallRequest::TARGET_ALL) {
+    return absl::InvalidArgumentError(
+        "target: a streamed call runs on one replica (TARGET_ANY or "
+        "TARGET_REPLICA), not TARGET_ALL");
+  }
+  const Route& route = *entry->route;
+  const Codec codec = servicespec::EffectiveCodec(request.codec());
+  RETURN_IF_ERROR(
+      CheckRequest(request, route, codec, options_.max_payload_bytes));
+  std::vector<std::shared_ptr<AgentEndpoint>> targets;
+  RETURN_IF_ERROR(PickTargets(request, route, &targets));
+  StreamTarget target;
+  target.endpoint = std::move(targets[0]);
+  target.authorization = entry->authorization;
+  FillInvoke(request, codec, &target.invoke);
+  target.invoke.set_logs(request.logs());
+  return target;
+}
+
 void CallRouter::Call(const CallRequest& request, CallResponse* response,
                       absl::Time deadline,
                       std::function<void(absl::Status)> done) {
-  std::shared_ptr<const RouteEntry> entry;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = routes_.find(request.service());
-    if (it != routes_.end()) entry = it->second;
-  }
-  if (entry == nullptr) {
-    return done(absl::NotFoundError(
-        absl::StrCat("service \"", request.service(), "\" not found")));
-  }
+  std::shared_ptr<const RouteEntry> entry = Find(request.service());
+  if (entry == nullptr) return done(ServiceNotFound(request.service()));
   const Route& route = *entry->route;
   const Codec codec = servicespec::EffectiveCodec(request.codec());
   if (absl::Status checked =

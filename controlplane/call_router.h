@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "tether/v1/agent.grpc.pb.h"
@@ -63,6 +64,19 @@ class CallRouter {
             tether::v1::CallResponse* response, absl::Time deadline,
             std::function<void(absl::Status)> done);
 
+  /// A streamed call's replica, checked as Call checks (codec, size, ready
+  /// replicas), with the agent's request and authorization ready.
+  struct StreamTarget {
+    std::shared_ptr<AgentEndpoint> endpoint;
+    // "Bearer <token>".
+    std::string authorization;
+    tether::v1::InvokeRequest invoke;
+  };
+  /// The replica `request` streams from (TARGET_ANY: fewest in flight;
+  /// TARGET_REPLICA). INVALID_ARGUMENT for TARGET_ALL, and Call's errors.
+  absl::StatusOr<StreamTarget> ResolveStream(
+      const tether::v1::CallRequest& request) const;
+
   /// Makes a stub for an agent at `address`, sized for the payload limit.
   std::unique_ptr<tether::v1::Agent::StubInterface> NewAgentStub(
       const std::string& address) const;
@@ -76,8 +90,11 @@ class CallRouter {
     std::string authorization;
   };
 
+  // The route entry of `service`; null when unknown.
+  std::shared_ptr<const RouteEntry> Find(const std::string& service) const;
+
   const Options options_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const RouteEntry>> routes_
       ABSL_GUARDED_BY(mu_);
 };

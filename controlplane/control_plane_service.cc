@@ -12,6 +12,7 @@
 #include "controlplane/activator.h"
 #include "controlplane/api_tokens.h"
 #include "controlplane/authorization.h"
+#include "controlplane/call_stream_reactor.h"
 #include "controlplane/code/sync_code_session.h"
 #include "controlplane/control_plane_metrics.h"
 #include "controlplane/endpoints_publisher.h"
@@ -255,6 +256,16 @@ class WatchEndpointsReactor final
 
 }  // namespace
 
+namespace {
+
+// The caller's deadline; calls without one still end some day.
+absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
+  return std::min(absl::FromChrono(context.deadline()),
+                  absl::Now() + kMaxCallTime);
+}
+
+}  // namespace
+
 absl::Status ControlPlaneService::Authorize(
     const grpc::CallbackServerContext& context) const {
   if (options_.tokens == nullptr) return absl::OkStatus();
@@ -294,9 +305,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::Call(
     tether::v1::CallResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (RefuseUnauthorized(*context, reactor)) return reactor;
-  const absl::Time cap = absl::Now() + kMaxCallTime;
-  const absl::Time deadline =
-      std::min(absl::FromChrono(context->deadline()), cap);
+  const absl::Time deadline = CallDeadline(*context);
   const ControlPlaneMetrics::CallStart start =
       options_.metrics->CallStarted(request->service());
   options_.activator->Call(
@@ -359,6 +368,17 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
                                     reactor->Finish(ToGrpcStatus(status));
                                   });
   return reactor;
+}
+
+grpc::ServerWriteReactor<tether::v1::InvokeEvent>*
+ControlPlaneService::CallStream(grpc::CallbackServerContext* context,
+                                const tether::v1::CallRequest* request) {
+  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+    return new RefusedStream<grpc::ServerWriteReactor<tether::v1::InvokeEvent>>(
+        allowed);
+  }
+  return new CallStreamReactor(context, request, options_.router,
+                               options_.activator, CallDeadline(*context));
 }
 
 grpc::ServerWriteReactor<tether::v1::Endpoints>*

@@ -9,6 +9,7 @@ namespace tether::controlplane {
 class CodeStore;
 
 class Activator;
+class CallRouter;
 class ApiTokens;
 class ControlPlaneMetrics;
 class EndpointsPublisher;
@@ -30,6 +31,8 @@ class ControlPlaneService final
   struct Options {
     ServiceManager* manager = nullptr;
     Activator* activator = nullptr;
+    /// Where streamed calls go (through the activator).
+    CallRouter* router = nullptr;
     const TtlController* ttl = nullptr;
     EndpointsPublisher* endpoints = nullptr;
     CodeStore* code_store = nullptr;
@@ -66,6 +69,10 @@ class ControlPlaneService final
       grpc::CallbackServerContext* context,
       const tether::v1::DeleteServiceRequest* request,
       tether::v1::DeleteServiceResponse* response) override;
+
+  grpc::ServerWriteReactor<tether::v1::InvokeEvent>* CallStream(
+      grpc::CallbackServerContext* context,
+      const tether::v1::CallRequest* request) override;
 
   grpc::ServerWriteReactor<tether::v1::Endpoints>* WatchEndpoints(
       grpc::CallbackServerContext* context,

@@ -177,6 +177,7 @@ absl::Status Tetherd::CreateServices() {
   ControlPlaneService::Options api_options;
   api_options.manager = manager_.get();
   api_options.activator = activator_.get();
+  api_options.router = router_.get();
   api_options.ttl = ttl_.get();
   api_options.endpoints = endpoints_.get();
   api_options.code_store = code_store_.get();
