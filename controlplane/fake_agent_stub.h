@@ -98,6 +98,12 @@ class FakeAgentStub final : public tether::v1::Agent::StubInterface {
       reactor->OnDone(
           grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "fake: InvokeStream"));
     }
+    void Logs(
+        grpc::ClientContext*, const tether::v1::LogsRequest*,
+        grpc::ClientReadReactor<tether::v1::LogsResponse>* reactor) override {
+      reactor->OnDone(
+          grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "fake: Logs"));
+    }
 
    private:
     FakeAgentStub* stub_;
@@ -116,6 +122,20 @@ class FakeAgentStub final : public tether::v1::Agent::StubInterface {
   PrepareAsyncInvokeStreamRaw(grpc::ClientContext*,
                               const tether::v1::InvokeRequest&,
                               grpc::CompletionQueue*) override {
+    return nullptr;
+  }
+  grpc::ClientReaderInterface<tether::v1::LogsResponse>* LogsRaw(
+      grpc::ClientContext*, const tether::v1::LogsRequest&) override {
+    return nullptr;
+  }
+  grpc::ClientAsyncReaderInterface<tether::v1::LogsResponse>* AsyncLogsRaw(
+      grpc::ClientContext*, const tether::v1::LogsRequest&,
+      grpc::CompletionQueue*, void*) override {
+    return nullptr;
+  }
+  grpc::ClientAsyncReaderInterface<tether::v1::LogsResponse>*
+  PrepareAsyncLogsRaw(grpc::ClientContext*, const tether::v1::LogsRequest&,
+                      grpc::CompletionQueue*) override {
     return nullptr;
   }
   grpc::ClientAsyncResponseReaderInterface<tether::v1::InvokeResponse>*
