@@ -14,8 +14,9 @@ size_t LogBook::SizeOf(const tether::v1::LogLine& line) {
 }
 
 void LogBook::Append(tether::v1::LogLine line) {
-  absl::MutexLock lock(&mu_);
+  std::vector<std::function<void()>> wake;
   {
+    absl::MutexLock lock(&mu_);
     bytes_ += SizeOf(line);
     lines_.push_back(std::move(line));
     while (lines_.size() > options_.max_lines ||
@@ -27,14 +28,15 @@ void LogBook::Append(tether::v1::LogLine line) {
     const uint64_t end = first_ + lines_.size();
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (it->second.cursor < end) {
-        // Under the lock, so CancelWake can promise it will not run.
-        it->second.wake();
+        wake.push_back(std::move(it->second.wake));
         it = waiters_.erase(it);
       } else {
         ++it;
       }
     }
   }
+  // Outside the lock: a woken reader reads the book at once.
+  for (auto& w : wake) w();
 }
 
 uint64_t LogBook::CursorAt(absl::Time since) const {

@@ -47,12 +47,12 @@ class LogBook {
   /// Up to `max` lines from `cursor` on.
   Batch Read(uint64_t cursor, size_t max) const;
 
-  /// Calls `wake` once, from the thread that appends (holding the book's
-  /// lock), when a line at or after `cursor` exists (at once, on this
-  /// thread, if one does). It must not block or call back into the book.
-  /// Returns an id for CancelWake.
+  /// Calls `wake` once, from the thread that appends, when a line at or
+  /// after `cursor` exists (at once, on this thread, if one does). It must
+  /// not block; it may read the book. Returns an id for CancelWake.
   uint64_t WakeAt(uint64_t cursor, std::function<void()> wake);
-  /// Once this returns the wake-up does not run.
+  /// The wake-up will not be started from now on; one already started
+  /// may still be running, so `wake` must guard what it touches.
   void CancelWake(uint64_t id);
 
   /// Lines dropped since the start.
