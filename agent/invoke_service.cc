@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/activity.h"
@@ -74,9 +75,32 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
     accounting_.Started();
     WorkerProcess::Call call;
     call.handle = handle_;
+    if (request.logs()) {
+      // Unary: the live lines come back with the result, as without `logs`.
+      call.on_log = [this](LogLine line) {
+        absl::MutexLock lock(&mu_);
+        if (logs_.size() < InvokeService::kMaxQueuedLogLines) {
+          logs_.push_back(std::move(line));
+        } else {
+          ++dropped_;
+        }
+      };
+    }
     call.done = [this](absl::StatusOr<CallResult> result) {
       grpc::Status status = ToGrpcStatus(result.status());
-      if (result.ok()) *response_->mutable_result() = *std::move(result);
+      if (result.ok()) {
+        *response_->mutable_result() = *std::move(result);
+        absl::MutexLock lock(&mu_);
+        for (LogLine& line : logs_) {
+          *response_->mutable_result()->add_logs() = std::move(line);
+        }
+        if (dropped_ > 0) {
+          LogLine* note = response_->mutable_result()->add_logs();
+          note->set_stream(LogLine::STREAM_STDERR);
+          note->set_text(
+              absl::StrCat("[tether: ", dropped_, " more lines dropped]"));
+        }
+      }
       if (handle_->cancelled() && !status.ok()) {
         status = grpc::Status(CancelledCode(context_), "the call was stopped");
       }
@@ -94,6 +118,10 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
   tether::v1::InvokeResponse* const response_;
   CallAccounting accounting_;
   const std::shared_ptr<CallHandle> handle_ = std::make_shared<CallHandle>();
+  absl::Mutex mu_;
+  // Lines of a unary call with `logs` set, for its result.
+  std::vector<LogLine> logs_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // `InvokeStream`: items, log lines and drop counts as they come, the result

@@ -312,6 +312,18 @@ TEST_F(InvokeServiceTest, LogLinesArriveLiveTaggedAndInOrder) {
   EXPECT_TRUE(reader->Finish().ok());
 }
 
+TEST_F(InvokeServiceTest, UnaryCallsWithLogsGetTheirLinesWithTheResult) {
+  grpc::ClientContext context;
+  Authorize(context);
+  InvokeRequest request = Request(R"({"args": [3]})", /*logs=*/true);
+  request.set_method("flood");
+  tether::v1::InvokeResponse response;
+  ASSERT_TRUE(stub_->Invoke(&context, request, &response).ok());
+  EXPECT_EQ(response.result().payload(), "3");
+  ASSERT_EQ(response.result().logs_size(), 3);
+  EXPECT_EQ(response.result().logs(0).request_id(), "req-1");
+}
+
 TEST_F(InvokeServiceTest, AFloodOfLinesIsBoundedAndTheDropsCounted) {
   constexpr int kLines = 20000;
   grpc::ClientContext context;
