@@ -25,8 +25,13 @@ class WorkerMessagesTest(unittest.TestCase):
     def test_stream_cancel_and_credit(self):
         call = encode_len(3, encode_len(4, b"req") + encode_uint(5, 1)) + encode_uint(6, 8)
         rid, kind, body = messages.decode_request(encode_uint(1, 3) + call)
-        self.assertEqual((rid, kind, body.request_id, body.logs, body.stream_credit), (3, "invoke", "req", True, 8))
-        self.assertEqual(messages.decode_request(encode_uint(1, 3) + encode_len(4, b"")), (3, "cancel", None))
+        self.assertEqual(
+            (rid, kind, body.request_id, body.logs, body.stream_credit),
+            (3, "invoke", "req", True, 8),
+        )
+        self.assertEqual(
+            messages.decode_request(encode_uint(1, 3) + encode_len(4, b"")), (3, "cancel", None)
+        )
         self.assertEqual(
             messages.decode_request(encode_uint(1, 3) + encode_len(5, encode_uint(1, 4))),
             (3, "credit", 4),

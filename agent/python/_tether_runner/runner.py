@@ -3,15 +3,17 @@
 Cancellation: the reader thread (frame_io.serve) calls Runner.cancel while
 the call runs in the main thread. The runner then raises CallCancelled in
 the main thread from a signal handler (SIGUSR2, sent to the main thread
-with pthread_kill): a signal interrupts a blocking system call such as
-time.sleep or a socket read (PEP 475 retries it only if the handler does
-not raise) and reaches a pure-Python loop at its next bytecode, which
-PyThreadState_SetAsyncExc would not do for a sleep. Code stuck in C that
-does not return to the interpreter (a long numpy op, a C library call)
-cannot be interrupted; the agent kills the worker after a grace period.
-Frames are never torn: the handler defers the exception while the main
-thread writes a frame. User code that installs its own SIGUSR2 handler,
-or swallows CallCancelled, is cut off by that grace period too.
+with pthread_kill, again every 50 ms until the call ends: a signal landing
+just before a blocking call is only handled once that call returns). A
+signal interrupts a blocking system call such as time.sleep or a socket
+read (PEP 475 retries it only if the handler does not raise) and reaches a
+pure-Python loop at its next bytecode, which PyThreadState_SetAsyncExc
+would not do for a sleep. Code stuck in C that does not return to the
+interpreter (a long numpy op, a C library call) cannot be interrupted; the
+agent kills the worker after a grace period. Frames are never torn: the
+handler defers the exception while the main thread writes a frame. User
+code that installs its own SIGUSR2 handler, or swallows CallCancelled
+for good, is cut off by that grace period too.
 """
 
 import json
@@ -192,11 +194,22 @@ class Runner:
             else:
                 return None
         if ident is not None and ident != threading.get_ident():
-            try:
-                signal.pthread_kill(ident, CANCEL_SIGNAL)
-            except OSError:
-                pass
+            threading.Thread(
+                target=self._interrupt, args=(rid, ident), name="tether-cancel", daemon=True
+            ).start()
         return "running"
+
+    def _interrupt(self, rid, ident):
+        # Again every 50 ms until the call ends: a signal that lands just
+        # before the main thread enters a blocking call (between bytecodes)
+        # is only handled once that call returns.
+        with self._cond:
+            while self._current == rid and self._cancelled:
+                try:
+                    signal.pthread_kill(ident, CANCEL_SIGNAL)
+                except OSError:
+                    return
+                self._cond.wait(0.05)
 
     def credit(self, rid, items):
         """Call `rid` may stream `items` more items."""
@@ -410,12 +423,15 @@ class Runner:
             self._current = 0
             self._cancelled = False
             self._credit = 0
+            self._cond.notify_all()
         if cancelled:
             if self._loop is not None:
                 self._reset_loop_if_busy()
             return encode_cancelled_response(rid)
         if error is not None:
-            return encode_response(rid, encode_error_result(error.error_type, error.message, error.tb, logs))
+            return encode_response(
+                rid, encode_error_result(error.error_type, error.message, error.tb, logs)
+            )
         # Frame overhead beyond payload and logs is a few dozen bytes.
         if len(payload) + 64 > self._max_frame_bytes:
             return encode_response(

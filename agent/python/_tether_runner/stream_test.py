@@ -152,7 +152,8 @@ class StreamTest(unittest.TestCase):
         runner._send = send
         reply = decode_response(runner.handle(invoke_request(5, stream_credit=2)))
         self.assertEqual(reply["kind"], "cancelled")
-        self.assertEqual([json.loads(decode_response(f)["item"]) for f in frames], list(range(1, 11)))
+        items = [json.loads(decode_response(f)["item"]) for f in frames]
+        self.assertEqual(items, list(range(1, 11)))
         self.assertEqual(self.module.events, ["closed"])
 
     def test_unary_call_of_a_generator_is_refused(self):
