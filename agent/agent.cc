@@ -125,7 +125,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
       opts.otlp.has_value() ? opts.otlp->interval : absl::Seconds(5));
   agent->invoke_service_ = std::make_unique<InvokeService>(
       agent->pool_.get(), agent->metrics_.get(), agent->activity_.get(),
-      opts.token, opts.max_payload_bytes);
+      opts.token, opts.max_payload_bytes, opts.replica);
 
   GrpcServer::Options server_options;
   server_options.listen_address = opts.listen_address;

@@ -1,78 +1,335 @@
 #include "agent/invoke_service.h"
 
+#include <chrono>
+#include <deque>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "agent/activity.h"
 #include "agent/agent_metrics.h"
+#include "agent/worker/call_handle.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
 #include "servicespec/validate.h"
 
 namespace tether::agent {
+namespace {
+
+using ::tether::v1::CallResult;
+using ::tether::v1::InvokeEvent;
+using ::tether::v1::InvokeRequest;
+using ::tether::v1::LogLine;
+
+// The status a call the agent cancelled ends with: gRPC tells the client
+// itself, this is what metrics record.
+grpc::StatusCode CancelledCode(const grpc::CallbackServerContext* context) {
+  return context->deadline() <= std::chrono::system_clock::now()
+             ? grpc::StatusCode::DEADLINE_EXCEEDED
+             : grpc::StatusCode::CANCELLED;
+}
+
+// What every call shares: the metrics and activity bookkeeping, counted
+// exactly once when the worker is done with the call (not when the client
+// goes away, so a call being stopped still counts as in flight).
+class CallAccounting {
+ public:
+  CallAccounting(AgentMetrics* metrics, ActivityCounters* activity)
+      : metrics_(metrics),
+        activity_(activity),
+        started_(metrics->CallStarted()) {}
+
+  // The call was handed to the pool.
+  void Started() {
+    activity_->CallStarted();
+    handed_ = true;
+  }
+  void Finished(grpc::StatusCode code) {
+    if (handed_) activity_->CallFinished();
+    metrics_->CallFinished(started_, code);
+  }
+
+ private:
+  AgentMetrics* const metrics_;
+  ActivityCounters* const activity_;
+  const absl::Time started_;
+  bool handed_ = false;
+};
+
+// `Invoke`: one result. Deletes itself when gRPC is done with it.
+class InvokeReactor final : public grpc::ServerUnaryReactor {
+ public:
+  InvokeReactor(grpc::CallbackServerContext* context,
+                tether::v1::InvokeResponse* response, AgentMetrics* metrics,
+                ActivityCounters* activity)
+      : context_(context),
+        response_(response),
+        accounting_(metrics, activity) {}
+
+  void Refuse(const grpc::Status& status) {
+    accounting_.Finished(status.error_code());
+    Finish(status);
+  }
+
+  void Start(WorkerPool* pool, const InvokeRequest& request) {
+    accounting_.Started();
+    WorkerProcess::Call call;
+    call.handle = handle_;
+    if (request.logs()) {
+      // Unary: the live lines come back with the result, as without `logs`.
+      call.on_log = [this](LogLine line) {
+        absl::MutexLock lock(&mu_);
+        if (logs_.size() < InvokeService::kMaxQueuedLogLines) {
+          logs_.push_back(std::move(line));
+        } else {
+          ++dropped_;
+        }
+      };
+    }
+    call.done = [this](absl::StatusOr<CallResult> result) {
+      grpc::Status status = ToGrpcStatus(result.status());
+      if (result.ok()) {
+        *response_->mutable_result() = *std::move(result);
+        absl::MutexLock lock(&mu_);
+        for (LogLine& line : logs_) {
+          *response_->mutable_result()->add_logs() = std::move(line);
+        }
+        if (dropped_ > 0) {
+          LogLine* note = response_->mutable_result()->add_logs();
+          note->set_stream(LogLine::STREAM_STDERR);
+          note->set_text(
+              absl::StrCat("[tether: ", dropped_, " more lines dropped]"));
+        }
+      }
+      if (handle_->cancelled() && !status.ok()) {
+        status = grpc::Status(CancelledCode(context_), "the call was stopped");
+      }
+      accounting_.Finished(status.error_code());
+      Finish(status);
+    };
+    pool->Invoke(request, std::move(call));
+  }
+
+  void OnCancel() override { handle_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::CallbackServerContext* const context_;
+  tether::v1::InvokeResponse* const response_;
+  CallAccounting accounting_;
+  const std::shared_ptr<CallHandle> handle_ = std::make_shared<CallHandle>();
+  absl::Mutex mu_;
+  // Lines of a unary call with `logs` set, for its result.
+  std::vector<LogLine> logs_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// `InvokeStream`: items, log lines and drop counts as they come, the result
+// last. Every queue is bounded: items by the credit window (a grant per
+// completed write), log lines by kMaxQueuedLogLines (beyond it they are
+// counted and reported as one LogsDropped before the next line that gets
+// through, or before the result). Deletes itself when gRPC is done with it.
+class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
+ public:
+  InvokeStreamReactor(grpc::CallbackServerContext* context,
+                      AgentMetrics* metrics, ActivityCounters* activity,
+                      std::string replica)
+      : context_(context),
+        accounting_(metrics, activity),
+        replica_(std::move(replica)) {}
+
+  void Refuse(const grpc::Status& status) {
+    accounting_.Finished(status.error_code());
+    Finish(status);
+  }
+
+  void Start(WorkerPool* pool, const InvokeRequest& request) {
+    accounting_.Started();
+    WorkerProcess::Call call;
+    call.handle = handle_;
+    call.stream_credit = InvokeService::kStreamWindow;
+    call.on_item = [this](std::string item) {
+      InvokeEvent event;
+      *event.mutable_item() = std::move(item);
+      absl::MutexLock lock(&mu_);
+      queue_.push_back(std::move(event));
+      MaybeWriteLocked();
+    };
+    if (request.logs()) {
+      call.on_log = [this](LogLine line) {
+        absl::MutexLock lock(&mu_);
+        if (queued_logs_ >= InvokeService::kMaxQueuedLogLines) {
+          ++dropped_;
+          return;
+        }
+        QueueDropsLocked();
+        line.set_replica(replica_);
+        InvokeEvent event;
+        *event.mutable_log() = std::move(line);
+        queue_.push_back(std::move(event));
+        ++queued_logs_;
+        MaybeWriteLocked();
+      };
+    }
+    call.done = [this](absl::StatusOr<CallResult> result) {
+      grpc::Status status = ToGrpcStatus(result.status());
+      if (handle_->cancelled() && !status.ok()) {
+        status = grpc::Status(CancelledCode(context_), "the call was stopped");
+      }
+      accounting_.Finished(status.error_code());
+      absl::MutexLock lock(&mu_);
+      QueueDropsLocked();
+      if (result.ok()) {
+        result->set_replica(replica_);
+        InvokeEvent event;
+        *event.mutable_result() = *std::move(result);
+        queue_.push_back(std::move(event));
+      }
+      final_status_ = std::move(status);
+      ending_ = true;
+      MaybeWriteLocked();
+    };
+    pool->Invoke(request, std::move(call));
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool grant = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (current_.has_log()) --queued_logs_;
+      grant = ok && current_.has_item();
+      if (!ok) {
+        // The client is gone (OnCancel stops the call): nothing more will
+        // be written, but Finish still waits for the worker's answer.
+        broken_ = true;
+        queue_.clear();
+        queued_logs_ = 0;
+      }
+      MaybeWriteLocked();
+    }
+    // Outside mu_: the grant writes to the worker's socket.
+    if (grant) handle_->GrantCredit(1);
+  }
+
+  void OnCancel() override { handle_->Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  void QueueDropsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (dropped_ == 0) return;
+    InvokeEvent event;
+    event.mutable_logs_dropped()->set_lines(dropped_);
+    queue_.push_back(std::move(event));
+    dropped_ = 0;
+  }
+
+  // One write at a time; Finish once the queue is empty after the result.
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    if (broken_) queue_.clear();
+    if (queue_.empty()) {
+      if (ending_) {
+        finished_ = true;
+        Finish(final_status_);
+      }
+      return;
+    }
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  grpc::CallbackServerContext* const context_;
+  CallAccounting accounting_;
+  const std::string replica_;
+  const std::shared_ptr<CallHandle> handle_ = std::make_shared<CallHandle>();
+
+  absl::Mutex mu_;
+  std::deque<InvokeEvent> queue_ ABSL_GUARDED_BY(mu_);
+  // The event being written (gRPC holds a pointer to it until OnWriteDone).
+  InvokeEvent current_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  size_t queued_logs_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;    // A write failed.
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;    // The worker is done.
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish was called.
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
 
 InvokeService::InvokeService(WorkerPool* pool, AgentMetrics* metrics,
                              ActivityCounters* activity,
                              const std::string& token,
-                             int64_t max_payload_bytes)
+                             int64_t max_payload_bytes, std::string replica)
     : pool_(pool),
       metrics_(metrics),
       activity_(activity),
       authorization_(absl::StrCat("Bearer ", token)),
-      max_payload_bytes_(max_payload_bytes) {}
+      max_payload_bytes_(max_payload_bytes),
+      replica_(std::move(replica)) {}
 
 void InvokeService::SetAllowedCodecs(std::vector<tether::v1::Codec> codecs) {
   absl::MutexLock lock(&mu_);
   allowed_codecs_ = std::move(codecs);
 }
 
-grpc::ServerUnaryReactor* InvokeService::Invoke(
-    grpc::CallbackServerContext* context,
-    const tether::v1::InvokeRequest* request,
-    tether::v1::InvokeResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  // Every path ends here; counted before the reply, so a client that sees
-  // the reply also sees it counted.
-  auto finish = [reactor, metrics = metrics_,
-                 started =
-                     metrics_->CallStarted()](const grpc::Status& status) {
-    metrics->CallFinished(started, status.error_code());
-    reactor->Finish(status);
-  };
+grpc::Status InvokeService::Check(grpc::CallbackServerContext* context,
+                                  const InvokeRequest& request) {
   const auto& metadata = context->client_metadata();
   auto auth = metadata.find("authorization");
   if (auth == metadata.end() ||
       absl::string_view(auth->second.data(), auth->second.size()) !=
           authorization_) {
-    finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "missing or wrong service token"));
-    return reactor;
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing or wrong service token");
   }
-  const tether::v1::Codec codec = servicespec::EffectiveCodec(request->codec());
+  const tether::v1::Codec codec = servicespec::EffectiveCodec(request.codec());
   bool allowed = false;
   {
     absl::MutexLock lock(&mu_);
     allowed = servicespec::CodecAllowed(allowed_codecs_, codec);
   }
   if (!allowed) {
-    finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         absl::StrCat("codec ", servicespec::CodecName(codec),
-                                     " is not allowed for this service")));
-    return reactor;
+                                     " is not allowed for this service"));
   }
-  if (static_cast<int64_t>(request->payload().size()) > max_payload_bytes_) {
-    finish(grpc::Status(
+  if (static_cast<int64_t>(request.payload().size()) > max_payload_bytes_) {
+    return grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("payload of ", request->payload().size(),
-                     " bytes exceeds the limit of ", max_payload_bytes_)));
-    return reactor;
+        absl::StrCat("payload of ", request.payload().size(),
+                     " bytes exceeds the limit of ", max_payload_bytes_));
   }
-  // Counted when it starts: a long call is activity from its first moment.
-  activity_->CallStarted();
-  pool_->Invoke(*request, [finish, response, activity = activity_](
-                              absl::StatusOr<tether::v1::CallResult> result) {
-    if (result.ok()) *response->mutable_result() = std::move(*result);
-    activity->CallFinished();
-    finish(ToGrpcStatus(result.status()));
-  });
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* InvokeService::Invoke(
+    grpc::CallbackServerContext* context, const InvokeRequest* request,
+    tether::v1::InvokeResponse* response) {
+  auto* reactor = new InvokeReactor(context, response, metrics_, activity_);
+  const grpc::Status status = Check(context, *request);
+  if (!status.ok()) {
+    reactor->Refuse(status);
+  } else {
+    reactor->Start(pool_, *request);
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<InvokeEvent>* InvokeService::InvokeStream(
+    grpc::CallbackServerContext* context, const InvokeRequest* request) {
+  auto* reactor =
+      new InvokeStreamReactor(context, metrics_, activity_, replica_);
+  const grpc::Status status = Check(context, *request);
+  if (!status.ok()) {
+    reactor->Refuse(status);
+  } else {
+    reactor->Start(pool_, *request);
+  }
   return reactor;
 }
 

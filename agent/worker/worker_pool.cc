@@ -78,6 +78,8 @@ WorkerProcess::Options WorkerOptionsFor(const WorkerPool::Options& pool,
   options.stop_grace = pool.stop_grace;
   options.drain_timeout = pool.drain_timeout;
   options.max_frame_bytes = pool.max_frame_bytes;
+  options.cancel_grace = pool.cancel_grace;
+  options.on_log = pool.on_log;
   return options;
 }
 
@@ -340,6 +342,13 @@ void WorkerPool::LogLoadFailure(const WorkerConfig& config,
 }
 
 void WorkerPool::Invoke(const tether::v1::InvokeRequest& request, Done done) {
+  WorkerProcess::Call call;
+  call.done = std::move(done);
+  Invoke(request, std::move(call));
+}
+
+void WorkerPool::Invoke(const tether::v1::InvokeRequest& request,
+                        WorkerProcess::Call call) {
   absl::Status refused;
   for (int attempt = 0; attempt < kInvokeAttempts; ++attempt) {
     std::shared_ptr<WorkerProcess> worker;
@@ -375,11 +384,11 @@ void WorkerPool::Invoke(const tether::v1::InvokeRequest& request, Done done) {
         break;
       }
     }
-    refused = worker->TryInvoke(request, done);
+    refused = worker->TryInvoke(request, call);
     if (refused.ok()) return;
     if (!absl::IsUnavailable(refused)) break;
   }
-  done(std::move(refused));
+  call.done(std::move(refused));
 }
 
 std::string WorkerPool::ServingRevisionDir() const {

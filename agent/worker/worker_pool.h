@@ -100,6 +100,16 @@ class WorkerPool {
     /// Time for the restart backoff (workers keep their own deadlines on
     /// the real clock). Not owned; never null.
     Clock* clock = Clock::Real();
+    /// After a cancel, time a Python call has to stop before its worker is
+    /// killed and replaced (WorkerProcess::Options::cancel_grace).
+    absl::Duration cancel_grace = absl::Seconds(2);
+    /// Optional: sees every line every worker prints, with the call's
+    /// request id (live for calls with `logs` set, at the call's end for
+    /// the others) or none (outside calls: at import, background threads).
+    /// Runs on the worker's reading thread, which also carries its calls:
+    /// it must be cheap and must not block (hand the line off to a bounded
+    /// queue). `replica` is left empty.
+    std::function<void(const tether::v1::LogLine&)> on_log;
   };
 
   /// Starts the supervisor thread; workers start with the first Load.
@@ -124,6 +134,10 @@ class WorkerPool {
   /// UNAVAILABLE when nothing has loaded yet ("no workers loaded yet") or
   /// every worker is restarting; otherwise as WorkerProcess::Done.
   void Invoke(const tether::v1::InvokeRequest& request, Done done);
+  /// Invoke with stream callbacks and a CallHandle (WorkerProcess::Call);
+  /// a call the pool refuses completes with `call.done` only.
+  void Invoke(const tether::v1::InvokeRequest& request,
+              WorkerProcess::Call call);
 
   /// The serving generation's revision dir; empty before the first Load.
   std::string ServingRevisionDir() const;

@@ -47,6 +47,9 @@ absl::StatusOr<CallResult> ToCallOutcome(CallResult&& result) {
       if (result.error().type() == kInvalidPayloadType) {
         return absl::InvalidArgumentError(result.error().message());
       }
+      if (result.error().type() == kStreamRequiredType) {
+        return absl::InvalidArgumentError(result.error().message());
+      }
       if (result.error().type() == kResultTooLargeType) {
         return absl::ResourceExhaustedError(result.error().message());
       }
@@ -303,6 +306,21 @@ absl::Time WorkerProcess::Tick() {
                      " within ", absl::FormatDuration(options_.load_timeout)));
     BeginStopLocked(load_status_);
   }
+  absl::Time cancel_deadline = absl::InfiniteFuture();
+  if (cancelling_ > 0 && !kill_sent_) {
+    for (const auto& [id, pending] : pending_) {
+      if (now >= pending.cancel_deadline) {
+        KillLocked(
+            absl::AbortedError(absl::StrCat(
+                "worker process ", pid_, " was killed: call ", id,
+                " did not stop within ",
+                absl::FormatDuration(options_.cancel_grace), " of its cancel")),
+            "a cancelled call did not stop in time");
+        break;
+      }
+      cancel_deadline = std::min(cancel_deadline, pending.cancel_deadline);
+    }
+  }
   if (state_ == State::kDraining &&
       (pending_.empty() || now >= drain_deadline_)) {
     if (!pending_.empty()) {
@@ -335,6 +353,7 @@ absl::Time WorkerProcess::Tick() {
   if (state_ == State::kDraining) deadline = drain_deadline_;
   if (eof_sent_ && !term_sent_) deadline = std::min(deadline, term_deadline_);
   if (term_sent_ && !kill_sent_) deadline = std::min(deadline, kill_deadline_);
+  if (!kill_sent_) deadline = std::min(deadline, cancel_deadline);
   return deadline;
 }
 
@@ -346,11 +365,16 @@ void WorkerProcess::BeginStopLocked(absl::Status reason) {
 }
 
 void WorkerProcess::KillNowLocked(absl::string_view note) {
+  KillLocked(absl::InternalError(absl::StrCat("worker process ", pid_,
+                                              " broke the protocol: ", note)),
+             note);
+}
+
+void WorkerProcess::KillLocked(absl::Status reason, absl::string_view note) {
   TETHER_LOG(ERROR) << "killing worker process " << pid_ << ": " << note;
   if (stop_note_.empty())
     stop_note_ = absl::StrCat("killed by the agent: ", note);
-  BeginStopLocked(absl::InternalError(
-      absl::StrCat("worker process ", pid_, " broke the protocol: ", note)));
+  BeginStopLocked(std::move(reason));
   // Tick sends SIGKILL right away.
   eof_sent_ = true;
   term_sent_ = true;
@@ -373,11 +397,26 @@ void WorkerProcess::Dispatch(absl::string_view frame) {
     KillNowLocked("it sent a frame that is not a WorkerResponse");
     return;
   }
-  if (response.id() == kLoadRequestId) {
+  if (response.id() == kLoadRequestId &&
+      response.outcome_case() != WorkerResponse::kLog) {
     HandleLoadResponse(response);
     return;
   }
-  Done done;
+  switch (response.outcome_case()) {
+    case WorkerResponse::kItem:
+    case WorkerResponse::kLog:
+      DispatchStreamed(response);
+      return;
+    case WorkerResponse::kResult:
+    case WorkerResponse::kCancelled:
+      break;
+    default: {
+      absl::MutexLock lock(&mu_);
+      KillNowLocked("it answered a call with neither result nor cancelled");
+      return;
+    }
+  }
+  Pending pending;
   {
     absl::MutexLock lock(&mu_);
     auto it = pending_.find(response.id());
@@ -386,15 +425,97 @@ void WorkerProcess::Dispatch(absl::string_view frame) {
                           << " answered unknown call id " << response.id();
       return;
     }
-    done = std::move(it->second);
+    pending = std::move(it->second);
+    if (pending.cancel_deadline != absl::InfiniteFuture()) --cancelling_;
     pending_.erase(it);
     outstanding_.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (response.outcome_case() != WorkerResponse::kResult) {
-    done(absl::InternalError("worker answered a call with `loaded`"));
+  if (response.outcome_case() == WorkerResponse::kCancelled) {
+    Complete(std::move(pending),
+             absl::CancelledError("the call was cancelled and stopped"));
     return;
   }
-  done(ToCallOutcome(std::move(*response.mutable_result())));
+  if (options_.on_log) {
+    for (const tether::v1::LogLine& line : response.result().logs()) {
+      tether::v1::LogLine copy = line;
+      copy.set_request_id(pending.request_id);
+      options_.on_log(copy);
+    }
+  }
+  Complete(std::move(pending),
+           ToCallOutcome(std::move(*response.mutable_result())));
+}
+
+void WorkerProcess::DispatchStreamed(WorkerResponse& response) {
+  std::shared_ptr<const Call> events;
+  if (response.id() != 0) {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(response.id());
+    if (it == pending_.end()) return;  // Completed or failed meanwhile.
+    events = it->second.events;
+  }
+  if (response.outcome_case() == WorkerResponse::kLog) {
+    if (options_.on_log) options_.on_log(response.log());
+    if (events != nullptr && events->on_log) {
+      events->on_log(std::move(*response.mutable_log()));
+    }
+    return;
+  }
+  if (events == nullptr || !events->on_item) {
+    absl::MutexLock lock(&mu_);
+    KillNowLocked("it streamed an item for a unary call");
+    return;
+  }
+  events->on_item(std::move(*response.mutable_item()));
+}
+
+void WorkerProcess::Complete(Pending pending,
+                             absl::StatusOr<CallResult> outcome) {
+  if (pending.handle != nullptr) pending.handle->Detach();
+  pending.done(std::move(outcome));
+}
+
+void WorkerProcess::CancelCall(uint64_t id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end() ||
+        it->second.cancel_deadline != absl::InfiniteFuture()) {
+      return;
+    }
+    if (options_.runtime == tether::v1::RUNTIME_NATIVE) {
+      // Native code cannot be interrupted safely: the worker goes, and the
+      // pool replaces it.
+      KillLocked(absl::AbortedError(absl::StrCat(
+                     "worker process ", pid_, " was killed to cancel call ", id,
+                     " (native calls cannot be interrupted)")),
+                 "a native call was cancelled");
+      Wake();
+      return;
+    }
+    it->second.cancel_deadline = options_.clock->Now() + options_.cancel_grace;
+    ++cancelling_;
+  }
+  WorkerRequest request;
+  request.set_id(id);
+  request.mutable_cancel();
+  std::string frame(kFrameHeaderBytes, '\0');
+  request.AppendToString(&frame);
+  EncodeFrameHeader(static_cast<uint32_t>(frame.size() - kFrameHeaderBytes),
+                    &frame[0]);
+  Send(std::move(frame));
+  Wake();  // Tick takes the new deadline.
+}
+
+void WorkerProcess::GrantCall(uint64_t id, uint32_t items) {
+  WorkerRequest request;
+  request.set_id(id);
+  request.mutable_credit()->set_items(items);
+  std::string frame(kFrameHeaderBytes, '\0');
+  request.AppendToString(&frame);
+  EncodeFrameHeader(static_cast<uint32_t>(frame.size() - kFrameHeaderBytes),
+                    &frame[0]);
+  Send(std::move(frame));
 }
 
 void WorkerProcess::HandleLoadResponse(WorkerResponse& response) {
@@ -451,7 +572,7 @@ std::string WorkerProcess::ReapChild(bool child_exited) {
 }
 
 void WorkerProcess::FinishExit(const std::string& how) {
-  absl::flat_hash_map<uint64_t, Done> pending;
+  absl::flat_hash_map<uint64_t, Pending> pending;
   absl::Status exit_status;
   std::string call_error;
   {
@@ -483,6 +604,7 @@ void WorkerProcess::FinishExit(const std::string& how) {
     state_ = State::kExited;
     serving_.store(false, std::memory_order_release);
     pending.swap(pending_);
+    cancelling_ = 0;
     outstanding_.store(0, std::memory_order_relaxed);
   }
   if (exit_status.ok()) {
@@ -492,7 +614,9 @@ void WorkerProcess::FinishExit(const std::string& how) {
                         << " exited (" << how << ") with " << pending.size()
                         << " calls in flight";
   }
-  for (auto& [id, done] : pending) done(absl::AbortedError(call_error));
+  for (auto& [id, call] : pending) {
+    Complete(std::move(call), absl::AbortedError(call_error));
+  }
   if (options_.on_exit) options_.on_exit(exit_status);
 }
 
@@ -503,20 +627,28 @@ absl::Status WorkerProcess::WaitLoaded() {
 }
 
 void WorkerProcess::Invoke(const InvokeRequest& request, Done done) {
-  absl::Status refused = TryInvoke(request, done);
-  if (!refused.ok()) done(std::move(refused));
+  Call call;
+  call.done = std::move(done);
+  Invoke(request, std::move(call));
+}
+
+void WorkerProcess::Invoke(const InvokeRequest& request, Call call) {
+  absl::Status refused = TryInvoke(request, call);
+  if (!refused.ok()) call.done(std::move(refused));
 }
 
 absl::Status WorkerProcess::TryInvoke(const InvokeRequest& request,
-                                      Done& done) {
+                                      Call& call) {
   const size_t body = request.ByteSizeLong();
-  // id (<= 11 bytes with its tag), the invoke field tag and length (<= 6).
-  if (body + 17 > options_.max_frame_bytes) {
+  // id (<= 11 bytes with its tag), the invoke field tag and length (<= 6),
+  // stream_credit (<= 6).
+  if (body + 23 > options_.max_frame_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("request of ", body, " bytes exceeds the frame limit of ",
                      options_.max_frame_bytes));
   }
   uint64_t id = 0;
+  const std::shared_ptr<CallHandle> pending_handle = call.handle;
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kServing) {
@@ -525,13 +657,24 @@ absl::Status WorkerProcess::TryInvoke(const InvokeRequest& request,
                        StateName(static_cast<int>(state_))));
     }
     id = next_id_++;
-    pending_.emplace(id, std::move(done));
+    Pending& pending = pending_[id];
+    pending.done = std::move(call.done);
+    pending.handle = call.handle;
+    if (call.on_item || call.on_log) {
+      pending.events = std::make_shared<const Call>(std::move(call));
+    }
+    if (!request.request_id().empty()) {
+      pending.request_id = request.request_id();
+    }
     outstanding_.fetch_add(1, std::memory_order_relaxed);
   }
+  const uint32_t credit = call.stream_credit;
   // A WorkerRequest{id, invoke} built around the caller's message, so the
   // payload is copied once, straight into the frame.
-  const size_t size = 1 + CodedOutputStream::VarintSize64(id) + 1 +
-                      CodedOutputStream::VarintSize64(body) + body;
+  const size_t size =
+      1 + CodedOutputStream::VarintSize64(id) + 1 +
+      CodedOutputStream::VarintSize64(body) + body +
+      (credit > 0 ? 1 + CodedOutputStream::VarintSize32(credit) : 0);
   std::string frame(kFrameHeaderBytes + size, '\0');
   EncodeFrameHeader(static_cast<uint32_t>(size), &frame[0]);
   auto* p = reinterpret_cast<uint8_t*>(&frame[kFrameHeaderBytes]);
@@ -539,8 +682,14 @@ absl::Status WorkerProcess::TryInvoke(const InvokeRequest& request,
   p = CodedOutputStream::WriteVarint64ToArray(id, p);
   *p++ = (WorkerRequest::kInvokeFieldNumber << 3) | 2;  // length-delimited
   p = CodedOutputStream::WriteVarint64ToArray(body, p);
-  request.SerializeWithCachedSizesToArray(p);
+  p = request.SerializeWithCachedSizesToArray(p);
+  if (credit > 0) {
+    *p++ = (WorkerRequest::kStreamCreditFieldNumber << 3) | 0;  // varint
+    CodedOutputStream::WriteVarint32ToArray(credit, p);
+  }
   Send(std::move(frame));
+  // After the send: a cancel that came first goes out behind the invoke.
+  if (pending_handle != nullptr) pending_handle->Attach(this, id);
   return absl::OkStatus();
 }
 

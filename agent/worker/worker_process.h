@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/worker/call_handle.h"
 #include "agent/worker/frame_io.h"
 #include "agent/worker/zygote_process.h"
 #include "common/clock.h"
@@ -52,10 +53,17 @@ namespace tether::agent {
 /// ABORTED ("worker process 123 exited (signal 9) during the call") and
 /// Options::on_exit reports it.
 ///
+/// A call can be cancelled through its CallHandle: a Python worker is sent
+/// `cancel` and interrupts the user code (the call ends CANCELLED); one that
+/// has not answered within Options::cancel_grace (stuck in C code) is
+/// killed, and so is a native worker at once, as native code cannot be
+/// interrupted safely. Killed workers fail their calls ABORTED and report a
+/// non-OK exit, so a WorkerPool replaces them.
+///
 /// Thread-safe. Call completions run on the I/O thread (or, for calls
 /// refused up front, on the caller's thread): keep them short and never
 /// destroy the WorkerProcess from one.
-class WorkerProcess {
+class WorkerProcess final : private CallHandle::Target {
  public:
   /// Completion of one call: the CallResult (a payload, or the RemoteError
   /// user code raised, plus captured output) or a status:
@@ -63,7 +71,24 @@ class WorkerProcess {
   /// (request or result over the frame limit), UNAVAILABLE (the worker is
   /// not serving: loading, draining, stopped), ABORTED (the worker exited
   /// during the call), INTERNAL (protocol violation).
+  /// CANCELLED when the call was cancelled and stopped.
   using Done = std::function<void(absl::StatusOr<tether::v1::CallResult>)>;
+
+  /// One call: its completion and, optionally, what it streams before it.
+  /// The callbacks run on the I/O thread, in the order the worker sent
+  /// them, all before `done`; keep them short and non-blocking.
+  struct Call {
+    Done done;
+    /// > 0: a streamed call (InvokeStream): the worker may send this many
+    /// items before the caller grants more (CallHandle::GrantCredit).
+    uint32_t stream_credit = 0;
+    /// Each item a streamed call's generator yields.
+    std::function<void(std::string item)> on_item;
+    /// Each line the call prints, as it prints it (calls with `logs` set).
+    std::function<void(tether::v1::LogLine line)> on_log;
+    /// Optional: lets the caller cancel the call and grant credit.
+    std::shared_ptr<CallHandle> handle;
+  };
 
   struct Options {
     /// RUNTIME_PYTHON (or UNSPECIFIED) runs `python runner_path`;
@@ -94,8 +119,19 @@ class WorkerProcess {
     absl::Duration drain_timeout = absl::Minutes(10);
     /// Limit on request and response frames (the worker is told too).
     uint32_t max_frame_bytes = kDefaultMaxFrameBytes;
-    /// Time for the load, drain and stop deadlines. Not owned; never null.
+    /// After a cancel: time a Python call has to stop before the worker is
+    /// killed.
+    absl::Duration cancel_grace = absl::Seconds(2);
+    /// Time for the load, drain, stop and cancel deadlines. Not owned;
+    /// never null.
     Clock* clock = Clock::Real();
+    /// Optional: sees every line the worker prints, on the I/O thread: live
+    /// for calls with `logs` set, at the call's end for the others (from
+    /// CallResult.logs), and lines printed outside calls (at import, by
+    /// background threads; empty request_id). Must not block: it runs on
+    /// the thread that reads every frame of this worker. `replica` is left
+    /// empty.
+    std::function<void(const tether::v1::LogLine&)> on_log;
     /// Called once on the I/O thread after the process was reaped and its
     /// outstanding calls failed. OK when it exited because Drain or Stop
     /// asked it to; otherwise why: ABORTED with the exit status, or the load
@@ -128,11 +164,12 @@ class WorkerProcess {
   /// Sends one call; `done` runs exactly once. Never blocks on the worker:
   /// when the socket buffer is full the frame is queued for the I/O thread.
   void Invoke(const tether::v1::InvokeRequest& request, Done done);
+  void Invoke(const tether::v1::InvokeRequest& request, Call call);
 
   /// Invoke, except that a call refused up front (UNAVAILABLE: not serving;
   /// RESOURCE_EXHAUSTED: request too large) returns the status and leaves
-  /// `done` untouched, so the caller can try another worker.
-  absl::Status TryInvoke(const tether::v1::InvokeRequest& request, Done& done);
+  /// `call` untouched, so the caller can try another worker.
+  absl::Status TryInvoke(const tether::v1::InvokeRequest& request, Call& call);
 
   /// Refuses new calls, lets the outstanding ones finish (up to
   /// drain_timeout), then stops the process. Returns at once.
@@ -168,9 +205,29 @@ class WorkerProcess {
     kExited,
   };
 
+  // A call sent and not completed. The stream callbacks are shared so the
+  // I/O thread can run them without holding mu_.
+  struct Pending {
+    Done done;
+    std::shared_ptr<const Call> events;  // Null without stream callbacks.
+    std::shared_ptr<CallHandle> handle;
+    std::string request_id;
+    // Cancel was sent; the worker is killed if the call is still here then.
+    absl::Time cancel_deadline = absl::InfiniteFuture();
+  };
+
   explicit WorkerProcess(Options options);
 
+  // CallHandle::Target, any thread.
+  void CancelCall(uint64_t id) override ABSL_LOCKS_EXCLUDED(mu_);
+  void GrantCall(uint64_t id, uint32_t items) override;
+
   // I/O thread.
+  // Takes a live log line or item of call `id`.
+  void DispatchStreamed(tether::v1::WorkerResponse& response);
+  // Completes call `id` with `outcome` and detaches its handle.
+  void Complete(Pending pending,
+                absl::StatusOr<tether::v1::CallResult> outcome);
   void Run();
   absl::Status SpawnChild();
   // Publishes SpawnChild's outcome to Spawn; false when it failed.
@@ -203,6 +260,9 @@ class WorkerProcess {
   void BeginStopLocked(absl::Status reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Protocol violations: SIGKILL at once, calls fail with `note`.
   void KillNowLocked(absl::string_view note) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // SIGKILL at once with `reason` as the exit status.
+  void KillLocked(absl::Status reason, absl::string_view note)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker closed its socket: give it stop_grace to exit by itself.
   void OnSocketClosedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -245,7 +305,9 @@ class WorkerProcess {
   absl::Time term_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time kill_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   uint64_t next_id_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, Done> pending_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  // Pending calls with a cancel_deadline (Tick scans only when > 0).
+  int cancelling_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Frames (or a frame's tail) the socket had no room for; flushed by the
   // I/O thread when the socket is writable.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/worker/call_handle.h"
 #include "agent/worker/worker_test_util.h"
 #include "common/clock.h"
 #include "common/files.h"
@@ -547,6 +548,172 @@ TEST_F(ZygoteWorkerTest, NativeWorkersAreNeverForked) {
       WorkerProcess::Spawn(std::move(options)).status()));
 }
 
+constexpr char kStreamModule[] = R"py(
+import signal
+import sys
+import time
+
+print("imported")
+
+
+def count(n):
+    for i in range(n):
+        yield i
+
+
+def nap():
+    print("napping")
+    time.sleep(60)
+
+
+def stubborn():
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # As if stuck in C code.
+    print("stuck")
+    time.sleep(60)
+
+
+def add(a, b):
+    print("adding")
+    return a + b
+)py";
+
+// Collects what a call streams; thread-safe.
+class StreamRecorder {
+ public:
+  WorkerProcess::Call MakeCall(CallWaiter& waiter, uint32_t credit) {
+    WorkerProcess::Call call;
+    call.done = waiter.Callback();
+    call.stream_credit = credit;
+    call.handle = handle;
+    call.on_item = [this](std::string item) {
+      absl::MutexLock lock(&mu_);
+      items_.push_back(std::move(item));
+    };
+    call.on_log = [this](LogLine line) {
+      absl::MutexLock lock(&mu_);
+      lines_.push_back(line.text());
+    };
+    return call;
+  }
+  std::vector<std::string> WaitForItems(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return items_.size() >= n;
+    };
+    EXPECT_TRUE(
+        mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60)));
+    return items_;
+  }
+  void WaitForLine(const std::string& text) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return std::find(lines_.begin(), lines_.end(), text) != lines_.end();
+    };
+    EXPECT_TRUE(
+        mu_.AwaitWithTimeout(absl::Condition(&seen), absl::Seconds(60)));
+  }
+
+  std::shared_ptr<CallHandle> handle = std::make_shared<CallHandle>();
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> items_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
+
+class StreamingWorkerTest : public WorkerProcessTest {
+ protected:
+  void SetUp() override {
+    dir_ = MakeRevisionDir("stream", {{"mod.py", kStreamModule}});
+  }
+};
+
+TEST_F(StreamingWorkerTest, StreamsItemsWithinItsCredit) {
+  auto worker = Start(PythonOptions("count"));
+  ASSERT_NE(worker, nullptr);
+  StreamRecorder recorder;
+  CallWaiter waiter;
+  worker->Invoke(Call("", R"({"args": [5]})"), recorder.MakeCall(waiter, 2));
+  EXPECT_THAT(recorder.WaitForItems(2), ElementsAre("0", "1"));
+  recorder.handle->GrantCredit(10);
+  EXPECT_EQ(Payload(waiter.Wait()), "");
+  EXPECT_THAT(recorder.WaitForItems(5), ElementsAre("0", "1", "2", "3", "4"));
+  // Unary, the generator is refused.
+  CallWaiter unary;
+  worker->Invoke(Call("", R"({"args": [5]})"), unary.Callback());
+  const CallWaiter::Outcome refused = unary.Wait();
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("InvokeStream"));
+}
+
+TEST_F(StreamingWorkerTest, CancelInterruptsASleepAndTheWorkerServesOn) {
+  auto worker = Start(PythonOptions("nap"));
+  ASSERT_NE(worker, nullptr);
+  StreamRecorder recorder;
+  CallWaiter waiter;
+  tether::v1::InvokeRequest request = Call("", "");
+  request.set_logs(true);
+  worker->Invoke(request, recorder.MakeCall(waiter, 0));
+  recorder.WaitForLine("napping");
+  recorder.handle->Cancel();
+  const CallWaiter::Outcome outcome = waiter.Wait();
+  EXPECT_TRUE(absl::IsCancelled(outcome.status())) << outcome.status();
+  EXPECT_EQ(worker->outstanding(), 0);
+  // Same process, still serving.
+  EXPECT_TRUE(worker->serving());
+  CallWaiter next;
+  recorder.handle = std::make_shared<CallHandle>();
+  worker->Invoke(request, recorder.MakeCall(next, 0));
+  recorder.handle->Cancel();
+  EXPECT_TRUE(absl::IsCancelled(next.Wait().status()));
+  EXPECT_TRUE(exits().empty());
+}
+
+TEST_F(StreamingWorkerTest, ACallThatIgnoresTheCancelIsKilledAfterTheGrace) {
+  SimulatedClock clock;
+  WorkerProcess::Options options = PythonOptions("stubborn");
+  options.clock = &clock;
+  options.cancel_grace = absl::Seconds(2);
+  auto worker = Start(options);
+  ASSERT_NE(worker, nullptr);
+  StreamRecorder recorder;
+  CallWaiter waiter;
+  tether::v1::InvokeRequest request = Call("", "");
+  request.set_logs(true);
+  worker->Invoke(request, recorder.MakeCall(waiter, 0));
+  recorder.WaitForLine("stuck");
+  recorder.handle->Cancel();
+  clock.AwaitTimedWaiters(1);
+  clock.Advance(absl::Seconds(2));
+  const CallWaiter::Outcome outcome = waiter.Wait();
+  EXPECT_TRUE(absl::IsAborted(outcome.status())) << outcome.status();
+  worker->Stop();
+  ASSERT_EQ(exits().size(), 1u);
+  EXPECT_TRUE(absl::IsAborted(exits()[0])) << exits()[0];
+  EXPECT_THAT(exits()[0].message(), HasSubstr("did not stop"));
+}
+
+TEST_F(StreamingWorkerTest, OnLogSeesLinesInAndOutsideCalls) {
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, std::string>> seen;  // (request id, text)
+  WorkerProcess::Options options = PythonOptions("add");
+  options.on_log = [&](const LogLine& line) {
+    absl::MutexLock lock(&mu);
+    seen.emplace_back(line.request_id(), line.text());
+  };
+  auto worker = Start(options);
+  ASSERT_NE(worker, nullptr);
+  tether::v1::InvokeRequest request = Call("", R"({"args": [1, 2]})");
+  request.set_request_id("r1");
+  EXPECT_EQ(Payload(CallAndWait(*worker, request)), "3");
+  request.set_request_id("r2");
+  request.set_logs(true);
+  EXPECT_EQ(Payload(CallAndWait(*worker, request)), "3");
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(seen, ElementsAre(Pair("", "imported"), Pair("r1", "adding"),
+                                Pair("r2", "adding")));
+}
+
 class NativeWorkerTest : public WorkerProcessTest {
  protected:
   WorkerProcess::Options NativeOptions() {
@@ -561,6 +728,27 @@ class NativeWorkerTest : public WorkerProcessTest {
     return options;
   }
 };
+
+TEST_F(NativeWorkerTest, CancellingANativeCallKillsTheWorker) {
+  absl::StatusOr<std::string> library =
+      FindDataFile("agent/native/libblocking_test.so");
+  ASSERT_TRUE(library.ok()) << library.status();
+  WorkerProcess::Options options = NativeOptions();
+  options.load.set_root(library->substr(0, library->rfind('/')));
+  options.load.set_module("libblocking_test.so");
+  auto worker = Start(options);
+  ASSERT_NE(worker, nullptr);
+  StreamRecorder recorder;
+  CallWaiter waiter;
+  worker->Invoke(Call("", "", tether::v1::CODEC_RAW),
+                 recorder.MakeCall(waiter, 0));
+  recorder.handle->Cancel();
+  const CallWaiter::Outcome outcome = waiter.Wait();
+  EXPECT_TRUE(absl::IsAborted(outcome.status())) << outcome.status();
+  worker->Stop();
+  ASSERT_EQ(exits().size(), 1u);
+  EXPECT_THAT(exits()[0].message(), HasSubstr("native calls cannot"));
+}
 
 TEST_F(NativeWorkerTest, EchoesRawAndJsonPayloads) {
   auto worker = Start(NativeOptions());

@@ -10,6 +10,9 @@
 // sends `load` once (id kLoadRequestId), then `invoke`s with ids from
 // kFirstInvokeId up; the worker handles requests one at a time and answers
 // each with the same id. It exits 0 when the agent closes the socket.
+// Python workers also take `cancel` and `credit` while a call runs, stream
+// `item`s and live `log` lines before a call's result (id 0: a line printed
+// outside any call), and answer a cancelled call with `cancelled`.
 //
 // A Python worker may instead be forked by a zygote (zygote_process.h):
 // then its socket is whatever fd the zygote received, and the protocol on
@@ -30,6 +33,9 @@ inline constexpr uint64_t kFirstInvokeId = 2;
 // that does not load, a codec the runtime does not support.
 // -> INVALID_ARGUMENT.
 inline constexpr char kInvalidPayloadType[] = "tether.InvalidPayload";
+// A unary call returned a generator: it must be called with InvokeStream.
+// -> INVALID_ARGUMENT.
+inline constexpr char kStreamRequiredType[] = "tether.StreamRequired";
 // The encoded result does not fit in a frame. -> RESOURCE_EXHAUSTED.
 inline constexpr char kResultTooLargeType[] = "tether.ResultTooLarge";
 // A frame the worker could not decode (a bug on one side).

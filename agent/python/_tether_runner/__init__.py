@@ -18,8 +18,12 @@ Protocol (proto/tether/v1/worker.proto, agent/worker/worker_protocol.h):
 every frame is a 4-byte little-endian length and a serialized WorkerRequest
 (agent -> worker) or WorkerResponse (worker -> agent). The first request is
 `load`; then come `invoke`s. Requests are handled one at a time, in order,
-and every response carries its request's id. The process exits 0 when the
-agent closes the socket.
+on the main thread, and every response carries its request's id; a reader
+thread takes `cancel` (the call is interrupted, see runner.py) and `credit`
+(a streamed call may send more items) meanwhile. A call streams `item`s
+and, with `logs` set, live `log` lines before its result; lines printed
+outside calls go out as `log` frames with id 0. The process exits 0 when
+the agent closes the socket.
 
 Standard library only, and no syntax newer than the oldest Python a user's
 image may have: the runner runs on the user's python3, not ours.

@@ -35,7 +35,7 @@ def main(argv):
     if is_zygote:
         return zygote.zygote_main(fd, max_frame_bytes)
     try:
-        serve(fd, runner.Runner(max_frame_bytes).handle)
+        serve(fd, runner.Runner(max_frame_bytes))
     except (BrokenPipeError, ConnectionResetError):
         pass  # The agent is gone; nothing to tell.
     return 0

@@ -6,6 +6,10 @@ import io
 # call cannot blow the frame limit with logs.
 MAX_LOG_BYTES = 1 << 20
 
+# An unterminated line longer than this is cut here, so output without
+# newlines cannot grow without bound.
+MAX_LINE_CHARS = 64 << 10
+
 
 class _BinaryCapture:
     """sys.stdout.buffer for code that writes bytes."""
@@ -24,16 +28,21 @@ class _BinaryCapture:
 class LineCapture(io.TextIOBase):
     """A sys.stdout/sys.stderr stand-in that turns writes into LogLines.
 
-    Installed only while a call runs; between calls (start() not called or
-    after finish()) writes go to the real stream, for threads that kept a
-    reference to it. Not thread-safe, as the real streams' users expect none.
+    While a call runs, lines are collected (start) or handed to a sink as
+    they are printed (start_live). Between calls writes go to the real
+    stream, and with an `idle_sink` each whole line goes there too (the
+    worker's output at import or from background threads reaches the
+    agent). Not thread-safe, as the real streams' users expect none.
     """
 
-    def __init__(self, stream_id, real):
+    def __init__(self, stream_id, real, idle_sink=None):
         super().__init__()
         self._stream_id = stream_id
         self._real = real
+        self._idle_sink = idle_sink
         self._logs = None
+        self._sink = None
+        self._idle_partial = ""
         self._partial = ""
         self._budget = 0
         self.buffer = _BinaryCapture(self)
@@ -63,14 +72,29 @@ class LineCapture(io.TextIOBase):
         self._partial = ""
         self._budget = MAX_LOG_BYTES
 
+    def start_live(self, sink):
+        """Calls sink(stream id, line) for each line until finish()."""
+        self.start(None)
+        self._sink = sink
+
     def finish(self):
         """Adds the unterminated last line, if any, and stops capturing."""
-        if self._logs is not None and self._partial:
+        if self._partial:
             self._add(self._partial)
         self._logs = None
+        self._sink = None
         self._partial = ""
 
+    @property
+    def _capturing(self):
+        return self._logs is not None or self._sink is not None
+
     def _add(self, line):
+        if self._sink is not None:
+            self._sink(self._stream_id, line)
+            return
+        if self._logs is None:
+            return
         self._budget -= len(line) + 1
         if self._budget >= 0:
             self._logs.append((self._stream_id, line))
@@ -82,10 +106,18 @@ class LineCapture(io.TextIOBase):
     def write(self, s):
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not %s" % type(s).__name__)
-        if self._logs is None:
+        if not self._capturing:
+            if self._idle_sink is not None and s:
+                lines = (self._idle_partial + s).split("\n")
+                self._idle_partial = lines.pop()[-MAX_LOG_BYTES:]
+                for line in lines:
+                    self._idle_sink(self._stream_id, line)
             return self._real.write(s)
         if "\n" not in s:
             self._partial += s
+            if len(self._partial) > MAX_LINE_CHARS:
+                self._add(self._partial)
+                self._partial = ""
             return len(s)
         lines = (self._partial + s).split("\n")
         self._partial = lines.pop()

@@ -7,6 +7,8 @@ the first two to a gRPC status):
   tether.ResultTooLarge     the encoded result does not fit in a frame
   tether.ProtocolError      a frame that cannot be decoded, or out of order
   tether.ZygoteUnsupported  this Python cannot run a zygote
+  tether.StreamRequired     a unary call returned a generator (call it with
+                            InvokeStream)
 """
 
 import traceback
@@ -15,6 +17,14 @@ INVALID_PAYLOAD = "tether.InvalidPayload"
 RESULT_TOO_LARGE = "tether.ResultTooLarge"
 PROTOCOL_ERROR = "tether.ProtocolError"
 ZYGOTE_UNSUPPORTED = "tether.ZygoteUnsupported"
+STREAM_REQUIRED = "tether.StreamRequired"
+
+
+class CallCancelled(BaseException):
+    """Raised in the call's thread when the agent cancels the call (its
+    caller went away or its deadline passed). A BaseException, like
+    KeyboardInterrupt, so `except Exception` in user code does not swallow
+    it."""
 
 
 class CallError(Exception):

@@ -13,6 +13,9 @@ from _tether_runner.test_util import (
     MODULE,
     ZIPAPP,
     FrameSocket,
+    cancel_request,
+    credit_request,
+    decode_response,
     invoke_request,
     load_request,
     temp_dir,
@@ -79,6 +82,53 @@ class ZipappWorkerTest(unittest.TestCase):
             json.loads(reply["payload"]),
             [os.path.join(tmp, "tether_runner.py"), "mine", tmp, []],
         )
+        self.finish(sock)
+
+    def test_cancel_reaches_a_call_in_progress_and_queued_ones(self):
+        tmp = temp_dir()
+        write_files(
+            tmp,
+            {
+                "slow.py": """
+                    import time
+                    print("imported")
+
+                    def nap(seconds):
+                        print("napping")
+                        time.sleep(seconds)
+                        return seconds
+                """
+            },
+        )
+        sock = self.start()
+        sock.send(load_request(1, tmp, "slow", "nap"))
+        size = int.from_bytes(sock._reader.read(4), "little")
+        imported = decode_response(sock._reader.read(size))
+        self.assertEqual((imported["id"], imported["kind"]), (0, "log"))
+        self.assertEqual(imported["log"]["text"], "imported")
+        self.assertTrue(sock.receive()["loaded"])
+        sock.send(invoke_request(2, payload=b'{"args":[60]}', logs=True))
+        sock.send(invoke_request(3, payload=b'{"args":[60]}'))
+        # The line shows the call is in time.sleep (or about to be).
+        self.assertEqual(sock.receive()["log"]["text"], "napping")
+        sock.send(cancel_request(3))  # Queued: answered at once.
+        self.assertEqual((sock.receive()["id"]), 3)
+        sock.send(cancel_request(2))
+        self.assertEqual(sock.receive()["kind"], "cancelled")
+        reply = sock.roundtrip(invoke_request(4, payload=b'{"args":[0]}'))
+        self.assertEqual((reply["id"], reply["payload"]), (4, b"0"))
+        self.finish(sock)
+
+    def test_stream_waits_for_credit(self):
+        tmp = temp_dir()
+        write_files(tmp, {"gen.py": "def gen(n):\n    yield from range(n)\n"})
+        sock = self.start()
+        self.assertTrue(sock.roundtrip(load_request(1, tmp, "gen", "gen"))["loaded"])
+        sock.send(invoke_request(2, payload=b'{"args":[5]}', stream_credit=2))
+        self.assertEqual([sock.receive()["item"] for _ in range(2)], [b"0", b"1"])
+        sock.send(credit_request(2, 10))
+        self.assertEqual([sock.receive()["item"] for _ in range(3)], [b"2", b"3", b"4"])
+        self.assertEqual(sock.receive()["kind"], "result")
         self.finish(sock)
 
 

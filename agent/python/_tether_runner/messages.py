@@ -23,15 +23,34 @@ CODEC_RAW = 3
 # LogLine.Stream values (call.proto).
 STREAM_STDOUT = 1
 STREAM_STDERR = 2
+STREAM_LOGGING = 3
 
 # The zygote's error packets must fit in the socket's send buffer.
 MAX_ZYGOTE_TRACEBACK_CHARS = 32 << 10
 
 
-# WorkerRequest (worker.proto): id = 1, load = 2, invoke = 3.
+# WorkerRequest (worker.proto): id = 1, load = 2, invoke = 3, cancel = 4,
+#   credit = 5, stream_credit = 6.
 # LoadCallable: root = 1, module = 2, name = 3, init_json = 4, preload = 5.
 # InvokeRequest (call.proto): method = 1, codec = 2, payload = 3,
-#   request_id = 4.
+#   request_id = 4, logs = 5.
+# Credit: items = 1. Cancel: empty.
+
+
+class Invoke:
+    """A decoded `invoke` request."""
+
+    __slots__ = ("method", "codec", "payload", "request_id", "logs", "stream_credit")
+
+    def __init__(self, method="", codec=CODEC_UNSPECIFIED, payload=b"", request_id=""):
+        self.method = method
+        self.codec = codec
+        self.payload = payload
+        self.request_id = request_id
+        # Send log lines as `log` frames as they are printed.
+        self.logs = False
+        # Items the call may stream before it needs credit; 0: a unary call.
+        self.stream_credit = 0
 
 
 def decode_load(data):
@@ -54,39 +73,53 @@ def decode_load(data):
 def decode_request(frame):
     """WorkerRequest -> (id, kind, body).
 
-    kind is "load" (body: dict from decode_load), "invoke" (body: (method,
-    codec, payload bytes, request_id)) or None (body: None).
+    kind is "load" (body: dict from decode_load), "invoke" (body: Invoke),
+    "cancel" (body: None), "credit" (body: items) or None (body: None).
     """
     rid = 0
     kind = None
     body = None
+    stream_credit = 0
     for number, value in decode_fields(frame):
         if number == 1:
             rid = value
         elif number == 2:
             kind, body = "load", decode_load(value)
         elif number == 3:
-            method = ""
-            codec = CODEC_UNSPECIFIED
-            payload = b""
-            request_id = ""
+            call = Invoke()
             for n, v in decode_fields(value):
                 if n == 1:
-                    method = decode_str(v)
+                    call.method = decode_str(v)
                 elif n == 2:
-                    codec = v
+                    call.codec = v
                 elif n == 3:
-                    payload = bytes(v)
+                    call.payload = bytes(v)
                 elif n == 4:
-                    request_id = decode_str(v)
-            kind, body = "invoke", (method, codec, payload, request_id)
+                    call.request_id = decode_str(v)
+                elif n == 5:
+                    call.logs = bool(v)
+            kind, body = "invoke", call
+        elif number == 4:
+            kind, body = "cancel", None
+        elif number == 5:
+            items = 0
+            for n, v in decode_fields(value):
+                if n == 1:
+                    items = v
+            kind, body = "credit", items
+        elif number == 6:
+            stream_credit = value
+    if kind == "invoke":
+        body.stream_credit = stream_credit
     return rid, kind, body
 
 
-# WorkerResponse: id = 1, loaded = 2 (empty message), result = 3.
+# WorkerResponse: id = 1, loaded = 2 (empty message), result = 3, item = 4,
+#   log = 5, cancelled = 6 (empty message).
 # CallResult: replica = 1, payload = 2, error = 3, logs = 4 (repeated).
 # RemoteError: type = 1, message = 2, traceback = 3.
-# LogLine: stream = 1, text = 2.
+# LogLine: stream = 1, text = 2, request_id = 3, time = 5 (Timestamp:
+#   seconds = 1, nanos = 2), level = 6.
 
 
 def encode_remote_error(error_type, message, tb=""):
@@ -102,11 +135,39 @@ def encode_error(error_type, message, tb=""):
     return encode_len(3, encode_remote_error(error_type, message, tb))
 
 
+def encode_log_line(stream, text, level="", request_id="", when=None):
+    """A LogLine message body; `when` is a time.time() value or None."""
+    parts = [b"\x08", SMALL_VARINTS[stream], encode_len(2, to_utf8(text))]
+    if request_id:
+        parts.append(encode_len(3, to_utf8(request_id)))
+    if when is not None:
+        seconds = int(when)
+        parts.append(
+            encode_len(5, encode_uint(1, seconds) + encode_uint(2, int((when - seconds) * 1e9)))
+        )
+    if level:
+        parts.append(encode_len(6, to_utf8(level)))
+    return b"".join(parts)
+
+
 def encode_logs(logs):
-    return b"".join(
-        encode_len(4, b"\x08" + SMALL_VARINTS[stream] + encode_len(2, to_utf8(text)))
-        for stream, text in logs
-    )
+    """CallResult.logs from (stream, text) or (stream, text, level) tuples."""
+    return b"".join(encode_len(4, encode_log_line(*line)) for line in logs)
+
+
+def encode_item_response(rid, item):
+    """WorkerResponse with one streamed item."""
+    return b"".join((b"\x08", encode_varint(rid), b"\x22", encode_varint(len(item)), item))
+
+
+def encode_log_response(rid, line):
+    """WorkerResponse with one live LogLine (an encoded body); rid 0 outside
+    a call."""
+    return b"".join((b"\x08", encode_varint(rid), b"\x2a", encode_varint(len(line)), line))
+
+
+def encode_cancelled_response(rid):
+    return b"\x08" + encode_varint(rid) + b"\x32\x00"
 
 
 def encode_response(rid, result=None, loaded=False):

@@ -17,7 +17,25 @@ class WorkerMessagesTest(unittest.TestCase):
         )
         rid, kind, body = messages.decode_request(frame)
         self.assertEqual((rid, kind), (7, "invoke"))
-        self.assertEqual(body, ("m", messages.CODEC_UNSPECIFIED, b"p", ""))
+        self.assertEqual(
+            (body.method, body.codec, body.payload, body.request_id, body.logs, body.stream_credit),
+            ("m", messages.CODEC_UNSPECIFIED, b"p", "", False, 0),
+        )
+
+    def test_stream_cancel_and_credit(self):
+        call = encode_len(3, encode_len(4, b"req") + encode_uint(5, 1)) + encode_uint(6, 8)
+        rid, kind, body = messages.decode_request(encode_uint(1, 3) + call)
+        self.assertEqual(
+            (rid, kind, body.request_id, body.logs, body.stream_credit),
+            (3, "invoke", "req", True, 8),
+        )
+        self.assertEqual(
+            messages.decode_request(encode_uint(1, 3) + encode_len(4, b"")), (3, "cancel", None)
+        )
+        self.assertEqual(
+            messages.decode_request(encode_uint(1, 3) + encode_len(5, encode_uint(1, 4))),
+            (3, "credit", 4),
+        )
 
     def test_repeated_preload(self):
         frame = load_request(1, "/r", "m", "f", preload=["a", "b"])
@@ -31,7 +49,17 @@ class WorkerMessagesTest(unittest.TestCase):
     def test_responses(self):
         self.assertEqual(
             decode_response(messages.encode_response(300, loaded=True)),
-            {"id": 300, "loaded": True, "payload": None, "error": None, "logs": []},
+            {"id": 300, "kind": "loaded", "loaded": True, "payload": None, "error": None,
+             "logs": [], "item": None, "log": None},
+        )
+        self.assertEqual(decode_response(messages.encode_item_response(2, b"it"))["item"], b"it")
+        self.assertEqual(
+            decode_response(messages.encode_cancelled_response(2))["kind"], "cancelled"
+        )
+        line = messages.encode_log_line(messages.STREAM_LOGGING, "t", "INFO", "r", 5.5)
+        self.assertEqual(
+            decode_response(messages.encode_log_response(0, line))["log"],
+            {"stream": 3, "text": "t", "request_id": "r", "level": "INFO", "time": 5.5},
         )
         result = messages.encode_error_result(
             "ValueError", "bad", "Traceback", [(messages.STREAM_STDERR, "why")]
@@ -40,7 +68,10 @@ class WorkerMessagesTest(unittest.TestCase):
             decode_response(messages.encode_response(2, result)),
             {
                 "id": 2,
+                "kind": "result",
                 "loaded": False,
+                "item": None,
+                "log": None,
                 "payload": None,
                 "error": ("ValueError", "bad", "Traceback"),
                 "logs": [(messages.STREAM_STDERR, "why")],

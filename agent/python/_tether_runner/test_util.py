@@ -78,20 +78,73 @@ def load_request(rid, root, module, name, init_json="", preload=()):
     return encode_uint(1, rid) + encode_len(2, body)
 
 
-def invoke_request(rid, method="", codec=CODEC_JSON, payload=b""):
+def invoke_request(
+    rid, method="", codec=CODEC_JSON, payload=b"", request_id="", logs=False, stream_credit=0
+):
     body = encode_len(1, method.encode()) + encode_uint(2, codec) + encode_len(3, payload)
-    return encode_uint(1, rid) + encode_len(3, body)
+    if request_id:
+        body += encode_len(4, request_id.encode())
+    if logs:
+        body += encode_uint(5, 1)
+    frame = encode_uint(1, rid) + encode_len(3, body)
+    if stream_credit:
+        frame += encode_uint(6, stream_credit)
+    return frame
+
+
+def cancel_request(rid):
+    return encode_uint(1, rid) + encode_len(4, b"")
+
+
+def credit_request(rid, items):
+    return encode_uint(1, rid) + encode_len(5, encode_uint(1, items))
+
+
+def decode_log_line(data):
+    """LogLine -> dict(stream, text, request_id, level, time)."""
+    out = {"stream": 0, "text": "", "request_id": "", "level": "", "time": None}
+    for number, value in decode_fields(data):
+        if number == 1:
+            out["stream"] = value
+        elif number == 2:
+            out["text"] = decode_str(value)
+        elif number == 3:
+            out["request_id"] = decode_str(value)
+        elif number == 5:
+            fields = dict(decode_fields(value))
+            out["time"] = fields.get(1, 0) + fields.get(2, 0) / 1e9
+        elif number == 6:
+            out["level"] = decode_str(value)
+    return out
 
 
 def decode_response(data):
-    """WorkerResponse -> dict(id, loaded, payload, error, logs)."""
-    out = {"id": 0, "loaded": False, "payload": None, "error": None, "logs": []}
+    """WorkerResponse -> dict(id, kind, loaded, payload, error, logs, item,
+    log); kind is "loaded", "result", "item", "log" or "cancelled"."""
+    out = {
+        "id": 0,
+        "kind": None,
+        "loaded": False,
+        "payload": None,
+        "error": None,
+        "logs": [],
+        "item": None,
+        "log": None,
+    }
     for number, value in decode_fields(data):
         if number == 1:
             out["id"] = value
+        elif number == 4:
+            out["kind"], out["item"] = "item", bytes(value)
+        elif number == 5:
+            out["kind"], out["log"] = "log", decode_log_line(value)
+        elif number == 6:
+            out["kind"] = "cancelled"
         elif number == 2:
+            out["kind"] = "loaded"
             out["loaded"] = True
         elif number == 3:
+            out["kind"] = "result"
             for n, v in decode_fields(value):
                 if n == 2:
                     out["payload"] = bytes(v)
@@ -134,16 +187,27 @@ def decode_zygote_response(data):
 
 
 class FrameSocket:
-    """The agent's end of a worker's socket: one request, one response."""
+    """The agent's end of a worker's socket."""
 
     def __init__(self, sock):
         self.sock = sock
         self._reader = sock.makefile("rb")
 
-    def roundtrip(self, frame):
+    def send(self, frame):
         self.sock.sendall(len(frame).to_bytes(4, "little") + frame)
-        size = int.from_bytes(self._reader.read(4), "little")
-        return decode_response(self._reader.read(size))
+
+    def receive(self):
+        """The next response, as decode_response; skips live lines printed
+        outside calls (id 0)."""
+        while True:
+            size = int.from_bytes(self._reader.read(4), "little")
+            reply = decode_response(self._reader.read(size))
+            if reply["id"] != 0:
+                return reply
+
+    def roundtrip(self, frame):
+        self.send(frame)
+        return self.receive()
 
     def close(self):
         self._reader.close()

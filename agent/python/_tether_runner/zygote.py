@@ -286,7 +286,7 @@ class Zygote:
             self._children.clear()
             os.set_inheritable(worker_fd, False)
             purge_revision_modules(self._root)
-            serve(worker_fd, Runner(self._max_frame_bytes).handle)
+            serve(worker_fd, Runner(self._max_frame_bytes))
             code = 0
         except (BrokenPipeError, ConnectionResetError):
             code = 0  # The agent is gone.
