@@ -11,6 +11,7 @@
 #include "agent/worker/call_handle.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
+#include "common/request_id.h"
 #include "servicespec/validate.h"
 
 namespace tether::agent {
@@ -307,6 +308,20 @@ grpc::Status InvokeService::Check(grpc::CallbackServerContext* context,
   return grpc::Status::OK;
 }
 
+namespace {
+
+// Calls straight from clients may leave the id to the agent: every log line
+// of a call carries one.
+const InvokeRequest& WithRequestId(const InvokeRequest& request,
+                                   InvokeRequest* copy) {
+  if (!request.request_id().empty()) return request;
+  *copy = request;
+  copy->set_request_id(NewRequestId());
+  return *copy;
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* InvokeService::Invoke(
     grpc::CallbackServerContext* context, const InvokeRequest* request,
     tether::v1::InvokeResponse* response) {
@@ -315,7 +330,8 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
   if (!status.ok()) {
     reactor->Refuse(status);
   } else {
-    reactor->Start(pool_, *request);
+    InvokeRequest copy;
+    reactor->Start(pool_, WithRequestId(*request, &copy));
   }
   return reactor;
 }
@@ -328,7 +344,8 @@ grpc::ServerWriteReactor<InvokeEvent>* InvokeService::InvokeStream(
   if (!status.ok()) {
     reactor->Refuse(status);
   } else {
-    reactor->Start(pool_, *request);
+    InvokeRequest copy;
+    reactor->Start(pool_, WithRequestId(*request, &copy));
   }
   return reactor;
 }

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/message_limits.h"
+#include "common/request_id.h"
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "servicespec/validate.h"
@@ -21,19 +21,6 @@ using tether::v1::CallResult;
 using tether::v1::Codec;
 using tether::v1::InvokeRequest;
 using tether::v1::InvokeResponse;
-
-// 16 lowercase hex digits, formatted by hand: this runs on every call, and
-// StrFormat would parse its format string each time.
-void SetNewRequestId(InvokeRequest* invoke) {
-  static thread_local absl::BitGen gen;
-  uint64_t value = absl::Uniform<uint64_t>(gen);
-  char id[16];
-  for (int i = 15; i >= 0; --i) {
-    id[i] = "0123456789abcdef"[value & 0xf];
-    value >>= 4;
-  }
-  invoke->set_request_id(id, sizeof(id));
-}
 
 // Fan-out bookkeeping shared by the per-replica callbacks of one call.
 struct FanOut {
@@ -94,11 +81,8 @@ void FillInvoke(const CallRequest& request, Codec codec,
   invoke->set_method(request.method());
   invoke->set_codec(codec);
   invoke->set_payload(request.payload());
-  if (request.request_id().empty()) {
-    SetNewRequestId(invoke);
-  } else {
-    invoke->set_request_id(request.request_id());
-  }
+  invoke->set_request_id(request.request_id().empty() ? NewRequestId()
+                                                      : request.request_id());
 }
 
 void PrepareContext(absl::Time deadline, const std::string& authorization,

@@ -24,6 +24,22 @@ std::unique_ptr<tether::v1::Agent::Stub> AgentStub(const std::string& address,
       address, grpc::InsecureChannelCredentials(), args));
 }
 
+tether::v1::InvokeRequest InvokeRequestFor(const CallRequest& request) {
+  tether::v1::InvokeRequest invoke;
+  invoke.set_method(request.method());
+  invoke.set_codec(request.codec());
+  invoke.set_payload(request.payload());
+  invoke.set_request_id(request.request_id());
+  invoke.set_logs(request.logs());
+  return invoke;
+}
+
+void SetDeadline(absl::Time deadline, grpc::ClientContext& context) {
+  if (deadline < absl::InfiniteFuture()) {
+    context.set_deadline(absl::ToChronoTime(deadline));
+  }
+}
+
 }  // namespace
 
 std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context) {
@@ -205,19 +221,77 @@ absl::Status DirectCaller::Call(const CallRequest& request,
   return CallTetherd(request, response, deadline, info);
 }
 
+template <typename Reader>
+absl::Status DirectCaller::Drain(Reader& reader, grpc::ClientContext& context,
+                                 const OnEvent& on_event, bool* received) {
+  tether::v1::InvokeEvent event;
+  bool stopped = false;
+  while (reader.Read(&event)) {
+    *received = true;
+    if (!on_event(event)) {
+      context.TryCancel();
+      stopped = true;
+      break;
+    }
+  }
+  const grpc::Status status = reader.Finish();
+  return stopped ? absl::CancelledError("the caller stopped reading")
+                 : FromGrpcStatus(status);
+}
+
+absl::Status DirectCaller::Stream(const CallRequest& request,
+                                  absl::Time deadline, const OnEvent& on_event,
+                                  CallInfo* info) {
+  if (request.service() != options_.service) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("service: this caller calls ", options_.service, ", not ",
+                     request.service()));
+  }
+  std::shared_ptr<const Snapshot> snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot = snapshot_;
+  }
+  std::shared_ptr<Replica> replica;
+  if (snapshot != nullptr && request.target() != CallRequest::TARGET_ALL) {
+    replica = Pick(*snapshot, request);
+  }
+  if (replica != nullptr) {
+    grpc::ClientContext context;
+    SetDeadline(deadline, context);
+    context.AddMetadata("authorization", snapshot->authorization);
+    const tether::v1::InvokeRequest invoke = InvokeRequestFor(request);
+    replica->outstanding.fetch_add(1);
+    auto reader = replica->stub->InvokeStream(&context, invoke);
+    bool received = false;
+    const absl::Status status = Drain(*reader, context, on_event, &received);
+    replica->outstanding.fetch_sub(1);
+    // Unreachable before anything came: tetherd can still run it.
+    if (received || !absl::IsUnavailable(status)) {
+      if (info != nullptr) info->direct = true;
+      return status;
+    }
+  }
+  grpc::ClientContext context;
+  SetDeadline(deadline, context);
+  DecorateForTetherd(context);
+  auto reader = tetherd_->CallStream(&context, request);
+  bool received = false;
+  const absl::Status status = Drain(*reader, context, on_event, &received);
+  if (info != nullptr) {
+    info->direct = false;
+    info->woke_after = WokeAfter(context);
+  }
+  return status;
+}
+
 absl::Status DirectCaller::CallAgent(const Snapshot& snapshot, Replica& replica,
                                      const CallRequest& request,
                                      CallResponse* response,
                                      absl::Time deadline) {
-  tether::v1::InvokeRequest invoke;
-  invoke.set_method(request.method());
-  invoke.set_codec(request.codec());
-  invoke.set_payload(request.payload());
-  invoke.set_request_id(request.request_id());
+  const tether::v1::InvokeRequest invoke = InvokeRequestFor(request);
   grpc::ClientContext context;
-  if (deadline < absl::InfiniteFuture()) {
-    context.set_deadline(absl::ToChronoTime(deadline));
-  }
+  SetDeadline(deadline, context);
   context.AddMetadata("authorization", snapshot.authorization);
   tether::v1::InvokeResponse invoked;
   replica.outstanding.fetch_add(1);
@@ -234,9 +308,7 @@ absl::Status DirectCaller::CallTetherd(const CallRequest& request,
                                        CallResponse* response,
                                        absl::Time deadline, CallInfo* info) {
   grpc::ClientContext context;
-  if (deadline < absl::InfiniteFuture()) {
-    context.set_deadline(absl::ToChronoTime(deadline));
-  }
+  SetDeadline(deadline, context);
   DecorateForTetherd(context);
   const grpc::Status status = tetherd_->Call(&context, request, response);
   if (info != nullptr) {

@@ -2,6 +2,7 @@
 #define TETHER_CLIENTS_CPP_DIRECT_CALLER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,19 @@ class DirectCaller {
                     tether::v1::CallResponse* response, absl::Time deadline,
                     CallInfo* info = nullptr);
 
+  /// Called with each event of a streamed call, in order, on the calling
+  /// thread; returning false cancels the call.
+  using OnEvent = std::function<bool(const tether::v1::InvokeEvent&)>;
+
+  /// Runs `request` as a stream: `Agent.InvokeStream` on one replica
+  /// (picked as Call picks), or `ControlPlane.CallStream` through tetherd
+  /// when no replica is ready, the agent cannot be reached before any event
+  /// arrived, or the call names no single replica (TARGET_ALL: rejected
+  /// there). Returns the stream's status (CANCELLED when `on_event` asked).
+  absl::Status Stream(const tether::v1::CallRequest& request,
+                      absl::Time deadline, const OnEvent& on_event,
+                      CallInfo* info = nullptr);
+
   /// The endpoints last received; nullopt before the first.
   std::optional<tether::v1::Endpoints> endpoints() const;
 
@@ -108,6 +122,11 @@ class DirectCaller {
                          const tether::v1::CallRequest& request,
                          tether::v1::CallResponse* response,
                          absl::Time deadline);
+  // Reads `reader` to its end through `on_event`; `received` says whether
+  // any event came.
+  template <typename Reader>
+  static absl::Status Drain(Reader& reader, grpc::ClientContext& context,
+                            const OnEvent& on_event, bool* received);
   absl::Status CallTetherd(const tether::v1::CallRequest& request,
                            tether::v1::CallResponse* response,
                            absl::Time deadline, CallInfo* info);
