@@ -1,5 +1,6 @@
 #include "tools/cli/call_command.h"
 
+#include <algorithm>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -76,6 +77,51 @@ absl::Status RunOnService(const Connection& connection,
   return status;
 }
 
+// Runs `request` as a stream, straight to an agent unless `via_tetherd`,
+// printing each event as it arrives. Returns the stream's status; the exit
+// code of what the call printed goes to `exit_code`.
+absl::Status StreamOnService(const Connection& connection,
+                             const tether::v1::CallRequest& request,
+                             bool via_tetherd, absl::Time deadline,
+                             Context& ctx, client::CallInfo* info,
+                             int* exit_code) {
+  auto print = [&](const tether::v1::InvokeEvent& event) {
+    const CallOutput output = RenderInvokeEvent(event, request.codec());
+    *ctx.err << output.err << std::flush;
+    *ctx.out << output.out << std::flush;
+    *exit_code = std::max(*exit_code, output.exit_code);
+    return true;
+  };
+  if (!via_tetherd) {
+    client::DirectCaller::Options options;
+    options.tetherd = connection.channel;
+    options.api_token = connection.token;
+    options.service = request.service();
+    ASSIGN_OR_RETURN(std::unique_ptr<client::DirectCaller> caller,
+                     client::DirectCaller::Create(options));
+    return caller->Stream(request, deadline, print, info);
+  }
+  grpc::ClientContext context;
+  connection.Decorate(context);
+  if (deadline < absl::InfiniteFuture()) {
+    context.set_deadline(absl::ToChronoTime(deadline));
+  }
+  auto reader = connection.stub->CallStream(&context, request);
+  tether::v1::InvokeEvent event;
+  while (reader->Read(&event)) print(event);
+  const absl::Status status = FromGrpcStatus(reader->Finish());
+  info->woke_after = client::WokeAfter(context);
+  return status;
+}
+
+void PrintLatency(const ParsedArgs& args, absl::Duration latency,
+                  Context& ctx) {
+  if (!args.Has("time")) return;
+  *ctx.err << absl::StrFormat("latency: %.3f ms",
+                              absl::ToDoubleMilliseconds(latency))
+           << std::endl;
+}
+
 int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   CallInput input;
   input.service = args.Positional(0);
@@ -117,14 +163,24 @@ int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   const absl::Time deadline = timeout_seconds > 0
                                   ? absl::Now() + absl::Seconds(timeout_seconds)
                                   : absl::InfiniteFuture();
+  const bool stream = args.Has("stream") || args.Has("logs");
+  if (stream && input.all) {
+    return UsageError(ctx, command,
+                      "--stream and --logs run on one replica, not --all");
+  }
+  request->set_logs(args.Has("logs"));
   tether::v1::CallResponse response;
   client::CallInfo info;
+  int stream_exit_code = 0;
   const absl::Time start = ctx.now();
+  const bool via_tetherd = args.Has("via-tetherd") || input.all;
   absl::Status status =
       (*connection)
-          ->Explain(RunOnService(**connection, *request,
-                                 args.Has("via-tetherd") || input.all, deadline,
-                                 &response, &info));
+          ->Explain(stream ? StreamOnService(**connection, *request,
+                                             via_tetherd, deadline, ctx, &info,
+                                             &stream_exit_code)
+                           : RunOnService(**connection, *request, via_tetherd,
+                                          deadline, &response, &info));
   const absl::Duration latency = ctx.now() - start;
   // A note, not an error: said even when the woken service then failed.
   *ctx.err << WakeNote(info.woke_after, input.service);
@@ -133,16 +189,16 @@ int RunCall(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
         "the call did not finish within --timeout ", args.Get("timeout"), "s"));
   }
   if (!status.ok()) return Fail(ctx, status);
+  if (stream) {
+    PrintLatency(args, latency, ctx);
+    return stream_exit_code;
+  }
 
   const CallOutput output =
       RenderCallResponse(response, request->codec(), input.all, *json);
   *ctx.err << output.err;
   *ctx.out << output.out << std::flush;
-  if (args.Has("time")) {
-    *ctx.err << absl::StrFormat("latency: %.3f ms",
-                                absl::ToDoubleMilliseconds(latency))
-             << std::endl;
-  }
+  PrintLatency(args, latency, ctx);
   return output.exit_code;
 }
 
@@ -163,7 +219,8 @@ Command CallCommand() {
       "Calls go straight to the service's agents (tetherd publishes where\n"
       "they are); through tetherd with --via-tetherd or --all, when no\n"
       "replica is ready (tetherd wakes a service at zero) or when the\n"
-      "agents cannot be reached from here.\n"
+      "agents cannot be reached from here. --stream prints a generator's\n"
+      "items one per line as they come; --logs the call's output live.\n"
       "\n"
       "  tether call hello --json '{\"args\": [\"world\"]}'\n"
       "  tether call model predict --raw-file input.bin > output.bin\n";
@@ -179,6 +236,9 @@ Command CallCommand() {
       {"replica", '\0', "NAME", "call this replica (e.g. hello-1)"},
       {"time", '\0', "", "print the call's round-trip latency on stderr"},
       {"timeout", '\0', "SECONDS", "give up after SECONDS (exit 4)"},
+      {"stream", '\0', "", "print a generator's items as it yields them"},
+      {"logs", '\0', "",
+       "print the call's log lines as they are printed (implies --stream)"},
       {"via-tetherd", '\0', "",
        "send the call through tetherd instead of straight to the agents"},
       OutputFlag(),

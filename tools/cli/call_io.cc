@@ -174,4 +174,39 @@ CallOutput RenderCallResponse(const CallResponse& response,
   return output;
 }
 
+CallOutput RenderInvokeEvent(const tether::v1::InvokeEvent& event,
+                             tether::v1::Codec codec) {
+  CallOutput output;
+  switch (event.kind_case()) {
+    case tether::v1::InvokeEvent::kItem:
+      output.out = codec == tether::v1::CODEC_JSON ||
+                           codec == tether::v1::CODEC_UNSPECIFIED
+                       ? absl::StrCat(event.item(), "\n")
+                       : event.item();
+      break;
+    case tether::v1::InvokeEvent::kLog: {
+      const tether::v1::LogLine& log = event.log();
+      std::string tag = absl::StrCat("[", log.replica(), "] ");
+      if (!log.level().empty()) absl::StrAppend(&tag, log.level(), " ");
+      output.err = PrefixLines(log.text(), tag);
+      break;
+    }
+    case tether::v1::InvokeEvent::kLogsDropped:
+      output.err = absl::StrCat("(", event.logs_dropped().lines(),
+                                " log lines dropped: printed faster than "
+                                "they could be sent)\n");
+      break;
+    case tether::v1::InvokeEvent::kResult: {
+      tether::v1::CallResponse response;
+      *response.add_results() = event.result();
+      output = RenderCallResponse(response, codec, /*per_replica=*/false,
+                                  /*json=*/false);
+      break;
+    }
+    default:
+      break;
+  }
+  return output;
+}
+
 }  // namespace tether::cli

@@ -53,6 +53,15 @@ CallOutput RenderCallResponse(const tether::v1::CallResponse& response,
                               tether::v1::Codec codec, bool per_replica,
                               bool json);
 
+/// Renders one event of a streamed call (`tether call --stream/--logs`) as
+/// it arrives: an item on its own line (JSON as sent, compact; raw and
+/// pickled bytes as they are), a log line as "[replica] text" (logging
+/// records with their level) on `err`, dropped lines as a note, and the
+/// result last as RenderCallResponse renders one (a returned value, or the
+/// remote traceback with exit code 1).
+CallOutput RenderInvokeEvent(const tether::v1::InvokeEvent& event,
+                             tether::v1::Codec codec);
+
 }  // namespace tether::cli
 
 #endif  // TETHER_TOOLS_CLI_CALL_IO_H_

@@ -363,6 +363,40 @@ TEST_F(CliTest, CallSaysWhenItWokeTheService) {
             "error: too slow\n");
 }
 
+TEST_F(CliTest, CallStreamPrintsEventsAsTheyCome) {
+  fake_.SetCallStream(
+      {Parse<tether::v1::InvokeEvent>(
+           R"pb(log { replica: "hello-0" text: "working" level: "INFO" })pb"),
+       Parse<tether::v1::InvokeEvent>(R"pb(item: "\"a\"")pb"),
+       Parse<tether::v1::InvokeEvent>(R"pb(logs_dropped { lines: 3 })pb"),
+       Parse<tether::v1::InvokeEvent>(R"pb(item: "\"b\"")pb"),
+       Parse<tether::v1::InvokeEvent>(R"pb(result { replica: "hello-0" })pb")},
+      grpc::Status::OK);
+  EXPECT_EQ(Run({"call", "hello", "--logs"}), kExitOk);
+  EXPECT_EQ(out(), "\"a\"\n\"b\"\n");
+  EXPECT_EQ(err(),
+            "[hello-0] INFO working\n"
+            "(3 log lines dropped: printed faster than they could be sent)\n");
+  ASSERT_EQ(fake_.calls().size(), 1u);
+  EXPECT_TRUE(fake_.calls()[0].logs());
+  EXPECT_EQ(Run({"call", "hello", "--stream", "--all"}), kExitUsage);
+}
+
+TEST_F(CliTest, CallStreamShowsARemoteException) {
+  fake_.SetCallStream(
+      {Parse<tether::v1::InvokeEvent>(R"pb(item: "1")pb"),
+       Parse<tether::v1::InvokeEvent>(R"pb(
+         result {
+           replica: "hello-0"
+           error { type: "ValueError" message: "bad" traceback: "Trace\n" }
+         }
+       )pb")},
+      grpc::Status::OK);
+  EXPECT_EQ(Run({"call", "hello", "--stream"}), kExitRemoteError);
+  EXPECT_EQ(out(), "1\n");
+  EXPECT_NE(err().find("ValueError"), std::string::npos) << err();
+}
+
 TEST_F(CliTest, CallRemoteExceptionExitsOne) {
   fake_.SetCall(Parse<tether::v1::CallResponse>(R"pb(
                   results {

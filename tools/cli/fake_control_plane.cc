@@ -171,6 +171,27 @@ grpc::Status FakeControlPlane::Call(grpc::ServerContext* context,
   return call_status_;
 }
 
+void FakeControlPlane::SetCallStream(
+    std::vector<tether::v1::InvokeEvent> events, grpc::Status status) {
+  absl::MutexLock lock(&mu_);
+  stream_events_ = std::move(events);
+  stream_status_ = std::move(status);
+}
+
+grpc::Status FakeControlPlane::CallStream(
+    grpc::ServerContext* context, const tether::v1::CallRequest* request,
+    grpc::ServerWriter<tether::v1::InvokeEvent>* writer) {
+  absl::MutexLock lock(&mu_);
+  calls_.push_back(*request);
+  for (const auto& [key, value] : call_trailers_) {
+    context->AddTrailingMetadata(key, value);
+  }
+  for (const tether::v1::InvokeEvent& event : stream_events_) {
+    if (!writer->Write(event)) break;
+  }
+  return stream_status_;
+}
+
 namespace {
 
 grpc::Status NotFound(const std::string& name) {

@@ -37,6 +37,9 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   /// Trailing metadata sent with every later Call answer (e.g.
   /// tether-woke-after-ms).
   void SetCallTrailer(std::string key, std::string value);
+  /// Events every later CallStream sends, then its status.
+  void SetCallStream(std::vector<tether::v1::InvokeEvent> events,
+                     grpc::Status status);
   void SetSyncRevision(const std::string& revision);
   /// Deploy number `n` (1-based) and later ones record their request, then
   /// wait until the client cancels (CANCELLED), so tests can cancel
@@ -63,6 +66,10 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   grpc::Status Call(grpc::ServerContext* context,
                     const tether::v1::CallRequest* request,
                     tether::v1::CallResponse* response) override;
+  /// Recorded in calls() like Call.
+  grpc::Status CallStream(
+      grpc::ServerContext* context, const tether::v1::CallRequest* request,
+      grpc::ServerWriter<tether::v1::InvokeEvent>* writer) override;
   grpc::Status GetService(grpc::ServerContext* context,
                           const tether::v1::GetServiceRequest* request,
                           tether::v1::ServiceStatus* response) override;
@@ -93,6 +100,8 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   std::vector<tether::v1::DeployEvent> deploy_events_ ABSL_GUARDED_BY(mu_);
   grpc::Status deploy_status_ ABSL_GUARDED_BY(mu_);
   tether::v1::CallResponse call_response_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::InvokeEvent> stream_events_ ABSL_GUARDED_BY(mu_);
+  grpc::Status stream_status_ ABSL_GUARDED_BY(mu_);
   grpc::Status call_status_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, std::string>> call_trailers_
       ABSL_GUARDED_BY(mu_);
