@@ -11,6 +11,9 @@
 //                     least outstanding) → two agents → native workers
 //   direct_python     the same with Python workers (hello.noop)
 //   agent_native      client → agent → native worker, bypassing tetherd
+//   raw_grpc_stream   items/s of a gRPC server stream of 1 KiB messages
+//   stream_python     items/s of a Python generator of 1 KiB strings,
+//                     streamed straight from its agent (DirectCaller)
 //   proxy_native      client → invoke_proxy → agent → native worker: a gRPC
 //                     proxy with no logic in tetherd's place, the floor of
 //                     any gRPC hop on this gRPC (invoke_proxy.cc)
@@ -49,6 +52,7 @@
 
 ABSL_FLAG(int, calls, 5000, "measured calls per case (after warm-up)");
 ABSL_FLAG(int, warmup, 500, "calls per case before measuring");
+ABSL_FLAG(int, stream_items, 20000, "items of the stream cases");
 
 namespace tether::bench {
 namespace {
@@ -56,6 +60,7 @@ namespace {
 using tether::testing::TetherdProcess;
 
 const std::string kPayload(16, 'x');
+constexpr int kStreamItemBytes = 1024;
 
 // One call; false on error (which ends the run: numbers with errors lie).
 using CallFn = std::function<bool()>;
@@ -158,6 +163,7 @@ void Report(const std::string& name, const CallFn& call,
 }
 
 // The floor: an echo service on the same API shape, no Tether in between.
+// Its InvokeStream sends `payload` (a count) items of kStreamItemBytes.
 class EchoService final : public tether::v1::Agent::Service {
   grpc::Status Invoke(grpc::ServerContext*,
                       const tether::v1::InvokeRequest* request,
@@ -165,7 +171,42 @@ class EchoService final : public tether::v1::Agent::Service {
     response->mutable_result()->set_payload(request->payload());
     return grpc::Status::OK;
   }
+  grpc::Status InvokeStream(
+      grpc::ServerContext*, const tether::v1::InvokeRequest* request,
+      grpc::ServerWriter<tether::v1::InvokeEvent>* writer) override {
+    int count = 0;
+    if (!absl::SimpleAtoi(request->payload(), &count)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "count");
+    }
+    tether::v1::InvokeEvent event;
+    event.set_item(std::string(kStreamItemBytes, 'x'));
+    for (int i = 0; i < count; ++i) {
+      if (!writer->Write(event)) break;
+    }
+    event.mutable_result();
+    writer->Write(event);
+    return grpc::Status::OK;
+  }
 };
+
+// Items per second of one stream of `items`, read to its end by `read`
+// (which returns how many items it got, or -1 on error).
+void ReportStream(const std::string& name, const std::function<int()>& read,
+                  int items) {
+  read();  // Warm-up.
+  const absl::Time start = absl::Now();
+  const int got = read();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (got != items) {
+    fprintf(stderr, "%s: %d of %d items\n", name.c_str(), got, items);
+    exit(1);
+  }
+  printf(
+      "{\"bench\":\"call\",\"case\":\"%s\",\"items\":%d,"
+      "\"item_bytes\":%d,\"items_per_s\":%.0f}\n",
+      name.c_str(), items, kStreamItemBytes, items / seconds);
+  fflush(stdout);
+}
 
 CallFn AgentCall(tether::v1::Agent::Stub* stub, std::string token) {
   return [stub, token = std::move(token)] {
@@ -240,6 +281,20 @@ int Run() {
   auto raw_stub = tether::v1::Agent::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   Report("raw_grpc", AgentCall(raw_stub.get(), ""), {{"bench", getpid()}});
+  const int stream_items = absl::GetFlag(FLAGS_stream_items);
+  ReportStream(
+      "raw_grpc_stream",
+      [&] {
+        grpc::ClientContext context;
+        tether::v1::InvokeRequest request;
+        request.set_payload(absl::StrCat(stream_items));
+        auto reader = raw_stub->InvokeStream(&context, request);
+        tether::v1::InvokeEvent event;
+        int items = 0;
+        while (reader->Read(&event)) items += event.has_item();
+        return reader->Finish().ok() ? items : -1;
+      },
+      stream_items);
   server->Shutdown();
 
   auto tetherd = TetherdProcess::Start(testing::NewTempDir("bench-state"));
@@ -317,6 +372,46 @@ int Run() {
              PidIn(absl::StrCat(state, "/replicas/", service, "-0/agent.pid"))},
             {"agent1", PidIn(absl::StrCat(state, "/replicas/", service,
                                           "-1/agent.pid"))}});
+  }
+
+  // A Python generator of 1 KiB strings, streamed straight from its agent.
+  const std::string generator_dir = testing::NewTempDir("bench-generator");
+  testing::WriteTree(generator_dir,
+                     {{"gen.py", absl::StrCat("def items(n):\n"
+                                              "    item = 'x' * ",
+                                              kStreamItemBytes,
+                                              "\n"
+                                              "    for _ in range(n):\n"
+                                              "        yield item\n")}});
+  tether::v1::ServiceSpec generator;
+  generator.set_name("items");
+  generator.mutable_callable()->set_module("gen");
+  generator.mutable_callable()->set_name("items");
+  MustDeploy(**tetherd, generator, MustUpload(**tetherd, generator_dir));
+  {
+    client::DirectCaller::Options options;
+    options.tetherd = grpc::CreateChannel((*tetherd)->address(),
+                                          grpc::InsecureChannelCredentials());
+    options.service = "items";
+    auto caller = client::DirectCaller::Create(options);
+    if (!caller.ok()) return 1;
+    ReportStream(
+        "stream_python",
+        [&] {
+          tether::v1::CallRequest request;
+          request.set_service("items");
+          request.set_payload(
+              absl::StrCat(R"({"args": [)", stream_items, "]}"));
+          int items = 0;
+          const absl::Status streamed =
+              (*caller)->Stream(request, absl::InfiniteFuture(),
+                                [&](const tether::v1::InvokeEvent& event) {
+                                  items += event.has_item();
+                                  return true;
+                                });
+          return streamed.ok() ? items : -1;
+        },
+        stream_items);
   }
 
   grpc::ClientContext context;
