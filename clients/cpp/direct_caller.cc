@@ -54,6 +54,47 @@ std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context) {
   return absl::Milliseconds(ms);
 }
 
+// One WatchEndpoints stream on the callback API: a thread blocked in a
+// synchronous Read would share gRPC's poller with every call and cost each
+// of them a wake-up.
+class DirectCaller::Watch final
+    : public grpc::ClientReadReactor<tether::v1::Endpoints> {
+ public:
+  explicit Watch(DirectCaller* caller) : caller_(caller) {}
+
+  void Start(const tether::v1::WatchEndpointsRequest& request) {
+    caller_->DecorateForTetherd(context_);
+    caller_->tetherd_->async()->WatchEndpoints(&context_, &request, this);
+    StartRead(&endpoints_);
+    StartCall();
+  }
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows.
+    caller_->Publish(std::move(endpoints_));
+    endpoints_.Clear();
+    StartRead(&endpoints_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock lock(&caller_->mu_);
+    status_ = status;
+    done_ = true;
+  }
+
+  bool done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(caller_->mu_) {
+    return done_;
+  }
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  DirectCaller* const caller_;
+  grpc::ClientContext context_;
+  tether::v1::Endpoints endpoints_;
+  grpc::Status status_;
+  bool done_ = false;
+};
+
 absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
     Options options) {
   if (options.tetherd == nullptr || options.service.empty()) {
@@ -81,7 +122,7 @@ DirectCaller::~DirectCaller() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    if (watch_context_ != nullptr) watch_context_->TryCancel();
+    if (watch_ != nullptr) watch_->Cancel();
   }
   watcher_.join();
 }
@@ -98,27 +139,26 @@ void DirectCaller::WatchLoop() {
   tether::v1::WatchEndpointsRequest request;
   request.set_service(options_.service);
   while (true) {
-    grpc::ClientContext context;
-    DecorateForTetherd(context);
+    auto watch = std::make_unique<Watch>(this);
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
-      watch_context_ = &context;
+      watch_ = watch.get();
     }
-    auto reader = tetherd_->WatchEndpoints(&context, request);
-    tether::v1::Endpoints endpoints;
-    while (reader->Read(&endpoints)) {
-      backoff.Reset();
-      Publish(std::move(endpoints));
-    }
-    const grpc::Status ended = reader->Finish();
+    watch->Start(request);
     absl::MutexLock lock(&mu_);
-    watch_context_ = nullptr;
+    auto ended = [&watch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return watch->done();
+    };
+    mu_.Await(absl::Condition(&ended));
+    watch_ = nullptr;
+    const bool got_endpoints = snapshot_ != nullptr;
     first_watch_failed_ = true;
-    if (ended.error_code() == grpc::StatusCode::NOT_FOUND) {
+    if (watch->status().error_code() == grpc::StatusCode::NOT_FOUND) {
       // Deleted (or never deployed): tetherd answers calls with NOT_FOUND.
       snapshot_ = std::make_shared<const Snapshot>();
     }
+    if (got_endpoints) backoff.Reset();
     // The last endpoints stay in use while tetherd is away.
     const absl::Time retry = options_.clock->Now() + backoff.NextDelay();
     options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&stopping_), retry);

@@ -143,7 +143,8 @@ class DirectCaller {
   // down): Create stops waiting for them.
   bool first_watch_failed_ ABSL_GUARDED_BY(mu_) = false;
   // The watch in flight, to cancel it on destruction.
-  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  class Watch;
+  Watch* watch_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread watcher_;  // Last: starts once the members above exist.
 };
 
