@@ -126,10 +126,11 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
 };
 
 // `InvokeStream`: items, log lines and drop counts as they come, the result
-// last. Every queue is bounded: items by the credit window (a grant per
-// completed write), log lines by kMaxQueuedLogLines (beyond it they are
-// counted and reported as one LogsDropped before the next line that gets
-// through, or before the result). Deletes itself when gRPC is done with it.
+// last. Every queue is bounded: items by the credit window (granted back
+// half a window of completed writes at a time), log lines by kMaxQueuedLogLines
+// (beyond it they are counted and reported as one LogsDropped before the next
+// line that gets through, or before the result). Deletes itself when gRPC is
+// done with it.
 class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
  public:
   InvokeStreamReactor(grpc::CallbackServerContext* context,
@@ -194,12 +195,19 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
   }
 
   void OnWriteDone(bool ok) override {
-    bool grant = false;
+    uint32_t grant = 0;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
       if (current_.has_log()) --queued_logs_;
-      grant = ok && current_.has_item();
+      // Credit goes back half a window at a time: one frame to the worker
+      // per many items, and the worker never waits while half a window
+      // is still unwritten.
+      if (ok && current_.has_item() &&
+          ++written_items_ >= InvokeService::kStreamWindow / 2) {
+        grant = written_items_;
+        written_items_ = 0;
+      }
       if (!ok) {
         // The client is gone (OnCancel stops the call): nothing more will
         // be written, but Finish still waits for the worker's answer.
@@ -210,7 +218,7 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
       MaybeWriteLocked();
     }
     // Outside mu_: the grant writes to the worker's socket.
-    if (grant) handle_->GrantCredit(1);
+    if (grant > 0) handle_->GrantCredit(grant);
   }
 
   void OnCancel() override { handle_->Cancel(); }
@@ -253,6 +261,8 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
   InvokeEvent current_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   size_t queued_logs_ ABSL_GUARDED_BY(mu_) = 0;
+  // Items written since the last credit grant.
+  uint32_t written_items_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;    // A write failed.
   bool ending_ ABSL_GUARDED_BY(mu_) = false;    // The worker is done.

@@ -37,7 +37,7 @@ class WorkerPool;
 class InvokeService final : public tether::v1::Agent::CallbackService {
  public:
   /// Items a streamed call may be ahead of the completed gRPC writes.
-  static constexpr uint32_t kStreamWindow = 8;
+  static constexpr uint32_t kStreamWindow = 32;
   /// Log lines an InvokeStream queues for a slow reader before dropping.
   static constexpr size_t kMaxQueuedLogLines = 256;
 
