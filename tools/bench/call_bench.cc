@@ -12,6 +12,8 @@
 //   direct_python     the same with Python workers (hello.noop)
 //   agent_native      client → agent → native worker, bypassing tetherd
 //   raw_grpc_stream   items/s of a gRPC server stream of 1 KiB messages
+//   proxy_stream      the same relayed by invoke_proxy: one more process
+//                     on the way, the floor of any relayed stream
 //   stream_python     items/s of a Python generator of 1 KiB strings,
 //                     streamed straight from its agent (DirectCaller)
 //   proxy_native      client → invoke_proxy → agent → native worker: a gRPC
@@ -249,6 +251,50 @@ CallFn TetherdCall(TetherdProcess* tetherd, const std::string& service,
   };
 }
 
+// Starts invoke_proxy in front of `upstream`; returns its pid and port
+// (pid 0 on failure, said on stderr).
+std::pair<pid_t, std::string> StartProxy(const std::string& upstream,
+                                         const std::string& token) {
+  auto binary = FindDataFile("tools/bench/invoke_proxy");
+  if (!binary.ok()) {
+    fprintf(stderr, "%s\n", binary.status().ToString().c_str());
+    return {0, ""};
+  }
+  const std::string port_file = testing::NewTempDir("bench-proxy") + "/port";
+  std::vector<std::string> args = {
+      *binary, absl::StrCat("--upstream=", upstream),
+      absl::StrCat("--token=", token), absl::StrCat("--port_file=", port_file)};
+  std::vector<char*> argv = ExecArgs(args);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  std::string port;
+  for (int i = 0; i < 1000 && port.empty(); ++i) {
+    port = ReadFile(port_file).value_or("");
+    if (port.empty()) absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (port.empty()) {
+    fprintf(stderr, "invoke_proxy did not start\n");
+    kill(pid, SIGKILL);
+    return {0, ""};
+  }
+  return {pid, port};
+}
+
+// Items of one InvokeStream of `count` on `stub`; -1 on error.
+int ReadStream(tether::v1::Agent::Stub& stub, int count) {
+  grpc::ClientContext context;
+  tether::v1::InvokeRequest request;
+  request.set_payload(absl::StrCat(count));
+  auto reader = stub.InvokeStream(&context, request);
+  tether::v1::InvokeEvent event;
+  int items = 0;
+  while (reader->Read(&event)) items += event.has_item();
+  return reader->Finish().ok() ? items : -1;
+}
+
 std::string MustUpload(TetherdProcess& tetherd, const std::string& dir) {
   auto uploaded = sync::UploadTree(tetherd.stub(), dir, sync::UploadOptions());
   if (!uploaded.ok()) {
@@ -283,18 +329,20 @@ int Run() {
   Report("raw_grpc", AgentCall(raw_stub.get(), ""), {{"bench", getpid()}});
   const int stream_items = absl::GetFlag(FLAGS_stream_items);
   ReportStream(
-      "raw_grpc_stream",
-      [&] {
-        grpc::ClientContext context;
-        tether::v1::InvokeRequest request;
-        request.set_payload(absl::StrCat(stream_items));
-        auto reader = raw_stub->InvokeStream(&context, request);
-        tether::v1::InvokeEvent event;
-        int items = 0;
-        while (reader->Read(&event)) items += event.has_item();
-        return reader->Finish().ok() ? items : -1;
-      },
+      "raw_grpc_stream", [&] { return ReadStream(*raw_stub, stream_items); },
       stream_items);
+  // The same stream relayed by a proxy with no logic: the floor of any
+  // stream that crosses one more process.
+  const auto stream_proxy = StartProxy(absl::StrCat("127.0.0.1:", port), "");
+  if (stream_proxy.first <= 0) return 1;
+  auto relayed_stub = tether::v1::Agent::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", stream_proxy.second),
+                          grpc::InsecureChannelCredentials()));
+  ReportStream(
+      "proxy_stream", [&] { return ReadStream(*relayed_stub, stream_items); },
+      stream_items);
+  kill(stream_proxy.first, SIGTERM);
+  waitpid(stream_proxy.first, nullptr, 0);
   server->Shutdown();
 
   auto tetherd = TetherdProcess::Start(testing::NewTempDir("bench-state"));
@@ -429,41 +477,17 @@ int Run() {
          {{"bench", getpid()},
           {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
 
-  auto proxy_binary = FindDataFile("tools/bench/invoke_proxy");
-  if (!proxy_binary.ok()) {
-    fprintf(stderr, "%s\n", proxy_binary.status().ToString().c_str());
-    return 1;
-  }
-  const std::string port_file = testing::NewTempDir("bench-proxy") + "/port";
-  std::vector<std::string> args = {
-      *proxy_binary, absl::StrCat("--upstream=", status.replicas(0).address()),
-      absl::StrCat("--token=", status.token()),
-      absl::StrCat("--port_file=", port_file)};
-  std::vector<char*> argv = ExecArgs(args);
-  const pid_t proxy = fork();
-  if (proxy == 0) {
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  std::string proxy_port;
-  for (int i = 0; i < 1000 && proxy_port.empty(); ++i) {
-    proxy_port = ReadFile(port_file).value_or("");
-    if (proxy_port.empty()) absl::SleepFor(absl::Milliseconds(10));
-  }
-  if (proxy_port.empty()) {
-    fprintf(stderr, "invoke_proxy did not start\n");
-    kill(proxy, SIGKILL);
-    return 1;
-  }
+  const auto proxy = StartProxy(status.replicas(0).address(), status.token());
+  if (proxy.first <= 0) return 1;
   auto proxy_stub = tether::v1::Agent::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", proxy_port),
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", proxy.second),
                           grpc::InsecureChannelCredentials()));
   Report("proxy_native", AgentCall(proxy_stub.get(), ""),
          {{"bench", getpid()},
-          {"proxy", proxy},
+          {"proxy", proxy.first},
           {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
-  kill(proxy, SIGTERM);
-  waitpid(proxy, nullptr, 0);
+  kill(proxy.first, SIGTERM);
+  waitpid(proxy.first, nullptr, 0);
   return 0;
 }
 

@@ -1,7 +1,7 @@
 // The floor of any gRPC hop in front of an agent, for //tools/bench:call:
-// a proxy of Agent.Invoke with no logic at all, on the same gRPC and the
-// same callback API as tetherd. The bench starts it beside tetherd; what
-// tetherd costs above it is Tether's, the rest is gRPC's.
+// a proxy of Agent.Invoke (and InvokeStream) with no logic at all, on the same
+// gRPC and the same callback API as tetherd. The bench starts it beside
+// tetherd; what tetherd costs above it is Tether's, the rest is gRPC's.
 //
 //   invoke_proxy --upstream=AGENT_ADDRESS --token=SERVICE_TOKEN
 //       --port_file=FILE   (written once it serves)
@@ -28,7 +28,10 @@ ABSL_FLAG(std::string, port_file, "", "where to write the port it serves on");
 namespace tether::bench {
 namespace {
 
-class InvokeProxy final : public tether::v1::Agent::CallbackService {
+// Invoke on the callback API, as tetherd; InvokeStream relayed by a plain
+// blocking loop, the least a relay of a stream can do.
+class InvokeProxy final : public tether::v1::Agent::WithCallbackMethod_Invoke<
+                              tether::v1::Agent::Service> {
  public:
   InvokeProxy(std::unique_ptr<tether::v1::Agent::Stub> upstream,
               std::string authorization)
@@ -48,6 +51,22 @@ class InvokeProxy final : public tether::v1::Agent::CallbackService {
                                  reactor->Finish(std::move(status));
                                });
     return reactor;
+  }
+
+  grpc::Status InvokeStream(
+      grpc::ServerContext* context, const tether::v1::InvokeRequest* request,
+      grpc::ServerWriter<tether::v1::InvokeEvent>* writer) override {
+    grpc::ClientContext client;
+    client.AddMetadata("authorization", authorization_);
+    auto reader = upstream_->InvokeStream(&client, *request);
+    tether::v1::InvokeEvent event;
+    while (reader->Read(&event)) {
+      if (!writer->Write(event)) {
+        client.TryCancel();
+        break;
+      }
+    }
+    return reader->Finish();
   }
 
  private:
