@@ -22,7 +22,7 @@ CallStreamReactor::CallStreamReactor(grpc::CallbackServerContext* context,
   activator_->Admit(
       request_->service(), deadline_,
       [this](std::optional<absl::Duration> woke_after) { Proceed(woke_after); },
-      [this](absl::Status refused) {
+      [this](const absl::Status& refused) {
         {
           absl::MutexLock lock(&mu_);
           FinishLocked(ToGrpcStatus(refused));

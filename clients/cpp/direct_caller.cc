@@ -96,7 +96,7 @@ class DirectCaller::Watch final
 };
 
 absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
-    Options options) {
+    const Options& options) {
   if (options.tetherd == nullptr || options.service.empty()) {
     return absl::InvalidArgumentError(
         "DirectCaller needs tetherd's channel and a service");
@@ -113,8 +113,8 @@ absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
   return caller;
 }
 
-DirectCaller::DirectCaller(Options options)
-    : options_(std::move(options)),
+DirectCaller::DirectCaller(const Options& options)
+    : options_(options),
       tetherd_(tether::v1::ControlPlane::NewStub(options_.tetherd)),
       watcher_([this] { WatchLoop(); }) {}
 
@@ -248,7 +248,7 @@ absl::Status DirectCaller::Call(const CallRequest& request,
     replica = Pick(*snapshot, request);
   }
   if (replica != nullptr) {
-    const absl::Status status =
+    absl::Status status =
         CallAgent(*snapshot, *replica, request, response, deadline);
     // Unreachable (a stale address, a network between): tetherd can
     // route it, or wake the service.
@@ -304,7 +304,7 @@ absl::Status DirectCaller::Stream(const CallRequest& request,
     replica->outstanding.fetch_add(1);
     auto reader = replica->stub->InvokeStream(&context, invoke);
     bool received = false;
-    const absl::Status status = Drain(*reader, context, on_event, &received);
+    absl::Status status = Drain(*reader, context, on_event, &received);
     replica->outstanding.fetch_sub(1);
     // Unreachable before anything came: tetherd can still run it.
     if (received || !absl::IsUnavailable(status)) {
@@ -317,7 +317,7 @@ absl::Status DirectCaller::Stream(const CallRequest& request,
   DecorateForTetherd(context);
   auto reader = tetherd_->CallStream(&context, request);
   bool received = false;
-  const absl::Status status = Drain(*reader, context, on_event, &received);
+  absl::Status status = Drain(*reader, context, on_event, &received);
   if (info != nullptr) {
     info->direct = false;
     info->woke_after = WokeAfter(context);

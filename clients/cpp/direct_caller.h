@@ -66,7 +66,8 @@ class DirectCaller {
 
   /// Starts following the endpoints. INVALID_ARGUMENT without tetherd or
   /// service.
-  static absl::StatusOr<std::unique_ptr<DirectCaller>> Create(Options options);
+  static absl::StatusOr<std::unique_ptr<DirectCaller>> Create(
+      const Options& options);
   /// Ends the watch and joins its thread.
   ~DirectCaller();
 
@@ -111,7 +112,7 @@ class DirectCaller {
     std::string authorization;
   };
 
-  explicit DirectCaller(Options options);
+  explicit DirectCaller(const Options& options);
   void WatchLoop();
   // Builds the snapshot for `endpoints`, reusing the connections of
   // replicas it already had.

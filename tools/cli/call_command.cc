@@ -71,7 +71,7 @@ absl::Status RunOnService(const Connection& connection,
   if (deadline < absl::InfiniteFuture()) {
     context.set_deadline(absl::ToChronoTime(deadline));
   }
-  const absl::Status status =
+  absl::Status status =
       FromGrpcStatus(connection.stub->Call(&context, request, response));
   info->woke_after = client::WokeAfter(context);
   return status;
@@ -109,7 +109,7 @@ absl::Status StreamOnService(const Connection& connection,
   auto reader = connection.stub->CallStream(&context, request);
   tether::v1::InvokeEvent event;
   while (reader->Read(&event)) print(event);
-  const absl::Status status = FromGrpcStatus(reader->Finish());
+  absl::Status status = FromGrpcStatus(reader->Finish());
   info->woke_after = client::WokeAfter(context);
   return status;
 }
