@@ -230,23 +230,30 @@ std::shared_ptr<DirectCaller::Replica> DirectCaller::Pick(
   return replicas[best];
 }
 
-absl::Status DirectCaller::Call(const CallRequest& request,
-                                CallResponse* response, absl::Time deadline,
-                                CallInfo* info) {
+absl::Status DirectCaller::Route(const CallRequest& request,
+                                 std::shared_ptr<const Snapshot>* snapshot,
+                                 std::shared_ptr<Replica>* replica) {
   if (request.service() != options_.service) {
     return absl::InvalidArgumentError(
         absl::StrCat("service: this caller calls ", options_.service, ", not ",
                      request.service()));
   }
-  std::shared_ptr<const Snapshot> snapshot;
   {
     absl::MutexLock lock(&mu_);
-    snapshot = snapshot_;
+    *snapshot = snapshot_;
   }
+  if (*snapshot != nullptr && request.target() != CallRequest::TARGET_ALL) {
+    *replica = Pick(**snapshot, request);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DirectCaller::Call(const CallRequest& request,
+                                CallResponse* response, absl::Time deadline,
+                                CallInfo* info) {
+  std::shared_ptr<const Snapshot> snapshot;
   std::shared_ptr<Replica> replica;
-  if (snapshot != nullptr && request.target() != CallRequest::TARGET_ALL) {
-    replica = Pick(*snapshot, request);
-  }
+  RETURN_IF_ERROR(Route(request, &snapshot, &replica));
   if (replica != nullptr) {
     absl::Status status =
         CallAgent(*snapshot, *replica, request, response, deadline);
@@ -282,20 +289,9 @@ absl::Status DirectCaller::Drain(Reader& reader, grpc::ClientContext& context,
 absl::Status DirectCaller::Stream(const CallRequest& request,
                                   absl::Time deadline, const OnEvent& on_event,
                                   CallInfo* info) {
-  if (request.service() != options_.service) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("service: this caller calls ", options_.service, ", not ",
-                     request.service()));
-  }
   std::shared_ptr<const Snapshot> snapshot;
-  {
-    absl::MutexLock lock(&mu_);
-    snapshot = snapshot_;
-  }
   std::shared_ptr<Replica> replica;
-  if (snapshot != nullptr && request.target() != CallRequest::TARGET_ALL) {
-    replica = Pick(*snapshot, request);
-  }
+  RETURN_IF_ERROR(Route(request, &snapshot, &replica));
   if (replica != nullptr) {
     grpc::ClientContext context;
     SetDeadline(deadline, context);

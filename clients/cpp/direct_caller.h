@@ -117,6 +117,12 @@ class DirectCaller {
   // Builds the snapshot for `endpoints`, reusing the connections of
   // replicas it already had.
   void Publish(tether::v1::Endpoints endpoints);
+  // The replica `request` goes to directly, with the snapshot it is from;
+  // a null replica when the call goes through tetherd. INVALID_ARGUMENT
+  // for another service than this caller's.
+  absl::Status Route(const tether::v1::CallRequest& request,
+                     std::shared_ptr<const Snapshot>* snapshot,
+                     std::shared_ptr<Replica>* replica);
   std::shared_ptr<Replica> Pick(const Snapshot& snapshot,
                                 const tether::v1::CallRequest& request);
   absl::Status CallAgent(const Snapshot& snapshot, Replica& replica,

@@ -49,6 +49,24 @@ std::string WakeNote(const std::optional<absl::Duration>& woke_after,
                       absl::ToInt64Milliseconds(*woke_after), " ms)\n");
 }
 
+// A caller of `service`'s agents, following its endpoints on tetherd.
+absl::StatusOr<std::unique_ptr<client::DirectCaller>> NewDirectCaller(
+    const Connection& connection, const std::string& service) {
+  client::DirectCaller::Options options;
+  options.tetherd = connection.channel;
+  options.api_token = connection.token;
+  options.service = service;
+  return client::DirectCaller::Create(options);
+}
+
+void PrepareForTetherd(const Connection& connection, absl::Time deadline,
+                       grpc::ClientContext& context) {
+  connection.Decorate(context);
+  if (deadline < absl::InfiniteFuture()) {
+    context.set_deadline(absl::ToChronoTime(deadline));
+  }
+}
+
 // Runs `request`: straight to the agents (tetherd publishes their
 // endpoints), or through tetherd with `via_tetherd`, for --all, and
 // whenever the agents cannot be reached.
@@ -58,19 +76,12 @@ absl::Status RunOnService(const Connection& connection,
                           tether::v1::CallResponse* response,
                           client::CallInfo* info) {
   if (!via_tetherd) {
-    client::DirectCaller::Options options;
-    options.tetherd = connection.channel;
-    options.api_token = connection.token;
-    options.service = request.service();
     ASSIGN_OR_RETURN(std::unique_ptr<client::DirectCaller> caller,
-                     client::DirectCaller::Create(options));
+                     NewDirectCaller(connection, request.service()));
     return caller->Call(request, response, deadline, info);
   }
   grpc::ClientContext context;
-  connection.Decorate(context);
-  if (deadline < absl::InfiniteFuture()) {
-    context.set_deadline(absl::ToChronoTime(deadline));
-  }
+  PrepareForTetherd(connection, deadline, context);
   absl::Status status =
       FromGrpcStatus(connection.stub->Call(&context, request, response));
   info->woke_after = client::WokeAfter(context);
@@ -93,19 +104,12 @@ absl::Status StreamOnService(const Connection& connection,
     return true;
   };
   if (!via_tetherd) {
-    client::DirectCaller::Options options;
-    options.tetherd = connection.channel;
-    options.api_token = connection.token;
-    options.service = request.service();
     ASSIGN_OR_RETURN(std::unique_ptr<client::DirectCaller> caller,
-                     client::DirectCaller::Create(options));
+                     NewDirectCaller(connection, request.service()));
     return caller->Stream(request, deadline, print, info);
   }
   grpc::ClientContext context;
-  connection.Decorate(context);
-  if (deadline < absl::InfiniteFuture()) {
-    context.set_deadline(absl::ToChronoTime(deadline));
-  }
+  PrepareForTetherd(connection, deadline, context);
   auto reader = connection.stub->CallStream(&context, request);
   tether::v1::InvokeEvent event;
   while (reader->Read(&event)) print(event);
