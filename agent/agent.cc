@@ -117,6 +117,13 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   agent->metrics_ = std::make_unique<AgentMetrics>(opts.clock);
   WorkerPool::Options pool_options;
   pool_options.zygote = opts.zygote;
+  agent->log_book_ = std::make_unique<LogBook>(opts.log_book);
+  pool_options.on_log = [book = agent->log_book_.get(), replica = opts.replica](
+                            const tether::v1::LogLine& in) {
+    tether::v1::LogLine line = in;
+    line.set_replica(replica);
+    book->Append(std::move(line));
+  };
   ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));
   // A call counts as after idle once no call started for an export
   // interval: it is then reported at once.
@@ -125,7 +132,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
       opts.otlp.has_value() ? opts.otlp->interval : absl::Seconds(5));
   agent->invoke_service_ = std::make_unique<InvokeService>(
       agent->pool_.get(), agent->metrics_.get(), agent->activity_.get(),
-      opts.token, opts.max_payload_bytes, opts.replica);
+      opts.token, opts.max_payload_bytes, opts.replica, agent->log_book_.get());
 
   GrpcServer::Options server_options;
   server_options.listen_address = opts.listen_address;
