@@ -122,6 +122,15 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
                             const tether::v1::LogLine& in) {
     tether::v1::LogLine line = in;
     line.set_replica(replica);
+    // A call without live logs reports its lines with the result, unstamped:
+    // they count from when they reached the agent (`since` needs a time).
+    if (!line.has_time()) {
+      const absl::Time now = absl::Now();
+      const int64_t seconds = absl::ToUnixSeconds(now);
+      line.mutable_time()->set_seconds(seconds);
+      line.mutable_time()->set_nanos(static_cast<int32_t>(
+          (now - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+    }
     book->Append(std::move(line));
   };
   ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));
