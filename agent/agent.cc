@@ -117,6 +117,22 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   agent->metrics_ = std::make_unique<AgentMetrics>(opts.clock);
   WorkerPool::Options pool_options;
   pool_options.zygote = opts.zygote;
+  agent->log_book_ = std::make_unique<LogBook>(opts.log_book);
+  pool_options.on_log = [book = agent->log_book_.get(), replica = opts.replica](
+                            const tether::v1::LogLine& in) {
+    tether::v1::LogLine line = in;
+    line.set_replica(replica);
+    // A call without live logs reports its lines with the result, unstamped:
+    // they count from when they reached the agent (`since` needs a time).
+    if (!line.has_time()) {
+      const absl::Time now = absl::Now();
+      const int64_t seconds = absl::ToUnixSeconds(now);
+      line.mutable_time()->set_seconds(seconds);
+      line.mutable_time()->set_nanos(static_cast<int32_t>(
+          (now - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+    }
+    book->Append(std::move(line));
+  };
   ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));
   // A call counts as after idle once no call started for an export
   // interval: it is then reported at once.
@@ -125,7 +141,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
       opts.otlp.has_value() ? opts.otlp->interval : absl::Seconds(5));
   agent->invoke_service_ = std::make_unique<InvokeService>(
       agent->pool_.get(), agent->metrics_.get(), agent->activity_.get(),
-      opts.token, opts.max_payload_bytes, opts.replica);
+      opts.token, opts.max_payload_bytes, opts.replica, agent->log_book_.get());
 
   GrpcServer::Options server_options;
   server_options.listen_address = opts.listen_address;

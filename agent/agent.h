@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/log_book.h"
 #include "agent/otlp_exporter.h"
 #include "common/backoff.h"
 #include "common/clock.h"
@@ -86,6 +87,10 @@ class Agent final {
     /// the endpoint is tetherd's (gateway_address): never to another
     /// receiver, which gets its credentials from the headers option.
     std::optional<OtlpExporter::Options> otlp;
+    /// Bounds of the replica's recent log lines that `Agent.Logs` serves
+    /// (every worker's output, in calls and outside; oldest dropped first).
+    LogBook::Options log_book = {/*max_lines=*/10000,
+                                 /*max_bytes=*/4 << 20};
   };
 
   static absl::StatusOr<std::unique_ptr<Agent>> Create(Options options);
@@ -130,6 +135,8 @@ class Agent final {
   std::string invoke_address_;
   std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
   std::unique_ptr<AgentMetrics> metrics_;
+  // Before the pool, whose reading threads append to it.
+  std::unique_ptr<LogBook> log_book_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InvokeService> invoke_service_;
   std::unique_ptr<GrpcServer> server_;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/activity.h"
 #include "agent/agent_metrics.h"
+#include "agent/logs_reactor.h"
 #include "agent/worker/call_handle.h"
 #include "agent/worker/worker_pool.h"
 #include "common/grpc_status.h"
@@ -275,21 +276,23 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
 InvokeService::InvokeService(WorkerPool* pool, AgentMetrics* metrics,
                              ActivityCounters* activity,
                              const std::string& token,
-                             int64_t max_payload_bytes, std::string replica)
+                             int64_t max_payload_bytes, std::string replica,
+                             LogBook* log_book)
     : pool_(pool),
       metrics_(metrics),
       activity_(activity),
       authorization_(absl::StrCat("Bearer ", token)),
       max_payload_bytes_(max_payload_bytes),
-      replica_(std::move(replica)) {}
+      replica_(std::move(replica)),
+      log_book_(log_book) {}
 
 void InvokeService::SetAllowedCodecs(std::vector<tether::v1::Codec> codecs) {
   absl::MutexLock lock(&mu_);
   allowed_codecs_ = std::move(codecs);
 }
 
-grpc::Status InvokeService::Check(grpc::CallbackServerContext* context,
-                                  const InvokeRequest& request) {
+grpc::Status InvokeService::CheckToken(
+    grpc::CallbackServerContext* context) const {
   const auto& metadata = context->client_metadata();
   auto auth = metadata.find("authorization");
   if (auth == metadata.end() ||
@@ -298,6 +301,12 @@ grpc::Status InvokeService::Check(grpc::CallbackServerContext* context,
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing or wrong service token");
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status InvokeService::Check(grpc::CallbackServerContext* context,
+                                  const InvokeRequest& request) {
+  if (grpc::Status token = CheckToken(context); !token.ok()) return token;
   const tether::v1::Codec codec = servicespec::EffectiveCodec(request.codec());
   bool allowed = false;
   {
@@ -358,6 +367,31 @@ grpc::ServerWriteReactor<InvokeEvent>* InvokeService::InvokeStream(
     reactor->Start(pool_, WithRequestId(*request, &copy));
   }
   return reactor;
+}
+
+namespace {
+
+// `Logs` refused before it starts.
+class RefusedLogs final
+    : public grpc::ServerWriteReactor<tether::v1::LogsResponse> {
+ public:
+  explicit RefusedLogs(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<tether::v1::LogsResponse>* InvokeService::Logs(
+    grpc::CallbackServerContext* context,
+    const tether::v1::LogsRequest* request) {
+  if (grpc::Status token = CheckToken(context); !token.ok()) {
+    return new RefusedLogs(token);
+  }
+  if (log_book_ == nullptr) {
+    return new RefusedLogs(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                        "this agent keeps no log lines"));
+  }
+  return new LogsReactor(log_book_, *request);
 }
 
 }  // namespace tether::agent

@@ -12,6 +12,7 @@ namespace tether::agent {
 
 class ActivityCounters;
 class AgentMetrics;
+class LogBook;
 class WorkerPool;
 
 /// The `Agent` gRPC API: the data plane of one replica. Checks the service
@@ -33,6 +34,8 @@ class WorkerPool;
 /// `logs`, the call's lines come live (tagged with `replica`), at most
 /// kMaxQueuedLogLines queued; the rest are dropped and counted in a
 /// `logs_dropped` event. `Invoke` on a generator is INVALID_ARGUMENT.
+/// `Logs` streams the replica's recent lines from `log_book` (LogsReactor);
+/// it needs the service token as the calls do.
 /// Thread-safe; the pool, metrics and activity must outlive the server.
 class InvokeService final : public tether::v1::Agent::CallbackService {
  public:
@@ -41,10 +44,12 @@ class InvokeService final : public tether::v1::Agent::CallbackService {
   /// Log lines an InvokeStream queues for a slow reader before dropping.
   static constexpr size_t kMaxQueuedLogLines = 256;
 
-  /// `replica` tags the live log lines and stream results.
+  /// `replica` tags the live log lines and stream results. `log_book`
+  /// serves `Logs`; null: `Logs` is UNIMPLEMENTED.
   InvokeService(WorkerPool* pool, AgentMetrics* metrics,
                 ActivityCounters* activity, const std::string& token,
-                int64_t max_payload_bytes, std::string replica);
+                int64_t max_payload_bytes, std::string replica,
+                LogBook* log_book);
 
   /// Codecs callers may use from now on (from the loaded spec).
   void SetAllowedCodecs(std::vector<tether::v1::Codec> codecs);
@@ -58,7 +63,13 @@ class InvokeService final : public tether::v1::Agent::CallbackService {
       grpc::CallbackServerContext* context,
       const tether::v1::InvokeRequest* request) override;
 
+  grpc::ServerWriteReactor<tether::v1::LogsResponse>* Logs(
+      grpc::CallbackServerContext* context,
+      const tether::v1::LogsRequest* request) override;
+
  private:
+  // The service token; OK when the caller presented it.
+  grpc::Status CheckToken(grpc::CallbackServerContext* context) const;
   // Token, codec and size; OK when the call may go to the pool.
   grpc::Status Check(grpc::CallbackServerContext* context,
                      const tether::v1::InvokeRequest& request);
@@ -71,6 +82,7 @@ class InvokeService final : public tether::v1::Agent::CallbackService {
   const std::string authorization_;
   const int64_t max_payload_bytes_;
   const std::string replica_;
+  LogBook* const log_book_;
   absl::Mutex mu_;
   std::vector<tether::v1::Codec> allowed_codecs_ ABSL_GUARDED_BY(mu_);
 };

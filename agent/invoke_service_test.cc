@@ -128,7 +128,8 @@ class InvokeServiceTest : public ::testing::Test {
     config.env = {{"TETHER_TEST_OUT", out_}};
     ASSERT_TRUE(pool_->Load(config).ok());
     service_ = std::make_unique<InvokeService>(
-        pool_.get(), &metrics_, &activity_, "secret", 64 << 20, "svc-0");
+        pool_.get(), &metrics_, &activity_, "secret", 64 << 20, "svc-0",
+        /*log_book=*/nullptr);
     service_->SetAllowedCodecs({tether::v1::CODEC_JSON, tether::v1::CODEC_RAW});
     GrpcServer::Options options;
     options.listen_address = "127.0.0.1:0";

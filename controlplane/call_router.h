@@ -77,6 +77,18 @@ class CallRouter {
   absl::StatusOr<StreamTarget> ResolveStream(
       const tether::v1::CallRequest& request) const;
 
+  /// The replicas `ControlPlane.Logs` reads: every ready one of `service`,
+  /// or only `replica` when set, with the agents' authorization.
+  struct LogsTargets {
+    std::vector<std::shared_ptr<AgentEndpoint>> endpoints;
+    // "Bearer <token>".
+    std::string authorization;
+  };
+  /// NOT_FOUND for an unknown service or a replica that is not ready (or
+  /// does not exist); UNAVAILABLE (with the reason) when none is ready.
+  absl::StatusOr<LogsTargets> ResolveLogs(const std::string& service,
+                                          const std::string& replica) const;
+
   /// Makes a stub for an agent at `address`, sized for the payload limit.
   std::unique_ptr<tether::v1::Agent::StubInterface> NewAgentStub(
       const std::string& address) const;

@@ -16,6 +16,7 @@
 #include "controlplane/code/sync_code_session.h"
 #include "controlplane/control_plane_metrics.h"
 #include "controlplane/endpoints_publisher.h"
+#include "controlplane/logs_relay.h"
 #include "controlplane/service_manager.h"
 #include "controlplane/ttl_controller.h"
 
@@ -390,6 +391,21 @@ ControlPlaneService::WatchEndpoints(
         allowed);
   }
   return new WatchEndpointsReactor(options_.endpoints, request->service());
+}
+
+grpc::ServerWriteReactor<tether::v1::LogsResponse>* ControlPlaneService::Logs(
+    grpc::CallbackServerContext* context,
+    const tether::v1::LogsRequest* request) {
+  using Refused =
+      RefusedStream<grpc::ServerWriteReactor<tether::v1::LogsResponse>>;
+  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+    return new Refused(allowed);
+  }
+  absl::StatusOr<CallRouter::LogsTargets> targets =
+      options_.router->ResolveLogs(request->service(), request->replica());
+  if (!targets.ok()) return new Refused(targets.status());
+  return new LogsRelay(*request, std::move(targets->endpoints),
+                       targets->authorization);
 }
 
 grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(

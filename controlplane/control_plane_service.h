@@ -31,7 +31,8 @@ class ControlPlaneService final
   struct Options {
     ServiceManager* manager = nullptr;
     Activator* activator = nullptr;
-    /// Where streamed calls go (through the activator).
+    /// Where streamed calls go (through the activator), and which agents
+    /// `Logs` reads.
     CallRouter* router = nullptr;
     const TtlController* ttl = nullptr;
     EndpointsPublisher* endpoints = nullptr;
@@ -77,6 +78,10 @@ class ControlPlaneService final
   grpc::ServerWriteReactor<tether::v1::Endpoints>* WatchEndpoints(
       grpc::CallbackServerContext* context,
       const tether::v1::WatchEndpointsRequest* request) override;
+
+  grpc::ServerWriteReactor<tether::v1::LogsResponse>* Logs(
+      grpc::CallbackServerContext* context,
+      const tether::v1::LogsRequest* request) override;
 
   grpc::ServerUnaryReactor* ScaleService(
       grpc::CallbackServerContext* context,

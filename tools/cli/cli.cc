@@ -10,6 +10,7 @@
 #include "tools/cli/deploy_command.h"
 #include "tools/cli/dev_command.h"
 #include "tools/cli/exit_codes.h"
+#include "tools/cli/logs_command.h"
 #include "tools/cli/render_command.h"
 #include "tools/cli/service_commands.h"
 
@@ -39,9 +40,9 @@ int UnknownCommand(Context& ctx, const std::vector<Command>& commands,
 }  // namespace
 
 std::vector<Command> AllCommands() {
-  return {UpCommand(),   StopCommand(),  DeployCommand(), DevCommand(),
-          CallCommand(), ListCommand(),  StatusCommand(), ScaleCommand(),
-          DownCommand(), RenderCommand()};
+  return {UpCommand(),    StopCommand(), DeployCommand(), DevCommand(),
+          CallCommand(),  LogsCommand(), ListCommand(),   StatusCommand(),
+          ScaleCommand(), DownCommand(), RenderCommand()};
 }
 
 std::string GlobalUsage(const std::vector<Command>& commands) {

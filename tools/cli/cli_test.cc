@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -262,6 +263,95 @@ TEST_F(CliTest, Down) {
   EXPECT_EQ(fake_.deleted(), std::vector<std::string>{"hello"});
   EXPECT_EQ(Run({"down", "hello"}), kExitNotFound);
   EXPECT_EQ(err(), "error: service \"hello\" not found\n");
+}
+
+// Two replicas' lines as tetherd merges them.
+class LogsTest : public CliTest {
+ protected:
+  LogsTest() {
+    fake_.AddService(
+        Parse<ServiceStatus>(R"pb(name: "hello"
+                                  replicas { name: "hello-0" }
+                                  replicas { name: "hello-1" })pb"));
+    fake_.SetLogs({
+        Parse<tether::v1::LogsResponse>(
+            R"pb(line {
+                   replica: "hello-0"
+                   text: "old"
+                   stream: STREAM_STDOUT
+                   time { seconds: 1704160000 }
+                 })pb"),
+        Parse<tether::v1::LogsResponse>(R"pb(dropped { lines: 120 })pb"),
+        Parse<tether::v1::LogsResponse>(
+            R"pb(line {
+                   replica: "hello-1"
+                   text: "step 1\n"
+                   stream: STREAM_STDOUT
+                   request_id: "r1"
+                   time { seconds: 1704164600 }
+                 })pb"),
+        Parse<tether::v1::LogsResponse>(
+            R"pb(line {
+                   replica: "hello-0"
+                   text: "careful"
+                   stream: STREAM_LOGGING
+                   level: "WARNING"
+                   time { seconds: 1704164640 }
+                 })pb"),
+    });
+  }
+};
+
+TEST_F(LogsTest, PrintsLinesWithReplicaAndLevelAndCountsDrops) {
+  EXPECT_EQ(Run({"logs", "hello"}), kExitOk) << err();
+  EXPECT_EQ(out(),
+            "[hello-0] old\n"
+            "[hello-1] step 1\n"
+            "[hello-0] WARNING careful\n");
+  EXPECT_EQ(err(), "(… 120 lines dropped)\n");
+  ASSERT_EQ(fake_.logs_requests().size(), 1u);
+  EXPECT_FALSE(fake_.logs_requests()[0].follow());
+  EXPECT_FALSE(fake_.logs_requests()[0].has_since());
+}
+
+TEST_F(LogsTest, SinceAndReplicaFilter) {
+  EXPECT_EQ(Run({"logs", "hello", "--since", "10m", "--replica", "hello-0"}),
+            kExitOk)
+      << err();
+  EXPECT_EQ(out(), "[hello-0] WARNING careful\n");
+  ASSERT_EQ(fake_.logs_requests().size(), 1u);
+  EXPECT_EQ(fake_.logs_requests()[0].since().seconds(),
+            absl::ToUnixSeconds(kNow) - 600);
+  EXPECT_EQ(fake_.logs_requests()[0].replica(), "hello-0");
+}
+
+TEST_F(LogsTest, Errors) {
+  EXPECT_EQ(Run({"logs", "nope"}), kExitNotFound);
+  EXPECT_NE(err().find("service \"nope\" not found"), std::string::npos)
+      << err();
+  EXPECT_EQ(Run({"logs", "hello", "--replica", "hello-7"}), kExitNotFound);
+  EXPECT_NE(err().find("hello-7"), std::string::npos) << err();
+  EXPECT_EQ(Run({"logs", "hello", "--since", "soon"}), kExitUsage);
+  EXPECT_NE(err().find("--since"), std::string::npos) << err();
+  EXPECT_EQ(Run({"logs"}), kExitUsage);
+  EXPECT_EQ(Run({"logs", "Bad_Name"}), kExitUsage);
+  EXPECT_NE(err().find("SERVICE"), std::string::npos) << err();
+}
+
+TEST_F(LogsTest, FollowEndsCleanlyOnCtrlC) {
+  // Ctrl-C once the fake has sent its lines and waits for more.
+  std::thread interrupt([this] {
+    ASSERT_TRUE(fake_.AwaitLogs(1, absl::Seconds(30)));
+    kill(getpid(), SIGINT);
+  });
+  EXPECT_EQ(Run({"logs", "hello", "-f"}), kExitOk) << err();
+  interrupt.join();
+  EXPECT_EQ(out(),
+            "[hello-0] old\n"
+            "[hello-1] step 1\n"
+            "[hello-0] WARNING careful\n");
+  ASSERT_EQ(fake_.logs_requests().size(), 1u);
+  EXPECT_TRUE(fake_.logs_requests()[0].follow());
 }
 
 TEST_F(CliTest, ScaleParksAndWakes) {

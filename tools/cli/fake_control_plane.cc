@@ -63,6 +63,25 @@ void FakeControlPlane::HoldDeploysFrom(size_t n) {
   hold_from_ = n;
 }
 
+void FakeControlPlane::SetLogs(
+    std::vector<tether::v1::LogsResponse> responses) {
+  absl::MutexLock lock(&mu_);
+  logs_ = std::move(responses);
+}
+
+bool FakeControlPlane::AwaitLogs(size_t count, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto served = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return logs_served_ >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&served), timeout);
+}
+
+std::vector<tether::v1::LogsRequest> FakeControlPlane::logs_requests() {
+  absl::MutexLock lock(&mu_);
+  return logs_requests_;
+}
+
 bool FakeControlPlane::AwaitDeploys(size_t count, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto received = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -236,6 +255,56 @@ grpc::Status FakeControlPlane::DeleteService(
   services_.erase(it);
   deleted_.push_back(request->name());
   return grpc::Status::OK;
+}
+
+grpc::Status FakeControlPlane::Logs(
+    grpc::ServerContext* context, const tether::v1::LogsRequest* request,
+    grpc::ServerWriter<tether::v1::LogsResponse>* writer) {
+  std::vector<tether::v1::LogsResponse> responses;
+  {
+    absl::MutexLock lock(&mu_);
+    logs_requests_.push_back(*request);
+    auto it = FindLocked(request->service());
+    if (it == services_.end()) return NotFound(request->service());
+    if (!request->replica().empty()) {
+      bool known = false;
+      for (const auto& replica : it->replicas()) {
+        known = known || replica.name() == request->replica();
+      }
+      if (!known) {
+        return grpc::Status(
+            grpc::StatusCode::NOT_FOUND,
+            absl::StrCat("replica \"", request->replica(), "\" of service \"",
+                         request->service(),
+                         "\" is not running (or does not exist)"));
+      }
+    }
+    for (const auto& response : logs_) {
+      if (response.has_line()) {
+        const tether::v1::LogLine& line = response.line();
+        if (!request->replica().empty() &&
+            line.replica() != request->replica()) {
+          continue;
+        }
+        if (request->has_since() &&
+            (line.time().seconds() < request->since().seconds() ||
+             (line.time().seconds() == request->since().seconds() &&
+              line.time().nanos() < request->since().nanos()))) {
+          continue;
+        }
+      }
+      responses.push_back(response);
+    }
+  }
+  for (const auto& response : responses) writer->Write(response);
+  absl::MutexLock lock(&mu_);
+  ++logs_served_;
+  if (!request->follow()) return grpc::Status::OK;
+  // Cancellation has no callback in the sync API: look every few ms.
+  while (!context->IsCancelled()) {
+    poll_.WaitWithTimeout(&mu_, absl::Milliseconds(5));
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
 }
 
 grpc::Status FakeControlPlane::ScaleService(

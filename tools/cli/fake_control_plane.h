@@ -45,6 +45,12 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   /// wait until the client cancels (CANCELLED), so tests can cancel
   /// mid-way. 0 holds none.
   void HoldDeploysFrom(size_t n);
+  /// What Logs serves: lines (kept when their replica and time pass the
+  /// request's filters, as tetherd's agents do) and drop counts, in order.
+  /// With `follow` a Logs then waits until the client cancels.
+  void SetLogs(std::vector<tether::v1::LogsResponse> responses);
+  /// Waits (at most `timeout`) until `count` Logs have sent their lines.
+  bool AwaitLogs(size_t count, absl::Duration timeout);
   /// Waits (at most `timeout`) until `count` deploys have been received.
   bool AwaitDeploys(size_t count, absl::Duration timeout);
 
@@ -53,6 +59,7 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   std::vector<tether::v1::DeployRequest> deploys();
   std::vector<std::string> deleted();
   std::vector<tether::v1::ScaleServiceRequest> scales();
+  std::vector<tether::v1::LogsRequest> logs_requests();
   /// Paths of the last manifest SyncCode received.
   std::vector<std::string> synced_paths();
 
@@ -85,6 +92,9 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   /// FAILED_PRECONDITION for a distributed service asked for neither 0 nor
   /// all of its workers; else records `scale`, parks at 0 (PHASE_IDLE) and
   /// wakes a parked service (PHASE_DEPLOYING).
+  grpc::Status Logs(
+      grpc::ServerContext* context, const tether::v1::LogsRequest* request,
+      grpc::ServerWriter<tether::v1::LogsResponse>* writer) override;
   grpc::Status ScaleService(grpc::ServerContext* context,
                             const tether::v1::ScaleServiceRequest* request,
                             tether::v1::ServiceStatus* response) override;
@@ -113,6 +123,10 @@ class FakeControlPlane final : public tether::v1::ControlPlane::Service {
   std::vector<tether::v1::DeployRequest> deploys_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deleted_ ABSL_GUARDED_BY(mu_);
   std::vector<tether::v1::ScaleServiceRequest> scales_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::LogsResponse> logs_ ABSL_GUARDED_BY(mu_);
+  std::vector<tether::v1::LogsRequest> logs_requests_ ABSL_GUARDED_BY(mu_);
+  // Logs that sent their lines.
+  size_t logs_served_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> synced_paths_ ABSL_GUARDED_BY(mu_);
 };
 
