@@ -1,6 +1,7 @@
 """Output capture: a call's stdout and stderr become LogLines."""
 
 import io
+import time
 
 # Output captured per call beyond this is dropped (and said so), so a chatty
 # call cannot blow the frame limit with logs.
@@ -96,11 +97,18 @@ class LineCapture(io.TextIOBase):
         if self._logs is None:
             return
         self._budget -= len(line) + 1
+        # Stamped when printed, so `tether logs --since` sees when it was.
         if self._budget >= 0:
-            self._logs.append((self._stream_id, line))
+            self._logs.append((self._stream_id, line, "", "", time.time()))
         elif self._budget + len(line) + 1 >= 0:
             self._logs.append(
-                (self._stream_id, "[tether: output over %d bytes dropped]" % MAX_LOG_BYTES)
+                (
+                    self._stream_id,
+                    "[tether: output over %d bytes dropped]" % MAX_LOG_BYTES,
+                    "",
+                    "",
+                    time.time(),
+                )
             )
 
     def write(self, s):

@@ -151,7 +151,8 @@ def encode_log_line(stream, text, level="", request_id="", when=None):
 
 
 def encode_logs(logs):
-    """CallResult.logs from (stream, text) or (stream, text, level) tuples."""
+    """CallResult.logs from (stream, text[, level[, request_id[, when]]])
+    tuples (encode_log_line's arguments)."""
     return b"".join(encode_len(4, encode_log_line(*line)) for line in logs)
 
 

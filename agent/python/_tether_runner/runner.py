@@ -477,7 +477,7 @@ class Runner:
             def record_sink(text, level):
                 self._log_budget -= len(text) + 1
                 if self._log_budget >= 0:
-                    logs.append((STREAM_LOGGING, text, level))
+                    logs.append((STREAM_LOGGING, text, level, "", time.time()))
 
         self._saved_streams = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = self._stdout, self._stderr
