@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/message_limits.h"
 #include "common/metrics_text.h"
+#include "common/proto_time.h"
 #include "common/revision_id.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
@@ -118,19 +119,14 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   WorkerPool::Options pool_options;
   pool_options.zygote = opts.zygote;
   agent->log_book_ = std::make_unique<LogBook>(opts.log_book);
-  pool_options.on_log = [book = agent->log_book_.get(), replica = opts.replica](
-                            const tether::v1::LogLine& in) {
+  pool_options.on_log = [book = agent->log_book_.get(), replica = opts.replica,
+                         clock = opts.clock](const tether::v1::LogLine& in) {
     tether::v1::LogLine line = in;
     line.set_replica(replica);
-    // A call without live logs reports its lines with the result, unstamped:
-    // they count from when they reached the agent (`since` needs a time).
-    if (!line.has_time()) {
-      const absl::Time now = absl::Now();
-      const int64_t seconds = absl::ToUnixSeconds(now);
-      line.mutable_time()->set_seconds(seconds);
-      line.mutable_time()->set_nanos(static_cast<int32_t>(
-          (now - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
-    }
+    // The Python runner stamps lines when printed; a native worker's come
+    // unstamped and count from when they reached the agent (`since` needs
+    // a time).
+    if (!line.has_time()) *line.mutable_time() = ToProtoTimestamp(clock->Now());
     book->Append(std::move(line));
   };
   ASSIGN_OR_RETURN(agent->pool_, WorkerPool::Create(std::move(pool_options)));

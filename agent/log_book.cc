@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/proto_time.h"
+
 namespace tether::agent {
 
 LogBook::LogBook(Options options) : options_(options) {}
@@ -42,16 +44,14 @@ void LogBook::Append(tether::v1::LogLine line) {
 uint64_t LogBook::CursorAt(absl::Time since) const {
   absl::MutexLock lock(&mu_);
   if (since == absl::InfinitePast()) return first_;
-  const int64_t since_s = absl::ToUnixSeconds(since);
-  const int32_t since_ns = static_cast<int32_t>(
-      (since - absl::FromUnixSeconds(since_s)) / absl::Nanoseconds(1));
+  const google::protobuf::Timestamp stamp = ToProtoTimestamp(since);
   // Lines are appended in time order: the first not before `since`.
-  auto it = std::partition_point(lines_.begin(), lines_.end(),
-                                 [&](const tether::v1::LogLine& line) {
-                                   return line.time().seconds() < since_s ||
-                                          (line.time().seconds() == since_s &&
-                                           line.time().nanos() < since_ns);
-                                 });
+  auto it = std::partition_point(
+      lines_.begin(), lines_.end(), [&](const tether::v1::LogLine& line) {
+        return line.time().seconds() < stamp.seconds() ||
+               (line.time().seconds() == stamp.seconds() &&
+                line.time().nanos() < stamp.nanos());
+      });
   return first_ + static_cast<uint64_t>(it - lines_.begin());
 }
 
@@ -87,11 +87,6 @@ uint64_t LogBook::WakeAt(uint64_t cursor, std::function<void()> wake) {
 void LogBook::CancelWake(uint64_t id) {
   absl::MutexLock lock(&mu_);
   waiters_.erase(id);
-}
-
-uint64_t LogBook::dropped() const {
-  absl::MutexLock lock(&mu_);
-  return first_;
 }
 
 }  // namespace tether::agent

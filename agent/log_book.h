@@ -55,9 +55,6 @@ class LogBook {
   /// may still be running, so `wake` must guard what it touches.
   void CancelWake(uint64_t id);
 
-  /// Lines dropped since the start.
-  uint64_t dropped() const;
-
  private:
   struct Waiter {
     uint64_t cursor;

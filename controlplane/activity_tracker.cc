@@ -28,12 +28,12 @@ ActivityTracker::Series& ActivityTracker::SeriesOf(Entry& entry,
   return entry.series.back();
 }
 
-void ActivityTracker::ReportStarted(const std::string& service,
-                                    const std::string& replica,
-                                    const StartedPoint& point) {
+void ActivityTracker::ReportCalls(const std::string& service,
+                                  const std::string& series_name,
+                                  const CallCountPoint& point) {
   absl::MutexLock lock(&mu_);
   Entry& entry = services_[service];
-  Series& series = SeriesOf(entry, replica);
+  Series& series = SeriesOf(entry, series_name);
   int64_t new_calls = point.value;
   if (!point.delta) {
     const bool reset =

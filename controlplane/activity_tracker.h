@@ -13,8 +13,9 @@
 
 namespace tether::controlplane {
 
-/// One point of a "calls started" counter, as an OTLP Sum carries it.
-struct StartedPoint {
+/// One point of a calls counter (started or finished), as an OTLP Sum
+/// carries it.
+struct CallCountPoint {
   int64_t value = 0;
   /// Cumulative: when the series began counting; a change means the
   /// counter was reset (the agent restarted).
@@ -42,12 +43,12 @@ class ActivityTracker {
 
   explicit ActivityTracker(Options options);
 
-  /// A point of `replica`'s calls-started counter. Calls that started since
-  /// the previous point (a cumulative value that grew, or fell or changed
-  /// its start: a reset, so all of it is new; a delta above zero) are
-  /// activity now.
-  void ReportStarted(const std::string& service, const std::string& replica,
-                     const StartedPoint& point);
+  /// A point of a calls counter of `series` (one per replica and
+  /// counter). Calls counted since the previous point (a cumulative value
+  /// that grew, or fell or changed its start: a reset, so all of it is new;
+  /// a delta above zero) are activity now.
+  void ReportCalls(const std::string& service, const std::string& series,
+                   const CallCountPoint& point);
   /// `replica`'s calls in flight; any is activity now.
   void ReportInFlight(const std::string& service, const std::string& replica,
                       int64_t in_flight);

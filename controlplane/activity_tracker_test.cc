@@ -19,8 +19,8 @@ class ActivityTrackerTest : public ::testing::Test {
     return options;
   }
 
-  static StartedPoint Cumulative(int64_t value, absl::Time start = kStart) {
-    return StartedPoint{value, start, /*delta=*/false};
+  static CallCountPoint Cumulative(int64_t value, absl::Time start = kStart) {
+    return CallCountPoint{value, start, /*delta=*/false};
   }
 
   SimulatedClock clock_;
@@ -34,53 +34,53 @@ TEST_F(ActivityTrackerTest, UnknownServicesHaveNoActivity) {
 }
 
 TEST_F(ActivityTrackerTest, ACumulativeCounterIsActiveOnlyWhenItGrows) {
-  tracker_.ReportStarted("hello", "hello-0", Cumulative(3));
+  tracker_.ReportCalls("hello", "hello-0", Cumulative(3));
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart);
   clock_.Advance(absl::Seconds(5));
-  tracker_.ReportStarted("hello", "hello-0", Cumulative(3));
+  tracker_.ReportCalls("hello", "hello-0", Cumulative(3));
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart);
   clock_.Advance(absl::Seconds(5));
-  tracker_.ReportStarted("hello", "hello-0", Cumulative(4));
+  tracker_.ReportCalls("hello", "hello-0", Cumulative(4));
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(10));
 }
 
 TEST_F(ActivityTrackerTest, ACounterResetCountsItsNewCalls) {
-  tracker_.ReportStarted("hello", "hello-0", Cumulative(7));
+  tracker_.ReportCalls("hello", "hello-0", Cumulative(7));
   clock_.Advance(absl::Seconds(5));
   // The agent restarted: a new start time, a smaller value.
-  tracker_.ReportStarted("hello", "hello-0",
-                         Cumulative(2, kStart + absl::Seconds(4)));
+  tracker_.ReportCalls("hello", "hello-0",
+                       Cumulative(2, kStart + absl::Seconds(4)));
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(5));
   clock_.Advance(absl::Seconds(5));
   // A value that falls with the same start is a reset too.
-  tracker_.ReportStarted("hello", "hello-0",
-                         Cumulative(1, kStart + absl::Seconds(4)));
+  tracker_.ReportCalls("hello", "hello-0",
+                       Cumulative(1, kStart + absl::Seconds(4)));
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(10));
   clock_.Advance(absl::Seconds(5));
   // A reset to zero is no call.
-  tracker_.ReportStarted("hello", "hello-0",
-                         Cumulative(0, kStart + absl::Seconds(14)));
+  tracker_.ReportCalls("hello", "hello-0",
+                       Cumulative(0, kStart + absl::Seconds(14)));
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(10));
 }
 
 TEST_F(ActivityTrackerTest, DeltaSumsCountWhenAboveZero) {
-  tracker_.ReportStarted("hello", "hello-0", {0, kStart, /*delta=*/true});
+  tracker_.ReportCalls("hello", "hello-0", {0, kStart, /*delta=*/true});
   EXPECT_EQ(tracker_.LastActivity("hello"), absl::InfinitePast());
   clock_.Advance(absl::Seconds(5));
-  tracker_.ReportStarted("hello", "hello-0", {2, kStart, /*delta=*/true});
+  tracker_.ReportCalls("hello", "hello-0", {2, kStart, /*delta=*/true});
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(5));
   clock_.Advance(absl::Seconds(5));
   // The same delta again is two more calls, not a repeat.
-  tracker_.ReportStarted("hello", "hello-0", {2, kStart, /*delta=*/true});
+  tracker_.ReportCalls("hello", "hello-0", {2, kStart, /*delta=*/true});
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(10));
 }
 
 TEST_F(ActivityTrackerTest, SeriesOfReplicasAreSeparate) {
-  tracker_.ReportStarted("hello", "hello-0", Cumulative(5));
+  tracker_.ReportCalls("hello", "hello-0", Cumulative(5));
   clock_.Advance(absl::Seconds(5));
   // hello-1 at 3 is not hello-0 falling from 5.
-  tracker_.ReportStarted("hello", "hello-1", Cumulative(3));
-  tracker_.ReportStarted("hello", "hello-0", Cumulative(5));
+  tracker_.ReportCalls("hello", "hello-1", Cumulative(3));
+  tracker_.ReportCalls("hello", "hello-0", Cumulative(5));
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart + absl::Seconds(5));
 }
 
@@ -128,7 +128,7 @@ TEST_F(ActivityTrackerTest, TouchStartsTheClockAndTouchIfUnknownKeepsHistory) {
 TEST_F(ActivityTrackerTest, SnapshotSurvivesARestart) {
   tracker_.Touch("a");
   clock_.Advance(absl::Seconds(5));
-  tracker_.ReportStarted("b", "b-0", Cumulative(1));
+  tracker_.ReportCalls("b", "b-0", Cumulative(1));
   bool changed = false;
   const tether::v1::ActivityLog log = tracker_.Snapshot(&changed);
   EXPECT_TRUE(changed);

@@ -117,10 +117,9 @@ void IngestCounter(const metrics::Metric& metric, const std::string& service,
   const int64_t value = SumOfPoints(sum.data_points(), &unused);
   rejections.Add(unused, "points without a value");
   if (unused == points) return;
-  activity.ReportStarted(
-      service, series,
-      {value, StartOf(sum.data_points()),
-       temporality == metrics::AGGREGATION_TEMPORALITY_DELTA});
+  activity.ReportCalls(service, series,
+                       {value, StartOf(sum.data_points()),
+                        temporality == metrics::AGGREGATION_TEMPORALITY_DELTA});
 }
 
 // Calls in flight: a Gauge, or a cumulative non-monotonic Sum.

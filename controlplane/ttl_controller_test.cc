@@ -109,7 +109,7 @@ TEST_F(TtlControllerTest, AServiceNeverCalledParksATtlAfterItsDeploy) {
 TEST_F(TtlControllerTest, ActivityPushesTheDeadlineBack) {
   Publish("30s");
   clock_.Advance(absl::Seconds(20));
-  tracker_.ReportStarted("hello", "hello-0", {1, kStart, false});
+  tracker_.ReportCalls("hello", "hello-0", {1, kStart, false});
   clock_.Advance(absl::Seconds(20));
   controller_->CheckNow();
   EXPECT_TRUE(actions().empty());
@@ -171,7 +171,7 @@ TEST_F(TtlControllerTest, ARedeployStartsTheTtlOverAndNoTtlMeansNever) {
 TEST_F(TtlControllerTest, LastActivitySurvivesARestart) {
   Publish("30s");
   clock_.Advance(absl::Seconds(20));
-  tracker_.ReportStarted("hello", "hello-0", {1, kStart, false});
+  tracker_.ReportCalls("hello", "hello-0", {1, kStart, false});
   controller_.reset();  // Persists.
 
   ActivityTracker restarted_tracker({&clock_, absl::Minutes(1)});
