@@ -152,10 +152,8 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
     call.handle = handle_;
     call.stream_credit = InvokeService::kStreamWindow;
     call.on_item = [this](std::string item) {
-      InvokeEvent event;
-      *event.mutable_item() = std::move(item);
       absl::MutexLock lock(&mu_);
-      queue_.push_back(std::move(event));
+      QueueItemLocked(std::move(item));
       MaybeWriteLocked();
     };
     if (request.logs()) {
@@ -204,8 +202,9 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
       // Credit goes back half a window at a time: one frame to the worker
       // per many items, and the worker never waits while half a window
       // is still unwritten.
-      if (ok && current_.has_item() &&
-          ++written_items_ >= InvokeService::kStreamWindow / 2) {
+      if (ok && current_.has_items() &&
+          (written_items_ += current_.items().item_size()) >=
+              InvokeService::kStreamWindow / 2) {
         grant = written_items_;
         written_items_ = 0;
       }
@@ -226,6 +225,21 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
   void OnDone() override { delete this; }
 
  private:
+  // Items that wait while a write is in flight go out together in one
+  // message, up to kMaxBatchBytes (a larger item goes alone).
+  void QueueItemLocked(std::string item) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!queue_.empty() && queue_.back().has_items() &&
+        queued_batch_bytes_ + item.size() <= kMaxBatchBytes) {
+      queued_batch_bytes_ += item.size();
+      queue_.back().mutable_items()->add_item(std::move(item));
+      return;
+    }
+    queued_batch_bytes_ = item.size();
+    InvokeEvent event;
+    event.mutable_items()->add_item(std::move(item));
+    queue_.push_back(std::move(event));
+  }
+
   void QueueDropsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (dropped_ == 0) return;
     InvokeEvent event;
@@ -257,7 +271,11 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
   const std::shared_ptr<CallHandle> handle_ = std::make_shared<CallHandle>();
 
   absl::Mutex mu_;
+  static constexpr size_t kMaxBatchBytes = 64 * 1024;
+
   std::deque<InvokeEvent> queue_ ABSL_GUARDED_BY(mu_);
+  // Bytes in the items batch at the back of queue_.
+  size_t queued_batch_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // The event being written (gRPC holds a pointer to it until OnWriteDone).
   InvokeEvent current_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

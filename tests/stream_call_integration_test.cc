@@ -96,7 +96,8 @@ class StreamCallIntegrationTest : public ::testing::Test {
 std::vector<std::string> Items(const std::vector<InvokeEvent>& events) {
   std::vector<std::string> items;
   for (const InvokeEvent& event : events) {
-    if (event.has_item()) items.push_back(event.item());
+    items.insert(items.end(), event.items().item().begin(),
+                 event.items().item().end());
   }
   return items;
 }
@@ -151,10 +152,11 @@ TEST_F(StreamCallIntegrationTest, StoppingEarlyClosesTheGenerator) {
   const absl::Status status = caller->Stream(
       Request("forever", absl::StrCat(R"({"args": [")", marker, R"("]})")),
       absl::Now() + absl::Seconds(60), [&](const InvokeEvent& event) {
-        return !event.has_item() || ++items < 5;
+        items += event.items().item_size();
+        return items < 5;
       });
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
-  EXPECT_EQ(items, 5);
+  EXPECT_GE(items, 5);
   // The generator saw GeneratorExit and ran its finally block.
   EXPECT_TRUE(WaitFor([&] { return access(marker.c_str(), F_OK) == 0; }));
 }

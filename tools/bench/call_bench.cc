@@ -181,7 +181,7 @@ class EchoService final : public tether::v1::Agent::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "count");
     }
     tether::v1::InvokeEvent event;
-    event.set_item(std::string(kStreamItemBytes, 'x'));
+    event.mutable_items()->add_item(std::string(kStreamItemBytes, 'x'));
     for (int i = 0; i < count; ++i) {
       if (!writer->Write(event)) break;
     }
@@ -291,7 +291,7 @@ int ReadStream(tether::v1::Agent::Stub& stub, int count) {
   auto reader = stub.InvokeStream(&context, request);
   tether::v1::InvokeEvent event;
   int items = 0;
-  while (reader->Read(&event)) items += event.has_item();
+  while (reader->Read(&event)) items += event.items().item_size();
   return reader->Finish().ok() ? items : -1;
 }
 
@@ -454,7 +454,7 @@ int Run() {
           const absl::Status streamed =
               (*caller)->Stream(request, absl::InfiniteFuture(),
                                 [&](const tether::v1::InvokeEvent& event) {
-                                  items += event.has_item();
+                                  items += event.items().item_size();
                                   return true;
                                 });
           return streamed.ok() ? items : -1;

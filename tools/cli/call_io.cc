@@ -178,12 +178,15 @@ CallOutput RenderInvokeEvent(const tether::v1::InvokeEvent& event,
                              tether::v1::Codec codec) {
   CallOutput output;
   switch (event.kind_case()) {
-    case tether::v1::InvokeEvent::kItem:
-      output.out = codec == tether::v1::CODEC_JSON ||
-                           codec == tether::v1::CODEC_UNSPECIFIED
-                       ? absl::StrCat(event.item(), "\n")
-                       : event.item();
+    case tether::v1::InvokeEvent::kItems: {
+      // JSON items are one per line; raw and pickled ones pass through.
+      const bool lines = codec == tether::v1::CODEC_JSON ||
+                         codec == tether::v1::CODEC_UNSPECIFIED;
+      for (const std::string& item : event.items().item()) {
+        absl::StrAppend(&output.out, item, lines ? "\n" : "");
+      }
       break;
+    }
     case tether::v1::InvokeEvent::kLog: {
       const tether::v1::LogLine& log = event.log();
       std::string tag = absl::StrCat("[", log.replica(), "] ");

@@ -457,13 +457,14 @@ TEST_F(CliTest, CallStreamPrintsEventsAsTheyCome) {
   fake_.SetCallStream(
       {Parse<tether::v1::InvokeEvent>(
            R"pb(log { replica: "hello-0" text: "working" level: "INFO" })pb"),
-       Parse<tether::v1::InvokeEvent>(R"pb(item: "\"a\"")pb"),
+       Parse<tether::v1::InvokeEvent>(R"pb(items { item: "\"a\"" })pb"),
        Parse<tether::v1::InvokeEvent>(R"pb(logs_dropped { lines: 3 })pb"),
-       Parse<tether::v1::InvokeEvent>(R"pb(item: "\"b\"")pb"),
+       Parse<tether::v1::InvokeEvent>(
+           R"pb(items { item: "\"b\"" item: "\"c\"" })pb"),
        Parse<tether::v1::InvokeEvent>(R"pb(result { replica: "hello-0" })pb")},
       grpc::Status::OK);
   EXPECT_EQ(Run({"call", "hello", "--logs"}), kExitOk);
-  EXPECT_EQ(out(), "\"a\"\n\"b\"\n");
+  EXPECT_EQ(out(), "\"a\"\n\"b\"\n\"c\"\n");
   EXPECT_EQ(err(),
             "[hello-0] INFO working\n"
             "(3 log lines dropped: printed faster than they could be sent)\n");
@@ -474,7 +475,7 @@ TEST_F(CliTest, CallStreamPrintsEventsAsTheyCome) {
 
 TEST_F(CliTest, CallStreamShowsARemoteException) {
   fake_.SetCallStream(
-      {Parse<tether::v1::InvokeEvent>(R"pb(item: "1")pb"),
+      {Parse<tether::v1::InvokeEvent>(R"pb(items { item: "1" })pb"),
        Parse<tether::v1::InvokeEvent>(R"pb(
          result {
            replica: "hello-0"
