@@ -54,47 +54,6 @@ std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context) {
   return absl::Milliseconds(ms);
 }
 
-// One WatchEndpoints stream on the callback API: a thread blocked in a
-// synchronous Read would share gRPC's poller with every call and cost each
-// of them a wake-up.
-class DirectCaller::Watch final
-    : public grpc::ClientReadReactor<tether::v1::Endpoints> {
- public:
-  explicit Watch(DirectCaller* caller) : caller_(caller) {}
-
-  void Start(const tether::v1::WatchEndpointsRequest& request) {
-    caller_->DecorateForTetherd(context_);
-    caller_->tetherd_->async()->WatchEndpoints(&context_, &request, this);
-    StartRead(&endpoints_);
-    StartCall();
-  }
-  void Cancel() { context_.TryCancel(); }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows.
-    caller_->Publish(std::move(endpoints_));
-    endpoints_.Clear();
-    StartRead(&endpoints_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    absl::MutexLock lock(&caller_->mu_);
-    status_ = status;
-    done_ = true;
-  }
-
-  bool done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(caller_->mu_) {
-    return done_;
-  }
-  const grpc::Status& status() const { return status_; }
-
- private:
-  DirectCaller* const caller_;
-  grpc::ClientContext context_;
-  tether::v1::Endpoints endpoints_;
-  grpc::Status status_;
-  bool done_ = false;
-};
-
 absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
     const Options& options) {
   if (options.tetherd == nullptr || options.service.empty()) {
@@ -122,7 +81,7 @@ DirectCaller::~DirectCaller() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    if (watch_ != nullptr) watch_->Cancel();
+    if (watch_context_ != nullptr) watch_context_->TryCancel();
   }
   watcher_.join();
 }
@@ -139,22 +98,12 @@ void DirectCaller::WatchLoop() {
   tether::v1::WatchEndpointsRequest request;
   request.set_service(options_.service);
   while (true) {
-    auto watch = std::make_unique<Watch>(this);
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      watch_ = watch.get();
-    }
-    watch->Start(request);
+    const grpc::Status status = FollowEndpoints(request);
     absl::MutexLock lock(&mu_);
-    auto ended = [&watch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return watch->done();
-    };
-    mu_.Await(absl::Condition(&ended));
-    watch_ = nullptr;
+    if (stopping_) return;
     const bool got_endpoints = snapshot_ != nullptr;
     first_watch_failed_ = true;
-    if (watch->status().error_code() == grpc::StatusCode::NOT_FOUND) {
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
       // Deleted (or never deployed): tetherd answers calls with NOT_FOUND.
       snapshot_ = std::make_shared<const Snapshot>();
     }
@@ -164,6 +113,74 @@ void DirectCaller::WatchLoop() {
     options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&stopping_), retry);
     if (stopping_) return;
   }
+}
+
+grpc::Status DirectCaller::FollowEndpoints(
+    const tether::v1::WatchEndpointsRequest& request) {
+  enum Tag : intptr_t { kStarted = 1, kRead, kFinished };
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return grpc::Status::CANCELLED;
+    watch_context_ = &context;
+  }
+  DecorateForTetherd(context);
+  auto reader = tetherd_->PrepareAsyncWatchEndpoints(&context, request, &queue);
+  reader->StartCall(reinterpret_cast<void*>(kStarted));
+  tether::v1::Endpoints endpoints;
+  grpc::Status status;
+  // Until the first endpoints come (nothing to call directly yet), and
+  // once stopping, this thread waits in gRPC's poller. After that it only
+  // looks every kWatchPoll: a thread waiting in the poller shares it with
+  // every call and costs each a wake-up, while calls in flight read the
+  // watch's bytes as they poll for their own.
+  bool waiting = true;
+  bool finished = false;
+  while (!finished) {
+    void* tag = nullptr;
+    bool ok = false;
+    const grpc::CompletionQueue::NextStatus next =
+        queue.AsyncNext(&tag, &ok,
+                        waiting ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                : gpr_time_0(GPR_CLOCK_REALTIME));
+    if (next == grpc::CompletionQueue::TIMEOUT) {
+      absl::MutexLock lock(&mu_);
+      // Stopping: the destructor cancelled the stream; wait for its end.
+      waiting = mu_.AwaitWithTimeout(absl::Condition(&stopping_), kWatchPoll);
+      continue;
+    }
+    switch (reinterpret_cast<intptr_t>(tag)) {
+      case kRead:
+        if (ok) {
+          Publish(std::move(endpoints));
+          endpoints.Clear();
+          waiting = false;
+        }
+        [[fallthrough]];
+      case kStarted:
+        if (ok) {
+          reader->Read(&endpoints, reinterpret_cast<void*>(kRead));
+        } else {
+          reader->Finish(&status, reinterpret_cast<void*>(kFinished));
+          waiting = true;
+        }
+        break;
+      case kFinished:
+        finished = true;
+        break;
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    watch_context_ = nullptr;
+  }
+  queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {
+  }
+  return status;
 }
 
 void DirectCaller::Publish(tether::v1::Endpoints endpoints) {

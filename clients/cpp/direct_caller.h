@@ -43,7 +43,9 @@ std::optional<absl::Duration> WokeAfter(const grpc::ClientContext& context);
 /// TARGET_ALL. If tetherd goes away, calls to the replicas it last
 /// published keep working while the watch redials with backoff.
 ///
-/// Thread-safe; one thread of its own follows the endpoints.
+/// Thread-safe; one thread of its own follows the endpoints, without
+/// waiting in gRPC's poller once they are known (docs/DESIGN.md, "Direct
+/// calls", has why).
 class DirectCaller {
  public:
   struct Options {
@@ -112,8 +114,16 @@ class DirectCaller {
     std::string authorization;
   };
 
+  // How often the watch looks for endpoints that came in while no call
+  // was in flight to read them.
+  static constexpr absl::Duration kWatchPoll = absl::Milliseconds(10);
+
   explicit DirectCaller(const Options& options);
   void WatchLoop();
+  // Reads one WatchEndpoints stream into the snapshot until it ends (or
+  // this caller stops); returns its status.
+  grpc::Status FollowEndpoints(
+      const tether::v1::WatchEndpointsRequest& request);
   // Builds the snapshot for `endpoints`, reusing the connections of
   // replicas it already had.
   void Publish(tether::v1::Endpoints endpoints);
@@ -149,9 +159,8 @@ class DirectCaller {
   // The first watch ended without endpoints (an older tetherd, tetherd
   // down): Create stops waiting for them.
   bool first_watch_failed_ ABSL_GUARDED_BY(mu_) = false;
-  // The watch in flight, to cancel it on destruction.
-  class Watch;
-  Watch* watch_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The watch stream in flight, for the destructor to cancel.
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread watcher_;  // Last: starts once the members above exist.
 };
 
