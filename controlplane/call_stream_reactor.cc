@@ -13,11 +13,14 @@ namespace tether::controlplane {
 CallStreamReactor::CallStreamReactor(grpc::CallbackServerContext* context,
                                      const tether::v1::CallRequest* request,
                                      CallRouter* router, Activator* activator,
+                                     ControlPlaneMetrics* metrics,
                                      absl::Time deadline)
     : context_(context),
       request_(request),
       router_(router),
       activator_(activator),
+      metrics_(metrics),
+      start_(metrics->CallStarted(request->service())),
       deadline_(deadline) {
   activator_->Admit(
       request_->service(), deadline_,
@@ -118,6 +121,8 @@ void CallStreamReactor::OnDone() { PartDone(); }
 
 void CallStreamReactor::FinishLocked(const grpc::Status& status) {
   if (finished_ || pending_finish_.has_value()) return;
+  metrics_->CallFinished(request_->service(), start_,
+                         static_cast<absl::StatusCode>(status.error_code()));
   if (writing_) {
     pending_finish_ = status;
     return;

@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "controlplane/control_plane_metrics.h"
 #include "grpcpp/grpcpp.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
@@ -23,14 +24,16 @@ struct AgentEndpoint;
 /// remote generator and tetherd holds one event per stream; a caller that
 /// goes away (or whose deadline passes) cancels the agent's stream, which
 /// stops the generator. A call that woke its service says so in the
-/// trailing metadata, as `Call` does. Deletes itself when done.
+/// trailing metadata, as `Call` does, and it is counted in the call
+/// metrics as a `Call` is. Deletes itself when done.
 class CallStreamReactor final
     : public grpc::ServerWriteReactor<tether::v1::InvokeEvent> {
  public:
   /// `request` must outlive the reactor (gRPC's request message does).
   CallStreamReactor(grpc::CallbackServerContext* context,
                     const tether::v1::CallRequest* request, CallRouter* router,
-                    Activator* activator, absl::Time deadline);
+                    Activator* activator, ControlPlaneMetrics* metrics,
+                    absl::Time deadline);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -62,6 +65,8 @@ class CallStreamReactor final
   const tether::v1::CallRequest* const request_;
   CallRouter* const router_;
   Activator* const activator_;
+  ControlPlaneMetrics* const metrics_;
+  const ControlPlaneMetrics::CallStart start_;
   const absl::Time deadline_;
   AgentStream agent_{this};
   grpc::ClientContext agent_context_;

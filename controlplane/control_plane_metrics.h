@@ -26,10 +26,13 @@ namespace tether::controlplane {
 
 /// tetherd's Prometheus metrics, served at its HTTP `/metrics`:
 ///
-///   tether_calls_total{service,outcome}        Call RPCs by status ("ok",
-///                                              "not_found", ...)
-///   tether_call_duration_seconds{service}      Call latency
-///   tether_calls_in_flight{service}            Calls running
+///   tether_calls_total{service,outcome}        Call and CallStream RPCs by
+///                                              status ("ok", "not_found",
+///                                              ...); direct calls are the
+///                                              agents' to count
+///   tether_call_duration_seconds{service}      their latency (a stream's:
+///                                              until its last event)
+///   tether_calls_in_flight{service}            those running
 ///   tether_deploys_total{outcome}              deploys ended: "ok",
 ///                                              "failed", "aborted"
 ///                                              (superseded or deleted)
@@ -65,7 +68,8 @@ class ControlPlaneMetrics final {
     // Counted under its service's name (else under "").
     bool known_service = false;
   };
-  /// A Call RPC for `service` began; pass the result to CallFinished.
+  /// A Call or CallStream RPC for `service` began; pass the result to
+  /// CallFinished.
   CallStart CallStarted(const std::string& service);
   /// The call `start` ended with `code`.
   void CallFinished(const std::string& service, CallStart start,

@@ -379,7 +379,8 @@ ControlPlaneService::CallStream(grpc::CallbackServerContext* context,
         allowed);
   }
   return new CallStreamReactor(context, request, options_.router,
-                               options_.activator, CallDeadline(*context));
+                               options_.activator, options_.metrics,
+                               CallDeadline(*context));
 }
 
 grpc::ServerWriteReactor<tether::v1::Endpoints>*

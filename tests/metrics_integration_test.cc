@@ -55,15 +55,25 @@ TEST(MetricsIntegrationTest, TetherdServesProbesAndCountsDeploysAndCalls) {
   const grpc::Status called =
       (*tetherd)->stub().Call(&context, request, &response);
   ASSERT_TRUE(called.ok()) << called.error_message();
+  // A streamed call through tetherd is counted as a call too.
+  grpc::ClientContext stream_context;
+  stream_context.set_deadline(std::chrono::system_clock::now() +
+                              std::chrono::seconds(30));
+  auto stream = (*tetherd)->stub().CallStream(&stream_context, request);
+  tether::v1::InvokeEvent event;
+  while (stream->Read(&event)) {
+  }
+  const grpc::Status streamed = stream->Finish();
+  ASSERT_TRUE(streamed.ok()) << streamed.error_message();
 
   const std::string reply = HttpRequest(port, "/metrics");
   EXPECT_THAT(reply, HasSubstr("Content-Type: text/plain; version=0.0.4"));
   const std::string text = HttpBody(reply);
   EXPECT_THAT(text, HasSubstr("tether_calls_total{outcome=\"ok\",service="
-                              "\"greet\"} 1\n"));
+                              "\"greet\"} 2\n"));
   EXPECT_THAT(
       text,
-      HasSubstr("tether_call_duration_seconds_count{service=\"greet\"} 1\n"));
+      HasSubstr("tether_call_duration_seconds_count{service=\"greet\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("tether_calls_in_flight{service=\"greet\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("tether_deploys_total{outcome=\"ok\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("tether_attached_agents 1\n"));
