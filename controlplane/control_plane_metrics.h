@@ -33,9 +33,11 @@ namespace tether::controlplane {
 ///   tether_call_duration_seconds{service}      their latency (a stream's:
 ///                                              until its last event)
 ///   tether_calls_in_flight{service}            those running
-///   tether_deploys_total{outcome}              deploys ended: "ok",
-///                                              "failed", "aborted"
-///                                              (superseded or deleted)
+///   tether_deploys_total{outcome}              deploys clients asked for,
+///                                              ended: "ok", "failed",
+///                                              "aborted" (superseded or
+///                                              deleted); wake-ups are
+///                                              tether_wakeups_total
 ///   tether_ttl_actions_total{action}           "scale_to_zero", "delete"
 ///   tether_wakeups_total{outcome}              "ok", "failed"
 ///   tether_wake_duration_seconds               scale-from-zero time

@@ -13,11 +13,17 @@ uint64_t DeployTracker::Start(const std::string& service,
   Deploy& deploy = deploys_[service];
   deploy.id = next_id_++;
   deploy.observer = observer;
+  deploy.requested = observer != nullptr;
   return deploy.id;
 }
 
 bool DeployTracker::InProgress(const std::string& service) const {
   return deploys_.count(service) != 0;
+}
+
+bool DeployTracker::Requested(const std::string& service) const {
+  auto it = deploys_.find(service);
+  return it != deploys_.end() && it->second.requested;
 }
 
 void DeployTracker::Emit(const std::string& service,

@@ -32,11 +32,15 @@ class DeployTracker {
   /// `clock` stamps the events; it must outlive the tracker.
   explicit DeployTracker(Clock* clock);
 
-  /// Tracks a new deploy of `service`, watched by `observer` (null when
-  /// nobody watches, as after a restart). End the previous one first.
-  /// Returns the deploy's id for Detach.
+  /// Tracks a new deploy of `service`, watched by `observer`: a client's
+  /// deploy. Null when nobody asked for it: tetherd drives a wake-up or
+  /// the recovery after a restart the same way. End the previous one
+  /// first. Returns the deploy's id for Detach.
   uint64_t Start(const std::string& service, DeployObserver* observer);
   bool InProgress(const std::string& service) const;
+  /// A client asked for `service`'s deploy in progress (even if it went
+  /// away since).
+  bool Requested(const std::string& service) const;
   /// Tells the observer of `service`'s deploy, if there is one.
   void Emit(const std::string& service, tether::v1::DeployEvent::Stage stage,
             const std::string& replica, const std::string& message);
@@ -52,6 +56,7 @@ class DeployTracker {
     uint64_t id = 0;
     // Null when nobody watches.
     DeployObserver* observer = nullptr;
+    bool requested = false;
   };
 
   Clock* const clock_;

@@ -46,6 +46,15 @@ TEST_F(DeployTrackerTest, EventsReachTheObserverStampedWithTheClock) {
   EXPECT_EQ(observer_.events.size(), 2u);
 }
 
+TEST_F(DeployTrackerTest, AClientsDeployStaysRequestedAfterItsClientLeaves) {
+  const uint64_t id = tracker_.Start("hello", &observer_);
+  tracker_.Detach(id);
+  EXPECT_TRUE(tracker_.Requested("hello"));
+  tracker_.Start("woken", nullptr);
+  EXPECT_FALSE(tracker_.Requested("woken"));
+  EXPECT_FALSE(tracker_.Requested("unknown"));
+}
+
 TEST_F(DeployTrackerTest, EndTellsTheObserverOnceAndForgetsTheDeploy) {
   tracker_.Start("hello", &observer_);
   EXPECT_TRUE(tracker_.End("hello", absl::AbortedError("superseded")));

@@ -20,8 +20,10 @@ class ServiceListener {
   virtual void OnServiceChanged(const ServiceState& service) = 0;
   /// The service `name` was deleted.
   virtual void OnServiceRemoved(const std::string& name) = 0;
-  /// The deploy in progress of `name` ended: OK once every replica serves
-  /// it, ABORTED when superseded or deleted, else why it failed. Optional.
+  /// The deploy a client asked for of `name` ended: OK once every replica
+  /// serves it, ABORTED when superseded or deleted, else why it failed.
+  /// Not called for the wake-ups and recoveries tetherd drives itself.
+  /// Optional.
   virtual void OnDeployEnded(const std::string& /*name*/,
                              const absl::Status& /*status*/) {}
 };

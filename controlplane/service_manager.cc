@@ -330,7 +330,8 @@ void ServiceManager::EndDeploy(ServiceState& service,
 
 void ServiceManager::EndTrackedDeploy(const std::string& name,
                                       const absl::Status& status) {
-  if (!deploys_.End(name, status)) return;
+  const bool requested = deploys_.Requested(name);
+  if (!deploys_.End(name, status) || !requested) return;
   for (ServiceListener* listener : listeners_) {
     listener->OnDeployEnded(name, status);
   }

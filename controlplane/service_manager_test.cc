@@ -400,8 +400,13 @@ class RecordingListener final : public ServiceListener {
   void OnServiceRemoved(const std::string& name) override {
     removed.push_back(name);
   }
+  void OnDeployEnded(const std::string& name,
+                     const absl::Status& status) override {
+    deploys_ended.emplace_back(name, status.code());
+  }
   std::vector<ServiceStatus> changes;
   std::vector<std::string> removed;
+  std::vector<std::pair<std::string, absl::StatusCode>> deploys_ended;
 };
 
 TEST_F(ServiceManagerTest, ListenersFollowTheServicesChanges) {
@@ -417,6 +422,8 @@ TEST_F(ServiceManagerTest, ListenersFollowTheServicesChanges) {
 }
 
 TEST_F(ServiceManagerTest, ScaleToZeroParksAndAWakeComesBackReady) {
+  RecordingListener listener;
+  manager_->AddListener(&listener);
   ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
   AttachAndAnswer("hello-0", RevisionState::STATE_READY);
 
@@ -439,6 +446,10 @@ TEST_F(ServiceManagerTest, ScaleToZeroParksAndAWakeComesBackReady) {
   AttachAndAnswer("hello-0", RevisionState::STATE_READY);
   EXPECT_EQ(manager_->GetService("hello")->phase(), ServiceStatus::PHASE_READY);
   EXPECT_FALSE((*store_.LoadAll())[0].has_scale());
+  // The client's deploy ended once; the wake-up is no deploy of theirs.
+  EXPECT_EQ(listener.deploys_ended,
+            (std::vector<std::pair<std::string, absl::StatusCode>>{
+                {"hello", absl::StatusCode::kOk}}));
 }
 
 TEST_F(ServiceManagerTest, AWakeThatCannotStartFailsWithTheReason) {
