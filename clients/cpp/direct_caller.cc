@@ -117,7 +117,9 @@ void DirectCaller::WatchLoop() {
 
 grpc::Status DirectCaller::FollowEndpoints(
     const tether::v1::WatchEndpointsRequest& request) {
-  enum Tag : intptr_t { kStarted = 1, kRead, kFinished };
+  enum Tag { kStarted, kRead, kFinished };
+  // gRPC hands each completion's tag back: these, so the tag says which.
+  Tag tags[] = {kStarted, kRead, kFinished};
   grpc::CompletionQueue queue;
   grpc::ClientContext context;
   {
@@ -127,7 +129,7 @@ grpc::Status DirectCaller::FollowEndpoints(
   }
   DecorateForTetherd(context);
   auto reader = tetherd_->PrepareAsyncWatchEndpoints(&context, request, &queue);
-  reader->StartCall(reinterpret_cast<void*>(kStarted));
+  reader->StartCall(&tags[kStarted]);
   tether::v1::Endpoints endpoints;
   grpc::Status status;
   // Until the first endpoints come (nothing to call directly yet), and
@@ -150,7 +152,7 @@ grpc::Status DirectCaller::FollowEndpoints(
       waiting = mu_.AwaitWithTimeout(absl::Condition(&stopping_), kWatchPoll);
       continue;
     }
-    switch (reinterpret_cast<intptr_t>(tag)) {
+    switch (*static_cast<Tag*>(tag)) {
       case kRead:
         if (ok) {
           Publish(std::move(endpoints));
@@ -160,9 +162,9 @@ grpc::Status DirectCaller::FollowEndpoints(
         [[fallthrough]];
       case kStarted:
         if (ok) {
-          reader->Read(&endpoints, reinterpret_cast<void*>(kRead));
+          reader->Read(&endpoints, &tags[kRead]);
         } else {
-          reader->Finish(&status, reinterpret_cast<void*>(kFinished));
+          reader->Finish(&status, &tags[kFinished]);
           waiting = true;
         }
         break;
