@@ -218,14 +218,9 @@ class ServiceCaller:
         if picked is not None:
             snapshot, replica = picked
             try:
-                future = replica.stub.Invoke.future(
-                    _invoke_request(request),
-                    timeout=_remaining(deadline),
-                    metadata=snapshot.metadata,
-                )
-                if cancel:
-                    cancel.track(future)
-                result = future.result().result
+                invoke = _invoke_request(request)
+                metadata = snapshot.metadata
+                result = _unary(replica.stub.Invoke, invoke, deadline, metadata, cancel).result
                 if not result.replica:
                     result.replica = replica.name
                 return result
@@ -236,12 +231,8 @@ class ServiceCaller:
             finally:
                 self._release(replica)
         try:
-            future = self._connection.tetherd.Call.future(
-                request, timeout=_remaining(deadline), metadata=self._connection.metadata
-            )
-            if cancel:
-                cancel.track(future)
-            return future.result().results[0]
+            call = self._connection.tetherd.Call
+            return _unary(call, request, deadline, self._connection.metadata, cancel).results[0]
         except grpc.RpcError as e:
             raise self._connection.rpc_error(e, f"calling {self.service}") from None
 
@@ -282,6 +273,22 @@ class ServiceCaller:
             raise self._connection.rpc_error(e, f"calling {self.service}") from None
         finally:
             call.cancel()
+
+
+def _unary(
+    method: grpc.UnaryUnaryMultiCallable,
+    request: Any,
+    deadline: float | None,
+    metadata: tuple[tuple[str, str], ...],
+    cancel: Cancel | None,
+) -> Any:
+    """Calls `method` on this thread; through a future (a hand-off to gRPC's
+    thread, which costs latency) only when another thread may cancel it."""
+    if cancel is None:
+        return method(request, timeout=_remaining(deadline), metadata=metadata)
+    future = method.future(request, timeout=_remaining(deadline), metadata=metadata)
+    cancel.track(future)
+    return future.result()
 
 
 def _invoke_request(request: control_plane_pb2.CallRequest) -> call_pb2.InvokeRequest:

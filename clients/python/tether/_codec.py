@@ -10,6 +10,11 @@ from typing import Any
 
 from tether._errors import PythonVersionMismatch
 from tether.v1 import service_pb2
+from tether.v1.control_plane_pb2 import Endpoints
+
+
+# Compact, and made once: json.dumps builds an encoder per call otherwise.
+_json_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Codec:
@@ -23,7 +28,7 @@ class Codec:
         if self.value == service_pb2.CODEC_PICKLE:
             return pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            return json.dumps({"args": args, "kwargs": kwargs}, separators=(",", ":")).encode()
+            return _json_encode({"args": args, "kwargs": kwargs}).encode()
         except (TypeError, ValueError) as e:
             raise TypeError(
                 f"arguments cannot be sent as JSON ({e}): pass JSON types, or allow pickle "
@@ -64,13 +69,13 @@ def choose(allowed: list[int], requested: str | None) -> Codec:
     return codec
 
 
-def check_python(service: str, codec: Codec, versions: set[str]) -> None:
-    """PythonVersionMismatch when `codec` is pickle and a replica runs
-    another major.minor than this process (`versions` as the replicas report
-    them, "3.11.2"; empty strings are unknown)."""
-    if codec is not PICKLE:
+def check_python(service: str, codec: Codec, endpoints: Endpoints | None) -> None:
+    """PythonVersionMismatch when `codec` is pickle and a replica in
+    `endpoints` runs another major.minor than this process (unknown
+    versions, and no endpoints, pass)."""
+    if codec is not PICKLE or endpoints is None:
         return
-    for version in sorted(versions):
+    for version in sorted({e.python_version for e in endpoints.endpoints}):
         remote = ".".join(version.split(".")[:2])
         if version and remote != LOCAL_PYTHON:
             raise PythonVersionMismatch(

@@ -130,7 +130,7 @@ class RemoteFunction:
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[ServiceCaller, control_plane_pb2.CallRequest]:
         caller = connection().caller(self.deployment.service)
-        _codec.check_python(self.deployment.service, self._codec, _python_versions(caller))
+        _codec.check_python(self.deployment.service, self._codec, caller.endpoints())
         request = control_plane_pb2.CallRequest(
             service=self.deployment.service,
             method=self._method,
@@ -268,10 +268,6 @@ def _deploy(
     conn = connection()
     name = options.name or service_name(obj)
     deployment = deploy(conn, name, compute, spec, _root(), options.deploy_timeout)
-    _codec.check_python(name, chosen, _python_versions(conn.caller(name)))
+    _codec.check_python(name, chosen, conn.caller(name).endpoints())
     return deployment, chosen
 
-
-def _python_versions(caller: ServiceCaller) -> set[str]:
-    endpoints = caller.endpoints()
-    return {e.python_version for e in endpoints.endpoints} if endpoints else set()
