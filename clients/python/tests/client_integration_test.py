@@ -43,8 +43,12 @@ WORK_PY = textwrap.dedent(
         for i in range(n):
             yield i
 
-    def slow(seconds):
-        time.sleep(seconds)
+    def slow(seconds, progress=None):
+        for _ in range(int(seconds * 10)):
+            time.sleep(0.1)
+            if progress:
+                with open(progress, "a") as f:
+                    f.write(".")
         return seconds
 
     def square_slowly(x):
@@ -214,13 +218,18 @@ class ClientIntegrationTest(unittest.TestCase):
         import work
 
         remote = tether.fn(work.slow).to(COMPUTE, timeout=1)
+        progress = self.code.parent / "progress"
         started = time.monotonic()
         with self.assertRaises(TimeoutError) as raised:
-            remote(60)
+            remote(60, str(progress))
         self.assertIsInstance(raised.exception, tether.DeadlineExceeded)
         self.assertLess(time.monotonic() - started, 15)
-        # The worker was interrupted, not left busy.
+        # The remote code was interrupted: it makes no more progress.
         self.assertEqual(remote.with_timeout(10)(0), 0)
+        time.sleep(0.3)  # What was under way when it was interrupted lands.
+        before = progress.read_text()
+        time.sleep(0.5)  # Ten steps of the loop, had it gone on.
+        self.assertEqual(progress.read_text(), before)
 
     def test_a_call_in_a_forked_child(self) -> None:
         import work

@@ -111,10 +111,13 @@ class Connection:
             return self._agents[address]
 
     def caller(self, service: str) -> ServiceCaller:
+        """The caller of `service`; a new one first waits briefly for the
+        endpoints (calls before they come go through tetherd)."""
         with self._lock:
             caller = self._callers.get(service)
-            if caller is None:
-                caller = self._callers[service] = ServiceCaller(self, service)
+            if caller is not None:
+                return caller
+            caller = self._callers[service] = ServiceCaller(self, service)
         caller.wait_for_endpoints(_FIRST_ENDPOINTS_WAIT)
         return caller
 

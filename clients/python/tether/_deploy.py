@@ -146,7 +146,7 @@ def deploy(
     connection: Connection,
     name: str,
     compute: Compute,
-    callable: service_pb2.Callable,
+    target: service_pb2.Callable,
     root: Path,
     timeout: float,
 ) -> Deployment:
@@ -158,7 +158,7 @@ def deploy(
         raise TypeError(f"compute: expected a tether.Compute, got a {type(compute).__name__}")
     check_access(connection, name)
     stats = sync(connection, root)
-    spec = service_pb2.ServiceSpec(name=name, compute=compute.to_proto(), callable=callable)
+    spec = service_pb2.ServiceSpec(name=name, compute=compute.to_proto(), callable=target)
     request = control_plane_pb2.DeployRequest(spec=spec, revision=stats.revision)
     try:
         events = connection.tetherd.Deploy(request, timeout=timeout, metadata=connection.metadata)

@@ -57,9 +57,9 @@ class RemoteError(Exception):
     """The remote code raised an exception whose type cannot be imported
     here. `type` is its qualified name, `traceback` the remote traceback."""
 
-    def __init__(self, type: str, message: str, traceback: str) -> None:
-        super().__init__(f"{type}: {message}")
-        self.type = type
+    def __init__(self, error_type: str, message: str, traceback: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.type = error_type
         self.message = message
         self.traceback = traceback
 
