@@ -14,11 +14,17 @@ tetherd is found as the `tether` CLI finds it ($TETHER_ENDPOINT, else
 directory is synced with the CLI ($TETHER_CLI, else `tether` on PATH).
 """
 
+import importlib
 import os
 
-# gRPC channels survive fork() only with gRPC's fork support, which it
+# gRPC channels survive fork() only with gRPC's fork support, which grpcio
 # reads when first imported (tether._caller refuses clearly otherwise).
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "1")
+# Set for that import only, so processes this one starts do not inherit it.
+_FORK_SUPPORT = "GRPC_ENABLE_FORK_SUPPORT"
+if _FORK_SUPPORT not in os.environ:
+    os.environ[_FORK_SUPPORT] = "1"
+    importlib.import_module("grpc")
+    del os.environ[_FORK_SUPPORT]
 
 from tether._compute import Compute  # noqa: E402
 from tether._deploy import Deployment, SyncStats  # noqa: E402
