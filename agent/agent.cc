@@ -404,6 +404,9 @@ void Agent::Report(const LoadRevision& load, RevisionState::State state,
   report->set_state(state);
   report->set_error(error);
   report->set_generation(load.generation());
+  if (state == RevisionState::STATE_READY) {
+    report->set_python_version(pool_->ServingPythonVersion());
+  }
   if (state == RevisionState::STATE_FAILED) {
     TETHER_LOG(WARNING) << "revision " << ShortRevision(load.revision())
                         << " failed: " << error;

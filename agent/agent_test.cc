@@ -29,6 +29,7 @@ namespace tether::agent {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::tether::v1::AgentCommand;
 using ::tether::v1::AgentHello;
 using ::tether::v1::AgentMessage;
@@ -330,7 +331,10 @@ TEST_F(AgentTest, LoadsReportsAndServes) {
   EXPECT_NE(agent_->health_port(), 0);
   EXPECT_TRUE(absl::IsUnavailable(agent_->Ready()));
   gateway_.Send(Load(rev1_, 1));
-  EXPECT_EQ(gateway_.WaitForOutcome(1).state(), RevisionState::STATE_READY);
+  const RevisionState ready = gateway_.WaitForOutcome(1);
+  EXPECT_EQ(ready.state(), RevisionState::STATE_READY);
+  // What clients check before they send pickle.
+  EXPECT_THAT(ready.python_version(), MatchesRegex(R"(3\.[0-9]+\.[0-9]+)"));
   EXPECT_TRUE(agent_->Ready().ok());
   EXPECT_EQ(gateway_.States(1),
             (std::vector<RevisionState::State>{RevisionState::STATE_SYNCING,

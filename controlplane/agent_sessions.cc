@@ -76,6 +76,7 @@ void AgentSessions::ApplyRevisionState(ReplicaState& replica,
       replica.status.set_revision(state.revision());
       replica.status.set_phase(ReplicaStatus::PHASE_READY);
       replica.status.clear_message();
+      replica.status.set_python_version(state.python_version());
       replica.ready_generation = state.generation();
       break;
     case RevisionState::STATE_FAILED:

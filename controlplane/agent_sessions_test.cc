@@ -127,10 +127,12 @@ TEST_F(AgentSessionsTest, RevisionStatesSetTheReplicasPhase) {
       replica, State(RevisionState::STATE_FAILED, "rev-1", 1, "ImportError"));
   EXPECT_EQ(replica.status.phase(), ReplicaStatus::PHASE_FAILED);
   EXPECT_EQ(replica.status.message(), "ImportError");
-  AgentSessions::ApplyRevisionState(
-      replica, State(RevisionState::STATE_READY, "rev-1", 2));
+  RevisionState ready = State(RevisionState::STATE_READY, "rev-1", 2);
+  ready.set_python_version("3.11.2");
+  AgentSessions::ApplyRevisionState(replica, ready);
   EXPECT_EQ(replica.status.phase(), ReplicaStatus::PHASE_READY);
   EXPECT_EQ(replica.status.revision(), "rev-1");
+  EXPECT_EQ(replica.status.python_version(), "3.11.2");
   EXPECT_TRUE(replica.status.message().empty());
   EXPECT_EQ(replica.ready_generation, 2);
   // The old workers keep serving rev-1.

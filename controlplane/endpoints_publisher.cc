@@ -23,6 +23,7 @@ tether::v1::Endpoints BuildEndpoints(const ServiceState& service) {
     endpoint->set_replica(name);
     endpoint->set_address(it->second.endpoint->address);
     endpoint->set_revision(it->second.status.revision());
+    endpoint->set_python_version(it->second.status.python_version());
   }
   endpoints.set_idle(RunningReplicas(service.record) == 0);
   if (endpoints.endpoints().empty()) {

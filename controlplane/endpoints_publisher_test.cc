@@ -42,6 +42,7 @@ ServiceState Service(int ready,
       replica.endpoint->replica = state.order[i];
       replica.endpoint->address = "10.0.0." + std::to_string(i + 1) + ":7701";
       replica.status.set_revision("rev-1");
+      replica.status.set_python_version("3.11.2");
     }
   }
   return state;
@@ -55,6 +56,7 @@ TEST(BuildEndpointsTest, ListsRoutableReplicasInOrderWithTheToken) {
   EXPECT_EQ(endpoints.endpoints(0).replica(), "hello-0");
   EXPECT_EQ(endpoints.endpoints(1).address(), "10.0.0.2:7701");
   EXPECT_EQ(endpoints.endpoints(1).revision(), "rev-1");
+  EXPECT_EQ(endpoints.endpoints(1).python_version(), "3.11.2");
   EXPECT_EQ(endpoints.allowed_codecs_size(), 1);
   EXPECT_FALSE(endpoints.idle());
   EXPECT_EQ(endpoints.not_ready_reason(), "");

@@ -417,6 +417,18 @@ std::vector<pid_t> WorkerPool::ServingPids() const {
   return pids;
 }
 
+std::string WorkerPool::ServingPythonVersion() const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (current_ == nullptr) return "";
+  // Every worker of a generation runs the same interpreter.
+  for (const Slot& slot : current_->slots) {
+    if (slot.worker != nullptr && slot.worker->serving()) {
+      return slot.worker->python_version();
+    }
+  }
+  return "";
+}
+
 int64_t WorkerPool::restarts() const {
   absl::ReaderMutexLock lock(&mu_);
   return restarts_;

@@ -149,6 +149,10 @@ class WorkerPool {
   /// Pids of the serving generation's loaded workers.
   std::vector<pid_t> ServingPids() const;
 
+  /// The Python version the serving generation's workers reported on load
+  /// ("3.11.2"); empty for native workers and before the first Load.
+  std::string ServingPythonVersion() const;
+
   /// Workers started to replace dead ones, since creation.
   int64_t restarts() const;
 

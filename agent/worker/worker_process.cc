@@ -524,6 +524,7 @@ void WorkerProcess::HandleLoadResponse(WorkerResponse& response) {
   load_done_ = true;
   if (response.outcome_case() == WorkerResponse::kLoaded) {
     load_status_ = absl::OkStatus();
+    python_version_ = response.loaded().python_version();
     if (state_ == State::kLoading) {
       state_ = State::kServing;
       serving_.store(true, std::memory_order_release);
@@ -618,6 +619,11 @@ void WorkerProcess::FinishExit(const std::string& how) {
     Complete(std::move(call), absl::AbortedError(call_error));
   }
   if (options_.on_exit) options_.on_exit(exit_status);
+}
+
+std::string WorkerProcess::python_version() const {
+  absl::MutexLock lock(&mu_);
+  return python_version_;
 }
 
 absl::Status WorkerProcess::WaitLoaded() {

@@ -194,6 +194,9 @@ class WorkerProcess final : private CallHandle::Target {
   }
   /// The worker's pid (also its process group id).
   pid_t pid() const { return pid_; }
+  /// The Python version it reported when it loaded ("3.11.2"); empty
+  /// before then and for native workers.
+  std::string python_version() const;
 
  private:
   enum class State {
@@ -291,6 +294,7 @@ class WorkerProcess final : private CallHandle::Target {
   absl::Status spawn_status_ ABSL_GUARDED_BY(mu_);
   bool load_done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status load_status_ ABSL_GUARDED_BY(mu_);
+  std::string python_version_ ABSL_GUARDED_BY(mu_);
   absl::Time load_deadline_ ABSL_GUARDED_BY(mu_);
   absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // Why the process is being stopped: OK when asked to (Drain/Stop).

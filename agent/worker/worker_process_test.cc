@@ -26,6 +26,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Pair;
 using ::tether::agent::testing::Call;
 using ::tether::agent::testing::CallWaiter;
@@ -154,6 +155,12 @@ TEST_F(WorkerProcessTest, CallsAFunctionWithArgsAndKwargs) {
       Payload(CallAndWait(*worker, Call("add", R"({"args": ["a", "b"]})"))),
       R"("ab")");
   EXPECT_EQ(worker->outstanding(), 0);
+}
+
+TEST_F(WorkerProcessTest, ReportsItsPythonVersionOnLoad) {
+  auto worker = Start(PythonOptions("add"));
+  ASSERT_NE(worker, nullptr);
+  EXPECT_THAT(worker->python_version(), MatchesRegex(R"(3\.[0-9]+\.[0-9]+)"));
 }
 
 TEST_F(WorkerProcessTest, ClassIsInstantiatedOnceAndKeepsState) {
@@ -753,6 +760,7 @@ TEST_F(NativeWorkerTest, CancellingANativeCallKillsTheWorker) {
 TEST_F(NativeWorkerTest, EchoesRawAndJsonPayloads) {
   auto worker = Start(NativeOptions());
   ASSERT_NE(worker, nullptr);
+  EXPECT_EQ(worker->python_version(), "");
   const std::string data("\0binary\xff", 8);
   EXPECT_EQ(
       Payload(CallAndWait(*worker, Call("echo", data, tether::v1::CODEC_RAW))),

@@ -19,6 +19,10 @@
 //   proxy_native      client → invoke_proxy → agent → native worker: a gRPC
 //                     proxy with no logic in tetherd's place, the floor of
 //                     any gRPC hop on this gRPC (invoke_proxy.cc)
+//   py_grpc_echo,     sequential only, from Python (py_client_bench.py):
+//   py_grpc_agent,    a bare grpcio unary echo to this process, a bare grpcio
+//   py_client         stub to a no-op's agent, and the Python client
+//                     (clients/python) calling that no-op on the direct path
 // One JSON object per case and concurrency on stdout.
 
 #include <signal.h>
@@ -43,6 +47,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "clients/cpp/direct_caller.h"
+#include "common/child_process.h"
 #include "common/exec_args.h"
 #include "common/files.h"
 #include "common/runfiles.h"
@@ -315,6 +320,57 @@ void MustDeploy(TetherdProcess& tetherd, const tether::v1::ServiceSpec& spec,
   }
 }
 
+// The py_* cases: py_client_bench.py measures the Python client beside bare
+// grpcio calls, against an EchoService of this process and `tetherd`, and
+// prints their lines. False (said on stderr) when it could not.
+bool ReportPyClient(const TetherdProcess& tetherd) {
+  EchoService echo;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&echo);
+  auto server = builder.BuildAndStart();
+  std::vector<std::string> paths;
+  for (const char* file :
+       {"tools/bench/py_client_bench.py", "clients/python/tether_python.zip",
+        "tools/cli/tether", "examples/hello/hello.py"}) {
+    absl::StatusOr<std::string> path = FindDataFile(file);
+    if (!path.ok()) {
+      fprintf(stderr, "%s\n", path.status().ToString().c_str());
+      return false;
+    }
+    paths.push_back(*std::move(path));
+  }
+  ChildSpec spec;
+  spec.executable = "/usr/bin/python3";
+  spec.argv = {"python3",
+               paths[0],
+               absl::StrCat("--echo=127.0.0.1:", port),
+               absl::StrCat("--hello=", paths[3]),
+               absl::StrCat("--calls=", absl::GetFlag(FLAGS_calls)),
+               absl::StrCat("--warmup=", absl::GetFlag(FLAGS_warmup))};
+  spec.env = {{"PYTHONPATH", paths[1]},
+              {"TETHER_ENDPOINT", tetherd.address()},
+              {"TETHER_CLI", paths[2]}};
+  spec.socket_type = 0;
+  absl::StatusOr<SpawnedChild> child = SpawnChild(spec);
+  if (!child.ok()) {
+    fprintf(stderr, "py_client_bench.py: %s\n",
+            child.status().ToString().c_str());
+    return false;
+  }
+  const ProcessExit exit = WaitChild(child->pid);
+  if (child->pidfd >= 0) close(child->pidfd);
+  server->Shutdown();
+  if (!(exit == ProcessExit{})) {
+    fprintf(stderr, "py_client_bench.py ended with %s\n",
+            exit.ToString().c_str());
+    return false;
+  }
+  return true;
+}
+
 int Run() {
   // raw_grpc
   EchoService echo;
@@ -421,6 +477,8 @@ int Run() {
             {"agent1", PidIn(absl::StrCat(state, "/replicas/", service,
                                           "-1/agent.pid"))}});
   }
+
+  if (!ReportPyClient(**tetherd)) return 1;
 
   // A Python generator of 1 KiB strings, streamed straight from its agent.
   const std::string generator_dir = testing::NewTempDir("bench-generator");

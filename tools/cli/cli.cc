@@ -13,6 +13,7 @@
 #include "tools/cli/logs_command.h"
 #include "tools/cli/render_command.h"
 #include "tools/cli/service_commands.h"
+#include "tools/cli/sync_command.h"
 
 namespace tether::cli {
 namespace {
@@ -40,9 +41,9 @@ int UnknownCommand(Context& ctx, const std::vector<Command>& commands,
 }  // namespace
 
 std::vector<Command> AllCommands() {
-  return {UpCommand(),    StopCommand(), DeployCommand(), DevCommand(),
-          CallCommand(),  LogsCommand(), ListCommand(),   StatusCommand(),
-          ScaleCommand(), DownCommand(), RenderCommand()};
+  return {UpCommand(),     StopCommand(),  DeployCommand(), SyncCommand(),
+          DevCommand(),    CallCommand(),  LogsCommand(),   ListCommand(),
+          StatusCommand(), ScaleCommand(), DownCommand(),   RenderCommand()};
 }
 
 std::string GlobalUsage(const std::vector<Command>& commands) {

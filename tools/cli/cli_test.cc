@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/call_metadata.h"
 #include "common/files.h"
@@ -687,6 +688,40 @@ TEST_F(DeployTest, LocalErrorsExitTwoWithoutCallingTetherd) {
 TEST_F(DeployTest, UnreachableTetherdExitsFour) {
   reachable_ = false;
   EXPECT_EQ(Run({"deploy", "-f", dir_ + "/service.yaml"}), kExitUnavailable);
+  ExpectUnreachableError();
+}
+
+// ---- sync ------------------------------------------------------------------
+
+TEST_F(DeployTest, SyncUploadsWithoutDeploying) {
+  EXPECT_EQ(Run({"sync", dir_ + "/src"}), kExitOk) << err();
+  EXPECT_EQ(out(), "synced " + dir_ +
+                       "/src: revision abc123def456, 2 files, sent 2 new "
+                       "(22 B) in 0.00s\n");
+  EXPECT_EQ(fake_.synced_paths(),
+            (std::vector<std::string>{"hello.py", "pkg/__init__.py"}));
+  EXPECT_TRUE(fake_.deploys().empty());
+}
+
+TEST_F(DeployTest, SyncPrintsOneJsonObject) {
+  EXPECT_EQ(Run({"sync", dir_ + "/src/pkg", "-o", "json"}), kExitOk) << err();
+  EXPECT_EQ(out().rfind("{\"revision\":\"abc123def4567890abc123def4567890\","
+                        "\"files\":1,\"filesSent\":1,\"deltasSent\":0,"
+                        "\"payloadBytes\":0,\"bytesSent\":",
+                        0),
+            0u)
+      << out();
+  EXPECT_TRUE(absl::EndsWith(out(), ",\"manifestDiff\":false}\n")) << out();
+  EXPECT_EQ(err(), "");
+}
+
+TEST_F(DeployTest, SyncOfAMissingDirectoryIsAUsageError) {
+  EXPECT_EQ(Run({"sync", dir_ + "/nope"}), kExitUsage);
+  EXPECT_EQ(err(), "error: DIR: \"" + dir_ +
+                       "/nope\" is not a directory\n"
+                       "Run 'tether sync --help' for usage.\n");
+  reachable_ = false;
+  EXPECT_EQ(Run({"sync", dir_ + "/src"}), kExitUnavailable);
   ExpectUnreachableError();
 }
 

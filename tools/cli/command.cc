@@ -43,18 +43,22 @@ absl::StatusOr<bool> WantJson(const ParsedArgs& args) {
       "--output: unknown format ", Quote(format), " (use text or json)"));
 }
 
+absl::StatusOr<std::string> ExistingDir(absl::string_view label,
+                                        const std::string& path) {
+  struct stat st;
+  char resolved[PATH_MAX];
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      realpath(path.c_str(), resolved) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": ", Quote(path, 4096), " is not a directory"));
+  }
+  return std::string(resolved);
+}
+
 absl::StatusOr<std::string> CodeDir(const ParsedArgs& args,
                                     const std::string& from_file) {
   if (!args.Has("code")) return from_file;
-  const std::string flag = args.Get("code");
-  struct stat st;
-  char resolved[PATH_MAX];
-  if (stat(flag.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
-      realpath(flag.c_str(), resolved) == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--code: ", Quote(flag, 4096), " is not a directory"));
-  }
-  return std::string(resolved);
+  return ExistingDir("--code", args.Get("code"));
 }
 
 int Fail(Context& ctx, const absl::Status& status) {

@@ -64,6 +64,11 @@ FlagSpec OutputFlag();
 /// "json" and "text".
 absl::StatusOr<bool> WantJson(const ParsedArgs& args);
 
+/// `path` as an absolute, symlink-free directory. INVALID_ARGUMENT
+/// "LABEL: \"PATH\" is not a directory".
+absl::StatusOr<std::string> ExistingDir(absl::string_view label,
+                                        const std::string& path);
+
 /// The code directory to upload: --code when given, as an absolute,
 /// symlink-free path, else `from_file` (the service file's). INVALID_ARGUMENT
 /// "--code: \"DIR\" is not a directory".

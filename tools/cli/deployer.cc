@@ -26,6 +26,17 @@ size_t ReplicaWidth(const tether::v1::ServiceSpec& spec) {
 
 }  // namespace
 
+std::string FormatSynced(const std::string& code_dir,
+                         const sync::UploadResult& upload,
+                         absl::Duration took) {
+  return absl::StrCat("synced ", code_dir, ": revision ",
+                      ShortRevision(upload.result.revision()), ", ",
+                      upload.files, upload.files == 1 ? " file" : " files",
+                      ", sent ", upload.blobs_sent, " new (",
+                      FormatBytes(upload.result.bytes_received()), ") in ",
+                      FormatSeconds(took));
+}
+
 Deployer::Deployer(const Connection& conn, std::function<absl::Time()> now,
                    sync::UploadOptions upload)
     : conn_(conn), now_(std::move(now)), upload_(std::move(upload)) {}
@@ -90,12 +101,8 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
   const absl::Time upload_start = now_();
   ASSIGN_OR_RETURN(const sync::UploadResult upload, Upload(code_dir));
   const std::string& revision = upload.result.revision();
-  *output.lines << "synced " << code_dir << ": revision "
-                << ShortRevision(revision) << ", " << upload.files
-                << (upload.files == 1 ? " file" : " files") << ", sent "
-                << upload.blobs_sent << " new ("
-                << FormatBytes(upload.result.bytes_received()) << ") in "
-                << FormatSeconds(now_() - upload_start) << std::endl;
+  *output.lines << FormatSynced(code_dir, upload, now_() - upload_start)
+                << std::endl;
 
   const size_t width = ReplicaWidth(spec);
   absl::Status print_status;

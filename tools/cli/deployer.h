@@ -35,6 +35,11 @@ struct DeployOutput {
   bool json_events = false;
 };
 
+/// "synced CODE_DIR: revision R, N files, sent M new (S) in T": what
+/// `tether deploy` and `tether sync` print after an upload.
+std::string FormatSynced(const std::string& code_dir,
+                         const sync::UploadResult& upload, absl::Duration took);
+
 /// Thread-safe: Cancel may be called from any thread while another thread
 /// uploads or deploys.
 class Deployer {

@@ -4,6 +4,8 @@ Field numbers from proto/tether/v1/worker.proto, call.proto and
 service.proto; wire.py has the wire format.
 """
 
+import sys
+
 from _tether_runner.wire import (
     SMALL_VARINTS,
     decode_fields,
@@ -114,8 +116,9 @@ def decode_request(frame):
     return rid, kind, body
 
 
-# WorkerResponse: id = 1, loaded = 2 (empty message), result = 3, item = 4,
-#   log = 5, cancelled = 6 (empty message).
+# WorkerResponse: id = 1, loaded = 2, result = 3, item = 4, log = 5,
+#   cancelled = 6 (empty message).
+# Loaded: python_version = 1.
 # CallResult: replica = 1, payload = 2, error = 3, logs = 4 (repeated).
 # RemoteError: type = 1, message = 2, traceback = 3.
 # LogLine: stream = 1, text = 2, request_id = 3, time = 5 (Timestamp:
@@ -171,10 +174,14 @@ def encode_cancelled_response(rid):
     return b"\x08" + encode_varint(rid) + b"\x32\x00"
 
 
+# This interpreter's version, which clients check before sending pickle.
+_LOADED = encode_len(2, encode_len(1, to_utf8("%d.%d.%d" % sys.version_info[:3])))
+
+
 def encode_response(rid, result=None, loaded=False):
     """WorkerResponse with either `loaded` or `result` (encoded CallResult)."""
     if loaded:
-        return b"\x08" + encode_varint(rid) + b"\x12\x00"
+        return b"\x08" + encode_varint(rid) + _LOADED
     return b"".join((b"\x08", encode_varint(rid), b"\x1a", encode_varint(len(result)), result))
 
 

@@ -1,10 +1,11 @@
 """Tests of the messages exchanged with the agent."""
 
+import sys
 import unittest
 
 from _tether_runner import messages
 from _tether_runner.test_util import decode_response, decode_zygote_response, load_request
-from _tether_runner.wire import encode_len, encode_uint
+from _tether_runner.wire import decode_fields, encode_len, encode_uint
 
 
 class WorkerMessagesTest(unittest.TestCase):
@@ -42,6 +43,11 @@ class WorkerMessagesTest(unittest.TestCase):
         rid, kind, load = messages.decode_request(frame)
         self.assertEqual(kind, "load")
         self.assertEqual(load["preload"], ["a", "b"])
+
+    def test_loaded_carries_the_python_version(self):
+        fields = dict(decode_fields(messages.encode_response(1, loaded=True)))
+        version = dict(decode_fields(fields[2]))[1].decode()
+        self.assertEqual(version, "%d.%d.%d" % sys.version_info[:3])
 
     def test_empty_payload_result_is_present(self):
         self.assertEqual(messages.encode_payload_result(b"", []), b"\x12\x00")
