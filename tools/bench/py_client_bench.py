@@ -6,8 +6,9 @@ Prints one JSON line per case, sequential calls (concurrency 1):
   py_grpc_echo   a bare grpcio unary call (Agent.Invoke, 16 bytes) to the
                  bench's C++ echo server: the floor of any Python caller
   py_grpc_agent  a bare grpcio stub calling the deployed no-op's agent
-                 (token from GetService): the floor of a Python caller of
-                 user code
+                 (token from GetService), from a process of its own: the
+                 floor of a Python caller of user code (in the client's
+                 process the client's open watch stream slows it)
   py_client      `remote()` of `tether.fn(hello.noop).to(...)`: the client
                  on the direct path (JSON codec)
 tetherd is $TETHER_ENDPOINT, the CLI $TETHER_CLI, as for any client.
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,11 +64,16 @@ def report(case: str, result: dict[str, float], floor: dict[str, float] | None =
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--echo", required=True)
-    parser.add_argument("--hello", required=True)
+    parser.add_argument("--echo")
+    parser.add_argument("--hello")
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--warmup", type=int, default=500)
+    # Internal: measure py_grpc_agent against this agent and token.
+    parser.add_argument("--agent")
+    parser.add_argument("--token")
     args = parser.parse_args()
+    if args.agent:
+        return measure_agent(args)
 
     echo = grpc.insecure_channel(args.echo).unary_unary(
         "/tether.v1.Agent/Invoke",
@@ -91,15 +98,35 @@ def main() -> int:
         grpc.insecure_channel(os.environ["TETHER_ENDPOINT"])
     )
     status = tetherd.GetService(control_plane_pb2.GetServiceRequest(name="pynoop"))
-    agent = agent_pb2_grpc.AgentStub(grpc.insecure_channel(status.replicas[0].address))
-    noop = call_pb2.InvokeRequest(codec=service_pb2.CODEC_JSON)
-    metadata = (("authorization", "Bearer " + status.token),)
-    report(
-        "py_grpc_agent",
-        measure(lambda: agent.Invoke(noop, metadata=metadata), args.calls, args.warmup),
-        floor,
+    # A process of its own: grpcio drives an open stream (the client's
+    # watch) with a thread that shares the poller with every blocking call.
+    bare = subprocess.run(
+        [
+            "/usr/bin/python3",
+            __file__,
+            "--agent",
+            status.replicas[0].address,
+            "--token",
+            status.token,
+            f"--calls={args.calls}",
+            f"--warmup={args.warmup}",
+        ],
+        stdout=subprocess.PIPE,
+        check=True,
+        text=True,
     )
+    report("py_grpc_agent", json.loads(bare.stdout), floor)
     report("py_client", measure(remote, args.calls, args.warmup), floor)
+    return 0
+
+
+def measure_agent(args: argparse.Namespace) -> int:
+    """The py_grpc_agent case; prints its measure as JSON."""
+    agent = agent_pb2_grpc.AgentStub(grpc.insecure_channel(args.agent))
+    noop = call_pb2.InvokeRequest(codec=service_pb2.CODEC_JSON)
+    metadata = (("authorization", "Bearer " + args.token),)
+    result = measure(lambda: agent.Invoke(noop, metadata=metadata), args.calls, args.warmup)
+    print(json.dumps(result))
     return 0
 
 
