@@ -113,6 +113,14 @@ class FakeBackend final : public Backend {
     absl::MutexLock lock(&mu_);
     return replica_log_reads_;
   }
+  /// Blocks until ReplicaLogs was called `n` times (held ones included).
+  void AwaitReplicaLogReads(size_t n) const {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return replica_log_reads_.size() >= n;
+    };
+    mu_.Await(absl::Condition(&reached));
+  }
 
   /// Like Kubernetes: Apply creates no replicas; the test adds and removes
   /// them (as pods come and go) with set_replicas.
