@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -95,13 +97,15 @@ absl::Status WriteFileAtomically(const std::string& path,
   return SyncDir(DirName(path));
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", path);
+namespace {
+
+// Reads `fd` until its end or `limit` bytes, then closes it.
+absl::StatusOr<std::string> ReadAndClose(int fd, const std::string& path,
+                                         size_t limit) {
   std::string out;
   char buf[64 * 1024];
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof(buf));
+  while (out.size() < limit) {
+    ssize_t n = read(fd, buf, std::min(sizeof(buf), limit - out.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
@@ -113,6 +117,37 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   }
   close(fd);
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  return ReadAndClose(fd, path, std::numeric_limits<size_t>::max());
+}
+
+absl::StatusOr<std::string> ReadFileTail(const std::string& path,
+                                         size_t max_bytes) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "fstat", path);
+  }
+  const off_t size = st.st_size;
+  const off_t start = size > static_cast<off_t>(max_bytes)
+                          ? size - static_cast<off_t>(max_bytes)
+                          : 0;
+  if (lseek(fd, start, SEEK_SET) < 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "lseek", path);
+  }
+  // A file still growing gives no more than asked.
+  return ReadAndClose(fd, path, max_bytes);
 }
 
 absl::Status MakeDirs(const std::string& path) {

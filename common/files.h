@@ -4,6 +4,7 @@
 // File helpers with the durability rules state files need: a reader sees the
 // old contents or the new, never a torn file, even after kill -9 or power loss.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ absl::Status WriteAll(int fd, absl::string_view data, absl::string_view path);
 
 /// Reads a whole file. NOT_FOUND when it does not exist.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+/// Reads the last `max_bytes` of a file (all of a smaller one), e.g. the end
+/// of a log that keeps growing. NOT_FOUND when it does not exist.
+absl::StatusOr<std::string> ReadFileTail(const std::string& path,
+                                         size_t max_bytes);
 
 /// mkdir -p. OK when the directory already exists.
 absl::Status MakeDirs(const std::string& path);

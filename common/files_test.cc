@@ -32,6 +32,17 @@ TEST(FilesTest, ReadMissingFileIsNotFound) {
             absl::StatusCode::kNotFound);
 }
 
+TEST(FilesTest, ReadFileTailReadsTheEnd) {
+  const std::string dir = TempDir();
+  const std::string path = dir + "/tail";
+  ASSERT_TRUE(WriteFileAtomically(path, "0123456789").ok());
+  EXPECT_EQ(ReadFileTail(path, 4).value(), "6789");
+  EXPECT_EQ(ReadFileTail(path, 100).value(), "0123456789");
+  EXPECT_EQ(ReadFileTail(path, 0).value(), "");
+  EXPECT_EQ(ReadFileTail(dir + "/missing", 4).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(FilesTest, MakeDirsAndRemoveAll) {
   const std::string dir = TempDir() + "/a/b/c";
   ASSERT_TRUE(MakeDirs(dir).ok());

@@ -6,7 +6,11 @@
 // TETHER_CHECK(cond) << "..."; aborts with the message when cond is false
 // (broken invariants and start-up misconfiguration only).
 
+#include <optional>
 #include <sstream>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace tether {
 
@@ -27,6 +31,12 @@ class LogMessage {
   LogSeverity severity_;
   std::ostringstream stream_;
 };
+
+/// When a line LogMessage wrote was stamped ("I1203 12:34:56.123456 ...":
+/// severity, month, day and local time, no year), taking the year that puts
+/// it no more than a day after `now`; nullopt when `line` does not start
+/// with such a stamp. Thread-safe.
+std::optional<absl::Time> LogLineTime(absl::string_view line, absl::Time now);
 
 // Lets `cond ? (void)0 : Voidify() & LogMessage(...).stream() << ...` parse.
 struct LogVoidify {

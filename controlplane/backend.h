@@ -1,11 +1,15 @@
 #ifndef TETHER_CONTROLPLANE_BACKEND_H_
 #define TETHER_CONTROLPLANE_BACKEND_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tether/v1/call.pb.h"
 #include "tether/v1/service.pb.h"
 
 namespace tether::controlplane {
@@ -110,6 +114,30 @@ class Backend {
   /// OnReplicaExited (will_restart false) one that is gone.
   virtual std::vector<std::string> Replicas(
       const std::string& service) const = 0;
+
+  /// ReplicaLogs returns at most this much text per replica.
+  static constexpr size_t kReplicaLogsMaxBytes = 64 << 10;
+
+  /// What `replica` of `service` printed itself, as the platform keeps it:
+  /// the output of its process (the agent, and whatever its workers wrote
+  /// outside the capture that feeds the agent's log book), not the lines
+  /// `Agent.Logs` serves. It shows why a replica never became ready (the
+  /// agent could not start, load or reach tetherd; a crash loop).
+  /// Kubernetes: the pod log of the `tether` container (its last run while
+  /// it waits to restart; the run before, then this one, once it
+  /// restarted); local: the tail of the agent's output file.
+  /// Lines stamped at or after `since` (InfinitePast: all that are kept),
+  /// the last `max_lines` of them and at most kReplicaLogsMaxBytes of text,
+  /// oldest first, each with `replica`, `time` and `text`, no request id,
+  /// STREAM_UNSPECIFIED (stdout and stderr are not told apart) and `level`
+  /// saying where it came from: "pod" or "agent". Empty when nothing was
+  /// printed yet (a pod still pulling its image). NOT_FOUND when `replica`
+  /// is not one of `service`'s replicas; the platform's errors otherwise.
+  /// May wait on the network (Kubernetes API round trips, with retries):
+  /// call it off RPC threads and outside locks.
+  virtual absl::StatusOr<std::vector<tether::v1::LogLine>> ReplicaLogs(
+      const std::string& service, const std::string& replica, absl::Time since,
+      size_t max_lines) const = 0;
 };
 
 }  // namespace tether::controlplane

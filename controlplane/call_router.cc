@@ -290,27 +290,13 @@ absl::StatusOr<CallRouter::StreamTarget> CallRouter::ResolveStream(
 }
 
 absl::StatusOr<CallRouter::LogsTargets> CallRouter::ResolveLogs(
-    const std::string& service, const std::string& replica) const {
+    const std::string& service) const {
   std::shared_ptr<const RouteEntry> entry = Find(service);
   if (entry == nullptr) return ServiceNotFound(service);
-  const Route& route = *entry->route;
   LogsTargets targets;
+  targets.ready = entry->route->ready;
   targets.authorization = entry->authorization;
-  for (const auto& endpoint : route.ready) {
-    if (replica.empty() || endpoint->replica == replica) {
-      targets.endpoints.push_back(endpoint);
-    }
-  }
-  if (!replica.empty() && targets.endpoints.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("replica \"", replica, "\" of service \"", service,
-                     "\" is not running (or does not exist)"));
-  }
-  if (targets.endpoints.empty()) {
-    return absl::UnavailableError(absl::StrCat(
-        "no replica of service \"", service, "\" is running",
-        route.not_ready_reason.empty() ? "" : ": ", route.not_ready_reason));
-  }
+  targets.not_ready_reason = entry->route->not_ready_reason;
   return targets;
 }
 

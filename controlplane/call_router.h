@@ -77,17 +77,16 @@ class CallRouter {
   absl::StatusOr<StreamTarget> ResolveStream(
       const tether::v1::CallRequest& request) const;
 
-  /// The replicas `ControlPlane.Logs` reads: every ready one of `service`,
-  /// or only `replica` when set, with the agents' authorization.
+  /// The agents `ControlPlane.Logs` reads: every ready replica of
+  /// `service`, with the agents' authorization, and why none may be ready.
   struct LogsTargets {
-    std::vector<std::shared_ptr<AgentEndpoint>> endpoints;
+    std::vector<std::shared_ptr<AgentEndpoint>> ready;
     // "Bearer <token>".
     std::string authorization;
+    std::string not_ready_reason;
   };
-  /// NOT_FOUND for an unknown service or a replica that is not ready (or
-  /// does not exist); UNAVAILABLE (with the reason) when none is ready.
-  absl::StatusOr<LogsTargets> ResolveLogs(const std::string& service,
-                                          const std::string& replica) const;
+  /// NOT_FOUND for an unknown service.
+  absl::StatusOr<LogsTargets> ResolveLogs(const std::string& service) const;
 
   /// Makes a stub for an agent at `address`, sized for the payload limit.
   std::unique_ptr<tether::v1::Agent::StubInterface> NewAgentStub(

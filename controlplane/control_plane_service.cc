@@ -402,11 +402,14 @@ grpc::ServerWriteReactor<tether::v1::LogsResponse>* ControlPlaneService::Logs(
   if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
     return new Refused(allowed);
   }
-  absl::StatusOr<CallRouter::LogsTargets> targets =
-      options_.router->ResolveLogs(request->service(), request->replica());
-  if (!targets.ok()) return new Refused(targets.status());
-  return new LogsRelay(*request, std::move(targets->endpoints),
-                       targets->authorization);
+  LogsRelay::Options logs;
+  logs.router = options_.router;
+  logs.backend = options_.backend;
+  logs.run = options_.run_logs_task;
+  logs.endpoints = options_.endpoints;
+  absl::StatusOr<LogsRelay*> relay = LogsRelay::Start(*request, logs);
+  if (!relay.ok()) return new Refused(relay.status());
+  return *relay;
 }
 
 grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(

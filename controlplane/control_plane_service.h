@@ -1,6 +1,9 @@
 #ifndef TETHER_CONTROLPLANE_CONTROL_PLANE_SERVICE_H_
 #define TETHER_CONTROLPLANE_CONTROL_PLANE_SERVICE_H_
 
+#include <functional>
+#include <utility>
+
 #include "absl/status/status.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
@@ -9,6 +12,7 @@ namespace tether::controlplane {
 class CodeStore;
 
 class Activator;
+class Backend;
 class CallRouter;
 class ApiTokens;
 class ControlPlaneMetrics;
@@ -17,10 +21,10 @@ class ServiceManager;
 class TtlController;
 
 /// The `ControlPlane` gRPC API: translates between protos and the
-/// ServiceManager, Activator (proxied calls), TtlController (activity) and
-/// CodeStore, which hold the logic. With `tokens`, every RPC needs a listed
-/// bearer token (UNAUTHENTICATED otherwise); without, the API is open (a
-/// tetherd on loopback). Authorized `Call`s are counted in `metrics`
+/// ServiceManager, Activator (proxied calls), TtlController (activity),
+/// LogsRelay and CodeStore, which hold the logic. With `tokens`, every RPC
+/// needs a listed bearer token (UNAUTHENTICATED otherwise); without, the API is
+/// open (a tetherd on loopback). Authorized `Call`s are counted in `metrics`
 /// (outcome, latency, in flight); a call that woke its service says so in
 /// the trailing metadata kWokeAfterMetadata (common/call_metadata.h).
 /// Thread-safe; the pointees must outlive the server.
@@ -34,6 +38,11 @@ class ControlPlaneService final
     /// Where streamed calls go (through the activator), and which agents
     /// `Logs` reads.
     CallRouter* router = nullptr;
+    /// `Logs`: the replicas without a ready agent, and what they printed.
+    const Backend* backend = nullptr;
+    /// `Logs`: runs backend reads and new replicas' streams on a thread of
+    /// tetherd's (LogsRelay::Options::run).
+    std::function<void(std::function<void()>)> run_logs_task;
     const TtlController* ttl = nullptr;
     EndpointsPublisher* endpoints = nullptr;
     CodeStore* code_store = nullptr;
@@ -42,7 +51,8 @@ class ControlPlaneService final
     ApiTokens* tokens = nullptr;
   };
 
-  explicit ControlPlaneService(Options options) : options_(options) {}
+  explicit ControlPlaneService(Options options)
+      : options_(std::move(options)) {}
 
   grpc::ServerBidiReactor<tether::v1::SyncCodeRequest,
                           tether::v1::SyncCodeResponse>*

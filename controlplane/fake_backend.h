@@ -1,6 +1,7 @@
 #ifndef TETHER_CONTROLPLANE_FAKE_BACKEND_H_
 #define TETHER_CONTROLPLANE_FAKE_BACKEND_H_
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -8,14 +9,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/proto_time.h"
 #include "controlplane/backend.h"
 #include "servicespec/validate.h"
 
 namespace tether::controlplane {
 
 /// Backend for tests: records what it was asked and starts nothing; tests
-/// play the replicas' part by calling the listener themselves.
-/// Thread-safe.
+/// play the replicas' part by calling the listener themselves, and set what
+/// ReplicaLogs answers (and when: HoldReplicaLogs). Thread-safe.
 class FakeBackend final : public Backend {
  public:
   absl::Status Validate(const tether::v1::ServiceSpec& spec) const override {
@@ -64,6 +66,60 @@ class FakeBackend final : public Backend {
     absl::MutexLock lock(&mu_);
     auto it = replicas_.find(service);
     return it == replicas_.end() ? std::vector<std::string>() : it->second;
+  }
+
+  /// Filters what set_replica_logs gave by `since` and `max_lines`, as the
+  /// contract says; empty for a replica given nothing.
+  absl::StatusOr<std::vector<tether::v1::LogLine>> ReplicaLogs(
+      const std::string& service, const std::string& replica, absl::Time since,
+      size_t max_lines) const override {
+    absl::MutexLock lock(&mu_);
+    replica_log_reads_.push_back(absl::StrCat(service, "/", replica));
+    mu_.Await(absl::Condition(
+        +[](const bool* held) { return !*held; }, &hold_replica_logs_));
+    auto names = replicas_.find(service);
+    if (names == replicas_.end() ||
+        std::find(names->second.begin(), names->second.end(), replica) ==
+            names->second.end()) {
+      return absl::NotFoundError(absl::StrCat("no replica ", replica));
+    }
+    auto it = replica_logs_.find(absl::StrCat(service, "/", replica));
+    if (it == replica_logs_.end()) return std::vector<tether::v1::LogLine>();
+    if (!it->second.ok()) return it->second.status();
+    std::vector<tether::v1::LogLine> lines;
+    for (const tether::v1::LogLine& line : *it->second) {
+      if (FromProtoTimestamp(line.time()) >= since) lines.push_back(line);
+    }
+    if (lines.size() > max_lines) {
+      lines.erase(lines.begin(), lines.end() - max_lines);
+    }
+    return lines;
+  }
+
+  /// What ReplicaLogs answers for `replica` of `service`.
+  void set_replica_logs(
+      const std::string& service, const std::string& replica,
+      absl::StatusOr<std::vector<tether::v1::LogLine>> lines) {
+    absl::MutexLock lock(&mu_);
+    replica_logs_[absl::StrCat(service, "/", replica)] = std::move(lines);
+  }
+  /// While held, ReplicaLogs calls wait.
+  void HoldReplicaLogs(bool hold) {
+    absl::MutexLock lock(&mu_);
+    hold_replica_logs_ = hold;
+  }
+  /// "service/replica" of every ReplicaLogs call so far, in order.
+  std::vector<std::string> replica_log_reads() const {
+    absl::MutexLock lock(&mu_);
+    return replica_log_reads_;
+  }
+  /// Blocks until ReplicaLogs was called `n` times (held ones included).
+  void AwaitReplicaLogReads(size_t n) const {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return replica_log_reads_.size() >= n;
+    };
+    mu_.Await(absl::Condition(&reached));
   }
 
   /// Like Kubernetes: Apply creates no replicas; the test adds and removes
@@ -116,6 +172,11 @@ class FakeBackend final : public Backend {
   std::map<std::string, std::vector<std::string>> replicas_
       ABSL_GUARDED_BY(mu_);
   bool replicas_appear_later_ ABSL_GUARDED_BY(mu_) = false;
+  // By "service/replica".
+  std::map<std::string, absl::StatusOr<std::vector<tether::v1::LogLine>>>
+      replica_logs_ ABSL_GUARDED_BY(mu_);
+  bool hold_replica_logs_ ABSL_GUARDED_BY(mu_) = false;
+  mutable std::vector<std::string> replica_log_reads_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tether::controlplane

@@ -5,9 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "kube/json_fields.h"
+#include "kube/pod_log.h"
 #include "kube/pod_state.h"
 #include "kube/pod_template.h"
 #include "kube/resource_type.h"
@@ -18,6 +20,8 @@ namespace {
 using nlohmann::json;
 
 constexpr char kServiceLabel[] = "tether.dev/service";
+// LogLine.level of the lines ReplicaLogs reads.
+constexpr char kPodLogLevel[] = "pod";
 constexpr char kManagedSelector[] = "app.kubernetes.io/managed-by=tether";
 
 // The kinds of a service's rendered objects, swept by label when a render
@@ -333,6 +337,58 @@ std::vector<std::string> KubernetesBackend::Replicas(
   return names;  // Sorted: the map is.
 }
 
+absl::StatusOr<std::vector<tether::v1::LogLine>> KubernetesBackend::ReplicaLogs(
+    const std::string& service, const std::string& replica, absl::Time since,
+    size_t max_lines) const {
+  bool has_previous_log;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pods_by_name_.find(replica);
+    if (it == pods_by_name_.end() || it->second.service != service ||
+        !it->second.live) {
+      return absl::NotFoundError(absl::StrCat(
+          "service \"", service, "\" has no replica \"", replica, "\""));
+    }
+    // The kubelet would refuse ("waiting to start"): nothing printed yet.
+    if (!it->second.has_log) return std::vector<tether::v1::LogLine>();
+    has_previous_log = it->second.has_previous_log;
+  }
+  kube::PodLogOptions options;
+  options.container = kube::kMainContainer;
+  options.timestamps = true;
+  options.since_time = since;
+  options.tail_lines = static_cast<int64_t>(max_lines);
+  // Two runs share the byte bound.
+  options.limit_bytes =
+      static_cast<int64_t>(kReplicaLogsMaxBytes / (has_previous_log ? 2 : 1));
+  std::vector<kube::PodLogLine> read;
+  for (const bool previous : {true, false}) {
+    if (previous && !has_previous_log) continue;
+    options.previous = previous;
+    absl::StatusOr<std::string> log = options_.client->PodLogs(
+        options_.render.kube_namespace, replica, options);
+    if (!log.ok()) {
+      return WithContext(absl::StrCat("reading the log of pod ", replica),
+                         log.status());
+    }
+    for (kube::PodLogLine& line : kube::ParseTimestampedLog(*log)) {
+      // The API takes whole seconds; the lines have their own times.
+      if (line.time >= since) read.push_back(std::move(line));
+    }
+  }
+  const size_t skip = read.size() > max_lines ? read.size() - max_lines : 0;
+  std::vector<tether::v1::LogLine> lines;
+  lines.reserve(read.size() - skip);
+  for (size_t i = skip; i < read.size(); ++i) {
+    tether::v1::LogLine& line = lines.emplace_back();
+    line.set_replica(replica);
+    line.set_level(kPodLogLevel);
+    *line.mutable_time() = ToProtoTimestamp(read[i].time);
+    line.set_text(std::move(read[i].text));
+  }
+  return lines;
+}
+
 void KubernetesBackend::OnPod(const json& object, bool deleted) {
   const std::string name = kube::ObjectName(object);
   const std::string service = kube::ObjectLabel(object, kServiceLabel);
@@ -374,6 +430,12 @@ void KubernetesBackend::OnPod(const json& object, bool deleted) {
         });
       }
       pod.restarts = state.restarts;
+      const absl::StatusOr<kube::LogInstance> read =
+          kube::ContainerLogInstance(object, kube::kMainContainer, false);
+      pod.has_log = read.ok();
+      pod.has_previous_log =
+          read.ok() && *read == kube::LogInstance::kCurrent &&
+          kube::ContainerLogInstance(object, kube::kMainContainer, true).ok();
       if (state.unschedulable.empty()) {
         pod.unschedulable.clear();
         pod.scale_up = false;

@@ -86,6 +86,13 @@ class KubernetesBackend final : public Backend {
   absl::Status Delete(const std::string& service) override;
   /// The service's pods that are not terminating, by name.
   std::vector<std::string> Replicas(const std::string& service) const override;
+  /// The pod log of the `tether` container, with the kubelet's timestamps
+  /// (level "pod"): while it waits to restart, its last run (what the
+  /// kubelet serves); once restarted, the run before and this one. Empty
+  /// before the container first ran, without asking the API server.
+  absl::StatusOr<std::vector<tether::v1::LogLine>> ReplicaLogs(
+      const std::string& service, const std::string& replica, absl::Time since,
+      size_t max_lines) const override;
 
   /// Fails the pods that waited out `unschedulable_grace` with no node
   /// added for them.
@@ -102,6 +109,10 @@ class KubernetesBackend final : public Backend {
     int32_t restarts = 0;
     std::string problem;
     std::string progress;
+    // What a read of the tether container's log gets (kube/pod_log.h): a
+    // log at all, and whether a previous run's log is there besides it.
+    bool has_log = false;
+    bool has_previous_log = false;
     // While no node fits it: the scheduler's message, since when, and
     // whether an autoscaler is adding one.
     std::string unschedulable;

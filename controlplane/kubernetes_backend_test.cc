@@ -3,11 +3,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "controlplane/recording_backend_listener.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kube/fake_kube_client.h"
+#include "kube/fake_pod_logs.h"
+#include "kube/pod_log.h"
 
 namespace tether::controlplane {
 namespace {
@@ -66,7 +69,9 @@ class KubernetesBackendTest : public ::testing::Test {
                               {"labels",
                                {{"app.kubernetes.io/managed-by", "tether"},
                                 {"tether.dev/service", "hello"}}}}},
-                            {"spec", {{"containers", json::array()}}}})
+                            {"spec",
+                             {{"nodeName", "node-a"},
+                              {"containers", {{{"name", "tether"}}}}}}})
                     .ok());
   }
 
@@ -282,6 +287,100 @@ TEST_F(KubernetesBackendTest, ContainerRestartsAreReportedOnce) {
   ASSERT_TRUE(client_.Delete(kube::kPods, kNs, "hello-0").ok());
   ASSERT_TRUE(listener_.Await("exited hello-0 gone"));
   EXPECT_EQ(listener_.Count("exited hello-0 restart"), 1);
+}
+
+TEST_F(KubernetesBackendTest, ReplicaLogsReadThePodLogOfEachRun) {
+  CreatePod("hello-0");
+  ASSERT_TRUE(listener_.Await("started hello-0"));
+  ASSERT_TRUE(
+      client_
+          .SetStatus(kube::kPods, kNs, "hello-0",
+                     {{"phase", "Pending"},
+                      {"containerStatuses",
+                       {{{"name", "tether"},
+                         {"state",
+                          {{"waiting", {{"reason", "ContainerCreating"}}}}}}}}})
+          .ok());
+  ASSERT_TRUE(listener_.Await("pending hello-0 container tether: Container"));
+  // Not started: nothing to read, and the API server is not asked.
+  absl::StatusOr<std::vector<tether::v1::LogLine>> lines =
+      backend_->ReplicaLogs("hello", "hello-0", absl::InfinitePast(), 10);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  EXPECT_THAT(*lines, IsEmpty());
+  EXPECT_EQ(client_.LogsCount(), 0);
+
+  const absl::Time t0 = absl::FromUnixSeconds(1714557600);
+  client_.SetPodLog(
+      kNs, "hello-0", "tether",
+      absl::StrCat(kube::FormatLogTime(t0 - absl::Seconds(9)), " Traceback\n",
+                   kube::FormatLogTime(t0 - absl::Seconds(8)),
+                   " ImportError: no module named nope\n"),
+      kube::LogInstance::kPrevious);
+  client_.SetPodLog(kNs, "hello-0", "tether",
+                    absl::StrCat(kube::FormatLogTime(t0), " starting again\n"));
+  // Restarted after a crash: the run before, then this one.
+  const json crash = {
+      {"terminated", {{"exitCode", 1}, {"containerID", "containerd://a"}}}};
+  ASSERT_TRUE(client_
+                  .SetStatus(kube::kPods, kNs, "hello-0",
+                             {{"phase", "Running"},
+                              {"containerStatuses",
+                               {{{"name", "tether"},
+                                 {"restartCount", 1},
+                                 {"state", {{"running", json::object()}}},
+                                 {"lastState", crash}}}}})
+                  .ok());
+  ASSERT_TRUE(listener_.Await("exited hello-0 restart crashed"));
+  lines = backend_->ReplicaLogs("hello", "hello-0", absl::InfinitePast(), 10);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  ASSERT_EQ(lines->size(), 3u);
+  EXPECT_EQ((*lines)[0].text(), "Traceback");
+  EXPECT_EQ((*lines)[0].replica(), "hello-0");
+  EXPECT_EQ((*lines)[0].level(), "pod");
+  EXPECT_EQ((*lines)[0].stream(), tether::v1::LogLine::STREAM_UNSPECIFIED);
+  EXPECT_EQ((*lines)[0].time().seconds(), absl::ToUnixSeconds(t0) - 9);
+  EXPECT_EQ((*lines)[2].text(), "starting again");
+  EXPECT_EQ(client_.LogsCount(), 2);
+  // The last lines only, and only those since a time to the nanosecond.
+  lines = backend_->ReplicaLogs("hello", "hello-0", absl::InfinitePast(), 2);
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].text(), "ImportError: no module named nope");
+  lines = backend_->ReplicaLogs(
+      "hello", "hello-0", t0 - absl::Seconds(9) + absl::Nanoseconds(1), 10);
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].text(), "ImportError: no module named nope");
+
+  // Waiting to restart: a plain read gets the last run, once.
+  ASSERT_TRUE(
+      client_
+          .SetStatus(
+              kube::kPods, kNs, "hello-0",
+              {{"phase", "Running"},
+               {"containerStatuses",
+                {{{"name", "tether"},
+                  {"restartCount", 1},
+                  {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}}}}},
+                  {"lastState", crash}}}}})
+          .ok());
+  ASSERT_TRUE(listener_.Await("failing hello-0 container tether: Crash"));
+  const int reads = client_.LogsCount();
+  lines = backend_->ReplicaLogs("hello", "hello-0", absl::InfinitePast(), 10);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[1].text(), "ImportError: no module named nope");
+  EXPECT_EQ(client_.LogsCount(), reads + 1);
+
+  client_.FailNext("logs", absl::PermissionDeniedError("pods/log is denied"));
+  EXPECT_EQ(backend_->ReplicaLogs("hello", "hello-0", absl::InfinitePast(), 10)
+                .status()
+                .message(),
+            "reading the log of pod hello-0: pods/log is denied");
+  EXPECT_TRUE(absl::IsNotFound(
+      backend_->ReplicaLogs("hello", "hello-9", absl::InfinitePast(), 10)
+          .status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      backend_->ReplicaLogs("other", "hello-0", absl::InfinitePast(), 10)
+          .status()));
 }
 
 TEST_F(KubernetesBackendTest, AQuotaRefusalIsReportedForTheService) {

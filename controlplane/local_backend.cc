@@ -11,16 +11,19 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/child_process.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "servicespec/validate.h"
@@ -30,17 +33,38 @@ namespace {
 
 // Lines of an agent's log quoted when it crashes.
 constexpr int kLogTailLines = 20;
+// LogLine.level of the lines ReplicaLogs reads.
+constexpr char kAgentLogLevel[] = "agent";
+
+// Where an agent's stdout and stderr go, in its replica's work dir; every
+// run of the replica appends.
+std::string AgentLogPath(const std::string& workdir) {
+  return workdir + "/agent.log";
+}
+
+// The whole lines of the end of `path` (at most kReplicaLogsMaxBytes; a line
+// that bound cuts is dropped), without trailing blank ones. Empty when the
+// file cannot be read (the agent never started).
+std::vector<std::string> AgentLogLines(const std::string& path) {
+  absl::StatusOr<std::string> log =
+      ReadFileTail(path, Backend::kReplicaLogsMaxBytes);
+  if (!log.ok()) return {};
+  const absl::string_view text = absl::StripTrailingAsciiWhitespace(*log);
+  if (text.empty()) return {};
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  if (log->size() == Backend::kReplicaLogsMaxBytes) {
+    lines.erase(lines.begin());
+  }
+  return lines;
+}
 
 std::string LogTail(const std::string& path) {
-  absl::StatusOr<std::string> log = ReadFile(path);
-  if (!log.ok()) return "";
-  absl::string_view text = absl::StripTrailingAsciiWhitespace(*log);
-  size_t pos = text.size();
-  for (int lines = 0; lines < kLogTailLines && pos != 0; ++lines) {
-    const size_t nl = text.rfind('\n', pos - 1);
-    pos = nl == absl::string_view::npos ? 0 : nl;
+  std::vector<std::string> lines = AgentLogLines(path);
+  if (lines.size() > kLogTailLines) {
+    lines.erase(lines.begin(), lines.end() - kLogTailLines);
   }
-  return std::string(absl::StripLeadingAsciiWhitespace(text.substr(pos)));
+  return std::string(
+      absl::StripLeadingAsciiWhitespace(absl::StrJoin(lines, "\n")));
 }
 
 // Whether `pid` runs a tether-agent (so a stale pid file never kills a
@@ -276,6 +300,53 @@ std::vector<std::string> LocalBackend::Replicas(
   return it->second;
 }
 
+absl::StatusOr<std::vector<tether::v1::LogLine>> LocalBackend::ReplicaLogs(
+    const std::string& service, const std::string& replica, absl::Time since,
+    size_t max_lines) const {
+  std::string path;
+  {
+    absl::MutexLock lock(&mu_);
+    auto names = services_.find(service);
+    auto it = replicas_.find(replica);
+    if (names == services_.end() || it == replicas_.end() ||
+        std::find(names->second.begin(), names->second.end(), replica) ==
+            names->second.end()) {
+      return absl::NotFoundError(absl::StrCat(
+          "service \"", service, "\" has no replica \"", replica, "\""));
+    }
+    path = AgentLogPath(it->second.workdir);
+  }
+  std::vector<std::string> texts = AgentLogLines(path);
+  // The agent stamps its lines with the wall clock (common/log.h); a line
+  // it did not write (a worker's crash on stderr) takes the time of the
+  // stamped line before it, or after it at the start.
+  const absl::Time now = absl::Now();
+  std::vector<absl::Time> times(texts.size(), absl::InfinitePast());
+  std::optional<absl::Time> last;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (std::optional<absl::Time> stamped = LogLineTime(texts[i], now)) {
+      if (!last.has_value()) {
+        std::fill(times.begin(), times.begin() + i, *stamped);
+      }
+      last = stamped;
+    }
+    if (last.has_value()) times[i] = *last;
+  }
+  std::vector<tether::v1::LogLine> lines;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (times[i] < since) continue;
+    tether::v1::LogLine& line = lines.emplace_back();
+    line.set_replica(replica);
+    line.set_level(kAgentLogLevel);
+    *line.mutable_time() = ToProtoTimestamp(times[i]);
+    line.set_text(std::move(texts[i]));
+  }
+  if (lines.size() > max_lines) {
+    lines.erase(lines.begin(), lines.end() - max_lines);
+  }
+  return lines;
+}
+
 void LocalBackend::StopLocked(Replica& replica) {
   SignalGroup(replica.pid, SIGTERM);
   replica.stopping = true;
@@ -291,7 +362,7 @@ absl::Status LocalBackend::Spawn(Replica& replica) {
     spec.argv = replica.argv;
     spec.env = replica.env;
     spec.socket_type = 0;
-    spec.output_path = replica.workdir + "/agent.log";
+    spec.output_path = AgentLogPath(replica.workdir);
     // The agent stops its workers on SIGTERM.
     spec.parent_death_signal = SIGTERM;
     child = SpawnChild(spec);
@@ -348,7 +419,7 @@ void LocalBackend::Reap() {
       exit.description = absl::StrCat(
           replica.name, " exited (",
           ProcessExit::FromWaitStatus(wait_status).ToString(), ")");
-      const std::string tail = LogTail(replica.workdir + "/agent.log");
+      const std::string tail = LogTail(AgentLogPath(replica.workdir));
       if (!tail.empty()) {
         absl::StrAppend(&exit.description, "; agent log:\n", tail);
       }

@@ -76,6 +76,14 @@ class LocalBackend final : public Backend {
                      const std::string& token, int32_t replicas) override;
   absl::Status Delete(const std::string& service) override;
   std::vector<std::string> Replicas(const std::string& service) const override;
+  /// The end of the replica's agent output file (`<workdir>/agent.log`,
+  /// level "agent"): what the agent logged (common/log.h, stamped to the
+  /// microsecond) and anything written to its stderr, over every run of the
+  /// replica, newest last. Lines without the agent's stamp take the time of
+  /// their neighbour. Empty before the agent first started.
+  absl::StatusOr<std::vector<tether::v1::LogLine>> ReplicaLogs(
+      const std::string& service, const std::string& replica, absl::Time since,
+      size_t max_lines) const override;
 
  private:
   struct Replica {

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/proto_time.h"
 #include "common/test_util.h"
 #include "controlplane/recording_backend_listener.h"
 #include "gtest/gtest.h"
@@ -138,6 +139,57 @@ TEST_F(LocalBackendTest, PassesHealthListenToAgentsOnlyWhenAsked) {
   ASSERT_FALSE(Info("svc-0").empty());
   EXPECT_TRUE(absl::StrContains(ReadFile(args_path).value_or(""),
                                 "--health_listen=127.0.0.1:0"));
+}
+
+TEST_F(LocalBackendTest, ReplicaLogsReadTheEndOfTheAgentsOutput) {
+  ASSERT_TRUE(backend_->Apply(Spec(2, "hi"), "tok").ok());
+  ASSERT_FALSE(Info("svc-0").empty());
+  // What the agent logged (stamped as common/log.h does, without the year,
+  // so recently) and what a worker wrote to stderr unstamped.
+  const absl::Time t0 =
+      absl::FromUnixMicros(absl::ToUnixMicros(absl::Now() - absl::Hours(1)));
+  auto stamped = [](absl::Time time, const std::string& text) {
+    return absl::StrCat(
+        absl::FormatTime("I%m%d %H:%M:%E6S", time, absl::LocalTimeZone()),
+        " 42 agent.cc:1] ", text, "\n");
+  };
+  ASSERT_TRUE(WriteFileAtomically(
+                  absl::StrCat(dir_, "/state/replicas/svc-0/agent.log"),
+                  absl::StrCat("Traceback (most recent call last):\n",
+                               stamped(t0, "loading app"),
+                               "ImportError: no module named nope\n",
+                               stamped(t0 + absl::Seconds(1), "exiting")))
+                  .ok());
+  absl::StatusOr<std::vector<tether::v1::LogLine>> lines =
+      backend_->ReplicaLogs("svc", "svc-0", absl::InfinitePast(), 10);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  ASSERT_EQ(lines->size(), 4u);
+  EXPECT_EQ((*lines)[0].text(), "Traceback (most recent call last):");
+  EXPECT_EQ(FromProtoTimestamp((*lines)[0].time()), t0);
+  EXPECT_EQ((*lines)[2].text(), "ImportError: no module named nope");
+  EXPECT_EQ(FromProtoTimestamp((*lines)[2].time()), t0);
+  EXPECT_EQ(FromProtoTimestamp((*lines)[3].time()), t0 + absl::Seconds(1));
+  EXPECT_EQ((*lines)[3].replica(), "svc-0");
+  EXPECT_EQ((*lines)[3].level(), "agent");
+  EXPECT_EQ((*lines)[3].stream(), tether::v1::LogLine::STREAM_UNSPECIFIED);
+
+  lines = backend_->ReplicaLogs("svc", "svc-0", t0 + absl::Microseconds(1), 10);
+  ASSERT_EQ(lines->size(), 1u);
+  EXPECT_EQ((*lines)[0].text().substr(lines->front().text().find(']')),
+            "] exiting");
+  lines = backend_->ReplicaLogs("svc", "svc-0", absl::InfinitePast(), 2);
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].text(), "ImportError: no module named nope");
+  // svc-1's agent wrote nothing.
+  lines = backend_->ReplicaLogs("svc", "svc-1", absl::InfinitePast(), 10);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  EXPECT_TRUE(lines->empty());
+  EXPECT_TRUE(absl::IsNotFound(
+      backend_->ReplicaLogs("svc", "svc-2", absl::InfinitePast(), 10)
+          .status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      backend_->ReplicaLogs("other", "svc-0", absl::InfinitePast(), 10)
+          .status()));
 }
 
 TEST_F(LocalBackendTest, RestartsACrashedReplicaAfterTheBackoff) {

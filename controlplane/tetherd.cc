@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics_text.h"
 #include "common/runfiles.h"
+#include "common/serial_executor.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "controlplane/activator.h"
@@ -174,10 +175,16 @@ absl::Status Tetherd::CreateServices() {
   RETURN_IF_ERROR(CreateActivityRooms());
   endpoints_ = std::make_unique<EndpointsPublisher>();
   manager_->AddListener(endpoints_.get());
+  logs_executor_ = std::make_unique<SerialExecutor>();
   ControlPlaneService::Options api_options;
   api_options.manager = manager_.get();
   api_options.activator = activator_.get();
   api_options.router = router_.get();
+  api_options.backend = backend_;
+  api_options.run_logs_task =
+      [executor = logs_executor_.get()](std::function<void()> task) {
+        executor->Run(std::move(task));
+      };
   api_options.ttl = ttl_.get();
   api_options.endpoints = endpoints_.get();
   api_options.code_store = code_store_.get();
@@ -337,6 +344,9 @@ void Tetherd::Shutdown() {
   if (otlp_server_ != nullptr) otlp_server_->Shutdown(absl::Seconds(1));
   if (server_ != nullptr) server_->Shutdown(absl::Seconds(2));
   http_server_.reset();
+  // Log reads still queued run (for streams already gone, they stop
+  // early) while the backend exists.
+  if (logs_executor_ != nullptr) logs_executor_->Shutdown();
   // Applies in flight finish while the backend still exists.
   if (manager_ != nullptr) manager_->Shutdown();
   // Stops local agents (records stay, so the next tetherd restarts them);

@@ -12,6 +12,7 @@
 namespace tether {
 class GrpcServer;
 class HttpServer;
+class SerialExecutor;
 }  // namespace tether
 
 namespace tether::kube {
@@ -157,6 +158,10 @@ class Tetherd final {
   std::unique_ptr<OtlpReceiver> otlp_receiver_;
   // Pushes endpoints to clients that call agents directly.
   std::unique_ptr<EndpointsPublisher> endpoints_;
+  // Runs `tether logs`' reads of replicas' own logs from the backend and
+  // starts new replicas' streams: off RPC threads, drained after the
+  // server stops and before the backend goes.
+  std::unique_ptr<SerialExecutor> logs_executor_;
   std::unique_ptr<ControlPlaneService> control_plane_;
   std::unique_ptr<AgentGatewayService> gateway_;
   std::unique_ptr<GrpcServer> server_;

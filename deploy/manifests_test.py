@@ -70,6 +70,7 @@ EXPECTED_RULES = {
     ("policy", "poddisruptionbudgets"): {"list", "create", "patch", "delete"},
     ("", "secrets"): {"create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
+    ("", "pods/log"): {"get"},
     ("", "podtemplates"): {"get"},
     ("", "events"): {"list", "watch"},
 }

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "kube/fake_pod_logs.h"
 #include "kube/label_selector.h"
 
 namespace tether::kube {
@@ -61,6 +62,12 @@ json Labels(const json& object) {
 absl::Status NotFound(const ResourceType& type, absl::string_view name) {
   return absl::NotFoundError(
       absl::StrCat(ResourceName(type), " \"", name, "\" not found"));
+}
+
+std::string PodLogKey(absl::string_view ns, absl::string_view name,
+                      absl::string_view container, LogInstance instance) {
+  return absl::StrCat(ns, "/", name, "/", container, "/",
+                      instance == LogInstance::kPrevious ? "previous" : "");
 }
 
 absl::Status TooOld(int64_t rv, int64_t oldest) {
@@ -343,6 +350,28 @@ absl::Status FakeKubeClient::SetScale(const ResourceType& type,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> FakeKubeClient::PodLogs(
+    absl::string_view ns, absl::string_view name,
+    const PodLogOptions& options) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(BeginCall(Verb::kLogs));
+  ASSIGN_OR_RETURN(json * pod, Find(kPods, ns, name));
+  return ServePodLog(
+      *pod, options,
+      [&](const std::string& container, LogInstance instance)
+          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            auto it = pod_logs_.find(PodLogKey(ns, name, container, instance));
+            return it == pod_logs_.end() ? std::string() : it->second;
+          });
+}
+
+void FakeKubeClient::SetPodLog(absl::string_view ns, absl::string_view name,
+                               absl::string_view container, std::string log,
+                               LogInstance instance) {
+  absl::MutexLock lock(&mu_);
+  pod_logs_[PodLogKey(ns, name, container, instance)] = std::move(log);
+}
+
 void FakeKubeClient::Shutdown() {
   absl::MutexLock lock(&mu_);
   shutdown_ = true;
@@ -379,7 +408,8 @@ void FakeKubeClient::FailNext(absl::string_view verb, absl::Status status,
   static constexpr std::pair<absl::string_view, Verb> kVerbs[] = {
       {"apply", Verb::kApply},   {"get", Verb::kGet},
       {"list", Verb::kList},     {"watch", Verb::kWatch},
-      {"delete", Verb::kDelete}, {"scale", Verb::kScale}};
+      {"delete", Verb::kDelete}, {"scale", Verb::kScale},
+      {"logs", Verb::kLogs}};
   for (const auto& [name, value] : kVerbs) {
     if (name == verb) return FailNext(value, std::move(status), count);
   }

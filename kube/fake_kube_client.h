@@ -16,9 +16,12 @@
 // - Watch replays a bounded history: events after `resource_version`, in
 //   order, filtered by namespace and label selector (on the new object's
 //   labels, like the fake server), then blocks for new ones.
-// Test hooks below stand in for controllers (SetStatus), etcd compaction
-// (Compact), a server ending watches (EndWatches, Bookmark) and failures
-// (FailNext), so the test decides when things happen.
+// - PodLogs answers as the API server and kubelet do (kube/fake_pod_logs.h)
+//   from the logs a test keeps with SetPodLog.
+// Test hooks below stand in for controllers (SetStatus), the kubelet's logs
+// (SetPodLog), etcd compaction (Compact), a server ending watches
+// (EndWatches, Bookmark) and failures (FailNext), so the test decides when
+// things happen.
 
 #include <array>
 #include <cstddef>
@@ -35,6 +38,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "kube/kube_client.h"
+#include "kube/pod_log.h"
 #include "kube/resource_type.h"
 #include "nlohmann/json.hpp"
 
@@ -45,8 +49,8 @@ namespace tether::kube {
 class FakeKubeClient final : public KubeClient {
  public:
   /// The verbs FailNext and CallCount distinguish; kScale is GetScale and
-  /// SetScale.
-  enum class Verb { kApply, kGet, kList, kWatch, kDelete, kScale };
+  /// SetScale, kLogs PodLogs.
+  enum class Verb { kApply, kGet, kList, kWatch, kDelete, kScale, kLogs };
 
   /// `history_size` bounds the watch history, like the API server's watch
   /// cache: watching from a version older than what it holds is OUT_OF_RANGE.
@@ -73,6 +77,9 @@ class FakeKubeClient final : public KubeClient {
                                    absl::string_view name) override;
   absl::Status SetScale(const ResourceType& type, absl::string_view ns,
                         absl::string_view name, int32_t replicas) override;
+  absl::StatusOr<std::string> PodLogs(absl::string_view ns,
+                                      absl::string_view name,
+                                      const PodLogOptions& options) override;
   void Shutdown() override;
 
   // Test hooks.
@@ -81,14 +88,21 @@ class FakeKubeClient final : public KubeClient {
   /// controller would. NOT_FOUND when absent.
   absl::Status SetStatus(const ResourceType& type, absl::string_view ns,
                          absl::string_view name, const nlohmann::json& status);
+  /// Keeps `log` ("<RFC 3339 time> <text>" lines, as the kubelet stores
+  /// them; kube::FormatLogTime makes the times) as what `instance` of
+  /// `container` in pod `ns/name` printed, for PodLogs. Which instance a read
+  /// gets follows the pod's status (SetStatus), as on a kubelet.
+  void SetPodLog(absl::string_view ns, absl::string_view name,
+                 absl::string_view container, std::string log,
+                 LogInstance instance = LogInstance::kCurrent);
   /// Drops the watch history: watches from any older version, including
   /// open ones that have not caught up, get OUT_OF_RANGE.
   void Compact();
   /// The next `count` calls of `verb` fail with `status` (not OK), after
   /// queued failures of that verb.
   void FailNext(Verb verb, absl::Status status, int count = 1);
-  /// `verb` is "apply", "get", "list", "watch", "delete" or "scale"; any
-  /// other name is a bug in the test and crashes.
+  /// `verb` is "apply", "get", "list", "watch", "delete", "scale" or
+  /// "logs"; any other name is a bug in the test and crashes.
   void FailNext(absl::string_view verb, absl::Status status, int count = 1);
   /// Ends every open Watch with OK, like the server's watch timeout, once it
   /// has delivered the events (and bookmark) already due to it.
@@ -109,9 +123,10 @@ class FakeKubeClient final : public KubeClient {
   int WatchCount() const { return CallCount(Verb::kWatch); }
   int DeleteCount() const { return CallCount(Verb::kDelete); }
   int ScaleCount() const { return CallCount(Verb::kScale); }
+  int LogsCount() const { return CallCount(Verb::kLogs); }
 
  private:
-  static constexpr size_t kNumVerbs = 6;
+  static constexpr size_t kNumVerbs = 7;
 
   struct Event {
     int64_t rv;
@@ -156,6 +171,8 @@ class FakeKubeClient final : public KubeClient {
   // Keyed by "plural/namespace/name", so a collection is a key prefix.
   std::map<std::string, nlohmann::json> objects_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
+  // SetPodLog's logs, by "namespace/pod/container/instance".
+  std::map<std::string, std::string> pod_logs_ ABSL_GUARDED_BY(mu_);
   std::deque<Failure> failures_ ABSL_GUARDED_BY(mu_);
   std::array<int, kNumVerbs> calls_ ABSL_GUARDED_BY(mu_) = {};
 };

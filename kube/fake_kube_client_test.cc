@@ -5,11 +5,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/test_util.h"
 #include "gtest/gtest.h"
+#include "kube/fake_pod_logs.h"
+#include "kube/pod_log.h"
 #include "kube/resource_type.h"
 #include "nlohmann/json.hpp"
 
@@ -413,6 +416,91 @@ TEST(FakeKubeClientTest, FailNextInjectsErrorsPerVerbAndCountsCalls) {
   EXPECT_EQ(client.GetCount(), 2);
   EXPECT_EQ(client.ListCount(), 0);
   EXPECT_EQ(client.Objects(kSecrets, "ns").size(), 1u);
+}
+
+// Pod "web-1" on a node, its "tether" container running after one crash,
+// beside an init container.
+json RestartedPod() {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", "web-1"}, {"namespace", "ns"}}},
+          {"spec",
+           {{"nodeName", "node-a"},
+            {"initContainers", {{{"name", "bundle"}}}},
+            {"containers", {{{"name", "tether"}}}}}}};
+}
+
+const json kRestartedStatus = {
+    {"phase", "Running"},
+    {"containerStatuses",
+     {{{"name", "tether"},
+       {"state", {{"running", json::object()}}},
+       {"lastState",
+        {{"terminated",
+          {{"exitCode", 1}, {"containerID", "containerd://old"}}}}}}}}};
+
+TEST(FakeKubeClientTest, PodLogsServeTheInstanceAndQueryTheKubeletWould) {
+  FakeKubeClient client;
+  ASSERT_TRUE(client.Apply(RestartedPod()).ok());
+  ASSERT_TRUE(client.SetStatus(kPods, "ns", "web-1", kRestartedStatus).ok());
+  const absl::Time t0 = absl::FromUnixSeconds(1714557600);
+  std::string log;
+  for (int i = 0; i < 4; ++i) {
+    absl::StrAppend(&log, FormatLogTime(t0 + absl::Milliseconds(500 * i)),
+                    " line ", i, "\n");
+  }
+  client.SetPodLog("ns", "web-1", "tether", log);
+  client.SetPodLog("ns", "web-1", "tether",
+                   FormatLogTime(t0 - absl::Minutes(1)) + " crashed\n",
+                   LogInstance::kPrevious);
+
+  PodLogOptions options;  // The only container.
+  EXPECT_EQ(client.PodLogs("ns", "web-1", options).value(),
+            "line 0\nline 1\nline 2\nline 3\n");
+  options.previous = true;
+  EXPECT_EQ(client.PodLogs("ns", "web-1", options).value(), "crashed\n");
+  options.previous = false;
+  options.timestamps = true;
+  options.tail_lines = 1;
+  EXPECT_EQ(client.PodLogs("ns", "web-1", options).value(),
+            "2024-05-01T10:00:01.5Z line 3\n");
+  // sinceTime counts whole seconds: 10:00:01.2 reads from 10:00:01.
+  options.timestamps = false;
+  options.tail_lines = -1;
+  options.since_time = t0 + absl::Milliseconds(1200);
+  EXPECT_EQ(client.PodLogs("ns", "web-1", options).value(), "line 2\nline 3\n");
+  options.limit_bytes = 9;
+  EXPECT_EQ(client.PodLogs("ns", "web-1", options).value(), "line 2\nli");
+  EXPECT_EQ(client.LogsCount(), 5);
+}
+
+TEST(FakeKubeClientTest, PodLogsRefuseWhatTheServersRefuse) {
+  FakeKubeClient client;
+  EXPECT_EQ(client.PodLogs("ns", "web-1", {}).status().message(),
+            "pods \"web-1\" not found");
+  json pod = RestartedPod();
+  pod["spec"]["nodeName"] = nullptr;
+  ASSERT_TRUE(client.Apply(pod).ok());
+  // No node yet: an empty log, whatever the status says.
+  EXPECT_EQ(client.PodLogs("ns", "web-1", {}).value(), "");
+  ASSERT_TRUE(client.Apply(RestartedPod()).ok());
+  absl::StatusOr<std::string> read = client.PodLogs("ns", "web-1", {});
+  EXPECT_TRUE(absl::IsInvalidArgument(read.status()));
+  EXPECT_EQ(read.status().message(),
+            "container \"tether\" in pod \"web-1\" is not available");
+  PodLogOptions options;
+  options.container = "sidecar";
+  EXPECT_EQ(client.PodLogs("ns", "web-1", options).status().message(),
+            "container sidecar is not valid for pod web-1");
+  json two = RestartedPod();
+  two["metadata"]["name"] = "web-2";
+  two["spec"]["containers"].push_back({{"name", "sidecar"}});
+  ASSERT_TRUE(client.Apply(two).ok());
+  EXPECT_EQ(client.PodLogs("ns", "web-2", {}).status().message(),
+            "a container name must be specified for pod web-2, choose one "
+            "of: [bundle tether sidecar]");
+  client.FailNext("logs", absl::UnavailableError("down"));
+  EXPECT_TRUE(absl::IsUnavailable(client.PodLogs("ns", "web-2", {}).status()));
 }
 
 TEST(FakeKubeClientDeathTest, FailNextRejectsUnknownVerb) {

@@ -66,6 +66,28 @@ struct WatchOptions {
 
 enum class Propagation { kBackground, kForeground, kOrphan };
 
+/// The query of a pod log read (core/v1 PodLogOptions; `follow` is not
+/// offered: tetherd reads a log once).
+struct PodLogOptions {
+  /// Empty: the pod's only container.
+  std::string container;
+  /// Only lines stamped at or after this time. The API takes whole seconds
+  /// (sent rounded down), so a few lines from just before may come too.
+  /// InfinitePast: from the start.
+  absl::Time since_time = absl::InfinitePast();
+  /// Each line starts with its time (RFC 3339, to the nanosecond) and a
+  /// space, as kube/pod_log.h reads them.
+  bool timestamps = false;
+  /// Only the last this many lines (before `since_time` filters them, as
+  /// the kubelet does); negative: all.
+  int64_t tail_lines = -1;
+  /// The server stops after about this many bytes, timestamps included, so
+  /// the last line may be cut short; 0: no limit.
+  int64_t limit_bytes = 0;
+  /// The container's last terminated instance instead of the current one.
+  bool previous = false;
+};
+
 /// Thread-safe: calls may run concurrently from many threads.
 class KubeClient {
  public:
@@ -113,6 +135,18 @@ class KubeClient {
                                            absl::string_view name) = 0;
   virtual absl::Status SetScale(const ResourceType& type, absl::string_view ns,
                                 absl::string_view name, int32_t replicas) = 0;
+
+  /// The log of a container of pod `name` (`GET .../pods/{name}/log`, plain
+  /// text) as the kubelet keeps it: stdout and stderr together. Errors:
+  /// NOT_FOUND for an unknown pod; INVALID_ARGUMENT (400 BadRequest, with
+  /// the kubelet's message) when the container is not the pod's, has not
+  /// run yet ("container \"tether\" in pod \"p\" is waiting to start:
+  /// ContainerCreating") or, with `previous`, never terminated ("previous
+  /// terminated container ... not found"). A pod no node took yet has an
+  /// empty log.
+  virtual absl::StatusOr<std::string> PodLogs(absl::string_view ns,
+                                              absl::string_view name,
+                                              const PodLogOptions& options) = 0;
 
   /// Ends every Watch in flight with CANCELLED and makes later calls fail
   /// fast with CANCELLED. For shutdown; cannot be undone.

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/backoff.h"
 #include "common/status_context.h"
@@ -629,6 +630,35 @@ absl::StatusOr<int32_t> KubeClientHttp::GetScale(const ResourceType& type,
         absl::StrCat(request.What(), ": spec.replicas is not an integer"));
   }
   return replicas.get<int32_t>();
+}
+
+absl::StatusOr<std::string> KubeClientHttp::PodLogs(
+    absl::string_view ns, absl::string_view name,
+    const PodLogOptions& options) {
+  Request request;
+  request.path = absl::StrCat(ResourcePath(kPods, ns, name), "/log");
+  std::vector<std::string> query;
+  if (!options.container.empty()) {
+    query.push_back(absl::StrCat("container=", QueryEscape(options.container)));
+  }
+  if (options.since_time != absl::InfinitePast()) {
+    // Whole seconds, rounded down: the API's precision.
+    query.push_back(absl::StrCat(
+        "sinceTime=",
+        QueryEscape(absl::FormatTime("%Y-%m-%d%ET%H:%M:%SZ", options.since_time,
+                                     absl::UTCTimeZone()))));
+  }
+  if (options.timestamps) query.push_back("timestamps=true");
+  if (options.tail_lines >= 0) {
+    query.push_back(absl::StrCat("tailLines=", options.tail_lines));
+  }
+  if (options.limit_bytes > 0) {
+    query.push_back(absl::StrCat("limitBytes=", options.limit_bytes));
+  }
+  if (options.previous) query.push_back("previous=true");
+  request.query = absl::StrJoin(query, "&");
+  request.timeout = options_.request_timeout;
+  return Call(request);
 }
 
 absl::Status KubeClientHttp::SetScale(const ResourceType& type,

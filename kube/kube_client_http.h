@@ -22,8 +22,8 @@ namespace tether::kube {
 
 /// Talks to the API server named by a KubeConfig. Every verb is retried on
 /// 429, 5xx and connection failures that happen before a response (apply,
-/// get, list, delete and scale are idempotent: repeating an apply or a
-/// replica count changes nothing, and a repeated delete whose first attempt
+/// get, list, delete, scale and log reads are idempotent: repeating an apply or
+/// a replica count changes nothing, and a repeated delete whose first attempt
 /// went through reports NOT_FOUND); a watch is retried only until its stream
 /// starts. Thread-safe; idle connections are pooled and reused.
 class KubeClientHttp final : public KubeClient {
@@ -83,6 +83,9 @@ class KubeClientHttp final : public KubeClient {
                                    absl::string_view name) override;
   absl::Status SetScale(const ResourceType& type, absl::string_view ns,
                         absl::string_view name, int32_t replicas) override;
+  absl::StatusOr<std::string> PodLogs(absl::string_view ns,
+                                      absl::string_view name,
+                                      const PodLogOptions& options) override;
   void Shutdown() override;
 
  private:

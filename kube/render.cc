@@ -26,7 +26,6 @@ using tether::v1::ServiceSpec;
 // Where the pod keeps the agent and its work; outside any path users mount.
 constexpr char kAgentDir[] = "/tether";
 constexpr char kWorkDir[] = "/var/lib/tether";
-constexpr char kContainerName[] = "tether";
 constexpr int kDefaultMasterPort = 29500;
 // Shown to users in `kubectl get pods -L`; the full id is an annotation
 // because label values stop at 63 characters and revisions are 64 hex digits.
@@ -343,7 +342,7 @@ json PodTemplate(const ServiceSpec& spec, const RenderOptions& options,
   }
 
   json container = {
-      {"name", kContainerName},
+      {"name", kMainContainer},
       {"image", compute.image()},
       // The agent comes from our volume, so it runs in any user image; it
       // starts the user's runtime (python or native) in worker processes.
@@ -567,7 +566,7 @@ absl::StatusOr<json> LayerTemplates(const Compute& compute,
   if (compute.has_pod_template()) {
     layers.inline_template = StructToJson(compute.pod_template());
   }
-  layers.main_container = kContainerName;
+  layers.main_container = kMainContainer;
   ASSIGN_OR_RETURN(json pod, LayerPodSpec(layers));
   workload["spec"]["template"] = std::move(pod);
   // A template may relabel the pod, but the selector labels must stay or

@@ -15,6 +15,9 @@
 
 namespace tether::kube {
 
+/// The name of the container that runs the agent in every rendered pod.
+inline constexpr char kMainContainer[] = "tether";
+
 /// Cluster-level settings the renderer needs besides the spec. Defaults are
 /// the values `deploy/` installs with.
 struct RenderOptions {

@@ -377,6 +377,78 @@ TEST_F(KubeClientHttpTest, DeleteAndScale) {
               HasSubstr("DELETE /apis/apps/v1/namespaces/ns/deployments/web"));
 }
 
+TEST_F(KubeClientHttpTest, PodLogsSendTheQueryAndMapRefusals) {
+  EXPECT_EQ(client_->PodLogs("ns", "web-1", {}).status().code(),
+            absl::StatusCode::kNotFound);
+  const json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "web-1"}, {"namespace", "ns"}}},
+      {"spec",
+       {{"nodeName", "node-a"},
+        {"containers", {{{"name", "tether"}, {"image", "busybox"}}}}}}};
+  ASSERT_TRUE(client_->Apply(pod).ok());
+  ASSERT_TRUE(
+      apiserver_
+          ->Send("PUT", "/_fake/status/api/v1/namespaces/ns/pods/web-1",
+                 json{{"containerStatuses",
+                       {{{"name", "tether"},
+                         {"state",
+                          {{"waiting", {{"reason", "ContainerCreating"}}}}}}}}}
+                     .dump())
+          .ok());
+  absl::StatusOr<std::string> log = client_->PodLogs("ns", "web-1", {});
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(log.status().message()),
+              HasSubstr("GET /api/v1/namespaces/ns/pods/web-1/log: container "
+                        "\"tether\" in pod \"web-1\" is waiting to start: "
+                        "ContainerCreating"));
+
+  ASSERT_TRUE(apiserver_
+                  ->Send("PUT", "/_fake/status/api/v1/namespaces/ns/pods/web-1",
+                         json{{"containerStatuses",
+                               {{{"name", "tether"},
+                                 {"state", {{"running", json::object()}}},
+                                 {"lastState",
+                                  {{"terminated",
+                                    {{"exitCode", 2},
+                                     {"containerID", "containerd://a"}}}}}}}}}
+                             .dump())
+                  .ok());
+  ASSERT_TRUE(apiserver_
+                  ->SetPodLog("ns", "web-1", "tether",
+                              "2024-05-01T10:00:00.5Z starting\n"
+                              "2024-05-01T10:00:01Z serving\n"
+                              "2024-05-01T10:00:03.25Z still serving\n")
+                  .ok());
+  ASSERT_TRUE(apiserver_
+                  ->SetPodLog("ns", "web-1", "tether",
+                              "2024-05-01T09:00:00Z Traceback\n",
+                              /*previous=*/true)
+                  .ok());
+  PodLogOptions options;
+  options.container = "tether";
+  options.timestamps = true;
+  // 10:00:01.9 goes as 10:00:01: whole seconds.
+  options.since_time = absl::FromCivil(absl::CivilSecond(2024, 5, 1, 10, 0, 1),
+                                       absl::UTCTimeZone()) +
+                       absl::Milliseconds(900);
+  log = client_->PodLogs("ns", "web-1", options);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ(*log,
+            "2024-05-01T10:00:01Z serving\n"
+            "2024-05-01T10:00:03.25Z still serving\n");
+  options.tail_lines = 1;
+  options.limit_bytes = 25;
+  EXPECT_EQ(client_->PodLogs("ns", "web-1", options).value(),
+            "2024-05-01T10:00:03.25Z s");
+  options = PodLogOptions();
+  options.previous = true;
+  EXPECT_EQ(client_->PodLogs("ns", "web-1", options).value(), "Traceback\n");
+  options.tail_lines = 0;
+  EXPECT_EQ(client_->PodLogs("ns", "web-1", options).value(), "");
+}
+
 TEST_F(KubeClientHttpTest, RetriesHonourRetryAfterAndBackoff) {
   ASSERT_TRUE(client_->Apply(Deployment("web", 1)).ok());
   const std::string path = "/apis/apps/v1/namespaces/ns/deployments/web";

@@ -26,6 +26,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "kube/fake_pod_logs.h"
 #include "kube/kube_client_http.h"
 #include "kube/kube_config.h"
 #include "kube/resource_type.h"
@@ -76,6 +77,8 @@ class FakeKubelet {
                 {"spec", pod_template["spec"]}};
     pod["metadata"]["name"] = name;
     pod["metadata"]["namespace"] = kNs;
+    // The scheduler's part: the pod is on a node (its log can be read).
+    pod["spec"]["nodeName"] = "node-a";
     return client_.Apply(pod);
   }
 
@@ -326,6 +329,75 @@ TEST_F(KubernetesBackendIntegrationTest, AnImagePullErrorFailsTheDeploy) {
             "Back-off pulling image \"python:3.11-nope\"");
   std::cerr << "ImagePullBackOff reached the Deploy stream after "
             << absl::ToDoubleMilliseconds(absl::Now() - pulled) << " ms\n";
+}
+
+TEST_F(KubernetesBackendIntegrationTest,
+       LogsShowWhatAPodPrintedWithoutAnAgent) {
+  BackgroundDeploy deploy(*tetherd_, PodSpec("hello"), revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << deploy.Wait().error_message();
+  // A pod whose agent never attaches: its container crashes at start and
+  // waits to restart; the kubelet kept what its last run printed.
+  const std::string pod = "hello-6c9f7d-abcde";
+  ASSERT_TRUE(kubelet_->CreatePod("hello", pod).ok());
+  const absl::Time crashed = absl::Now() - absl::Seconds(30);
+  ASSERT_TRUE(apiserver_
+                  ->SetPodLog(kNs, pod, "tether",
+                              absl::StrCat(kube::FormatLogTime(crashed),
+                                           " F1203 10:00:00.000000 1 "
+                                           "agent.cc:1] cannot load the "
+                                           "revision\n",
+                                           kube::FormatLogTime(crashed),
+                                           " exec format error\n"),
+                              /*previous=*/true)
+                  .ok());
+  ASSERT_TRUE(
+      kubelet_
+          ->SetPodStatus(
+              pod,
+              {{"phase", "Running"},
+               {"conditions", {{{"type", "PodScheduled"}, {"status", "True"}}}},
+               {"containerStatuses",
+                {{{"name", "tether"},
+                  {"ready", false},
+                  {"restartCount", 3},
+                  {"state",
+                   {{"waiting",
+                     {{"reason", "CrashLoopBackOff"},
+                      {"message",
+                       "back-off 40s restarting failed container"}}}}},
+                  {"lastState",
+                   {{"terminated",
+                     {{"exitCode", 1},
+                      {"reason", "Error"},
+                      {"containerID", "containerd://1a2b"}}}}}}}}})
+          .ok());
+  EXPECT_EQ(deploy.Wait().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  // `tether logs hello` and `--replica`: the pod log, not UNAVAILABLE.
+  for (const std::string& replica : {std::string(), pod}) {
+    std::vector<tether::v1::LogLine> lines;
+    grpc::Status status;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          tether::v1::LogsRequest request;
+          request.set_service("hello");
+          request.set_replica(replica);
+          grpc::ClientContext context;
+          auto reader = tetherd_->stub().Logs(&context, request);
+          lines.clear();
+          tether::v1::LogsResponse response;
+          while (reader->Read(&response)) lines.push_back(response.line());
+          status = reader->Finish();
+          return status.ok() && lines.size() == 2;
+        },
+        absl::Seconds(20)))
+        << status.error_message();
+    EXPECT_EQ(lines[0].replica(), pod);
+    EXPECT_EQ(lines[0].level(), "pod");
+    EXPECT_THAT(lines[0].text(), HasSubstr("cannot load the revision"));
+    EXPECT_EQ(lines[0].time().seconds(), absl::ToUnixSeconds(crashed));
+    EXPECT_EQ(lines[1].text(), "exec format error");
+  }
 }
 
 TEST_F(KubernetesBackendIntegrationTest, ARestartedTetherdKeepsThePods) {

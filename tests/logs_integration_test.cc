@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/test_util.h"
 #include "grpcpp/grpcpp.h"
@@ -190,6 +191,56 @@ TEST_F(LogsIntegrationTest, FollowDeliversNewLinesAndFloodsAreCounted) {
   EXPECT_GT(dropped, 0u);
   EXPECT_LT(received, kFlood);
   EXPECT_GE(received + dropped, static_cast<uint64_t>(kFlood));
+  context.TryCancel();
+  while (reader->Read(&response)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(LogsIntegrationTest, FollowPicksUpAReplicaThatStartsLater) {
+  grpc::ClientContext context;
+  // A test that fails does not hang.
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+  auto reader = tetherd_->stub().Logs(&context, Request(/*follow=*/true));
+  ASSERT_EQ(Say("before scaling"), "1");
+  LogsResponse response;
+  // The stream is open once the line came.
+  do {
+    ASSERT_TRUE(reader->Read(&response));
+  } while (!absl::StrContains(response.line().text(), "before scaling"));
+
+  // A third replica while the follow runs.
+  grpc::ClientContext scale_context;
+  tether::v1::ScaleServiceRequest scale;
+  scale.set_name("talk");
+  scale.set_replicas(3);
+  tether::v1::ServiceStatus status;
+  ASSERT_TRUE(
+      tetherd_->stub().ScaleService(&scale_context, scale, &status).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    grpc::ClientContext get_context;
+    tether::v1::GetServiceRequest get;
+    get.set_name("talk");
+    tether::v1::ServiceStatus got;
+    if (!tetherd_->stub().GetService(&get_context, get, &got).ok()) {
+      return false;
+    }
+    int ready = 0;
+    for (const auto& replica : got.replicas()) {
+      if (replica.phase() == tether::v1::ReplicaStatus::PHASE_READY) ++ready;
+    }
+    return ready == 3;
+  }));
+  // Every replica prints, the new one too.
+  ASSERT_EQ(CallService(*tetherd_, "talk", R"({"args": ["everyone"]})",
+                        tether::v1::CallRequest::TARGET_ALL),
+            "1");
+  do {
+    ASSERT_TRUE(reader->Read(&response)) << reader->Finish().error_message();
+  } while (!(absl::StripTrailingAsciiWhitespace(response.line().text()) ==
+                 "everyone" &&
+             response.line().replica() == "talk-2"));
+  EXPECT_EQ(response.line().stream(), LogLine::STREAM_STDOUT);
   context.TryCancel();
   while (reader->Read(&response)) {
   }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -13,13 +14,21 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "kube/fake_pod_logs.h"
+#include "kube/kube_client.h"
 #include "kube/label_selector.h"
+#include "kube/pod_log.h"
 
 namespace tether::fake_kube {
 namespace {
 
 using json = nlohmann::json;
 using ::tether::kube::LabelSelector;
+using ::tether::kube::LogInstance;
+
+// Validation errors of a pod log query name this kind, as upstream does.
+const KindInfo kPodLogOptions = {
+    "", "v1", "podlogoptions", "PodLogOptions", false, false, false};
 
 const KindInfo kKinds[] = {
     {"", "v1", "services", "Service", true, false, false},
@@ -207,6 +216,92 @@ json ScaleOf(const json& obj) {
        {{"replicas", status_replicas}, {"selector", absl::StrJoin(sel, ",")}}}};
 }
 
+// Go's strconv.ParseBool, which query parameters go through.
+bool ParseBool(const std::string& s, bool* out) {
+  if (s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" ||
+      s == "True") {
+    *out = true;
+    return true;
+  }
+  if (s == "0" || s == "f" || s == "F" || s == "false" || s == "FALSE" ||
+      s == "False") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+std::string PodLogKey(const std::string& ns, const std::string& pod,
+                      const std::string& container, LogInstance instance) {
+  return absl::StrCat(ns, "/", pod, "/", container, "/",
+                      instance == LogInstance::kPrevious ? "previous" : "");
+}
+
+// Legacy discovery (what kubectl reads to map "pods" to a path): the
+// answer for `path` (/api, /apis, /api/v1, /apis/{group}/{version}), or
+// null for other paths. Built from kKinds.
+json Discovery(const std::string& path) {
+  if (path == "/api") {
+    return {{"kind", "APIVersions"},
+            {"versions", {"v1"}},
+            {"serverAddressByClientCIDRs", json::array()}};
+  }
+  if (path == "/apis") {
+    json groups = json::array();
+    for (const KindInfo& k : kKinds) {
+      if (k.group.empty() ||
+          std::any_of(groups.begin(), groups.end(), [&](const json& group) {
+            return group["name"] == k.group;
+          })) {
+        continue;
+      }
+      const json version = {{"groupVersion", GroupVersion(k)},
+                            {"version", k.version}};
+      groups.push_back({{"name", k.group},
+                        {"versions", {version}},
+                        {"preferredVersion", version}});
+    }
+    return {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
+  }
+  json resources = json::array();
+  std::string group_version;
+  for (const KindInfo& k : kKinds) {
+    const std::string prefix =
+        k.group.empty() ? "/api/" : absl::StrCat("/apis/", k.group, "/");
+    if (path != prefix + k.version) continue;
+    group_version = GroupVersion(k);
+    std::string singular = k.kind;
+    for (char& c : singular) c = absl::ascii_tolower(c);
+    resources.push_back(
+        {{"name", k.plural},
+         {"singularName", singular},
+         {"namespaced", true},
+         {"kind", k.kind},
+         {"verbs",
+          {"create", "delete", "get", "list", "patch", "update", "watch"}}});
+    auto subresource = [&](const std::string& name, const std::string& kind,
+                           json verbs) {
+      resources.push_back({{"name", absl::StrCat(k.plural, "/", name)},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"kind", kind},
+                           {"verbs", std::move(verbs)}});
+    };
+    if (k.status_subresource) {
+      subresource("status", k.kind, {"get", "patch", "update"});
+    }
+    if (k.scale_subresource) {
+      subresource("scale", "Scale", {"get", "patch", "update"});
+    }
+    if (k.plural == "pods") subresource("log", "Pod", {"get"});
+  }
+  if (group_version.empty()) return nullptr;
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", group_version},
+          {"resources", resources}};
+}
+
 bool ParseRv(const std::string& s, int64_t* rv) {
   return absl::SimpleAtoi(s, rv) && *rv >= 0;
 }
@@ -291,6 +386,12 @@ void ApiServer::Handle(const HttpRequest& req, ResponseWriter& w) {
                      {"gitVersion", "v1.29.0-tether-fake"}});
   }
   if (MaybeInjectFailure(req, w)) return;
+  if (req.method == "GET") {
+    // Always the legacy form: clients that ask for aggregated discovery
+    // fall back to it when the content type says so.
+    json discovery = Discovery(req.path);
+    if (!discovery.is_null()) return SendJson(w, 200, discovery);
+  }
 
   std::vector<std::string> seg =
       absl::StrSplit(req.path, '/', absl::SkipEmpty());
@@ -335,6 +436,9 @@ void ApiServer::Handle(const HttpRequest& req, ResponseWriter& w) {
     }
     if (t.subresource == "status" && t.kind->status_subresource) {
       return Status(t, req, w);
+    }
+    if (t.subresource == "log" && t.kind->plural == "pods") {
+      return Log(t, req, w);
     }
     return SendStatus(w, 404, "NotFound",
                       "the server could not find the requested resource");
@@ -452,6 +556,29 @@ void ApiServer::HandleFake(const HttpRequest& req, ResponseWriter& w) {
     json old = it->second;
     obj["status"] = status;
     return SendJson(w, 200, Commit(t, obj, &old));
+  }
+  if (absl::StartsWith(req.path, "/_fake/logs/api/v1/namespaces/") &&
+      req.method == "PUT") {
+    // Keeps the body as what a container instance printed, as the kubelet
+    // stores it: "<RFC 3339 time> <text>" lines.
+    std::vector<std::string> seg =
+        absl::StrSplit(req.path, '/', absl::SkipEmpty());
+    // _fake logs api v1 namespaces NS pods NAME
+    if (seg.size() != 8 || seg[6] != "pods" || req.Query("container").empty()) {
+      return BadRequest(w,
+                        "want PUT /_fake/logs/api/v1/namespaces/NS/pods/NAME"
+                        "?container=C[&previous=true]");
+    }
+    bool previous = false;
+    if (!req.Query("previous").empty() &&
+        !ParseBool(req.Query("previous"), &previous)) {
+      return BadRequest(w, "previous: not a bool");
+    }
+    absl::MutexLock lock(&mu_);
+    pod_logs_[PodLogKey(
+        seg[5], seg[7], req.Query("container"),
+        previous ? LogInstance::kPrevious : LogInstance::kCurrent)] = req.body;
+    return SendJson(w, 200, json::object());
   }
   SendStatus(w, 404, "NotFound", "unknown /_fake/ hook");
 }
@@ -839,6 +966,91 @@ void ApiServer::Scale(const Target& t, const HttpRequest& req,
   obj["spec"]["replicas"] = replicas;
   if (obj == old) return SendJson(w, 200, ScaleOf(old));
   SendJson(w, 200, ScaleOf(Commit(t, obj, &old)));
+}
+
+void ApiServer::Log(const Target& t, const HttpRequest& req,
+                    ResponseWriter& w) {
+  if (req.method != "GET") {
+    return SendStatus(w, 405, "MethodNotAllowed",
+                      "the server does not allow this method on the "
+                      "requested resource");
+  }
+  kube::PodLogOptions options;
+  if (!ParseLogQuery(t, req, w, &options)) return;
+  absl::StatusOr<std::string> body;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = objects_.find(Key(t));
+    if (it == objects_.end()) return NotFound(w, *t.kind, t.name);
+    body = kube::ServePodLog(
+        it->second, options,
+        [&](const std::string& container, LogInstance instance)
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+              auto log =
+                  pod_logs_.find(PodLogKey(t.ns, t.name, container, instance));
+              return log == pod_logs_.end() ? std::string() : log->second;
+            });
+  }
+  // The API server passes the kubelet's refusals on as 400 BadRequest.
+  if (!body.ok()) return BadRequest(w, std::string(body.status().message()));
+  w.Send(200, "text/plain", *body);
+}
+
+bool ApiServer::ParseLogQuery(const Target& t, const HttpRequest& req,
+                              ResponseWriter& w, kube::PodLogOptions* options) {
+  options->container = req.Query("container");
+  for (const auto& [name, flag] :
+       {std::pair<const char*, bool*>{"timestamps", &options->timestamps},
+        {"previous", &options->previous}}) {
+    if (!req.Query(name).empty() && !ParseBool(req.Query(name), flag)) {
+      BadRequest(
+          w, absl::StrCat(name, ": invalid bool \"", req.Query(name), "\""));
+      return false;
+    }
+  }
+  // An integer parameter; below `min` it is upstream's 422 Invalid.
+  auto integer = [&](const char* name, int64_t min, const char* rule,
+                     int64_t* value) {
+    const std::string text = req.Query(name);
+    if (text.empty()) return true;
+    if (!absl::SimpleAtoi(text, value)) {
+      BadRequest(w, absl::StrCat(name, ": invalid integer \"", text, "\""));
+      return false;
+    }
+    if (*value < min) {
+      Invalid(w, kPodLogOptions, t.name, name, "FieldValueInvalid",
+              absl::StrCat("Invalid value: ", *value, ": ", rule));
+      return false;
+    }
+    return true;
+  };
+  int64_t since_seconds = 0;
+  if (!integer("tailLines", 0, "must be greater than or equal to 0",
+               &options->tail_lines) ||
+      !integer("limitBytes", 1, "must be greater than 0",
+               &options->limit_bytes) ||
+      !integer("sinceSeconds", 1, "must be greater than 0", &since_seconds)) {
+    return false;
+  }
+  const std::string since_time = req.Query("sinceTime");
+  if (!since_time.empty() && since_seconds > 0) {
+    Invalid(w, kPodLogOptions, t.name, "sinceTime", "FieldValueForbidden",
+            "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be "
+            "specified");
+    return false;
+  }
+  if (since_seconds > 0) {
+    options->since_time = absl::Now() - absl::Seconds(since_seconds);
+  }
+  std::string error;
+  if (!since_time.empty() && !absl::ParseTime(absl::RFC3339_full, since_time,
+                                              &options->since_time, &error)) {
+    BadRequest(w, absl::StrCat("sinceTime: invalid RFC 3339 time \"",
+                               since_time, "\": ", error));
+    return false;
+  }
+  // `follow` is answered as without it: the fake's logs do not grow.
+  return true;
 }
 
 void ApiServer::Status(const Target& t, const HttpRequest& req,

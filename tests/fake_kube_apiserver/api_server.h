@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "kube/kube_client.h"
 #include "nlohmann/json.hpp"
 #include "tests/fake_kube_apiserver/http_server.h"
 
@@ -65,6 +66,11 @@ class ApiServer {
   void Delete(const Target& t, ResponseWriter& w);
   void Scale(const Target& t, const HttpRequest& req, ResponseWriter& w);
   void Status(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  // GET pods/{name}/log.
+  void Log(const Target& t, const HttpRequest& req, ResponseWriter& w);
+  // The log query as options; false once an error answer was sent.
+  bool ParseLogQuery(const Target& t, const HttpRequest& req, ResponseWriter& w,
+                     kube::PodLogOptions* options);
 
   // Store primitives; callers hold mu_.
   std::string Key(const Target& t) const;
@@ -85,6 +91,8 @@ class ApiServer {
   std::map<std::string, nlohmann::json> objects_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
   std::deque<Failure> failures_ ABSL_GUARDED_BY(mu_);
+  // Logs the /_fake/logs/ hook keeps, by "namespace/pod/container/previous".
+  std::map<std::string, std::string> pod_logs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tether::fake_kube

@@ -266,6 +266,126 @@ TEST_F(FakeApiServerTest, ScaleSubresourceAndStatusHook) {
   EXPECT_EQ(r.Json()["status"]["readyReplicas"], 1);
 }
 
+TEST_F(FakeApiServerTest, PodLogsAnswerAsTheApiServerAndKubeletDo) {
+  const std::string pods = "/api/v1/namespaces/ns/pods";
+  Response r = Do("GET", pods + "/web-1/log");
+  EXPECT_EQ(r.code, 404);
+  EXPECT_EQ(r.Json()["message"], "pods \"web-1\" not found");
+  const json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "web-1"}}},
+      {"spec",
+       {{"nodeName", "node-a"},
+        {"containers", {{{"name", "tether"}, {"image", "busybox"}}}}}}};
+  ASSERT_EQ(Do("POST", pods, pod.dump()).code, 201);
+  ASSERT_EQ(Do("PUT", "/_fake/status" + pods + "/web-1",
+               R"({"phase":"Pending","containerStatuses":[{"name":"tether",)"
+               R"("state":{"waiting":{"reason":"ContainerCreating"}}}]})")
+                .code,
+            200);
+  r = Do("GET", pods + "/web-1/log?container=tether");
+  EXPECT_EQ(r.code, 400);
+  EXPECT_EQ(r.Json()["reason"], "BadRequest");
+  EXPECT_EQ(r.Json()["message"],
+            "container \"tether\" in pod \"web-1\" is waiting to start: "
+            "ContainerCreating");
+
+  // Running after a crash: the current log, and the previous one.
+  ASSERT_EQ(Do("PUT", "/_fake/status" + pods + "/web-1",
+               R"({"phase":"Running","containerStatuses":[{"name":"tether",)"
+               R"("state":{"running":{}},"lastState":{"terminated":)"
+               R"({"exitCode":1,"containerID":"containerd://a"}}}]})")
+                .code,
+            200);
+  ASSERT_EQ(Do("PUT", "/_fake/logs" + pods + "/web-1?container=tether",
+               "2024-05-01T10:00:00.25Z one\n2024-05-01T10:00:02Z two\n",
+               "text/plain")
+                .code,
+            200);
+  ASSERT_EQ(
+      Do("PUT", "/_fake/logs" + pods + "/web-1?container=tether&previous=true",
+         "2024-05-01T09:59:00Z crashed\n", "text/plain")
+          .code,
+      200);
+  r = Do("GET", pods + "/web-1/log?timestamps=true");
+  ASSERT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "text/plain");
+  EXPECT_EQ(r.body, "2024-05-01T10:00:00.25Z one\n2024-05-01T10:00:02Z two\n");
+  r = Do("GET", pods + "/web-1/log?sinceTime=2024-05-01T10:00:01Z");
+  EXPECT_EQ(r.body, "two\n");
+  r = Do("GET", pods + "/web-1/log?tailLines=1&limitBytes=2");
+  EXPECT_EQ(r.body, "tw");
+  r = Do("GET", pods + "/web-1/log?previous=true");
+  EXPECT_EQ(r.body, "crashed\n");
+  r = Do("GET", pods + "/web-1/log?tailLines=-1");
+  EXPECT_EQ(r.code, 422);
+  EXPECT_EQ(r.Json()["message"],
+            "PodLogOptions \"web-1\" is invalid: tailLines: Invalid value: "
+            "-1: must be greater than or equal to 0");
+  r = Do("GET", pods + "/web-1/log?container=nope");
+  EXPECT_EQ(r.code, 400);
+  EXPECT_EQ(r.Json()["message"], "container nope is not valid for pod web-1");
+
+  // Never crashed: no previous instance.
+  ASSERT_EQ(Do("PUT", "/_fake/status" + pods + "/web-1",
+               R"({"phase":"Running","containerStatuses":[{"name":"tether",)"
+               R"("state":{"running":{}}}]})")
+                .code,
+            200);
+  r = Do("GET", pods + "/web-1/log?previous=true");
+  EXPECT_EQ(r.code, 400);
+  EXPECT_EQ(r.Json()["message"],
+            "previous terminated container \"tether\" in pod \"web-1\" not "
+            "found");
+}
+
+// kubectl (a real client) finds pods through discovery and reads their
+// logs; skipped where kubectl is not installed.
+TEST_F(FakeApiServerTest, KubectlReadsPodLogs) {
+  if (RunCommand("command -v kubectl").empty()) {
+    GTEST_SKIP() << "kubectl is not installed";
+  }
+  const std::string pods = "/api/v1/namespaces/ns/pods";
+  const json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "web-1"}}},
+      {"spec",
+       {{"nodeName", "node-a"},
+        {"containers", {{{"name", "tether"}, {"image", "busybox"}}}}}}};
+  ASSERT_EQ(Do("POST", pods, pod.dump()).code, 201);
+  ASSERT_EQ(Do("PUT", "/_fake/status" + pods + "/web-1",
+               R"({"phase":"Running","containerStatuses":[{"name":"tether",)"
+               R"("state":{"running":{}}}]})")
+                .code,
+            200);
+  ASSERT_TRUE(server_
+                  ->SetPodLog("ns", "web-1", "tether",
+                              "2024-05-01T10:00:00Z hello\n"
+                              "2024-05-01T10:00:01.5Z world\n")
+                  .ok());
+  const std::string dir =
+      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  const std::string kubeconfig = absl::StrCat(dir, "/kubeconfig");
+  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n"
+                               "clusters:\n- name: fake\n  cluster:\n"
+                               "    server: "
+                            << server_->url()
+                            << "\ncontexts:\n- name: fake\n  context:\n"
+                               "    cluster: fake\n    namespace: ns\n"
+                               "current-context: fake\n";
+  const std::string kubectl =
+      absl::StrCat("kubectl --kubeconfig=", kubeconfig, " --cache-dir=", dir,
+                   "/kube-cache ");
+  EXPECT_EQ(RunCommand(kubectl + "logs web-1 2>&1"), "hello\nworld\n");
+  EXPECT_EQ(RunCommand(kubectl + "logs web-1 --timestamps --tail=1 2>&1"),
+            "2024-05-01T10:00:01.5Z world\n");
+  EXPECT_EQ(RunCommand(kubectl + "logs web-1 --previous 2>&1"),
+            "Error from server (BadRequest): previous terminated container "
+            "\"tether\" in pod \"web-1\" not found\n");
+}
+
 TEST_F(FakeApiServerTest, WatchStreamsEventsAfterResourceVersion) {
   std::string rv = Do("GET", cms_).Json()["metadata"]["resourceVersion"];
   std::string cmd = absl::StrCat(

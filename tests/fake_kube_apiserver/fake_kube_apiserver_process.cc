@@ -100,4 +100,17 @@ absl::StatusOr<std::string> FakeKubeApiserverProcess::Send(
   return response;
 }
 
+absl::Status FakeKubeApiserverProcess::SetPodLog(const std::string& ns,
+                                                 const std::string& pod,
+                                                 const std::string& container,
+                                                 const std::string& log,
+                                                 bool previous) const {
+  return Send("PUT",
+              absl::StrCat("/_fake/logs/api/v1/namespaces/", ns, "/pods/", pod,
+                           "?container=", container,
+                           previous ? "&previous=true" : ""),
+              log)
+      .status();
+}
+
 }  // namespace tether::testing

@@ -33,6 +33,13 @@ class FakeKubeApiserverProcess {
                                    const std::string& path,
                                    const std::string& body = "") const;
 
+  /// Keeps `log` ("<RFC 3339 time> <text>\n" lines; kube::FormatLogTime
+  /// makes the times) as what `container` of pod `ns/pod` printed, in its
+  /// current instance or, with `previous`, its last terminated one.
+  absl::Status SetPodLog(const std::string& ns, const std::string& pod,
+                         const std::string& container, const std::string& log,
+                         bool previous = false) const;
+
  private:
   FakeKubeApiserverProcess(pid_t pid, std::string url)
       : pid_(pid), url_(std::move(url)) {}

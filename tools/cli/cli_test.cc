@@ -299,6 +299,13 @@ class LogsTest : public CliTest {
                    level: "WARNING"
                    time { seconds: 1704164640 }
                  })pb"),
+        Parse<tether::v1::LogsResponse>(
+            R"pb(line {
+                   replica: "hello-2"
+                   text: "cannot reach tetherd"
+                   level: "pod"
+                   time { seconds: 1704164650 }
+                 })pb"),
     });
   }
 };
@@ -308,7 +315,8 @@ TEST_F(LogsTest, PrintsLinesWithReplicaAndLevelAndCountsDrops) {
   EXPECT_EQ(out(),
             "[hello-0] old\n"
             "[hello-1] step 1\n"
-            "[hello-0] WARNING careful\n");
+            "[hello-0] WARNING careful\n"
+            "[hello-2] (pod) cannot reach tetherd\n");
   EXPECT_EQ(err(), "(… 120 lines dropped)\n");
   ASSERT_EQ(fake_.logs_requests().size(), 1u);
   EXPECT_FALSE(fake_.logs_requests()[0].follow());
@@ -350,7 +358,8 @@ TEST_F(LogsTest, FollowEndsCleanlyOnCtrlC) {
   EXPECT_EQ(out(),
             "[hello-0] old\n"
             "[hello-1] step 1\n"
-            "[hello-0] WARNING careful\n");
+            "[hello-0] WARNING careful\n"
+            "[hello-2] (pod) cannot reach tetherd\n");
   ASSERT_EQ(fake_.logs_requests().size(), 1u);
   EXPECT_TRUE(fake_.logs_requests()[0].follow());
 }

@@ -95,6 +95,10 @@ std::string FormatLogLine(const LogLine& line) {
   if (line.stream() == LogLine::STREAM_LOGGING && !line.level().empty()) {
     return absl::StrCat("[", line.replica(), "] ", line.level(), " ", text);
   }
+  // What a replica printed itself, as its platform kept it ("pod", "agent").
+  if (line.stream() == LogLine::STREAM_UNSPECIFIED && !line.level().empty()) {
+    return absl::StrCat("[", line.replica(), "] (", line.level(), ") ", text);
+  }
   return absl::StrCat("[", line.replica(), "] ", text);
 }
 
@@ -107,9 +111,13 @@ Command LogsCommand() {
       "Every replica keeps its workers' recent lines (stdout, stderr and\n"
       "logging records, in calls and outside). They print as\n"
       "\"[REPLICA] TEXT\" (\"[REPLICA] LEVEL TEXT\" for logging records),\n"
-      "merged in time order. Lines a replica dropped because its buffer\n"
-      "was full (or the reader too slow) are counted on stderr. With -f new\n"
-      "lines follow until Ctrl-C.\n"
+      "merged in time order. A replica whose agent is not ready (starting,\n"
+      "crash looping) shows what its process printed instead, as the\n"
+      "platform keeps it: \"[REPLICA] (pod) TEXT\" from its Kubernetes pod\n"
+      "log, \"[REPLICA] (agent) TEXT\" from a local agent's output. Lines a\n"
+      "replica dropped because its buffer was full (or the reader too slow)\n"
+      "are counted on stderr. With -f new lines follow until Ctrl-C, from\n"
+      "replicas that start later too.\n"
       "\n"
       "  tether logs hello --since 10m\n"
       "  tether logs hello -f --replica hello-0\n";

@@ -14,7 +14,8 @@ namespace tether::cli {
 Command LogsCommand();
 
 /// One line as `tether logs` prints it: "[replica] text", with the level
-/// first for a `logging` record ("[hello-0] WARNING text").
+/// first for a `logging` record ("[hello-0] WARNING text") and where it came
+/// from for what a replica printed itself ("[hello-0] (pod) text").
 std::string FormatLogLine(const tether::v1::LogLine& line);
 
 }  // namespace tether::cli
