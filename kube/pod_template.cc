@@ -1,5 +1,6 @@
 #include "kube/pod_template.h"
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "kube/merge.h"
+#include "kube/patch_schema.h"
 
 namespace tether::kube {
 namespace {
@@ -33,6 +35,10 @@ absl::Status CheckLayer(const json& layer) {
   return absl::OkStatus();
 }
 
+MergeOptions ContainerLayer(const std::string& path) {
+  return {MergeMode::kLayer, kContainerType, path};
+}
+
 std::string ContainerPath(const std::string& name) {
   return absl::StrCat("spec.containers[name=", name, "]");
 }
@@ -52,8 +58,14 @@ absl::Status ApplyContainerConventions(json& spec,
   json base_default;
   json base_primary;
   json kept = json::array();
-  for (json& c : *containers) {
-    // MergeInto has checked that every entry is an object with a string name.
+  for (std::size_t i = 0; i < containers->size(); ++i) {
+    // MergeInto has checked that every entry is an object with a name.
+    json& c = (*containers)[i];
+    if (!c["name"].is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.containers[", i, "].name: expected a string, got ",
+                       c["name"].type_name()));
+    }
     const std::string& name = c["name"].get_ref<const std::string&>();
     if (name == kDefaultContainer) {
       base_default = std::move(c);
@@ -71,11 +83,11 @@ absl::Status ApplyContainerConventions(json& spec,
     if (name == main_container) {
       main_found = true;
       if (!base_primary.is_null()) {
-        absl::Status s = MergeInto(out, base_primary, path);
+        absl::Status s = MergeInto(out, base_primary, ContainerLayer(path));
         if (!s.ok()) return WithContext("applying container \"primary\"", s);
       }
     }
-    absl::Status s = MergeInto(out, c, path);
+    absl::Status s = MergeInto(out, c, ContainerLayer(path));
     if (!s.ok()) {
       return WithContext(absl::StrCat("applying container \"", name,
                                       "\" over \"default\"/\"primary\""),
@@ -114,7 +126,10 @@ absl::StatusOr<json> Layer(const PodLayers& layers) {
   for (const Named& n : order) {
     if (n.layer->is_null()) continue;
     absl::Status s = CheckLayer(*n.layer);
-    if (s.ok()) s = MergeInto(result, *n.layer);
+    if (s.ok()) {
+      s = MergeInto(result, *n.layer,
+                    {MergeMode::kLayer, kPodTemplateSpecType, ""});
+    }
     if (!s.ok()) return WithContext(n.label, s);
   }
   for (const char* field : {"metadata", "spec"}) {
@@ -200,7 +215,9 @@ absl::Status ApplyServiceTemplate(nlohmann::json& object,
   try {
     RETURN_IF_ERROR(CheckNoConventionContainers(service_template));
     json result = object;
-    const absl::Status s = MergeInto(result, service_template);
+    const absl::Status s =
+        MergeInto(result, service_template,
+                  {MergeMode::kStrategicPatch, SchemaTypeOfObject(object), ""});
     if (!s.ok()) return WithContext("service_template", s);
     for (const char* pointer :
          {"/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"}) {

@@ -1,8 +1,6 @@
 #include "kube/render.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -12,8 +10,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "google/protobuf/struct.pb.h"
 #include "kube/pod_template.h"
+#include "kube/struct_json.h"
 #include "servicespec/validate.h"
 
 namespace tether::kube {
@@ -88,46 +86,6 @@ absl::Status CheckOptions(const RenderOptions& options) {
         absl::StrCat("\"", options.revision, "\" is not a hex revision id"));
   }
   return absl::OkStatus();
-}
-
-json ValueToJson(const google::protobuf::Value& value) {
-  switch (value.kind_case()) {
-    case google::protobuf::Value::kNumberValue: {
-      // YAML and Struct carry every number as a double, but Kubernetes
-      // rejects 100.0 where an integer field is expected.
-      const double number = value.number_value();
-      if (std::trunc(number) == number && std::fabs(number) < 9.0e15) {
-        return static_cast<int64_t>(number);
-      }
-      return number;
-    }
-    case google::protobuf::Value::kStringValue:
-      return value.string_value();
-    case google::protobuf::Value::kBoolValue:
-      return value.bool_value();
-    case google::protobuf::Value::kStructValue: {
-      json object = json::object();
-      for (const auto& [key, item] : value.struct_value().fields()) {
-        object[key] = ValueToJson(item);
-      }
-      return object;
-    }
-    case google::protobuf::Value::kListValue: {
-      json list = json::array();
-      for (const google::protobuf::Value& item : value.list_value().values()) {
-        list.push_back(ValueToJson(item));
-      }
-      return list;
-    }
-    default:
-      return nullptr;
-  }
-}
-
-json StructToJson(const google::protobuf::Struct& value) {
-  google::protobuf::Value wrapped;
-  *wrapped.mutable_struct_value() = value;
-  return ValueToJson(wrapped);
 }
 
 json StringMap(const google::protobuf::Map<std::string, std::string>& map) {
