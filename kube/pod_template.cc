@@ -170,6 +170,37 @@ absl::Status CheckNoConventionContainers(const json& service_template) {
   return absl::OkStatus();
 }
 
+// "/metadata/name" as "metadata.name".
+std::string DottedPath(const char* pointer) {
+  std::string field(pointer + 1);
+  for (char& ch : field) {
+    if (ch == '/') ch = '.';
+  }
+  return field;
+}
+
+// A workload whose pod template lacks a label its selector matches is
+// refused by the API server ("selector does not match template labels").
+absl::Status CheckSelectedLabels(const json& workload) {
+  const json::json_pointer match("/spec/selector/matchLabels");
+  const json::json_pointer labels("/spec/template/metadata/labels");
+  if (!workload.contains(match) || !workload.at(match).is_object() ||
+      !workload.contains(json::json_pointer("/spec/template"))) {
+    return absl::OkStatus();
+  }
+  const json pod_labels =
+      workload.contains(labels) ? workload.at(labels) : json::object();
+  for (const auto& [key, value] : workload.at(match).items()) {
+    if (!pod_labels.is_object() || pod_labels.value(key, json()) != value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("service_template: spec.template.metadata.labels[\"",
+                       key, "\"]: must stay ", value.dump(),
+                       " (spec.selector matches the pods by it)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<nlohmann::json> LayerPodSpec(const PodLayers& layers) {
@@ -219,21 +250,28 @@ absl::Status ApplyServiceTemplate(nlohmann::json& object,
         MergeInto(result, service_template,
                   {MergeMode::kStrategicPatch, SchemaTypeOfObject(object), ""});
     if (!s.ok()) return WithContext("service_template", s);
-    for (const char* pointer :
-         {"/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"}) {
-      const json::json_pointer p(pointer);
+    struct Fixed {
+      const char* pointer;
+      const char* why;
+    };
+    for (const Fixed& fixed : {
+             Fixed{"/apiVersion", "tetherd finds its objects by it"},
+             Fixed{"/kind", "tetherd finds its objects by it"},
+             Fixed{"/metadata/name", "tetherd finds its objects by it"},
+             Fixed{"/metadata/namespace", "tetherd finds its objects by it"},
+             Fixed{"/spec/selector",
+                   "it is immutable, and tetherd finds the pods by it"},
+         }) {
+      const json::json_pointer p(fixed.pointer);
       const json before = object.contains(p) ? object.at(p) : json();
       const json after = result.contains(p) ? result.at(p) : json();
       if (before != after) {
-        std::string field(pointer + 1);
-        for (char& ch : field) {
-          if (ch == '/') ch = '.';
-        }
-        return absl::InvalidArgumentError(absl::StrCat(
-            "service_template: ", field,
-            ": may not be changed (tetherd finds its objects by it)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("service_template: ", DottedPath(fixed.pointer),
+                         ": may not be changed (", fixed.why, ")"));
       }
     }
+    RETURN_IF_ERROR(CheckSelectedLabels(result));
     object = std::move(result);
     return absl::OkStatus();
   } catch (const json::exception& e) {
