@@ -5,7 +5,7 @@
 // renderer builds a service's pod template from cluster and user templates,
 // and how the injector will apply the same templates to users' pods.
 //
-// Layering, lowest first (docs/ARCHITECTURE.md, "Manifests and merge rules"):
+// Layering, lowest first (docs/DESIGN.md, "Kubernetes manifests"):
 //   1. the cluster default PodTemplate: the one in the service's namespace if
 //      given, else the global one (tetherd's namespace); a choice, not a merge
 //   2. the named PodTemplate (`pod_template_name`): replaces layer 1
