@@ -9,8 +9,8 @@
 //
 // Rules common to both (docs/DESIGN.md, "Kubernetes manifests"):
 // - Objects merge key by key; keys only in `base` are kept. A null value
-//   deletes the key. A scalar, or a value of another JSON type than the
-//   base's, replaces the base's value (int-or-string fields may switch).
+//   deletes the key. A scalar replaces a scalar of any type (int-or-string
+//   fields may switch).
 // - Lists with strategy merge and a merge key merge entry by entry on that
 //   key (`containers` by name, `volumeMounts` by mountPath, a container's
 //   `ports` by containerPort and a Service's by port, both with protocol);
@@ -32,7 +32,10 @@
 //   Directives and nulls are applied inside values new to the base too.
 // - Errors are INVALID_ARGUMENT naming the JSON path, e.g.
 //   `spec.containers[0]: entry of a list merged by "name" needs "name"`:
-//   keyed-list entries without their key, bad or unknown directives (also
+//   an object, list or scalar where the base has another of the three
+//   (Kubernetes lets it replace; no built-in field takes both, so the API
+//   server would refuse the result), keyed-list entries without their key,
+//   bad or unknown directives (also
 //   `$patch: merge`, which Kubernetes rejects), directives on lists whose
 //   strategy does not allow them, and nesting deeper than kMaxMergeDepth.
 //

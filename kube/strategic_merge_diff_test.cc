@@ -69,7 +69,7 @@ std::optional<std::string> FindKubectl() {
 }
 
 struct KubectlResult {
-  bool ok = false;
+  bool ok;
   json object;
   std::string output;  // What kubectl printed, for failure messages.
 };
@@ -86,7 +86,7 @@ KubectlResult RunKubectl(const std::string& kubectl, const fs::path& base,
       "KUBECONFIG=", kubeconfig, " ", kubectl, " patch --local -f '",
       base.string(), "' --type strategic --patch-file '", patch.string(),
       "' -o json 2>&1");
-  KubectlResult result;
+  KubectlResult result{false, json(), ""};
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
     result.output = "popen failed";

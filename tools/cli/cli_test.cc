@@ -812,7 +812,7 @@ TEST_F(RenderTest, NamesTheFieldThatKeepsItFromRendering) {
 class RenderPodTemplatesTest : public RenderTest {
  protected:
   std::string WriteTemplate(const std::string& name, const std::string& yaml) {
-    const std::string path = dir_ + "/" + name + ".yaml";
+    std::string path = dir_ + "/" + name + ".yaml";
     EXPECT_TRUE(WriteFileAtomically(path, yaml).ok());
     return path;
   }
