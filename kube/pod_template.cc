@@ -1,5 +1,6 @@
 #include "kube/pod_template.h"
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "kube/merge.h"
+#include "kube/patch_schema.h"
 
 namespace tether::kube {
 namespace {
@@ -33,6 +35,10 @@ absl::Status CheckLayer(const json& layer) {
   return absl::OkStatus();
 }
 
+MergeOptions ContainerLayer(const std::string& path) {
+  return {MergeMode::kLayer, kContainerType, path};
+}
+
 std::string ContainerPath(const std::string& name) {
   return absl::StrCat("spec.containers[name=", name, "]");
 }
@@ -52,8 +58,14 @@ absl::Status ApplyContainerConventions(json& spec,
   json base_default;
   json base_primary;
   json kept = json::array();
-  for (json& c : *containers) {
-    // MergeInto has checked that every entry is an object with a string name.
+  for (std::size_t i = 0; i < containers->size(); ++i) {
+    // MergeInto has checked that every entry is an object with a name.
+    json& c = (*containers)[i];
+    if (!c["name"].is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.containers[", i, "].name: expected a string, got ",
+                       c["name"].type_name()));
+    }
     const std::string& name = c["name"].get_ref<const std::string&>();
     if (name == kDefaultContainer) {
       base_default = std::move(c);
@@ -71,11 +83,11 @@ absl::Status ApplyContainerConventions(json& spec,
     if (name == main_container) {
       main_found = true;
       if (!base_primary.is_null()) {
-        absl::Status s = MergeInto(out, base_primary, path);
+        absl::Status s = MergeInto(out, base_primary, ContainerLayer(path));
         if (!s.ok()) return WithContext("applying container \"primary\"", s);
       }
     }
-    absl::Status s = MergeInto(out, c, path);
+    absl::Status s = MergeInto(out, c, ContainerLayer(path));
     if (!s.ok()) {
       return WithContext(absl::StrCat("applying container \"", name,
                                       "\" over \"default\"/\"primary\""),
@@ -114,7 +126,10 @@ absl::StatusOr<json> Layer(const PodLayers& layers) {
   for (const Named& n : order) {
     if (n.layer->is_null()) continue;
     absl::Status s = CheckLayer(*n.layer);
-    if (s.ok()) s = MergeInto(result, *n.layer);
+    if (s.ok()) {
+      s = MergeInto(result, *n.layer,
+                    {MergeMode::kLayer, kPodTemplateSpecType, ""});
+    }
     if (!s.ok()) return WithContext(n.label, s);
   }
   for (const char* field : {"metadata", "spec"}) {
@@ -150,6 +165,37 @@ absl::Status CheckNoConventionContainers(const json& service_template) {
             "]: \"default\" and \"primary\" are only recognized in pod "
             "templates; name the container"));
       }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// "/metadata/name" as "metadata.name".
+std::string DottedPath(const char* pointer) {
+  std::string field(pointer + 1);
+  for (char& ch : field) {
+    if (ch == '/') ch = '.';
+  }
+  return field;
+}
+
+// A workload whose pod template lacks a label its selector matches is
+// refused by the API server ("selector does not match template labels").
+absl::Status CheckSelectedLabels(const json& workload) {
+  const json::json_pointer match("/spec/selector/matchLabels");
+  const json::json_pointer labels("/spec/template/metadata/labels");
+  if (!workload.contains(match) || !workload.at(match).is_object() ||
+      !workload.contains(json::json_pointer("/spec/template"))) {
+    return absl::OkStatus();
+  }
+  const json pod_labels =
+      workload.contains(labels) ? workload.at(labels) : json::object();
+  for (const auto& [key, value] : workload.at(match).items()) {
+    if (!pod_labels.is_object() || pod_labels.value(key, json()) != value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("service_template: spec.template.metadata.labels[\"",
+                       key, "\"]: must stay ", value.dump(),
+                       " (spec.selector matches the pods by it)"));
     }
   }
   return absl::OkStatus();
@@ -200,23 +246,32 @@ absl::Status ApplyServiceTemplate(nlohmann::json& object,
   try {
     RETURN_IF_ERROR(CheckNoConventionContainers(service_template));
     json result = object;
-    const absl::Status s = MergeInto(result, service_template);
+    const absl::Status s =
+        MergeInto(result, service_template,
+                  {MergeMode::kStrategicPatch, SchemaTypeOfObject(object), ""});
     if (!s.ok()) return WithContext("service_template", s);
-    for (const char* pointer :
-         {"/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"}) {
-      const json::json_pointer p(pointer);
+    struct Fixed {
+      const char* pointer;
+      const char* why;
+    };
+    for (const Fixed& fixed : {
+             Fixed{"/apiVersion", "tetherd finds its objects by it"},
+             Fixed{"/kind", "tetherd finds its objects by it"},
+             Fixed{"/metadata/name", "tetherd finds its objects by it"},
+             Fixed{"/metadata/namespace", "tetherd finds its objects by it"},
+             Fixed{"/spec/selector",
+                   "it is immutable, and tetherd finds the pods by it"},
+         }) {
+      const json::json_pointer p(fixed.pointer);
       const json before = object.contains(p) ? object.at(p) : json();
       const json after = result.contains(p) ? result.at(p) : json();
       if (before != after) {
-        std::string field(pointer + 1);
-        for (char& ch : field) {
-          if (ch == '/') ch = '.';
-        }
-        return absl::InvalidArgumentError(absl::StrCat(
-            "service_template: ", field,
-            ": may not be changed (tetherd finds its objects by it)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("service_template: ", DottedPath(fixed.pointer),
+                         ": may not be changed (", fixed.why, ")"));
       }
     }
+    RETURN_IF_ERROR(CheckSelectedLabels(result));
     object = std::move(result);
     return absl::OkStatus();
   } catch (const json::exception& e) {

@@ -5,13 +5,15 @@
 // renderer builds a service's pod template from cluster and user templates,
 // and how the injector will apply the same templates to users' pods.
 //
-// Layering, lowest first (docs/ARCHITECTURE.md, "Manifests and merge rules"):
+// Layering, lowest first (docs/DESIGN.md, "Kubernetes manifests"):
 //   1. the cluster default PodTemplate: the one in the service's namespace if
 //      given, else the global one (tetherd's namespace); a choice, not a merge
 //   2. the named PodTemplate (`pod_template_name`): replaces layer 1
 //   3. the pod template the renderer derives from `Compute`
 //   4. the inline `pod_template` from `Compute`
-// Each layer is merged over the result of the lower ones with MergeInto.
+// Each layer is merged over the result of the lower ones with MergeInto in
+// MergeMode::kLayer (Flyte's rule: lists append, maps override), not as a
+// strategic merge patch: see merge.h and docs/DESIGN.md for the difference.
 // Then the container conventions are applied:
 //   - a container named "default" (merged across layers by name) is the base
 //     of every other container in `spec.containers`;
@@ -35,7 +37,8 @@
 //     that should not inherit the app's resources or env.
 //   - The output never contains "default"/"primary" entries (Flyte's
 //     documented example 2 shows them; its text says they are folded in).
-//   - Lists are not always appended: keyed lists merge by key (merge.h).
+//   - Lists are not always appended: lists Kubernetes merges by key
+//     (containers, env, volumes...) merge entry by entry (merge.h).
 //
 // All functions here are pure (no shared state): safe to call concurrently.
 
@@ -84,10 +87,13 @@ absl::StatusOr<nlohmann::json> PodTemplateSpecOf(
     const nlohmann::json& pod_template);
 
 /// Merges `service_template` over the whole rendered `object` (MergeInto at
-/// the root). Null `service_template` is a no-op. INVALID_ARGUMENT, prefixed
+/// the root) as a strategic merge patch, by the schema of `object`'s kind.
+/// Null `service_template` is a no-op. INVALID_ARGUMENT, prefixed
 /// "service_template: ", when either is not an object, the merge fails, it
 /// would change apiVersion, kind, metadata.name or metadata.namespace
-/// (tetherd finds and deletes its objects by these), or it names a container
+/// (tetherd finds and deletes its objects by these) or spec.selector
+/// (immutable), it removes or changes a pod label spec.selector matches (the
+/// API server would refuse the workload), or it names a container
 /// "default"/"primary" under spec.template.spec (the conventions belong to
 /// pod templates; here they would become bogus containers).
 /// On error `object` is unchanged.

@@ -336,7 +336,8 @@ TEST(PodTemplateTest, ContainersMustBeAList) {
   layers.inline_template = J(R"({"spec": {"containers": {"name": "x"}}})");
   ExpectLayerError(layers, "spec.containers: expected a list, got object");
   layers.inline_template = J(R"({"spec": {"containers": null}})");
-  EXPECT_EQ(Layered(layers)["spec"], J(R"({"containers": null})"));
+  // Null deletes the key.
+  EXPECT_EQ(Layered(layers)["spec"], json::object());
 }
 
 TEST(PodTemplateTest, MergeErrorsNameTheLayerAndPath) {
@@ -351,7 +352,7 @@ TEST(PodTemplateTest, MergeErrorsNameTheLayerAndPath) {
   layers.inline_template = J(R"({"spec": {"containers": [{"image": "x"}]}})");
   ExpectLayerError(layers,
                    "pod_template: spec.containers[0]: entry of a list merged "
-                   "by \"name\" needs a string \"name\"");
+                   "by \"name\" needs \"name\"");
   layers = PodLayers{};
   layers.namespace_default = J(R"({"spec": {"volumes": {"name": "v"}}})");
   layers.compute = J(R"({"spec": {"volumes": [{"name": "v"}]}})");

@@ -1,8 +1,6 @@
 #include "kube/render.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -12,8 +10,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "google/protobuf/struct.pb.h"
 #include "kube/pod_template.h"
+#include "kube/struct_json.h"
 #include "servicespec/validate.h"
 
 namespace tether::kube {
@@ -27,6 +25,7 @@ using tether::v1::ServiceSpec;
 constexpr char kAgentDir[] = "/tether";
 constexpr char kWorkDir[] = "/var/lib/tether";
 constexpr int kDefaultMasterPort = 29500;
+constexpr size_t kMaxDistributedName = 52;
 // Shown to users in `kubectl get pods -L`; the full id is an annotation
 // because label values stop at 63 characters and revisions are 64 hex digits.
 constexpr size_t kShortRevision = 12;
@@ -87,46 +86,6 @@ absl::Status CheckOptions(const RenderOptions& options) {
         absl::StrCat("\"", options.revision, "\" is not a hex revision id"));
   }
   return absl::OkStatus();
-}
-
-json ValueToJson(const google::protobuf::Value& value) {
-  switch (value.kind_case()) {
-    case google::protobuf::Value::kNumberValue: {
-      // YAML and Struct carry every number as a double, but Kubernetes
-      // rejects 100.0 where an integer field is expected.
-      const double number = value.number_value();
-      if (std::trunc(number) == number && std::fabs(number) < 9.0e15) {
-        return static_cast<int64_t>(number);
-      }
-      return number;
-    }
-    case google::protobuf::Value::kStringValue:
-      return value.string_value();
-    case google::protobuf::Value::kBoolValue:
-      return value.bool_value();
-    case google::protobuf::Value::kStructValue: {
-      json object = json::object();
-      for (const auto& [key, item] : value.struct_value().fields()) {
-        object[key] = ValueToJson(item);
-      }
-      return object;
-    }
-    case google::protobuf::Value::kListValue: {
-      json list = json::array();
-      for (const google::protobuf::Value& item : value.list_value().values()) {
-        list.push_back(ValueToJson(item));
-      }
-      return list;
-    }
-    default:
-      return nullptr;
-  }
-}
-
-json StructToJson(const google::protobuf::Struct& value) {
-  google::protobuf::Value wrapped;
-  *wrapped.mutable_struct_value() = value;
-  return ValueToJson(wrapped);
 }
 
 json StringMap(const google::protobuf::Map<std::string, std::string>& map) {
@@ -545,6 +504,43 @@ json DisruptionBudget(const ServiceSpec& spec, const RenderOptions& options,
   };
 }
 
+// The agent container must keep running the agent with the flags Tether
+// gives it; templates may add to it (env, mounts, resources, extra args) and
+// add containers of their own. `agent` is the container as rendered;
+// `source` names the templates for the message.
+absl::Status CheckAgentContainer(const json& workload, const json& agent,
+                                 absl::string_view source) {
+  const std::string path =
+      absl::StrCat("spec.template.spec.containers[name=", kContainerName, "]");
+  constexpr absl::string_view kHow =
+      "; to pass extra arguments to the agent, add them to args after "
+      "Tether's own (a service_template replaces args as a whole, so list "
+      "the args `tether render` shows, then yours)";
+  const json& containers = workload["spec"]["template"]["spec"]["containers"];
+  const json* container = nullptr;
+  for (const json& c : containers) {
+    if (c.value("name", "") == kContainerName) container = &c;
+  }
+  if (container == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", path, ": removes Tether's agent container"));
+  }
+  if (container->value("command", json()) != agent["command"]) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": ", path, ".command: replaces the agent's command ",
+        agent["command"].dump(), kHow));
+  }
+  const json args = container->value("args", json::array());
+  for (const json& arg : agent["args"]) {
+    if (std::find(args.begin(), args.end(), arg) == args.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": ", path, ".args: drops ", arg.dump(),
+                       ", which the agent needs", kHow));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Layers the PodTemplates and service_template over the rendered workload.
 absl::StatusOr<json> LayerTemplates(const Compute& compute,
                                     const RenderOptions& options,
@@ -562,6 +558,7 @@ absl::StatusOr<json> LayerTemplates(const Compute& compute,
   if (!compute.pod_template_name().empty()) {
     layers.named = options.named_pod_template;
   }
+  const json agent = workload["spec"]["template"]["spec"]["containers"][0];
   layers.compute = std::move(workload["spec"]["template"]);
   if (compute.has_pod_template()) {
     layers.inline_template = StructToJson(compute.pod_template());
@@ -574,9 +571,11 @@ absl::StatusOr<json> LayerTemplates(const Compute& compute,
   for (const auto& [key, value] : selector.items()) {
     workload["spec"]["template"]["metadata"]["labels"][key] = value;
   }
+  RETURN_IF_ERROR(CheckAgentContainer(workload, agent, "pod templates"));
   if (compute.has_service_template()) {
     RETURN_IF_ERROR(ApplyServiceTemplate(
         workload, StructToJson(compute.service_template())));
+    RETURN_IF_ERROR(CheckAgentContainer(workload, agent, "service_template"));
   }
   return workload;
 }
@@ -640,11 +639,16 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
   }
   RETURN_IF_ERROR(CheckReservedEnv(compute));
   const std::string headless_name = absl::StrCat(spec.name(), "-workers");
-  if (distributed && headless_name.size() > 63) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name: \"", spec.name(), "\" is too long for a ",
-                     "distributed service (at most 55 characters, so that \"",
-                     headless_name, "\" is a DNS label)"));
+  // A StatefulSet labels its pods controller-revision-hash=<name>-<hash of
+  // up to 10 characters>, and a label value stops at 63 characters; the
+  // API server accepts the StatefulSet but its pods are never created.
+  if (distributed && spec.name().size() > kMaxDistributedName) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name: \"", spec.name(), "\" has ", spec.name().size(),
+        " characters; a distributed service's name has at most ",
+        kMaxDistributedName,
+        " (its pods' controller-revision-hash label is the name plus 11 "
+        "characters, at most 63)"));
   }
   const absl::string_view component = distributed ? "worker" : "service";
   const std::string kind = distributed ? "StatefulSet" : "Deployment";

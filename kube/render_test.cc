@@ -739,5 +739,140 @@ TEST(RenderServiceTest, RefusesToShadowVariablesTetherSets) {
           .ok());
 }
 
+// ---- Templates against the agent container and the selector ---------------
+
+absl::StatusOr<std::vector<json>> RenderYaml(const std::string& compute_yaml) {
+  ServiceSpec spec;
+  absl::Status parsed = servicespec::YamlTextToProto(
+      absl::StrCat("name: hello\ncallable: {module: hello, name: greet}\n",
+                   "compute:\n  image: python:3.11-slim\n", compute_yaml),
+      &spec);
+  if (!parsed.ok()) return parsed;
+  return RenderService(spec, Options());
+}
+
+std::string RenderError(const std::string& compute_yaml) {
+  absl::StatusOr<std::vector<json>> objects = RenderYaml(compute_yaml);
+  EXPECT_EQ(objects.status().code(), absl::StatusCode::kInvalidArgument)
+      << compute_yaml;
+  return std::string(objects.status().message());
+}
+
+TEST(RenderServiceTest, ServiceTemplateIsAStrategicMergePatch) {
+  absl::StatusOr<std::vector<json>> objects = RenderYaml(R"yaml(
+  tolerations: [{key: spot, operator: Exists}]
+  service_template:
+    spec:
+      template:
+        spec:
+          tolerations: [{key: gpu, operator: Exists}]
+          containers:
+          - name: tether
+            env:
+            - {name: EXTRA, value: "1"}
+          - name: sidecar
+            image: envoy:1
+            command: [envoy, -c, /etc/envoy.yaml]
+)yaml");
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  const json& pod_spec = (*objects)[0]["spec"]["template"]["spec"];
+  // tolerations have no merge key: the template's list replaces Compute's.
+  EXPECT_EQ(pod_spec["tolerations"],
+            json::parse(R"([{"key": "gpu", "operator": "Exists"}])"));
+  // Containers merge by name, in Kubernetes' order; user containers are free.
+  ASSERT_EQ(pod_spec["containers"].size(), 2u);
+  EXPECT_EQ(pod_spec["containers"][0]["name"], "tether");
+  EXPECT_EQ(EnvVar(pod_spec["containers"][0], "EXTRA")["value"], "1");
+  EXPECT_EQ(pod_spec["containers"][1]["command"][0], "envoy");
+}
+
+TEST(RenderServiceTest, TemplatesMayNotTakeOverTheAgentContainer) {
+  EXPECT_EQ(RenderError(R"yaml(
+  service_template:
+    spec: {template: {spec: {containers: [{name: tether, command: [tini, --]}]}}}
+)yaml"),
+            "service_template: spec.template.spec.containers[name=tether]."
+            "command: replaces the agent's command "
+            "[\"/tether/bin/tether-agent\"]; to pass extra arguments to the "
+            "agent, add them to args after Tether's own (a service_template "
+            "replaces args as a whole, so list the args `tether render` "
+            "shows, then yours)");
+  EXPECT_TRUE(absl::StartsWith(
+      RenderError(R"yaml(
+  service_template:
+    spec: {template: {spec: {containers: [{name: tether, args: [--verbose]}]}}}
+)yaml"),
+      "service_template: spec.template.spec.containers[name=tether].args: "
+      "drops \"--gateway=tetherd.tether-system.svc:50051\", which the agent "
+      "needs; to pass extra arguments"));
+  EXPECT_EQ(RenderError(R"yaml(
+  service_template:
+    spec: {template: {spec: {containers: [{name: tether, $patch: delete}]}}}
+)yaml"),
+            "service_template: spec.template.spec.containers[name=tether]: "
+            "removes Tether's agent container");
+  // A pod template's "default" container applies to the agent too: its
+  // command would run before the agent's.
+  EXPECT_TRUE(absl::StartsWith(
+      RenderError(R"yaml(
+  pod_template:
+    spec: {containers: [{name: default, command: [tini, --]}]}
+)yaml"),
+      "pod templates: spec.template.spec.containers[name=tether].command: "));
+}
+
+TEST(RenderServiceTest, ExtraAgentArgumentsAfterTethersAreAccepted) {
+  absl::StatusOr<std::vector<json>> plain = RenderYaml("");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  json args = Container((*plain)[0])["args"];
+  args.push_back("--log_level=debug");
+  json tmpl = {
+      {"spec",
+       {{"template",
+         {{"spec",
+           {{"containers", {{{"name", "tether"}, {"args", args}}}}}}}}}}};
+  absl::StatusOr<std::vector<json>> objects =
+      RenderYaml(absl::StrCat("  service_template: ", tmpl.dump(), "\n"));
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  EXPECT_EQ(Container((*objects)[0])["args"], args);
+}
+
+TEST(RenderServiceTest, ServiceTemplateMayNotBreakTheSelector) {
+  EXPECT_EQ(RenderError(R"yaml(
+  service_template:
+    spec: {selector: {matchLabels: {app: hello}}}
+)yaml"),
+            "service_template: spec.selector: may not be changed (it is "
+            "immutable, and tetherd finds the pods by it)");
+  EXPECT_EQ(RenderError(R"yaml(
+  service_template:
+    spec: {template: {metadata: {labels: {tether.dev/service: null}}}}
+)yaml"),
+            "service_template: spec.template.metadata.labels"
+            "[\"tether.dev/service\"]: must stay \"hello\" (spec.selector "
+            "matches the pods by it)");
+}
+
+TEST(RenderServiceTest, DistributedNamesLeaveRoomForTheRevisionHash) {
+  const std::string longest(52, 'a');
+  ServiceSpec spec = Spec(kDistributed);
+  spec.set_name(longest);
+  EXPECT_TRUE(RenderService(spec, Options()).ok());
+  spec.set_name(longest + "b");
+  absl::Status status = RenderService(spec, Options()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            absl::StrCat("name: \"", longest,
+                         "b\" has 53 characters; a distributed service's "
+                         "name has at most 52 (its pods' "
+                         "controller-revision-hash label is the name plus 11 "
+                         "characters, at most 63)"));
+  // Not distributed: the Deployment's pods get a pod-template-hash in
+  // their own names only, so 63 stays the limit.
+  spec = Spec();
+  spec.set_name(longest + "b");
+  EXPECT_TRUE(RenderService(spec, Options()).ok());
+}
+
 }  // namespace
 }  // namespace tether::kube

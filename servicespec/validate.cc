@@ -465,12 +465,15 @@ absl::Status ValidateAutoscaling(const Compute& compute) {
     RETURN_IF_ERROR(
         CheckDuration(absl::StrCat(kPath, ".", field), *text, 3600));
   }
-  if (compute.replicas() != 0 && (compute.replicas() < min_replicas ||
-                                  compute.replicas() > a.max_replicas())) {
+  // The HorizontalPodAutoscaler owns the count; a fixed one would be
+  // dropped from the workload without a word.
+  if (compute.replicas() != 0) {
     return Invalid("compute.replicas",
-                   absl::StrCat(compute.replicas(), " is outside ",
-                                "compute.autoscaling's [", min_replicas, ", ",
-                                a.max_replicas(), "]"));
+                   absl::StrCat("not allowed with compute.autoscaling, which "
+                                "sets the count between min_replicas and "
+                                "max_replicas; leave replicas out (a deploy "
+                                "starts at min_replicas, ",
+                                min_replicas, ")"));
   }
   if (compute.has_distributed()) {
     return Invalid(kPath,
@@ -859,7 +862,12 @@ absl::Status ValidateServiceSpec(const ServiceSpec& spec) {
 
 ServiceSpec WithDefaults(ServiceSpec spec) {
   Compute* compute = spec.mutable_compute();
-  if (compute->replicas() == 0) compute->set_replicas(1);
+  // Autoscaled and distributed services take their count from elsewhere
+  // and refuse a replicas field.
+  if (compute->replicas() == 0 && !compute->has_autoscaling() &&
+      !compute->has_distributed()) {
+    compute->set_replicas(1);
+  }
   if (compute->workers() == 0) compute->set_workers(1);
   if (compute->allowed_serialization_size() == 0) {
     compute->add_allowed_serialization(tether::v1::CODEC_JSON);

@@ -38,7 +38,8 @@ namespace tether::servicespec {
 /// outside tether.dev/ and app.kubernetes.io/; tolerations use known
 /// operators and effects; affinity has only the three affinity keys;
 /// durations parse with `ParseDurationSeconds`; autoscaling has
-/// 1 <= min <= max, a target backed by a request, and no distributed;
+/// 1 <= min <= max, a target backed by a request, no distributed and no
+/// replicas;
 /// distributed has workers >= 1 and a valid port; gpu_type needs gpus;
 /// limits are at least their requests. Zero values meaning "default" are
 /// accepted: validate before or after `WithDefaults`. Thread-safe.
@@ -50,9 +51,10 @@ absl::Status ValidateServiceSpec(const tether::v1::ServiceSpec& spec);
 /// included. Thread-safe.
 absl::StatusOr<int64_t> ParseDurationSeconds(absl::string_view text);
 
-/// `spec` with the documented defaults filled in: replicas 1 and workers 1
-/// when 0, runtime python when unspecified, allowed_serialization
-/// [JSON, RAW] when empty. Everything else is copied unchanged.
+/// `spec` with the documented defaults filled in: replicas 1 when 0 (except
+/// with autoscaling or distributed, which set the count), workers 1 when 0,
+/// runtime python when unspecified, allowed_serialization [JSON, RAW] when
+/// empty. Everything else is copied unchanged.
 tether::v1::ServiceSpec WithDefaults(tether::v1::ServiceSpec spec);
 
 /// How many replicas a deploy of `compute` brings up and waits for: the

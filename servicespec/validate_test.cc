@@ -399,6 +399,20 @@ TEST(WithDefaultsTest, FillsZeroValues) {
   EXPECT_EQ(spec.callable().module(), "hello");
 }
 
+TEST(WithDefaultsTest, LeavesTheCountToAutoscalingAndDistributed) {
+  // ValidateServiceSpec refuses replicas beside either.
+  for (const char* compute :
+       {R"pb(compute {
+               cpus: "1"
+               autoscaling { max_replicas: 3 target_cpu_utilization: 70 }
+             })pb",
+        R"pb(compute { distributed { workers: 2 } })pb"}) {
+    ServiceSpec spec = WithDefaults(Spec(compute));
+    EXPECT_EQ(spec.compute().replicas(), 0) << compute;
+    EXPECT_TRUE(ValidateServiceSpec(spec).ok()) << compute;
+  }
+}
+
 TEST(WithDefaultsTest, KeepsSetValues) {
   ServiceSpec spec = WithDefaults(Spec(R"pb(
     compute {
@@ -605,7 +619,7 @@ TEST(ValidateServiceSpecTest, RejectsBadKubernetesFields) {
                   replicas: 9
                   autoscaling { max_replicas: 3 target_cpu_utilization: 70 }
                 })pb",
-           "compute.replicas: 9 is outside compute.autoscaling's [1, 3]"},
+           "compute.replicas: not allowed with compute.autoscaling"},
           {R"pb(compute {
                   cpus: "1"
                   autoscaling { max_replicas: 3 target_cpu_utilization: 70 }

@@ -53,7 +53,12 @@ std::string FlagLabel(const FlagSpec& flag) {
 std::string ParsedArgs::Get(absl::string_view flag,
                             absl::string_view fallback) const {
   auto it = values_.find(flag);
-  return it == values_.end() ? std::string(fallback) : it->second;
+  return it == values_.end() ? std::string(fallback) : it->second.back();
+}
+
+std::vector<std::string> ParsedArgs::GetAll(absl::string_view flag) const {
+  auto it = values_.find(flag);
+  return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::string ParsedArgs::Positional(size_t index,
@@ -122,10 +127,12 @@ absl::StatusOr<ParsedArgs> ParseArgs(const CommandSpec& spec,
           absl::StrCat("flag ", long_name, " needs a value (", long_name, " ",
                        flag->value_name, ")"));
     }
-    if (!parsed.values_.emplace(flag->name, value).second) {
+    std::vector<std::string>& values = parsed.values_[flag->name];
+    if (!values.empty() && !flag->repeated) {
       return absl::InvalidArgumentError(
           absl::StrCat("flag ", long_name, " given twice"));
     }
+    values.push_back(std::move(value));
   }
   size_t required = 0;
   for (const PositionalSpec& positional : spec.positionals) {

@@ -22,6 +22,8 @@ struct FlagSpec {
   /// which take no value.
   std::string value_name;
   std::string help;
+  /// May be given more than once; ParsedArgs::GetAll has every value.
+  bool repeated = false;
 };
 
 struct PositionalSpec {
@@ -49,9 +51,12 @@ class ParsedArgs {
   bool help() const { return help_; }
   /// Whether the flag (long name) was given.
   bool Has(absl::string_view flag) const { return values_.contains(flag); }
-  /// The value of a flag that takes one, or `fallback` when absent.
+  /// The value of a flag that takes one, or `fallback` when absent (the
+  /// last value of a repeated flag).
   std::string Get(absl::string_view flag,
                   absl::string_view fallback = "") const;
+  /// Every value of a flag in the order given; empty when absent.
+  std::vector<std::string> GetAll(absl::string_view flag) const;
   /// Positional arguments in order (between min and max of the spec).
   const std::vector<std::string>& positionals() const { return positionals_; }
   /// The positional at `index`, or `fallback` when it was not given.
@@ -61,7 +66,7 @@ class ParsedArgs {
   friend absl::StatusOr<ParsedArgs> ParseArgs(
       const CommandSpec& spec, const std::vector<std::string>& args);
   bool help_ = false;
-  absl::flat_hash_map<std::string, std::string> values_;
+  absl::flat_hash_map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positionals_;
 };
 

@@ -53,6 +53,17 @@ TEST(ParseArgsTest, PositionalsAndFlagsInAnyOrder) {
   EXPECT_FALSE(parsed->help());
 }
 
+TEST(ParseArgsTest, RepeatedFlagsKeepEveryValue) {
+  CommandSpec spec = CallSpec();
+  spec.flags.push_back({"tag", '\0', "TAG", "a tag", /*repeated=*/true});
+  absl::StatusOr<ParsedArgs> parsed =
+      ParseArgs(spec, {"s", "--tag", "a", "--tag=b"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->GetAll("tag"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(parsed->Get("tag"), "b");
+  EXPECT_TRUE(parsed->GetAll("json").empty());
+}
+
 TEST(ParseArgsTest, ValueForms) {
   EXPECT_EQ(Parse({"s", "--json={\"a\":1}"})->Get("json"), "{\"a\":1}");
   EXPECT_EQ(Parse({"s", "--json="})->Get("json"), "");

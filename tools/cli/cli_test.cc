@@ -17,6 +17,7 @@
 #include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/fake_control_plane.h"
 #include "tools/cli/fake_file_watcher.h"
@@ -843,6 +844,207 @@ TEST_F(RenderTest, NamesTheFieldThatKeepsItFromRendering) {
   WriteService("  replicas: 1\n");
   EXPECT_EQ(Run({"render", "-f", dir_ + "/service.yaml"}), kExitUsage);
   EXPECT_NE(err().find("compute.image"), std::string::npos) << err();
+}
+
+// The three worked examples of Flyte's PodTemplate docs (seed 003), as a
+// user previews them: the runtime PodTemplates are files, Flyte's K8s
+// plugin config becomes compute.labels/annotations (Tether has no such
+// layer; it sits below the inline pod_template), the compile-time template
+// is compute.pod_template, and Flyte's task container is "tether", whose
+// image and command are Tether's. kube/pod_template_test.cc has the same
+// examples as unit tests and says where the results differ from Flyte's.
+class RenderPodTemplatesTest : public RenderTest {
+ protected:
+  std::string WriteTemplate(const std::string& name, const std::string& yaml) {
+    std::string path = dir_ + "/" + name + ".yaml";
+    EXPECT_TRUE(WriteFileAtomically(path, yaml).ok());
+    return path;
+  }
+  // The rendered Deployment's pod template, from `render -o json`.
+  nlohmann::json RenderPod(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"render", "-f", dir_ + "/service.yaml",
+                                     "-o", "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_EQ(Run(args), kExitOk) << err();
+    const nlohmann::json list =
+        nlohmann::json::parse(out(), nullptr, /*allow_exceptions=*/false);
+    if (!list.is_object()) return nullptr;
+    return list["items"][0]["spec"]["template"];
+  }
+  static nlohmann::json Label(const nlohmann::json& pod, const char* key) {
+    return pod["metadata"]["labels"].value(key, nlohmann::json());
+  }
+  static nlohmann::json Annotation(const nlohmann::json& pod, const char* key) {
+    return pod["metadata"]["annotations"].value(key, nlohmann::json());
+  }
+};
+
+constexpr char kFlyteTemplate1[] = R"yaml(
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: flyte-template, namespace: flyte}
+template:
+  metadata:
+    labels: {foo: from-pod-template}
+    annotations: {foo: initial-value, bar: initial-value}
+  spec:
+    containers:
+    - name: default
+      image: docker.io/rwgrim/docker-noop
+      terminationMessagePath: /dev/foo
+    hostNetwork: false
+)yaml";
+
+TEST_F(RenderPodTemplatesTest, FlyteExample1RuntimeTemplateAndPluginConfig) {
+  WriteService(R"yaml(  image: python:3.11-slim
+  labels: {bar: from-default-label}
+  annotations: {foo: overridden-value, baz: non-overridden-value}
+  pod_template:
+    spec: {hostNetwork: true}
+)yaml");
+  const nlohmann::json pod = RenderPod(
+      {"--pod-template", WriteTemplate("flyte-template", kFlyteTemplate1)});
+  EXPECT_EQ(Label(pod, "foo"), "from-pod-template");
+  EXPECT_EQ(Label(pod, "bar"), "from-default-label");
+  EXPECT_EQ(Annotation(pod, "foo"), "overridden-value");
+  EXPECT_EQ(Annotation(pod, "bar"), "initial-value");
+  EXPECT_EQ(Annotation(pod, "baz"), "non-overridden-value");
+  const nlohmann::json& spec = pod["spec"];
+  EXPECT_EQ(spec["hostNetwork"], true);
+  ASSERT_EQ(spec["containers"].size(), 1u) << spec.dump();
+  EXPECT_EQ(spec["containers"][0]["name"], "tether");
+  EXPECT_EQ(spec["containers"][0]["image"], "python:3.11-slim");
+  EXPECT_EQ(spec["containers"][0]["terminationMessagePath"], "/dev/foo");
+}
+
+TEST_F(RenderPodTemplatesTest, FlyteExample2RuntimeAndCompileTimeTemplates) {
+  const std::string runtime = WriteTemplate("runtime", R"yaml(
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: flyte-template, namespace: flytesnacks-development}
+template:
+  metadata:
+    annotations: {annotation_1: initial-value, bar: initial-value}
+  spec:
+    containers:
+    - name: default
+      image: docker.io/rwgrim/docker-noop
+      terminationMessagePath: /dev/foo
+)yaml");
+  WriteService(R"yaml(  image: a.b.c/image:v1
+  pod_template:
+    metadata:
+      labels: {label_1: value-1, label_2: value-2}
+      annotations: {annotation_1: value-1, annotation_2: value-2}
+    spec:
+      containers:
+      - name: primary
+        env: [{name: FROM_PRIMARY, value: "1"}]
+)yaml");
+  const nlohmann::json pod = RenderPod({"--pod-template", runtime});
+  EXPECT_EQ(Label(pod, "label_1"), "value-1");
+  EXPECT_EQ(Label(pod, "label_2"), "value-2");
+  EXPECT_EQ(Annotation(pod, "annotation_1"), "value-1");
+  EXPECT_EQ(Annotation(pod, "annotation_2"), "value-2");
+  EXPECT_EQ(Annotation(pod, "bar"), "initial-value");
+  const nlohmann::json& containers = pod["spec"]["containers"];
+  ASSERT_EQ(containers.size(), 1u) << containers.dump();
+  EXPECT_EQ(containers[0]["image"], "a.b.c/image:v1");
+  EXPECT_EQ(containers[0]["terminationMessagePath"], "/dev/foo");
+  EXPECT_EQ(containers[0]["command"],
+            nlohmann::json::array({"/tether/bin/tether-agent"}));
+
+  // Flyte's primary also sets `command: cmd`; here the agent runs the code,
+  // so that is refused, naming the field.
+  WriteService(R"yaml(  image: a.b.c/image:v1
+  pod_template:
+    spec:
+      containers:
+      - {name: primary, command: [cmd], args: []}
+)yaml");
+  EXPECT_EQ(
+      Run({"render", "-f", dir_ + "/service.yaml", "--pod-template", runtime}),
+      kExitUsage);
+  EXPECT_NE(err().find("spec.template.spec.containers[name=tether].command: "
+                       "replaces the agent's command"),
+            std::string::npos)
+      << err();
+}
+
+TEST_F(RenderPodTemplatesTest, FlyteExample3NamedTemplateReplacesTheDefault) {
+  // The runtime template of example 3, named by compute.pod_template_name;
+  // the cluster default beside it is replaced, as in Flyte.
+  const std::string named = WriteTemplate("named", R"yaml(
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: flyte-template, namespace: flyte}
+template:
+  metadata:
+    labels: {label_1: value-runtime, label_2: value-runtime,
+             label_3: value-runtime}
+    annotations: {foo: value-runtime, bar: value-runtime}
+  spec:
+    containers:
+    - name: default
+      image: docker.io/rwgrim/docker-noop
+      terminationMessagePath: /dev/foo
+    hostNetwork: false
+)yaml");
+  const std::string cluster_default = WriteTemplate("default", R"yaml(
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: tether-default}
+template:
+  metadata:
+    labels: {from-default: "yes"}
+)yaml");
+  WriteService(R"yaml(  image: python:3.11-slim
+  pod_template_name: flyte-template
+  labels: {label_1: value-plugin}
+  annotations: {annotation_1: value-plugin, baz: value-plugin}
+  pod_template:
+    metadata:
+      labels: {label_1: value-compile, label_2: value-compile}
+      annotations: {annotation_1: value-compile, annotation_2: value-compile}
+    spec: {hostNetwork: true}
+)yaml");
+  const nlohmann::json pod =
+      RenderPod({"--pod-template", cluster_default, "--pod-template", named});
+  EXPECT_EQ(Label(pod, "label_1"), "value-compile");
+  EXPECT_EQ(Label(pod, "label_2"), "value-compile");
+  EXPECT_EQ(Label(pod, "label_3"), "value-runtime");
+  EXPECT_EQ(Label(pod, "from-default"), nullptr);
+  EXPECT_EQ(Annotation(pod, "annotation_1"), "value-compile");
+  EXPECT_EQ(Annotation(pod, "annotation_2"), "value-compile");
+  EXPECT_EQ(Annotation(pod, "foo"), "value-runtime");
+  EXPECT_EQ(Annotation(pod, "bar"), "value-runtime");
+  EXPECT_EQ(Annotation(pod, "baz"), "value-plugin");
+  EXPECT_EQ(pod["spec"]["hostNetwork"], true);
+  EXPECT_EQ(pod["spec"]["containers"][0]["terminationMessagePath"], "/dev/foo");
+}
+
+TEST_F(RenderPodTemplatesTest, TemplateFileErrors) {
+  WriteService("  image: python:3.11-slim\n  pod_template_name: gpu\n");
+  EXPECT_EQ(Run({"render", "-f", dir_ + "/service.yaml"}), kExitUsage);
+  EXPECT_NE(err().find("compute.pod_template_name: names PodTemplate \"gpu\"; "
+                       "pass it with --pod-template FILE"),
+            std::string::npos)
+      << err();
+  const std::string a = WriteTemplate("a", kFlyteTemplate1);
+  WriteService("  image: python:3.11-slim\n");
+  EXPECT_EQ(Run({"render", "-f", dir_ + "/service.yaml", "--pod-template", a,
+                 "--pod-template", a}),
+            kExitUsage);
+  EXPECT_NE(err().find("is already the cluster default"), std::string::npos)
+      << err();
+  const std::string bad = WriteTemplate("bad", "kind: Pod\n");
+  EXPECT_EQ(
+      Run({"render", "-f", dir_ + "/service.yaml", "--pod-template", bad}),
+      kExitUsage);
+  EXPECT_NE(
+      err().find("--pod-template " + bad + ": kind: expected \"PodTemplate\""),
+      std::string::npos)
+      << err();
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ using tether::v1::DeployEvent;
 
 // Width of "<name>-<last index>", so replica names line up in progress lines.
 size_t ReplicaWidth(const tether::v1::ServiceSpec& spec) {
-  const int replicas = servicespec::WithDefaults(spec).compute().replicas();
+  const int replicas = servicespec::InitialReplicas(spec.compute());
   return spec.name().size() + 1 + absl::StrCat(replicas - 1).size();
 }
 
@@ -121,7 +121,7 @@ absl::StatusOr<std::string> Deployer::UploadAndDeploy(
   };
   RETURN_IF_ERROR(Deploy(spec, revision, print, timeout));
   if (!print_status.ok()) return print_status;
-  const int replicas = servicespec::WithDefaults(spec).compute().replicas();
+  const int replicas = servicespec::InitialReplicas(spec.compute());
   *output.lines << "service " << spec.name() << " ready at revision "
                 << ShortRevision(revision) << " (" << replicas
                 << (replicas == 1 ? " replica" : " replicas") << ") in "

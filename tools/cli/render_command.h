@@ -9,7 +9,8 @@
 namespace tether::cli {
 
 /// tether render -f FILE [--code DIR] [--namespace NS] [--agent-image IMAGE]
-///   [--tetherd-address HOST:PORT] [--token-secret NAME] [-o json]
+///   [--tetherd-address HOST:PORT] [--token-secret NAME]
+///   [--pod-template FILE]... [-o json]
 Command RenderCommand();
 
 }  // namespace tether::cli
