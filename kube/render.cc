@@ -511,7 +511,7 @@ json DisruptionBudget(const ServiceSpec& spec, const RenderOptions& options,
 absl::Status CheckAgentContainer(const json& workload, const json& agent,
                                  absl::string_view source) {
   const std::string path =
-      absl::StrCat("spec.template.spec.containers[name=", kContainerName, "]");
+      absl::StrCat("spec.template.spec.containers[name=", kMainContainer, "]");
   constexpr absl::string_view kHow =
       "; to pass extra arguments to the agent, add them to args after "
       "Tether's own (a service_template replaces args as a whole, so list "
@@ -519,7 +519,7 @@ absl::Status CheckAgentContainer(const json& workload, const json& agent,
   const json& containers = workload["spec"]["template"]["spec"]["containers"];
   const json* container = nullptr;
   for (const json& c : containers) {
-    if (c.value("name", "") == kContainerName) container = &c;
+    if (c.value("name", "") == kMainContainer) container = &c;
   }
   if (container == nullptr) {
     return absl::InvalidArgumentError(
