@@ -320,17 +320,22 @@ void MustDeploy(TetherdProcess& tetherd, const tether::v1::ServiceSpec& spec,
   }
 }
 
+// Serves `echo` on a loopback port of its own, written to `port`.
+std::unique_ptr<grpc::Server> StartEcho(EchoService* echo, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           port);
+  builder.RegisterService(echo);
+  return builder.BuildAndStart();
+}
+
 // The py_* cases: py_client_bench.py measures the Python client beside bare
 // grpcio calls, against an EchoService of this process and `tetherd`, and
 // prints their lines. False (said on stderr) when it could not.
 bool ReportPyClient(const TetherdProcess& tetherd) {
   EchoService echo;
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&echo);
-  auto server = builder.BuildAndStart();
+  const std::unique_ptr<grpc::Server> server = StartEcho(&echo, &port);
   std::vector<std::string> paths;
   for (const char* file :
        {"tools/bench/py_client_bench.py", "clients/python/tether_python.zip",
@@ -374,12 +379,8 @@ bool ReportPyClient(const TetherdProcess& tetherd) {
 int Run() {
   // raw_grpc
   EchoService echo;
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&echo);
-  auto server = builder.BuildAndStart();
+  const std::unique_ptr<grpc::Server> server = StartEcho(&echo, &port);
   auto raw_stub = tether::v1::Agent::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   Report("raw_grpc", AgentCall(raw_stub.get(), ""), {{"bench", getpid()}});
