@@ -26,13 +26,17 @@ void ActivityCounters::CallStarted() {
       absl::Nanoseconds(now_ns - previous_ns) < idle_after_) {
     return;
   }
-  absl::MutexLock lock(&mu_);
-  if (wake_) wake_();
+  Wake();
 }
 
 void ActivityCounters::CallFinished() {
   finished_.fetch_add(1);
-  in_flight_.fetch_sub(1);
+  if (in_flight_.fetch_sub(1) == 1 && exported_busy_.exchange(false)) Wake();
+}
+
+void ActivityCounters::Wake() {
+  absl::MutexLock lock(&mu_);
+  if (wake_) wake_();
 }
 
 ActivitySnapshot ActivityCounters::Snapshot() const {
@@ -48,6 +52,12 @@ ActivitySnapshot ActivityCounters::Snapshot() const {
 
 void ActivityCounters::MarkExported(const ActivitySnapshot& snapshot) {
   exported_started_.store(snapshot.started);
+  exported_busy_.store(snapshot.in_flight > 0);
+  // The last call ended since the snapshot, before busy was stored.
+  if (snapshot.in_flight > 0 && in_flight_.load() == 0 &&
+      exported_busy_.exchange(false)) {
+    Wake();
+  }
 }
 
 void ActivityCounters::SetWakeCallback(std::function<void()> callback) {

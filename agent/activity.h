@@ -34,7 +34,10 @@ struct ActivitySnapshot {
 /// call started for `idle_after` (the export interval). The exporter then
 /// reports at once instead of after its interval, so a call to a service
 /// near its inactivity TTL is seen before the TTL acts; a steady trickle of
-/// calls does not turn every call into an export.
+/// calls does not turn every call into an export. It also wakes when the
+/// last call in flight ends after an export that saw calls running, so the
+/// quiet is reported at once too (`tether ls` shows no stale in-flight
+/// count): at most one such export per export made while busy.
 ///
 /// Thread-safe. CallStarted/CallFinished are lock-free except on the
 /// wake-up path, which runs at most once per idle period.
@@ -50,7 +53,9 @@ class ActivityCounters {
   /// A call was accepted and is handed to the workers. Runs the wake-up
   /// callback (on this thread) when it ends an idle period.
   void CallStarted();
-  /// A call that CallStarted counted has ended, however it ended.
+  /// A call that CallStarted counted has ended, however it ended. Runs the
+  /// wake-up callback (on this thread) when it was the last one in flight
+  /// and the last export saw it running.
   void CallFinished();
 
   ActivitySnapshot Snapshot() const;
@@ -65,6 +70,9 @@ class ActivityCounters {
   void SetWakeCallback(std::function<void()> callback);
 
  private:
+  // Runs the callback, if any.
+  void Wake();
+
   Clock* const clock_;
   const absl::Duration idle_after_;
   const absl::Time start_time_;
@@ -77,6 +85,9 @@ class ActivityCounters {
   std::atomic<int64_t> in_flight_{0};
   // started_ as of the last MarkExported.
   std::atomic<int64_t> exported_started_{0};
+  // The last MarkExported saw calls in flight, and their end was not
+  // reported yet.
+  std::atomic<bool> exported_busy_{false};
 
   // Held while the callback runs, so SetWakeCallback can remove it safely.
   absl::Mutex mu_;

@@ -54,10 +54,40 @@ TEST(ActivityCountersTest, WakesOnTheFirstCallAfterIdleOnly) {
   EXPECT_EQ(wakes, 2);
   counters.CallFinished();
   counters.CallFinished();
+  EXPECT_EQ(wakes, 3);  // The export saw them running: report the quiet.
   // Both ended after the export, nothing started since: idle again.
   counters.MarkExported(counters.Snapshot());
   clock.Advance(absl::Seconds(5));
   counters.CallStarted();
+  EXPECT_EQ(wakes, 4);
+}
+
+TEST(ActivityCountersTest, TheEndOfCallsAnExportSawRunningWakesOnce) {
+  SimulatedClock clock(absl::FromUnixSeconds(100));
+  ActivityCounters counters(&clock, absl::Seconds(5));
+  int wakes = 0;
+  counters.SetWakeCallback([&wakes] { ++wakes; });
+  counters.CallStarted();
+  counters.CallStarted();
+  ASSERT_EQ(wakes, 1);
+  counters.MarkExported(counters.Snapshot());  // Saw two running.
+  counters.CallFinished();
+  EXPECT_EQ(wakes, 1);  // One still runs.
+  counters.CallFinished();
+  EXPECT_EQ(wakes, 2);  // Quiet now: report it.
+  counters.MarkExported(counters.Snapshot());
+  // Calls the exports never saw running end quietly.
+  clock.Advance(absl::Seconds(1));
+  counters.CallStarted();
+  counters.CallFinished();
+  EXPECT_EQ(wakes, 2);
+
+  // Ended between an export's snapshot and its MarkExported.
+  counters.CallStarted();
+  const ActivitySnapshot busy = counters.Snapshot();
+  counters.CallFinished();
+  EXPECT_EQ(wakes, 2);
+  counters.MarkExported(busy);
   EXPECT_EQ(wakes, 3);
 }
 
