@@ -54,8 +54,9 @@ json FieldRef(const char* path) {
   return {{"fieldRef", {{"fieldPath", path}}}};
 }
 
-// The agent's variables, each unless `container` sets it already.
-json AgentEnv(const AgentOptions& options, const json& container) {
+}  // namespace
+
+json AgentEnv(const AgentOptions& options) {
   std::vector<std::pair<std::string, json>> vars = {
       // The agent names its replica after the pod.
       {"TETHER_POD_NAME", FieldRef("metadata.name")},
@@ -74,11 +75,12 @@ json AgentEnv(const AgentOptions& options, const json& container) {
   }
   json env = json::array();
   for (auto& [name, value_from] : vars) {
-    if (SetsEnv(container, name)) continue;
     env.push_back({{"name", name}, {"valueFrom", std::move(value_from)}});
   }
   return env;
 }
+
+namespace {
 
 json AgentArgs(const AgentOptions& options) {
   return json::array(
@@ -104,7 +106,11 @@ void RunAgent(json& container, const AgentOptions& options) {
                        {{"name", "health"},
                         {"containerPort", options.health_port},
                         {"protocol", "TCP"}}}));
-  Prepend(container, "env", AgentEnv(options, container));
+  json env = json::array();
+  for (json& var : AgentEnv(options)) {
+    if (!SetsEnv(container, var["name"])) env.push_back(std::move(var));
+  }
+  Prepend(container, "env", std::move(env));
   container["livenessProbe"] = Probe("/healthz", kLivenessInitialDelay,
                                      kLivenessPeriod, kLivenessFailures);
   container["readinessProbe"] = Probe("/readyz", kReadinessInitialDelay,
@@ -125,14 +131,6 @@ json WorkMount(const std::string& path, bool read_only) {
 }
 
 }  // namespace
-
-std::vector<std::string> AgentEnvNames(const AgentOptions& options) {
-  std::vector<std::string> names;
-  for (const json& var : AgentEnv(options, json::object())) {
-    names.push_back(var["name"].get<std::string>());
-  }
-  return names;
-}
 
 void WrapContainer(json& pod_spec, size_t container,
                    const AgentOptions& options) {

@@ -74,8 +74,9 @@ struct SidecarOptions {
   std::vector<std::string> reload_command;
 };
 
-/// The variables the agent reads, in order. Exposed for checks of user env.
-std::vector<std::string> AgentEnvNames(const AgentOptions& options);
+/// The variables the agent is given (entries of a container's `env`), in
+/// order; a container that sets one already keeps its own.
+nlohmann::json AgentEnv(const AgentOptions& options);
 
 /// Makes `pod_spec.containers[container]` run the agent in its own image:
 /// command and args replaced; agent ports, env, and the bundle and work

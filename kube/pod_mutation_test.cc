@@ -73,11 +73,12 @@ TEST(WrapContainerTest, AgentReplacesTheProcessAndTetherGoesFirst) {
 
 TEST(WrapContainerTest, TokenVariableOnlyWithASecret) {
   AgentOptions options = Options();
-  EXPECT_EQ(AgentEnvNames(options),
+  EXPECT_EQ(Names(AgentEnv(options)),
             (std::vector<std::string>{"TETHER_POD_NAME", "TETHER_POD_IP",
                                       "POD_NAME", "POD_NAMESPACE"}));
   options.token_secret = "hello-tether-token";
-  EXPECT_EQ(AgentEnvNames(options).back(), "TETHER_SERVICE_TOKEN");
+  EXPECT_EQ(AgentEnv(options).back()["valueFrom"]["secretKeyRef"],
+            json({{"name", "hello-tether-token"}, {"key", "token"}}));
 }
 
 TEST(AddAgentSidecarTest, NativeSidecarStartsFirstAndHoldsTheAppBack) {
