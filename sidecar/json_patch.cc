@@ -14,6 +14,25 @@ json Op(const char* op, const std::string& path) {
   return {{"op", op}, {"path", path}};
 }
 
+bool AllScalars(const json& list) {
+  return std::none_of(list.begin(), list.end(),
+                      [](const json& entry) { return entry.is_structured(); });
+}
+
+// Whether two list entries are the same entry, perhaps changed: objects
+// with the same string "name" (containers, env, volumes, mounts by volume),
+// else equal values.
+bool SameEntry(const json& a, const json& b) {
+  if (a.is_object() && b.is_object()) {
+    const auto name_a = a.find("name");
+    const auto name_b = b.find("name");
+    if (name_a != a.end() && name_b != b.end() && name_a->is_string()) {
+      return *name_a == *name_b;
+    }
+  }
+  return a == b;
+}
+
 void Diff(const json& from, const json& to, const std::string& path,
           json& ops) {
   if (from == to) return;
@@ -42,14 +61,26 @@ void Diff(const json& from, const json& to, const std::string& path,
     }
     return;
   }
+  if (AllScalars(from) && AllScalars(to)) {
+    // command, args: one readable replace rather than word edits.
+    json op = Op("replace", path);
+    op["value"] = to;
+    ops.push_back(std::move(op));
+    return;
+  }
   const size_t n = from.size();
   const size_t m = to.size();
   size_t prefix = 0;
-  while (prefix < n && prefix < m && from[prefix] == to[prefix]) ++prefix;
+  while (prefix < n && prefix < m && SameEntry(from[prefix], to[prefix])) {
+    ++prefix;
+  }
   size_t suffix = 0;
   while (suffix < n - prefix && suffix < m - prefix &&
-         from[n - 1 - suffix] == to[m - 1 - suffix]) {
+         SameEntry(from[n - 1 - suffix], to[m - 1 - suffix])) {
     ++suffix;
+  }
+  for (size_t i = 0; i < prefix; ++i) {
+    Diff(from[i], to[i], absl::StrCat(path, "/", i), ops);
   }
   const size_t from_run = n - prefix - suffix;
   const size_t to_run = m - prefix - suffix;
@@ -65,6 +96,11 @@ void Diff(const json& from, const json& to, const std::string& path,
   // Each removal shifts the rest down, so all remove the same index.
   for (size_t i = paired; i < from_run; ++i) {
     ops.push_back(Op("remove", absl::StrCat(path, "/", prefix + paired)));
+  }
+  // The list now has to's length: the suffix sits at to's indices.
+  for (size_t k = 0; k < suffix; ++k) {
+    Diff(from[n - 1 - k], to[m - 1 - k], absl::StrCat(path, "/", m - 1 - k),
+         ops);
   }
 }
 

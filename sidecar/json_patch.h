@@ -17,12 +17,15 @@ namespace tether::sidecar {
 std::string EscapePointerToken(absl::string_view token);
 
 /// The operations that turn `from` into `to`, as a JSON array, applied in
-/// order. Deterministic and small: objects differ key by key (in key order);
-/// a list differs by the run between its common prefix and suffix, whose
-/// entries are diffed pairwise, then added or removed at the end of the run
-/// (so entries put at the front of a list are `add`s at their indices, not
-/// a rewrite of the list). A value of another type is replaced. Equal
-/// documents give `[]`. Thread-safe.
+/// order. Deterministic and small: objects differ key by key (in key
+/// order); a list of scalars that differs (command, args) is replaced
+/// whole; another list keeps the common prefix and suffix of the same
+/// entries (objects with the same "name", else equal values), diffed in
+/// place, and the run between them is diffed pairwise, then added to or
+/// removed from at its end. So entries put at the front of a list are
+/// `add`s at their indices, not a rewrite of the entries after them. A
+/// value of another type is replaced. Equal documents give `[]`.
+/// Thread-safe.
 nlohmann::json DiffJsonPatch(const nlohmann::json& from,
                              const nlohmann::json& to);
 

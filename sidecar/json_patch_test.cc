@@ -45,9 +45,26 @@ TEST(JsonPatchTest, ChangedEntriesAreDiffedInPlace) {
   const json to = json::parse(
       R"({"c": [{"name": "a", "args": ["y", "x"], "new": 2}, {"name": "b"}]})");
   EXPECT_EQ(Checked(from, to), json::parse(R"([
-      {"op": "add", "path": "/c/0/args/0", "value": "y"},
+      {"op": "replace", "path": "/c/0/args", "value": ["y", "x"]},
       {"op": "remove", "path": "/c/0/gone"},
       {"op": "add", "path": "/c/0/new", "value": 2}])"));
+}
+
+// A sidecar put before the app container, which also changed: the app is
+// patched where it ends up, not rewritten into the sidecar's place.
+TEST(JsonPatchTest, NamedEntriesKeepTheirIdentityWhenOthersComeFirst) {
+  const json from = json::parse(
+      R"({"containers": [{"name": "app", "mounts": [1]}, {"name": "log"}]})");
+  const json to = json::parse(R"({"containers": [
+      {"name": "tether"}, {"name": "app", "mounts": [0, 1]}, {"name": "log"}]})");
+  EXPECT_EQ(Checked(from, to), json::parse(R"([
+      {"op": "add", "path": "/containers/0", "value": {"name": "tether"}},
+      {"op": "replace", "path": "/containers/1/mounts", "value": [0, 1]}])"));
+  Checked(json::parse(R"([{"name": "a", "v": 1}, {"name": "b"}])"),
+          json::parse(R"([{"name": "x"}, {"name": "a", "v": 2}])"));
+  Checked(
+      json::parse(R"([{"name": "a"}, {"name": "b", "v": 1}, {"name": "c"}])"),
+      json::parse(R"([{"name": "a", "v": 0}, {"name": "c", "v": 3}])"));
 }
 
 TEST(JsonPatchTest, RemovalsAndTypeChanges) {
