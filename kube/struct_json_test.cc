@@ -1,4 +1,5 @@
 #include "kube/struct_json.h"
+
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
