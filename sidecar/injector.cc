@@ -169,6 +169,45 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
   return request;
 }
 
+// The API server only sends well-typed pods, but `tether inject` reads
+// files and the mutation indexes into what it changes.
+absl::Status CheckShape(const json& metadata, const json& spec) {
+  if (!metadata.is_object() && !metadata.is_null()) {
+    return Invalid("metadata", "not an object");
+  }
+  for (const char* map : {"labels", "annotations"}) {
+    const json& value = Field(metadata, map);
+    if (!value.is_object() && !value.is_null()) {
+      return Invalid(absl::StrCat("metadata.", map), "not an object");
+    }
+  }
+  if (!spec.is_object() || !Field(spec, "containers").is_array() ||
+      Field(spec, "containers").empty()) {
+    return Invalid("spec.containers", "required");
+  }
+  for (const char* list : {"initContainers", "volumes"}) {
+    const json& value = Field(spec, list);
+    if (!value.is_array() && !value.is_null()) {
+      return Invalid(absl::StrCat("spec.", list), "not a list");
+    }
+  }
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& containers = Field(spec, list);
+    if (containers.is_null()) continue;
+    for (size_t i = 0; i < containers.size(); ++i) {
+      const std::string path = absl::StrCat("spec.", list, "[", i, "]");
+      if (!containers[i].is_object()) return Invalid(path, "not an object");
+      for (const char* field : {"env", "ports", "volumeMounts"}) {
+        const json& value = Field(containers[i], field);
+        if (!value.is_array() && !value.is_null()) {
+          return Invalid(absl::StrCat(path, ".", field), "not a list");
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Why the pod already has the agent, or "".
 std::string AgentAlreadyThere(const json& metadata, const json& spec) {
   if (Field(Field(metadata, "annotations"), kStatusAnnotation).is_string()) {
@@ -322,10 +361,7 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
         absl::StrCat("metadata.labels[\"", kInjectLabel, "\"]"),
         absl::StrCat("\"", inject, "\" is not \"true\" or \"false\""));
   }
-  if (!spec.is_object() || !Field(spec, "containers").is_array() ||
-      Field(spec, "containers").empty()) {
-    return Invalid("spec.containers", "required");
-  }
+  RETURN_IF_ERROR(CheckShape(metadata, spec));
   result.skipped = AgentAlreadyThere(metadata, spec);
   if (!result.skipped.empty()) return result;
   if (Field(spec, "hostNetwork") == true) {
@@ -350,7 +386,7 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
   }
 
   size_t index = 0;
-  while (spec["containers"][index].value("name", "") != request.container) {
+  while (StringField(spec["containers"][index], "name") != request.container) {
     ++index;
   }
   json status = {{"mode", request.sidecar ? "sidecar" : "wrap"},
