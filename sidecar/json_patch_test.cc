@@ -10,7 +10,7 @@ using json = nlohmann::json;
 // The patch, and that applying it (nlohmann's RFC 6902 implementation) to
 // `from` gives `to`.
 json Checked(const json& from, const json& to) {
-  const json patch = DiffJsonPatch(from, to);
+  json patch = DiffJsonPatch(from, to);
   EXPECT_EQ(from.patch(patch), to) << patch.dump();
   return patch;
 }
