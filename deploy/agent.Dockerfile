@@ -1,5 +1,5 @@
 # Agent image: the self-contained agent bundle under /opt/tether, which the
-# init container the renderer adds (kube/render.cc, `tether-agent-install`)
+# init container the renderer adds (kube/pod_mutation.cc, `tether-agent-install`)
 # copies into every service pod with `cp -a /opt/tether/. /tether/`.
 #   docker build -f deploy/agent.Dockerfile -t REGISTRY/tether/agent:TAG .
 # Layout and why: deploy/README.md "Agent image".

@@ -14,7 +14,7 @@
 #                                          glibc and its loader included
 #
 # Both binaries get PT_INTERP = $MOUNT/lib/<loader> ($MOUNT: where pods mount
-# the bundle, /tether, kube/render.cc kAgentDir) and a DT_RPATH relative to
+# the bundle, /tether, kube/pod_mutation.h kAgentDir) and a DT_RPATH relative to
 # $ORIGIN, which (unlike DT_RUNPATH) also applies to the libraries' own
 # dependencies. So they run on any glibc or musl image without a shell, tar
 # or our libraries there. The agent finds its data files relative to the

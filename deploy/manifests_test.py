@@ -401,13 +401,15 @@ class DockerfileTest(unittest.TestCase):
                             label in targets, w)
 
     def test_bundle_layout_matches_the_renderer(self):
-        # The renderer runs <mount>/bin/tether-agent with the bundle mounted
-        # at kAgentDir and copies agent_source_dir out of the agent image.
-        render = read("kube/render.cc")
-        mount = re.search(r'kAgentDir\[\] = "([^"]+)"', render).group(1)
-        self.assertIn('absl::StrCat(kAgentDir, "/bin/tether-agent")', render)
-        source = re.search(r'agent_source_dir = "([^"]+)"',
-                           read("kube/render.h")).group(1)
+        # The renderer and the injector (kube/pod_mutation.h) run
+        # <mount>/bin/tether-agent with the bundle mounted at kAgentDir and
+        # copy agent_source_dir out of the agent image; the injector's
+        # sidecar runs the same path in the agent image itself.
+        mutation = read("kube/pod_mutation.h")
+        mount = re.search(r'kAgentDir\[\] = "([^"]+)"', mutation).group(1)
+        self.assertIn(f'kAgentBinary[] = "{mount}/bin/tether-agent"', mutation)
+        source = re.search(r'agent_source_dir = "([^"]+)"', mutation).group(1)
+        self.assertIn(f'agent_source_dir = "{source}"', read("kube/render.h"))
         bundle = read("deploy/bundle_agent.sh")
         self.assertIn(f"TETHER_AGENT_MOUNT:-{mount}}}", bundle)
         self.assertIn("$out/bin/tether-agent", bundle)

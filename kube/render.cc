@@ -21,24 +21,11 @@ using json = nlohmann::json;
 using tether::v1::Compute;
 using tether::v1::ServiceSpec;
 
-// Where the pod keeps the agent and its work; outside any path users mount.
-constexpr char kAgentDir[] = "/tether";
-constexpr char kWorkDir[] = "/var/lib/tether";
 constexpr int kDefaultMasterPort = 29500;
 constexpr size_t kMaxDistributedName = 52;
 // Shown to users in `kubectl get pods -L`; the full id is an annotation
 // because label values stop at 63 characters and revisions are 64 hex digits.
 constexpr size_t kShortRevision = 12;
-
-// Probe timings from the inference-service seed: liveness waits for start-up
-// and restarts after 30 s of failures; readiness reacts twice as fast so a
-// sick replica leaves the Service before it is restarted.
-constexpr int kLivenessInitialDelay = 30;
-constexpr int kLivenessPeriod = 10;
-constexpr int kLivenessFailures = 3;
-constexpr int kReadinessInitialDelay = 10;
-constexpr int kReadinessPeriod = 5;
-constexpr int kReadinessFailures = 2;
 
 // Autoscaling behaviour from the same seed: up fast (+50% a minute after a
 // 60 s window), down slowly (one pod a minute after 5 minutes).
@@ -86,6 +73,19 @@ absl::Status CheckOptions(const RenderOptions& options) {
         absl::StrCat("\"", options.revision, "\" is not a hex revision id"));
   }
   return absl::OkStatus();
+}
+
+AgentOptions AgentOptionsOf(const ServiceSpec& spec,
+                            const RenderOptions& options) {
+  AgentOptions agent;
+  agent.agent_image = options.agent_image;
+  agent.agent_source_dir = options.agent_source_dir;
+  agent.tetherd_address = options.tetherd_address;
+  agent.service = spec.name();
+  agent.agent_port = options.agent_port;
+  agent.health_port = options.health_port;
+  agent.token_secret = options.token_secret;
+  return agent;
 }
 
 json StringMap(const google::protobuf::Map<std::string, std::string>& map) {
@@ -156,43 +156,12 @@ json Resources(const Compute& compute) {
   return resources;
 }
 
-// Whether compute.env or a secret sets the variable `name`.
-bool UserSetsEnv(const Compute& compute, absl::string_view name) {
-  if (compute.env().contains(std::string(name))) return true;
-  for (const tether::v1::SecretRef& secret : compute.secrets()) {
-    if (secret.env() == name) return true;
-  }
-  return false;
-}
-
+// The user's variables; WrapContainer puts the agent's before them (and
+// leaves out POD_NAME/POD_NAMESPACE when the user sets them: not reserved).
 json Env(const ServiceSpec& spec, const RenderOptions& options,
          const std::string& headless_name) {
   const Compute& compute = spec.compute();
   json env = json::array();
-  // The agent names its replica after the pod, as `<service>-<suffix>`.
-  env.push_back(
-      {{"name", "TETHER_POD_NAME"},
-       {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
-  // tetherd dials the agent at the pod IP.
-  env.push_back(
-      {{"name", "TETHER_POD_IP"},
-       {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}});
-  // Conventional downward-API names the agent reads to put k8s.pod.name and
-  // k8s.namespace.name on its OTLP activity reports. Not reserved: a user who
-  // sets either keeps their value (ours is left out, so no duplicate).
-  for (const auto& [name, field] :
-       {std::pair<const char*, const char*>{"POD_NAME", "metadata.name"},
-        {"POD_NAMESPACE", "metadata.namespace"}}) {
-    if (UserSetsEnv(compute, name)) continue;
-    env.push_back({{"name", name},
-                   {"valueFrom", {{"fieldRef", {{"fieldPath", field}}}}}});
-  }
-  if (!options.token_secret.empty()) {
-    env.push_back({{"name", "TETHER_SERVICE_TOKEN"},
-                   {"valueFrom",
-                    {{"secretKeyRef",
-                      {{"name", options.token_secret}, {"key", "token"}}}}}});
-  }
   // Sorted so the render is stable (proto maps have no order).
   std::map<std::string, std::string> user_env(compute.env().begin(),
                                               compute.env().end());
@@ -227,25 +196,12 @@ json Env(const ServiceSpec& spec, const RenderOptions& options,
   return env;
 }
 
-json Probe(absl::string_view path, int initial_delay, int period,
-           int failures) {
-  return {{"httpGet", {{"path", std::string(path)}, {"port", "health"}}},
-          {"initialDelaySeconds", initial_delay},
-          {"periodSeconds", period},
-          {"timeoutSeconds", 2},
-          {"failureThreshold", failures}};
-}
-
-// Volumes and the main container's mounts, in a stable order: Tether's own,
-// then secrets, then claims as listed.
+// The user's volumes and the main container's mounts, in a stable order:
+// shared memory, then secrets, then claims as listed (WrapContainer puts
+// Tether's own first).
 std::pair<json, json> VolumesAndMounts(const Compute& compute) {
   json volumes = json::array();
   json mounts = json::array();
-  volumes.push_back({{"name", "tether-agent"}, {"emptyDir", json::object()}});
-  mounts.push_back(
-      {{"name", "tether-agent"}, {"mountPath", kAgentDir}, {"readOnly", true}});
-  volumes.push_back({{"name", "tether-work"}, {"emptyDir", json::object()}});
-  mounts.push_back({{"name", "tether-work"}, {"mountPath", kWorkDir}});
   if (!compute.shm_size().empty()) {
     volumes.push_back(
         {{"name", "tether-shm"},
@@ -288,45 +244,17 @@ json PodTemplate(const ServiceSpec& spec, const RenderOptions& options,
   const Compute& compute = spec.compute();
   auto [volumes, mounts] = VolumesAndMounts(compute);
 
-  json ports = json::array({{{"name", "agent"},
-                             {"containerPort", options.agent_port},
-                             {"protocol", "TCP"}},
-                            {{"name", "health"},
-                             {"containerPort", options.health_port},
-                             {"protocol", "TCP"}}});
-  if (compute.has_distributed()) {
-    ports.push_back({{"name", "master"},
-                     {"containerPort", MasterPort(compute)},
-                     {"protocol", "TCP"}});
-  }
-
   json container = {
       {"name", kMainContainer},
       {"image", compute.image()},
-      // The agent comes from our volume, so it runs in any user image; it
-      // starts the user's runtime (python or native) in worker processes.
-      {"command", json::array({absl::StrCat(kAgentDir, "/bin/tether-agent")})},
-      {"args",
-       json::array(
-           {absl::StrCat("--gateway=", options.tetherd_address),
-            absl::StrCat("--service=", spec.name()),
-            "--replica=$(TETHER_POD_NAME)",
-            absl::StrCat("--workdir=", kWorkDir),
-            absl::StrCat("--listen=0.0.0.0:", options.agent_port),
-            "--advertise_host=$(TETHER_POD_IP)",
-            // What the probes hit, on the `health` port.
-            absl::StrCat("--health_listen=0.0.0.0:", options.health_port)})},
-      {"ports", std::move(ports)},
       {"env", Env(spec, options, headless_name)},
-      {"livenessProbe", Probe("/healthz", kLivenessInitialDelay,
-                              kLivenessPeriod, kLivenessFailures)},
-      {"readinessProbe", Probe("/readyz", kReadinessInitialDelay,
-                               kReadinessPeriod, kReadinessFailures)},
       {"volumeMounts", std::move(mounts)},
-      // A crash's last log lines land in lastState.terminated.message, so
-      // a crash loop reaches `tether deploy` with the reason, no log RBAC.
-      {"terminationMessagePolicy", "FallbackToLogsOnError"},
   };
+  if (compute.has_distributed()) {
+    container["ports"] = json::array({{{"name", "master"},
+                                       {"containerPort", MasterPort(compute)},
+                                       {"protocol", "TCP"}}});
+  }
   if (!compute.image_pull_policy().empty()) {
     container["imagePullPolicy"] = compute.image_pull_policy();
   }
@@ -340,23 +268,9 @@ json PodTemplate(const ServiceSpec& spec, const RenderOptions& options,
   json resources = Resources(compute);
   if (!resources.empty()) container["resources"] = std::move(resources);
 
-  // Copies the self-contained agent into the shared volume; runs in our
-  // image, so nothing is assumed about the user's (no shell, no tar).
-  json install = {
-      {"name", "tether-agent-install"},
-      {"image", options.agent_image},
-      {"command",
-       json::array({"cp", "-a", absl::StrCat(options.agent_source_dir, "/."),
-                    absl::StrCat(kAgentDir, "/")})},
-      {"volumeMounts",
-       json::array({{{"name", "tether-agent"}, {"mountPath", kAgentDir}}})},
-  };
-
-  json pod_spec = {
-      {"initContainers", json::array({std::move(install)})},
-      {"containers", json::array({std::move(container)})},
-      {"volumes", std::move(volumes)},
-  };
+  json pod_spec = {{"containers", json::array({std::move(container)})}};
+  if (!volumes.empty()) pod_spec["volumes"] = std::move(volumes);
+  WrapContainer(pod_spec, 0, AgentOptionsOf(spec, options));
   json node_selector = StringMap(compute.node_selector());
   if (!compute.gpu_type().empty()) {
     node_selector[options.gpu_node_label] = compute.gpu_type();

@@ -10,13 +10,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kube/pod_mutation.h"
 #include "nlohmann/json.hpp"
 #include "tether/v1/service.pb.h"
 
 namespace tether::kube {
-
-/// The name of the container that runs the agent in every rendered pod.
-inline constexpr char kMainContainer[] = "tether";
 
 /// Cluster-level settings the renderer needs besides the spec. Defaults are
 /// the values `deploy/` installs with.

@@ -2,9 +2,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "servicespec/yaml_proto.h"
+#include "yaml-cpp/yaml.h"
 
 namespace tether::kube {
 namespace {
@@ -52,6 +57,31 @@ absl::StatusOr<nlohmann::json> YamlObjectToJson(absl::string_view yaml) {
   google::protobuf::Struct object;
   RETURN_IF_ERROR(servicespec::YamlTextToProto(yaml, &object));
   return StructToJson(object);
+}
+
+absl::StatusOr<std::vector<nlohmann::json>> YamlDocumentsToJson(
+    absl::string_view yaml) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("YAML syntax error: ", e.msg));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("YAML syntax error at line ", e.mark.line + 1, ", column ",
+                     e.mark.column + 1, ": ", e.msg));
+  }
+  std::vector<nlohmann::json> objects;
+  for (size_t i = 0; i < documents.size(); ++i) {
+    if (documents[i].IsNull()) continue;
+    google::protobuf::Struct object;
+    RETURN_IF_ERROR(servicespec::YamlToProto(documents[i], &object,
+                                             absl::StrCat("document ", i + 1)));
+    objects.push_back(StructToJson(object));
+  }
+  return objects;
 }
 
 }  // namespace tether::kube

@@ -5,6 +5,8 @@
 // (service_template, pod_template) as nlohmann::json, the form kube/ works
 // on.
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/struct.pb.h"
@@ -22,6 +24,14 @@ nlohmann::json StructToJson(const google::protobuf::Struct& value);
 /// and column for syntax errors, or when the document is not an object.
 /// Thread-safe.
 absl::StatusOr<nlohmann::json> YamlObjectToJson(absl::string_view yaml);
+
+/// Every document of a multi-document YAML stream (`kubectl apply -f`
+/// input), each an object typed as YamlObjectToJson does; empty documents
+/// are skipped. INVALID_ARGUMENT with the line and column for syntax
+/// errors, or "document N: ..." (from 1) for one that is not an object.
+/// Thread-safe.
+absl::StatusOr<std::vector<nlohmann::json>> YamlDocumentsToJson(
+    absl::string_view yaml);
 
 }  // namespace tether::kube
 

@@ -1,5 +1,6 @@
 #include "kube/struct_json.h"
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -36,6 +37,21 @@ TEST(StructJsonTest, NotAnObjectIsAnError) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(YamlObjectToJson("a: [").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StructJsonTest, EveryDocumentOfAStream) {
+  absl::StatusOr<std::vector<json>> out = YamlDocumentsToJson(
+      "---\nkind: Pod\nmetadata: {labels: {inject: \"true\"}}\n---\n---\n"
+      "kind: Service\n");
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), 2u);
+  EXPECT_EQ((*out)[0]["metadata"]["labels"]["inject"], "true");
+  EXPECT_EQ((*out)[1]["kind"], "Service");
+  EXPECT_TRUE(absl::StartsWith(
+      YamlDocumentsToJson("a: 1\n---\n- x\n").status().message(), "document 2"))
+      << YamlDocumentsToJson("a: 1\n---\n- x\n").status();
+  EXPECT_TRUE(absl::StrContains(YamlDocumentsToJson("a: [").status().message(),
+                                "line 1"));
 }
 
 }  // namespace

@@ -13,7 +13,9 @@ required fields (e.g. a container's name).
 
 autoscaling/v2 HorizontalPodAutoscaler is newer than the packaged client and
 is checked against V2beta2HorizontalPodAutoscaler, which has the same fields
-for what Tether renders (metrics, behavior, scaleTargetRef).
+for what Tether renders (metrics, behavior, scaleTargetRef). Likewise a
+container's `restartPolicy` (Kubernetes 1.28+, only "Always", only on init
+containers: a native sidecar, which the injector adds) is checked here.
 
 Prints one line per file; exits 1 when any file fails, 2 on usage errors.
 """
@@ -32,6 +34,10 @@ MODELS = {
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("autoscaling/v2", "HorizontalPodAutoscaler"):
         "V2beta2HorizontalPodAutoscaler",
+    # Pods the injector patches, and workloads `tether inject` prints.
+    ("v1", "Pod"): "V1Pod",
+    ("batch/v1", "Job"): "V1Job",
+    ("batch/v1", "CronJob"): "V1CronJob",
     # Cluster install (deploy/).
     ("v1", "Namespace"): "V1Namespace",
     ("v1", "ServiceAccount"): "V1ServiceAccount",
@@ -111,6 +117,9 @@ class Walker:
         kwargs = {}
         ok = True
         for key, item in value.items():
+            if (type_name, key) == ("V1Container", "restartPolicy"):
+                self.check_native_sidecar(item, f"{path}.{key}")
+                continue
             attr = by_json_name.get(key)
             if attr is None:
                 self.fail(f"{path}.{key}", f"unknown field of {type_name}")
@@ -126,6 +135,13 @@ class Walker:
             return klass(local_vars_configuration=self.config, **kwargs)
         except (ValueError, TypeError) as e:
             return self.fail(path, f"{type_name}: {e}")
+
+    def check_native_sidecar(self, value, path):
+        if ".initContainers[" not in path:
+            self.fail(path, "only init containers have a restartPolicy")
+        elif value != "Always":
+            self.fail(path, f"{value!r}: the only container restartPolicy "
+                      "is 'Always'")
 
 
 def _kind(value):

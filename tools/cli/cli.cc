@@ -10,6 +10,7 @@
 #include "tools/cli/deploy_command.h"
 #include "tools/cli/dev_command.h"
 #include "tools/cli/exit_codes.h"
+#include "tools/cli/inject_command.h"
 #include "tools/cli/logs_command.h"
 #include "tools/cli/render_command.h"
 #include "tools/cli/service_commands.h"
@@ -43,7 +44,8 @@ int UnknownCommand(Context& ctx, const std::vector<Command>& commands,
 std::vector<Command> AllCommands() {
   return {UpCommand(),     StopCommand(),  DeployCommand(), SyncCommand(),
           DevCommand(),    CallCommand(),  LogsCommand(),   ListCommand(),
-          StatusCommand(), ScaleCommand(), DownCommand(),   RenderCommand()};
+          StatusCommand(), ScaleCommand(), DownCommand(),   RenderCommand(),
+          InjectCommand()};
 }
 
 std::string GlobalUsage(const std::vector<Command>& commands) {

@@ -1047,5 +1047,122 @@ TEST_F(RenderPodTemplatesTest, TemplateFileErrors) {
       << err();
 }
 
+// ---- inject ----------------------------------------------------------------
+
+class InjectTest : public CliTest {
+ protected:
+  void SetUp() override { reachable_ = false; }  // inject never dials
+  std::string Write(const std::string& yaml) {
+    const std::string path = TempDir() + "/manifest.yaml";
+    EXPECT_TRUE(WriteFileAtomically(path, yaml).ok());
+    return path;
+  }
+};
+
+constexpr char kManifest[] = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello}
+spec:
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata:
+      labels: {app: hello, tether.dev/inject: "true"}
+    spec:
+      containers:
+        - name: app
+          image: ghcr.io/acme/hello:1.4
+          command: [python, -m, hello.server]
+          env: [{name: LOG_LEVEL, value: info}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello}
+spec: {selector: {app: hello}, ports: [{port: 80}]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          labels: {tether.dev/inject: "true"}
+          annotations: {tether.dev/service: nightly, tether.dev/inject-mode: sidecar}
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: job, image: ghcr.io/acme/etl:2}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: plain}
+spec: {containers: [{name: c, image: busybox}]}
+)";
+
+TEST_F(InjectTest, InjectsThePodsThatAskAndLeavesTheRest) {
+  const std::string file = Write(kManifest);
+  ASSERT_EQ(Run({"inject", "-f", file, "-o", "json", "--agent-image",
+                 "ghcr.io/tether/agent:1"}),
+            kExitOk)
+      << err();
+  const nlohmann::json list = nlohmann::json::parse(out());
+  ASSERT_EQ(list["items"].size(), 4u);
+  const nlohmann::json& pod = list["items"][0]["spec"]["template"];
+  EXPECT_EQ(pod["spec"]["containers"][0]["command"][0],
+            "/tether/bin/tether-agent");
+  EXPECT_EQ(pod["spec"]["containers"][0]["env"].back()["name"], "LOG_LEVEL");
+  EXPECT_EQ(pod["spec"]["initContainers"][0]["image"],
+            "ghcr.io/tether/agent:1");
+  EXPECT_TRUE(pod["metadata"]["annotations"].contains("tether.dev/status"));
+  EXPECT_EQ(list["items"][1]["spec"]["ports"][0]["port"], 80);
+  const nlohmann::json& job =
+      list["items"][2]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+  EXPECT_EQ(job["initContainers"][0]["restartPolicy"], "Always");
+  EXPECT_EQ(list["items"][3]["spec"]["containers"].size(), 1u);
+  EXPECT_NE(err().find("Deployment/hello: injected (tether.dev/status "),
+            std::string::npos)
+      << err();
+  EXPECT_NE(err().find("Pod/plain: not injected: not asked"), std::string::npos)
+      << err();
+
+  // What it printed is injected already: the same bytes again.
+  ASSERT_EQ(Run({"inject", "-f", file}), kExitOk) << err();
+  const std::string once = out();
+  EXPECT_NE(once.find("kind: \"CronJob\""), std::string::npos) << once;
+  ASSERT_EQ(Run({"inject", "-f", Write(once)}), kExitOk) << err();
+  EXPECT_EQ(out(), once);
+  EXPECT_NE(err().find("Deployment/hello: not injected: already injected"),
+            std::string::npos)
+      << err();
+}
+
+TEST_F(InjectTest, ClassicSidecarsCannotRunInAPodThatMustComplete) {
+  EXPECT_EQ(Run({"inject", "-f", Write(kManifest), "--no-native-sidecars"}),
+            kExitUsage);
+  EXPECT_NE(err().find("error: CronJob/nightly: "
+                       "spec.jobTemplate.spec.template.metadata.annotations[\""
+                       "tether.dev/inject-mode\"]: sidecar mode in a pod with "
+                       "restartPolicy OnFailure needs native sidecars"),
+            std::string::npos)
+      << err();
+  EXPECT_EQ(out(), "");
+}
+
+TEST_F(InjectTest, InputErrors) {
+  EXPECT_EQ(Run({"inject"}), kExitUsage);
+  EXPECT_NE(err().find("missing --file"), std::string::npos) << err();
+  EXPECT_EQ(Run({"inject", "-f", Write("kind: [")}), kExitUsage);
+  EXPECT_NE(err().find("YAML syntax error at line 1"), std::string::npos)
+      << err();
+  EXPECT_EQ(Run({"inject", "-f",
+                 Write("apiVersion: apps/v1\nkind: Deployment\n"
+                       "metadata: {name: x}\n")}),
+            kExitUsage);
+  EXPECT_NE(err().find("Deployment/x: spec.template: required"),
+            std::string::npos)
+      << err();
+}
+
 }  // namespace
 }  // namespace tether::cli

@@ -13,41 +13,10 @@
 #include "nlohmann/json.hpp"
 #include "sync/tree.h"
 #include "tools/cli/exit_codes.h"
-#include "yaml-cpp/yaml.h"
+#include "tools/cli/manifests.h"
 
 namespace tether::cli {
 namespace {
-
-// Where deploy/ installs tetherd and which image carries the agent bundle.
-constexpr char kDefaultTetherdAddress[] = "tetherd.tether-system.svc:7700";
-constexpr char kDefaultAgentImage[] = "tether-agent:latest";
-
-void EmitYaml(const nlohmann::json& value, YAML::Emitter& out) {
-  switch (value.type()) {
-    case nlohmann::json::value_t::object:
-      out << YAML::BeginMap;
-      for (const auto& [key, item] : value.items()) {
-        out << YAML::Key << key << YAML::Value;
-        EmitYaml(item, out);
-      }
-      out << YAML::EndMap;
-      break;
-    case nlohmann::json::value_t::array:
-      out << YAML::BeginSeq;
-      for (const auto& item : value) EmitYaml(item, out);
-      out << YAML::EndSeq;
-      break;
-    case nlohmann::json::value_t::string:
-      // Quoted, so "1" or "true" stay strings for the API server.
-      out << YAML::DoubleQuoted << value.get<std::string>();
-      break;
-    case nlohmann::json::value_t::null:
-      out << YAML::Null;
-      break;
-    default:  // Numbers and booleans print as JSON does.
-      out << value.dump();
-  }
-}
 
 // Puts the PodTemplates of --pod-template FILE into `options` as the
 // cluster would: the one named compute.pod_template_name is the named
@@ -130,18 +99,7 @@ int RunRender(const CommandSpec& command, const ParsedArgs& args,
     Fail(ctx, objects.status());
     return kExitUsage;
   }
-  if (*json) {
-    nlohmann::json list = {
-        {"apiVersion", "v1"}, {"kind", "List"}, {"items", *objects}};
-    *ctx.out << list.dump(2) << std::endl;
-    return kExitOk;
-  }
-  for (const nlohmann::json& object : *objects) {
-    YAML::Emitter out;
-    EmitYaml(object, out);
-    *ctx.out << "---\n" << out.c_str() << "\n";
-  }
-  ctx.out->flush();
+  PrintManifests(*objects, *json, *ctx.out);
   return kExitOk;
 }
 

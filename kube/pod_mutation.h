@@ -1,0 +1,105 @@
+#ifndef TETHER_KUBE_POD_MUTATION_H_
+#define TETHER_KUBE_POD_MUTATION_H_
+
+// The one way `tether-agent` is put into a pod, shared by the renderer
+// (kube/render.h) and the injector (sidecar/injector.h), so rendered and
+// injected pods cannot drift. Works on the raw PodSpec JSON: fields it does
+// not touch, known to us or not, are kept as they are.
+//
+// Two shapes:
+//  - WrapContainer: the agent becomes the container's process (rendered
+//    services, and the injector's `wrap` mode). An init container copies the
+//    self-contained agent bundle from the agent image into the emptyDir
+//    `tether-agent`, mounted at /tether, so the user's image needs neither a
+//    shell nor our libraries; code revisions live in the emptyDir
+//    `tether-work` at /var/lib/tether.
+//  - AddAgentSidecar: the agent runs in its own image next to the user's
+//    server and shares `tether-work` with it (the injector's `sidecar`
+//    mode).
+// Tether's entries go first in every list (volumes, init containers, mounts,
+// ports, env): the order rendered pods have always had.
+//
+// All functions are pure: safe to call concurrently on different objects.
+
+#include <string>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+
+namespace tether::kube {
+
+/// Names and paths Tether owns in a pod. kMainContainer runs the agent in
+/// every rendered pod, and is the injector's sidecar.
+inline constexpr char kMainContainer[] = "tether";
+inline constexpr char kAgentVolume[] = "tether-agent";
+inline constexpr char kWorkVolume[] = "tether-work";
+inline constexpr char kAgentInstallContainer[] = "tether-agent-install";
+/// Where the agent bundle is mounted (its interpreter path points there).
+inline constexpr char kAgentDir[] = "/tether";
+/// Where the agent keeps code revisions.
+inline constexpr char kWorkDir[] = "/var/lib/tether";
+/// The agent binary inside the bundle.
+inline constexpr char kAgentBinary[] = "/tether/bin/tether-agent";
+
+/// What every agent is told. Defaults are the values `deploy/` installs
+/// with (kube/render.h RenderOptions carries the same fields).
+struct AgentOptions {
+  /// Image holding the agent bundle under `agent_source_dir`.
+  std::string agent_image;
+  /// Directory in `agent_image` copied into the pod's agent volume.
+  std::string agent_source_dir = "/opt/tether";
+  /// tetherd's address as agents dial it (host:port).
+  std::string tetherd_address;
+  /// The service the pod's agent serves.
+  std::string service;
+  /// Port of the agent's `Agent.Invoke` gRPC server.
+  int agent_port = 50052;
+  /// Port of the agent's HTTP health endpoint (/healthz, /readyz, /metrics).
+  int health_port = 8081;
+  /// Secret holding the service token under key `token`, exposed as
+  /// TETHER_SERVICE_TOKEN. Empty: no token variable.
+  std::string token_secret;
+};
+
+/// The injector's sidecar shape.
+struct SidecarOptions {
+  /// Kubernetes >= 1.29: the agent is an init container with
+  /// `restartPolicy: Always` whose startup probe (ready = first code sync
+  /// done) holds the app back until the code is there. Otherwise a classic
+  /// sidecar, first in `containers`, with no start-up ordering.
+  bool native = true;
+  /// Where the app container sees the synced code (read-only).
+  std::string code_dir = kWorkDir;
+  /// Run by the agent after each sync (exec form); empty: none.
+  std::vector<std::string> reload_command;
+};
+
+/// The variables the agent is given (entries of a container's `env`), in
+/// order; a container that sets one already keeps its own.
+nlohmann::json AgentEnv(const AgentOptions& options);
+
+/// Makes `pod_spec.containers[container]` run the agent in its own image:
+/// command and args replaced; agent ports, env, and the bundle and work
+/// mounts put first; liveness and readiness probes set to the agent's
+/// (/healthz, /readyz on the `health` port); a startup probe removed (it
+/// would probe the user's process, which no longer runs);
+/// terminationMessagePolicy FallbackToLogsOnError. Adds the `tether-agent`
+/// and `tether-work` volumes and the `tether-agent-install` init container
+/// first. An agent variable the container already sets is left alone.
+/// Requires `container` to index `pod_spec.containers`; conflicts (names,
+/// ports, mount paths) are the caller's to rule out.
+void WrapContainer(nlohmann::json& pod_spec, size_t container,
+                   const AgentOptions& options);
+
+/// Adds the agent next to `pod_spec.containers[app]`: the container
+/// `tether` (image `agent_image`, running the bundle the image carries) per
+/// `sidecar.native`, the `tether-work` volume first, and its read-only
+/// mount at `sidecar.code_dir` first in the app container. Same
+/// preconditions as WrapContainer.
+void AddAgentSidecar(nlohmann::json& pod_spec, size_t app,
+                     const AgentOptions& options,
+                     const SidecarOptions& sidecar);
+
+}  // namespace tether::kube
+
+#endif  // TETHER_KUBE_POD_MUTATION_H_

@@ -1,0 +1,427 @@
+#include "sidecar/injector.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "kube/json_fields.h"
+#include "kube/names.h"
+#include "kube/pod_mutation.h"
+#include "servicespec/validate.h"
+
+namespace tether::sidecar {
+namespace {
+
+using json = nlohmann::json;
+using kube::Field;
+using kube::StringField;
+
+// Kubernetes' own name for a pod's main container (kubectl logs, exec).
+constexpr char kDefaultContainerAnnotation[] =
+    "kubectl.kubernetes.io/default-container";
+
+// Variables the agent needs as Tether sets them; POD_NAME and POD_NAMESPACE
+// are only conventions, so a user's value is kept (as in rendered pods).
+constexpr const char* kReservedEnv[] = {"TETHER_POD_NAME", "TETHER_POD_IP",
+                                        "TETHER_SERVICE_TOKEN"};
+
+absl::Status Invalid(absl::string_view field, absl::string_view reason) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", reason));
+}
+
+std::string AnnotationPath(absl::string_view key) {
+  return absl::StrCat("metadata.annotations[\"", key, "\"]");
+}
+
+std::string ContainerPath(absl::string_view list, absl::string_view name) {
+  return absl::StrCat("spec.", list, "[name=", name, "]");
+}
+
+// What the pod asks for, read from its annotations and labels.
+struct Request {
+  bool sidecar = false;
+  std::string container;
+  kube::AgentOptions agent;
+  kube::SidecarOptions sidecar_options;
+};
+
+absl::StatusOr<std::string> ServiceName(const json& annotations,
+                                        const json& labels) {
+  std::string name = StringField(annotations, kServiceAnnotation);
+  std::string source = AnnotationPath(kServiceAnnotation);
+  for (const char* label : {"app.kubernetes.io/name", "app"}) {
+    if (!name.empty()) break;
+    name = StringField(labels, label);
+    source = absl::StrCat("metadata.labels[\"", label, "\"]");
+  }
+  if (name.empty()) {
+    return Invalid(AnnotationPath(kServiceAnnotation),
+                   "required: name the service the agent serves (or label "
+                   "the pod app.kubernetes.io/name)");
+  }
+  const absl::Status valid = servicespec::ValidateServiceName(name);
+  if (!valid.ok()) return Invalid(source, valid.message());
+  return name;
+}
+
+std::vector<std::string> ContainerNames(const json& containers) {
+  std::vector<std::string> names;
+  for (const json& c : containers) names.push_back(StringField(c, "name"));
+  return names;
+}
+
+absl::StatusOr<std::string> TargetContainer(const json& annotations,
+                                            const json& containers) {
+  const std::vector<std::string> names = ContainerNames(containers);
+  const auto has = [&](const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  const std::string listed =
+      absl::StrCat("the pod's containers are ", absl::StrJoin(names, ", "));
+  const std::string named = StringField(annotations, kContainerAnnotation);
+  if (!named.empty()) {
+    if (has(named)) return named;
+    return Invalid(AnnotationPath(kContainerAnnotation),
+                   absl::StrCat("no container \"", named, "\"; ", listed));
+  }
+  if (names.size() == 1) return names[0];
+  const std::string fallback =
+      StringField(annotations, kDefaultContainerAnnotation);
+  if (!fallback.empty() && has(fallback)) return fallback;
+  return Invalid(
+      AnnotationPath(kContainerAnnotation),
+      absl::StrCat("required: the pod has ", names.size(),
+                   " containers; name the one to inject (", listed, ")"));
+}
+
+absl::StatusOr<std::vector<std::string>> ReloadCommand(absl::string_view text) {
+  const std::string path = AnnotationPath(kReloadCommandAnnotation);
+  const json command = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const absl::Status bad =
+      Invalid(path, absl::StrCat("\"", text,
+                                 "\" is not a JSON list of strings, e.g. "
+                                 "[\"kill\", \"-HUP\", \"1\"]"));
+  if (!command.is_array() || command.empty()) return bad;
+  std::vector<std::string> out;
+  for (const json& word : command) {
+    if (!word.is_string() || word.get<std::string>().empty()) return bad;
+    out.push_back(word.get<std::string>());
+  }
+  return out;
+}
+
+absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
+                                    const InjectorConfig& config) {
+  const json& annotations = Field(metadata, "annotations");
+  const json& labels = Field(metadata, "labels");
+  Request request;
+  const std::string mode = StringField(annotations, kModeAnnotation);
+  if (mode == "sidecar") {
+    request.sidecar = true;
+  } else if (!mode.empty() && mode != "wrap") {
+    return Invalid(
+        AnnotationPath(kModeAnnotation),
+        absl::StrCat("\"", mode, "\" is not a mode (wrap or sidecar)"));
+  }
+  for (const char* key : {kCodeDirAnnotation, kReloadCommandAnnotation}) {
+    if (!request.sidecar && Field(annotations, key).is_string()) {
+      return Invalid(AnnotationPath(key),
+                     absl::StrCat("only for ", kModeAnnotation, ": sidecar"));
+    }
+  }
+  ASSIGN_OR_RETURN(request.container,
+                   TargetContainer(annotations, Field(spec, "containers")));
+  ASSIGN_OR_RETURN(request.agent.service, ServiceName(annotations, labels));
+  request.agent.agent_image = config.agent_image;
+  request.agent.agent_source_dir = config.agent_source_dir;
+  request.agent.tetherd_address = config.tetherd_address;
+  request.agent.agent_port = config.agent_port;
+  request.agent.health_port = config.health_port;
+  request.agent.token_secret = StringField(annotations, kTokenSecretAnnotation);
+  if (!request.agent.token_secret.empty() &&
+      !kube::IsDnsSubdomain(request.agent.token_secret)) {
+    return Invalid(AnnotationPath(kTokenSecretAnnotation),
+                   absl::StrCat("\"", request.agent.token_secret,
+                                "\" is not a Secret name"));
+  }
+  request.sidecar_options.native = config.native_sidecars;
+  const std::string code_dir = StringField(annotations, kCodeDirAnnotation);
+  if (!code_dir.empty()) {
+    if (code_dir[0] != '/' || code_dir == "/" ||
+        absl::StrContains(code_dir, "..")) {
+      return Invalid(AnnotationPath(kCodeDirAnnotation),
+                     absl::StrCat("\"", code_dir,
+                                  "\" is not an absolute directory below /"));
+    }
+    request.sidecar_options.code_dir = code_dir;
+  }
+  const std::string reload = StringField(annotations, kReloadCommandAnnotation);
+  if (!reload.empty()) {
+    ASSIGN_OR_RETURN(request.sidecar_options.reload_command,
+                     ReloadCommand(reload));
+  }
+  return request;
+}
+
+// The API server only sends well-typed pods, but `tether inject` reads
+// files and the mutation indexes into what it changes.
+absl::Status CheckShape(const json& metadata, const json& spec) {
+  if (!metadata.is_object() && !metadata.is_null()) {
+    return Invalid("metadata", "not an object");
+  }
+  for (const char* map : {"labels", "annotations"}) {
+    const json& value = Field(metadata, map);
+    if (!value.is_object() && !value.is_null()) {
+      return Invalid(absl::StrCat("metadata.", map), "not an object");
+    }
+  }
+  if (!spec.is_object() || !Field(spec, "containers").is_array() ||
+      Field(spec, "containers").empty()) {
+    return Invalid("spec.containers", "required");
+  }
+  for (const char* list : {"initContainers", "volumes"}) {
+    const json& value = Field(spec, list);
+    if (!value.is_array() && !value.is_null()) {
+      return Invalid(absl::StrCat("spec.", list), "not a list");
+    }
+  }
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& containers = Field(spec, list);
+    if (containers.is_null()) continue;
+    for (size_t i = 0; i < containers.size(); ++i) {
+      const std::string path = absl::StrCat("spec.", list, "[", i, "]");
+      if (!containers[i].is_object()) return Invalid(path, "not an object");
+      for (const char* field : {"env", "ports", "volumeMounts"}) {
+        const json& value = Field(containers[i], field);
+        if (!value.is_array() && !value.is_null()) {
+          return Invalid(absl::StrCat(path, ".", field), "not a list");
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Why the pod already has the agent, or "".
+std::string AgentAlreadyThere(const json& metadata, const json& spec) {
+  if (Field(Field(metadata, "annotations"), kStatusAnnotation).is_string()) {
+    return absl::StrCat("already injected (", kStatusAnnotation, ")");
+  }
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& containers = Field(spec, list);
+    if (!containers.is_array()) continue;
+    for (const json& c : containers) {
+      const std::string name = StringField(c, "name");
+      const json& command = Field(c, "command");
+      const bool runs_agent = command.is_array() && !command.empty() &&
+                              command[0] == kube::kAgentBinary;
+      if (name == kube::kMainContainer ||
+          name == kube::kAgentInstallContainer || runs_agent) {
+        return absl::StrCat("already runs the agent (",
+                            ContainerPath(list, name), ")");
+      }
+    }
+  }
+  return "";
+}
+
+// Names, ports and paths the injection needs must be free.
+absl::Status CheckConflicts(const json& spec, const Request& request,
+                            const InjectorConfig& config) {
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& containers = Field(spec, list);
+    if (!containers.is_array()) continue;
+    for (const json& c : containers) {
+      const json& ports = Field(c, "ports");
+      if (!ports.is_array()) continue;
+      for (const json& port : ports) {
+        const json& number = Field(port, "containerPort");
+        for (const auto& [what, ours] :
+             {std::make_pair("gRPC", config.agent_port),
+              std::make_pair("health", config.health_port)}) {
+          if (number == ours) {
+            return Invalid(
+                absl::StrCat(ContainerPath(list, StringField(c, "name")),
+                             ".ports"),
+                absl::StrCat(ours, " is the agent's ", what,
+                             " port (the pod shares one network; the "
+                             "injector's agent ports are cluster settings)"));
+          }
+        }
+      }
+    }
+  }
+  const json& volumes = Field(spec, "volumes");
+  if (volumes.is_array()) {
+    for (const json& volume : volumes) {
+      const std::string name = StringField(volume, "name");
+      if (name == kube::kAgentVolume || name == kube::kWorkVolume) {
+        return Invalid(absl::StrCat("spec.volumes[name=", name, "]"),
+                       "the name is Tether's");
+      }
+    }
+  }
+  const json* target = nullptr;
+  for (const json& c : spec["containers"]) {
+    if (StringField(c, "name") == request.container) target = &c;
+  }
+  const std::string target_path =
+      ContainerPath("containers", request.container);
+  std::vector<std::string> paths = {request.sidecar_options.code_dir};
+  if (!request.sidecar) paths = {kube::kAgentDir, kube::kWorkDir};
+  const json& mounts = Field(*target, "volumeMounts");
+  if (mounts.is_array()) {
+    for (const json& mount : mounts) {
+      const std::string path = StringField(mount, "mountPath");
+      if (std::find(paths.begin(), paths.end(), path) != paths.end()) {
+        return Invalid(
+            absl::StrCat(target_path, ".volumeMounts"),
+            absl::StrCat(path, " is where Tether mounts ",
+                         request.sidecar ? "the code" : "the agent"));
+      }
+    }
+  }
+  if (request.sidecar) return absl::OkStatus();
+  // The agent needs its own values; a user's different one would be used.
+  json agent_env = json::object();
+  for (const json& var : kube::AgentEnv(request.agent)) {
+    agent_env[var["name"].get<std::string>()] = var;
+  }
+  const json& env = Field(*target, "env");
+  if (!env.is_array()) return absl::OkStatus();
+  for (const json& var : env) {
+    const std::string name = StringField(var, "name");
+    for (const char* reserved : kReservedEnv) {
+      if (name != reserved) continue;
+      if (agent_env.contains(name) && agent_env[name] == var) continue;
+      return Invalid(absl::StrCat(target_path, ".env[name=", name, "]"),
+                     "set by Tether for the agent; remove it");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The fields of the target container WrapContainer replaces or removes.
+std::vector<std::string> Replaced(const json& container) {
+  std::vector<std::string> fields;
+  for (const char* field :
+       {"command", "args", "livenessProbe", "readinessProbe", "startupProbe",
+        "terminationMessagePolicy"}) {
+    if (container.contains(field)) fields.push_back(field);
+  }
+  return fields;
+}
+
+}  // namespace
+
+absl::Status ValidateInjectorConfig(const InjectorConfig& config) {
+  if (config.agent_image.empty()) {
+    return Invalid("InjectorConfig.agent_image", "required");
+  }
+  if (config.tetherd_address.empty()) {
+    return Invalid("InjectorConfig.tetherd_address", "required");
+  }
+  for (const auto& [field, port] :
+       {std::make_pair("agent_port", config.agent_port),
+        std::make_pair("health_port", config.health_port)}) {
+    if (port < 1 || port > 65535) {
+      return Invalid(absl::StrCat("InjectorConfig.", field),
+                     absl::StrCat(port, " is not a port (1-65535)"));
+    }
+  }
+  if (config.agent_port == config.health_port) {
+    return Invalid("InjectorConfig.health_port", "must differ from agent_port");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Injection> InjectPod(const json& pod,
+                                    const InjectorConfig& config) {
+  RETURN_IF_ERROR(ValidateInjectorConfig(config));
+  Injection result;
+  result.pod = pod;
+  if (!pod.is_object()) return Invalid("pod", "not an object");
+  const json& metadata = Field(pod, "metadata");
+  const json& spec = Field(pod, "spec");
+  const std::string inject =
+      StringField(Field(metadata, "labels"), kInjectLabel);
+  if (inject.empty() || inject == "false") {
+    result.skipped = absl::StrCat("not asked (label ", kInjectLabel,
+                                  inject.empty() ? " absent)" : ": \"false\")");
+    return result;
+  }
+  if (inject != "true") {
+    return Invalid(
+        absl::StrCat("metadata.labels[\"", kInjectLabel, "\"]"),
+        absl::StrCat("\"", inject, "\" is not \"true\" or \"false\""));
+  }
+  RETURN_IF_ERROR(CheckShape(metadata, spec));
+  result.skipped = AgentAlreadyThere(metadata, spec);
+  if (!result.skipped.empty()) return result;
+  if (Field(spec, "hostNetwork") == true) {
+    result.skipped = "hostNetwork pod";
+    result.warnings.push_back(
+        absl::StrCat(kInjectLabel,
+                     ": hostNetwork pods are not injected (the agent's ports "
+                     "would be the node's)"));
+    return result;
+  }
+  ASSIGN_OR_RETURN(const Request request, ReadRequest(metadata, spec, config));
+  RETURN_IF_ERROR(CheckConflicts(spec, request, config));
+  const std::string restart = StringField(spec, "restartPolicy");
+  if (request.sidecar && !config.native_sidecars && !restart.empty() &&
+      restart != "Always") {
+    return Invalid(
+        AnnotationPath(kModeAnnotation),
+        absl::StrCat("sidecar mode in a pod with restartPolicy ", restart,
+                     " needs native sidecars (Kubernetes 1.29+): a "
+                     "classic sidecar never exits, so the pod "
+                     "would never complete; use wrap mode"));
+  }
+
+  size_t index = 0;
+  while (StringField(spec["containers"][index], "name") != request.container) {
+    ++index;
+  }
+  json status = {{"mode", request.sidecar ? "sidecar" : "wrap"},
+                 {"container", request.container},
+                 {"service", request.agent.service}};
+  json& new_spec = result.pod["spec"];
+  if (request.sidecar) {
+    kube::AddAgentSidecar(new_spec, index, request.agent,
+                          request.sidecar_options);
+    status[config.native_sidecars ? "initContainers" : "containers"] =
+        json::array({kube::kMainContainer});
+    status["volumes"] = json::array({kube::kWorkVolume});
+    if (!config.native_sidecars) {
+      result.warnings.push_back(absl::StrCat(
+          kModeAnnotation,
+          ": without native sidecars (Kubernetes < 1.29) the app may start "
+          "before the agent's first code sync"));
+    }
+  } else {
+    status["replaced"] = Replaced(spec["containers"][index]);
+    const json& before = Field(spec["containers"][index], "env");
+    kube::WrapContainer(new_spec, index, request.agent);
+    // WrapContainer puts the variables it adds first.
+    const json& after = new_spec["containers"][index]["env"];
+    json added = json::array();
+    for (size_t i = 0; i < after.size() - before.size(); ++i) {
+      added.push_back(after[i]["name"]);
+    }
+    status["env"] = std::move(added);
+    status["initContainers"] = json::array({kube::kAgentInstallContainer});
+    status["volumes"] = json::array({kube::kAgentVolume, kube::kWorkVolume});
+  }
+  result.pod["metadata"]["annotations"][kStatusAnnotation] = status.dump();
+  result.injected = true;
+  return result;
+}
+
+}  // namespace tether::sidecar

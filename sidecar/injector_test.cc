@@ -1,0 +1,126 @@
+#include "sidecar/injector.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+
+namespace tether::sidecar {
+namespace {
+
+using json = nlohmann::json;
+
+InjectorConfig Config() {
+  InjectorConfig config;
+  config.agent_image = "ghcr.io/tether/agent:1";
+  config.tetherd_address = "tetherd.tether-system.svc:7700";
+  return config;
+}
+
+// A PodTemplateSpec as `tether inject` passes it.
+json Template(const json& annotations = json::object()) {
+  json pod = json::parse(R"({
+    "metadata": {"labels": {"tether.dev/inject": "true",
+                            "app.kubernetes.io/name": "hello"}},
+    "spec": {"containers": [{"name": "app", "image": "python:3.11",
+                             "env": [{"name": "A", "value": "1"}]}]}
+  })");
+  if (!annotations.empty()) pod["metadata"]["annotations"] = annotations;
+  return pod;
+}
+
+TEST(InjectPodTest, WrapRecordsWhatItDidAndIsIdempotent) {
+  absl::StatusOr<Injection> first = InjectPod(Template(), Config());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->injected);
+  const json status =
+      json::parse(first->pod["metadata"]["annotations"]["tether.dev/status"]
+                      .get<std::string>());
+  EXPECT_EQ(status, json::parse(R"({
+    "mode": "wrap", "container": "app", "service": "hello",
+    "env": ["TETHER_POD_NAME", "TETHER_POD_IP", "POD_NAME", "POD_NAMESPACE"],
+    "replaced": [], "initContainers": ["tether-agent-install"],
+    "volumes": ["tether-agent", "tether-work"]})"));
+  absl::StatusOr<Injection> second = InjectPod(first->pod, Config());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(second->injected);
+  EXPECT_EQ(second->pod, first->pod);
+  EXPECT_EQ(second->skipped, "already injected (tether.dev/status)");
+}
+
+TEST(InjectPodTest, NotAskedIsLeftAlone) {
+  json pod = Template();
+  pod["metadata"]["labels"]["tether.dev/inject"] = "false";
+  absl::StatusOr<Injection> result = InjectPod(pod, Config());
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->injected);
+  EXPECT_EQ(result->pod, pod);
+}
+
+TEST(InjectPodTest, AUsersOwnValueOfAnAgentVariableIsRefusedNotOverwritten) {
+  json pod = Template();
+  pod["spec"]["containers"][0]["env"].push_back(
+      {{"name", "TETHER_POD_IP"}, {"value", "10.0.0.1"}});
+  EXPECT_EQ(InjectPod(pod, Config()).status().message(),
+            "spec.containers[name=app].env[name=TETHER_POD_IP]: set by "
+            "Tether for the agent; remove it");
+}
+
+TEST(InjectPodTest, ErrorsNameTheField) {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {Template({{"tether.dev/inject-mode", "proxy"}}),
+       "metadata.annotations[\"tether.dev/inject-mode\"]: \"proxy\" is not a "
+       "mode (wrap or sidecar)"},
+      {Template({{"tether.dev/reload-command", "[\"x\"]"}}),
+       "metadata.annotations[\"tether.dev/reload-command\"]: only for "
+       "tether.dev/inject-mode: sidecar"},
+      {Template({{"tether.dev/inject-mode", "sidecar"},
+                 {"tether.dev/reload-command", "kill -HUP 1"}}),
+       "metadata.annotations[\"tether.dev/reload-command\"]: \"kill -HUP 1\" "
+       "is not a JSON list of strings"},
+      {Template({{"tether.dev/inject-mode", "sidecar"},
+                 {"tether.dev/code-dir", "code"}}),
+       "metadata.annotations[\"tether.dev/code-dir\"]: \"code\" is not an "
+       "absolute directory"},
+      {Template({{"tether.dev/container", "web"}}),
+       "metadata.annotations[\"tether.dev/container\"]: no container \"web\"; "
+       "the pod's containers are app"},
+      {Template({{"tether.dev/service", "Hello"}}),
+       "metadata.annotations[\"tether.dev/service\"]: \"Hello\" is not a "
+       "valid service name"},
+      {Template({{"tether.dev/token-secret", "a_b"}}),
+       "metadata.annotations[\"tether.dev/token-secret\"]: \"a_b\" is not a "
+       "Secret name"},
+  };
+  for (const auto& [pod, want] : cases) {
+    const absl::Status status = InjectPod(pod, Config()).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << want;
+    EXPECT_TRUE(absl::StartsWith(status.message(), want))
+        << status.message() << "\nwant: " << want;
+  }
+  json label = Template();
+  label["metadata"]["labels"]["tether.dev/inject"] = "yes";
+  EXPECT_EQ(InjectPod(label, Config()).status().message(),
+            "metadata.labels[\"tether.dev/inject\"]: \"yes\" is not \"true\" "
+            "or \"false\"");
+  json unnamed = Template();
+  unnamed["metadata"]["labels"].erase("app.kubernetes.io/name");
+  EXPECT_TRUE(absl::StartsWith(
+      InjectPod(unnamed, Config()).status().message(),
+      "metadata.annotations[\"tether.dev/service\"]: required"));
+  json mounts = Template();
+  mounts["spec"]["containers"][0]["volumeMounts"] =
+      json::parse(R"([{"name": "data", "mountPath": "/var/lib/tether"}])");
+  EXPECT_EQ(InjectPod(mounts, Config()).status().message(),
+            "spec.containers[name=app].volumeMounts: /var/lib/tether is where "
+            "Tether mounts the agent");
+  InjectorConfig config = Config();
+  config.agent_image.clear();
+  EXPECT_EQ(InjectPod(Template(), config).status().message(),
+            "InjectorConfig.agent_image: required");
+}
+
+}  // namespace
+}  // namespace tether::sidecar
