@@ -399,6 +399,13 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
     status[config.native_sidecars ? "initContainers" : "containers"] =
         json::array({kube::kMainContainer});
     status["volumes"] = json::array({kube::kWorkVolume});
+    // The agent's side of sidecar mode (--sidecar, the reload runner, the
+    // activity proxy) is not built yet (sidecar/README.md): say so rather
+    // than hand out a pod that fails to start without a word.
+    result.warnings.push_back(absl::StrCat(
+        kModeAnnotation,
+        ": sidecar mode needs an agent with sidecar support, which this "
+        "version does not have yet: the agent will exit at start; use wrap"));
     if (!config.native_sidecars) {
       result.warnings.push_back(absl::StrCat(
           kModeAnnotation,
