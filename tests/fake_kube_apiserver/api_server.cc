@@ -94,6 +94,35 @@ void Conflict(ResponseWriter& w, const KindInfo& k, const std::string& name) {
              Details(k, name));
 }
 
+// The API server's answer to an apply that would change fields other
+// managers own.
+void ApplyConflicts(ResponseWriter& w, const KindInfo& k,
+                    const std::vector<ApplyConflict>& conflicts) {
+  json causes = json::array();
+  std::string message =
+      absl::StrCat("Apply failed with ", conflicts.size(), " conflict",
+                   conflicts.size() == 1 ? "" : "s", ":");
+  std::string manager;
+  for (const ApplyConflict& conflict : conflicts) {
+    const std::string with = absl::StrCat("conflict with \"", conflict.manager,
+                                          "\" using ", GroupVersion(k));
+    causes.push_back({{"reason", "FieldManagerConflict"},
+                      {"message", with},
+                      {"field", conflict.field}});
+    if (conflicts.size() == 1) {
+      absl::StrAppend(&message, " ", with, ": ", conflict.field);
+      continue;
+    }
+    if (conflict.manager != manager) {
+      absl::StrAppend(&message, manager.empty() ? " " : "\n", "conflicts",
+                      with.substr(strlen("conflict")), ":");
+      manager = conflict.manager;
+    }
+    absl::StrAppend(&message, "\n- ", conflict.field);
+  }
+  SendStatus(w, 409, "Conflict", message, {{"causes", causes}});
+}
+
 void Invalid(ResponseWriter& w, const KindInfo& k, const std::string& name,
              const std::string& field, const std::string& cause_reason,
              const std::string& detail) {
@@ -172,21 +201,6 @@ bool CheckTypeMeta(const KindInfo& k, json& obj, ResponseWriter& w) {
     obj["metadata"] = json::object();
   }
   return true;
-}
-
-// Recursive map merge for server-side apply: maps merge key by key, null
-// deletes, anything else (lists included) replaces.
-void ApplyMerge(json& target, const json& patch) {
-  for (auto it = patch.begin(); it != patch.end(); ++it) {
-    if (it.value().is_null()) {
-      target.erase(it.key());
-    } else if (it.value().is_object() && target.contains(it.key()) &&
-               target[it.key()].is_object()) {
-      ApplyMerge(target[it.key()], it.value());
-    } else {
-      target[it.key()] = it.value();
-    }
-  }
 }
 
 json ScaleOf(const json& obj) {
@@ -329,6 +343,12 @@ bool FieldsMatch(const std::string& selector, const json& obj) {
 
 std::string ApiServer::Key(const Target& t) const {
   return absl::StrCat(t.kind->plural, "/", t.ns, "/", t.name);
+}
+
+void ApiServer::RecordUpdateLocked(const Target& t, const json& old,
+                                   const json& updated) {
+  auto owners = owners_.find(Key(t));
+  if (owners != owners_.end()) RecordUpdate(old, updated, owners->second);
 }
 
 void ApiServer::Record(const std::string& type, const std::string& key,
@@ -820,6 +840,7 @@ void ApiServer::Replace(const Target& t, const HttpRequest& req,
   obj["apiVersion"] = GroupVersion(*t.kind);
   obj["kind"] = t.kind->kind;
   if (obj == old) return SendJson(w, 200, old);
+  RecordUpdateLocked(t, old, obj);
   SendJson(w, 200, Commit(t, obj, &old));
 }
 
@@ -869,24 +890,40 @@ void ApiServer::Patch(const Target& t, const HttpRequest& req,
       return BadRequest(w, "the name of the object does not match the URL");
     }
   }
+  bool force = false;
+  if (apply && !req.Query("force").empty() &&
+      !ParseBool(req.Query("force"), &force)) {
+    return BadRequest(
+        w, absl::StrCat("force: invalid bool \"", req.Query("force"), "\""));
+  }
   absl::MutexLock lock(&mu_);
   auto it = objects_.find(Key(t));
-  if (it == objects_.end()) {
-    if (!apply) return NotFound(w, *t.kind, t.name);
-    json obj = patch;
-    obj["metadata"].erase("resourceVersion");
-    if (t.kind->status_subresource) obj["status"] = json::object();
-    return SendJson(w, 201, Commit(t, obj, nullptr));
-  }
-  json old = it->second;
+  if (it == objects_.end() && !apply) return NotFound(w, *t.kind, t.name);
+  const json old = it == objects_.end() ? json() : it->second;
   std::string rv =
       patch.is_object() ? MetaString(patch, "resourceVersion") : "";
-  if (!rv.empty() && rv != MetaString(old, "resourceVersion")) {
+  if (!rv.empty() && !old.is_null() &&
+      rv != MetaString(old, "resourceVersion")) {
     return Conflict(w, *t.kind, t.name);
   }
   json obj = old;
   if (apply) {
-    ApplyMerge(obj, patch);
+    FieldOwners owners = owners_[Key(t)];
+    absl::StatusOr<std::vector<ApplyConflict>> conflicts =
+        ServerSideApply(req.Query("fieldManager"), force, patch, obj, owners);
+    if (!conflicts.ok()) {
+      return BadRequest(
+          w, absl::StrCat("failed to create typed patch object (", t.ns, "/",
+                          t.name, "; ", GroupVersion(*t.kind), ", Kind=",
+                          t.kind->kind, "): ", conflicts.status().message()));
+    }
+    if (!conflicts->empty()) return ApplyConflicts(w, *t.kind, *conflicts);
+    owners_[Key(t)] = std::move(owners);
+    if (old.is_null()) {
+      obj["metadata"].erase("resourceVersion");
+      if (t.kind->status_subresource) obj["status"] = json::object();
+      return SendJson(w, 201, Commit(t, obj, nullptr));
+    }
   } else if (merge) {
     obj.merge_patch(patch);
   } else {
@@ -905,6 +942,7 @@ void ApiServer::Patch(const Target& t, const HttpRequest& req,
   }
   obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"];
   if (obj == old) return SendJson(w, 200, old);
+  if (!apply) RecordUpdateLocked(t, old, obj);
   SendJson(w, 200, Commit(t, obj, &old));
 }
 
@@ -914,6 +952,7 @@ void ApiServer::Delete(const Target& t, ResponseWriter& w) {
   if (it == objects_.end()) return NotFound(w, *t.kind, t.name);
   json obj = it->second;
   objects_.erase(it);
+  owners_.erase(Key(t));
   ++rv_;
   obj["metadata"]["resourceVersion"] = std::to_string(rv_);
   Record("DELETED", Key(t), obj);
@@ -966,6 +1005,7 @@ void ApiServer::Scale(const Target& t, const HttpRequest& req,
   json obj = old;
   obj["spec"]["replicas"] = replicas;
   if (obj == old) return SendJson(w, 200, ScaleOf(old));
+  RecordUpdateLocked(t, old, obj);
   SendJson(w, 200, ScaleOf(Commit(t, obj, &old)));
 }
 
