@@ -89,17 +89,16 @@ absl::Status CivetwebServer::Start() {
   const std::string keep_alive_ms =
       absl::StrCat(absl::ToInt64Milliseconds(options_.keep_alive));
   // No document_root: nothing but the handler below is ever served.
-  const char* config[] = {"listening_ports",
-                          options_.listen_address.c_str(),
-                          "num_threads",
-                          threads.c_str(),
-                          "request_timeout_ms",
-                          timeout_ms.c_str(),
-                          "enable_keep_alive",
-                          keep_alive ? "yes" : "no",
-                          "keep_alive_timeout_ms",
+  const char* config[] = {"listening_ports", options_.listen_address.c_str(),
+                          "num_threads", threads.c_str(), "request_timeout_ms",
+                          timeout_ms.c_str(), "enable_keep_alive",
+                          keep_alive ? "yes" : "no", "keep_alive_timeout_ms",
                           keep_alive_ms.c_str(),
-                          nullptr};
+                          // Replies go out in several writes (headers,
+                          // body, chunks): without this, Nagle's algorithm
+                          // and the client's delayed ACK hold the second
+                          // for 40 ms.
+                          "tcp_nodelay", "1", nullptr};
   mg_callbacks callbacks = {};
   callbacks.log_message = &CivetwebServer::OnLog;
   mg_init_data init = {};

@@ -30,25 +30,6 @@ using ::tether::kube::LogInstance;
 const KindInfo kPodLogOptions = {
     "", "v1", "podlogoptions", "PodLogOptions", false, false, false};
 
-const KindInfo kKinds[] = {
-    {"", "v1", "services", "Service", true, false, false},
-    {"", "v1", "secrets", "Secret", false, false, false},
-    {"", "v1", "pods", "Pod", true, false, false},
-    {"", "v1", "podtemplates", "PodTemplate", false, false, false},
-    {"", "v1", "events", "Event", false, false, false},
-    {"", "v1", "configmaps", "ConfigMap", false, false, false},
-    {"apps", "v1", "deployments", "Deployment", true, true, true},
-    {"apps", "v1", "statefulsets", "StatefulSet", true, true, true},
-    {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
-     true, false, true},
-    {"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, false,
-     true},
-};
-
-std::string GroupVersion(const KindInfo& k) {
-  return k.group.empty() ? k.version : absl::StrCat(k.group, "/", k.version);
-}
-
 // "deployments.apps" / "pods": how the real server names resources in
 // error messages.
 std::string Resource(const KindInfo& k) {
@@ -251,71 +232,6 @@ std::string PodLogKey(const std::string& ns, const std::string& pod,
                       instance == LogInstance::kPrevious ? "previous" : "");
 }
 
-// Legacy discovery (what kubectl reads to map "pods" to a path): the
-// answer for `path` (/api, /apis, /api/v1, /apis/{group}/{version}), or
-// null for other paths. Built from kKinds.
-json Discovery(const std::string& path) {
-  if (path == "/api") {
-    return {{"kind", "APIVersions"},
-            {"versions", {"v1"}},
-            {"serverAddressByClientCIDRs", json::array()}};
-  }
-  if (path == "/apis") {
-    json groups = json::array();
-    for (const KindInfo& k : kKinds) {
-      if (k.group.empty() ||
-          std::any_of(groups.begin(), groups.end(), [&](const json& group) {
-            return group["name"] == k.group;
-          })) {
-        continue;
-      }
-      const json version = {{"groupVersion", GroupVersion(k)},
-                            {"version", k.version}};
-      groups.push_back({{"name", k.group},
-                        {"versions", {version}},
-                        {"preferredVersion", version}});
-    }
-    return {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
-  }
-  json resources = json::array();
-  std::string group_version;
-  for (const KindInfo& k : kKinds) {
-    const std::string prefix =
-        k.group.empty() ? "/api/" : absl::StrCat("/apis/", k.group, "/");
-    if (path != prefix + k.version) continue;
-    group_version = GroupVersion(k);
-    std::string singular = k.kind;
-    for (char& c : singular) c = absl::ascii_tolower(c);
-    resources.push_back(
-        {{"name", k.plural},
-         {"singularName", singular},
-         {"namespaced", true},
-         {"kind", k.kind},
-         {"verbs",
-          {"create", "delete", "get", "list", "patch", "update", "watch"}}});
-    auto subresource = [&](const std::string& name, const std::string& kind,
-                           json verbs) {
-      resources.push_back({{"name", absl::StrCat(k.plural, "/", name)},
-                           {"singularName", ""},
-                           {"namespaced", true},
-                           {"kind", kind},
-                           {"verbs", std::move(verbs)}});
-    };
-    if (k.status_subresource) {
-      subresource("status", k.kind, {"get", "patch", "update"});
-    }
-    if (k.scale_subresource) {
-      subresource("scale", "Scale", {"get", "patch", "update"});
-    }
-    if (k.plural == "pods") subresource("log", "Pod", {"get"});
-  }
-  if (group_version.empty()) return nullptr;
-  return {{"kind", "APIResourceList"},
-          {"apiVersion", "v1"},
-          {"groupVersion", group_version},
-          {"resources", resources}};
-}
-
 bool ParseRv(const std::string& s, int64_t* rv) {
   return absl::SimpleAtoi(s, rv) && *rv >= 0;
 }
@@ -402,14 +318,14 @@ void ApiServer::Handle(const HttpRequest& req, ResponseWriter& w) {
   if (req.path == "/version") {
     return SendJson(w, 200,
                     {{"major", "1"},
-                     {"minor", "29"},
-                     {"gitVersion", "v1.29.0-tether-fake"}});
+                     {"minor", "32"},
+                     {"gitVersion", "v1.32.0-tether-fake"}});
   }
   if (MaybeInjectFailure(req, w)) return;
   if (req.method == "GET") {
     // Always the legacy form: clients that ask for aggregated discovery
     // fall back to it when the content type says so.
-    json discovery = Discovery(req.path);
+    json discovery = DiscoveryDocument(req.path);
     if (!discovery.is_null()) return SendJson(w, 200, discovery);
   }
 
@@ -436,7 +352,7 @@ void ApiServer::Handle(const HttpRequest& req, ResponseWriter& w) {
     if (n >= 4) t.name = seg[rest + 3];
     if (n == 5) t.subresource = seg[rest + 4];
   }
-  for (const KindInfo& k : kKinds) {
+  for (const KindInfo& k : Kinds()) {
     if (k.group == group && k.version == version && k.plural == plural) {
       t.kind = &k;
     }
@@ -560,7 +476,7 @@ void ApiServer::HandleFake(const HttpRequest& req, ResponseWriter& w) {
     }
     Target t;
     std::string group = rest == 2 ? "" : seg[1];
-    for (const KindInfo& k : kKinds) {
+    for (const KindInfo& k : Kinds()) {
       if (k.group == group && k.version == seg[rest - 1] &&
           k.plural == seg[rest + 2]) {
         t.kind = &k;

@@ -13,20 +13,11 @@
 #include "absl/synchronization/mutex.h"
 #include "kube/kube_client.h"
 #include "nlohmann/json.hpp"
+#include "tests/fake_kube_apiserver/discovery.h"
 #include "tests/fake_kube_apiserver/http_server.h"
 #include "tests/fake_kube_apiserver/server_side_apply.h"
 
 namespace tether::fake_kube {
-
-struct KindInfo {
-  std::string group;  // "" for core.
-  std::string version;
-  std::string plural;
-  std::string kind;
-  bool status_subresource;
-  bool scale_subresource;
-  bool generation;  // Whether spec changes bump metadata.generation.
-};
 
 class ApiServer {
  public:
