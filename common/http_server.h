@@ -8,12 +8,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-
-// civetweb's C types, so users of this header do not include civetweb.h.
-struct mg_connection;
-struct mg_context;
+#include "common/civetweb_server.h"
 
 namespace tether {
 
@@ -24,10 +20,11 @@ struct HttpResponse {
   std::string body;
 };
 
-/// The one way Tether serves plain HTTP (probes, /metrics): civetweb with a
-/// few worker threads and a request timeout, exact-path routes, GET and HEAD
-/// only. Every reply is `Connection: close` with a Content-Length and
-/// `Cache-Control: no-store`; HEAD gets the headers without the body.
+/// The one way Tether serves plain HTTP (probes, /metrics): a
+/// common/civetweb_server with a few worker threads and a request timeout,
+/// exact-path routes, GET and HEAD only. Every reply is `Connection: close`
+/// with a Content-Length and `Cache-Control: no-store`; HEAD gets the headers
+/// without the body.
 ///
 ///   route path, GET|HEAD  the route's HttpResponse
 ///   other paths           404
@@ -77,25 +74,16 @@ class HttpServer final {
   HttpServer& operator=(const HttpServer&) = delete;
 
   /// The bound port (the picked one when asked for port 0).
-  int port() const { return port_; }
+  int port() const { return civetweb_->port(); }
 
  private:
-  explicit HttpServer(Options options);
-  absl::Status Start();
-  // civetweb's request handler for every path; `server` is this.
-  static int Dispatch(mg_connection* connection, void* server);
-  // civetweb's log callback: startup errors are kept for Start's status.
-  static int OnLog(const mg_connection* connection, const char* message);
+  HttpServer() = default;
+  // Answers one request by the routes.
+  int Dispatch(mg_connection* connection) const;
 
-  const Options options_;
   absl::flat_hash_map<std::string, Handler> routes_;
-  mg_context* context_ = nullptr;
-  int port_ = 0;
-  absl::Mutex mu_;
-  // The first error civetweb logged while starting: it says why a bind
-  // failed, which mg_start2's own error does not.
-  std::string start_error_ ABSL_GUARDED_BY(mu_);
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // Last: stopped first, while the routes it calls still exist.
+  std::unique_ptr<CivetwebServer> civetweb_;
 };
 
 }  // namespace tether

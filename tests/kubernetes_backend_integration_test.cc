@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -32,6 +33,7 @@
 #include "kube/resource_type.h"
 #include "nlohmann/json.hpp"
 #include "tests/fake_kube_apiserver/fake_kube_apiserver_process.h"
+#include "tests/fake_kube_apiserver/kubectl.h"
 #include "tests/service_test_util.h"
 #include "tests/tetherd_process.h"
 
@@ -204,7 +206,8 @@ class KubernetesBackendIntegrationTest : public ::testing::Test {
     auto apiserver = FakeKubeApiserverProcess::Start();
     ASSERT_TRUE(apiserver.ok()) << apiserver.status();
     apiserver_ = *std::move(apiserver);
-    const std::string dir = NewTempDir("k8s");
+    dir_ = NewTempDir("k8s");
+    const std::string& dir = dir_;
     // What `kubectl config` writes for a token user.
     const std::string kubeconfig = dir + "/kubeconfig";
     ASSERT_TRUE(
@@ -249,6 +252,7 @@ class KubernetesBackendIntegrationTest : public ::testing::Test {
         absl::Seconds(20));
   }
 
+  std::string dir_;
   std::unique_ptr<FakeKubeApiserverProcess> apiserver_;
   std::unique_ptr<TetherdProcess> tetherd_;
   std::unique_ptr<kube::KubeClientHttp> client_;
@@ -299,6 +303,76 @@ TEST_F(KubernetesBackendIntegrationTest, DeploysCallsAndDeletesThroughPods) {
       client_->Get(kube::kDeployments, kNs, "hello").status()));
   EXPECT_TRUE(absl::IsNotFound(
       client_->Get(kube::kSecrets, kNs, "hello-tether-token").status()));
+}
+
+// kubectl, the tool users run, sees what tetherd applied and the pods come,
+// and a user's server-side apply merges with tetherd's by the patch keys;
+// skipped where kubectl is not installed.
+TEST_F(KubernetesBackendIntegrationTest,
+       KubectlSeesTheDeployAndMergesAUserChange) {
+  absl::StatusOr<Kubectl> kubectl =
+      Kubectl::Create(apiserver_->url(), kNs, dir_);
+  if (absl::IsNotFound(kubectl.status())) {
+    GTEST_SKIP() << kubectl.status().message();
+  }
+  ASSERT_TRUE(kubectl.ok()) << kubectl.status();
+  absl::StatusOr<std::unique_ptr<KubectlProcess>> pods =
+      kubectl->Start({"get", "pods", "--watch", "-o", "name"});
+  ASSERT_TRUE(pods.ok()) << pods.status();
+
+  BackgroundDeploy deploy(*tetherd_, PodSpec("hello"), revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << deploy.Wait().error_message();
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-6c9f7d-abcde").ok());
+  const grpc::Status& deployed = deploy.Wait();
+  ASSERT_TRUE(deployed.ok()) << deployed.error_message();
+  EXPECT_TRUE((*pods)->WaitForOutput("pod/hello-6c9f7d-abcde\n"))
+      << (*pods)->Output();
+
+  auto tether_container = [&]() -> json {
+    Kubectl::Result got = kubectl->Run({"get", "deployments", "-o", "json"});
+    EXPECT_TRUE(got.ok()) << got.stderr_text;
+    const json list = json::parse(got.stdout_text, nullptr, false);
+    EXPECT_EQ(list["items"].size(), 1u) << got.stdout_text;
+    for (const json& c :
+         list["items"][0]["spec"]["template"]["spec"]["containers"]) {
+      if (c["name"] == "tether") return c;
+    }
+    ADD_FAILURE() << "no tether container: " << got.stdout_text;
+    return json();
+  };
+  const json applied = tether_container();
+  EXPECT_EQ(applied["image"], "python:3.11-slim");
+  ASSERT_TRUE(applied["env"].is_array()) << applied;
+
+  // A user adds a variable to tetherd's container with their own apply.
+  const std::string change = dir_ + "/change.yaml";
+  ASSERT_TRUE(WriteFileAtomically(change,
+                                  "apiVersion: apps/v1\n"
+                                  "kind: Deployment\n"
+                                  "metadata:\n  name: hello\n"
+                                  "spec:\n  template:\n    spec:\n"
+                                  "      containers:\n"
+                                  "      - name: tether\n"
+                                  "        env:\n"
+                                  "        - name: EXTRA\n"
+                                  "          value: \"1\"\n")
+                  .ok());
+  Kubectl::Result user = kubectl->Run(
+      {"apply", "--server-side", "--field-manager=user", "-f", change});
+  ASSERT_TRUE(user.ok()) << user.stderr_text;
+  const json merged = tether_container();
+  EXPECT_EQ(merged["image"], applied["image"]);
+  EXPECT_EQ(merged["args"], applied["args"]);
+  EXPECT_EQ(merged["env"].size(), applied["env"].size() + 1) << merged;
+  for (const json& var : applied["env"]) {
+    EXPECT_NE(std::find(merged["env"].begin(), merged["env"].end(), var),
+              merged["env"].end())
+        << var;
+  }
+  EXPECT_NE(std::find(merged["env"].begin(), merged["env"].end(),
+                      json({{"name", "EXTRA"}, {"value", "1"}})),
+            merged["env"].end())
+      << merged;
 }
 
 TEST_F(KubernetesBackendIntegrationTest, AnImagePullErrorFailsTheDeploy) {

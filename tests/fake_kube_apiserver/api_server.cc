@@ -30,25 +30,6 @@ using ::tether::kube::LogInstance;
 const KindInfo kPodLogOptions = {
     "", "v1", "podlogoptions", "PodLogOptions", false, false, false};
 
-const KindInfo kKinds[] = {
-    {"", "v1", "services", "Service", true, false, false},
-    {"", "v1", "secrets", "Secret", false, false, false},
-    {"", "v1", "pods", "Pod", true, false, false},
-    {"", "v1", "podtemplates", "PodTemplate", false, false, false},
-    {"", "v1", "events", "Event", false, false, false},
-    {"", "v1", "configmaps", "ConfigMap", false, false, false},
-    {"apps", "v1", "deployments", "Deployment", true, true, true},
-    {"apps", "v1", "statefulsets", "StatefulSet", true, true, true},
-    {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
-     true, false, true},
-    {"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, false,
-     true},
-};
-
-std::string GroupVersion(const KindInfo& k) {
-  return k.group.empty() ? k.version : absl::StrCat(k.group, "/", k.version);
-}
-
 // "deployments.apps" / "pods": how the real server names resources in
 // error messages.
 std::string Resource(const KindInfo& k) {
@@ -92,6 +73,35 @@ void Conflict(ResponseWriter& w, const KindInfo& k, const std::string& name) {
                           "\": the object has been modified; please apply "
                           "your changes to the latest version and try again"),
              Details(k, name));
+}
+
+// The API server's answer to an apply that would change fields other
+// managers own.
+void ApplyConflicts(ResponseWriter& w, const KindInfo& k,
+                    const std::vector<ApplyConflict>& conflicts) {
+  json causes = json::array();
+  std::string message =
+      absl::StrCat("Apply failed with ", conflicts.size(), " conflict",
+                   conflicts.size() == 1 ? "" : "s", ":");
+  std::string manager;
+  for (const ApplyConflict& conflict : conflicts) {
+    const std::string with = absl::StrCat("conflict with \"", conflict.manager,
+                                          "\" using ", GroupVersion(k));
+    causes.push_back({{"reason", "FieldManagerConflict"},
+                      {"message", with},
+                      {"field", conflict.field}});
+    if (conflicts.size() == 1) {
+      absl::StrAppend(&message, " ", with, ": ", conflict.field);
+      continue;
+    }
+    if (conflict.manager != manager) {
+      absl::StrAppend(&message, manager.empty() ? " " : "\n", "conflicts",
+                      with.substr(strlen("conflict")), ":");
+      manager = conflict.manager;
+    }
+    absl::StrAppend(&message, "\n- ", conflict.field);
+  }
+  SendStatus(w, 409, "Conflict", message, {{"causes", causes}});
 }
 
 void Invalid(ResponseWriter& w, const KindInfo& k, const std::string& name,
@@ -174,21 +184,6 @@ bool CheckTypeMeta(const KindInfo& k, json& obj, ResponseWriter& w) {
   return true;
 }
 
-// Recursive map merge for server-side apply: maps merge key by key, null
-// deletes, anything else (lists included) replaces.
-void ApplyMerge(json& target, const json& patch) {
-  for (auto it = patch.begin(); it != patch.end(); ++it) {
-    if (it.value().is_null()) {
-      target.erase(it.key());
-    } else if (it.value().is_object() && target.contains(it.key()) &&
-               target[it.key()].is_object()) {
-      ApplyMerge(target[it.key()], it.value());
-    } else {
-      target[it.key()] = it.value();
-    }
-  }
-}
-
 json ScaleOf(const json& obj) {
   std::vector<std::string> sel;
   if (obj.contains("spec") && obj["spec"].contains("selector") &&
@@ -237,71 +232,6 @@ std::string PodLogKey(const std::string& ns, const std::string& pod,
                       instance == LogInstance::kPrevious ? "previous" : "");
 }
 
-// Legacy discovery (what kubectl reads to map "pods" to a path): the
-// answer for `path` (/api, /apis, /api/v1, /apis/{group}/{version}), or
-// null for other paths. Built from kKinds.
-json Discovery(const std::string& path) {
-  if (path == "/api") {
-    return {{"kind", "APIVersions"},
-            {"versions", {"v1"}},
-            {"serverAddressByClientCIDRs", json::array()}};
-  }
-  if (path == "/apis") {
-    json groups = json::array();
-    for (const KindInfo& k : kKinds) {
-      if (k.group.empty() ||
-          std::any_of(groups.begin(), groups.end(), [&](const json& group) {
-            return group["name"] == k.group;
-          })) {
-        continue;
-      }
-      const json version = {{"groupVersion", GroupVersion(k)},
-                            {"version", k.version}};
-      groups.push_back({{"name", k.group},
-                        {"versions", {version}},
-                        {"preferredVersion", version}});
-    }
-    return {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
-  }
-  json resources = json::array();
-  std::string group_version;
-  for (const KindInfo& k : kKinds) {
-    const std::string prefix =
-        k.group.empty() ? "/api/" : absl::StrCat("/apis/", k.group, "/");
-    if (path != prefix + k.version) continue;
-    group_version = GroupVersion(k);
-    std::string singular = k.kind;
-    for (char& c : singular) c = absl::ascii_tolower(c);
-    resources.push_back(
-        {{"name", k.plural},
-         {"singularName", singular},
-         {"namespaced", true},
-         {"kind", k.kind},
-         {"verbs",
-          {"create", "delete", "get", "list", "patch", "update", "watch"}}});
-    auto subresource = [&](const std::string& name, const std::string& kind,
-                           json verbs) {
-      resources.push_back({{"name", absl::StrCat(k.plural, "/", name)},
-                           {"singularName", ""},
-                           {"namespaced", true},
-                           {"kind", kind},
-                           {"verbs", std::move(verbs)}});
-    };
-    if (k.status_subresource) {
-      subresource("status", k.kind, {"get", "patch", "update"});
-    }
-    if (k.scale_subresource) {
-      subresource("scale", "Scale", {"get", "patch", "update"});
-    }
-    if (k.plural == "pods") subresource("log", "Pod", {"get"});
-  }
-  if (group_version.empty()) return nullptr;
-  return {{"kind", "APIResourceList"},
-          {"apiVersion", "v1"},
-          {"groupVersion", group_version},
-          {"resources", resources}};
-}
-
 bool ParseRv(const std::string& s, int64_t* rv) {
   return absl::SimpleAtoi(s, rv) && *rv >= 0;
 }
@@ -329,6 +259,12 @@ bool FieldsMatch(const std::string& selector, const json& obj) {
 
 std::string ApiServer::Key(const Target& t) const {
   return absl::StrCat(t.kind->plural, "/", t.ns, "/", t.name);
+}
+
+void ApiServer::RecordUpdateLocked(const Target& t, const json& old,
+                                   const json& updated) {
+  auto owners = owners_.find(Key(t));
+  if (owners != owners_.end()) RecordUpdate(old, updated, owners->second);
 }
 
 void ApiServer::Record(const std::string& type, const std::string& key,
@@ -382,14 +318,14 @@ void ApiServer::Handle(const HttpRequest& req, ResponseWriter& w) {
   if (req.path == "/version") {
     return SendJson(w, 200,
                     {{"major", "1"},
-                     {"minor", "29"},
-                     {"gitVersion", "v1.29.0-tether-fake"}});
+                     {"minor", "32"},
+                     {"gitVersion", "v1.32.0-tether-fake"}});
   }
   if (MaybeInjectFailure(req, w)) return;
   if (req.method == "GET") {
     // Always the legacy form: clients that ask for aggregated discovery
     // fall back to it when the content type says so.
-    json discovery = Discovery(req.path);
+    json discovery = DiscoveryDocument(req.path);
     if (!discovery.is_null()) return SendJson(w, 200, discovery);
   }
 
@@ -416,7 +352,7 @@ void ApiServer::Handle(const HttpRequest& req, ResponseWriter& w) {
     if (n >= 4) t.name = seg[rest + 3];
     if (n == 5) t.subresource = seg[rest + 4];
   }
-  for (const KindInfo& k : kKinds) {
+  for (const KindInfo& k : Kinds()) {
     if (k.group == group && k.version == version && k.plural == plural) {
       t.kind = &k;
     }
@@ -540,7 +476,7 @@ void ApiServer::HandleFake(const HttpRequest& req, ResponseWriter& w) {
     }
     Target t;
     std::string group = rest == 2 ? "" : seg[1];
-    for (const KindInfo& k : kKinds) {
+    for (const KindInfo& k : Kinds()) {
       if (k.group == group && k.version == seg[rest - 1] &&
           k.plural == seg[rest + 2]) {
         t.kind = &k;
@@ -715,8 +651,9 @@ void ApiServer::Watch(const Target& t, const HttpRequest& req,
       pending.clear();
       last_sent = absl::Now();
     }
+    // A client that left is noticed at the next write: civetweb offers no
+    // look at an idle socket (README.md, "Simplified").
     if (absl::Now() >= deadline) break;
-    if (w.PeerClosed()) return;
     if (bookmarks && absl::Now() - last_sent > absl::Seconds(5)) {
       absl::MutexLock lock(&mu_);
       pending =
@@ -819,6 +756,7 @@ void ApiServer::Replace(const Target& t, const HttpRequest& req,
   obj["apiVersion"] = GroupVersion(*t.kind);
   obj["kind"] = t.kind->kind;
   if (obj == old) return SendJson(w, 200, old);
+  RecordUpdateLocked(t, old, obj);
   SendJson(w, 200, Commit(t, obj, &old));
 }
 
@@ -868,24 +806,40 @@ void ApiServer::Patch(const Target& t, const HttpRequest& req,
       return BadRequest(w, "the name of the object does not match the URL");
     }
   }
+  bool force = false;
+  if (apply && !req.Query("force").empty() &&
+      !ParseBool(req.Query("force"), &force)) {
+    return BadRequest(
+        w, absl::StrCat("force: invalid bool \"", req.Query("force"), "\""));
+  }
   absl::MutexLock lock(&mu_);
   auto it = objects_.find(Key(t));
-  if (it == objects_.end()) {
-    if (!apply) return NotFound(w, *t.kind, t.name);
-    json obj = patch;
-    obj["metadata"].erase("resourceVersion");
-    if (t.kind->status_subresource) obj["status"] = json::object();
-    return SendJson(w, 201, Commit(t, obj, nullptr));
-  }
-  json old = it->second;
+  if (it == objects_.end() && !apply) return NotFound(w, *t.kind, t.name);
+  const json old = it == objects_.end() ? json() : it->second;
   std::string rv =
       patch.is_object() ? MetaString(patch, "resourceVersion") : "";
-  if (!rv.empty() && rv != MetaString(old, "resourceVersion")) {
+  if (!rv.empty() && !old.is_null() &&
+      rv != MetaString(old, "resourceVersion")) {
     return Conflict(w, *t.kind, t.name);
   }
   json obj = old;
   if (apply) {
-    ApplyMerge(obj, patch);
+    FieldOwners owners = owners_[Key(t)];
+    absl::StatusOr<std::vector<ApplyConflict>> conflicts =
+        ServerSideApply(req.Query("fieldManager"), force, patch, obj, owners);
+    if (!conflicts.ok()) {
+      return BadRequest(
+          w, absl::StrCat("failed to create typed patch object (", t.ns, "/",
+                          t.name, "; ", GroupVersion(*t.kind), ", Kind=",
+                          t.kind->kind, "): ", conflicts.status().message()));
+    }
+    if (!conflicts->empty()) return ApplyConflicts(w, *t.kind, *conflicts);
+    owners_[Key(t)] = std::move(owners);
+    if (old.is_null()) {
+      obj["metadata"].erase("resourceVersion");
+      if (t.kind->status_subresource) obj["status"] = json::object();
+      return SendJson(w, 201, Commit(t, obj, nullptr));
+    }
   } else if (merge) {
     obj.merge_patch(patch);
   } else {
@@ -904,6 +858,7 @@ void ApiServer::Patch(const Target& t, const HttpRequest& req,
   }
   obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"];
   if (obj == old) return SendJson(w, 200, old);
+  if (!apply) RecordUpdateLocked(t, old, obj);
   SendJson(w, 200, Commit(t, obj, &old));
 }
 
@@ -913,6 +868,7 @@ void ApiServer::Delete(const Target& t, ResponseWriter& w) {
   if (it == objects_.end()) return NotFound(w, *t.kind, t.name);
   json obj = it->second;
   objects_.erase(it);
+  owners_.erase(Key(t));
   ++rv_;
   obj["metadata"]["resourceVersion"] = std::to_string(rv_);
   Record("DELETED", Key(t), obj);
@@ -965,6 +921,7 @@ void ApiServer::Scale(const Target& t, const HttpRequest& req,
   json obj = old;
   obj["spec"]["replicas"] = replicas;
   if (obj == old) return SendJson(w, 200, ScaleOf(old));
+  RecordUpdateLocked(t, old, obj);
   SendJson(w, 200, ScaleOf(Commit(t, obj, &old)));
 }
 

@@ -13,19 +13,11 @@
 #include "absl/synchronization/mutex.h"
 #include "kube/kube_client.h"
 #include "nlohmann/json.hpp"
+#include "tests/fake_kube_apiserver/discovery.h"
 #include "tests/fake_kube_apiserver/http_server.h"
+#include "tests/fake_kube_apiserver/server_side_apply.h"
 
 namespace tether::fake_kube {
-
-struct KindInfo {
-  std::string group;  // "" for core.
-  std::string version;
-  std::string plural;
-  std::string kind;
-  bool status_subresource;
-  bool scale_subresource;
-  bool generation;  // Whether spec changes bump metadata.generation.
-};
 
 class ApiServer {
  public:
@@ -80,6 +72,11 @@ class ApiServer {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Record(const std::string& type, const std::string& key,
               const nlohmann::json& obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A write other than an apply changed `old` into `updated`
+  // (server_side_apply.h, RecordUpdate).
+  void RecordUpdateLocked(const Target& t, const nlohmann::json& old,
+                          const nlohmann::json& updated)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t history_size_;
   absl::Mutex mu_;
@@ -89,6 +86,8 @@ class ApiServer {
   int64_t oldest_rv_ ABSL_GUARDED_BY(mu_) = 0;
   absl::CondVar changed_;  // Signalled on every recorded event.
   std::map<std::string, nlohmann::json> objects_ ABSL_GUARDED_BY(mu_);
+  // Who applied which fields of each object, by the objects_ key.
+  std::map<std::string, FieldOwners> owners_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> history_ ABSL_GUARDED_BY(mu_);
   std::deque<Failure> failures_ ABSL_GUARDED_BY(mu_);
   // Logs the /_fake/logs/ hook keeps, by "namespace/pod/container/previous".

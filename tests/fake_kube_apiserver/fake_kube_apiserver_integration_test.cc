@@ -14,14 +14,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/fake_kube_apiserver/fake_kube_apiserver_process.h"
+#include "tests/fake_kube_apiserver/kubectl.h"
 
 namespace tether::fake_kube {
 namespace {
 
 using json = nlohmann::json;
+using ::testing::HasSubstr;
 
 struct Response {
   int code = 0;
@@ -48,8 +51,11 @@ class FakeApiServerTest : public ::testing::Test {
         testing::FakeKubeApiserverProcess::Start({"--history_size=50"});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    std::string dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-    body_file_ = absl::StrCat(dir, "/body.", getpid());
+    body_file_ = absl::StrCat(TempDir(), "/body.", getpid());
+  }
+
+  static std::string TempDir() {
+    return getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
   }
 
   std::string Url(const std::string& path) {
@@ -343,9 +349,12 @@ TEST_F(FakeApiServerTest, PodLogsAnswerAsTheApiServerAndKubeletDo) {
 // kubectl (a real client) finds pods through discovery and reads their
 // logs; skipped where kubectl is not installed.
 TEST_F(FakeApiServerTest, KubectlReadsPodLogs) {
-  if (RunCommand("command -v kubectl").empty()) {
-    GTEST_SKIP() << "kubectl is not installed";
+  absl::StatusOr<testing::Kubectl> kubectl =
+      testing::Kubectl::Create(server_->url(), "ns", TempDir());
+  if (absl::IsNotFound(kubectl.status())) {
+    GTEST_SKIP() << kubectl.status().message();
   }
+  ASSERT_TRUE(kubectl.ok()) << kubectl.status();
   const std::string pods = "/api/v1/namespaces/ns/pods";
   const json pod = {
       {"apiVersion", "v1"},
@@ -365,25 +374,87 @@ TEST_F(FakeApiServerTest, KubectlReadsPodLogs) {
                               "2024-05-01T10:00:00Z hello\n"
                               "2024-05-01T10:00:01.5Z world\n")
                   .ok());
-  const std::string dir =
-      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-  const std::string kubeconfig = absl::StrCat(dir, "/kubeconfig");
-  std::ofstream(kubeconfig) << "apiVersion: v1\nkind: Config\n"
-                               "clusters:\n- name: fake\n  cluster:\n"
-                               "    server: "
-                            << server_->url()
-                            << "\ncontexts:\n- name: fake\n  context:\n"
-                               "    cluster: fake\n    namespace: ns\n"
-                               "current-context: fake\n";
-  const std::string kubectl =
-      absl::StrCat("kubectl --kubeconfig=", kubeconfig, " --cache-dir=", dir,
-                   "/kube-cache ");
-  EXPECT_EQ(RunCommand(kubectl + "logs web-1 2>&1"), "hello\nworld\n");
-  EXPECT_EQ(RunCommand(kubectl + "logs web-1 --timestamps --tail=1 2>&1"),
-            "2024-05-01T10:00:01.5Z world\n");
-  EXPECT_EQ(RunCommand(kubectl + "logs web-1 --previous 2>&1"),
+  EXPECT_EQ(kubectl->Run({"logs", "web-1"}).stdout_text, "hello\nworld\n");
+  EXPECT_EQ(
+      kubectl->Run({"logs", "web-1", "--timestamps", "--tail=1"}).stdout_text,
+      "2024-05-01T10:00:01.5Z world\n");
+  EXPECT_EQ(kubectl->Run({"logs", "web-1", "--previous"}).stderr_text,
             "Error from server (BadRequest): previous terminated container "
             "\"tether\" in pod \"web-1\" not found\n");
+}
+
+// kubectl, a client nobody here wrote, applies server-side (with its
+// default strict validation, which reads the OpenAPI), gets and watches;
+// skipped where kubectl is not installed.
+TEST_F(FakeApiServerTest, KubectlAppliesGetsAndWatches) {
+  const std::string dir = TempDir();
+  absl::StatusOr<testing::Kubectl> kubectl =
+      testing::Kubectl::Create(server_->url(), "ns", dir);
+  if (absl::IsNotFound(kubectl.status())) {
+    GTEST_SKIP() << kubectl.status().message();
+  }
+  ASSERT_TRUE(kubectl.ok()) << kubectl.status();
+  auto apply = [&](const json& object, std::vector<std::string> flags) {
+    const std::string file = absl::StrCat(dir, "/apply.json");
+    std::ofstream(file) << object.dump();
+    flags.insert(flags.begin(), {"apply", "--server-side", "-f", file});
+    return kubectl->Run(flags);
+  };
+  json web = Deployment("web");
+  web["spec"]["template"]["spec"]["containers"][0]["env"] = {
+      {{"name", "A"}, {"value", "1"}}};
+  testing::Kubectl::Result applied = apply(web, {});
+  ASSERT_TRUE(applied.ok()) << applied.stderr_text;
+  EXPECT_EQ(applied.stdout_text, "deployment.apps/web serverside-applied\n");
+
+  absl::StatusOr<std::unique_ptr<testing::KubectlProcess>> watch =
+      kubectl->Start({"get", "pods", "--watch", "-o", "name"});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces/ns/pods",
+               R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1"},)"
+               R"("spec":{"containers":[{"name":"c","image":"busybox"}]}})")
+                .code,
+            201);
+  EXPECT_TRUE((*watch)->WaitForOutput("pod/web-1\n")) << (*watch)->Output();
+
+  // Another manager's container change merges by the patch keys.
+  const json user_change = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", {{"name", "web"}}},
+      {"spec",
+       {{"template",
+         {{"spec",
+           {{"containers",
+             {{{"name", "c"},
+               {"env", {{{"name", "B"}, {"value", "2"}}}}}}}}}}}}}};
+  applied = apply(user_change, {"--field-manager=user"});
+  ASSERT_TRUE(applied.ok()) << applied.stderr_text;
+  testing::Kubectl::Result got =
+      kubectl->Run({"get", "deploy", "web", "-o", "json"});
+  ASSERT_TRUE(got.ok()) << got.stderr_text;
+  json container =
+      json::parse(got.stdout_text)["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(container["image"], "busybox");
+  EXPECT_EQ(container["env"].size(), 2u) << container;
+
+  // Changing a field kubectl's apply owns conflicts, as upstream words it,
+  // until forced.
+  json replicas = user_change;
+  replicas["spec"]["replicas"] = 5;
+  applied = apply(replicas, {"--field-manager=user"});
+  EXPECT_FALSE(applied.ok());
+  EXPECT_THAT(applied.stderr_text,
+              HasSubstr("Apply failed with 1 conflict: conflict with "
+                        "\"kubectl\" using apps/v1: .spec.replicas"));
+  applied = apply(replicas, {"--field-manager=user", "--force-conflicts"});
+  ASSERT_TRUE(applied.ok()) << applied.stderr_text;
+  got = kubectl->Run({"get", "deployments", "-o", "json"});
+  ASSERT_TRUE(got.ok()) << got.stderr_text;
+  EXPECT_EQ(json::parse(got.stdout_text)["items"][0]["spec"]["replicas"], 5);
+  // Short names come from discovery.
+  got = kubectl->Run({"get", "deploy", "-o", "name"});
+  EXPECT_EQ(got.stdout_text, "deployment.apps/web\n") << got.stderr_text;
 }
 
 TEST_F(FakeApiServerTest, WatchStreamsEventsAfterResourceVersion) {

@@ -1,238 +1,130 @@
 #include "tests/fake_kube_apiserver/http_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <civetweb.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "common/log.h"
+#include "absl/strings/string_view.h"
 
 namespace tether::fake_kube {
 namespace {
 
-const char* Reason(int code) {
-  switch (code) {
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 415:
-      return "Unsupported Media Type";
-    case 422:
-      return "Unprocessable Entity";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Unknown";
-  }
-}
+// The API server's own limit on a request body (3 MiB); larger ones get
+// its 413.
+constexpr long long kMaxBody = 3 << 20;
 
-// Bodies above this are rejected; test objects are small.
-constexpr size_t kMaxBody = 8 << 20;
+// Worker threads: one per open connection, and a watch holds its
+// connection until it ends.
+constexpr int kWorkerThreads = 128;
 
-}  // namespace
-
-std::string PercentDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int v = 0;
-      if (sscanf(s.substr(i + 1, 2).c_str(), "%2x", &v) == 1) {
-        out.push_back(static_cast<char>(v));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i] == '+' ? ' ' : s[i]);
-  }
+std::string UrlDecode(absl::string_view text) {
+  // Decoding never lengthens the text.
+  std::string out(text.size() + 1, '\0');
+  const int length =
+      mg_url_decode(text.data(), static_cast<int>(text.size()), out.data(),
+                    static_cast<int>(out.size()), /*is_form_url_encoded=*/1);
+  out.resize(length < 0 ? 0 : static_cast<size_t>(length));
   return out;
 }
 
-bool ResponseWriter::WriteAll(const std::string& data) {
-  size_t off = 0;
-  while (ok_ && off < data.size()) {
-    ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      ok_ = false;
-    else
-      off += static_cast<size_t>(n);
+// The request as HttpRequest; false when its body is too large.
+bool ReadRequest(mg_connection* connection, HttpRequest* request) {
+  const mg_request_info* info = mg_get_request_info(connection);
+  request->method = info->request_method;
+  // local_uri_raw: decoded but not "cleaned" of dot segments, which no
+  // Kubernetes path has.
+  request->path = info->local_uri_raw != nullptr ? info->local_uri_raw : "";
+  if (info->query_string != nullptr) {
+    for (absl::string_view pair :
+         absl::StrSplit(info->query_string, '&', absl::SkipEmpty())) {
+      std::pair<absl::string_view, absl::string_view> kv =
+          absl::StrSplit(pair, absl::MaxSplits('=', 1));
+      request->query[UrlDecode(kv.first)] = UrlDecode(kv.second);
+    }
   }
-  return ok_;
+  for (int i = 0; i < info->num_headers; ++i) {
+    request->headers[absl::AsciiStrToLower(info->http_headers[i].name)] =
+        info->http_headers[i].value;
+  }
+  if (info->content_length > kMaxBody) return false;
+  // mg_read also reads chunked request bodies (content_length -1).
+  char buffer[16384];
+  int n;
+  while ((n = mg_read(connection, buffer, sizeof(buffer))) > 0) {
+    request->body.append(buffer, static_cast<size_t>(n));
+    if (static_cast<long long>(request->body.size()) > kMaxBody) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void ResponseWriter::Header(
+    int code, const std::string& content_type,
+    const std::map<std::string, std::string>& extra_headers) {
+  code_ = code;
+  mg_response_header_start(connection_, code);
+  mg_response_header_add(connection_, "Content-Type", content_type.c_str(), -1);
+  for (const auto& [name, value] : extra_headers) {
+    mg_response_header_add(connection_, name.c_str(), value.c_str(), -1);
+  }
 }
 
 void ResponseWriter::Send(int code, const std::string& content_type,
                           const std::string& body,
                           const std::map<std::string, std::string>& extra) {
-  std::string head = absl::StrCat("HTTP/1.1 ", code, " ", Reason(code),
-                                  "\r\nContent-Type: ", content_type,
-                                  "\r\nContent-Length: ", body.size(), "\r\n");
-  for (const auto& [k, v] : extra) absl::StrAppend(&head, k, ": ", v, "\r\n");
-  head += "\r\n";
-  WriteAll(head + body);
+  if (!ok_) return;
+  std::map<std::string, std::string> headers = extra;
+  headers["Content-Length"] = absl::StrCat(body.size());
+  Header(code, content_type, headers);
+  ok_ = mg_response_header_send(connection_) >= 0 &&
+        (body.empty() || mg_write(connection_, body.data(), body.size()) ==
+                             static_cast<int>(body.size()));
 }
 
 bool ResponseWriter::StartChunked(int code, const std::string& content_type) {
-  return WriteAll(absl::StrCat("HTTP/1.1 ", code, " ", Reason(code),
-                               "\r\nContent-Type: ", content_type,
-                               "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  if (!ok_) return false;
+  Header(code, content_type, {{"Transfer-Encoding", "chunked"}});
+  ok_ = mg_response_header_send(connection_) >= 0;
+  return ok_;
 }
 
 bool ResponseWriter::WriteChunk(const std::string& data) {
-  if (data.empty()) return ok_;  // An empty chunk would end the stream.
-  return WriteAll(absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n"));
+  // An empty chunk would end the stream.
+  if (!ok_ || data.empty()) return ok_;
+  ok_ = mg_send_chunk(connection_, data.data(),
+                      static_cast<unsigned>(data.size())) > 0;
+  return ok_;
 }
 
-void ResponseWriter::EndChunked() { WriteAll("0\r\n\r\n"); }
-
-bool ResponseWriter::PeerClosed() {
-  // A watch writes nothing while idle, so a gone client is noticed by a
-  // readable socket that yields EOF rather than by a failed write.
-  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) <= 0) return false;
-  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
-  char c;
-  return ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+void ResponseWriter::EndChunked() {
+  if (ok_) ok_ = mg_send_chunk(connection_, "", 0) >= 0;
 }
 
-absl::StatusOr<int> HttpServer::Listen(int port) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (listen_fd_ < 0) return absl::InternalError(strerror(errno));
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) <
-          0 ||
-      ::listen(listen_fd_, 64) < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("bind/listen: ", strerror(errno)));
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
-}
-
-void HttpServer::Serve() {
-  while (true) {
-    int fd = ::accept(listen_fd_, nullptr, nullptr);
-    if (fd < 0) {
-      if (errno == EINTR) continue;
-      TETHER_LOG(ERROR) << "accept: " << strerror(errno);
-      continue;
+absl::StatusOr<std::unique_ptr<CivetwebServer>> ServeHttp(int port,
+                                                          HttpHandler handler) {
+  CivetwebServer::Options options;
+  options.listen_address = absl::StrCat("127.0.0.1:", port);
+  options.worker_threads = kWorkerThreads;
+  options.request_timeout = absl::Seconds(30);
+  options.keep_alive = absl::Seconds(10);
+  options.handler = [handler = std::move(handler)](mg_connection* connection) {
+    HttpRequest request;
+    ResponseWriter writer(connection);
+    if (!ReadRequest(connection, &request)) {
+      // The rest of the body is never read, so the connection cannot go on.
+      mg_disable_connection_keep_alive(connection);
+      writer.Send(413, "text/plain", "request entity too large\n");
+    } else {
+      handler(request, writer);
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    std::thread([this, fd] { HandleConnection(fd); }).detach();
-  }
-}
-
-void HttpServer::HandleConnection(int fd) {
-  std::string buf;
-  char tmp[16384];
-  auto fill = [&]() {
-    ssize_t n;
-    do {
-      n = ::recv(fd, tmp, sizeof(tmp), 0);
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) return false;
-    buf.append(tmp, static_cast<size_t>(n));
-    return true;
+    return writer.code();
   };
-  while (true) {
-    size_t end;
-    while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-      if (buf.size() > 65536 || !fill()) {
-        ::close(fd);
-        return;
-      }
-    }
-    HttpRequest req;
-    std::vector<std::string> lines = absl::StrSplit(buf.substr(0, end), "\r\n");
-    buf.erase(0, end + 4);
-    std::vector<std::string> first = absl::StrSplit(lines[0], ' ');
-    ResponseWriter writer(fd);
-    if (first.size() != 3) {
-      writer.Send(400, "text/plain", "bad request line\n",
-                  {{"Connection", "close"}});
-      break;
-    }
-    req.method = first[0];
-    std::string target = first[1];
-    size_t q = target.find('?');
-    req.path = PercentDecode(target.substr(0, q));
-    if (q != std::string::npos) {
-      for (absl::string_view kv :
-           absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
-        std::pair<std::string, std::string> p =
-            absl::StrSplit(kv, absl::MaxSplits('=', 1));
-        req.query[PercentDecode(p.first)] = PercentDecode(p.second);
-      }
-    }
-    for (size_t i = 1; i < lines.size(); ++i) {
-      size_t colon = lines[i].find(':');
-      if (colon == std::string::npos) continue;
-      req.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
-          std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
-    }
-    size_t length = 0;
-    std::string cl = req.Header("content-length");
-    if (!cl.empty() && (!absl::SimpleAtoi(cl, &length) || length > kMaxBody)) {
-      writer.Send(400, "text/plain", "bad content-length\n",
-                  {{"Connection", "close"}});
-      break;
-    }
-    if (absl::AsciiStrToLower(req.Header("transfer-encoding")) == "chunked") {
-      writer.Send(400, "text/plain", "chunked request bodies unsupported\n",
-                  {{"Connection", "close"}});
-      break;
-    }
-    while (buf.size() < length) {
-      if (!fill()) {
-        ::close(fd);
-        return;
-      }
-    }
-    req.body = buf.substr(0, length);
-    buf.erase(0, length);
-    handler_(req, writer);
-    if (!writer.ok() ||
-        absl::AsciiStrToLower(req.Header("connection")) == "close") {
-      break;
-    }
-  }
-  ::close(fd);
+  return CivetwebServer::Create(std::move(options));
 }
 
 }  // namespace tether::fake_kube

@@ -1,17 +1,19 @@
 #ifndef TETHER_TESTS_FAKE_KUBE_APISERVER_HTTP_SERVER_H_
 #define TETHER_TESTS_FAKE_KUBE_APISERVER_HTTP_SERVER_H_
 
-// Minimal HTTP/1.1 server for tests: thread per connection, keep-alive,
-// Content-Length request bodies, chunked responses for watch streams.
-// Plain HTTP on 127.0.0.1 only; not hardened for untrusted peers.
+// The fake API server's HTTP: requests and replies over civetweb
+// (common/civetweb_server), with what a REST API needs beyond Tether's
+// probe server (common/http_server): every method, request bodies,
+// keep-alive, and chunked replies for watch streams. Plain HTTP on
+// 127.0.0.1; not hardened for untrusted peers.
 
-#include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/civetweb_server.h"
 
 namespace tether::fake_kube {
 
@@ -32,43 +34,39 @@ struct HttpRequest {
   }
 };
 
-// Writes one response on a connection. Either Send once, or StartChunked
-// followed by WriteChunk calls (false once the peer is gone) and EndChunked.
+/// Writes the reply to one request. Either Send once, or StartChunked
+/// followed by WriteChunk calls and EndChunked. Every call after a failed
+/// write (the client is gone) does nothing and returns false. Not
+/// thread-safe: one request's handler uses it.
 class ResponseWriter {
  public:
-  explicit ResponseWriter(int fd) : fd_(fd) {}
+  explicit ResponseWriter(mg_connection* connection)
+      : connection_(connection) {}
   void Send(int code, const std::string& content_type, const std::string& body,
             const std::map<std::string, std::string>& extra_headers = {});
   bool StartChunked(int code, const std::string& content_type);
   bool WriteChunk(const std::string& data);
   void EndChunked();
   bool ok() const { return ok_; }
-  // True once the client has closed its end (checked without blocking).
-  bool PeerClosed();
+  /// The status sent, for civetweb's access accounting.
+  int code() const { return code_; }
 
  private:
-  bool WriteAll(const std::string& data);
-  int fd_;
+  void Header(int code, const std::string& content_type,
+              const std::map<std::string, std::string>& extra_headers);
+  mg_connection* const connection_;
   bool ok_ = true;
+  int code_ = 500;
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, ResponseWriter&)>;
 
-class HttpServer {
- public:
-  explicit HttpServer(HttpHandler handler) : handler_(std::move(handler)) {}
-  // Binds 127.0.0.1:port (0 picks a free port); returns the bound port.
-  absl::StatusOr<int> Listen(int port);
-  // Accepts connections forever, one detached thread each.
-  void Serve();
-
- private:
-  void HandleConnection(int fd);
-  HttpHandler handler_;
-  int listen_fd_ = -1;
-};
-
-std::string PercentDecode(const std::string& s);
+/// Serves `handler` on 127.0.0.1:`port` (0 picks a free one; the server's
+/// port() says which). Each connection holds a worker thread while open,
+/// watches included, so there are many; idle keep-alive connections close
+/// after 10 s. UNAVAILABLE when it cannot bind.
+absl::StatusOr<std::unique_ptr<CivetwebServer>> ServeHttp(int port,
+                                                          HttpHandler handler);
 
 }  // namespace tether::fake_kube
 

@@ -1,6 +1,8 @@
 // fake_kube_apiserver: an in-memory stand-in for the Kubernetes API server,
 // for integration tests of Tether's Kubernetes backend. See README.md.
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -22,21 +24,23 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   tether::fake_kube::ApiServer api(
       static_cast<size_t>(absl::GetFlag(FLAGS_history_size)));
-  tether::fake_kube::HttpServer server(
-      [&api](const tether::fake_kube::HttpRequest& req,
-             tether::fake_kube::ResponseWriter& w) { api.Handle(req, w); });
-  absl::StatusOr<int> port = server.Listen(absl::GetFlag(FLAGS_port));
-  TETHER_CHECK(port.ok()) << port.status();
+  absl::StatusOr<std::unique_ptr<tether::CivetwebServer>> server =
+      tether::fake_kube::ServeHttp(
+          absl::GetFlag(FLAGS_port),
+          [&api](const tether::fake_kube::HttpRequest& req,
+                 tether::fake_kube::ResponseWriter& w) { api.Handle(req, w); });
+  TETHER_CHECK(server.ok()) << server.status();
+  const int port = (*server)->port();
   std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty()) {
     // Rename so a poller never reads a half-written file.
     std::string tmp = port_file + ".tmp";
-    std::ofstream(tmp) << *port << "\n";
+    std::ofstream(tmp) << port << "\n";
     TETHER_CHECK(std::rename(tmp.c_str(), port_file.c_str()) == 0)
         << "cannot write " << port_file;
   }
-  std::printf("listening on 127.0.0.1:%d\n", *port);
+  std::printf("listening on 127.0.0.1:%d\n", port);
   std::fflush(stdout);
-  server.Serve();
-  return 0;
+  // Serves on civetweb's threads until SIGTERM ends the process.
+  while (true) pause();
 }
