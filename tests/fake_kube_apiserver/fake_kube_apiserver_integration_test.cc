@@ -89,6 +89,21 @@ class FakeApiServerTest : public ::testing::Test {
     return r;
   }
 
+  // Creates pod `name` in namespace ns (scheduled, one container
+  // "tether") and sets its `status` (JSON).
+  void CreatePod(const std::string& name, const std::string& status) {
+    const std::string pods = "/api/v1/namespaces/ns/pods";
+    const json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}}},
+        {"spec",
+         {{"nodeName", "node-a"},
+          {"containers", {{{"name", "tether"}, {"image", "busybox"}}}}}}};
+    ASSERT_EQ(Do("POST", pods, pod.dump()).code, 201);
+    ASSERT_EQ(Do("PUT", "/_fake/status" + pods + "/" + name, status).code, 200);
+  }
+
   static json Deployment(const std::string& name, int replicas = 2) {
     return {
         {"apiVersion", "apps/v1"},
@@ -277,19 +292,9 @@ TEST_F(FakeApiServerTest, PodLogsAnswerAsTheApiServerAndKubeletDo) {
   Response r = Do("GET", pods + "/web-1/log");
   EXPECT_EQ(r.code, 404);
   EXPECT_EQ(r.Json()["message"], "pods \"web-1\" not found");
-  const json pod = {
-      {"apiVersion", "v1"},
-      {"kind", "Pod"},
-      {"metadata", {{"name", "web-1"}}},
-      {"spec",
-       {{"nodeName", "node-a"},
-        {"containers", {{{"name", "tether"}, {"image", "busybox"}}}}}}};
-  ASSERT_EQ(Do("POST", pods, pod.dump()).code, 201);
-  ASSERT_EQ(Do("PUT", "/_fake/status" + pods + "/web-1",
-               R"({"phase":"Pending","containerStatuses":[{"name":"tether",)"
-               R"("state":{"waiting":{"reason":"ContainerCreating"}}}]})")
-                .code,
-            200);
+  CreatePod("web-1",
+            R"({"phase":"Pending","containerStatuses":[{"name":"tether",)"
+            R"("state":{"waiting":{"reason":"ContainerCreating"}}}]})");
   r = Do("GET", pods + "/web-1/log?container=tether");
   EXPECT_EQ(r.code, 400);
   EXPECT_EQ(r.Json()["reason"], "BadRequest");
@@ -355,20 +360,9 @@ TEST_F(FakeApiServerTest, KubectlReadsPodLogs) {
     GTEST_SKIP() << kubectl.status().message();
   }
   ASSERT_TRUE(kubectl.ok()) << kubectl.status();
-  const std::string pods = "/api/v1/namespaces/ns/pods";
-  const json pod = {
-      {"apiVersion", "v1"},
-      {"kind", "Pod"},
-      {"metadata", {{"name", "web-1"}}},
-      {"spec",
-       {{"nodeName", "node-a"},
-        {"containers", {{{"name", "tether"}, {"image", "busybox"}}}}}}};
-  ASSERT_EQ(Do("POST", pods, pod.dump()).code, 201);
-  ASSERT_EQ(Do("PUT", "/_fake/status" + pods + "/web-1",
-               R"({"phase":"Running","containerStatuses":[{"name":"tether",)"
-               R"("state":{"running":{}}}]})")
-                .code,
-            200);
+  CreatePod("web-1",
+            R"({"phase":"Running","containerStatuses":[{"name":"tether",)"
+            R"("state":{"running":{}}}]})");
   ASSERT_TRUE(server_
                   ->SetPodLog("ns", "web-1", "tether",
                               "2024-05-01T10:00:00Z hello\n"
