@@ -8,10 +8,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace tether::testing {
+
+std::string FindKubectl() {
+  std::vector<std::string> dirs;
+  if (const char* path = getenv("PATH")) {
+    dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
+  }
+  for (const char* dir : {"/usr/local/bin", "/usr/bin"}) dirs.push_back(dir);
+  for (const std::string& dir : dirs) {
+    std::string candidate = absl::StrCat(dir, "/kubectl");
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
 
 int UnusedLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

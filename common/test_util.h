@@ -1,7 +1,8 @@
 #ifndef TETHER_COMMON_TEST_UTIL_H_
 #define TETHER_COMMON_TEST_UTIL_H_
 
-// Waiting on real process events in tests, without fixed sleeps.
+// Waiting on real process events in tests, without fixed sleeps, and
+// finding the real tools tests drive.
 
 #include <functional>
 #include <string>
@@ -18,6 +19,10 @@ bool WaitFor(const std::function<bool()>& condition,
 /// A loopback TCP port that was free a moment ago (bound, read back and
 /// released), for servers that cannot be told to pick port 0; 0 on error.
 int UnusedLoopbackPort();
+
+/// kubectl from PATH (Bazel's test PATH included) or where tools/setup and
+/// Google's packages put it; empty when it is not installed.
+std::string FindKubectl();
 
 /// Makes a FIFO at `path` (fails the test on error).
 void MakeFifo(const std::string& path);

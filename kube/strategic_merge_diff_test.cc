@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/runfiles.h"
+#include "common/test_util.h"
 #include "gtest/gtest.h"
 #include "kube/merge.h"
 #include "kube/patch_schema.h"
@@ -51,21 +51,6 @@ json LoadYaml(const fs::path& path) {
     return json();
   }
   return *object;
-}
-
-// kubectl from PATH (Bazel's test PATH included) or where the set-up
-// script and Google's packages put it.
-std::optional<std::string> FindKubectl() {
-  std::vector<std::string> dirs;
-  if (const char* path = getenv("PATH")) {
-    dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
-  }
-  for (const char* dir : {"/usr/local/bin", "/usr/bin"}) dirs.push_back(dir);
-  for (const std::string& dir : dirs) {
-    const std::string candidate = absl::StrCat(dir, "/kubectl");
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return std::nullopt;
 }
 
 struct KubectlResult {
@@ -119,8 +104,8 @@ TEST(StrategicMergeDiffTest, TetherMergesAsKubectlDoes) {
       FindDataFile("kube/testdata/strategic_merge/README.md");
   ASSERT_TRUE(readme.ok()) << readme.status();
   const fs::path root = fs::path(*readme).parent_path();
-  const std::optional<std::string> kubectl = FindKubectl();
-  if (!kubectl.has_value()) {
+  const std::string kubectl = testing::FindKubectl();
+  if (kubectl.empty()) {
     GTEST_SKIP() << "kubectl is not installed (tools/setup installs it); "
                     "the differential test needs it as the reference";
   }
@@ -139,7 +124,7 @@ TEST(StrategicMergeDiffTest, TetherMergesAsKubectlDoes) {
         MergeInto(tether, patch,
                   {MergeMode::kStrategicPatch, SchemaTypeOfObject(base), ""});
     const KubectlResult reference =
-        RunKubectl(*kubectl, base_path, dir / "patch.yaml");
+        RunKubectl(kubectl, base_path, dir / "patch.yaml");
     const bool different = fs::exists(dir / "difference.md");
     differences += different ? 1 : 0;
 

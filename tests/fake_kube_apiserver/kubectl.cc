@@ -8,28 +8,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "common/test_util.h"
 
 namespace tether::testing {
 namespace {
-
-// kubectl from PATH (Bazel's test PATH included) or where the set-up
-// script and Google's packages put it.
-std::string FindKubectl() {
-  std::vector<std::string> dirs;
-  if (const char* path = getenv("PATH")) {
-    dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
-  }
-  for (const char* dir : {"/usr/local/bin", "/usr/bin"}) dirs.push_back(dir);
-  for (const std::string& dir : dirs) {
-    std::string candidate = absl::StrCat(dir, "/kubectl");
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
 
 std::string ReadOrEmpty(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
