@@ -213,7 +213,7 @@ absl::Status WorkerPool::Load(const WorkerConfig& config) {
       RegisterGeneration(std::move(generation));
 
   std::vector<std::shared_ptr<WorkerProcess>> started;
-  const absl::Status status = StartWorkers(*next, spawn_ids, &started);
+  absl::Status status = StartWorkers(*next, spawn_ids, &started);
   if (!status.ok()) {
     LogLoadFailure(config, status);
     DiscardGeneration(next->id, next_key, std::move(started));

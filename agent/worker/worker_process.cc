@@ -431,7 +431,7 @@ void WorkerProcess::Dispatch(absl::string_view frame) {
     outstanding_.fetch_sub(1, std::memory_order_relaxed);
   }
   if (response.outcome_case() == WorkerResponse::kCancelled) {
-    Complete(std::move(pending),
+    Complete(pending,
              absl::CancelledError("the call was cancelled and stopped"));
     return;
   }
@@ -442,8 +442,7 @@ void WorkerProcess::Dispatch(absl::string_view frame) {
       options_.on_log(copy);
     }
   }
-  Complete(std::move(pending),
-           ToCallOutcome(std::move(*response.mutable_result())));
+  Complete(pending, ToCallOutcome(std::move(*response.mutable_result())));
 }
 
 void WorkerProcess::DispatchStreamed(WorkerResponse& response) {
@@ -469,7 +468,7 @@ void WorkerProcess::DispatchStreamed(WorkerResponse& response) {
   events->on_item(std::move(*response.mutable_item()));
 }
 
-void WorkerProcess::Complete(Pending pending,
+void WorkerProcess::Complete(const Pending& pending,
                              absl::StatusOr<CallResult> outcome) {
   if (pending.handle != nullptr) pending.handle->Detach();
   pending.done(std::move(outcome));
@@ -616,7 +615,7 @@ void WorkerProcess::FinishExit(const std::string& how) {
                         << " calls in flight";
   }
   for (auto& [id, call] : pending) {
-    Complete(std::move(call), absl::AbortedError(call_error));
+    Complete(call, absl::AbortedError(call_error));
   }
   if (options_.on_exit) options_.on_exit(exit_status);
 }
@@ -655,6 +654,7 @@ absl::Status WorkerProcess::TryInvoke(const InvokeRequest& request,
   }
   uint64_t id = 0;
   const std::shared_ptr<CallHandle> pending_handle = call.handle;
+  const uint32_t credit = call.stream_credit;
   {
     absl::MutexLock lock(&mu_);
     if (state_ != State::kServing) {
@@ -674,7 +674,6 @@ absl::Status WorkerProcess::TryInvoke(const InvokeRequest& request,
     }
     outstanding_.fetch_add(1, std::memory_order_relaxed);
   }
-  const uint32_t credit = call.stream_credit;
   // A WorkerRequest{id, invoke} built around the caller's message, so the
   // payload is copied once, straight into the frame.
   const size_t size =

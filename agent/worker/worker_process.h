@@ -229,7 +229,7 @@ class WorkerProcess final : private CallHandle::Target {
   // Takes a live log line or item of call `id`.
   void DispatchStreamed(tether::v1::WorkerResponse& response);
   // Completes call `id` with `outcome` and detaches its handle.
-  void Complete(Pending pending,
+  void Complete(const Pending& pending,
                 absl::StatusOr<tether::v1::CallResult> outcome);
   void Run();
   absl::Status SpawnChild();
