@@ -47,6 +47,8 @@ MODELS = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"):
         "V1ClusterRoleBinding",
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"):
+        "V1MutatingWebhookConfiguration",
 }
 
 _LIST = re.compile(r"^list\[(.*)\]$")
