@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "common/log.h"
+#include "common/runfiles.h"
 
 namespace tether {
 namespace {
@@ -50,6 +52,20 @@ absl::Status CheckAddress(const std::string& address) {
   return absl::OkStatus();
 }
 
+// Debian's civetweb needs this library to load OpenSSL 3 (the comment in
+// common/civetweb_openssl3.cc). Loading it again is a no-op; it is never
+// unloaded, as contexts may still use it.
+absl::Status LoadOpenSsl3Shim() {
+  const absl::StatusOr<std::string> path =
+      FindDataFile("common/libtether_civetweb_openssl3.so");
+  if (!path.ok()) return absl::UnavailableError(path.status().message());
+  if (dlopen(path->c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot load ", *path, ": ", dlerror()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CivetwebServer>> CivetwebServer::Create(
@@ -72,6 +88,9 @@ absl::StatusOr<std::unique_ptr<CivetwebServer>> CivetwebServer::Create(
   if (!options.handler) {
     return absl::InvalidArgumentError("HTTP server needs a handler");
   }
+  if (options.tls_setup) {
+    if (absl::Status loaded = LoadOpenSsl3Shim(); !loaded.ok()) return loaded;
+  }
   std::unique_ptr<CivetwebServer> server(
       new CivetwebServer(std::move(options)));
   if (absl::Status started = server->Start(); !started.ok()) return started;
@@ -88,19 +107,25 @@ absl::Status CivetwebServer::Start() {
   const bool keep_alive = options_.keep_alive > absl::ZeroDuration();
   const std::string keep_alive_ms =
       absl::StrCat(absl::ToInt64Milliseconds(options_.keep_alive));
+  const bool tls = static_cast<bool>(options_.tls_setup);
+  // civetweb's suffix "s": this port speaks TLS.
+  const std::string ports =
+      absl::StrCat(options_.listen_address, tls ? "s" : "");
   // No document_root: nothing but the handler below is ever served.
-  const char* config[] = {"listening_ports", options_.listen_address.c_str(),
-                          "num_threads", threads.c_str(), "request_timeout_ms",
-                          timeout_ms.c_str(), "enable_keep_alive",
-                          keep_alive ? "yes" : "no", "keep_alive_timeout_ms",
-                          keep_alive_ms.c_str(),
-                          // Replies go out in several writes (headers,
-                          // body, chunks): without this, Nagle's algorithm
-                          // and the client's delayed ACK hold the second
-                          // for 40 ms.
-                          "tcp_nodelay", "1", nullptr};
+  const char* config[] = {
+      "listening_ports", ports.c_str(), "num_threads", threads.c_str(),
+      "request_timeout_ms", timeout_ms.c_str(), "enable_keep_alive",
+      keep_alive ? "yes" : "no", "keep_alive_timeout_ms", keep_alive_ms.c_str(),
+      // Replies go out in several writes (headers,
+      // body, chunks): without this, Nagle's algorithm
+      // and the client's delayed ACK hold the second
+      // for 40 ms.
+      "tcp_nodelay", "1",
+      // 4: TLS 1.2 or later (unused without TLS).
+      "ssl_protocol_version", "4", nullptr};
   mg_callbacks callbacks = {};
   callbacks.log_message = &CivetwebServer::OnLog;
+  if (tls) callbacks.init_ssl = &CivetwebServer::OnInitSsl;
   mg_init_data init = {};
   init.callbacks = &callbacks;
   init.user_data = this;
@@ -153,6 +178,18 @@ CivetwebServer::~CivetwebServer() {
 int CivetwebServer::Dispatch(mg_connection* connection, void* server) {
   return static_cast<const CivetwebServer*>(server)->options_.handler(
       connection);
+}
+
+int CivetwebServer::OnInitSsl(void* ssl_context, void* server) {
+  auto* self = static_cast<CivetwebServer*>(server);
+  const absl::Status status =
+      self->options_.tls_setup(static_cast<ssl_ctx_st*>(ssl_context));
+  if (status.ok()) return 1;  // Set up: civetweb loads no certificate.
+  absl::MutexLock lock(&self->mu_);
+  if (self->start_error_.empty()) {
+    self->start_error_ = std::string(status.message());
+  }
+  return -1;
 }
 
 int CivetwebServer::OnLog(const mg_connection* connection,

@@ -12,6 +12,8 @@
 // civetweb's C types, so users of this header do not include civetweb.h.
 struct mg_connection;
 struct mg_context;
+// OpenSSL's SSL_CTX, so users of this header do not include openssl/ssl.h.
+struct ssl_ctx_st;
 
 namespace tether {
 
@@ -31,6 +33,13 @@ class CivetwebServer final {
   /// the HTTP status it sent (civetweb's "handled" value, 1..999).
   using Handler = std::function<int(mg_connection* connection)>;
 
+  /// Gives the SSL_CTX civetweb made for the listener (TLS 1.2 or later)
+  /// its certificate; called once, while Create starts the server. An error
+  /// fails Create. Needs the data file
+  /// common/libtether_civetweb_openssl3.so (Debian's civetweb is built for
+  /// OpenSSL 1.1; common/civetweb_openssl3.cc).
+  using TlsSetup = std::function<absl::Status(ssl_ctx_st* context)>;
+
   struct Options {
     /// IPv4 host:port ("0.0.0.0:8081", "127.0.0.1:0"); port 0 picks a free
     /// one. Required. (Debian's civetweb has no IPv6.)
@@ -46,11 +55,15 @@ class CivetwebServer final {
     absl::Duration keep_alive = absl::ZeroDuration();
     /// Required.
     Handler handler;
+    /// When set, the listener speaks HTTPS only, with what this installs;
+    /// otherwise plain HTTP.
+    TlsSetup tls_setup;
   };
 
   /// Binds and starts serving. INVALID_ARGUMENT for a malformed or IPv6
   /// address, a bad thread count or timeout, or no handler; UNAVAILABLE
-  /// "cannot listen on ADDRESS: why" when it cannot bind.
+  /// "cannot listen on ADDRESS: why" when it cannot bind or `tls_setup`
+  /// fails (its message is the why).
   static absl::StatusOr<std::unique_ptr<CivetwebServer>> Create(
       Options options);
 
@@ -70,6 +83,8 @@ class CivetwebServer final {
   static int Dispatch(mg_connection* connection, void* server);
   // civetweb's log callback: startup errors are kept for Start's status.
   static int OnLog(const mg_connection* connection, const char* message);
+  // civetweb's init_ssl callback: runs options_.tls_setup.
+  static int OnInitSsl(void* ssl_context, void* server);
 
   const Options options_;
   mg_context* context_ = nullptr;

@@ -9,10 +9,8 @@
 #include "common/status_macros.h"
 
 namespace tether {
-namespace {
-
-void Send(mg_connection* connection, const HttpResponse& response,
-          bool head_only, bool method_not_allowed) {
+int SendHttpResponse(mg_connection* connection, const HttpResponse& response,
+                     bool head_only) {
   mg_response_header_start(connection, response.status);
   mg_response_header_add(connection, "Content-Type",
                          response.content_type.c_str(), -1);
@@ -20,16 +18,39 @@ void Send(mg_connection* connection, const HttpResponse& response,
   mg_response_header_add(connection, "Content-Length", length.c_str(), -1);
   // Probes and scrapes want the state now, never a cached one.
   mg_response_header_add(connection, "Cache-Control", "no-store", -1);
-  if (method_not_allowed) {
-    mg_response_header_add(connection, "Allow", "GET, HEAD", -1);
+  if (!response.allow.empty()) {
+    mg_response_header_add(connection, "Allow", response.allow.c_str(), -1);
   }
   mg_response_header_send(connection);
   if (!head_only && !response.body.empty()) {
     mg_write(connection, response.body.data(), response.body.size());
   }
+  return response.status;
 }
 
-}  // namespace
+absl::StatusOr<std::string> ReadHttpRequestBody(mg_connection* connection,
+                                                size_t max_bytes) {
+  const auto too_large = [max_bytes] {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request body larger than ", max_bytes, " bytes"));
+  };
+  const long long declared = mg_get_request_info(connection)->content_length;
+  if (declared > 0 && static_cast<unsigned long long>(declared) > max_bytes) {
+    return too_large();
+  }
+  std::string body;
+  char buffer[16384];
+  int n;
+  // mg_read also reads chunked bodies (content_length -1).
+  while ((n = mg_read(connection, buffer, sizeof(buffer))) > 0) {
+    body.append(buffer, static_cast<size_t>(n));
+    if (body.size() > max_bytes) return too_large();
+  }
+  if (n < 0) {
+    return absl::UnavailableError("the client did not send its request body");
+  }
+  return body;
+}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
     Options options) {
@@ -64,9 +85,8 @@ int HttpServer::Dispatch(mg_connection* connection) const {
   const absl::string_view method = request->request_method;
   const bool head_only = method == "HEAD";
   if (method != "GET" && !head_only) {
-    Send(connection, {405, "text/plain; charset=utf-8", "use GET or HEAD\n"},
-         /*head_only=*/false, /*method_not_allowed=*/true);
-    return 405;
+    return SendHttpResponse(connection, {405, "text/plain; charset=utf-8",
+                                         "use GET or HEAD\n", "GET, HEAD"});
   }
   const auto route =
       routes_.find(request->local_uri != nullptr ? request->local_uri : "");
@@ -74,8 +94,7 @@ int HttpServer::Dispatch(mg_connection* connection) const {
       route == routes_.end()
           ? HttpResponse{404, "text/plain; charset=utf-8", "not found\n"}
           : route->second();
-  Send(connection, response, head_only, /*method_not_allowed=*/false);
-  return response.status;
+  return SendHttpResponse(connection, response, head_only);
 }
 
 }  // namespace tether

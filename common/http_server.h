@@ -18,7 +18,23 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  /// For a 405: the methods the path takes (the `Allow` header).
+  std::string allow;
 };
+
+/// Writes `response` on `connection`: its status, Content-Type,
+/// Content-Length, `Cache-Control: no-store`, `Allow` when set, and the body
+/// unless `head_only`. Returns `response.status` (civetweb's "handled").
+/// For handlers of a common/civetweb_server.
+int SendHttpResponse(mg_connection* connection, const HttpResponse& response,
+                     bool head_only = false);
+
+/// Reads the request body on `connection` (Content-Length or chunked).
+/// RESOURCE_EXHAUSTED once it exceeds `max_bytes` (answer 413 and close
+/// the connection: the rest is unread); UNAVAILABLE when the client fails
+/// to send it.
+absl::StatusOr<std::string> ReadHttpRequestBody(mg_connection* connection,
+                                                size_t max_bytes);
 
 /// The one way Tether serves plain HTTP (probes, /metrics): a
 /// common/civetweb_server with a few worker threads and a request timeout,

@@ -3,7 +3,7 @@
 
 // The admission.k8s.io/v1 AdmissionReview exchange of tether-injector: a
 // review of a Pod CREATE in, the review with its response out. The HTTPS
-// server around it is not built yet (sidecar/README.md).
+// server around it is sidecar/webhook_server.h.
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

@@ -9,13 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/http_server.h"
 
 namespace tether::fake_kube {
 namespace {
 
 // The API server's own limit on a request body (3 MiB); larger ones get
 // its 413.
-constexpr long long kMaxBody = 3 << 20;
+constexpr size_t kMaxBody = 3 << 20;
 
 // Worker threads: one per open connection, and a watch holds its
 // connection until it ends.
@@ -31,8 +32,9 @@ std::string UrlDecode(absl::string_view text) {
   return out;
 }
 
-// The request as HttpRequest; false when its body is too large.
-bool ReadRequest(mg_connection* connection, HttpRequest* request) {
+// The request as HttpRequest; RESOURCE_EXHAUSTED when its body is too
+// large.
+absl::Status ReadRequest(mg_connection* connection, HttpRequest* request) {
   const mg_request_info* info = mg_get_request_info(connection);
   request->method = info->request_method;
   // local_uri_raw: decoded but not "cleaned" of dot segments, which no
@@ -50,15 +52,10 @@ bool ReadRequest(mg_connection* connection, HttpRequest* request) {
     request->headers[absl::AsciiStrToLower(info->http_headers[i].name)] =
         info->http_headers[i].value;
   }
-  if (info->content_length > kMaxBody) return false;
-  // mg_read also reads chunked request bodies (content_length -1).
-  char buffer[16384];
-  int n;
-  while ((n = mg_read(connection, buffer, sizeof(buffer))) > 0) {
-    request->body.append(buffer, static_cast<size_t>(n));
-    if (static_cast<long long>(request->body.size()) > kMaxBody) return false;
-  }
-  return true;
+  absl::StatusOr<std::string> body = ReadHttpRequestBody(connection, kMaxBody);
+  if (!body.ok()) return body.status();
+  request->body = *std::move(body);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -115,10 +112,12 @@ absl::StatusOr<std::unique_ptr<CivetwebServer>> ServeHttp(int port,
   options.handler = [handler = std::move(handler)](mg_connection* connection) {
     HttpRequest request;
     ResponseWriter writer(connection);
-    if (!ReadRequest(connection, &request)) {
+    if (const absl::Status read = ReadRequest(connection, &request);
+        !read.ok()) {
       // The rest of the body is never read, so the connection cannot go on.
       mg_disable_connection_keep_alive(connection);
-      writer.Send(413, "text/plain", "request entity too large\n");
+      writer.Send(absl::IsResourceExhausted(read) ? 413 : 400, "text/plain",
+                  absl::StrCat(read.message(), "\n"));
     } else {
       handler(request, writer);
     }

@@ -1,0 +1,63 @@
+#ifndef TETHER_SIDECAR_INJECTOR_METRICS_H_
+#define TETHER_SIDECAR_INJECTOR_METRICS_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "common/clock.h"
+
+namespace prometheus {
+class Counter;
+class Histogram;
+class Registry;
+}  // namespace prometheus
+
+namespace tether::sidecar {
+
+/// How an admission review ended.
+enum class ReviewOutcome {
+  kInjected,  // Allowed with a patch.
+  kSkipped,   // Allowed unchanged.
+  kDenied,    // allowed: false.
+  kError,     // No review: a bad or too large request (4xx).
+};
+
+/// tether-injector's Prometheus metrics, served at its HTTP `/metrics`:
+///
+///   tether_injector_reviews_total{outcome}      "injected", "skipped",
+///                                               "denied", "error"
+///   tether_injector_review_duration_seconds     from the request's arrival
+///                                               to the reply
+///
+/// Thread-safe.
+class InjectorMetrics final {
+ public:
+  /// `clock` times reviews; it must outlive this.
+  explicit InjectorMetrics(Clock* clock = Clock::Real());
+  ~InjectorMetrics();
+
+  InjectorMetrics(const InjectorMetrics&) = delete;
+  InjectorMetrics& operator=(const InjectorMetrics&) = delete;
+
+  /// A review request arrived; pass the result to ReviewEnded.
+  absl::Time ReviewStarted() const { return clock_->Now(); }
+  /// The review begun at `started` ended with `outcome`.
+  void ReviewEnded(absl::Time started, ReviewOutcome outcome);
+
+  /// What `/metrics` serves.
+  const prometheus::Registry& registry() const { return *registry_; }
+
+ private:
+  Clock* const clock_;
+  const std::unique_ptr<prometheus::Registry> registry_;
+  // Owned by registry_; set once in the constructor.
+  prometheus::Counter* injected_;
+  prometheus::Counter* skipped_;
+  prometheus::Counter* denied_;
+  prometheus::Counter* error_;
+  prometheus::Histogram* duration_;
+};
+
+}  // namespace tether::sidecar
+
+#endif  // TETHER_SIDECAR_INJECTOR_METRICS_H_
