@@ -1,8 +1,5 @@
 #include "kube/render.h"
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -10,9 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
-#include "common/runfiles.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "kube/manifest_validator.h"
 #include "servicespec/yaml_proto.h"
 
 namespace tether::kube {
@@ -571,29 +568,6 @@ TEST(RenderServiceTest, Errors) {
 
 // ---- Schema check with the Kubernetes Python client ------------------------
 
-struct ToolRun {
-  int exit_code;
-  std::string output;
-};
-
-ToolRun Validate(const std::vector<std::string>& files) {
-  absl::StatusOr<std::string> script =
-      FindDataFile("kube/validate_manifests.py");
-  EXPECT_TRUE(script.ok()) << script.status();
-  std::string command = absl::StrCat("/usr/bin/python3 ", *script);
-  for (const std::string& file : files) absl::StrAppend(&command, " ", file);
-  absl::StrAppend(&command, " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string output;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0)
-    output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 std::string TempDir() {
   const char* dir = getenv("TEST_TMPDIR");
   return dir != nullptr ? dir : "/tmp";
@@ -622,7 +596,7 @@ TEST(RenderServiceSchemaTest, RenderedManifestsMatchTheKubernetesModels) {
     files.insert(files.end(), more.begin(), more.end());
   }
   ASSERT_EQ(files.size(), 2u + 4u + 4u + 3u);
-  const ToolRun run = Validate(files);
+  const ValidatorRun run = ValidateManifests(files);
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_TRUE(absl::StrContains(run.output, "13 passed, 0 failed"))
       << run.output;
@@ -657,7 +631,7 @@ TEST(RenderServiceSchemaTest, ValidatorRejectsUnknownFieldsAndWrongTypes) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::string path = absl::StrCat(TempDir(), "/bad-", i, ".json");
     ASSERT_TRUE(WriteFileAtomically(path, cases[i].first.dump()).ok());
-    const ToolRun run = Validate({path});
+    const ValidatorRun run = ValidateManifests({path});
     EXPECT_EQ(run.exit_code, 1) << run.output;
     EXPECT_TRUE(absl::StrContains(run.output, cases[i].second))
         << run.output << "\nwant: " << cases[i].second;
@@ -706,7 +680,7 @@ callable: {module: train, name: main}
   EXPECT_EQ(EnvVar(Container(set), "MASTER_PORT")["value"], "23456");
   EXPECT_EQ(pod_spec["nodeSelector"]["accelerator"], "nvidia-a100");
   const std::vector<std::string> files = WriteAll("yaml", *objects);
-  const ToolRun run = Validate(files);
+  const ValidatorRun run = ValidateManifests(files);
   EXPECT_EQ(run.exit_code, 0) << run.output;
 }
 

@@ -4,7 +4,6 @@
 // again.
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +17,7 @@
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "gtest/gtest.h"
+#include "kube/manifest_validator.h"
 #include "nlohmann/json.hpp"
 #include "sidecar/admission.h"
 #include "sidecar/injector.h"
@@ -55,24 +55,6 @@ void Golden(const std::string& dir, const std::string& name,
   absl::StatusOr<std::string> expected = ReadFile(absl::StrCat(dir, "/", name));
   ASSERT_TRUE(expected.ok()) << expected.status();
   EXPECT_EQ(actual, *expected) << dir << "/" << name;
-}
-
-int Validate(const std::vector<std::string>& files, std::string* output) {
-  absl::StatusOr<std::string> script =
-      FindDataFile("kube/validate_manifests.py");
-  EXPECT_TRUE(script.ok()) << script.status();
-  std::string command = absl::StrCat("/usr/bin/python3 ", *script);
-  for (const std::string& file : files) absl::StrAppend(&command, " ", file);
-  absl::StrAppend(&command, " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    output->append(buffer, n);
-  }
-  const int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 TEST(AdmissionGoldenTest, EveryCase) {
@@ -153,11 +135,12 @@ TEST(AdmissionGoldenTest, EveryCase) {
   }
   EXPECT_GE(run, 12);
   ASSERT_FALSE(patched_files.empty());
-  std::string output;
-  EXPECT_EQ(Validate(patched_files, &output), 0) << output;
+  const kube::ValidatorRun validated = kube::ValidateManifests(patched_files);
+  EXPECT_EQ(validated.exit_code, 0) << validated.output;
   EXPECT_TRUE(absl::StrContains(
-      output, absl::StrCat(patched_files.size(), " passed, 0 failed")))
-      << output;
+      validated.output,
+      absl::StrCat(patched_files.size(), " passed, 0 failed")))
+      << validated.output;
 }
 
 }  // namespace
