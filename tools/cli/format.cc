@@ -350,7 +350,8 @@ std::string FormatServiceStatus(const ServiceStatus& status, absl::Time now) {
   }
   if (status.replicas_size() > 0) {
     std::vector<std::vector<std::string>> rows = {
-        {"REPLICA", "PHASE", "REVISION", "RESTARTS", "ADDRESS", "MESSAGE"}};
+        {"REPLICA", "PHASE", "REVISION", "PYTHON", "RESTARTS", "ADDRESS",
+         "MESSAGE"}};
     for (const ReplicaStatus& replica : status.replicas()) {
       // Only the first line of a replica's message fits in a table.
       std::string message(
@@ -358,6 +359,8 @@ std::string FormatServiceStatus(const ServiceStatus& status, absl::Time now) {
       rows.push_back(
           {replica.name(), ReplicaPhaseName(replica.phase()),
            replica.revision().empty() ? "-" : ShortRevision(replica.revision()),
+           // Pickled calls need the caller's major.minor.
+           replica.python_version().empty() ? "-" : replica.python_version(),
            absl::StrCat(replica.restarts()),
            replica.address().empty() ? "-" : replica.address(), message});
     }

@@ -145,6 +145,7 @@ TEST(FormatTest, ServiceStatus) {
       phase: PHASE_READY
       revision: "abc123def4567890"
       address: "127.0.0.1:4000"
+      python_version: "3.11.2"
     }
     replicas {
       name: "hello-1"
@@ -170,11 +171,12 @@ TEST(FormatTest, ServiceStatus) {
             "Created:    2024-01-02 03:03:05 UTC (60s ago)\n"
             "Updated:    2024-01-02 03:04:00 UTC (5s ago)\n"
             "\n"
-            "REPLICA   PHASE   REVISION       RESTARTS   ADDRESS          "
-            "MESSAGE\n"
-            "hello-0   Ready   abc123def456   0          127.0.0.1:4000\n"
-            "hello-1   Lost    -              2          -                "
-            "exited with status 1\n");
+            "REPLICA   PHASE   REVISION       PYTHON   RESTARTS   ADDRESS   "
+            "       MESSAGE\n"
+            "hello-0   Ready   abc123def456   3.11.2   0          "
+            "127.0.0.1:4000\n"
+            "hello-1   Lost    -              -        2          -         "
+            "       exited with status 1\n");
   // The token is a credential: not shown.
   EXPECT_EQ(FormatServiceStatus(status, kNow).find("secret"),
             std::string::npos);
