@@ -29,8 +29,9 @@ std::string OutcomeLabel(absl::StatusCode code) {
 
 const std::vector<double>& DurationBuckets() {
   static const auto* const kBuckets = new std::vector<double>{
-      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-      1,     2.5,    5,     10,   30,    60,   120, 300,  600};
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
+      5,      10,      30,     60,    120,    300,   600};
   return *kBuckets;
 }
 
