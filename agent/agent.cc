@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "agent/activity.h"
+#include "agent/activity_proxy.h"
 #include "agent/agent_metrics.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
@@ -150,6 +151,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
     agent->invoke_address_ =
         absl::StrCat(opts.advertise_host, ":", agent->server_->port());
   }
+  if (opts.sidecar.has_value()) RETURN_IF_ERROR(agent->StartSidecar());
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(MaxMessageBytes(opts.max_payload_bytes));
@@ -176,12 +178,43 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
 Agent::~Agent() {
   // First: its threads call Ready() and read metrics_.
   http_server_.reset();
+  // While the loader thread lives: the app's parent-death signal would
+  // otherwise stop it before SidecarApp knows it is stopping.
+  proxy_.reset();
+  sidecar_.reset();
   Shutdown();
   if (loader_.joinable()) loader_.join();
   // Null when Create failed before the server started.
   if (server_ != nullptr) {
     server_->Shutdown(absl::Milliseconds(500));
   }
+}
+
+absl::Status Agent::StartSidecar() {
+  SidecarApp::Options sidecar = *options_.sidecar;
+  sidecar.workdir = options_.workdir;
+  sidecar.on_app_exit = [this](const ProcessExit& exit) {
+    Stop(absl::UnavailableError(
+        absl::StrCat("the app exited with ", exit.ToString())));
+  };
+  ASSIGN_OR_RETURN(sidecar_, SidecarApp::Create(std::move(sidecar)));
+  invoke_service_->RefuseCalls(absl::StrCat(
+      "service ", options_.service,
+      " runs its own server (sidecar mode): call the server at its app "
+      "address (tether status ",
+      options_.service, ")"));
+  if (options_.proxy_listen_address.empty()) return absl::OkStatus();
+  ActivityProxy::Options proxy;
+  proxy.listen_address = options_.proxy_listen_address;
+  proxy.upstream_port = options_.sidecar->app_port;
+  proxy.activity = activity_.get();
+  ASSIGN_OR_RETURN(proxy_, ActivityProxy::Create(std::move(proxy)));
+  const std::string& listen = options_.proxy_listen_address;
+  app_address_ = absl::StrCat(options_.advertise_host.empty()
+                                  ? listen.substr(0, listen.rfind(':'))
+                                  : options_.advertise_host,
+                              ":", proxy_->port());
+  return absl::OkStatus();
 }
 
 int Agent::health_port() const {
@@ -197,9 +230,13 @@ void Agent::Decorate(grpc::ClientContext& context) const {
   context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
 }
 
-void Agent::Shutdown() {
+void Agent::Shutdown() { Stop(absl::OkStatus()); }
+
+void Agent::Stop(absl::Status why) {
   absl::MutexLock lock(&mu_);
+  if (shutdown_) return;
   shutdown_ = true;
+  stop_reason_ = std::move(why);
   if (attach_context_ != nullptr) attach_context_->TryCancel();
 }
 
@@ -220,9 +257,10 @@ absl::Status Agent::Run() {
     hello.mutable_hello()->set_service(options_.service);
     hello.mutable_hello()->set_replica(options_.replica);
     hello.mutable_hello()->set_invoke_address(invoke_address_);
+    hello.mutable_hello()->set_app_address(app_address_);
     {
       absl::MutexLock lock(&mu_);
-      if (shutdown_) return absl::OkStatus();
+      if (shutdown_) return stop_reason_;
       if (serving_.has_value()) {
         hello.mutable_hello()->set_serving_revision(serving_->revision());
       }
@@ -248,7 +286,7 @@ absl::Status Agent::Run() {
     const grpc::Status status = stream->Finish();
     {
       absl::MutexLock lock(&mu_);
-      if (shutdown_) return absl::OkStatus();
+      if (shutdown_) return stop_reason_;
     }
     if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
         status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
@@ -364,12 +402,16 @@ void Agent::Load(const LoadRevision& load) {
 
 absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   const tether::v1::ServiceSpec& spec = load.spec();
-  RETURN_IF_ERROR(pool_->Load(ConfigFor(spec, dir)));
-  std::vector<tether::v1::Codec> codecs;
-  for (int codec : spec.compute().allowed_serialization()) {
-    codecs.push_back(static_cast<tether::v1::Codec>(codec));
+  if (sidecar_ != nullptr) {
+    RETURN_IF_ERROR(sidecar_->Publish(load.revision()));
+  } else {
+    RETURN_IF_ERROR(pool_->Load(ConfigFor(spec, dir)));
+    std::vector<tether::v1::Codec> codecs;
+    for (int codec : spec.compute().allowed_serialization()) {
+      codecs.push_back(static_cast<tether::v1::Codec>(codec));
+    }
+    invoke_service_->SetAllowedCodecs(std::move(codecs));
   }
-  invoke_service_->SetAllowedCodecs(std::move(codecs));
   {
     absl::MutexLock lock(&mu_);
     serving_ = load;
@@ -386,6 +428,10 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   }
   // Revisions no worker runs any more only take disk.
   absl::flat_hash_set<std::string> in_use = {load.revision()};
+  // The server's working directory.
+  if (sidecar_ != nullptr && !sidecar_->app_revision().empty()) {
+    in_use.insert(sidecar_->app_revision());
+  }
   for (const std::string& revision_dir : pool_->RevisionDirsInUse()) {
     in_use.insert(revision_dir.substr(revision_dir.rfind('/') + 1));
   }

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "agent/log_book.h"
 #include "agent/otlp_exporter.h"
+#include "agent/sidecar_app.h"
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "tether/v1/agent.grpc.pb.h"
@@ -25,6 +26,7 @@ class HttpServer;
 namespace tether::agent {
 
 class ActivityCounters;
+class ActivityProxy;
 class AgentMetrics;
 class InvokeService;
 class WorkerPool;
@@ -45,6 +47,13 @@ class WorkerPool;
 /// the same workdir loads that revision again before it attaches (so a
 /// crashed agent comes back serving its last good revision, even if it
 /// died half-way through applying a newer one).
+///
+/// Sidecar mode (`sidecar` set, ServiceSpec.app): revisions go to the
+/// team's own server (SidecarApp) instead of workers, calls are
+/// FAILED_PRECONDITION, and with `proxy_listen_address` the server's
+/// connections are counted as activity (ActivityProxy); the proxy's address
+/// goes to tetherd in the hello. The agent stops with an error when the
+/// server it runs exits.
 ///
 /// Ready (for traffic, see Ready) once workers serve a revision; with
 /// `health_listen_address` set it answers Kubernetes probes and Prometheus
@@ -91,13 +100,20 @@ class Agent final {
     /// (every worker's output, in calls and outside; oldest dropped first).
     LogBook::Options log_book = {/*max_lines=*/10000,
                                  /*max_bytes=*/4 << 20};
+    /// Sidecar mode; the agent sets `workdir` and `on_app_exit`.
+    std::optional<SidecarApp::Options> sidecar;
+    /// Sidecar mode: where the proxy to the server (on 127.0.0.1:
+    /// sidecar->app_port) listens, IPv4 host:port, port 0 picks one;
+    /// advertised like `listen_address`. Empty: no proxy.
+    std::string proxy_listen_address;
   };
 
   static absl::StatusOr<std::unique_ptr<Agent>> Create(Options options);
   ~Agent();
 
   /// Holds the Attach stream until Shutdown (OK) or until tetherd rejects
-  /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED).
+  /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED),
+  /// or the server it runs in sidecar mode exits (UNAVAILABLE).
   /// Attaches only once the revision recorded in the workdir (if any) is
   /// serving again, so the hello names it.
   absl::Status Run();
@@ -105,6 +121,8 @@ class Agent final {
   void Shutdown();
 
   const std::string& invoke_address() const { return invoke_address_; }
+  /// Sidecar mode: the proxy's address; empty without one.
+  const std::string& app_address() const { return app_address_; }
   /// The HTTP endpoint's port; 0 without one.
   int health_port() const;
 
@@ -126,6 +144,10 @@ class Agent final {
               tether::v1::RevisionState::State state,
               const std::string& error = "");
   void Decorate(grpc::ClientContext& context) const;
+  // Makes Run return `why`.
+  void Stop(absl::Status why);
+  // Sidecar mode's parts of Create.
+  absl::Status StartSidecar();
 
   const Options options_;
   // Before the services that count calls, so it outlives them; the
@@ -133,12 +155,16 @@ class Agent final {
   std::unique_ptr<ActivityCounters> activity_;
   std::unique_ptr<OtlpExporter> exporter_;
   std::string invoke_address_;
+  std::string app_address_;
   std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
   std::unique_ptr<AgentMetrics> metrics_;
   // Before the pool, whose reading threads append to it.
   std::unique_ptr<LogBook> log_book_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InvokeService> invoke_service_;
+  // Sidecar mode only; the proxy also only with proxy_listen_address.
+  std::unique_ptr<SidecarApp> sidecar_;
+  std::unique_ptr<ActivityProxy> proxy_;
   std::unique_ptr<GrpcServer> server_;
   // Null without --health_listen. Its threads read serving_any_ and
   // metrics_.
@@ -146,6 +172,8 @@ class Agent final {
 
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // What Run returns after a Stop.
+  absl::Status stop_reason_ ABSL_GUARDED_BY(mu_);
   // The live Attach stream, for reports and for cancelling on shutdown.
   grpc::ClientContext* attach_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   grpc::ClientReaderWriter<tether::v1::AgentMessage, tether::v1::AgentCommand>*

@@ -309,6 +309,11 @@ void InvokeService::SetAllowedCodecs(std::vector<tether::v1::Codec> codecs) {
   allowed_codecs_ = std::move(codecs);
 }
 
+void InvokeService::RefuseCalls(std::string why) {
+  absl::MutexLock lock(&mu_);
+  refused_ = std::move(why);
+}
+
 grpc::Status InvokeService::CheckToken(
     grpc::CallbackServerContext* context) const {
   const auto& metadata = context->client_metadata();
@@ -329,6 +334,9 @@ grpc::Status InvokeService::Check(grpc::CallbackServerContext* context,
   bool allowed = false;
   {
     absl::MutexLock lock(&mu_);
+    if (!refused_.empty()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, refused_);
+    }
     allowed = servicespec::CodecAllowed(allowed_codecs_, codec);
   }
   if (!allowed) {

@@ -53,6 +53,9 @@ class InvokeService final : public tether::v1::Agent::CallbackService {
 
   /// Codecs callers may use from now on (from the loaded spec).
   void SetAllowedCodecs(std::vector<tether::v1::Codec> codecs);
+  /// Calls are FAILED_PRECONDITION with `why` from now on (sidecar mode:
+  /// the team's server takes the calls, not workers).
+  void RefuseCalls(std::string why);
 
   grpc::ServerUnaryReactor* Invoke(
       grpc::CallbackServerContext* context,
@@ -85,6 +88,8 @@ class InvokeService final : public tether::v1::Agent::CallbackService {
   LogBook* const log_book_;
   absl::Mutex mu_;
   std::vector<tether::v1::Codec> allowed_codecs_ ABSL_GUARDED_BY(mu_);
+  // Set by RefuseCalls.
+  std::string refused_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tether::agent

@@ -4,18 +4,30 @@
 //       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT] \
 //       [--health_listen=HOST:PORT]
 //
+// Sidecar mode (ServiceSpec.app; agent/sidecar_app.h):
+//
+//   tether-agent ... --sidecar [--reload_command='["cmd","arg"]'] \
+//       [--app_command='["server","arg"]' --app_port=8000] \
+//       [--proxy_listen=HOST:PORT]
+//
 // The token comes from the environment so it does not show in `ps`.
 
+#include <algorithm>
 #include <cstdlib>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "agent/agent.h"
 #include "agent/otlp_env.h"
 #include "common/log.h"
 #include "common/runfiles.h"
 #include "common/serving_process.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, gateway, "", "tetherd's address, host:port");
 ABSL_FLAG(std::string, service, "", "the service this replica belongs to");
@@ -30,6 +42,61 @@ ABSL_FLAG(std::string, health_listen, "",
           "where to serve HTTP /healthz and /readyz for Kubernetes probes, "
           "host:port; empty: off");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20, "largest call payload");
+ABSL_FLAG(bool, sidecar, false,
+          "sidecar mode: serve revisions to the team's own server (it reads "
+          "them at <workdir>/current) instead of running workers");
+ABSL_FLAG(std::string, reload_command, "",
+          "sidecar mode: run after each change of code, a JSON list of "
+          "strings (exec form); empty: none");
+ABSL_FLAG(std::string, app_command, "",
+          "sidecar mode: the server to start once the first revision is "
+          "synced, a JSON list of strings; empty: it runs elsewhere");
+ABSL_FLAG(int, app_port, 0,
+          "sidecar mode: the server's port on 127.0.0.1 (its PORT)");
+ABSL_FLAG(std::string, proxy_listen, "",
+          "sidecar mode: where to proxy the server, counting its "
+          "connections as activity, host:port; empty: no proxy");
+
+namespace {
+
+// A command flag: a JSON list of strings; empty text is no command.
+absl::StatusOr<std::vector<std::string>> ParseCommand(const char* flag,
+                                                      const std::string& text) {
+  if (text.empty()) return std::vector<std::string>();
+  const nlohmann::json command = nlohmann::json::parse(text, nullptr, false);
+  if (!command.is_array() || command.empty() ||
+      !std::all_of(command.begin(), command.end(),
+                   [](const nlohmann::json& arg) { return arg.is_string(); })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag,
+                     " must be a non-empty JSON list of strings, "
+                     "like [\"sh\", \"-c\", \"kill -HUP 1\"]; got ",
+                     text));
+  }
+  return command.get<std::vector<std::string>>();
+}
+
+// The sidecar-mode flags, when --sidecar is set.
+absl::Status SetSidecarOptions(tether::agent::Agent::Options& options) {
+  if (!absl::GetFlag(FLAGS_sidecar)) return absl::OkStatus();
+  tether::agent::SidecarApp::Options& sidecar = options.sidecar.emplace();
+  ASSIGN_OR_RETURN(
+      sidecar.reload_command,
+      ParseCommand("reload_command", absl::GetFlag(FLAGS_reload_command)));
+  ASSIGN_OR_RETURN(
+      sidecar.app_command,
+      ParseCommand("app_command", absl::GetFlag(FLAGS_app_command)));
+  sidecar.app_port = absl::GetFlag(FLAGS_app_port);
+  options.proxy_listen_address = absl::GetFlag(FLAGS_proxy_listen);
+  if ((!sidecar.app_command.empty() || !options.proxy_listen_address.empty()) &&
+      sidecar.app_port == 0) {
+    return absl::InvalidArgumentError(
+        "--app_command and --proxy_listen need --app_port");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   tether::ExportRunfilesDir();
@@ -48,6 +115,10 @@ int main(int argc, char** argv) {
   options.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   if (const char* token = getenv("TETHER_SERVICE_TOKEN")) options.token = token;
+  if (absl::Status sidecar = SetSidecarOptions(options); !sidecar.ok()) {
+    TETHER_LOG(ERROR) << "cannot start agent: " << sidecar;
+    return 2;
+  }
   // Activity reports: to tetherd unless the OTEL_* variables say otherwise.
   tether::agent::OtlpEnvDefaults otlp_defaults;
   otlp_defaults.endpoint = options.gateway_address;
@@ -69,6 +140,9 @@ int main(int argc, char** argv) {
   TETHER_LOG(INFO) << options.replica << " serving Invoke at "
                    << (*agent)->invoke_address() << ", attaching to "
                    << options.gateway_address;
+  if (!(*agent)->app_address().empty()) {
+    TETHER_LOG(INFO) << "proxying the app at " << (*agent)->app_address();
+  }
   if ((*agent)->health_port() != 0) {
     TETHER_LOG(INFO) << "health endpoint on port " << (*agent)->health_port();
   }

@@ -14,7 +14,9 @@
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/exec_args.h"
@@ -34,6 +36,7 @@ struct ChildSetup {
   pid_t parent;
   int death_signal;
   int max_fd;
+  const char* working_dir;  // nullptr: the parent's.
 };
 
 // Moves `fd` above `floor` (async-signal-safe), so dup2s onto the fds up to
@@ -76,6 +79,9 @@ int Above(int fd, int floor) {
   }
   if (err == 0 && s.sock >= 0 && (sock < 0 || dup2(sock, s.child_fd) < 0)) {
     err = errno != 0 ? errno : EBADF;
+  }
+  if (err == 0 && s.working_dir != nullptr && chdir(s.working_dir) != 0) {
+    err = errno;
   }
   // Nothing else of the parent's leaks into the child, whatever its flags.
   if (err == 0 && close_range(last_kept + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
@@ -159,16 +165,18 @@ absl::StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
     close_all();
     return ErrnoStatus(err, "pipe2", "");
   }
-  const ChildSetup setup = {spec.executable.c_str(),
-                            argv.data(),
-                            envp.data(),
-                            sv[1],
-                            spec.child_fd,
-                            out_fd,
-                            err_pipe[1],
-                            getpid(),
-                            spec.parent_death_signal,
-                            max_fd};
+  const ChildSetup setup = {
+      spec.executable.c_str(),
+      argv.data(),
+      envp.data(),
+      sv[1],
+      spec.child_fd,
+      out_fd,
+      err_pipe[1],
+      getpid(),
+      spec.parent_death_signal,
+      max_fd,
+      spec.working_dir.empty() ? nullptr : spec.working_dir.c_str()};
   const pid_t pid = fork();
   if (pid == 0) ExecChild(setup);
   const int fork_errno = errno;
@@ -199,6 +207,18 @@ absl::StatusOr<SpawnedChild> SpawnChild(const ChildSpec& spec) {
   child.sock = sock;
   child.pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   return child;
+}
+
+absl::StatusOr<std::string> FindProgram(const std::string& program) {
+  if (absl::StrContains(program, '/')) return program;
+  const char* path = getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(
+           path != nullptr ? path : "/usr/bin:/bin", ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", program);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("program \"", program, "\" is not in $PATH"));
 }
 
 ProcessExit WaitChild(pid_t pid) {

@@ -53,7 +53,14 @@ struct ChildSpec {
   std::string output_path;
   /// Sent to the child when the thread that forked it exits.
   int parent_death_signal = SIGKILL;
+  /// The child's working directory; empty: this process's.
+  std::string working_dir;
 };
+
+/// Where `program` is, as execvp finds it: a name with a '/' as it is,
+/// else the first executable file of that name in $PATH. NOT_FOUND naming
+/// the program otherwise. Thread-safe.
+absl::StatusOr<std::string> FindProgram(const std::string& program);
 
 /// A started child. The fds belong to the caller.
 struct SpawnedChild {

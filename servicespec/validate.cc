@@ -25,6 +25,7 @@
 namespace tether::servicespec {
 namespace {
 
+using tether::v1::App;
 using tether::v1::Callable;
 using tether::v1::Codec;
 using tether::v1::Compute;
@@ -777,7 +778,51 @@ absl::Status ValidateNativeCallable(const Callable& callable) {
   return absl::OkStatus();
 }
 
+absl::Status CheckPort(absl::string_view path, int32_t port) {
+  if (port < 1 || port > 65535) {
+    return Invalid(path, absl::StrCat(port, " is not a port (1-65535)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCommand(
+    absl::string_view path,
+    const google::protobuf::RepeatedPtrField<std::string>& command) {
+  if (!command.empty() && command[0].empty()) {
+    return Invalid(absl::StrCat(path, "[0]"), "the program is empty");
+  }
+  for (int i = 0; i < command.size(); ++i) {
+    if (absl::StrContains(command[i], '\0')) {
+      return Invalid(absl::StrCat(path, "[", i, "]"),
+                     "contains a NUL character");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateApp(const App& app) {
+  RETURN_IF_ERROR(CheckCommand("app.command", app.command()));
+  RETURN_IF_ERROR(CheckPort("app.port", app.port()));
+  if (app.proxy_port() != 0) {
+    RETURN_IF_ERROR(CheckPort("app.proxy_port", app.proxy_port()));
+    if (app.proxy_port() == app.port()) {
+      return Invalid("app.proxy_port",
+                     "must differ from app.port: the proxy forwards to it");
+    }
+  }
+  return CheckCommand("app.reload_command", app.reload_command());
+}
+
 absl::Status ValidateCallable(const ServiceSpec& spec) {
+  if (spec.has_app()) {
+    if (spec.has_callable() && (!spec.callable().module().empty() ||
+                                !spec.callable().name().empty())) {
+      return Invalid("app",
+                     "set either callable (Tether runs your function) or app "
+                     "(your own server, sidecar mode), not both");
+    }
+    return ValidateApp(spec.app());
+  }
   if (!spec.has_callable()) {
     return Invalid("callable",
                    "required: the module and name of the function or class "
@@ -873,9 +918,10 @@ ServiceSpec WithDefaults(ServiceSpec spec) {
     compute->add_allowed_serialization(tether::v1::CODEC_JSON);
     compute->add_allowed_serialization(tether::v1::CODEC_RAW);
   }
-  Callable* callable = spec.mutable_callable();
-  if (callable->runtime() == tether::v1::RUNTIME_UNSPECIFIED) {
-    callable->set_runtime(tether::v1::RUNTIME_PYTHON);
+  // A sidecar-mode service runs no callable.
+  if (!spec.has_app() &&
+      spec.callable().runtime() == tether::v1::RUNTIME_UNSPECIFIED) {
+    spec.mutable_callable()->set_runtime(tether::v1::RUNTIME_PYTHON);
   }
   return spec;
 }

@@ -30,7 +30,9 @@ namespace tether::servicespec {
 /// unspecified, unknown or repeated codecs; preload entries are dotted Python
 /// module names; the callable is set: python needs a dotted module and an
 /// identifier name, native a relative library path without "..", and only
-/// python callables take init arguments. Kubernetes fields: pull policy is
+/// python callables take init arguments; or instead of a callable an app
+/// (sidecar mode) with a port, a different proxy port if any, and commands
+/// whose program is not empty. Kubernetes fields: pull policy is
 /// Always/IfNotPresent/Never; secrets, config maps, claims, classes and
 /// accounts are DNS subdomains; each secret sets exactly one of env (with a
 /// key) and mount_path; mount paths are absolute and unique (with /dev/shm
@@ -53,8 +55,8 @@ absl::StatusOr<int64_t> ParseDurationSeconds(absl::string_view text);
 
 /// `spec` with the documented defaults filled in: replicas 1 when 0 (except
 /// with autoscaling or distributed, which set the count), workers 1 when 0,
-/// runtime python when unspecified, allowed_serialization [JSON, RAW] when
-/// empty. Everything else is copied unchanged.
+/// runtime python when unspecified (without an app), allowed_serialization
+/// [JSON, RAW] when empty. Everything else is copied unchanged.
 tether::v1::ServiceSpec WithDefaults(tether::v1::ServiceSpec spec);
 
 /// How many replicas a deploy of `compute` brings up and waits for: the

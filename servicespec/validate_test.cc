@@ -704,5 +704,52 @@ TEST(CodecAllowedTest, AnEmptyListAllowsNothing) {
   EXPECT_FALSE(CodecAllowed({}, tether::v1::CODEC_UNSPECIFIED));
 }
 
+// A sidecar-mode spec: an app instead of a callable.
+ServiceSpec AppSpec(const std::string& text) {
+  ServiceSpec spec;
+  spec.set_name("web");
+  EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString(text, &spec))
+      << text;
+  return spec;
+}
+
+TEST(ValidateAppTest, AcceptsAnAppInsteadOfACallable) {
+  const ServiceSpec spec = AppSpec(R"pb(
+    app {
+      command: [ "python3", "-m", "http.server" ]
+      port: 8000
+      proxy_port: 9000
+      reload_command: [ "kill", "-HUP", "1" ]
+    }
+  )pb");
+  EXPECT_TRUE(ValidateServiceSpec(spec).ok()) << ValidateServiceSpec(spec);
+  // No callable is made up for it.
+  EXPECT_FALSE(WithDefaults(spec).has_callable());
+  EXPECT_TRUE(ValidateServiceSpec(WithDefaults(spec)).ok());
+}
+
+TEST(ValidateAppTest, NamesTheField) {
+  EXPECT_EQ(Error(AppSpec("app { port: 0 }")),
+            "app.port: 0 is not a port (1-65535)");
+  EXPECT_EQ(Error(AppSpec("app { port: 8000 proxy_port: 70000 }")),
+            "app.proxy_port: 70000 is not a port (1-65535)");
+  EXPECT_EQ(Error(AppSpec("app { port: 8000 proxy_port: 8000 }")),
+            "app.proxy_port: must differ from app.port: the proxy forwards "
+            "to it");
+  EXPECT_EQ(Error(AppSpec(R"pb(app { port: 8000 command: "" })pb")),
+            "app.command[0]: the program is empty");
+  EXPECT_EQ(Error(AppSpec(R"pb(app {
+                                 port: 8000
+                                 reload_command: [ "" ]
+                               })pb")),
+            "app.reload_command[0]: the program is empty");
+  EXPECT_EQ(Error(AppSpec(R"pb(
+              app { port: 8000 }
+              callable { module: "hello" name: "greet" }
+            )pb")),
+            "app: set either callable (Tether runs your function) or app "
+            "(your own server, sidecar mode), not both");
+}
+
 }  // namespace
 }  // namespace tether::servicespec
