@@ -22,6 +22,7 @@ uint64_t AgentSessions::Attach(ReplicaState& replica,
   replica.agent = connection;
   replica.ready_generation = 0;
   replica.status.set_address(hello.invoke_address());
+  replica.status.set_app_address(hello.app_address());
   replica.status.set_revision(hello.serving_revision());
   replica.status.set_phase(ReplicaStatus::PHASE_LOADING);
   replica.status.clear_message();

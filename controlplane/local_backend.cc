@@ -26,6 +26,7 @@
 #include "common/proto_time.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 #include "servicespec/validate.h"
 
 namespace tether::controlplane {
@@ -83,6 +84,30 @@ bool IsAgentProcess(pid_t pid) {
 std::string ListenAddress(const std::string& instance,
                           const std::string& replica) {
   return absl::StrCat("--listen=unix-abstract:tether-", instance, "-", replica);
+}
+
+// A command as the agent's --*_command flags take it: a JSON list.
+std::string CommandFlag(
+    absl::string_view flag,
+    const google::protobuf::RepeatedPtrField<std::string>& command) {
+  return absl::StrCat(
+      "--", flag, "=",
+      nlohmann::json(std::vector<std::string>(command.begin(), command.end()))
+          .dump());
+}
+
+// Sidecar mode's flags for replica `index`. Replicas share the machine, so
+// replica i's server gets port + i (and its proxy proxy_port + i).
+std::vector<std::string> SidecarFlags(const tether::v1::App& app, int index) {
+  std::vector<std::string> flags = {
+      "--sidecar", CommandFlag("app_command", app.command()),
+      absl::StrCat("--app_port=", app.port() + index),
+      absl::StrCat("--proxy_listen=127.0.0.1:",
+                   app.proxy_port() == 0 ? 0 : app.proxy_port() + index)};
+  if (!app.reload_command().empty()) {
+    flags.push_back(CommandFlag("reload_command", app.reload_command()));
+  }
+  return flags;
 }
 
 std::string NewInstanceId() {
@@ -232,6 +257,11 @@ absl::Status LocalBackend::Run(const tether::v1::ServiceSpec& spec,
       wanted.argv.push_back(absl::StrCat("--health_listen=",
                                          options_.agent_health_listen_address));
     }
+    if (spec.has_app()) {
+      for (std::string& flag : SidecarFlags(spec.app(), i)) {
+        wanted.argv.push_back(std::move(flag));
+      }
+    }
     names.push_back(wanted.name);
     auto it = replicas_.find(wanted.name);
     if (it == replicas_.end()) {
@@ -242,9 +272,10 @@ absl::Status LocalBackend::Run(const tether::v1::ServiceSpec& spec,
     Replica& current = it->second;
     current.wanted = true;
     current.keep_workdir = false;
-    if (current.env_key != wanted.env_key || current.env != wanted.env) {
-      // A new environment needs a new process: stop the old one; the
-      // supervisor starts the new one as soon as the old one is reaped.
+    if (current.env_key != wanted.env_key || current.env != wanted.env ||
+        current.argv != wanted.argv) {
+      // A new environment (or app) needs a new process: stop the old one;
+      // the supervisor starts the new one as soon as the old one is reaped.
       current.env_key = wanted.env_key;
       current.env = std::move(wanted.env);
       current.argv = std::move(wanted.argv);

@@ -535,6 +535,12 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
                                                 const RenderOptions& options) {
   RETURN_IF_ERROR(servicespec::ValidateServiceSpec(spec));
   RETURN_IF_ERROR(CheckOptions(options));
+  if (spec.has_app()) {
+    return absl::InvalidArgumentError(
+        "app: sidecar mode runs on Kubernetes in pods you write: label them "
+        "tether.dev/inject: \"true\" with the annotation "
+        "tether.dev/inject-mode: sidecar (sidecar/README.md)");
+  }
   const Compute& compute = spec.compute();
   if (compute.image().empty()) {
     return absl::InvalidArgumentError(

@@ -127,6 +127,19 @@ std::string ComputeSummary(const tether::v1::Compute& c) {
   return absl::StrJoin(parts, ", ");
 }
 
+// "python3 -m http.server on port 8000, reload: kill -HUP 1".
+std::string AppSummary(const tether::v1::App& app) {
+  std::string summary =
+      absl::StrCat(app.command().empty() ? "the pod's own server"
+                                         : absl::StrJoin(app.command(), " "),
+                   " on port ", app.port());
+  if (!app.reload_command().empty()) {
+    absl::StrAppend(&summary,
+                    ", reload: ", absl::StrJoin(app.reload_command(), " "));
+  }
+  return summary;
+}
+
 std::string CallableSummary(const tether::v1::Callable& c) {
   if (c.runtime() == tether::v1::RUNTIME_NATIVE) {
     return absl::StrCat("native ", c.module());
@@ -336,7 +349,12 @@ std::string FormatServiceStatus(const ServiceStatus& status, absl::Time now) {
   if (const std::string ttl = TtlSummary(status, now); !ttl.empty()) {
     fields.push_back({"Idle TTL", ttl});
   }
-  fields.push_back({"Callable", CallableSummary(status.spec().callable())});
+  const bool app = status.spec().has_app();
+  if (app) {
+    fields.push_back({"App", AppSummary(status.spec().app())});
+  } else {
+    fields.push_back({"Callable", CallableSummary(status.spec().callable())});
+  }
   fields.push_back({"Compute", ComputeSummary(status.spec().compute())});
   fields.push_back({"Created", FormatTime(status.created(), now)});
   fields.push_back({"Updated", FormatTime(status.updated(), now)});
@@ -356,13 +374,16 @@ std::string FormatServiceStatus(const ServiceStatus& status, absl::Time now) {
       // Only the first line of a replica's message fits in a table.
       std::string message(
           replica.message().substr(0, replica.message().find('\n')));
+      // An app is reached through its proxy, not the agent's API.
+      const std::string& address =
+          app ? replica.app_address() : replica.address();
       rows.push_back(
           {replica.name(), ReplicaPhaseName(replica.phase()),
            replica.revision().empty() ? "-" : ShortRevision(replica.revision()),
            // Pickled calls need the caller's major.minor.
            replica.python_version().empty() ? "-" : replica.python_version(),
-           absl::StrCat(replica.restarts()),
-           replica.address().empty() ? "-" : replica.address(), message});
+           absl::StrCat(replica.restarts()), address.empty() ? "-" : address,
+           message});
     }
     absl::StrAppend(&out, "\n", RenderTable(rows));
   }
