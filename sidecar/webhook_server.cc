@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Create(
   CivetwebServer::Options https;
   https.listen_address = server->options_.listen_address;
   https.worker_threads = server->options_.worker_threads;
+  https.keep_alive = server->options_.keep_alive;
   WebhookServer* self = server.get();
   https.handler = [self](mg_connection* connection) {
     return self->Serve(connection);

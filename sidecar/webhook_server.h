@@ -44,8 +44,12 @@ class WebhookServer final {
     InjectorConfig injector;
     /// The API server sends at most 3 MiB.
     size_t max_request_bytes = 3 << 20;
-    /// Reviews answered at once.
-    int worker_threads = 4;
+    /// Connections served at once (civetweb holds a thread per connection
+    /// while it is kept alive).
+    int worker_threads = 16;
+    /// The API server reuses its connections to webhooks: a new TLS
+    /// handshake per review costs ~15x the review (BENCHMARKS.md).
+    absl::Duration keep_alive = absl::Seconds(15);
   };
 
   /// Reads the certificate and starts both servers. INVALID_ARGUMENT for a

@@ -6,11 +6,10 @@
 // Cases, interleaved for --rounds rounds so noise shows:
 //   https_echo         POST of the review to a CivetwebServer that returns
 //                      the body, set up as WebhookServer sets up its HTTPS
-//                      server (ServingCertificate, worker threads, no
+//                      server (ServingCertificate, worker threads,
 //                      keep-alive): the anchor
-//   https_echo_keepalive  the same echo keeping connections open (one worker
-//                      per client: civetweb holds a thread per connection):
-//                      what the handshake per request costs
+//   https_echo_handshakes  the same echo closing every connection: what a
+//                      TLS handshake per request costs
 //   https_mutate       POST /mutate to sidecar::WebhookServer
 //   in_process_review  ReviewAdmission on one thread, no HTTP: the floor of
 //                      parse + inject + patch
@@ -290,7 +289,7 @@ std::string MakeCertificateDir() {
 // path, answering with the request body.
 class EchoServer {
  public:
-  // `keep_alive` zero: every reply closes its connection, as WebhookServer's.
+  // `keep_alive` zero: every reply closes its connection.
   EchoServer(const std::string& dir, int worker_threads,
              absl::Duration keep_alive) {
     auto certificate = ServingCertificate::Create(
@@ -531,10 +530,11 @@ void Main() {
   const std::unique_ptr<sidecar::WebhookServer> webhook =
       StartWebhook(dir, config);
   // Mirrors WebhookServer::Create's HTTPS options: only the handler differs.
-  const EchoServer echo(dir, sidecar::WebhookServer::Options().worker_threads,
-                        absl::ZeroDuration());
-  const EchoServer echo_keepalive(dir, absl::GetFlag(FLAGS_concurrency),
-                                  absl::Seconds(30));
+  const sidecar::WebhookServer::Options webhook_options;
+  const EchoServer echo(dir, webhook_options.worker_threads,
+                        webhook_options.keep_alive);
+  const EchoServer echo_handshakes(dir, webhook_options.worker_threads,
+                                   absl::ZeroDuration());
   const auto url = [](int port, const char* path) {
     return absl::StrCat("https://127.0.0.1:", port, path);
   };
@@ -544,7 +544,7 @@ void Main() {
   std::vector<Case> cases = {
       HttpsCase("https_echo", url(echo.port(), "/echo"), ca_file, body,
                 same_body),
-      HttpsCase("https_echo_keepalive", url(echo_keepalive.port(), "/echo"),
+      HttpsCase("https_echo_handshakes", url(echo_handshakes.port(), "/echo"),
                 ca_file, body, same_body),
       HttpsCase("https_mutate", url(webhook->port(), "/mutate"), ca_file, body,
                 &CheckInjected),
