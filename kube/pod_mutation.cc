@@ -42,6 +42,12 @@ void Prepend(json& object, const char* key, json entries) {
   object[key] = std::move(entries);
 }
 
+json FieldRef(const char* path) {
+  return {{"fieldRef", {{"fieldPath", path}}}};
+}
+
+}  // namespace
+
 bool SetsEnv(const json& container, const std::string& name) {
   if (!container.contains("env") || !container["env"].is_array()) return false;
   for (const json& var : container["env"]) {
@@ -49,12 +55,6 @@ bool SetsEnv(const json& container, const std::string& name) {
   }
   return false;
 }
-
-json FieldRef(const char* path) {
-  return {{"fieldRef", {{"fieldPath", path}}}};
-}
-
-}  // namespace
 
 json AgentEnv(const AgentOptions& options) {
   std::vector<std::pair<std::string, json>> vars = {
@@ -171,8 +171,23 @@ void AddAgentSidecar(json& pod_spec, size_t app, const AgentOptions& options,
     agent["args"].push_back(
         absl::StrCat("--reload_command=", json(sidecar.reload_command).dump()));
   }
-  Prepend(pod_spec["containers"][app], "volumeMounts",
+  if (sidecar.app_port != 0) {
+    agent["args"].push_back(absl::StrCat("--app_port=", sidecar.app_port));
+    agent["args"].push_back(
+        absl::StrCat("--proxy_listen=0.0.0.0:", sidecar.proxy_port));
+    agent["ports"].push_back({{"name", kProxyPortName},
+                              {"containerPort", sidecar.proxy_port},
+                              {"protocol", "TCP"}});
+  }
+  json& app_container = pod_spec["containers"][app];
+  Prepend(app_container, "volumeMounts",
           json::array({WorkMount(sidecar.code_dir, /*read_only=*/true)}));
+  if (!SetsEnv(app_container, kCodeDirEnv)) {
+    Prepend(
+        app_container, "env",
+        json::array({{{"name", kCodeDirEnv},
+                      {"value", absl::StrCat(sidecar.code_dir, "/current")}}}));
+  }
   if (sidecar.native) {
     agent["restartPolicy"] = "Always";
     agent["startupProbe"] =

@@ -40,6 +40,11 @@ inline constexpr char kAgentDir[] = "/tether";
 inline constexpr char kWorkDir[] = "/var/lib/tether";
 /// The agent binary inside the bundle.
 inline constexpr char kAgentBinary[] = "/tether/bin/tether-agent";
+/// Sidecar mode: the agent container's port that proxies the app, and the
+/// variable that tells the app where the code is.
+inline constexpr char kProxyPortName[] = "tether-proxy";
+inline constexpr int kDefaultProxyPort = 8082;
+inline constexpr char kCodeDirEnv[] = "TETHER_CODE_DIR";
 
 /// What every agent is told. Defaults are the values `deploy/` installs
 /// with (kube/render.h RenderOptions carries the same fields).
@@ -72,7 +77,15 @@ struct SidecarOptions {
   std::string code_dir = kWorkDir;
   /// Run by the agent after each sync (exec form); empty: none.
   std::vector<std::string> reload_command;
+  /// The app's port: the agent proxies `proxy_port` to it and counts each
+  /// connection as activity (the inactivity TTL). 0: no proxy.
+  int app_port = 0;
+  /// The proxy's port (named kProxyPortName): the pod's Service targets it.
+  int proxy_port = kDefaultProxyPort;
 };
+
+/// Whether `container`'s `env` lists `name`.
+bool SetsEnv(const nlohmann::json& container, const std::string& name);
 
 /// The variables the agent is given (entries of a container's `env`), in
 /// order; a container that sets one already keeps its own.
@@ -93,8 +106,10 @@ void WrapContainer(nlohmann::json& pod_spec, size_t container,
 
 /// Adds the agent next to `pod_spec.containers[app]`: the container
 /// `tether` (image `agent_image`, running the bundle the image carries) per
-/// `sidecar.native`, the `tether-work` volume first, and its read-only
-/// mount at `sidecar.code_dir` first in the app container. Same
+/// `sidecar.native`, with the proxy port when `sidecar.app_port` is set; the
+/// `tether-work` volume first; and in the app container its read-only mount
+/// at `sidecar.code_dir` and TETHER_CODE_DIR (`<code_dir>/current`, where
+/// each revision appears) first, unless the app sets that variable. Same
 /// preconditions as WrapContainer.
 void AddAgentSidecar(nlohmann::json& pod_spec, size_t app,
                      const AgentOptions& options,

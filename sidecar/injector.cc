@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
@@ -100,6 +101,18 @@ absl::StatusOr<std::string> TargetContainer(const json& annotations,
                    " containers; name the one to inject (", listed, ")"));
 }
 
+// A port annotation's value; 0 when absent.
+absl::StatusOr<int> PortAnnotation(const json& annotations, const char* key) {
+  const std::string text = StringField(annotations, key);
+  if (text.empty()) return 0;
+  int port = 0;
+  if (!absl::SimpleAtoi(text, &port) || port < 1 || port > 65535) {
+    return Invalid(AnnotationPath(key),
+                   absl::StrCat("\"", text, "\" is not a port (1-65535)"));
+  }
+  return port;
+}
+
 absl::StatusOr<std::vector<std::string>> ReloadCommand(absl::string_view text) {
   const std::string path = AnnotationPath(kReloadCommandAnnotation);
   const json command = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -129,7 +142,8 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
         AnnotationPath(kModeAnnotation),
         absl::StrCat("\"", mode, "\" is not a mode (wrap or sidecar)"));
   }
-  for (const char* key : {kCodeDirAnnotation, kReloadCommandAnnotation}) {
+  for (const char* key : {kCodeDirAnnotation, kReloadCommandAnnotation,
+                          kAppPortAnnotation, kProxyPortAnnotation}) {
     if (!request.sidecar && Field(annotations, key).is_string()) {
       return Invalid(AnnotationPath(key),
                      absl::StrCat("only for ", kModeAnnotation, ": sidecar"));
@@ -165,6 +179,18 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
   if (!reload.empty()) {
     ASSIGN_OR_RETURN(request.sidecar_options.reload_command,
                      ReloadCommand(reload));
+  }
+  ASSIGN_OR_RETURN(request.sidecar_options.app_port,
+                   PortAnnotation(annotations, kAppPortAnnotation));
+  ASSIGN_OR_RETURN(const int proxy_port,
+                   PortAnnotation(annotations, kProxyPortAnnotation));
+  if (proxy_port != 0) {
+    if (request.sidecar_options.app_port == 0) {
+      return Invalid(
+          AnnotationPath(kProxyPortAnnotation),
+          absl::StrCat("needs ", kAppPortAnnotation, ": the port it proxies"));
+    }
+    request.sidecar_options.proxy_port = proxy_port;
   }
   return request;
 }
@@ -234,6 +260,17 @@ std::string AgentAlreadyThere(const json& metadata, const json& spec) {
 // Names, ports and paths the injection needs must be free.
 absl::Status CheckConflicts(const json& spec, const Request& request,
                             const InjectorConfig& config) {
+  std::vector<std::pair<const char*, int>> agent_ports = {
+      {"gRPC", config.agent_port}, {"health", config.health_port}};
+  if (request.sidecar && request.sidecar_options.app_port != 0) {
+    agent_ports.emplace_back("proxy", request.sidecar_options.proxy_port);
+    for (const auto& [what, ours] : agent_ports) {
+      if (request.sidecar_options.app_port == ours) {
+        return Invalid(AnnotationPath(kAppPortAnnotation),
+                       absl::StrCat(ours, " is the agent's ", what, " port"));
+      }
+    }
+  }
   for (const char* list : {"initContainers", "containers"}) {
     const json& containers = Field(spec, list);
     if (!containers.is_array()) continue;
@@ -242,9 +279,7 @@ absl::Status CheckConflicts(const json& spec, const Request& request,
       if (!ports.is_array()) continue;
       for (const json& port : ports) {
         const json& number = Field(port, "containerPort");
-        for (const auto& [what, ours] :
-             {std::make_pair("gRPC", config.agent_port),
-              std::make_pair("health", config.health_port)}) {
+        for (const auto& [what, ours] : agent_ports) {
           if (number == ours) {
             return Invalid(
                 absl::StrCat(ContainerPath(list, StringField(c, "name")),
@@ -399,13 +434,15 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
     status[config.native_sidecars ? "initContainers" : "containers"] =
         json::array({kube::kMainContainer});
     status["volumes"] = json::array({kube::kWorkVolume});
-    // The agent's side of sidecar mode (--sidecar, the reload runner, the
-    // activity proxy) is not built yet (sidecar/README.md): say so rather
-    // than hand out a pod that fails to start without a word.
-    result.warnings.push_back(absl::StrCat(
-        kModeAnnotation,
-        ": sidecar mode needs an agent with sidecar support, which this "
-        "version does not have yet: the agent will exit at start; use wrap"));
+    if (!kube::SetsEnv(spec["containers"][index], kube::kCodeDirEnv)) {
+      status["env"] = json::array({kube::kCodeDirEnv});
+    }
+    if (request.sidecar_options.app_port == 0) {
+      result.warnings.push_back(absl::StrCat(
+          kAppPortAnnotation,
+          " is not set: the app's traffic is not seen, so the inactivity "
+          "TTL would scale it down while it serves"));
+    }
     if (!config.native_sidecars) {
       result.warnings.push_back(absl::StrCat(
           kModeAnnotation,

@@ -17,6 +17,9 @@
 //   tether.dev/code-dir        sidecar: where the app reads the code
 //                              (default /var/lib/tether)
 //   tether.dev/reload-command  sidecar: JSON list, run after each sync
+//   tether.dev/app-port        sidecar: the app's port; the agent proxies it
+//                              and counts connections as activity
+//   tether.dev/proxy-port      sidecar: the proxy's port (default 8082)
 // The result records what was injected in tether.dev/status; a pod carrying
 // it, or already running the agent, is left alone, so injecting twice
 // changes nothing.
@@ -37,6 +40,8 @@ inline constexpr char kServiceAnnotation[] = "tether.dev/service";
 inline constexpr char kTokenSecretAnnotation[] = "tether.dev/token-secret";
 inline constexpr char kCodeDirAnnotation[] = "tether.dev/code-dir";
 inline constexpr char kReloadCommandAnnotation[] = "tether.dev/reload-command";
+inline constexpr char kAppPortAnnotation[] = "tether.dev/app-port";
+inline constexpr char kProxyPortAnnotation[] = "tether.dev/proxy-port";
 inline constexpr char kStatusAnnotation[] = "tether.dev/status";
 
 /// Cluster-level settings: what `deploy/` configures the injector with.

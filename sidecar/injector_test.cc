@@ -1,5 +1,6 @@
 #include "sidecar/injector.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +69,39 @@ TEST(InjectPodTest, AUsersOwnValueOfAnAgentVariableIsRefusedNotOverwritten) {
             "Tether for the agent; remove it");
 }
 
+TEST(InjectPodTest, SidecarProxiesTheAppPortAndTellsTheAppWhereTheCodeIs) {
+  absl::StatusOr<Injection> result =
+      InjectPod(Template({{"tether.dev/inject-mode", "sidecar"},
+                          {"tether.dev/app-port", "8000"},
+                          {"tether.dev/proxy-port", "9000"}}),
+                Config());
+  ASSERT_TRUE(result.ok()) << result.status();
+  const json& spec = result->pod["spec"];
+  const json& agent = spec["initContainers"][0];
+  const json& args = agent["args"];
+  EXPECT_NE(std::find(args.begin(), args.end(), "--app_port=8000"), args.end());
+  EXPECT_NE(std::find(args.begin(), args.end(), "--proxy_listen=0.0.0.0:9000"),
+            args.end());
+  EXPECT_EQ(agent["ports"].back(), json::parse(R"({"name": "tether-proxy",
+      "containerPort": 9000, "protocol": "TCP"})"));
+  EXPECT_EQ(spec["containers"][0]["env"][0],
+            json::parse(R"({"name": "TETHER_CODE_DIR",
+                            "value": "/var/lib/tether/current"})"));
+  EXPECT_TRUE(result->warnings.empty());
+  // A variable the app sets is its own.
+  json own = Template({{"tether.dev/inject-mode", "sidecar"}});
+  own["spec"]["containers"][0]["env"].push_back(
+      {{"name", "TETHER_CODE_DIR"}, {"value", "/src"}});
+  result = InjectPod(own, Config());
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->pod["spec"]["containers"][0]["env"],
+            own["spec"]["containers"][0]["env"]);
+  // Without an app port the app's traffic is not seen: say so.
+  ASSERT_EQ(result->warnings.size(), 1u);
+  EXPECT_TRUE(
+      absl::StartsWith(result->warnings[0], "tether.dev/app-port is not set"));
+}
+
 TEST(InjectPodTest, ErrorsNameTheField) {
   const std::vector<std::pair<json, std::string>> cases = {
       {Template({{"tether.dev/inject-mode", "proxy"}}),
@@ -84,6 +118,21 @@ TEST(InjectPodTest, ErrorsNameTheField) {
                  {"tether.dev/code-dir", "code"}}),
        "metadata.annotations[\"tether.dev/code-dir\"]: \"code\" is not an "
        "absolute directory"},
+      {Template({{"tether.dev/inject-mode", "sidecar"},
+                 {"tether.dev/app-port", "http"}}),
+       "metadata.annotations[\"tether.dev/app-port\"]: \"http\" is not a "
+       "port (1-65535)"},
+      {Template({{"tether.dev/inject-mode", "sidecar"},
+                 {"tether.dev/proxy-port", "9000"}}),
+       "metadata.annotations[\"tether.dev/proxy-port\"]: needs "
+       "tether.dev/app-port"},
+      {Template({{"tether.dev/inject-mode", "sidecar"},
+                 {"tether.dev/app-port", "8081"}}),
+       "metadata.annotations[\"tether.dev/app-port\"]: 8081 is the agent's "
+       "health port"},
+      {Template({{"tether.dev/app-port", "8000"}}),
+       "metadata.annotations[\"tether.dev/app-port\"]: only for "
+       "tether.dev/inject-mode: sidecar"},
       {Template({{"tether.dev/container", "web"}}),
        "metadata.annotations[\"tether.dev/container\"]: no container \"web\"; "
        "the pod's containers are app"},
