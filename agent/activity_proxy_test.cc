@@ -84,10 +84,9 @@ class EchoServer {
   std::thread thread_;
 };
 
-std::unique_ptr<ActivityProxy> Proxy(ActivityCounters* activity,
-                                     int upstream_port,
-                                     absl::Duration idle_timeout =
-                                         absl::Seconds(30)) {
+std::unique_ptr<ActivityProxy> Proxy(
+    ActivityCounters* activity, int upstream_port,
+    absl::Duration idle_timeout = absl::Seconds(30)) {
   ActivityProxy::Options options;
   options.listen_address = "127.0.0.1:0";
   options.upstream_port = upstream_port;

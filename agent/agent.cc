@@ -151,7 +151,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
     agent->invoke_address_ =
         absl::StrCat(opts.advertise_host, ":", agent->server_->port());
   }
-  if (opts.sidecar.has_value()) RETURN_IF_ERROR(agent->StartSidecar());
+  if (opts.app.has_value()) {
+    RETURN_IF_ERROR(agent->StartApp());
+  } else if (opts.sidecar) {
+    return absl::InvalidArgumentError("sidecar mode needs the app's options");
+  }
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(MaxMessageBytes(opts.max_payload_bytes));
@@ -179,9 +183,9 @@ Agent::~Agent() {
   // First: its threads call Ready() and read metrics_.
   http_server_.reset();
   // While the loader thread lives: the app's parent-death signal would
-  // otherwise stop it before SidecarApp knows it is stopping.
+  // otherwise stop it before UserApp knows it is stopping.
   proxy_.reset();
-  sidecar_.reset();
+  app_.reset();
   Shutdown();
   if (loader_.joinable()) loader_.join();
   // Null when Create failed before the server started.
@@ -190,14 +194,18 @@ Agent::~Agent() {
   }
 }
 
-absl::Status Agent::StartSidecar() {
-  SidecarApp::Options sidecar = *options_.sidecar;
-  sidecar.workdir = options_.workdir;
-  sidecar.on_app_exit = [this](const ProcessExit& exit) {
-    Stop(absl::UnavailableError(
-        absl::StrCat("the app exited with ", exit.ToString())));
+absl::Status Agent::StartApp() {
+  UserApp::Options app = *options_.app;
+  app.workdir = options_.workdir;
+  app.on_app_exit = [this](const ProcessExit& exit) {
+    {
+      absl::MutexLock lock(&mu_);
+      app_exit_ = exit;
+    }
+    Stop(absl::OkStatus());
   };
-  ASSIGN_OR_RETURN(sidecar_, SidecarApp::Create(std::move(sidecar)));
+  ASSIGN_OR_RETURN(app_, UserApp::Create(std::move(app)));
+  if (!options_.sidecar) return absl::OkStatus();
   invoke_service_->RefuseCalls(absl::StrCat(
       "service ", options_.service,
       " runs its own server (sidecar mode): call the server at its app "
@@ -206,7 +214,7 @@ absl::Status Agent::StartSidecar() {
   if (options_.proxy_listen_address.empty()) return absl::OkStatus();
   ActivityProxy::Options proxy;
   proxy.listen_address = options_.proxy_listen_address;
-  proxy.upstream_port = options_.sidecar->app_port;
+  proxy.upstream_port = options_.app->app_port;
   proxy.activity = activity_.get();
   ASSIGN_OR_RETURN(proxy_, ActivityProxy::Create(std::move(proxy)));
   const std::string& listen = options_.proxy_listen_address;
@@ -215,6 +223,11 @@ absl::Status Agent::StartSidecar() {
                                   : options_.advertise_host,
                               ":", proxy_->port());
   return absl::OkStatus();
+}
+
+std::optional<ProcessExit> Agent::app_exit() const {
+  absl::MutexLock lock(&mu_);
+  return app_exit_;
 }
 
 int Agent::health_port() const {
@@ -402,9 +415,7 @@ void Agent::Load(const LoadRevision& load) {
 
 absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   const tether::v1::ServiceSpec& spec = load.spec();
-  if (sidecar_ != nullptr) {
-    RETURN_IF_ERROR(sidecar_->Publish(load.revision()));
-  } else {
+  if (!options_.sidecar) {
     RETURN_IF_ERROR(pool_->Load(ConfigFor(spec, dir)));
     std::vector<tether::v1::Codec> codecs;
     for (int codec : spec.compute().allowed_serialization()) {
@@ -412,6 +423,7 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
     }
     invoke_service_->SetAllowedCodecs(std::move(codecs));
   }
+  if (app_ != nullptr) RETURN_IF_ERROR(app_->Publish(load.revision()));
   {
     absl::MutexLock lock(&mu_);
     serving_ = load;
@@ -429,8 +441,8 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   // Revisions no worker runs any more only take disk.
   absl::flat_hash_set<std::string> in_use = {load.revision()};
   // The server's working directory.
-  if (sidecar_ != nullptr && !sidecar_->app_revision().empty()) {
-    in_use.insert(sidecar_->app_revision());
+  if (app_ != nullptr && !app_->app_revision().empty()) {
+    in_use.insert(app_->app_revision());
   }
   for (const std::string& revision_dir : pool_->RevisionDirsInUse()) {
     in_use.insert(revision_dir.substr(revision_dir.rfind('/') + 1));

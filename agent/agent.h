@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "agent/log_book.h"
 #include "agent/otlp_exporter.h"
-#include "agent/sidecar_app.h"
+#include "agent/user_app.h"
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "tether/v1/agent.grpc.pb.h"
@@ -48,12 +48,12 @@ class WorkerPool;
 /// crashed agent comes back serving its last good revision, even if it
 /// died half-way through applying a newer one).
 ///
-/// Sidecar mode (`sidecar` set, ServiceSpec.app): revisions go to the
-/// team's own server (SidecarApp) instead of workers, calls are
-/// FAILED_PRECONDITION, and with `proxy_listen_address` the server's
-/// connections are counted as activity (ActivityProxy); the proxy's address
-/// goes to tetherd in the hello. The agent stops with an error when the
-/// server it runs exits.
+/// With `app`, the team's own program runs beside the workers (UserApp) and
+/// the agent stops when it exits, with its status (`app_exit`). Sidecar mode
+/// (`sidecar`, ServiceSpec.app): revisions go to the team's server instead
+/// of workers, calls are FAILED_PRECONDITION, and with
+/// `proxy_listen_address` the server's connections are counted as activity
+/// (ActivityProxy); the proxy's address goes to tetherd in the hello.
 ///
 /// Ready (for traffic, see Ready) once workers serve a revision; with
 /// `health_listen_address` set it answers Kubernetes probes and Prometheus
@@ -100,10 +100,13 @@ class Agent final {
     /// (every worker's output, in calls and outside; oldest dropped first).
     LogBook::Options log_book = {/*max_lines=*/10000,
                                  /*max_bytes=*/4 << 20};
-    /// Sidecar mode; the agent sets `workdir` and `on_app_exit`.
-    std::optional<SidecarApp::Options> sidecar;
+    /// Sidecar mode: no workers; revisions go to `app`, which must be set.
+    bool sidecar = false;
+    /// The team's program and its reload command; the agent sets `workdir`
+    /// and `on_app_exit`.
+    std::optional<UserApp::Options> app;
     /// Sidecar mode: where the proxy to the server (on 127.0.0.1:
-    /// sidecar->app_port) listens, IPv4 host:port, port 0 picks one;
+    /// app->app_port) listens, IPv4 host:port, port 0 picks one;
     /// advertised like `listen_address`. Empty: no proxy.
     std::string proxy_listen_address;
   };
@@ -112,8 +115,8 @@ class Agent final {
   ~Agent();
 
   /// Holds the Attach stream until Shutdown (OK) or until tetherd rejects
-  /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED),
-  /// or the server it runs in sidecar mode exits (UNAVAILABLE).
+  /// this replica for good (NOT_FOUND: service deleted; UNAUTHENTICATED);
+  /// OK too when the team's program exited (see app_exit).
   /// Attaches only once the revision recorded in the workdir (if any) is
   /// serving again, so the hello names it.
   absl::Status Run();
@@ -123,6 +126,8 @@ class Agent final {
   const std::string& invoke_address() const { return invoke_address_; }
   /// Sidecar mode: the proxy's address; empty without one.
   const std::string& app_address() const { return app_address_; }
+  /// How the team's program ended, once it exited by itself.
+  std::optional<ProcessExit> app_exit() const;
   /// The HTTP endpoint's port; 0 without one.
   int health_port() const;
 
@@ -146,8 +151,8 @@ class Agent final {
   void Decorate(grpc::ClientContext& context) const;
   // Makes Run return `why`.
   void Stop(absl::Status why);
-  // Sidecar mode's parts of Create.
-  absl::Status StartSidecar();
+  // The app's and sidecar mode's parts of Create.
+  absl::Status StartApp();
 
   const Options options_;
   // Before the services that count calls, so it outlives them; the
@@ -162,18 +167,20 @@ class Agent final {
   std::unique_ptr<LogBook> log_book_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InvokeService> invoke_service_;
-  // Sidecar mode only; the proxy also only with proxy_listen_address.
-  std::unique_ptr<SidecarApp> sidecar_;
+  // With an app only; the proxy only in sidecar mode with
+  // proxy_listen_address.
+  std::unique_ptr<UserApp> app_;
   std::unique_ptr<ActivityProxy> proxy_;
   std::unique_ptr<GrpcServer> server_;
   // Null without --health_listen. Its threads read serving_any_ and
   // metrics_.
   std::unique_ptr<HttpServer> http_server_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   // What Run returns after a Stop.
   absl::Status stop_reason_ ABSL_GUARDED_BY(mu_);
+  std::optional<ProcessExit> app_exit_ ABSL_GUARDED_BY(mu_);
   // The live Attach stream, for reports and for cancelling on shutdown.
   grpc::ClientContext* attach_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   grpc::ClientReaderWriter<tether::v1::AgentMessage, tether::v1::AgentCommand>*

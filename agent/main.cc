@@ -4,10 +4,12 @@
 //       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT] \
 //       [--health_listen=HOST:PORT]
 //
-// Sidecar mode (ServiceSpec.app; agent/sidecar_app.h):
+// The team's own program (agent/user_app.h): --app_command runs it beside
+// the workers and the agent exits with its status (an injected Job's main
+// program). Sidecar mode (ServiceSpec.app) runs no workers:
 //
 //   tether-agent ... --sidecar [--reload_command='["cmd","arg"]'] \
-//       [--app_command='["server","arg"]' --app_port=8000] \
+//       [--app_command='["server","arg"]'] [--app_port=8000] \
 //       [--proxy_listen=HOST:PORT]
 //
 // The token comes from the environment so it does not show in `ps`.
@@ -49,8 +51,9 @@ ABSL_FLAG(std::string, reload_command, "",
           "sidecar mode: run after each change of code, a JSON list of "
           "strings (exec form); empty: none");
 ABSL_FLAG(std::string, app_command, "",
-          "sidecar mode: the server to start once the first revision is "
-          "synced, a JSON list of strings; empty: it runs elsewhere");
+          "the team's program, started once the first revision is synced, a "
+          "JSON list of strings; the agent exits with its status. Empty: "
+          "none, or in sidecar mode a server that runs elsewhere");
 ABSL_FLAG(int, app_port, 0,
           "sidecar mode: the server's port on 127.0.0.1 (its PORT)");
 ABSL_FLAG(std::string, proxy_listen, "",
@@ -76,24 +79,35 @@ absl::StatusOr<std::vector<std::string>> ParseCommand(const char* flag,
   return command.get<std::vector<std::string>>();
 }
 
-// The sidecar-mode flags, when --sidecar is set.
-absl::Status SetSidecarOptions(tether::agent::Agent::Options& options) {
-  if (!absl::GetFlag(FLAGS_sidecar)) return absl::OkStatus();
-  tether::agent::SidecarApp::Options& sidecar = options.sidecar.emplace();
+// The team's program and sidecar mode, from their flags.
+absl::Status SetAppOptions(tether::agent::Agent::Options& options) {
+  tether::agent::UserApp::Options app;
   ASSIGN_OR_RETURN(
-      sidecar.reload_command,
+      app.reload_command,
       ParseCommand("reload_command", absl::GetFlag(FLAGS_reload_command)));
   ASSIGN_OR_RETURN(
-      sidecar.app_command,
+      app.app_command,
       ParseCommand("app_command", absl::GetFlag(FLAGS_app_command)));
-  sidecar.app_port = absl::GetFlag(FLAGS_app_port);
+  app.app_port = absl::GetFlag(FLAGS_app_port);
+  options.sidecar = absl::GetFlag(FLAGS_sidecar);
   options.proxy_listen_address = absl::GetFlag(FLAGS_proxy_listen);
-  if ((!sidecar.app_command.empty() || !options.proxy_listen_address.empty()) &&
-      sidecar.app_port == 0) {
+  if (!options.proxy_listen_address.empty() &&
+      (!options.sidecar || app.app_port == 0)) {
     return absl::InvalidArgumentError(
-        "--app_command and --proxy_listen need --app_port");
+        "--proxy_listen needs --sidecar and --app_port");
+  }
+  if (options.sidecar || !app.app_command.empty() ||
+      !app.reload_command.empty()) {
+    options.app = std::move(app);
   }
   return absl::OkStatus();
+}
+
+// The exit status of a process that ended like `exit`, as a shell reports
+// it (128 + the signal).
+int ExitCodeOf(const tether::ProcessExit& exit) {
+  return exit.kind == tether::ProcessExit::Kind::kSignaled ? 128 + exit.code
+                                                           : exit.code;
 }
 
 }  // namespace
@@ -115,8 +129,8 @@ int main(int argc, char** argv) {
   options.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   if (const char* token = getenv("TETHER_SERVICE_TOKEN")) options.token = token;
-  if (absl::Status sidecar = SetSidecarOptions(options); !sidecar.ok()) {
-    TETHER_LOG(ERROR) << "cannot start agent: " << sidecar;
+  if (absl::Status app = SetAppOptions(options); !app.ok()) {
+    TETHER_LOG(ERROR) << "cannot start agent: " << app;
     return 2;
   }
   // Activity reports: to tetherd unless the OTEL_* variables say otherwise.
@@ -155,6 +169,11 @@ int main(int argc, char** argv) {
   if (!status.ok()) {
     TETHER_LOG(ERROR) << "agent stops: " << status;
     return 1;
+  }
+  if (const auto exit = (*agent)->app_exit(); exit.has_value()) {
+    TETHER_LOG(INFO) << "the app exited with " << exit->ToString()
+                     << "; the agent exits with it";
+    return ExitCodeOf(*exit);
   }
   return 0;
 }

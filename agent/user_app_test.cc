@@ -1,4 +1,4 @@
-#include "agent/sidecar_app.h"
+#include "agent/user_app.h"
 
 #include <string>
 
@@ -14,7 +14,7 @@ namespace {
 const std::string kRev1(64, 'a');
 const std::string kRev2(64, 'b');
 
-class SidecarAppTest : public ::testing::Test {
+class UserAppTest : public ::testing::Test {
  protected:
   void SetUp() override {
     workdir_ = absl::StrCat(
@@ -33,8 +33,8 @@ class SidecarAppTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomically(absl::StrCat(dir, ".tree.pb"), "").ok());
   }
 
-  SidecarApp::Options Options() {
-    SidecarApp::Options options;
+  UserApp::Options Options() {
+    UserApp::Options options;
     options.workdir = workdir_;
     return options;
   }
@@ -46,8 +46,8 @@ class SidecarAppTest : public ::testing::Test {
   std::string workdir_;
 };
 
-TEST_F(SidecarAppTest, PointsCurrentAtEachRevision) {
-  auto app = SidecarApp::Create(Options());
+TEST_F(UserAppTest, PointsCurrentAtEachRevision) {
+  auto app = UserApp::Create(Options());
   ASSERT_TRUE(app.ok()) << app.status();
   ASSERT_TRUE((*app)->Publish(kRev1).ok());
   EXPECT_EQ(Read("current/code.txt"), "one");
@@ -56,15 +56,15 @@ TEST_F(SidecarAppTest, PointsCurrentAtEachRevision) {
   EXPECT_EQ((*app)->code_dir(), workdir_ + "/current");
 }
 
-TEST_F(SidecarAppTest, ReloadCommandRunsOnChangesNotOnTheFirstRevision) {
-  SidecarApp::Options options = Options();
+TEST_F(UserAppTest, ReloadCommandRunsOnChangesNotOnTheFirstRevision) {
+  UserApp::Options options = Options();
   const std::string log = workdir_ + "/reloads";
   options.reload_command = {
       "sh", "-c",
       absl::StrCat("echo \"$TETHER_REVISION $(cat code.txt) "
                    "$(cat \"$TETHER_CODE_DIR/code.txt\")\" >> ",
                    log)};
-  auto app = SidecarApp::Create(options);
+  auto app = UserApp::Create(options);
   ASSERT_TRUE(app.ok()) << app.status();
   ASSERT_TRUE((*app)->Publish(kRev1).ok());
   EXPECT_EQ(Read("reloads"), "<missing>");
@@ -73,10 +73,10 @@ TEST_F(SidecarAppTest, ReloadCommandRunsOnChangesNotOnTheFirstRevision) {
   EXPECT_EQ(Read("reloads"), absl::StrCat(kRev2, " two two\n"));
 }
 
-TEST_F(SidecarAppTest, FailedReloadSaysHowAndWhatItPrinted) {
-  SidecarApp::Options options = Options();
+TEST_F(UserAppTest, FailedReloadSaysHowAndWhatItPrinted) {
+  UserApp::Options options = Options();
   options.reload_command = {"sh", "-c", "echo cannot reload >&2; exit 3"};
-  auto app = SidecarApp::Create(options);
+  auto app = UserApp::Create(options);
   ASSERT_TRUE(app.ok());
   ASSERT_TRUE((*app)->Publish(kRev1).ok());
   const absl::Status status = (*app)->Publish(kRev2);
@@ -87,11 +87,11 @@ TEST_F(SidecarAppTest, FailedReloadSaysHowAndWhatItPrinted) {
       << status;
 }
 
-TEST_F(SidecarAppTest, ReloadCommandThatHangsIsKilled) {
-  SidecarApp::Options options = Options();
+TEST_F(UserAppTest, ReloadCommandThatHangsIsKilled) {
+  UserApp::Options options = Options();
   options.reload_command = {"sleep", "60"};
   options.reload_timeout = absl::Milliseconds(200);
-  auto app = SidecarApp::Create(options);
+  auto app = UserApp::Create(options);
   ASSERT_TRUE(app.ok());
   ASSERT_TRUE((*app)->Publish(kRev1).ok());
   const absl::Status status = (*app)->Publish(kRev2);
@@ -99,27 +99,27 @@ TEST_F(SidecarAppTest, ReloadCommandThatHangsIsKilled) {
       << status;
 }
 
-TEST_F(SidecarAppTest, UnknownProgramsAreRefusedAtCreate) {
-  SidecarApp::Options options = Options();
+TEST_F(UserAppTest, UnknownProgramsAreRefusedAtCreate) {
+  UserApp::Options options = Options();
   options.reload_command = {"no-such-program-tether"};
-  auto app = SidecarApp::Create(options);
+  auto app = UserApp::Create(options);
   EXPECT_EQ(app.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(app.status().message().find("reload command"), std::string::npos);
   options.reload_command = {};
   options.app_command = {""};
-  EXPECT_EQ(SidecarApp::Create(options).status().code(),
+  EXPECT_EQ(UserApp::Create(options).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SidecarAppTest, StartsTheAppOnItsFirstRevisionAndStopsIt) {
-  SidecarApp::Options options = Options();
+TEST_F(UserAppTest, StartsTheAppOnItsFirstRevisionAndStopsIt) {
+  UserApp::Options options = Options();
   options.app_port = 4321;
   options.app_command = {"sh", "-c",
                          absl::StrCat("echo \"$PORT $(cat code.txt)\" > ",
                                       workdir_, "/started; exec sleep 60")};
   absl::Notification exited;
   options.on_app_exit = [&](const ProcessExit&) { exited.Notify(); };
-  auto app = SidecarApp::Create(options);
+  auto app = UserApp::Create(options);
   ASSERT_TRUE(app.ok());
   EXPECT_EQ((*app)->app_revision(), "");
   ASSERT_TRUE((*app)->Publish(kRev1).ok());
@@ -136,8 +136,8 @@ TEST_F(SidecarAppTest, StartsTheAppOnItsFirstRevisionAndStopsIt) {
   EXPECT_FALSE(exited.HasBeenNotified());
 }
 
-TEST_F(SidecarAppTest, TellsWhenTheAppExitsByItself) {
-  SidecarApp::Options options = Options();
+TEST_F(UserAppTest, TellsWhenTheAppExitsByItself) {
+  UserApp::Options options = Options();
   options.app_port = 4321;
   options.app_command = {"sh", "-c", "exit 7"};
   ProcessExit seen;
@@ -146,7 +146,7 @@ TEST_F(SidecarAppTest, TellsWhenTheAppExitsByItself) {
     seen = exit;
     exited.Notify();
   };
-  auto app = SidecarApp::Create(options);
+  auto app = UserApp::Create(options);
   ASSERT_TRUE(app.ok());
   ASSERT_TRUE((*app)->Publish(kRev1).ok());
   ASSERT_TRUE(exited.WaitForNotificationWithTimeout(absl::Seconds(10)));

@@ -1,4 +1,4 @@
-#include "agent/sidecar_app.h"
+#include "agent/user_app.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -34,9 +34,8 @@ absl::StatusOr<std::string> ResolveProgram(
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SidecarApp>> SidecarApp::Create(
-    Options options) {
-  std::unique_ptr<SidecarApp> app(new SidecarApp(std::move(options)));
+absl::StatusOr<std::unique_ptr<UserApp>> UserApp::Create(Options options) {
+  std::unique_ptr<UserApp> app(new UserApp(std::move(options)));
   absl::StatusOr<std::string> reload =
       ResolveProgram("reload command", app->options_.reload_command);
   if (!reload.ok()) return reload.status();
@@ -48,7 +47,7 @@ absl::StatusOr<std::unique_ptr<SidecarApp>> SidecarApp::Create(
   return app;
 }
 
-SidecarApp::~SidecarApp() {
+UserApp::~UserApp() {
   pid_t pid;
   {
     absl::MutexLock lock(&mu_);
@@ -66,16 +65,16 @@ SidecarApp::~SidecarApp() {
   if (app_waiter_.joinable()) app_waiter_.join();
 }
 
-std::string SidecarApp::code_dir() const {
+std::string UserApp::code_dir() const {
   return absl::StrCat(options_.workdir, "/current");
 }
 
-std::string SidecarApp::app_revision() const {
+std::string UserApp::app_revision() const {
   absl::MutexLock lock(&mu_);
   return app_revision_;
 }
 
-absl::Status SidecarApp::Publish(const std::string& revision) {
+absl::Status UserApp::Publish(const std::string& revision) {
   RETURN_IF_ERROR(sync::SwitchCurrent(options_.workdir, revision));
   bool first;
   {
@@ -88,7 +87,7 @@ absl::Status SidecarApp::Publish(const std::string& revision) {
   return StartApp(revision);
 }
 
-absl::Status SidecarApp::RunReloadCommand(const std::string& revision) {
+absl::Status UserApp::RunReloadCommand(const std::string& revision) {
   if (reload_program_.empty()) return absl::OkStatus();
   const std::string output = absl::StrCat(options_.workdir, "/reload.log");
   unlink(output.c_str());
@@ -117,12 +116,14 @@ absl::Status SidecarApp::RunReloadCommand(const std::string& revision) {
       printed.ok() && !printed->empty() ? absl::StrCat(":\n", *printed) : ""));
 }
 
-absl::Status SidecarApp::StartApp(const std::string& revision) {
+absl::Status UserApp::StartApp(const std::string& revision) {
   ChildSpec spec;
   spec.executable = app_program_;
   spec.argv = options_.app_command;
-  spec.env = {{"PORT", absl::StrCat(options_.app_port)},
-              {"TETHER_CODE_DIR", code_dir()}};
+  spec.env = {{"TETHER_CODE_DIR", code_dir()}};
+  if (options_.app_port != 0) {
+    spec.env.emplace_back("PORT", absl::StrCat(options_.app_port));
+  }
   spec.socket_type = 0;
   spec.working_dir = sync::RevisionDir(options_.workdir, revision);
   // Stopped gracefully when the agent dies, as a container would be.
@@ -144,7 +145,7 @@ absl::Status SidecarApp::StartApp(const std::string& revision) {
   return absl::OkStatus();
 }
 
-void SidecarApp::AwaitApp(pid_t pid) {
+void UserApp::AwaitApp(pid_t pid) {
   // Waits without reaping, so the destructor can signal the group until
   // the pid is marked gone under the lock.
   AwaitExitWithoutPidfd(pid, Clock::Real(), absl::InfiniteFuture());

@@ -1,8 +1,10 @@
-#ifndef TETHER_AGENT_SIDECAR_APP_H_
-#define TETHER_AGENT_SIDECAR_APP_H_
+#ifndef TETHER_AGENT_USER_APP_H_
+#define TETHER_AGENT_USER_APP_H_
 
-// Sidecar mode's side of a load (ServiceSpec.app): the team's own server
-// reads the code Tether syncs, and is told when it changed.
+// The team's own program beside Tether's workers, or instead of them: the
+// server of sidecar mode (ServiceSpec.app), or the main program of a pod
+// that must complete (an injected Job). It reads the code Tether syncs, and
+// is told when it changed.
 
 #include <functional>
 #include <memory>
@@ -18,10 +20,10 @@
 
 namespace tether::agent {
 
-/// What the agent does with a revision in sidecar mode instead of starting
-/// workers on it. The code puller has pointed `<workdir>/current` at the
-/// revision (sync/revision_builder.h); the server reads it there
-/// (TETHER_CODE_DIR). Publish:
+/// What the agent does with a revision for the team's program (in sidecar
+/// mode instead of starting workers on it). The code puller has pointed
+/// `<workdir>/current` at the revision (sync/revision_builder.h); the server
+/// reads it there (TETHER_CODE_DIR). Publish:
 ///  - points `current` at the revision again (a restarted agent may have
 ///    pulled a newer one it never served);
 ///  - runs the reload command in the revision after every change of code,
@@ -32,13 +34,15 @@ namespace tether::agent {
 ///
 /// The server's working directory is the revision it started on
 /// (`app_revision`, which the agent keeps on disk while it runs); it gets
-/// PORT and TETHER_CODE_DIR, and the agent's stdout and stderr. When it
-/// exits by itself `on_app_exit` is told (the agent stops, and the backend
-/// restarts the replica as the kubelet restarts a container).
+/// PORT (when `app_port` is set) and TETHER_CODE_DIR, and the agent's stdout
+/// and stderr. When it exits by itself `on_app_exit` is told: the agent
+/// stops with its exit status, so a Job's pod completes with the program's
+/// result and a server's replica is restarted (by the kubelet or the local
+/// backend).
 ///
 /// Thread-safe. Publish must run on a thread that lives as long as the
 /// server (its parent-death signal fires when that thread ends).
-class SidecarApp final {
+class UserApp final {
  public:
   struct Options {
     /// The agent's workdir (revisions and `current`).
@@ -59,13 +63,13 @@ class SidecarApp final {
   };
 
   /// INVALID_ARGUMENT when a command's program is empty or not found.
-  static absl::StatusOr<std::unique_ptr<SidecarApp>> Create(Options options);
+  static absl::StatusOr<std::unique_ptr<UserApp>> Create(Options options);
   /// Stops the server: SIGTERM to its process group, SIGKILL after
   /// `stop_grace`.
-  ~SidecarApp();
+  ~UserApp();
 
-  SidecarApp(const SidecarApp&) = delete;
-  SidecarApp& operator=(const SidecarApp&) = delete;
+  UserApp(const UserApp&) = delete;
+  UserApp& operator=(const UserApp&) = delete;
 
   /// Serves `revision` (built in the workdir). FAILED_PRECONDITION with the
   /// reload command's exit and the tail of its output when it fails or
@@ -80,7 +84,7 @@ class SidecarApp final {
   std::string code_dir() const;
 
  private:
-  explicit SidecarApp(Options options) : options_(std::move(options)) {}
+  explicit UserApp(Options options) : options_(std::move(options)) {}
   absl::Status RunReloadCommand(const std::string& revision);
   absl::Status StartApp(const std::string& revision);
   // Waits for the server, reaps it and tells on_app_exit.
@@ -102,4 +106,4 @@ class SidecarApp final {
 
 }  // namespace tether::agent
 
-#endif  // TETHER_AGENT_SIDECAR_APP_H_
+#endif  // TETHER_AGENT_USER_APP_H_
