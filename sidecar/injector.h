@@ -26,18 +26,20 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kube/pod_mutation.h"
 #include "nlohmann/json.hpp"
 
 namespace tether::sidecar {
 
-inline constexpr char kInjectLabel[] = "tether.dev/inject";
+// Shared with tetherd, which reports pods admitted without the agent.
+using kube::kInjectLabel;
+using kube::kServiceAnnotation;
+using kube::kStatusAnnotation;
 inline constexpr char kModeAnnotation[] = "tether.dev/inject-mode";
 inline constexpr char kContainerAnnotation[] = "tether.dev/container";
-inline constexpr char kServiceAnnotation[] = "tether.dev/service";
 inline constexpr char kTokenSecretAnnotation[] = "tether.dev/token-secret";
 inline constexpr char kCodeDirAnnotation[] = "tether.dev/code-dir";
 inline constexpr char kReloadCommandAnnotation[] = "tether.dev/reload-command";
-inline constexpr char kStatusAnnotation[] = "tether.dev/status";
 
 /// Cluster-level settings: what `deploy/` configures the injector with.
 struct InjectorConfig {
