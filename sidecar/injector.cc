@@ -13,7 +13,6 @@
 #include "kube/json_fields.h"
 #include "kube/names.h"
 #include "kube/pod_mutation.h"
-#include "servicespec/validate.h"
 
 namespace tether::sidecar {
 namespace {
@@ -318,6 +317,7 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
         absl::StrCat("metadata.labels[\"", kInjectLabel, "\"]"),
         absl::StrCat("\"", inject, "\" is not \"true\" or \"false\""));
   }
+  result.opted_in = true;
   RETURN_IF_ERROR(CheckShape(metadata, spec));
   result.skipped = kube::AgentAlreadyThere(metadata, spec);
   if (!result.skipped.empty()) return result;
@@ -385,6 +385,10 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
   }
   result.pod["metadata"]["annotations"][kStatusAnnotation] = status.dump();
   result.injected = true;
+  result.description = absl::StrCat(
+      "injected tether-agent (", request.sidecar ? "sidecar" : "wrap",
+      " mode) into container \"", request.container, "\" for service \"",
+      request.agent.service, "\"");
   return result;
 }
 

@@ -66,6 +66,10 @@ struct Injection {
   nlohmann::json pod;
   /// When not injected, why (not asked, already injected, hostNetwork).
   std::string skipped;
+  /// The pod asked for injection (label tether.dev/inject: "true").
+  bool opted_in = false;
+  /// When injected, what, for people: mode, container and service.
+  std::string description;
   /// For the user (the admission response's `warnings`).
   std::vector<std::string> warnings;
 };
