@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -19,6 +20,7 @@
 #include "controlplane/logs_relay.h"
 #include "controlplane/service_manager.h"
 #include "controlplane/ttl_controller.h"
+#include "controlplane/uninjected_pods.h"
 
 namespace tether::controlplane {
 namespace {
@@ -334,11 +336,18 @@ grpc::ServerUnaryReactor* ControlPlaneService::GetService(
   if (RefuseUnauthorized(*context, reactor)) return reactor;
   absl::StatusOr<tether::v1::ServiceStatus> status =
       options_.manager->GetService(request->name());
+  const std::vector<tether::v1::UninjectedPod> uninjected =
+      options_.uninjected != nullptr ? options_.uninjected->List()
+                                     : std::vector<tether::v1::UninjectedPod>();
   if (!status.ok()) {
-    reactor->Finish(ToGrpcStatus(status.status()));
+    reactor->Finish(ToGrpcStatus(
+        absl::IsNotFound(status.status())
+            ? ExplainUninjected(status.status(), request->name(), uninjected)
+            : status.status()));
     return reactor;
   }
   *response = WithActivity(*std::move(status));
+  AddUninjectedPods(uninjected, *response);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -351,6 +360,9 @@ grpc::ServerUnaryReactor* ControlPlaneService::ListServices(
   if (RefuseUnauthorized(*context, reactor)) return reactor;
   for (tether::v1::ServiceStatus& service : options_.manager->ListServices()) {
     *response->add_services() = WithActivity(std::move(service));
+  }
+  if (options_.uninjected != nullptr) {
+    AddUninjectedPods(options_.uninjected->List(), *response);
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -19,6 +19,7 @@ class ControlPlaneMetrics;
 class EndpointsPublisher;
 class ServiceManager;
 class TtlController;
+class UninjectedPods;
 
 /// The `ControlPlane` gRPC API: translates between protos and the
 /// ServiceManager, Activator (proxied calls), TtlController (activity),
@@ -49,6 +50,9 @@ class ControlPlaneService final
     ControlPlaneMetrics* metrics = nullptr;
     /// Null: an open API.
     ApiTokens* tokens = nullptr;
+    /// `GetService`/`ListServices`: opted-in pods without the agent. Null:
+    /// none (the local backend).
+    const UninjectedPods* uninjected = nullptr;
   };
 
   explicit ControlPlaneService(Options options)

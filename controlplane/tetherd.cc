@@ -27,12 +27,14 @@
 #include "controlplane/control_plane_service.h"
 #include "controlplane/endpoints_publisher.h"
 #include "controlplane/file_service_store.h"
+#include "controlplane/injection_reconciler.h"
 #include "controlplane/kubernetes_backend.h"
 #include "controlplane/local_backend.h"
 #include "controlplane/metrics_listener.h"
 #include "controlplane/otlp_receiver.h"
 #include "controlplane/service_manager.h"
 #include "controlplane/ttl_controller.h"
+#include "kube/event_recorder.h"
 #include "kube/kube_client_http.h"
 #include "kube/kube_config.h"
 
@@ -131,6 +133,24 @@ absl::Status Tetherd::CreateKubernetesBackend() {
   backend_options.unschedulable_grace = options_.unschedulable_grace;
   ASSIGN_OR_RETURN(kube_backend_, KubernetesBackend::Create(backend_options));
   backend_ = kube_backend_.get();
+  return CreateInjectionReconciler(backend_options.render.kube_namespace);
+}
+
+absl::Status Tetherd::CreateInjectionReconciler(const std::string& ns) {
+  kube::EventRecorder::Options events_options;
+  events_options.client = kube_client_.get();
+  events_options.component = "tetherd";
+  // In a pod, the hostname is the pod's name.
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) events_options.instance = host;
+  ASSIGN_OR_RETURN(kube_events_,
+                   kube::EventRecorder::Create(std::move(events_options)));
+  InjectionReconciler::Options reconciler_options;
+  reconciler_options.client = kube_client_.get();
+  reconciler_options.events = kube_events_.get();
+  reconciler_options.ns = ns;
+  ASSIGN_OR_RETURN(injection_reconciler_,
+                   InjectionReconciler::Create(std::move(reconciler_options)));
   return absl::OkStatus();
 }
 
@@ -190,6 +210,7 @@ absl::Status Tetherd::CreateServices() {
   api_options.code_store = code_store_.get();
   api_options.metrics = metrics_.get();
   api_options.tokens = api_tokens_.get();
+  api_options.uninjected = injection_reconciler_.get();
   control_plane_ = std::make_unique<ControlPlaneService>(api_options);
   gateway_ = std::make_unique<AgentGatewayService>(
       manager_.get(), code_store_.get(), metrics_.get());
@@ -352,6 +373,8 @@ void Tetherd::Shutdown() {
   // Stops local agents (records stay, so the next tetherd restarts them);
   // pods keep running and re-attach to the next tetherd.
   local_backend_.reset();
+  injection_reconciler_.reset();
+  kube_events_.reset();
   kube_backend_.reset();
   if (wrote_process_files_) unlink(PidFile(options_.state_dir).c_str());
 }

@@ -16,6 +16,7 @@ class SerialExecutor;
 }  // namespace tether
 
 namespace tether::kube {
+class EventRecorder;
 class KubeClientHttp;
 }  // namespace tether::kube
 
@@ -32,6 +33,7 @@ class ControlPlaneMetrics;
 class ControlPlaneService;
 class FileCodeStore;
 class FileServiceStore;
+class InjectionReconciler;
 class EndpointsPublisher;
 class KubernetesBackend;
 class LocalBackend;
@@ -125,6 +127,8 @@ class Tetherd final {
   absl::Status OpenStores();
   absl::Status CreateBackend();
   absl::Status CreateKubernetesBackend();
+  // Reports opted-in pods of `ns` admitted without the agent.
+  absl::Status CreateInjectionReconciler(const std::string& ns);
   absl::Status CreateLocalBackend();
   absl::Status CreateServices();
   // The activity tracker, activator, TTL controller and OTLP receiver.
@@ -142,6 +146,9 @@ class Tetherd final {
   // One of the two backends runs; backend_ points at it.
   std::unique_ptr<kube::KubeClientHttp> kube_client_;
   std::unique_ptr<KubernetesBackend> kube_backend_;
+  // Kubernetes only: TetherNotInjected Events and the pods they are about.
+  std::unique_ptr<kube::EventRecorder> kube_events_;
+  std::unique_ptr<InjectionReconciler> injection_reconciler_;
   std::unique_ptr<LocalBackend> local_backend_;
   Backend* backend_ = nullptr;
   std::unique_ptr<CallRouter> router_;

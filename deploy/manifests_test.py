@@ -82,8 +82,11 @@ EXPECTED_RULES = {
     ("", "pods"): {"list", "watch"},
     ("", "pods/log"): {"get"},
     ("", "podtemplates"): {"get"},
-    ("", "events"): {"list", "watch"},
+    ("", "events"): {"list", "watch", "create", "patch"},
 }
+
+# tether-injector's only grant (injector-rbac.yaml): the Events it records.
+INJECTOR_RULES = {("", "events"): {"create", "patch"}}
 
 
 # Namespaces the injector must never be called for.
@@ -273,22 +276,15 @@ class ManifestTest(unittest.TestCase):
         self.assertIn(port["targetPort"], names)
 
     def test_rbac_is_exactly_what_tetherd_uses(self):
-        rules = {}
-        for role in find("ClusterRole") + [o for _, o in objects()
-                                           if o["kind"] == "Role"]:
-            for rule in role["rules"]:
-                self.assertNotIn("*", rule["verbs"])
-                self.assertNotIn("resourceNames", rule)
-                for group in rule["apiGroups"]:
-                    for resource in rule["resources"]:
-                        self.assertNotIn("*", resource)
-                        rules.setdefault((group, resource), set()).update(
-                            rule["verbs"])
-        self.assertEqual(rules, EXPECTED_RULES)
-        self.assertEqual([o for _, o in objects()
-                          if o["kind"] == "ClusterRoleBinding"], [],
-                         "tetherd gets no cluster-wide grant")
+        for _, role in objects():
+            if role["kind"] == "Role":
+                self.fail("no Role: tetherd's rules are one ClusterRole")
+        self.assertEqual(role_rules(self, find("ClusterRole", "tetherd")[0]),
+                         EXPECTED_RULES)
         for _, b in objects():
+            if b["kind"] == "ClusterRoleBinding":
+                self.assertNotEqual(b["roleRef"]["name"], "tetherd",
+                                    "tetherd gets no cluster-wide grant")
             if b["kind"] != "RoleBinding":
                 continue
             find(b["roleRef"]["kind"], b["roleRef"]["name"])
@@ -296,6 +292,20 @@ class ManifestTest(unittest.TestCase):
                 self.assertEqual(s["kind"], "ServiceAccount")
                 find("ServiceAccount", s["name"])
                 self.assertEqual(s["namespace"], b["metadata"]["namespace"])
+
+
+def role_rules(test, role):
+    """{(apiGroup, resource): verbs} of `role`, with no wildcards."""
+    rules = {}
+    for rule in role["rules"]:
+        test.assertNotIn("*", rule["verbs"])
+        test.assertNotIn("resourceNames", rule)
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                test.assertNotIn("*", resource)
+                rules.setdefault((group, resource), set()).update(
+                    rule["verbs"])
+    return rules
 
 
 def assert_restricted(test, pod):
@@ -384,16 +394,29 @@ class InjectorTest(unittest.TestCase):
         self.assertLessEqual(pdb["spec"]["selector"]["matchLabels"].items(),
                              labels.items())
 
-    def test_restricted_and_without_api_access(self):
+    def test_restricted_and_only_allowed_events(self):
         pod = self.pod["spec"]
         assert_restricted(self, pod)
         account = find("ServiceAccount", pod["serviceAccountName"])[0]
-        self.assertIs(pod["automountServiceAccountToken"], False)
-        self.assertIs(account["automountServiceAccountToken"], False)
-        for _, b in objects():
-            if b["kind"] in ("RoleBinding", "ClusterRoleBinding"):
-                self.assertNotIn(pod["serviceAccountName"],
-                                 [s["name"] for s in b["subjects"]])
+        self.assertIs(pod["automountServiceAccountToken"], True)
+        self.assertIsNot(account.get("automountServiceAccountToken"), False)
+        grants = [b for _, b in objects()
+                  if b["kind"] in ("RoleBinding", "ClusterRoleBinding")
+                  and pod["serviceAccountName"]
+                  in [s["name"] for s in b["subjects"]]]
+        # Events go into every namespace it admits pods in.
+        (binding,) = grants
+        self.assertEqual(binding["kind"], "ClusterRoleBinding")
+        self.assertEqual(binding["subjects"], [{
+            "kind": "ServiceAccount", "name": "tether-injector",
+            "namespace": "tether-system"}])
+        role = find(binding["roleRef"]["kind"], binding["roleRef"]["name"])[0]
+        self.assertEqual(role_rules(self, role), INJECTOR_RULES)
+        # Its reportingInstance.
+        (env,) = self.container["env"]
+        self.assertEqual(env["name"], "POD_NAME")
+        self.assertEqual(env["valueFrom"]["fieldRef"]["fieldPath"],
+                         "metadata.name")
 
     def test_flags_tls_and_probes(self):
         # Flags: only ones tether-injector defines.

@@ -4,7 +4,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kube/json_fields.h"
+#include "servicespec/validate.h"
 
 namespace tether::kube {
 namespace {
@@ -197,6 +200,54 @@ void AddAgentSidecar(json& pod_spec, size_t app, const AgentOptions& options,
     Prepend(pod_spec, "containers", json::array({std::move(agent)}));
   }
   Prepend(pod_spec, "volumes", json::array({EmptyDir(kWorkVolume)}));
+}
+
+std::string AgentAlreadyThere(const json& metadata, const json& spec) {
+  if (Field(Field(metadata, "annotations"), kStatusAnnotation).is_string()) {
+    return absl::StrCat("already injected (", kStatusAnnotation, ")");
+  }
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& containers = Field(spec, list);
+    if (!containers.is_array()) continue;
+    for (const json& c : containers) {
+      const std::string name = StringField(c, "name");
+      const json& command = Field(c, "command");
+      const bool runs_agent =
+          command.is_array() && !command.empty() && command[0] == kAgentBinary;
+      if (name == kMainContainer || name == kAgentInstallContainer ||
+          runs_agent) {
+        return absl::StrCat("already runs the agent (spec.", list,
+                            "[name=", name, "])");
+      }
+    }
+  }
+  return "";
+}
+
+absl::StatusOr<std::string> InjectedServiceName(const json& metadata) {
+  const auto path = [](const char* map, absl::string_view key) {
+    return absl::StrCat("metadata.", map, "[\"", key, "\"]");
+  };
+  std::string name =
+      StringField(Field(metadata, "annotations"), kServiceAnnotation);
+  std::string source = path("annotations", kServiceAnnotation);
+  for (const char* label : {"app.kubernetes.io/name", "app"}) {
+    if (!name.empty()) break;
+    name = StringField(Field(metadata, "labels"), label);
+    source = path("labels", label);
+  }
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path("annotations", kServiceAnnotation),
+        ": required: name the service the agent serves (or label the pod "
+        "app.kubernetes.io/name)"));
+  }
+  const absl::Status valid = servicespec::ValidateServiceName(name);
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": ", valid.message()));
+  }
+  return name;
 }
 
 }  // namespace tether::kube

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 
 namespace tether::kube {
@@ -45,6 +46,26 @@ inline constexpr char kAgentBinary[] = "/tether/bin/tether-agent";
 inline constexpr char kProxyPortName[] = "tether-proxy";
 inline constexpr int kDefaultProxyPort = 8082;
 inline constexpr char kCodeDirEnv[] = "TETHER_CODE_DIR";
+
+/// The pod label asking for injection ("true"; "false" opts out), the
+/// annotation naming the service the agent serves, and the annotation the
+/// injector records what it did in (sidecar/injector.h).
+inline constexpr char kInjectLabel[] = "tether.dev/inject";
+inline constexpr char kServiceAnnotation[] = "tether.dev/service";
+inline constexpr char kStatusAnnotation[] = "tether.dev/status";
+
+/// Why a pod (its `metadata` and `spec`) already has the agent: it carries
+/// kStatusAnnotation, or a container or init container is Tether's or runs
+/// kAgentBinary. "" when it has not. The injector leaves such pods alone;
+/// tetherd reports opted-in pods without it.
+std::string AgentAlreadyThere(const nlohmann::json& metadata,
+                              const nlohmann::json& spec);
+
+/// The service an opted-in pod's agent serves: annotation
+/// kServiceAnnotation, else label app.kubernetes.io/name, else label app.
+/// INVALID_ARGUMENT naming the annotation or label when none is set or the
+/// value is not a service name.
+absl::StatusOr<std::string> InjectedServiceName(const nlohmann::json& metadata);
 
 /// What every agent is told. Defaults are the values `deploy/` installs
 /// with (kube/render.h RenderOptions carries the same fields).

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace tether::kube {
@@ -118,6 +119,44 @@ TEST(AddAgentSidecarTest, ClassicSidecarIsTheFirstContainer) {
             (std::vector<std::string>{"migrate"}));
   EXPECT_EQ(spec["containers"][1]["volumeMounts"][0]["mountPath"],
             "/var/lib/tether");
+}
+
+TEST(AgentAlreadyThereTest, SaysWhy) {
+  const json no_agent = json::parse(R"({"containers": [{"name": "app"}]})");
+  EXPECT_EQ(AgentAlreadyThere(json::object(), no_agent), "");
+  EXPECT_EQ(AgentAlreadyThere(
+                json::parse(R"({"annotations": {"tether.dev/status": "{}"}})"),
+                no_agent),
+            "already injected (tether.dev/status)");
+  EXPECT_EQ(
+      AgentAlreadyThere(json::object(), json::parse(R"({"initContainers": [
+                                  {"name": "tether-agent-install"}]})")),
+      "already runs the agent (spec.initContainers"
+      "[name=tether-agent-install])");
+  EXPECT_EQ(AgentAlreadyThere(json::object(), json::parse(R"({"containers": [
+                {"name": "x", "command": ["/tether/bin/tether-agent"]}]})")),
+            "already runs the agent (spec.containers[name=x])");
+}
+
+TEST(InjectedServiceNameTest, AnnotationThenLabels) {
+  EXPECT_EQ(*InjectedServiceName(json::parse(R"({
+                "annotations": {"tether.dev/service": "a"},
+                "labels": {"app.kubernetes.io/name": "b", "app": "c"}})")),
+            "a");
+  EXPECT_EQ(*InjectedServiceName(json::parse(
+                R"({"labels": {"app.kubernetes.io/name": "b", "app": "c"}})")),
+            "b");
+  EXPECT_EQ(*InjectedServiceName(json::parse(R"({"labels": {"app": "c"}})")),
+            "c");
+  EXPECT_EQ(InjectedServiceName(json::object()).status().message(),
+            "metadata.annotations[\"tether.dev/service\"]: required: name the "
+            "service the agent serves (or label the pod "
+            "app.kubernetes.io/name)");
+  EXPECT_TRUE(absl::StartsWith(
+      InjectedServiceName(json::parse(R"({"labels": {"app": "Bad_Name"}})"))
+          .status()
+          .message(),
+      "metadata.labels[\"app\"]: "));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "sidecar/admission.h"
 
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -56,27 +58,55 @@ bool IsPodCreate(const json& request) {
          StringField(kind, "kind") == "Pod";
 }
 
+// The Event for an opted-in pod's review; nullopt for other pods.
+std::optional<AdmissionEvent> EventFor(
+    const json& request, const json& pod,
+    const absl::StatusOr<Injection>& injection) {
+  AdmissionEvent event;
+  if (!injection.ok()) {
+    event.warning = true;
+    event.reason = "TetherInjectionDenied";
+    event.message = std::string(injection.status().message());
+  } else if (injection->injected) {
+    event.reason = "TetherInjected";
+    event.message = injection->description;
+  } else if (injection->opted_in) {
+    event.reason = "TetherSkipped";
+    event.message = absl::StrCat("not injected: ", injection->skipped);
+  } else {
+    return std::nullopt;
+  }
+  std::optional<kube::ObjectReference> subject =
+      kube::EventSubject(pod, StringField(request, "namespace"));
+  if (!subject.has_value()) return std::nullopt;
+  event.subject = *std::move(subject);
+  return event;
+}
+
 }  // namespace
 
-absl::StatusOr<json> ReviewAdmission(absl::string_view body,
-                                     const InjectorConfig& config) {
+absl::StatusOr<Admission> Admit(absl::string_view body,
+                                const InjectorConfig& config) {
   RETURN_IF_ERROR(ValidateInjectorConfig(config));
   ASSIGN_OR_RETURN(const json review, Parse(body));
   const json& request = review["request"];
-  json answer = {{"apiVersion", kApiVersion},
-                 {"kind", "AdmissionReview"},
-                 {"response", {{"uid", request["uid"]}, {"allowed", true}}}};
-  json& response = answer["response"];
-  if (!IsPodCreate(request)) return answer;
+  Admission admission;
+  admission.review = {
+      {"apiVersion", kApiVersion},
+      {"kind", "AdmissionReview"},
+      {"response", {{"uid", request["uid"]}, {"allowed", true}}}};
+  json& response = admission.review["response"];
+  if (!IsPodCreate(request)) return admission;
   const json& pod = Field(request, "object");
   if (!pod.is_object()) return Invalid("request.object", "required");
   // The config is valid, so every error is the pod's.
-  absl::StatusOr<Injection> injection = InjectPod(pod, config);
+  const absl::StatusOr<Injection> injection = InjectPod(pod, config);
+  admission.event = EventFor(request, pod, injection);
   if (!injection.ok()) {
     response["allowed"] = false;
     response["status"] = {{"code", 400},
                           {"message", injection.status().message()}};
-    return answer;
+    return admission;
   }
   if (!injection->warnings.empty()) response["warnings"] = injection->warnings;
   if (injection->injected) {
@@ -84,7 +114,21 @@ absl::StatusOr<json> ReviewAdmission(absl::string_view body,
     response["patch"] =
         absl::Base64Escape(DiffJsonPatch(pod, injection->pod).dump());
   }
-  return answer;
+  return admission;
+}
+
+void RecordAdmissionEvent(kube::EventRecorder& recorder,
+                          const AdmissionEvent& event) {
+  recorder.Record(event.subject,
+                  event.warning ? kube::EventRecorder::Type::kWarning
+                                : kube::EventRecorder::Type::kNormal,
+                  event.reason, event.message);
+}
+
+absl::StatusOr<json> ReviewAdmission(absl::string_view body,
+                                     const InjectorConfig& config) {
+  ASSIGN_OR_RETURN(Admission admission, Admit(body, config));
+  return std::move(admission.review);
 }
 
 }  // namespace tether::sidecar

@@ -5,8 +5,12 @@
 // review of a Pod CREATE in, the review with its response out. The HTTPS
 // server around it is sidecar/webhook_server.h.
 
+#include <optional>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kube/event_recorder.h"
 #include "nlohmann/json.hpp"
 #include "sidecar/injector.h"
 
@@ -15,6 +19,33 @@ namespace tether::sidecar {
 /// Deepest JSON nesting accepted in a review; far beyond any pod, and keeps
 /// hostile input from exhausting the stack.
 inline constexpr int kMaxReviewDepth = 100;
+
+/// The Event a review calls for, on what the pod belongs to
+/// (kube::EventSubject: its controller, else the pod when named).
+struct AdmissionEvent {
+  kube::ObjectReference subject;
+  bool warning = false;
+  /// TetherInjected, TetherSkipped (an opted-in pod left alone) or
+  /// TetherInjectionDenied (warning).
+  std::string reason;
+  std::string message;
+};
+
+/// A review answered, and the Event it calls for: none for anything but
+/// a Pod CREATE, for pods that did not opt in, and for unowned pods
+/// without a name.
+struct Admission {
+  nlohmann::json review;
+  std::optional<AdmissionEvent> event;
+};
+
+/// ReviewAdmission's answer and the Event to record about it. Same errors.
+absl::StatusOr<Admission> Admit(absl::string_view body,
+                                const InjectorConfig& config);
+
+/// Records `event` with `recorder` (asynchronously: never blocks).
+void RecordAdmissionEvent(kube::EventRecorder& recorder,
+                          const AdmissionEvent& event);
 
 /// Answers the AdmissionReview in `body`:
 ///  - `response.uid` echoes `request.uid`;

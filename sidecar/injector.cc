@@ -14,7 +14,6 @@
 #include "kube/json_fields.h"
 #include "kube/names.h"
 #include "kube/pod_mutation.h"
-#include "servicespec/validate.h"
 
 namespace tether::sidecar {
 namespace {
@@ -51,25 +50,6 @@ struct Request {
   kube::AgentOptions agent;
   kube::SidecarOptions sidecar_options;
 };
-
-absl::StatusOr<std::string> ServiceName(const json& annotations,
-                                        const json& labels) {
-  std::string name = StringField(annotations, kServiceAnnotation);
-  std::string source = AnnotationPath(kServiceAnnotation);
-  for (const char* label : {"app.kubernetes.io/name", "app"}) {
-    if (!name.empty()) break;
-    name = StringField(labels, label);
-    source = absl::StrCat("metadata.labels[\"", label, "\"]");
-  }
-  if (name.empty()) {
-    return Invalid(AnnotationPath(kServiceAnnotation),
-                   "required: name the service the agent serves (or label "
-                   "the pod app.kubernetes.io/name)");
-  }
-  const absl::Status valid = servicespec::ValidateServiceName(name);
-  if (!valid.ok()) return Invalid(source, valid.message());
-  return name;
-}
 
 std::vector<std::string> ContainerNames(const json& containers) {
   std::vector<std::string> names;
@@ -132,7 +112,6 @@ absl::StatusOr<std::vector<std::string>> ReloadCommand(absl::string_view text) {
 absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
                                     const InjectorConfig& config) {
   const json& annotations = Field(metadata, "annotations");
-  const json& labels = Field(metadata, "labels");
   Request request;
   const std::string mode = StringField(annotations, kModeAnnotation);
   if (mode == "sidecar") {
@@ -151,7 +130,7 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
   }
   ASSIGN_OR_RETURN(request.container,
                    TargetContainer(annotations, Field(spec, "containers")));
-  ASSIGN_OR_RETURN(request.agent.service, ServiceName(annotations, labels));
+  ASSIGN_OR_RETURN(request.agent.service, kube::InjectedServiceName(metadata));
   request.agent.agent_image = config.agent_image;
   request.agent.agent_source_dir = config.agent_source_dir;
   request.agent.tetherd_address = config.tetherd_address;
@@ -232,29 +211,6 @@ absl::Status CheckShape(const json& metadata, const json& spec) {
     }
   }
   return absl::OkStatus();
-}
-
-// Why the pod already has the agent, or "".
-std::string AgentAlreadyThere(const json& metadata, const json& spec) {
-  if (Field(Field(metadata, "annotations"), kStatusAnnotation).is_string()) {
-    return absl::StrCat("already injected (", kStatusAnnotation, ")");
-  }
-  for (const char* list : {"initContainers", "containers"}) {
-    const json& containers = Field(spec, list);
-    if (!containers.is_array()) continue;
-    for (const json& c : containers) {
-      const std::string name = StringField(c, "name");
-      const json& command = Field(c, "command");
-      const bool runs_agent = command.is_array() && !command.empty() &&
-                              command[0] == kube::kAgentBinary;
-      if (name == kube::kMainContainer ||
-          name == kube::kAgentInstallContainer || runs_agent) {
-        return absl::StrCat("already runs the agent (",
-                            ContainerPath(list, name), ")");
-      }
-    }
-  }
-  return "";
 }
 
 // Names, ports and paths the injection needs must be free.
@@ -396,8 +352,9 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
         absl::StrCat("metadata.labels[\"", kInjectLabel, "\"]"),
         absl::StrCat("\"", inject, "\" is not \"true\" or \"false\""));
   }
+  result.opted_in = true;
   RETURN_IF_ERROR(CheckShape(metadata, spec));
-  result.skipped = AgentAlreadyThere(metadata, spec);
+  result.skipped = kube::AgentAlreadyThere(metadata, spec);
   if (!result.skipped.empty()) return result;
   if (Field(spec, "hostNetwork") == true) {
     result.skipped = "hostNetwork pod";
@@ -465,6 +422,10 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
   }
   result.pod["metadata"]["annotations"][kStatusAnnotation] = status.dump();
   result.injected = true;
+  result.description = absl::StrCat(
+      "injected tether-agent (", request.sidecar ? "sidecar" : "wrap",
+      " mode) into container \"", request.container, "\" for service \"",
+      request.agent.service, "\"");
   return result;
 }
 

@@ -29,20 +29,22 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kube/pod_mutation.h"
 #include "nlohmann/json.hpp"
 
 namespace tether::sidecar {
 
-inline constexpr char kInjectLabel[] = "tether.dev/inject";
+// Shared with tetherd, which reports pods admitted without the agent.
+using kube::kInjectLabel;
+using kube::kServiceAnnotation;
+using kube::kStatusAnnotation;
 inline constexpr char kModeAnnotation[] = "tether.dev/inject-mode";
 inline constexpr char kContainerAnnotation[] = "tether.dev/container";
-inline constexpr char kServiceAnnotation[] = "tether.dev/service";
 inline constexpr char kTokenSecretAnnotation[] = "tether.dev/token-secret";
 inline constexpr char kCodeDirAnnotation[] = "tether.dev/code-dir";
 inline constexpr char kReloadCommandAnnotation[] = "tether.dev/reload-command";
 inline constexpr char kAppPortAnnotation[] = "tether.dev/app-port";
 inline constexpr char kProxyPortAnnotation[] = "tether.dev/proxy-port";
-inline constexpr char kStatusAnnotation[] = "tether.dev/status";
 
 /// Cluster-level settings: what `deploy/` configures the injector with.
 struct InjectorConfig {
@@ -69,6 +71,10 @@ struct Injection {
   nlohmann::json pod;
   /// When not injected, why (not asked, already injected, hostNetwork).
   std::string skipped;
+  /// The pod asked for injection (label tether.dev/inject: "true").
+  bool opted_in = false;
+  /// When injected, what, for people: mode, container and service.
+  std::string description;
   /// For the user (the admission response's `warnings`).
   std::vector<std::string> warnings;
 };

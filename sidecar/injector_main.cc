@@ -5,13 +5,18 @@
 //       --tetherd_address=tetherd.tether-system.svc:7700
 //       [--listen=0.0.0.0:8443] [--http_listen=0.0.0.0:8080]
 //       [--no_native_sidecars] [--port_file=PATH]
+//       [--events=false] [--kubeconfig=PATH]
 //
 // Serves POST /mutate over HTTPS on --listen and /healthz, /readyz and
 // /metrics over plain HTTP on --http_listen (sidecar/webhook_server.h);
-// follows the certificate files as they are rotated.
+// follows the certificate files as they are rotated. Records Kubernetes
+// Events about opted-in pods through the API server of --kubeconfig, else
+// of the pod's service account; outside a cluster without --kubeconfig,
+// none.
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -20,6 +25,8 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/serving_process.h"
+#include "kube/kube_client_http.h"
+#include "kube/kube_config.h"
 #include "sidecar/webhook_server.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:8443",
@@ -39,6 +46,12 @@ ABSL_FLAG(std::string, tetherd_address, "",
 ABSL_FLAG(bool, no_native_sidecars, false,
           "The cluster runs Kubernetes older than 1.29: sidecar mode adds a "
           "classic sidecar container.");
+ABSL_FLAG(bool, events, true,
+          "Record a Kubernetes Event on each opted-in pod's owner "
+          "(TetherInjected, TetherSkipped, TetherInjectionDenied).");
+ABSL_FLAG(std::string, kubeconfig, "",
+          "kubeconfig for the Events' API server. Empty: the pod's service "
+          "account (in a cluster), else no Events.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, \"HTTPS_PORT HTTP_PORT\" is written here (atomically) once "
           "both servers serve.");
@@ -59,11 +72,55 @@ WebhookServer::Options OptionsFromFlags() {
   return options;
 }
 
+// The API server Events go to: --kubeconfig's, else in-cluster; nullopt
+// when Events are off or there is no cluster to talk to.
+absl::StatusOr<std::optional<kube::KubeConfig>> EventsConfig() {
+  if (!absl::GetFlag(FLAGS_events)) return std::nullopt;
+  if (const std::string path = absl::GetFlag(FLAGS_kubeconfig); !path.empty()) {
+    return kube::LoadKubeconfig(path);
+  }
+  absl::StatusOr<kube::KubeConfig> config = kube::InClusterConfig();
+  if (absl::IsFailedPrecondition(config.status())) {
+    TETHER_LOG(INFO) << "no Kubernetes Events: not in a cluster and no "
+                        "--kubeconfig";
+    return std::nullopt;
+  }
+  if (!config.ok()) return config.status();
+  return *std::move(config);
+}
+
 int Run() {
   // Handle shutdown signals in this thread: block them before threads exist.
   BlockShutdownSignals();
+  WebhookServer::Options options = OptionsFromFlags();
+  absl::StatusOr<std::optional<kube::KubeConfig>> events_config =
+      EventsConfig();
+  if (!events_config.ok()) {
+    TETHER_LOG(ERROR) << "cannot record Events (--events=false turns them "
+                         "off): "
+                      << events_config.status();
+    return 2;
+  }
+  // Outlives the server, whose recorder writes through it.
+  std::unique_ptr<kube::KubeClientHttp> kube_client;
+  if (events_config->has_value()) {
+    kube::KubeClientHttp::Options client_options;
+    client_options.config = **std::move(events_config);
+    absl::StatusOr<std::unique_ptr<kube::KubeClientHttp>> client =
+        kube::KubeClientHttp::Create(std::move(client_options));
+    if (!client.ok()) {
+      TETHER_LOG(ERROR) << "cannot record Events: " << client.status();
+      return 2;
+    }
+    kube_client = *std::move(client);
+    options.kube_client = kube_client.get();
+    // The downward API's pod name (deploy/injector-deployment.yaml).
+    if (const char* pod = std::getenv("POD_NAME"); pod != nullptr) {
+      options.instance = pod;
+    }
+  }
   absl::StatusOr<std::unique_ptr<WebhookServer>> server =
-      WebhookServer::Create(OptionsFromFlags());
+      WebhookServer::Create(std::move(options));
   if (!server.ok()) {
     TETHER_LOG(ERROR) << "cannot start tether-injector: " << server.status();
     // 2: fix the flags or the certificate; 1: a port is the problem.

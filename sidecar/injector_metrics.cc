@@ -24,6 +24,15 @@ InjectorMetrics::InjectorMetrics(Clock* clock)
                    .Help("Admission review latency, from arrival to reply.")
                    .Register(*registry_)
                    .Add({}, DurationBuckets());
+  auto& events = prometheus::BuildCounter()
+                     .Name("tether_injector_events_total")
+                     .Help(
+                         "Kubernetes Events about reviews: recorded, "
+                         "dropped (queue full) or failed (API server).")
+                     .Register(*registry_);
+  events_recorded_ = &events.Add({{"outcome", "recorded"}});
+  events_dropped_ = &events.Add({{"outcome", "dropped"}});
+  events_failed_ = &events.Add({{"outcome", "failed"}});
 }
 
 InjectorMetrics::~InjectorMetrics() = default;
@@ -44,6 +53,20 @@ void InjectorMetrics::ReviewEnded(absl::Time started, ReviewOutcome outcome) {
       break;
   }
   duration_->Observe(absl::ToDoubleSeconds(clock_->Now() - started));
+}
+
+void InjectorMetrics::EventEnded(kube::EventOutcome outcome) {
+  switch (outcome) {
+    case kube::EventOutcome::kRecorded:
+      events_recorded_->Increment();
+      break;
+    case kube::EventOutcome::kDropped:
+      events_dropped_->Increment();
+      break;
+    case kube::EventOutcome::kFailed:
+      events_failed_->Increment();
+      break;
+  }
 }
 
 }  // namespace tether::sidecar

@@ -5,6 +5,7 @@
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "kube/event_recorder.h"
 
 namespace prometheus {
 class Counter;
@@ -28,6 +29,10 @@ enum class ReviewOutcome {
 ///                                               "denied", "error"
 ///   tether_injector_review_duration_seconds     from the request's arrival
 ///                                               to the reply
+///   tether_injector_events_total{outcome}       Kubernetes Events about
+///                                               reviews: "recorded",
+///                                               "dropped" (queue full),
+///                                               "failed" (API refused)
 ///
 /// Thread-safe.
 class InjectorMetrics final {
@@ -43,6 +48,9 @@ class InjectorMetrics final {
   absl::Time ReviewStarted() const { return clock_->Now(); }
   /// The review begun at `started` ended with `outcome`.
   void ReviewEnded(absl::Time started, ReviewOutcome outcome);
+  /// Writing an Event ended with `outcome` (EventRecorder::Options's
+  /// on_outcome).
+  void EventEnded(kube::EventOutcome outcome);
 
   /// What `/metrics` serves.
   const prometheus::Registry& registry() const { return *registry_; }
@@ -56,6 +64,9 @@ class InjectorMetrics final {
   prometheus::Counter* denied_;
   prometheus::Counter* error_;
   prometheus::Histogram* duration_;
+  prometheus::Counter* events_recorded_;
+  prometheus::Counter* events_dropped_;
+  prometheus::Counter* events_failed_;
 };
 
 }  // namespace tether::sidecar

@@ -36,6 +36,10 @@ TEST(InjectPodTest, WrapRecordsWhatItDidAndIsIdempotent) {
   absl::StatusOr<Injection> first = InjectPod(Template(), Config());
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(first->injected);
+  EXPECT_TRUE(first->opted_in);
+  EXPECT_EQ(first->description,
+            "injected tether-agent (wrap mode) into container \"app\" for "
+            "service \"hello\"");
   const json status =
       json::parse(first->pod["metadata"]["annotations"]["tether.dev/status"]
                       .get<std::string>());
@@ -49,6 +53,7 @@ TEST(InjectPodTest, WrapRecordsWhatItDidAndIsIdempotent) {
   EXPECT_FALSE(second->injected);
   EXPECT_EQ(second->pod, first->pod);
   EXPECT_EQ(second->skipped, "already injected (tether.dev/status)");
+  EXPECT_TRUE(second->opted_in);
 }
 
 TEST(InjectPodTest, NotAskedIsLeftAlone) {
@@ -57,6 +62,7 @@ TEST(InjectPodTest, NotAskedIsLeftAlone) {
   absl::StatusOr<Injection> result = InjectPod(pod, Config());
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result->injected);
+  EXPECT_FALSE(result->opted_in);
   EXPECT_EQ(result->pod, pod);
 }
 

@@ -31,6 +31,18 @@ absl::StatusOr<std::unique_ptr<WebhookServer>> WebhookServer::Create(
     Options options) {
   RETURN_IF_ERROR(ValidateInjectorConfig(options.injector));
   std::unique_ptr<WebhookServer> server(new WebhookServer(std::move(options)));
+  if (server->options_.kube_client != nullptr) {
+    kube::EventRecorder::Options events;
+    events.client = server->options_.kube_client;
+    events.component = "tether-injector";
+    events.instance = server->options_.instance;
+    InjectorMetrics* metrics = &server->metrics_;
+    events.on_outcome = [metrics](kube::EventOutcome outcome) {
+      metrics->EventEnded(outcome);
+    };
+    ASSIGN_OR_RETURN(server->events_,
+                     kube::EventRecorder::Create(std::move(events)));
+  }
   ASSIGN_OR_RETURN(
       server->certificate_,
       ServingCertificate::Create({server->options_.tls_cert_file,
@@ -78,15 +90,18 @@ HttpResponse WebhookServer::Mutate(mg_connection* connection) {
   const absl::Time started = metrics_.ReviewStarted();
   absl::StatusOr<std::string> body =
       ReadHttpRequestBody(connection, options_.max_request_bytes);
-  absl::StatusOr<nlohmann::json> review =
-      body.ok() ? ReviewAdmission(*body, options_.injector) : body.status();
-  if (!review.ok()) {
+  absl::StatusOr<Admission> admission =
+      body.ok() ? Admit(*body, options_.injector) : body.status();
+  if (!admission.ok()) {
     metrics_.ReviewEnded(started, ReviewOutcome::kError);
-    return {absl::IsResourceExhausted(review.status()) ? 413 : 400, kText,
-            absl::StrCat(review.status().message(), "\n")};
+    return {absl::IsResourceExhausted(admission.status()) ? 413 : 400, kText,
+            absl::StrCat(admission.status().message(), "\n")};
   }
-  metrics_.ReviewEnded(started, OutcomeOf(*review));
-  return {200, "application/json", review->dump()};
+  if (events_ != nullptr && admission->event.has_value()) {
+    RecordAdmissionEvent(*events_, *admission->event);
+  }
+  metrics_.ReviewEnded(started, OutcomeOf(admission->review));
+  return {200, "application/json", admission->review.dump()};
 }
 
 }  // namespace tether::sidecar

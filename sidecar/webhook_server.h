@@ -10,6 +10,8 @@
 #include "common/civetweb_server.h"
 #include "common/http_server.h"
 #include "common/serving_certificate.h"
+#include "kube/event_recorder.h"
+#include "kube/kube_client.h"
 #include "sidecar/injector.h"
 #include "sidecar/injector_metrics.h"
 
@@ -25,6 +27,8 @@ namespace tether::sidecar {
 ///     other methods  405 (Allow: POST); other paths 404
 ///   HTTP `http_listen_address` (kubelet probes, Prometheus):
 ///     /healthz, /readyz, /metrics (InjectorMetrics)
+///   With a KubeClient, a Kubernetes Event per review of an opted-in pod on
+///   the pod's owner (sidecar/admission.h), written off the request path.
 ///
 /// Thread-safe: requests are served on the servers' worker threads;
 /// destruction stops both servers, waiting for requests in flight.
@@ -50,6 +54,10 @@ class WebhookServer final {
     /// The API server reuses its connections to webhooks: a new TLS
     /// handshake per review costs ~15x the review (BENCHMARKS.md).
     absl::Duration keep_alive = absl::Seconds(15);
+    /// Where Events go. Not owned; must outlive the server. Null: none.
+    kube::KubeClient* kube_client = nullptr;
+    /// The Events' reportingInstance (this pod's name). Empty: none.
+    std::string instance;
   };
 
   /// Reads the certificate and starts both servers. INVALID_ARGUMENT for a
@@ -77,6 +85,8 @@ class WebhookServer final {
 
   const Options options_;
   InjectorMetrics metrics_;
+  // Null without a kube_client. Outlives https_, whose requests record.
+  std::unique_ptr<kube::EventRecorder> events_;
   std::unique_ptr<ServingCertificate> certificate_;
   std::unique_ptr<HttpServer> http_;
   // Last: stopped first, while what its requests use still exists.

@@ -375,6 +375,84 @@ TEST_F(KubernetesBackendIntegrationTest,
       << merged;
 }
 
+// A pod that asked for the agent but was admitted without it (no webhook
+// here, as when tether-injector is down): tetherd lists it, says so to
+// `tether status`, warns on its ReplicaSet with an Event kubectl shows (when
+// installed), and forgets it once it is deleted.
+TEST_F(KubernetesBackendIntegrationTest, ReportsAPodAdmittedWithoutTheAgent) {
+  json pod = json::parse(R"({
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {
+      "name": "byo-5d8f-xyz12",
+      "labels": {"tether.dev/inject": "true", "app": "byo"},
+      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                           "name": "byo-5d8f", "uid": "rs-1",
+                           "controller": true}]},
+    "spec": {"containers": [{"name": "app", "image": "python:3.11"}]}})");
+  pod["metadata"]["namespace"] = kNs;
+  ASSERT_TRUE(client_->Apply(pod).ok());
+  const auto listed = [&] {
+    grpc::ClientContext context;
+    tether::v1::ListServicesResponse list;
+    EXPECT_TRUE(
+        tetherd_->stub()
+            .ListServices(&context, tether::v1::ListServicesRequest(), &list)
+            .ok());
+    return list;
+  };
+  ASSERT_TRUE(WaitFor([&] { return listed().uninjected_pods_size() == 1; }));
+  const tether::v1::UninjectedPod found = listed().uninjected_pods(0);
+  EXPECT_EQ(found.pod(), "byo-5d8f-xyz12");
+  EXPECT_EQ(found.service(), "byo");
+  EXPECT_EQ(found.owner_kind(), "ReplicaSet");
+  EXPECT_EQ(found.owner_name(), "byo-5d8f");
+
+  // tetherd does not know the service, and says why one might ask.
+  grpc::ClientContext context;
+  tether::v1::GetServiceRequest get;
+  get.set_name("byo");
+  tether::v1::ServiceStatus status;
+  const grpc::Status got = tetherd_->stub().GetService(&context, get, &status);
+  EXPECT_EQ(got.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(got.error_message(),
+              HasSubstr("run without the agent (was "
+                        "tether-injector down?): byo-5d8f-xyz12"));
+
+  std::vector<json> events;
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<kube::ObjectList> list =
+        client_->List(kube::kEvents, kNs, "");
+    events.clear();
+    if (!list.ok()) return false;
+    for (const json& event : list->items) {
+      if (event.value("reason", "") == "TetherNotInjected") {
+        events.push_back(event);
+      }
+    }
+    return !events.empty();
+  }));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_EQ(events[0]["involvedObject"]["kind"], "ReplicaSet");
+  EXPECT_EQ(events[0]["involvedObject"]["name"], "byo-5d8f");
+  absl::StatusOr<Kubectl> kubectl =
+      Kubectl::Create(apiserver_->url(), kNs, dir_);
+  if (kubectl.ok()) {
+    Kubectl::Result shown = kubectl->Run(
+        {"get", "events", "-o",
+         "jsonpath={range .items[*]}{.reason} {.involvedObject.kind}/"
+         "{.involvedObject.name}{\"\\n\"}{end}"});
+    ASSERT_TRUE(shown.ok()) << shown.stderr_text;
+    EXPECT_THAT(shown.stdout_text,
+                HasSubstr("TetherNotInjected ReplicaSet/byo-5d8f\n"));
+  } else {
+    EXPECT_TRUE(absl::IsNotFound(kubectl.status())) << kubectl.status();
+  }
+
+  ASSERT_TRUE(client_->Delete(kube::kPods, kNs, "byo-5d8f-xyz12").ok());
+  EXPECT_TRUE(WaitFor([&] { return listed().uninjected_pods_size() == 0; }));
+}
+
 TEST_F(KubernetesBackendIntegrationTest, AnImagePullErrorFailsTheDeploy) {
   BackgroundDeploy deploy(*tetherd_, PodSpec("broken"), revision_);
   ASSERT_TRUE(AwaitDeployment("broken")) << deploy.Wait().error_message();

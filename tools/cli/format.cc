@@ -1,6 +1,7 @@
 #include "tools/cli/format.h"
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -489,6 +490,49 @@ std::string PrettyJson(absl::string_view json) {
     }
   }
   return out;
+}
+
+std::string FormatUninjectedPods(const ServiceStatus& status, absl::Time now) {
+  if (status.uninjected_pods().empty()) return "";
+  std::vector<std::vector<std::string>> rows = {{"POD", "OWNER", "AGE"}};
+  for (const tether::v1::UninjectedPod& pod : status.uninjected_pods()) {
+    rows.push_back({pod.pod(),
+                    pod.owner_kind().empty()
+                        ? "-"
+                        : absl::StrCat(pod.owner_kind(), "/", pod.owner_name()),
+                    Age(pod.since(), now)});
+  }
+  return absl::StrCat(
+      "\nWarning: ", status.uninjected_pods_size(),
+      " pod(s) labelled tether.dev/inject=true run without the agent "
+      "(admitted while tether-injector was down?); recreate them while it "
+      "serves:\n",
+      RenderTable(rows));
+}
+
+std::string FormatUninjectedNote(const tether::v1::ListServicesResponse& list) {
+  std::map<std::string, int> by_service;
+  int total = 0;
+  const auto count = [&](const auto& pods) {
+    for (const tether::v1::UninjectedPod& pod : pods) {
+      ++by_service[pod.service().empty() ? "(no service)" : pod.service()];
+      ++total;
+    }
+  };
+  for (const ServiceStatus& service : list.services()) {
+    count(service.uninjected_pods());
+  }
+  count(list.uninjected_pods());
+  if (total == 0) return "";
+  std::vector<std::string> parts;
+  for (const auto& [service, pods] : by_service) {
+    parts.push_back(absl::StrCat(service, " ", pods));
+  }
+  return absl::StrCat(
+      "Warning: ", total,
+      " pod(s) labelled tether.dev/inject=true run without the agent "
+      "(admitted while tether-injector was down?): ",
+      absl::StrJoin(parts, ", "), "; `tether status SERVICE` lists them\n");
 }
 
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,

@@ -65,6 +65,15 @@ std::string FormatServiceList(const tether::v1::ListServicesResponse& list,
 std::string FormatServiceStatus(const tether::v1::ServiceStatus& status,
                                 absl::Time now);
 
+/// `tether status`'s warning about the service's pods that asked for the
+/// agent but run without it, then a POD OWNER AGE table; "" for none.
+std::string FormatUninjectedPods(const tether::v1::ServiceStatus& status,
+                                 absl::Time now);
+
+/// `tether ls`'s warning: how many pods of each service asked for the agent
+/// but run without it, known services and others alike; "" for none.
+std::string FormatUninjectedNote(const tether::v1::ListServicesResponse& list);
+
 /// A remote exception as Python prints it: the traceback, ending with
 /// "Type: message" (added when the traceback does not already end so).
 std::string FormatRemoteError(const tether::v1::RemoteError& error);

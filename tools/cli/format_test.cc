@@ -204,6 +204,44 @@ TEST(FormatTest, ServiceStatusNative) {
             "Updated:    -\n");
 }
 
+TEST(FormatTest, UninjectedPodsWarnAndAreListed) {
+  auto status = Parse<ServiceStatus>(R"pb(
+    name: "hello"
+    uninjected_pods {
+      pod: "hello-6c9f7d-abcde"
+      owner_kind: "ReplicaSet"
+      owner_name: "hello-6c9f7d"
+      service: "hello"
+      since { seconds: 1704164585 }
+    }
+    uninjected_pods { pod: "solo" service: "hello" }
+  )pb");
+  EXPECT_EQ(FormatUninjectedPods(status, kNow),
+            "\nWarning: 2 pod(s) labelled tether.dev/inject=true run without "
+            "the agent (admitted while tether-injector was down?); recreate "
+            "them while it serves:\n"
+            "POD                  OWNER                     AGE\n"
+            "hello-6c9f7d-abcde   ReplicaSet/hello-6c9f7d   60s\n"
+            "solo                 -                         -\n");
+  EXPECT_EQ(FormatUninjectedPods(ServiceStatus(), kNow), "");
+
+  auto list = Parse<tether::v1::ListServicesResponse>(R"pb(
+    services {
+      name: "hello"
+      uninjected_pods { pod: "a" service: "hello" }
+    }
+    uninjected_pods { pod: "b" service: "web" }
+    uninjected_pods { pod: "c" service: "web" }
+    uninjected_pods { pod: "d" }
+  )pb");
+  EXPECT_EQ(FormatUninjectedNote(list),
+            "Warning: 4 pod(s) labelled tether.dev/inject=true run without "
+            "the agent (admitted while tether-injector was down?): "
+            "(no service) 1, hello 1, web 2; `tether status SERVICE` lists "
+            "them\n");
+  EXPECT_EQ(FormatUninjectedNote(tether::v1::ListServicesResponse()), "");
+}
+
 // kNow is 1704164645; the stamps below are relative to it.
 TEST(FormatTest, ServiceListShowsActivityAndTheTtl) {
   auto list = Parse<tether::v1::ListServicesResponse>(R"pb(

@@ -65,9 +65,10 @@ int RunList(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
   if (*json) return PrintJson(ctx, response);
   if (response.services().empty()) {
     *ctx.err << "no services" << std::endl;
-    return kExitOk;
+  } else {
+    *ctx.out << FormatServiceList(response, ctx.now()) << std::flush;
   }
-  *ctx.out << FormatServiceList(response, ctx.now()) << std::flush;
+  *ctx.err << FormatUninjectedNote(response) << std::flush;
   return kExitOk;
 }
 
@@ -86,7 +87,8 @@ int RunStatus(const CommandSpec& command, const ParsedArgs& args,
       });
   if (!status.ok()) return Fail(ctx, status);
   if (*json) return PrintJson(ctx, response);
-  *ctx.out << FormatServiceStatus(response, ctx.now()) << std::flush;
+  *ctx.out << FormatServiceStatus(response, ctx.now())
+           << FormatUninjectedPods(response, ctx.now()) << std::flush;
   return kExitOk;
 }
 
