@@ -86,7 +86,7 @@ json AgentEnv(const AgentOptions& options) {
 namespace {
 
 json AgentArgs(const AgentOptions& options) {
-  return json::array(
+  json args = json::array(
       {absl::StrCat("--gateway=", options.tetherd_address),
        absl::StrCat("--service=", options.service),
        "--replica=$(TETHER_POD_NAME)", absl::StrCat("--workdir=", kWorkDir),
@@ -94,6 +94,11 @@ json AgentArgs(const AgentOptions& options) {
        "--advertise_host=$(TETHER_POD_IP)",
        // What the probes hit, on the `health` port.
        absl::StrCat("--health_listen=0.0.0.0:", options.health_port)});
+  if (!options.app_command.empty()) {
+    args.push_back(
+        absl::StrCat("--app_command=", json(options.app_command).dump()));
+  }
+  return args;
 }
 
 // Command, args, ports, env and probes of an agent container.

@@ -85,6 +85,10 @@ struct AgentOptions {
   /// Secret holding the service token under key `token`, exposed as
   /// TETHER_SERVICE_TOKEN. Empty: no token variable.
   std::string token_secret;
+  /// The team's program (exec form) the agent runs beside its workers and
+  /// exits with (--app_command): a wrapped container of a pod that must
+  /// complete keeps its work this way. Empty: none.
+  std::vector<std::string> app_command;
 };
 
 /// The injector's sidecar shape.

@@ -213,6 +213,37 @@ absl::Status CheckShape(const json& metadata, const json& spec) {
   return absl::OkStatus();
 }
 
+// In a pod that must complete, a wrapped container's own program keeps
+// running under the agent, which exits with it: the pod completes with the
+// program's result instead of serving forever.
+absl::StatusOr<std::vector<std::string>> KeptProgram(const json& container,
+                                                     const std::string& restart,
+                                                     const std::string& name) {
+  const json& command = Field(container, "command");
+  if (!command.is_array() || command.empty()) {
+    return Invalid(
+        absl::StrCat(ContainerPath("containers", name), ".command"),
+        absl::StrCat("required in wrap mode when restartPolicy is ", restart,
+                     ": the agent runs the container's program and exits "
+                     "with it, and an image's entrypoint cannot be seen at "
+                     "admission"));
+  }
+  std::vector<std::string> program;
+  for (const char* field : {"command", "args"}) {
+    const json& words = Field(container, field);
+    if (!words.is_array()) continue;
+    for (const json& word : words) {
+      if (!word.is_string()) {
+        return Invalid(
+            absl::StrCat(ContainerPath("containers", name), ".", field),
+            "not a list of strings");
+      }
+      program.push_back(word.get<std::string>());
+    }
+  }
+  return program;
+}
+
 // Names, ports and paths the injection needs must be free.
 absl::Status CheckConflicts(const json& spec, const Request& request,
                             const InjectorConfig& config) {
@@ -407,9 +438,15 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
           "before the agent's first code sync"));
     }
   } else {
-    status["replaced"] = Replaced(spec["containers"][index]);
-    const json& before = Field(spec["containers"][index], "env");
-    kube::WrapContainer(new_spec, index, request.agent);
+    const json& target = spec["containers"][index];
+    kube::AgentOptions agent = request.agent;
+    if (!restart.empty() && restart != "Always") {
+      ASSIGN_OR_RETURN(agent.app_command,
+                       KeptProgram(target, restart, request.container));
+    }
+    status["replaced"] = Replaced(target);
+    const json& before = Field(target, "env");
+    kube::WrapContainer(new_spec, index, agent);
     // WrapContainer puts the variables it adds first.
     const json& after = new_spec["containers"][index]["env"];
     json added = json::array();

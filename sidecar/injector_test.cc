@@ -108,6 +108,24 @@ TEST(InjectPodTest, SidecarProxiesTheAppPortAndTellsTheAppWhereTheCodeIs) {
       absl::StartsWith(result->warnings[0], "tether.dev/app-port is not set"));
 }
 
+TEST(InjectPodTest, AJobKeepsItsProgramUnderTheAgentSoItStillFinishes) {
+  json job = Template();
+  job["spec"]["restartPolicy"] = "Never";
+  job["spec"]["containers"][0]["command"] = json::array({"python"});
+  job["spec"]["containers"][0]["args"] = json::array({"train.py", "--fast"});
+  absl::StatusOr<Injection> result = InjectPod(job, Config());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->pod["spec"]["containers"][0]["args"].back(),
+            R"(--app_command=["python","train.py","--fast"])");
+  // The image's entrypoint cannot be seen at admission.
+  job["spec"]["containers"][0].erase("command");
+  EXPECT_EQ(InjectPod(job, Config()).status().message(),
+            "spec.containers[name=app].command: required in wrap mode when "
+            "restartPolicy is Never: the agent runs the container's program "
+            "and exits with it, and an image's entrypoint cannot be seen at "
+            "admission");
+}
+
 TEST(InjectPodTest, ErrorsNameTheField) {
   const std::vector<std::pair<json, std::string>> cases = {
       {Template({{"tether.dev/inject-mode", "proxy"}}),
