@@ -13,6 +13,8 @@
 #include "kube/pod_state.h"
 #include "kube/pod_template.h"
 #include "kube/resource_type.h"
+#include "kube/struct_json.h"
+#include "sidecar/workload.h"
 
 namespace tether::controlplane {
 namespace {
@@ -29,8 +31,13 @@ constexpr char kManagedSelector[] = "app.kubernetes.io/managed-by=tether";
 // token Secret is not among them: tetherd may not list Secrets (deploy/
 // rbac.yaml), and it knows that one's name.
 constexpr kube::ResourceType kRenderedTypes[] = {
-    kube::kDeployments, kube::kStatefulSets, kube::kServices,
-    kube::kHorizontalPodAutoscalers, kube::kPodDisruptionBudgets};
+    kube::kDeployments,
+    kube::kStatefulSets,
+    kube::kJobs,
+    kube::kCronJobs,
+    kube::kServices,
+    kube::kHorizontalPodAutoscalers,
+    kube::kPodDisruptionBudgets};
 
 // "Deployment/hello", for messages and to match objects across renders.
 std::string KeyOf(const json& object) {
@@ -217,8 +224,29 @@ absl::StatusOr<kube::RenderOptions> KubernetesBackend::RenderOptionsFor(
   return render;
 }
 
+sidecar::InjectorConfig KubernetesBackend::InjectorConfigFor() const {
+  sidecar::InjectorConfig config;
+  config.agent_image = options_.render.agent_image;
+  config.agent_source_dir = options_.render.agent_source_dir;
+  config.tetherd_address = options_.render.tetherd_address;
+  config.agent_port = options_.render.agent_port;
+  config.health_port = options_.render.health_port;
+  return config;
+}
+
+absl::StatusOr<json> KubernetesBackend::InjectedWorkload(
+    const tether::v1::ServiceSpec& spec) const {
+  sidecar::WorkloadTarget target;
+  target.kube_namespace = options_.render.kube_namespace;
+  target.token_secret = TokenSecretName(spec.name());
+  target.labels = {{"app.kubernetes.io/managed-by", "tether"},
+                   {kServiceLabel, spec.name()}};
+  return sidecar::InjectWorkload(spec, InjectorConfigFor(), target);
+}
+
 absl::Status KubernetesBackend::Validate(
     const tether::v1::ServiceSpec& spec) const {
+  if (spec.has_workload()) return InjectedWorkload(spec).status();
   kube::RenderOptions render = options_.render;
   render.token_secret = TokenSecretName(spec.name());
   // The named template is read at apply time; a stand-in lets the rest of
@@ -229,25 +257,32 @@ absl::Status KubernetesBackend::Validate(
   return kube::RenderService(spec, render).status();
 }
 
+absl::StatusOr<std::vector<json>> KubernetesBackend::ServiceObjects(
+    const tether::v1::ServiceSpec& spec) {
+  if (spec.has_workload()) {
+    ASSIGN_OR_RETURN(json workload, InjectedWorkload(spec));
+    return std::vector<json>{std::move(workload)};
+  }
+  ASSIGN_OR_RETURN(const kube::RenderOptions render, RenderOptionsFor(spec));
+  return kube::RenderService(spec, render);
+}
+
 absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
                                       const std::string& token) {
-  absl::StatusOr<kube::RenderOptions> render = RenderOptionsFor(spec);
-  if (!render.ok()) return render.status();
-  absl::StatusOr<std::vector<json>> rendered =
-      kube::RenderService(spec, *render);
-  if (!rendered.ok()) return rendered.status();
+  absl::StatusOr<std::vector<json>> service_objects = ServiceObjects(spec);
+  if (!service_objects.ok()) return service_objects.status();
   std::vector<json> objects;
   objects.push_back({{"apiVersion", "v1"},
                      {"kind", "Secret"},
                      {"metadata",
-                      {{"name", render->token_secret},
-                       {"namespace", render->kube_namespace},
+                      {{"name", TokenSecretName(spec.name())},
+                       {"namespace", options_.render.kube_namespace},
                        {"labels",
                         {{"app.kubernetes.io/managed-by", "tether"},
                          {kServiceLabel, spec.name()}}}}},
                      {"type", "Opaque"},
                      {"stringData", {{"token", token}}}});
-  for (json& object : *rendered) objects.push_back(std::move(object));
+  for (json& object : *service_objects) objects.push_back(std::move(object));
   {
     absl::MutexLock lock(&mu_);
     auto it = applied_.find(spec.name());
@@ -274,11 +309,24 @@ absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
 absl::Status KubernetesBackend::Scale(const tether::v1::ServiceSpec& spec,
                                       const std::string& token,
                                       int32_t replicas) {
-  const kube::ResourceType& type = spec.compute().has_distributed()
-                                       ? kube::kStatefulSets
-                                       : kube::kDeployments;
+  kube::ResourceType type = spec.compute().has_distributed()
+                                ? kube::kStatefulSets
+                                : kube::kDeployments;
+  std::string name = spec.name();
+  if (spec.has_workload()) {
+    const json object = kube::StructToJson(spec.workload().object());
+    ASSIGN_OR_RETURN(type, kube::ResourceTypeOf(object));
+    if (type.plural != kube::kDeployments.plural &&
+        type.plural != kube::kStatefulSets.plural) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a ", type.kind,
+                       " cannot be scaled; its pods end "
+                       "with their work"));
+    }
+    name = kube::ObjectName(object);
+  }
   RETURN_IF_ERROR(options_.client->SetScale(
-      type, options_.render.kube_namespace, spec.name(), replicas));
+      type, options_.render.kube_namespace, name, replicas));
   // The next Apply must reach the cluster even if the render is unchanged:
   // it brings back the spec's count.
   absl::MutexLock lock(&mu_);

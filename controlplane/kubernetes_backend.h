@@ -19,6 +19,7 @@
 #include "kube/kube_client.h"
 #include "kube/render.h"
 #include "nlohmann/json.hpp"
+#include "sidecar/injector.h"
 
 namespace tether::controlplane {
 
@@ -128,6 +129,14 @@ class KubernetesBackend final : public Backend {
   explicit KubernetesBackend(Options options);
   absl::StatusOr<kube::RenderOptions> RenderOptionsFor(
       const tether::v1::ServiceSpec& spec);
+  // What `spec` runs in: the rendered objects, or its workload injected.
+  absl::StatusOr<std::vector<nlohmann::json>> ServiceObjects(
+      const tether::v1::ServiceSpec& spec);
+  // The injector's settings, from the render options (the same cluster).
+  sidecar::InjectorConfig InjectorConfigFor() const;
+  // spec.workload with the agent injected and the service's labels.
+  absl::StatusOr<nlohmann::json> InjectedWorkload(
+      const tether::v1::ServiceSpec& spec) const;
   // Reads PodTemplate `name` in `ns` as a PodTemplateSpec; null when absent.
   absl::StatusOr<nlohmann::json> ReadPodTemplate(const std::string& ns,
                                                  const std::string& name);

@@ -223,6 +223,20 @@ LocalBackend::Replica LocalBackend::MakeReplica(
   return replica;
 }
 
+absl::Status LocalBackend::Validate(const tether::v1::ServiceSpec& spec) const {
+  if (spec.has_workload()) {
+    return absl::InvalidArgumentError(
+        "workload: a Kubernetes manifest runs on tetherd's Kubernetes "
+        "backend (tetherd --backend=kubernetes); this one runs local "
+        "processes");
+  }
+  if (spec.has_app() && spec.app().command().empty()) {
+    return absl::InvalidArgumentError(
+        "app.command: required on the local backend (it starts your server)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LocalBackend::Apply(const tether::v1::ServiceSpec& spec,
                                  const std::string& token) {
   return Run(spec, token, servicespec::InitialReplicas(spec.compute()),

@@ -65,10 +65,9 @@ class LocalBackend final : public Backend {
   /// tetherd first. Call once, before Apply.
   void Start(const std::string& gateway_address, BackendListener* listener);
 
-  /// Every valid spec runs locally.
-  absl::Status Validate(const tether::v1::ServiceSpec& spec) const override {
-    return absl::OkStatus();
-  }
+  /// Every valid spec runs locally but a Kubernetes workload, and an app
+  /// needs its command (no pod runs it here).
+  absl::Status Validate(const tether::v1::ServiceSpec& spec) const override;
   absl::Status Apply(const tether::v1::ServiceSpec& spec,
                      const std::string& token) override;
   /// Scaled-down replicas keep their work dirs, so they start warm again.

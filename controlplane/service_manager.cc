@@ -220,6 +220,12 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
     ServiceState* service = registry_.Find(name);
     if (service == nullptr) return NotFound(name);
     const tether::v1::Compute& compute = service->record.spec().compute();
+    if (!servicespec::Scalable(service->record.spec())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "service ", name, " runs in a ",
+          servicespec::WorkloadKind(service->record.spec()),
+          ", which cannot be scaled: its pods end with their work"));
+    }
     if (replicas.has_value() && *replicas != 0 && compute.has_distributed() &&
         *replicas != compute.distributed().workers()) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -16,6 +16,8 @@ absl::StatusOr<ResourceType> ResourceTypeOf(const nlohmann::json& object) {
                                             kEvents,
                                             kDeployments,
                                             kStatefulSets,
+                                            kJobs,
+                                            kCronJobs,
                                             kHorizontalPodAutoscalers,
                                             kPodDisruptionBudgets};
   const auto api_version = object.find("apiVersion");

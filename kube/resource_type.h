@@ -30,6 +30,8 @@ inline constexpr ResourceType kDeployments{"apps/v1", "Deployment",
                                            "deployments"};
 inline constexpr ResourceType kStatefulSets{"apps/v1", "StatefulSet",
                                             "statefulsets"};
+inline constexpr ResourceType kJobs{"batch/v1", "Job", "jobs"};
+inline constexpr ResourceType kCronJobs{"batch/v1", "CronJob", "cronjobs"};
 inline constexpr ResourceType kHorizontalPodAutoscalers{
     "autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"};
 inline constexpr ResourceType kPodDisruptionBudgets{

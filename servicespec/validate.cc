@@ -813,6 +813,64 @@ absl::Status ValidateApp(const App& app) {
   return CheckCommand("app.reload_command", app.reload_command());
 }
 
+// A string field of a Struct; "" when absent or not a string.
+std::string StructString(const google::protobuf::Struct& object,
+                         const std::string& key) {
+  const auto it = object.fields().find(key);
+  return it == object.fields().end() ? "" : it->second.string_value();
+}
+
+bool IsScalableWorkload(const google::protobuf::Struct& object) {
+  const std::string kind = StructString(object, "kind");
+  return StructString(object, "apiVersion") == "apps/v1" &&
+         (kind == "Deployment" || kind == "StatefulSet");
+}
+
+absl::Status ValidateWorkload(const ServiceSpec& spec) {
+  const google::protobuf::Struct& object = spec.workload().object();
+  const std::string api_version = StructString(object, "apiVersion");
+  const std::string kind = StructString(object, "kind");
+  const bool job =
+      api_version == "batch/v1" && (kind == "Job" || kind == "CronJob");
+  if (!IsScalableWorkload(object) && !job) {
+    return Invalid("workload.object.kind",
+                   absl::StrCat("\"", kind, "\" in \"", api_version,
+                                "\" is not a workload Tether applies (apps/v1 "
+                                "Deployment or StatefulSet, batch/v1 Job or "
+                                "CronJob)"));
+  }
+  const auto metadata = object.fields().find("metadata");
+  if (metadata == object.fields().end() ||
+      StructString(metadata->second.struct_value(), "name").empty()) {
+    return Invalid("workload.object.metadata.name", "required");
+  }
+  // What the manifest decides is not Tether's to set as well.
+  Compute rest = spec.compute();
+  for (const char* kept :
+       {"replicas", "workers", "allowed_serialization", "preload", "freeze",
+        "inactivity_ttl", "ttl_action", "launch_timeout"}) {
+    rest.GetReflection()->ClearField(
+        &rest, Compute::descriptor()->FindFieldByName(kept));
+  }
+  std::vector<const google::protobuf::FieldDescriptor*> set;
+  rest.GetReflection()->ListFields(rest, &set);
+  if (!set.empty()) {
+    return Invalid(absl::StrCat("compute.", set[0]->name()),
+                   "comes from the workload's manifest; set it there");
+  }
+  if (job && !spec.compute().inactivity_ttl().empty()) {
+    return Invalid("compute.inactivity_ttl",
+                   absl::StrCat("a ", kind,
+                                " cannot scale to zero; its pods end with "
+                                "their work"));
+  }
+  if (spec.has_app() && !spec.app().command().empty()) {
+    return Invalid("app.command",
+                   "the workload's own container is the app; leave it empty");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateCallable(const ServiceSpec& spec) {
   if (spec.has_app()) {
     if (spec.has_callable() && (!spec.callable().module().empty() ||
@@ -902,7 +960,16 @@ absl::Status ValidateServiceSpec(const ServiceSpec& spec) {
   absl::Status status = ValidateServiceName(spec.name());
   if (!status.ok()) return Invalid("name", status.message());
   RETURN_IF_ERROR(ValidateCompute(spec.compute()));
+  if (spec.has_workload()) RETURN_IF_ERROR(ValidateWorkload(spec));
   return ValidateCallable(spec);
+}
+
+bool Scalable(const ServiceSpec& spec) {
+  return !spec.has_workload() || IsScalableWorkload(spec.workload().object());
+}
+
+std::string WorkloadKind(const ServiceSpec& spec) {
+  return StructString(spec.workload().object(), "kind");
 }
 
 ServiceSpec WithDefaults(ServiceSpec spec) {

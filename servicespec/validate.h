@@ -32,13 +32,15 @@ namespace tether::servicespec {
 /// identifier name, native a relative library path without "..", and only
 /// python callables take init arguments; or instead of a callable an app
 /// (sidecar mode) with a port, a different proxy port if any, and commands
-/// whose program is not empty. Kubernetes fields: pull policy is
-/// Always/IfNotPresent/Never; secrets, config maps, claims, classes and
-/// accounts are DNS subdomains; each secret sets exactly one of env (with a
-/// key) and mount_path; mount paths are absolute and unique (with /dev/shm
-/// when shm_size is set); label/annotation/selector keys are qualified names
-/// outside tether.dev/ and app.kubernetes.io/; tolerations use known
-/// operators and effects; affinity has only the three affinity keys;
+/// whose program is not empty. A workload is an apps/v1 Deployment or
+/// StatefulSet or a batch/v1 Job or CronJob with a name; its compute holds
+/// only what the agent and the TTL use, and a Job's no inactivity_ttl.
+/// Kubernetes fields: pull policy is Always/IfNotPresent/Never; secrets, config
+/// maps, claims, classes and accounts are DNS subdomains; each secret sets
+/// exactly one of env (with a key) and mount_path; mount paths are absolute and
+/// unique (with /dev/shm when shm_size is set); label/annotation/selector keys
+/// are qualified names outside tether.dev/ and app.kubernetes.io/; tolerations
+/// use known operators and effects; affinity has only the three affinity keys;
 /// durations parse with `ParseDurationSeconds`; autoscaling has
 /// 1 <= min <= max, a target backed by a request, no distributed and no
 /// replicas;
@@ -63,6 +65,12 @@ tether::v1::ServiceSpec WithDefaults(tether::v1::ServiceSpec spec);
 /// distributed workers, else autoscaling's floor, else `replicas`; at least
 /// 1 (a zero means the default). Thread-safe.
 int InitialReplicas(const tether::v1::Compute& compute);
+
+/// Whether the service's replica count can change: false for a Job or
+/// CronJob workload (ServiceSpec.workload). Thread-safe.
+bool Scalable(const tether::v1::ServiceSpec& spec);
+/// The kind of `spec.workload.object` ("Deployment"); "" without one.
+std::string WorkloadKind(const tether::v1::ServiceSpec& spec);
 
 /// `compute.inactivity_ttl` as a duration; nullopt when empty (never idle).
 /// `compute` must be valid. Thread-safe.

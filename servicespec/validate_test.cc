@@ -751,5 +751,67 @@ TEST(ValidateAppTest, NamesTheField) {
             "(your own server, sidecar mode), not both");
 }
 
+// A service run in a team's Deployment (tether apply).
+ServiceSpec WorkloadSpec(const std::string& text) {
+  ServiceSpec spec = Spec(R"pb(
+    workload {
+      object {
+        fields {
+          key: "apiVersion"
+          value { string_value: "apps/v1" }
+        }
+        fields {
+          key: "kind"
+          value { string_value: "Deployment" }
+        }
+        fields {
+          key: "metadata"
+          value {
+            struct_value {
+              fields {
+                key: "name"
+                value { string_value: "web" }
+              }
+            }
+          }
+        }
+      }
+    }
+  )pb");
+  EXPECT_TRUE(google::protobuf::TextFormat::MergeFromString(text, &spec));
+  return spec;
+}
+
+TEST(ValidateWorkloadTest, TakesWhatTheAgentAndTheTtlUse) {
+  EXPECT_TRUE(ValidateServiceSpec(WorkloadSpec(R"pb(
+                compute { inactivity_ttl: "10m" replicas: 2 workers: 2 }
+              )pb"))
+                  .ok());
+  EXPECT_TRUE(ValidateServiceSpec(WithDefaults(WorkloadSpec(""))).ok());
+}
+
+TEST(ValidateWorkloadTest, NamesTheField) {
+  EXPECT_EQ(Error(WorkloadSpec(R"pb(compute { image: "python:3.11" })pb")),
+            "compute.image: comes from the workload's manifest; set it there");
+  ServiceSpec pod = WorkloadSpec("");
+  (*pod.mutable_workload()->mutable_object()->mutable_fields())["kind"]
+      .set_string_value("Pod");
+  EXPECT_EQ(Error(pod),
+            "workload.object.kind: \"Pod\" in \"apps/v1\" is not a workload "
+            "Tether applies (apps/v1 Deployment or StatefulSet, batch/v1 Job "
+            "or CronJob)");
+  ServiceSpec job = WorkloadSpec(R"pb(compute { inactivity_ttl: "10m" })pb");
+  auto& fields = *job.mutable_workload()->mutable_object()->mutable_fields();
+  fields["apiVersion"].set_string_value("batch/v1");
+  fields["kind"].set_string_value("Job");
+  EXPECT_EQ(Error(job),
+            "compute.inactivity_ttl: a Job cannot scale to zero; its pods end "
+            "with their work");
+  ServiceSpec unnamed = WorkloadSpec("");
+  unnamed.mutable_workload()->mutable_object()->mutable_fields()->erase(
+      "metadata");
+  EXPECT_EQ(Error(unnamed), "workload.object.metadata.name: required");
+}
+
 }  // namespace
 }  // namespace tether::servicespec

@@ -24,6 +24,7 @@
 #include "common/runfiles.h"
 #include "common/status_macros.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -303,6 +304,92 @@ TEST_F(KubernetesBackendIntegrationTest, DeploysCallsAndDeletesThroughPods) {
       client_->Get(kube::kDeployments, kNs, "hello").status()));
   EXPECT_TRUE(absl::IsNotFound(
       client_->Get(kube::kSecrets, kNs, "hello-tether-token").status()));
+}
+
+// A team's own Deployment (`tether apply`): tetherd injects the agent into
+// its pod template, its pods serve the callable, and delete removes it.
+TEST_F(KubernetesBackendIntegrationTest, AppliesATeamsDeploymentWithTheAgent) {
+  tether::v1::ServiceSpec spec = PythonSpec("hello", "greet");
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": "hello", "labels": {"team": "ml"}},
+                      "spec": {"replicas": 1,
+                        "selector": {"matchLabels": {"app": "hello"}},
+                        "template": {"metadata": {"labels": {"app": "hello"}},
+                          "spec": {"containers": [{"name": "app",
+                            "image": "python:3.11-slim",
+                            "env": [{"name": "MODE", "value": "prod"}]}]}}}})",
+                  spec.mutable_workload()->mutable_object())
+                  .ok());
+  BackgroundDeploy deploy(*tetherd_, spec, revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << deploy.Wait().error_message();
+  absl::StatusOr<json> applied = client_->Get(kube::kDeployments, kNs, "hello");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ((*applied)["metadata"]["labels"]["team"], "ml");
+  EXPECT_EQ((*applied)["metadata"]["labels"]["tether.dev/service"], "hello");
+  const json& pod = (*applied)["spec"]["template"];
+  EXPECT_TRUE(pod["metadata"]["annotations"].contains("tether.dev/status"));
+  const json& app = pod["spec"]["containers"][0];
+  EXPECT_EQ(app["name"], "app");
+  EXPECT_EQ(app["command"], json::array({"/tether/bin/tether-agent"}));
+
+  ASSERT_TRUE(kubelet_->RunPod("hello", "hello-7d4b9c-abcde").ok());
+  const grpc::Status& deployed = deploy.Wait();
+  ASSERT_TRUE(deployed.ok()) << deployed.error_message();
+  EXPECT_EQ(CallService(*tetherd_, "hello", R"({"args":["Ada"]})"),
+            R"("Hello from a pod, Ada!")");
+
+  grpc::ClientContext context;
+  tether::v1::DeleteServiceRequest remove;
+  remove.set_name("hello");
+  tether::v1::DeleteServiceResponse removed;
+  ASSERT_TRUE(tetherd_->stub().DeleteService(&context, remove, &removed).ok());
+  EXPECT_TRUE(absl::IsNotFound(
+      client_->Get(kube::kDeployments, kNs, "hello").status()));
+}
+
+// A Job keeps its program under the agent and cannot be scaled.
+TEST_F(KubernetesBackendIntegrationTest, AppliesAJobThatStillFinishes) {
+  tether::v1::ServiceSpec spec = PythonSpec("train", "greet");
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({"apiVersion": "batch/v1", "kind": "Job",
+                      "metadata": {"name": "train"},
+                      "spec": {"template": {"spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "train",
+                          "image": "python:3.11-slim",
+                          "command": ["python", "train.py"]}]}}}})",
+                  spec.mutable_workload()->mutable_object())
+                  .ok());
+  BackgroundDeploy deploy(*tetherd_, spec, revision_);
+  ASSERT_TRUE(
+      WaitFor([&] { return client_->Get(kube::kJobs, kNs, "train").ok(); },
+              absl::Seconds(20)))
+      << deploy.Wait().error_message();
+  const json job = *client_->Get(kube::kJobs, kNs, "train");
+  const json& args = job["spec"]["template"]["spec"]["containers"][0]["args"];
+  EXPECT_EQ(args.back(), R"(--app_command=["python","train.py"])");
+
+  grpc::ClientContext scale_context;
+  tether::v1::ScaleServiceRequest scale;
+  scale.set_name("train");
+  scale.set_replicas(0);
+  tether::v1::ServiceStatus scaled;
+  const grpc::Status refused =
+      tetherd_->stub().ScaleService(&scale_context, scale, &scaled);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("cannot be scaled"));
+
+  grpc::ClientContext context;
+  tether::v1::DeleteServiceRequest remove;
+  remove.set_name("train");
+  tether::v1::DeleteServiceResponse removed;
+  ASSERT_TRUE(tetherd_->stub().DeleteService(&context, remove, &removed).ok());
+  EXPECT_TRUE(
+      absl::IsNotFound(client_->Get(kube::kJobs, kNs, "train").status()));
+  // The deploy that waited for the Job's pod ends with the delete.
+  deploy.Wait();
 }
 
 // kubectl, the tool users run, sees what tetherd applied and the pods come,

@@ -29,12 +29,13 @@ clang++-14 -std=c++17 -O1 -g -fno-omit-frame-pointer \
   -I. -I"$out/gen" \
   sidecar/fuzz/admission_fuzzer.cc sidecar/admission.cc sidecar/injector.cc \
   sidecar/json_patch.cc kube/pod_mutation.cc kube/json_fields.cc \
-  kube/names.cc servicespec/validate.cc servicespec/quantity.cc \
+  kube/names.cc kube/event_recorder.cc kube/resource_type.cc common/clock.cc \
+  common/log.cc common/files.cc servicespec/validate.cc servicespec/quantity.cc \
   common/diagnostics.cc "$out/gen/tether/v1/service.pb.cc" \
   -o "$out/admission_fuzzer" \
   -lprotobuf -lpthread \
   $(pkg-config --libs absl_statusor absl_strings absl_str_format absl_time \
-      absl_flat_hash_map)
+      absl_flat_hash_map absl_synchronization absl_log_severity)
 
 cd "$out"
 ./admission_fuzzer -max_total_time="$seconds" -max_len=8192 \

@@ -24,6 +24,8 @@ const KindInfo kKinds[] = {
      true},
     {"apps", "v1", "statefulsets", "StatefulSet", true, true, true, "sts",
      true},
+    {"batch", "v1", "jobs", "Job", true, false, true, "", true},
+    {"batch", "v1", "cronjobs", "CronJob", true, false, true, "cj", true},
     {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
      true, false, true, "hpa", true},
     {"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, false,
