@@ -81,34 +81,6 @@ absl::StatusOr<std::string> TargetContainer(const json& annotations,
                    " containers; name the one to inject (", listed, ")"));
 }
 
-// A port annotation's value; 0 when absent.
-absl::StatusOr<int> PortAnnotation(const json& annotations, const char* key) {
-  const std::string text = StringField(annotations, key);
-  if (text.empty()) return 0;
-  int port = 0;
-  if (!absl::SimpleAtoi(text, &port) || port < 1 || port > 65535) {
-    return Invalid(AnnotationPath(key),
-                   absl::StrCat("\"", text, "\" is not a port (1-65535)"));
-  }
-  return port;
-}
-
-absl::StatusOr<std::vector<std::string>> ReloadCommand(absl::string_view text) {
-  const std::string path = AnnotationPath(kReloadCommandAnnotation);
-  const json command = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  const absl::Status bad =
-      Invalid(path, absl::StrCat("\"", text,
-                                 "\" is not a JSON list of strings, e.g. "
-                                 "[\"kill\", \"-HUP\", \"1\"]"));
-  if (!command.is_array() || command.empty()) return bad;
-  std::vector<std::string> out;
-  for (const json& word : command) {
-    if (!word.is_string() || word.get<std::string>().empty()) return bad;
-    out.push_back(word.get<std::string>());
-  }
-  return out;
-}
-
 absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
                                     const InjectorConfig& config) {
   const json& annotations = Field(metadata, "annotations");
@@ -154,11 +126,8 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
     }
     request.sidecar_options.code_dir = code_dir;
   }
-  const std::string reload = StringField(annotations, kReloadCommandAnnotation);
-  if (!reload.empty()) {
-    ASSIGN_OR_RETURN(request.sidecar_options.reload_command,
-                     ReloadCommand(reload));
-  }
+  ASSIGN_OR_RETURN(request.sidecar_options.reload_command,
+                   ReloadCommandAnnotation(annotations));
   ASSIGN_OR_RETURN(request.sidecar_options.app_port,
                    PortAnnotation(annotations, kAppPortAnnotation));
   ASSIGN_OR_RETURN(const int proxy_port,
@@ -341,6 +310,36 @@ std::vector<std::string> Replaced(const json& container) {
 }
 
 }  // namespace
+
+absl::StatusOr<int> PortAnnotation(const json& annotations, const char* key) {
+  const std::string text = StringField(annotations, key);
+  if (text.empty()) return 0;
+  int port = 0;
+  if (!absl::SimpleAtoi(text, &port) || port < 1 || port > 65535) {
+    return Invalid(AnnotationPath(key),
+                   absl::StrCat("\"", text, "\" is not a port (1-65535)"));
+  }
+  return port;
+}
+
+absl::StatusOr<std::vector<std::string>> ReloadCommandAnnotation(
+    const json& annotations) {
+  const std::string text = StringField(annotations, kReloadCommandAnnotation);
+  if (text.empty()) return std::vector<std::string>();
+  const std::string path = AnnotationPath(kReloadCommandAnnotation);
+  const json command = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const absl::Status bad =
+      Invalid(path, absl::StrCat("\"", text,
+                                 "\" is not a JSON list of strings, e.g. "
+                                 "[\"kill\", \"-HUP\", \"1\"]"));
+  if (!command.is_array() || command.empty()) return bad;
+  std::vector<std::string> out;
+  for (const json& word : command) {
+    if (!word.is_string() || word.get<std::string>().empty()) return bad;
+    out.push_back(word.get<std::string>());
+  }
+  return out;
+}
 
 absl::Status ValidateInjectorConfig(const InjectorConfig& config) {
   if (config.agent_image.empty()) {

@@ -79,6 +79,16 @@ struct Injection {
   std::vector<std::string> warnings;
 };
 
+/// A port annotation's value (`key`, e.g. kAppPortAnnotation); 0 when
+/// absent. INVALID_ARGUMENT naming the annotation for anything but 1-65535.
+absl::StatusOr<int> PortAnnotation(const nlohmann::json& annotations,
+                                   const char* key);
+
+/// kReloadCommandAnnotation's JSON list of strings; empty when absent.
+/// INVALID_ARGUMENT naming the annotation for anything else.
+absl::StatusOr<std::vector<std::string>> ReloadCommandAnnotation(
+    const nlohmann::json& annotations);
+
 /// INVALID_ARGUMENT naming the field when `config` lacks the agent image or
 /// tetherd's address, or its ports are not two different ports. Thread-safe.
 absl::Status ValidateInjectorConfig(const InjectorConfig& config);

@@ -1,6 +1,9 @@
 #include "sidecar/workload.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "kube/json_fields.h"
 #include "kube/pod_mutation.h"
 #include "kube/struct_json.h"
 
@@ -8,15 +11,6 @@ namespace tether::sidecar {
 namespace {
 
 using json = nlohmann::json;
-
-// "/spec/template" as the path users read in messages: "spec.template".
-std::string FieldPath(const std::string& pointer) {
-  std::string path = pointer.substr(1);
-  for (char& c : path) {
-    if (c == '/') c = '.';
-  }
-  return path;
-}
 
 // Merges `labels` into `object.metadata.labels`.
 void AddLabels(json& object, const json& labels) {
@@ -49,9 +43,25 @@ json InjectionAnnotations(const tether::v1::ServiceSpec& spec,
 
 }  // namespace
 
-std::string PodTemplatePointer(const std::string& kind) {
-  return kind == "CronJob" ? "/spec/jobTemplate/spec/template"
-                           : "/spec/template";
+std::optional<std::string> PodPointer(const json& object) {
+  const std::string api = kube::StringField(object, "apiVersion");
+  const std::string kind = kube::StringField(object, "kind");
+  if (api == "v1" && kind == "Pod") return "";
+  if ((api == "apps/v1" && (kind == "Deployment" || kind == "StatefulSet" ||
+                            kind == "DaemonSet" || kind == "ReplicaSet")) ||
+      (api == "batch/v1" && kind == "Job")) {
+    return "/spec/template";
+  }
+  if (api == "batch/v1" && kind == "CronJob") {
+    return "/spec/jobTemplate/spec/template";
+  }
+  return std::nullopt;
+}
+
+std::string PointerPath(const std::string& pointer) {
+  std::string path = pointer.empty() ? "" : pointer.substr(1);
+  std::replace(path.begin(), path.end(), '/', '.');
+  return path;
 }
 
 absl::StatusOr<json> InjectWorkload(const tether::v1::ServiceSpec& spec,
@@ -60,9 +70,9 @@ absl::StatusOr<json> InjectWorkload(const tether::v1::ServiceSpec& spec,
   json object = kube::StructToJson(spec.workload().object());
   object["metadata"]["namespace"] = target.kube_namespace;
   AddLabels(object, target.labels);
-  const json::json_pointer pointer(
-      PodTemplatePointer(object.value("kind", "")));
-  const std::string path = FieldPath(pointer.to_string());
+  // Validated: a workload with a pod template pointer.
+  const json::json_pointer pointer(PodPointer(object).value_or(""));
+  const std::string path = PointerPath(pointer.to_string());
   if (!object.contains(pointer) || !object[pointer].is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "workload.object.", path, ": required (the pod template)"));

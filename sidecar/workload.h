@@ -5,6 +5,7 @@
 // ServiceSpec.workload): the agent injected into its pod template exactly as
 // tether-injector injects a pod, so applied and admitted pods cannot drift.
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -24,9 +25,14 @@ struct WorkloadTarget {
   nlohmann::json labels = nlohmann::json::object();
 };
 
-/// JSON pointer to the pod template of a workload `kind`
-/// ("/spec/template", a CronJob's "/spec/jobTemplate/spec/template").
-std::string PodTemplatePointer(const std::string& kind);
+/// Where `object` keeps the pod it runs, as a JSON pointer: "" for a Pod,
+/// "/spec/template" for Deployments, StatefulSets, DaemonSets, ReplicaSets
+/// and Jobs, "/spec/jobTemplate/spec/template" for CronJobs; nullopt for
+/// objects that run no pod.
+std::optional<std::string> PodPointer(const nlohmann::json& object);
+
+/// "spec.template" for "/spec/template": how messages name a pointer.
+std::string PointerPath(const std::string& pointer);
 
 /// `spec.workload.object` (validated with servicespec::ValidateServiceSpec)
 /// with its namespace, `target.labels` on it and on its pod template, and

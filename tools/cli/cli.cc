@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/diagnostics.h"
+#include "tools/cli/apply_command.h"
 #include "tools/cli/call_command.h"
 #include "tools/cli/daemon_commands.h"
 #include "tools/cli/deploy_command.h"
@@ -45,7 +46,7 @@ std::vector<Command> AllCommands() {
   return {UpCommand(),     StopCommand(),  DeployCommand(), SyncCommand(),
           DevCommand(),    CallCommand(),  LogsCommand(),   ListCommand(),
           StatusCommand(), ScaleCommand(), DownCommand(),   RenderCommand(),
-          InjectCommand()};
+          InjectCommand(), ApplyCommand()};
 }
 
 std::string GlobalUsage(const std::vector<Command>& commands) {

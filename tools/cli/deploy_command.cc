@@ -14,19 +14,24 @@ namespace {
 
 int RunDeploy(const CommandSpec& command, const ParsedArgs& args,
               Context& ctx) {
-  const absl::Time start = ctx.now();
   if (!args.Has("file")) {
     return UsageError(ctx, command, "missing --file FILE (the service YAML)");
   }
-  absl::StatusOr<bool> json = WantJson(args);
-  if (!json.ok()) return UsageError(ctx, command, json.status().message());
-
   // Local problems are the user's input whatever their code: exit 2.
   int exit_code = 0;
-  std::optional<DeployTarget> target =
-      OpenDeployTarget(command, args, ctx, &exit_code);
-  if (!target.has_value()) return exit_code;
+  std::optional<ServiceInputs> inputs =
+      LoadServiceInputs(command, args, ctx, &exit_code);
+  if (!inputs.has_value()) return exit_code;
+  return DeployInputs(command, args, ctx, *inputs);
+}
 
+}  // namespace
+
+int DeployInputs(const CommandSpec& command, const ParsedArgs& args,
+                 Context& ctx, const ServiceInputs& inputs) {
+  const absl::Time start = ctx.now();
+  absl::StatusOr<bool> json = WantJson(args);
+  if (!json.ok()) return UsageError(ctx, command, json.status().message());
   absl::Duration timeout = absl::Minutes(15);
   if (args.Has("timeout") &&
       (!absl::ParseDuration(args.Get("timeout"), &timeout) ||
@@ -36,20 +41,27 @@ int RunDeploy(const CommandSpec& command, const ParsedArgs& args,
                                    "\" is not a duration like 90s or 10m"));
   }
   if (timeout == absl::ZeroDuration()) timeout = absl::InfiniteDuration();
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      ctx.connect(args, ctx.env);
+  if (!connection.ok()) return Fail(ctx, connection.status());
 
-  Deployer deployer(*target->connection, ctx.now);
+  Deployer deployer(**connection, ctx.now);
   DeployOutput output;
   // Progress goes to stderr when stdout carries JSON.
   output.lines = *json ? ctx.err : ctx.out;
   output.events = ctx.out;
   output.json_events = *json;
   absl::StatusOr<std::string> revision = deployer.UploadAndDeploy(
-      target->file.spec, target->code_dir, start, output, timeout);
+      inputs.file.spec, inputs.code_dir, start, output, timeout);
   if (!revision.ok()) return Fail(ctx, revision.status());
   return kExitOk;
 }
 
-}  // namespace
+FlagSpec DeployTimeoutFlag() {
+  return {"timeout", '\0', "DURATION",
+          "give up waiting after DURATION (default 15m; 0: never);\nthe "
+          "deploy goes on in tetherd"};
+}
 
 Command DeployCommand() {
   Command command;
@@ -71,9 +83,7 @@ Command DeployCommand() {
   spec.flags = {
       {"file", 'f', "FILE", "service YAML (required)"},
       {"code", '\0', "DIR", "upload DIR instead of the file's code directory"},
-      {"timeout", '\0', "DURATION",
-       "give up waiting after DURATION (default 15m; 0: never);\nthe deploy "
-       "goes on in tetherd"},
+      DeployTimeoutFlag(),
       OutputFlag(),
   };
   for (FlagSpec& flag : ConnectionFlags()) spec.flags.push_back(flag);

@@ -13,6 +13,7 @@
 #include "kube/struct_json.h"
 #include "nlohmann/json.hpp"
 #include "sidecar/injector.h"
+#include "sidecar/workload.h"
 #include "tools/cli/exit_codes.h"
 #include "tools/cli/manifests.h"
 
@@ -21,34 +22,10 @@ namespace {
 
 using json = nlohmann::json;
 
-// Where an object keeps the pod it runs, as a JSON pointer ("" for a Pod);
-// nullopt for objects that run no pod.
-std::optional<std::string> PodPointer(const json& object) {
-  const std::string api = kube::StringField(object, "apiVersion");
-  const std::string kind = kube::StringField(object, "kind");
-  if (api == "v1" && kind == "Pod") return "";
-  if ((api == "apps/v1" && (kind == "Deployment" || kind == "StatefulSet" ||
-                            kind == "DaemonSet" || kind == "ReplicaSet")) ||
-      (api == "batch/v1" && kind == "Job")) {
-    return "/spec/template";
-  }
-  if (api == "batch/v1" && kind == "CronJob") {
-    return "/spec/jobTemplate/spec/template";
-  }
-  return std::nullopt;
-}
-
-// "spec.template" for "/spec/template": how errors name the pod.
-std::string FieldPath(const std::string& pointer) {
-  std::string path = pointer.empty() ? "" : pointer.substr(1);
-  std::replace(path.begin(), path.end(), '/', '.');
-  return path;
-}
-
 // Injects the pod of `object` in place; prints what happened to `err`.
 absl::Status InjectObject(json& object, const sidecar::InjectorConfig& config,
                           std::ostream& err) {
-  const std::optional<std::string> pointer = PodPointer(object);
+  const std::optional<std::string> pointer = sidecar::PodPointer(object);
   if (!pointer.has_value()) return absl::OkStatus();
   const std::string name =
       absl::StrCat(kube::StringField(object, "kind"), "/",
@@ -56,13 +33,13 @@ absl::Status InjectObject(json& object, const sidecar::InjectorConfig& config,
   const json::json_pointer at(*pointer);
   if (!object.contains(at) || !object[at].is_object()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(name, ": ", FieldPath(*pointer), ": required"));
+        absl::StrCat(name, ": ", sidecar::PointerPath(*pointer), ": required"));
   }
   absl::StatusOr<sidecar::Injection> injection =
       sidecar::InjectPod(object[at], config);
   if (!injection.ok()) {
     return absl::Status(injection.status().code(),
-                        absl::StrCat(name, ": ", FieldPath(*pointer),
+                        absl::StrCat(name, ": ", sidecar::PointerPath(*pointer),
                                      pointer->empty() ? "" : ".",
                                      injection.status().message()));
   }
