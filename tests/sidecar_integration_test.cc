@@ -7,15 +7,18 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/http_test_client.h"
+#include "common/runfiles.h"
 #include "common/test_util.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "servicespec/service_file.h"
 #include "tests/in_process_tetherd.h"
 #include "tests/service_test_util.h"
 #include "tether/v1/control_plane.grpc.pb.h"
@@ -129,6 +132,36 @@ TEST_F(SidecarIntegrationTest, CodeSyncsIntoTheAppAndTheReloadCommandRuns) {
   // Tether's own calls are not how this service is called.
   EXPECT_THAT(CallService(*tetherd_, "web"),
               HasSubstr("runs its own server (sidecar mode)"));
+}
+
+TEST_F(SidecarIntegrationTest, TheExampleSiteServesItsPage) {
+  absl::StatusOr<std::string> path =
+      FindDataFile("examples/static_site/site.yaml");
+  ASSERT_TRUE(path.ok()) << path.status();
+  absl::StatusOr<servicespec::ServiceFile> file =
+      servicespec::LoadServiceFile(*path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  // Its fixed ports may be taken on a shared machine.
+  file->spec.mutable_app()->set_port(app_port_);
+  file->spec.mutable_app()->set_proxy_port(0);
+  const std::string revision = UploadDir(*tetherd_, file->code_dir);
+  const grpc::Status deployed = tetherd_->Deploy(file->spec, revision);
+  ASSERT_TRUE(deployed.ok()) << deployed.error_message();
+  ASSERT_TRUE(WaitFor([&] {
+    grpc::ClientContext context;
+    tether::v1::GetServiceRequest request;
+    request.set_name("site");
+    ServiceStatus status;
+    if (!tetherd_->stub().GetService(&context, request, &status).ok() ||
+        status.replicas_size() != 1) {
+      return false;
+    }
+    const std::string& address = status.replicas(0).app_address();
+    int port = 0;
+    return absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &port) &&
+           absl::StrContains(HttpBody(HttpRequest(port, "/")),
+                             "synced by Tether");
+  }));
 }
 
 TEST_F(SidecarIntegrationTest, RequestsThroughTheProxyKeepItAwake) {
