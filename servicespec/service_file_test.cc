@@ -106,7 +106,7 @@ TEST(ParseServiceFileTest, UnknownTopLevelKeysSuggestCodeToo) {
             "service.yaml: nmae: unknown field (did you mean \"name\"?)");
   EXPECT_EQ(ParseError(std::string(kMinimal) + "replicas: 2\n"),
             "service.yaml: replicas: unknown field (expected one of: name, "
-            "compute, callable, app, code)");
+            "compute, callable, app, workload, code)");
 }
 
 TEST(ParseServiceFileTest, CodeErrors) {

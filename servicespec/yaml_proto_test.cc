@@ -439,8 +439,10 @@ TEST(YamlToProtoTest, UnknownFieldsSuggestTheClosestName) {
             "compute.Replicas: unknown field (did you mean \"replicas\"?)");
   EXPECT_EQ(SpecError("callable: {initArg: []}"),
             "callable.initArg: unknown field (did you mean \"initArgs\"?)");
-  EXPECT_EQ(SpecError("bogus: 1"),
-            "bogus: unknown field (expected one of: name, compute, callable, app)");
+  EXPECT_EQ(
+      SpecError("bogus: 1"),
+      "bogus: unknown field (expected one of: name, compute, callable, app, "
+      "workload)");
   // Callable, not Compute: Compute grows with every Kubernetes knob.
   EXPECT_EQ(SpecError("callable: {zzz: 1}"),
             "callable.zzz: unknown field (expected one of: runtime, module, "
