@@ -25,11 +25,11 @@
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
 #include "agent/otlp_env.h"
+#include "common/command_flag.h"
 #include "common/log.h"
 #include "common/runfiles.h"
 #include "common/serving_process.h"
 #include "common/status_macros.h"
-#include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, gateway, "", "tetherd's address, host:port");
 ABSL_FLAG(std::string, service, "", "the service this replica belongs to");
@@ -62,32 +62,15 @@ ABSL_FLAG(std::string, proxy_listen, "",
 
 namespace {
 
-// A command flag: a JSON list of strings; empty text is no command.
-absl::StatusOr<std::vector<std::string>> ParseCommand(const char* flag,
-                                                      const std::string& text) {
-  if (text.empty()) return std::vector<std::string>();
-  const nlohmann::json command = nlohmann::json::parse(text, nullptr, false);
-  if (!command.is_array() || command.empty() ||
-      !std::all_of(command.begin(), command.end(),
-                   [](const nlohmann::json& arg) { return arg.is_string(); })) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag,
-                     " must be a non-empty JSON list of strings, "
-                     "like [\"sh\", \"-c\", \"kill -HUP 1\"]; got ",
-                     text));
-  }
-  return command.get<std::vector<std::string>>();
-}
-
 // The team's program and sidecar mode, from their flags.
 absl::Status SetAppOptions(tether::agent::Agent::Options& options) {
   tether::agent::UserApp::Options app;
-  ASSIGN_OR_RETURN(
-      app.reload_command,
-      ParseCommand("reload_command", absl::GetFlag(FLAGS_reload_command)));
+  ASSIGN_OR_RETURN(app.reload_command,
+                   tether::DecodeCommand("reload_command",
+                                         absl::GetFlag(FLAGS_reload_command)));
   ASSIGN_OR_RETURN(
       app.app_command,
-      ParseCommand("app_command", absl::GetFlag(FLAGS_app_command)));
+      tether::DecodeCommand("app_command", absl::GetFlag(FLAGS_app_command)));
   app.app_port = absl::GetFlag(FLAGS_app_port);
   options.sidecar = absl::GetFlag(FLAGS_sidecar);
   options.proxy_listen_address = absl::GetFlag(FLAGS_proxy_listen);

@@ -21,12 +21,12 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/child_process.h"
+#include "common/command_flag.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
-#include "nlohmann/json.hpp"
 #include "servicespec/validate.h"
 
 namespace tether::controlplane {
@@ -86,14 +86,13 @@ std::string ListenAddress(const std::string& instance,
   return absl::StrCat("--listen=unix-abstract:tether-", instance, "-", replica);
 }
 
-// A command as the agent's --*_command flags take it: a JSON list.
+// A command flag of the agent (common/command_flag.h).
 std::string CommandFlag(
     absl::string_view flag,
     const google::protobuf::RepeatedPtrField<std::string>& command) {
   return absl::StrCat(
       "--", flag, "=",
-      nlohmann::json(std::vector<std::string>(command.begin(), command.end()))
-          .dump());
+      EncodeCommand(std::vector<std::string>(command.begin(), command.end())));
 }
 
 // Sidecar mode's flags for replica `index`. Replicas share the machine, so

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/command_flag.h"
 #include "kube/json_fields.h"
 #include "servicespec/validate.h"
 
@@ -96,7 +97,7 @@ json AgentArgs(const AgentOptions& options) {
        absl::StrCat("--health_listen=0.0.0.0:", options.health_port)});
   if (!options.app_command.empty()) {
     args.push_back(
-        absl::StrCat("--app_command=", json(options.app_command).dump()));
+        absl::StrCat("--app_command=", EncodeCommand(options.app_command)));
   }
   return args;
 }
@@ -176,8 +177,8 @@ void AddAgentSidecar(json& pod_spec, size_t app, const AgentOptions& options,
   RunAgent(agent, options);
   agent["args"].push_back("--sidecar");
   if (!sidecar.reload_command.empty()) {
-    agent["args"].push_back(
-        absl::StrCat("--reload_command=", json(sidecar.reload_command).dump()));
+    agent["args"].push_back(absl::StrCat(
+        "--reload_command=", EncodeCommand(sidecar.reload_command)));
   }
   if (sidecar.app_port != 0) {
     agent["args"].push_back(absl::StrCat("--app_port=", sidecar.app_port));

@@ -246,6 +246,14 @@ class KubernetesBackendIntegrationTest : public ::testing::Test {
     revision_ = UploadDir(*tetherd_, code);
   }
 
+  grpc::Status DeleteService(const std::string& name) {
+    grpc::ClientContext context;
+    tether::v1::DeleteServiceRequest request;
+    request.set_name(name);
+    tether::v1::DeleteServiceResponse response;
+    return tetherd_->stub().DeleteService(&context, request, &response);
+  }
+
   // Waits until tetherd has applied Deployment `name`.
   bool AwaitDeployment(const std::string& name) {
     return WaitFor(
@@ -294,12 +302,7 @@ TEST_F(KubernetesBackendIntegrationTest, DeploysCallsAndDeletesThroughPods) {
   EXPECT_EQ(status.replicas(0).address().rfind("127.0.0.1:", 0), 0u)
       << "the agent advertises the pod IP, not 0.0.0.0";
 
-  grpc::ClientContext delete_context;
-  tether::v1::DeleteServiceRequest remove;
-  remove.set_name("hello");
-  tether::v1::DeleteServiceResponse removed;
-  ASSERT_TRUE(
-      tetherd_->stub().DeleteService(&delete_context, remove, &removed).ok());
+  ASSERT_TRUE(DeleteService("hello").ok());
   EXPECT_TRUE(absl::IsNotFound(
       client_->Get(kube::kDeployments, kNs, "hello").status()));
   EXPECT_TRUE(absl::IsNotFound(
@@ -339,11 +342,7 @@ TEST_F(KubernetesBackendIntegrationTest, AppliesATeamsDeploymentWithTheAgent) {
   EXPECT_EQ(CallService(*tetherd_, "hello", R"({"args":["Ada"]})"),
             R"("Hello from a pod, Ada!")");
 
-  grpc::ClientContext context;
-  tether::v1::DeleteServiceRequest remove;
-  remove.set_name("hello");
-  tether::v1::DeleteServiceResponse removed;
-  ASSERT_TRUE(tetherd_->stub().DeleteService(&context, remove, &removed).ok());
+  ASSERT_TRUE(DeleteService("hello").ok());
   EXPECT_TRUE(absl::IsNotFound(
       client_->Get(kube::kDeployments, kNs, "hello").status()));
 }
@@ -381,11 +380,7 @@ TEST_F(KubernetesBackendIntegrationTest, AppliesAJobThatStillFinishes) {
       << refused.error_message();
   EXPECT_THAT(refused.error_message(), HasSubstr("cannot be scaled"));
 
-  grpc::ClientContext context;
-  tether::v1::DeleteServiceRequest remove;
-  remove.set_name("train");
-  tether::v1::DeleteServiceResponse removed;
-  ASSERT_TRUE(tetherd_->stub().DeleteService(&context, remove, &removed).ok());
+  ASSERT_TRUE(DeleteService("train").ok());
   EXPECT_TRUE(
       absl::IsNotFound(client_->Get(kube::kJobs, kNs, "train").status()));
   // The deploy that waited for the Job's pod ends with the delete.

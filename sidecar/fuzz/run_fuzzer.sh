@@ -30,7 +30,8 @@ clang++-14 -std=c++17 -O1 -g -fno-omit-frame-pointer \
   sidecar/fuzz/admission_fuzzer.cc sidecar/admission.cc sidecar/injector.cc \
   sidecar/json_patch.cc kube/pod_mutation.cc kube/json_fields.cc \
   kube/names.cc kube/event_recorder.cc kube/resource_type.cc common/clock.cc \
-  common/log.cc common/files.cc servicespec/validate.cc servicespec/quantity.cc \
+  common/log.cc common/files.cc common/command_flag.cc servicespec/validate.cc \
+  servicespec/quantity.cc \
   common/diagnostics.cc "$out/gen/tether/v1/service.pb.cc" \
   -o "$out/admission_fuzzer" \
   -lprotobuf -lpthread \
