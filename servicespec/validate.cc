@@ -832,12 +832,26 @@ absl::Status ValidateWorkload(const ServiceSpec& spec) {
   const std::string kind = StructString(object, "kind");
   const bool job =
       api_version == "batch/v1" && (kind == "Job" || kind == "CronJob");
-  if (!IsScalableWorkload(object) && !job) {
-    return Invalid("workload.object.kind",
-                   absl::StrCat("\"", kind, "\" in \"", api_version,
-                                "\" is not a workload Tether applies (apps/v1 "
-                                "Deployment or StatefulSet, batch/v1 Job or "
-                                "CronJob)"));
+  const std::string& path = spec.workload().pod_template_path();
+  if (kind.empty() || api_version.empty()) {
+    return Invalid("workload.object", "apiVersion and kind are required");
+  }
+  if (!IsScalableWorkload(object) && !job && path.empty()) {
+    return Invalid("workload.pod_template_path",
+                   absl::StrCat("required for a ", kind, " in ", api_version,
+                                ": where its pod template is, like "
+                                "spec.pytorchReplicaSpecs.Worker.template "
+                                "(known: apps/v1 Deployment and StatefulSet, "
+                                "batch/v1 Job and CronJob)"));
+  }
+  if (!path.empty()) {
+    for (absl::string_view step : absl::StrSplit(path, '.')) {
+      if (step.empty() || absl::StrContains(step, '/')) {
+        return Invalid(
+            "workload.pod_template_path",
+            absl::StrCat("\"", path, "\" is not a dotted path of field names"));
+      }
+    }
   }
   const auto metadata = object.fields().find("metadata");
   if (metadata == object.fields().end() ||
@@ -858,11 +872,11 @@ absl::Status ValidateWorkload(const ServiceSpec& spec) {
     return Invalid(absl::StrCat("compute.", set[0]->name()),
                    "comes from the workload's manifest; set it there");
   }
-  if (job && !spec.compute().inactivity_ttl().empty()) {
+  if (!IsScalableWorkload(object) && !spec.compute().inactivity_ttl().empty()) {
     return Invalid("compute.inactivity_ttl",
                    absl::StrCat("a ", kind,
-                                " cannot scale to zero; its pods end with "
-                                "their work"));
+                                " cannot scale to zero (only Deployments and "
+                                "StatefulSets do)"));
   }
   if (spec.has_app() && !spec.app().command().empty()) {
     return Invalid("app.command",

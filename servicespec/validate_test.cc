@@ -797,16 +797,24 @@ TEST(ValidateWorkloadTest, NamesTheField) {
   (*pod.mutable_workload()->mutable_object()->mutable_fields())["kind"]
       .set_string_value("Pod");
   EXPECT_EQ(Error(pod),
-            "workload.object.kind: \"Pod\" in \"apps/v1\" is not a workload "
-            "Tether applies (apps/v1 Deployment or StatefulSet, batch/v1 Job "
-            "or CronJob)");
+            "workload.pod_template_path: required for a Pod in apps/v1: where "
+            "its pod template is, like "
+            "spec.pytorchReplicaSpecs.Worker.template (known: apps/v1 "
+            "Deployment and StatefulSet, batch/v1 Job and CronJob)");
+  pod.mutable_workload()->set_pod_template_path("spec..template");
+  EXPECT_EQ(Error(pod),
+            "workload.pod_template_path: \"spec..template\" is not a dotted "
+            "path of field names");
+  pod.mutable_workload()->set_pod_template_path("spec.template");
+  EXPECT_TRUE(ValidateServiceSpec(pod).ok());
+  EXPECT_FALSE(Scalable(pod));
   ServiceSpec job = WorkloadSpec(R"pb(compute { inactivity_ttl: "10m" })pb");
   auto& fields = *job.mutable_workload()->mutable_object()->mutable_fields();
   fields["apiVersion"].set_string_value("batch/v1");
   fields["kind"].set_string_value("Job");
   EXPECT_EQ(Error(job),
-            "compute.inactivity_ttl: a Job cannot scale to zero; its pods end "
-            "with their work");
+            "compute.inactivity_ttl: a Job cannot scale to zero (only "
+            "Deployments and StatefulSets do)");
   ServiceSpec unnamed = WorkloadSpec("");
   unnamed.mutable_workload()->mutable_object()->mutable_fields()->erase(
       "metadata");

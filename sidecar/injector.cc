@@ -46,6 +46,8 @@ std::string ContainerPath(absl::string_view list, absl::string_view name) {
 // What the pod asks for, read from its annotations and labels.
 struct Request {
   bool sidecar = false;
+  // Wrap mode: the container's program runs on under the agent.
+  bool keep_program = false;
   std::string container;
   kube::AgentOptions agent;
   kube::SidecarOptions sidecar_options;
@@ -92,6 +94,19 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
     return Invalid(
         AnnotationPath(kModeAnnotation),
         absl::StrCat("\"", mode, "\" is not a mode (wrap or sidecar)"));
+  }
+  const std::string keep = StringField(annotations, kKeepProgramAnnotation);
+  if (!keep.empty() && keep != "true" && keep != "false") {
+    return Invalid(AnnotationPath(kKeepProgramAnnotation),
+                   absl::StrCat("\"", keep, "\" is not \"true\" or \"false\""));
+  }
+  // A pod that must complete keeps its work, unless told otherwise.
+  const std::string restart = StringField(spec, "restartPolicy");
+  request.keep_program =
+      keep.empty() ? !restart.empty() && restart != "Always" : keep == "true";
+  if (request.sidecar && !keep.empty()) {
+    return Invalid(AnnotationPath(kKeepProgramAnnotation),
+                   absl::StrCat("only for ", kModeAnnotation, ": wrap"));
   }
   for (const char* key : {kCodeDirAnnotation, kReloadCommandAnnotation,
                           kAppPortAnnotation, kProxyPortAnnotation}) {
@@ -186,16 +201,15 @@ absl::Status CheckShape(const json& metadata, const json& spec) {
 // running under the agent, which exits with it: the pod completes with the
 // program's result instead of serving forever.
 absl::StatusOr<std::vector<std::string>> KeptProgram(const json& container,
-                                                     const std::string& restart,
                                                      const std::string& name) {
   const json& command = Field(container, "command");
   if (!command.is_array() || command.empty()) {
     return Invalid(
         absl::StrCat(ContainerPath("containers", name), ".command"),
-        absl::StrCat("required in wrap mode when restartPolicy is ", restart,
-                     ": the agent runs the container's program and exits "
-                     "with it, and an image's entrypoint cannot be seen at "
-                     "admission"));
+        absl::StrCat("required when the container's program runs on under "
+                     "the agent (a pod that must complete, or ",
+                     kKeepProgramAnnotation,
+                     "): an image's entrypoint cannot be seen at admission"));
   }
   std::vector<std::string> program;
   for (const char* field : {"command", "args"}) {
@@ -439,9 +453,9 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
   } else {
     const json& target = spec["containers"][index];
     kube::AgentOptions agent = request.agent;
-    if (!restart.empty() && restart != "Always") {
+    if (request.keep_program) {
       ASSIGN_OR_RETURN(agent.app_command,
-                       KeptProgram(target, restart, request.container));
+                       KeptProgram(target, request.container));
     }
     status["replaced"] = Replaced(target);
     const json& before = Field(target, "env");

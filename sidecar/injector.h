@@ -20,6 +20,9 @@
 //   tether.dev/app-port        sidecar: the app's port; the agent proxies it
 //                              and counts connections as activity
 //   tether.dev/proxy-port      sidecar: the proxy's port (default 8082)
+//   tether.dev/keep-program    wrap: "true" runs the container's program
+//                              under the agent, which exits with it
+//                              (default: in pods that must complete)
 // The result records what was injected in tether.dev/status; a pod carrying
 // it, or already running the agent, is left alone, so injecting twice
 // changes nothing.
@@ -45,6 +48,7 @@ inline constexpr char kCodeDirAnnotation[] = "tether.dev/code-dir";
 inline constexpr char kReloadCommandAnnotation[] = "tether.dev/reload-command";
 inline constexpr char kAppPortAnnotation[] = "tether.dev/app-port";
 inline constexpr char kProxyPortAnnotation[] = "tether.dev/proxy-port";
+inline constexpr char kKeepProgramAnnotation[] = "tether.dev/keep-program";
 
 /// Cluster-level settings: what `deploy/` configures the injector with.
 struct InjectorConfig {

@@ -120,10 +120,30 @@ TEST(InjectPodTest, AJobKeepsItsProgramUnderTheAgentSoItStillFinishes) {
   // The image's entrypoint cannot be seen at admission.
   job["spec"]["containers"][0].erase("command");
   EXPECT_EQ(InjectPod(job, Config()).status().message(),
-            "spec.containers[name=app].command: required in wrap mode when "
-            "restartPolicy is Never: the agent runs the container's program "
-            "and exits with it, and an image's entrypoint cannot be seen at "
-            "admission");
+            "spec.containers[name=app].command: required when the "
+            "container's program runs on under the agent (a pod that must "
+            "complete, or tether.dev/keep-program): an image's entrypoint "
+            "cannot be seen at admission");
+}
+
+TEST(InjectPodTest, KeepProgramIsTheAnnotationsToSay) {
+  json server = Template({{"tether.dev/keep-program", "true"}});
+  server["spec"]["containers"][0]["command"] = json::array({"serve"});
+  absl::StatusOr<Injection> result = InjectPod(server, Config());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->pod["spec"]["containers"][0]["args"].back(),
+            R"(--app_command=["serve"])");
+  json job = Template({{"tether.dev/keep-program", "false"}});
+  job["spec"]["restartPolicy"] = "Never";
+  result = InjectPod(job, Config());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->pod["spec"]["containers"][0]["args"].back(),
+            "--health_listen=0.0.0.0:8081");
+  EXPECT_EQ(InjectPod(Template({{"tether.dev/keep-program", "yes"}}), Config())
+                .status()
+                .message(),
+            "metadata.annotations[\"tether.dev/keep-program\"]: \"yes\" is "
+            "not \"true\" or \"false\"");
 }
 
 TEST(InjectPodTest, ErrorsNameTheField) {

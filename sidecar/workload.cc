@@ -6,11 +6,27 @@
 #include "kube/json_fields.h"
 #include "kube/pod_mutation.h"
 #include "kube/struct_json.h"
+#include "servicespec/validate.h"
 
 namespace tether::sidecar {
 namespace {
 
 using json = nlohmann::json;
+
+// "spec.template" as the JSON pointer "/spec/template" ('~' escaped).
+std::string DottedPointer(const std::string& dotted) {
+  std::string pointer = "/";
+  for (const char c : dotted) {
+    if (c == '.') {
+      pointer += '/';
+    } else if (c == '~') {
+      pointer += "~0";
+    } else {
+      pointer += c;
+    }
+  }
+  return pointer;
+}
 
 // Merges `labels` into `object.metadata.labels`.
 void AddLabels(json& object, const json& labels) {
@@ -70,8 +86,11 @@ absl::StatusOr<json> InjectWorkload(const tether::v1::ServiceSpec& spec,
   json object = kube::StructToJson(spec.workload().object());
   object["metadata"]["namespace"] = target.kube_namespace;
   AddLabels(object, target.labels);
-  // Validated: a workload with a pod template pointer.
-  const json::json_pointer pointer(PodPointer(object).value_or(""));
+  // Validated: a known kind, or a path for the others.
+  const std::string& path_given = spec.workload().pod_template_path();
+  const json::json_pointer pointer(path_given.empty()
+                                       ? PodPointer(object).value_or("")
+                                       : DottedPointer(path_given));
   const std::string path = PointerPath(pointer.to_string());
   if (!object.contains(pointer) || !object[pointer].is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -83,6 +102,12 @@ absl::StatusOr<json> InjectWorkload(const tether::v1::ServiceSpec& spec,
   json& annotations = pod_template["metadata"]["annotations"];
   if (!annotations.is_object()) annotations = json::object();
   annotations.update(InjectionAnnotations(spec, target));
+  // A workload that does not serve forever (a Job, a training run of a
+  // custom kind) keeps its program under the agent unless it says so.
+  if (!spec.has_app() && !servicespec::Scalable(spec) &&
+      !annotations.contains(kKeepProgramAnnotation)) {
+    annotations[kKeepProgramAnnotation] = "true";
+  }
   absl::StatusOr<Injection> injection = InjectPod(pod_template, config);
   if (!injection.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(

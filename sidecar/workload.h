@@ -36,7 +36,8 @@ std::string PointerPath(const std::string& pointer);
 
 /// `spec.workload.object` (validated with servicespec::ValidateServiceSpec)
 /// with its namespace, `target.labels` on it and on its pod template, and
-/// the agent injected into the template with InjectPod: wrap mode for a
+/// the agent injected into the template (at `spec.workload.pod_template_path`,
+/// else where the kind keeps it) with InjectPod: wrap mode for a
 /// callable, sidecar mode for an app (its port and reload command), the
 /// service named after the spec and `target.token_secret` as its token.
 /// Other annotations of the template (tether.dev/container,

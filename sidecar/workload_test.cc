@@ -108,6 +108,29 @@ TEST(InjectWorkloadTest, ACronJobsTemplateIsUnderItsJobTemplate) {
   EXPECT_EQ(container["args"].back(), R"(--app_command=["python","etl.py"])");
 }
 
+TEST(InjectWorkloadTest, AnyKindWithAPathToItsPodTemplate) {
+  tether::v1::ServiceSpec spec = Spec(R"({
+    "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+    "metadata": {"name": "train"},
+    "spec": {"pytorchReplicaSpecs": {"Worker": {"replicas": 2, "template": {
+      "spec": {"containers": [{"name": "pytorch", "image": "pytorch:2",
+                               "command": ["python", "train.py"]}]}}}}}})");
+  spec.mutable_workload()->set_pod_template_path(
+      "spec.pytorchReplicaSpecs.Worker.template");
+  spec.mutable_callable()->set_module("train");
+  spec.mutable_callable()->set_name("step");
+  absl::StatusOr<json> object = InjectWorkload(spec, Config(), Target());
+  ASSERT_TRUE(object.ok()) << object.status();
+  const json& pod =
+      (*object)["spec"]["pytorchReplicaSpecs"]["Worker"]["template"];
+  EXPECT_EQ(pod["metadata"]["labels"]["tether.dev/service"], "web");
+  EXPECT_EQ(pod["spec"]["containers"][0]["command"],
+            json::array({"/tether/bin/tether-agent"}));
+  // A training run is not a server: its program runs on under the agent.
+  EXPECT_EQ(pod["spec"]["containers"][0]["args"].back(),
+            R"(--app_command=["python","train.py"])");
+}
+
 TEST(InjectWorkloadTest, ErrorsNameTheFieldInTheWorkload) {
   tether::v1::ServiceSpec spec = Spec(R"({
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"},
@@ -121,7 +144,7 @@ TEST(InjectWorkloadTest, ErrorsNameTheFieldInTheWorkload) {
   EXPECT_TRUE(absl::StartsWith(
       InjectWorkload(spec, Config(), Target()).status().message(),
       "workload.object.spec.template: spec.containers[name=train].command: "
-      "required in wrap mode"));
+      "required when the container's program runs on"));
 }
 
 }  // namespace

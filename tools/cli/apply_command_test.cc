@@ -96,8 +96,8 @@ TEST(WorkloadServiceSpecTest, ErrorsNameTheFlagOrAnnotation) {
                 job, Args({"-f", "x.yaml", "--callable", "a:b", "--ttl", "5m"}))
                 .status()
                 .message(),
-            "compute.inactivity_ttl: a Job cannot scale to zero; its pods "
-            "end with their work");
+            "compute.inactivity_ttl: a Job cannot scale to zero (only "
+            "Deployments and StatefulSets do)");
 }
 
 }  // namespace
