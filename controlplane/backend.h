@@ -104,8 +104,10 @@ class Backend {
   virtual absl::Status Scale(const tether::v1::ServiceSpec& spec,
                              const std::string& token, int32_t replicas) = 0;
 
-  /// Stops and removes every replica of `service`. OK when there are none.
-  virtual absl::Status Delete(const std::string& service) = 0;
+  /// Stops and removes every replica of the service `spec` describes (the
+  /// spec it was last applied with: it names what to remove). OK when there
+  /// are none.
+  virtual absl::Status Delete(const tether::v1::ServiceSpec& spec) = 0;
 
   /// Names of the replicas `service` has now, in index order. Local
   /// replicas are "<service>-<index>" and known as soon as Apply returns;

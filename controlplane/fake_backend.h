@@ -56,10 +56,10 @@ class FakeBackend final : public Backend {
     }
     return absl::OkStatus();
   }
-  absl::Status Delete(const std::string& service) override {
+  absl::Status Delete(const tether::v1::ServiceSpec& spec) override {
     absl::MutexLock lock(&mu_);
-    deleted_.push_back(service);
-    replicas_.erase(service);
+    deleted_.push_back(spec.name());
+    replicas_.erase(spec.name());
     return absl::OkStatus();
   }
   std::vector<std::string> Replicas(const std::string& service) const override {

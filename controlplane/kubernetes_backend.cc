@@ -261,6 +261,11 @@ absl::StatusOr<std::vector<json>> KubernetesBackend::ServiceObjects(
     const tether::v1::ServiceSpec& spec) {
   if (spec.has_workload()) {
     ASSIGN_OR_RETURN(json workload, InjectedWorkload(spec));
+    // Custom kinds: their REST path comes from discovery.
+    RETURN_IF_ERROR(options_.client
+                        ->Discover(kube::StringField(workload, "apiVersion"),
+                                   kube::StringField(workload, "kind"))
+                        .status());
     return std::vector<json>{std::move(workload)};
   }
   ASSIGN_OR_RETURN(const kube::RenderOptions render, RenderOptionsFor(spec));
@@ -358,7 +363,8 @@ absl::Status KubernetesBackend::DeleteObjects(
   return absl::OkStatus();
 }
 
-absl::Status KubernetesBackend::Delete(const std::string& service) {
+absl::Status KubernetesBackend::Delete(const tether::v1::ServiceSpec& spec) {
+  const std::string& service = spec.name();
   {
     absl::MutexLock lock(&mu_);
     applied_.erase(service);
@@ -366,6 +372,20 @@ absl::Status KubernetesBackend::Delete(const std::string& service) {
   }
   absl::Status deleted = DeleteObjects(service, {});
   if (!deleted.ok()) return deleted;
+  // A workload of a kind the label sweep does not list (a custom resource).
+  if (spec.has_workload()) {
+    const json object = kube::StructToJson(spec.workload().object());
+    absl::StatusOr<kube::ResourceType> type =
+        options_.client->Discover(kube::StringField(object, "apiVersion"),
+                                  kube::StringField(object, "kind"));
+    deleted = type.ok() ? options_.client->Delete(
+                              *type, options_.render.kube_namespace,
+                              kube::ObjectName(object))
+                        : type.status();
+    if (!deleted.ok() && !absl::IsNotFound(deleted)) {
+      return WithContext(absl::StrCat("deleting ", KeyOf(object)), deleted);
+    }
+  }
   deleted = options_.client->Delete(
       kube::kSecrets, options_.render.kube_namespace, TokenSecretName(service));
   if (absl::IsNotFound(deleted)) return absl::OkStatus();

@@ -84,7 +84,7 @@ class KubernetesBackend final : public Backend {
                      const std::string& token, int32_t replicas) override;
   /// Deletes the service's objects; its pods go with them (background
   /// propagation) and are reported gone as they disappear.
-  absl::Status Delete(const std::string& service) override;
+  absl::Status Delete(const tether::v1::ServiceSpec& spec) override;
   /// The service's pods that are not terminating, by name.
   std::vector<std::string> Replicas(const std::string& service) const override;
   /// The pod log of the `tether` container, with the kubelet's timestamps

@@ -176,12 +176,12 @@ TEST_F(KubernetesBackendTest, ScaleOfAMissingWorkloadFails) {
 
 TEST_F(KubernetesBackendTest, DeleteRemovesEveryObject) {
   ASSERT_TRUE(backend_->Apply(Spec(2), "t").ok());
-  ASSERT_TRUE(backend_->Delete("hello").ok());
+  ASSERT_TRUE(backend_->Delete(Spec(2)).ok());
   EXPECT_THAT(Names(kube::kDeployments), IsEmpty());
   EXPECT_THAT(Names(kube::kServices), IsEmpty());
   EXPECT_THAT(Names(kube::kPodDisruptionBudgets), IsEmpty());
   EXPECT_THAT(Names(kube::kSecrets), IsEmpty());
-  EXPECT_TRUE(backend_->Delete("hello").ok()) << "deleting twice is fine";
+  EXPECT_TRUE(backend_->Delete(Spec(2)).ok()) << "deleting twice is fine";
 }
 
 TEST_F(KubernetesBackendTest, PodTemplatesAreLayeredUnderTheService) {

@@ -308,7 +308,8 @@ absl::Status LocalBackend::Run(const tether::v1::ServiceSpec& spec,
   return absl::OkStatus();
 }
 
-absl::Status LocalBackend::Delete(const std::string& service) {
+absl::Status LocalBackend::Delete(const tether::v1::ServiceSpec& spec) {
+  const std::string& service = spec.name();
   absl::MutexLock lock(&mu_);
   services_.erase(service);
   bool any = false;

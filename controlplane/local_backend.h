@@ -73,7 +73,7 @@ class LocalBackend final : public Backend {
   /// Scaled-down replicas keep their work dirs, so they start warm again.
   absl::Status Scale(const tether::v1::ServiceSpec& spec,
                      const std::string& token, int32_t replicas) override;
-  absl::Status Delete(const std::string& service) override;
+  absl::Status Delete(const tether::v1::ServiceSpec& spec) override;
   std::vector<std::string> Replicas(const std::string& service) const override;
   /// The end of the replica's agent output file (`<workdir>/agent.log`,
   /// level "agent"): what the agent logged (common/log.h, stamped to the

@@ -228,7 +228,7 @@ TEST_F(LocalBackendTest, AnAgentThatIgnoresSigtermIsKilledAfterTheGrace) {
   ASSERT_TRUE(backend_->Apply(Spec(1, "stubborn"), "tok").ok());
   ASSERT_FALSE(Info("svc-0").empty());
   absl::Status deleted = absl::UnknownError("not yet");
-  std::thread deleter([&] { deleted = backend_->Delete("svc"); });
+  std::thread deleter([&] { deleted = backend_->Delete(Spec(1, "stubborn")); });
   // Delete's own bound and the supervisor's SIGKILL deadline.
   clock_.AwaitTimedWaiters(2);
   EXPECT_EQ(clock_.DeadlinesForTest().front(), clock_.Now() + absl::Seconds(2));
@@ -261,7 +261,7 @@ TEST_F(LocalBackendTest, ScaleDownAndDeleteStopReplicasForGood) {
   ASSERT_FALSE(Info("svc-1").empty());
   ASSERT_TRUE(backend_->Apply(Spec(1, "hi"), "tok").ok());
   ASSERT_TRUE(listener_.Await("exited svc-1 gone"));
-  ASSERT_TRUE(backend_->Delete("svc").ok());
+  ASSERT_TRUE(backend_->Delete(Spec(1, "stubborn")).ok());
   EXPECT_TRUE(listener_.Await("exited svc-0 gone"));
   EXPECT_TRUE(backend_->Replicas("svc").empty());
   struct stat st;

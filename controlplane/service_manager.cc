@@ -172,7 +172,7 @@ void ServiceManager::ApplyInBackend(const std::string& name,
   // The delete's own backend call may have run before this apply recreated
   // the service's objects (a delete after this check runs after the apply).
   if (deleted_meanwhile) {
-    absl::Status deleted = options_.backend->Delete(name);
+    absl::Status deleted = options_.backend->Delete(spec);
     if (!deleted.ok()) {
       TETHER_LOG(ERROR) << "cleaning up deleted service " << name << ": "
                         << deleted;
@@ -408,9 +408,11 @@ void ServiceManager::DeleteService(const std::string& name,
 }
 
 absl::Status ServiceManager::Delete(const std::string& name) {
+  tether::v1::ServiceSpec spec;
   {
     absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(ServiceState removed, registry_.Remove(name));
+    spec = removed.record.spec();
     EndTrackedDeploy(name, absl::AbortedError(
                                absl::StrCat("service ", name, " was deleted")));
     for (const auto& [replica_name, replica] : removed.replicas) {
@@ -420,7 +422,7 @@ absl::Status ServiceManager::Delete(const std::string& name) {
       listener->OnServiceRemoved(name);
     }
   }
-  return options_.backend->Delete(name);
+  return options_.backend->Delete(spec);
 }
 
 absl::StatusOr<uint64_t> ServiceManager::AttachAgent(

@@ -67,6 +67,10 @@ class GatedKubeClient final : public KubeClient {
                                       const PodLogOptions& options) override {
     return fake.PodLogs(ns, name, options);
   }
+  absl::StatusOr<ResourceType> Discover(absl::string_view api_version,
+                                        absl::string_view kind) override {
+    return fake.Discover(api_version, kind);
+  }
   void Shutdown() override { fake.Shutdown(); }
 
   void Open() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -348,6 +349,15 @@ absl::Status FakeKubeClient::SetScale(const ResourceType& type,
   updated["spec"]["replicas"] = replicas;
   Commit(type, Key(type, ns, name), std::move(updated), object);
   return absl::OkStatus();
+}
+
+absl::StatusOr<ResourceType> FakeKubeClient::Discover(
+    absl::string_view api_version, absl::string_view kind) {
+  absl::StatusOr<ResourceType> known =
+      ResourceTypeOf(json{{"apiVersion", api_version}, {"kind", kind}});
+  if (known.ok()) return known;
+  return InternResourceType(api_version, kind,
+                            absl::StrCat(absl::AsciiStrToLower(kind), "s"));
 }
 
 absl::StatusOr<std::string> FakeKubeClient::PodLogs(

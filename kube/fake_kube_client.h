@@ -80,6 +80,10 @@ class FakeKubeClient final : public KubeClient {
   absl::StatusOr<std::string> PodLogs(absl::string_view ns,
                                       absl::string_view name,
                                       const PodLogOptions& options) override;
+  /// Known kinds, else the plural custom resources use by convention (the
+  /// kind in lower case, plus "s").
+  absl::StatusOr<ResourceType> Discover(absl::string_view api_version,
+                                        absl::string_view kind) override;
   void Shutdown() override;
 
   // Test hooks.

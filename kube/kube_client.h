@@ -148,6 +148,14 @@ class KubeClient {
                                               absl::string_view name,
                                               const PodLogOptions& options) = 0;
 
+  /// The collection of `kind` in `api_version` ("kubeflow.org/v1"), as the
+  /// API server's discovery lists it (GET /api/v1 or /apis/GROUP/VERSION),
+  /// interned (InternResourceType) so ResourceTypeOf knows it from then on.
+  /// Kinds with a constant are answered without a request. NOT_FOUND when
+  /// the server does not serve that kind there.
+  virtual absl::StatusOr<ResourceType> Discover(absl::string_view api_version,
+                                                absl::string_view kind) = 0;
+
   /// Ends every Watch in flight with CANCELLED and makes later calls fail
   /// fast with CANCELLED. For shutdown; cannot be undone.
   virtual void Shutdown() = 0;

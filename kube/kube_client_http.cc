@@ -525,6 +525,30 @@ absl::StatusOr<nlohmann::json> KubeClientHttp::Get(const ResourceType& type,
   return ParseJson(*body, request.What());
 }
 
+absl::StatusOr<ResourceType> KubeClientHttp::Discover(
+    absl::string_view api_version, absl::string_view kind) {
+  absl::StatusOr<ResourceType> known =
+      ResourceTypeOf(json{{"apiVersion", api_version}, {"kind", kind}});
+  if (known.ok()) return known;
+  Request request;
+  request.path =
+      api_version == "v1" ? "/api/v1" : absl::StrCat("/apis/", api_version);
+  request.timeout = options_.request_timeout;
+  ASSIGN_OR_RETURN(const std::string body, Call(request));
+  ASSIGN_OR_RETURN(const json resources, ParseJson(body, request.What()));
+  for (const json& resource : Field(resources, "resources")) {
+    const std::string name = StringField(resource, "name");
+    // Subresources ("pytorchjobs/status") name their parent's kind too.
+    if (StringField(resource, "kind") == kind &&
+        name.find('/') == std::string::npos) {
+      return InternResourceType(api_version, kind, name);
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("the API server serves no kind ", kind, " in ", api_version,
+                   " (is its CustomResourceDefinition installed?)"));
+}
+
 absl::StatusOr<ObjectList> KubeClientHttp::List(
     const ResourceType& type, absl::string_view ns,
     absl::string_view label_selector) {

@@ -86,6 +86,8 @@ class KubeClientHttp final : public KubeClient {
   absl::StatusOr<std::string> PodLogs(absl::string_view ns,
                                       absl::string_view name,
                                       const PodLogOptions& options) override;
+  absl::StatusOr<ResourceType> Discover(absl::string_view api_version,
+                                        absl::string_view kind) override;
   void Shutdown() override;
 
  private:

@@ -1,12 +1,59 @@
 #include "kube/resource_type.h"
 
+#include <deque>
 #include <initializer_list>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "kube/json_fields.h"
 
 namespace tether::kube {
+
+namespace {
+
+// Kinds registered at run time; never freed, so the views stay valid.
+struct Interned {
+  absl::Mutex mu;
+  std::deque<std::string> strings ABSL_GUARDED_BY(mu);
+  std::vector<ResourceType> types ABSL_GUARDED_BY(mu);
+};
+
+Interned& Registry() {
+  static Interned* const registry = new Interned;
+  return *registry;
+}
+
+std::optional<ResourceType> FindInterned(absl::string_view api_version,
+                                         absl::string_view kind) {
+  Interned& registry = Registry();
+  absl::MutexLock lock(&registry.mu);
+  for (const ResourceType& type : registry.types) {
+    if (type.api_version == api_version && type.kind == kind) return type;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ResourceType InternResourceType(absl::string_view api_version,
+                                absl::string_view kind,
+                                absl::string_view plural) {
+  Interned& registry = Registry();
+  absl::MutexLock lock(&registry.mu);
+  for (const ResourceType& type : registry.types) {
+    if (type.api_version == api_version && type.kind == kind) return type;
+  }
+  registry.strings.emplace_back(api_version);
+  const absl::string_view version = registry.strings.back();
+  registry.strings.emplace_back(kind);
+  const absl::string_view name = registry.strings.back();
+  registry.strings.emplace_back(plural);
+  registry.types.push_back({version, name, registry.strings.back()});
+  return registry.types.back();
+}
 
 absl::StatusOr<ResourceType> ResourceTypeOf(const nlohmann::json& object) {
   static constexpr ResourceType kKnown[] = {kPods,
@@ -32,6 +79,11 @@ absl::StatusOr<ResourceType> ResourceTypeOf(const nlohmann::json& object) {
         type.kind == kind->get_ref<const std::string&>()) {
       return type;
     }
+  }
+  if (std::optional<ResourceType> interned =
+          FindInterned(api_version->get_ref<const std::string&>(),
+                       kind->get_ref<const std::string&>())) {
+    return *interned;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unsupported kind ", kind->get<std::string>(), " in ",

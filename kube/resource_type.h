@@ -38,8 +38,17 @@ inline constexpr ResourceType kPodDisruptionBudgets{
     "policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"};
 
 /// The type of `object` from its `apiVersion` and `kind`. INVALID_ARGUMENT
-/// when either is missing or names a kind not listed above.
+/// when either is missing or names a kind neither listed above nor interned.
 absl::StatusOr<ResourceType> ResourceTypeOf(const nlohmann::json& object);
+
+/// Registers a kind Tether has no constant for (a custom resource, as the
+/// API server's discovery names its plural) and returns its type. The
+/// strings live as long as the process, so the result copies as cheaply as
+/// the constants; registering a kind again returns the first registration.
+/// Thread-safe.
+ResourceType InternResourceType(absl::string_view api_version,
+                                absl::string_view kind,
+                                absl::string_view plural);
 
 /// metadata.<field> of `object` (name, resourceVersion, uid...); "" when
 /// absent or not a string.

@@ -74,6 +74,12 @@ std::optional<std::string> PodPointer(const json& object) {
   return std::nullopt;
 }
 
+std::optional<std::string> WorkloadPodPointer(
+    const json& object, const std::string& pod_template_path) {
+  if (pod_template_path.empty()) return PodPointer(object);
+  return DottedPointer(pod_template_path);
+}
+
 std::string PointerPath(const std::string& pointer) {
   std::string path = pointer.empty() ? "" : pointer.substr(1);
   std::replace(path.begin(), path.end(), '/', '.');
@@ -87,10 +93,9 @@ absl::StatusOr<json> InjectWorkload(const tether::v1::ServiceSpec& spec,
   object["metadata"]["namespace"] = target.kube_namespace;
   AddLabels(object, target.labels);
   // Validated: a known kind, or a path for the others.
-  const std::string& path_given = spec.workload().pod_template_path();
-  const json::json_pointer pointer(path_given.empty()
-                                       ? PodPointer(object).value_or("")
-                                       : DottedPointer(path_given));
+  const json::json_pointer pointer(
+      WorkloadPodPointer(object, spec.workload().pod_template_path())
+          .value_or(""));
   const std::string path = PointerPath(pointer.to_string());
   if (!object.contains(pointer) || !object[pointer].is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -31,6 +31,11 @@ struct WorkloadTarget {
 /// objects that run no pod.
 std::optional<std::string> PodPointer(const nlohmann::json& object);
 
+/// The pointer to a workload's pod template: `pod_template_path`
+/// ("spec.template", dotted) when given, else PodPointer(object).
+std::optional<std::string> WorkloadPodPointer(
+    const nlohmann::json& object, const std::string& pod_template_path);
+
 /// "spec.template" for "/spec/template": how messages name a pointer.
 std::string PointerPath(const std::string& pointer);
 

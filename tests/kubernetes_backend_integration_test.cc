@@ -387,6 +387,39 @@ TEST_F(KubernetesBackendIntegrationTest, AppliesAJobThatStillFinishes) {
   deploy.Wait();
 }
 
+// Any kind with a pod template: a custom resource found by discovery.
+TEST_F(KubernetesBackendIntegrationTest, AppliesACustomResourceByItsPath) {
+  tether::v1::ServiceSpec spec = PythonSpec("train", "greet");
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+                      "metadata": {"name": "train"},
+                      "spec": {"pytorchReplicaSpecs": {"Worker": {
+                        "replicas": 1, "template": {"spec": {"containers": [
+                          {"name": "pytorch", "image": "pytorch:2",
+                           "command": ["python", "train.py"]}]}}}}}})",
+                  spec.mutable_workload()->mutable_object())
+                  .ok());
+  spec.mutable_workload()->set_pod_template_path(
+      "spec.pytorchReplicaSpecs.Worker.template");
+  BackgroundDeploy deploy(*tetherd_, spec, revision_);
+  absl::StatusOr<kube::ResourceType> type =
+      client_->Discover("kubeflow.org/v1", "PyTorchJob");
+  ASSERT_TRUE(type.ok()) << type.status();
+  EXPECT_EQ(type->plural, "pytorchjobs");
+  ASSERT_TRUE(WaitFor([&] { return client_->Get(*type, kNs, "train").ok(); },
+                      absl::Seconds(20)))
+      << deploy.Wait().error_message();
+  const json job = *client_->Get(*type, kNs, "train");
+  const json& pod = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"];
+  EXPECT_EQ(pod["metadata"]["labels"]["tether.dev/service"], "train");
+  EXPECT_EQ(pod["spec"]["containers"][0]["args"].back(),
+            R"(--app_command=["python","train.py"])");
+
+  ASSERT_TRUE(DeleteService("train").ok());
+  EXPECT_TRUE(absl::IsNotFound(client_->Get(*type, kNs, "train").status()));
+  deploy.Wait();
+}
+
 // kubectl, the tool users run, sees what tetherd applied and the pods come,
 // and a user's server-side apply merges with tetherd's by the patch keys;
 // skipped where kubectl is not installed.

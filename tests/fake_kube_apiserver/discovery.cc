@@ -26,6 +26,8 @@ const KindInfo kKinds[] = {
      true},
     {"batch", "v1", "jobs", "Job", true, false, true, "", true},
     {"batch", "v1", "cronjobs", "CronJob", true, false, true, "cj", true},
+    // A custom resource, as if Kubeflow's training operator were installed.
+    {"kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", true, false, true},
     {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
      true, false, true, "hpa", true},
     {"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, false,

@@ -140,7 +140,8 @@ int RunApply(const CommandSpec& command, const ParsedArgs& args, Context& ctx) {
 
 absl::StatusOr<tether::v1::ServiceSpec> WorkloadServiceSpec(
     const json& workload, const ParsedArgs& args) {
-  const std::optional<std::string> pointer = sidecar::PodPointer(workload);
+  const std::optional<std::string> pointer =
+      sidecar::WorkloadPodPointer(workload, args.Get("pod-template-path"));
   const json::json_pointer at(pointer.value_or(""));
   json annotations = json::object();
   if (pointer.has_value() && !pointer->empty() && workload.contains(at)) {
@@ -161,6 +162,7 @@ absl::StatusOr<tether::v1::ServiceSpec> WorkloadServiceSpec(
   spec.mutable_compute()->set_inactivity_ttl(
       Setting(args, "ttl", annotations, kTtlAnnotation));
   spec.mutable_compute()->set_replicas(InitialPods(workload));
+  spec.mutable_workload()->set_pod_template_path(args.Get("pod-template-path"));
   if (!google::protobuf::util::JsonStringToMessage(
            workload.dump(), spec.mutable_workload()->mutable_object())
            .ok()) {
@@ -176,7 +178,8 @@ Command ApplyCommand() {
   spec.name = "apply";
   spec.summary = "Run a workload you already have through Tether (Kubernetes).";
   spec.description =
-      "Deploys one Deployment, StatefulSet, Job or CronJob as a Tether\n"
+      "Deploys one Deployment, StatefulSet, Job or CronJob (or any kind,\n"
+      "with --pod-template-path: a PyTorchJob, a RayCluster) as a Tether\n"
       "service: tetherd injects the agent into its pod template (as\n"
       "tether-injector would), labels it and its pods, and applies it, so\n"
       "calls, code sync, hot reload and the inactivity TTL work on it. The\n"
@@ -197,6 +200,9 @@ Command ApplyCommand() {
       {"service", '\0', "NAME", "the service's name"},
       {"callable", '\0', "MODULE:NAME", "wrap mode: what to serve"},
       {"ttl", '\0', "DURATION", "scale to zero after DURATION without calls"},
+      {"pod-template-path", '\0', "PATH",
+       "where the pod template is, for other kinds\n(a PyTorchJob: "
+       "spec.pytorchReplicaSpecs.Worker.template)"},
       {"code", '\0', "DIR", "upload DIR instead of the current directory"},
       DeployTimeoutFlag(),
       OutputFlag(),
