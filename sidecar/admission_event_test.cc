@@ -17,18 +17,12 @@
 #include "nlohmann/json.hpp"
 #include "sidecar/admission.h"
 #include "sidecar/injector.h"
+#include "sidecar/test_config.h"
 
 namespace tether::sidecar {
 namespace {
 
 using json = nlohmann::json;
-
-InjectorConfig Config() {
-  InjectorConfig config;
-  config.agent_image = "ghcr.io/tether/agent:1";
-  config.tetherd_address = "tetherd.tether-system.svc:7700";
-  return config;
-}
 
 std::string Review(const std::string& name) {
   absl::StatusOr<std::string> path = FindDataFile(
@@ -40,9 +34,9 @@ std::string Review(const std::string& name) {
 }
 
 std::optional<AdmissionEvent> EventOf(const std::string& body) {
-  absl::StatusOr<Admission> admission = Admit(body, Config());
+  absl::StatusOr<Admission> admission = Admit(body, TestInjectorConfig());
   EXPECT_TRUE(admission.ok()) << admission.status();
-  EXPECT_EQ(admission->review, *ReviewAdmission(body, Config()));
+  EXPECT_EQ(admission->review, *ReviewAdmission(body, TestInjectorConfig()));
   return admission->event;
 }
 
@@ -87,7 +81,8 @@ TEST(AdmissionEventTest, DeniedIsAWarningWithTheReason) {
   ASSERT_TRUE(event.has_value());
   EXPECT_TRUE(event->warning);
   EXPECT_EQ(event->reason, "TetherInjectionDenied");
-  const json review = *ReviewAdmission(Review("invalid-mode-denied"), Config());
+  const json review =
+      *ReviewAdmission(Review("invalid-mode-denied"), TestInjectorConfig());
   EXPECT_EQ(event->message, review["response"]["status"]["message"]);
 }
 

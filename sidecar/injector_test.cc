@@ -7,18 +7,12 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "sidecar/test_config.h"
 
 namespace tether::sidecar {
 namespace {
 
 using json = nlohmann::json;
-
-InjectorConfig Config() {
-  InjectorConfig config;
-  config.agent_image = "ghcr.io/tether/agent:1";
-  config.tetherd_address = "tetherd.tether-system.svc:7700";
-  return config;
-}
 
 // A PodTemplateSpec as `tether inject` passes it.
 json Template(const json& annotations = json::object()) {
@@ -33,7 +27,7 @@ json Template(const json& annotations = json::object()) {
 }
 
 TEST(InjectPodTest, WrapRecordsWhatItDidAndIsIdempotent) {
-  absl::StatusOr<Injection> first = InjectPod(Template(), Config());
+  absl::StatusOr<Injection> first = InjectPod(Template(), TestInjectorConfig());
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(first->injected);
   EXPECT_TRUE(first->opted_in);
@@ -48,7 +42,8 @@ TEST(InjectPodTest, WrapRecordsWhatItDidAndIsIdempotent) {
     "env": ["TETHER_POD_NAME", "TETHER_POD_IP", "POD_NAME", "POD_NAMESPACE"],
     "replaced": [], "initContainers": ["tether-agent-install"],
     "volumes": ["tether-agent", "tether-work"]})"));
-  absl::StatusOr<Injection> second = InjectPod(first->pod, Config());
+  absl::StatusOr<Injection> second =
+      InjectPod(first->pod, TestInjectorConfig());
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_FALSE(second->injected);
   EXPECT_EQ(second->pod, first->pod);
@@ -59,7 +54,7 @@ TEST(InjectPodTest, WrapRecordsWhatItDidAndIsIdempotent) {
 TEST(InjectPodTest, NotAskedIsLeftAlone) {
   json pod = Template();
   pod["metadata"]["labels"]["tether.dev/inject"] = "false";
-  absl::StatusOr<Injection> result = InjectPod(pod, Config());
+  absl::StatusOr<Injection> result = InjectPod(pod, TestInjectorConfig());
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result->injected);
   EXPECT_FALSE(result->opted_in);
@@ -70,7 +65,7 @@ TEST(InjectPodTest, AUsersOwnValueOfAnAgentVariableIsRefusedNotOverwritten) {
   json pod = Template();
   pod["spec"]["containers"][0]["env"].push_back(
       {{"name", "TETHER_POD_IP"}, {"value", "10.0.0.1"}});
-  EXPECT_EQ(InjectPod(pod, Config()).status().message(),
+  EXPECT_EQ(InjectPod(pod, TestInjectorConfig()).status().message(),
             "spec.containers[name=app].env[name=TETHER_POD_IP]: set by "
             "Tether for the agent; remove it");
 }
@@ -80,7 +75,7 @@ TEST(InjectPodTest, SidecarProxiesTheAppPortAndTellsTheAppWhereTheCodeIs) {
       InjectPod(Template({{"tether.dev/inject-mode", "sidecar"},
                           {"tether.dev/app-port", "8000"},
                           {"tether.dev/proxy-port", "9000"}}),
-                Config());
+                TestInjectorConfig());
   ASSERT_TRUE(result.ok()) << result.status();
   const json& spec = result->pod["spec"];
   const json& agent = spec["initContainers"][0];
@@ -98,7 +93,7 @@ TEST(InjectPodTest, SidecarProxiesTheAppPortAndTellsTheAppWhereTheCodeIs) {
   json own = Template({{"tether.dev/inject-mode", "sidecar"}});
   own["spec"]["containers"][0]["env"].push_back(
       {{"name", "TETHER_CODE_DIR"}, {"value", "/src"}});
-  result = InjectPod(own, Config());
+  result = InjectPod(own, TestInjectorConfig());
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->pod["spec"]["containers"][0]["env"],
             own["spec"]["containers"][0]["env"]);
@@ -113,13 +108,13 @@ TEST(InjectPodTest, AJobKeepsItsProgramUnderTheAgentSoItStillFinishes) {
   job["spec"]["restartPolicy"] = "Never";
   job["spec"]["containers"][0]["command"] = json::array({"python"});
   job["spec"]["containers"][0]["args"] = json::array({"train.py", "--fast"});
-  absl::StatusOr<Injection> result = InjectPod(job, Config());
+  absl::StatusOr<Injection> result = InjectPod(job, TestInjectorConfig());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->pod["spec"]["containers"][0]["args"].back(),
             R"(--app_command=["python","train.py","--fast"])");
   // The image's entrypoint cannot be seen at admission.
   job["spec"]["containers"][0].erase("command");
-  EXPECT_EQ(InjectPod(job, Config()).status().message(),
+  EXPECT_EQ(InjectPod(job, TestInjectorConfig()).status().message(),
             "spec.containers[name=app].command: required when the "
             "container's program runs on under the agent (a pod that must "
             "complete, or tether.dev/keep-program): an image's entrypoint "
@@ -129,17 +124,18 @@ TEST(InjectPodTest, AJobKeepsItsProgramUnderTheAgentSoItStillFinishes) {
 TEST(InjectPodTest, KeepProgramIsTheAnnotationsToSay) {
   json server = Template({{"tether.dev/keep-program", "true"}});
   server["spec"]["containers"][0]["command"] = json::array({"serve"});
-  absl::StatusOr<Injection> result = InjectPod(server, Config());
+  absl::StatusOr<Injection> result = InjectPod(server, TestInjectorConfig());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->pod["spec"]["containers"][0]["args"].back(),
             R"(--app_command=["serve"])");
   json job = Template({{"tether.dev/keep-program", "false"}});
   job["spec"]["restartPolicy"] = "Never";
-  result = InjectPod(job, Config());
+  result = InjectPod(job, TestInjectorConfig());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->pod["spec"]["containers"][0]["args"].back(),
             "--health_listen=0.0.0.0:8081");
-  EXPECT_EQ(InjectPod(Template({{"tether.dev/keep-program", "yes"}}), Config())
+  EXPECT_EQ(InjectPod(Template({{"tether.dev/keep-program", "yes"}}),
+                      TestInjectorConfig())
                 .status()
                 .message(),
             "metadata.annotations[\"tether.dev/keep-program\"]: \"yes\" is "
@@ -188,28 +184,28 @@ TEST(InjectPodTest, ErrorsNameTheField) {
        "Secret name"},
   };
   for (const auto& [pod, want] : cases) {
-    const absl::Status status = InjectPod(pod, Config()).status();
+    const absl::Status status = InjectPod(pod, TestInjectorConfig()).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << want;
     EXPECT_TRUE(absl::StartsWith(status.message(), want))
         << status.message() << "\nwant: " << want;
   }
   json label = Template();
   label["metadata"]["labels"]["tether.dev/inject"] = "yes";
-  EXPECT_EQ(InjectPod(label, Config()).status().message(),
+  EXPECT_EQ(InjectPod(label, TestInjectorConfig()).status().message(),
             "metadata.labels[\"tether.dev/inject\"]: \"yes\" is not \"true\" "
             "or \"false\"");
   json unnamed = Template();
   unnamed["metadata"]["labels"].erase("app.kubernetes.io/name");
   EXPECT_TRUE(absl::StartsWith(
-      InjectPod(unnamed, Config()).status().message(),
+      InjectPod(unnamed, TestInjectorConfig()).status().message(),
       "metadata.annotations[\"tether.dev/service\"]: required"));
   json mounts = Template();
   mounts["spec"]["containers"][0]["volumeMounts"] =
       json::parse(R"([{"name": "data", "mountPath": "/var/lib/tether"}])");
-  EXPECT_EQ(InjectPod(mounts, Config()).status().message(),
+  EXPECT_EQ(InjectPod(mounts, TestInjectorConfig()).status().message(),
             "spec.containers[name=app].volumeMounts: /var/lib/tether is where "
             "Tether mounts the agent");
-  InjectorConfig config = Config();
+  InjectorConfig config = TestInjectorConfig();
   config.agent_image.clear();
   EXPECT_EQ(InjectPod(Template(), config).status().message(),
             "InjectorConfig.agent_image: required");

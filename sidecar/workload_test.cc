@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "sidecar/test_config.h"
 
 namespace tether::sidecar {
 namespace {
@@ -29,13 +30,6 @@ tether::v1::ServiceSpec Spec(const std::string& object) {
   return spec;
 }
 
-InjectorConfig Config() {
-  InjectorConfig config;
-  config.agent_image = "ghcr.io/tether/agent:1";
-  config.tetherd_address = "tetherd.tether-system.svc:7700";
-  return config;
-}
-
 WorkloadTarget Target() {
   WorkloadTarget target;
   target.kube_namespace = "ml";
@@ -49,7 +43,8 @@ TEST(InjectWorkloadTest, WrapsTheTemplateAndLabelsObjectAndPods) {
   tether::v1::ServiceSpec spec = Spec(kDeployment);
   spec.mutable_callable()->set_module("server");
   spec.mutable_callable()->set_name("handle");
-  absl::StatusOr<json> object = InjectWorkload(spec, Config(), Target());
+  absl::StatusOr<json> object =
+      InjectWorkload(spec, TestInjectorConfig(), Target());
   ASSERT_TRUE(object.ok()) << object.status();
   EXPECT_EQ((*object)["metadata"]["namespace"], "ml");
   EXPECT_EQ((*object)["metadata"]["labels"],
@@ -78,7 +73,8 @@ TEST(InjectWorkloadTest, AnAppIsInjectedInSidecarModeWithItsPortAndReload) {
   spec.mutable_app()->add_reload_command("kill");
   spec.mutable_app()->add_reload_command("-HUP");
   spec.mutable_app()->add_reload_command("1");
-  absl::StatusOr<json> object = InjectWorkload(spec, Config(), Target());
+  absl::StatusOr<json> object =
+      InjectWorkload(spec, TestInjectorConfig(), Target());
   ASSERT_TRUE(object.ok()) << object.status();
   const json& pod = (*object)["spec"]["template"]["spec"];
   const json& agent = pod["initContainers"][0];
@@ -100,7 +96,8 @@ TEST(InjectWorkloadTest, ACronJobsTemplateIsUnderItsJobTemplate) {
                                "command": ["python", "etl.py"]}]}}}}}})");
   spec.mutable_callable()->set_module("etl");
   spec.mutable_callable()->set_name("run");
-  absl::StatusOr<json> object = InjectWorkload(spec, Config(), Target());
+  absl::StatusOr<json> object =
+      InjectWorkload(spec, TestInjectorConfig(), Target());
   ASSERT_TRUE(object.ok()) << object.status();
   const json& container = (*object)["spec"]["jobTemplate"]["spec"]["template"]
                                    ["spec"]["containers"][0];
@@ -119,7 +116,8 @@ TEST(InjectWorkloadTest, AnyKindWithAPathToItsPodTemplate) {
       "spec.pytorchReplicaSpecs.Worker.template");
   spec.mutable_callable()->set_module("train");
   spec.mutable_callable()->set_name("step");
-  absl::StatusOr<json> object = InjectWorkload(spec, Config(), Target());
+  absl::StatusOr<json> object =
+      InjectWorkload(spec, TestInjectorConfig(), Target());
   ASSERT_TRUE(object.ok()) << object.status();
   const json& pod =
       (*object)["spec"]["pytorchReplicaSpecs"]["Worker"]["template"];
@@ -135,14 +133,15 @@ TEST(InjectWorkloadTest, ErrorsNameTheFieldInTheWorkload) {
   tether::v1::ServiceSpec spec = Spec(R"({
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"},
     "spec": {}})");
-  EXPECT_EQ(InjectWorkload(spec, Config(), Target()).status().message(),
-            "workload.object.spec.template: required (the pod template)");
+  EXPECT_EQ(
+      InjectWorkload(spec, TestInjectorConfig(), Target()).status().message(),
+      "workload.object.spec.template: required (the pod template)");
   spec = Spec(R"({
     "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "train"},
     "spec": {"template": {"spec": {"restartPolicy": "Never",
       "containers": [{"name": "train", "image": "python:3.11"}]}}}})");
   EXPECT_TRUE(absl::StartsWith(
-      InjectWorkload(spec, Config(), Target()).status().message(),
+      InjectWorkload(spec, TestInjectorConfig(), Target()).status().message(),
       "workload.object.spec.template: spec.containers[name=train].command: "
       "required when the container's program runs on"));
 }
