@@ -180,11 +180,21 @@ AgentGatewayService::Attach(grpc::CallbackServerContext* context) {
 grpc::ServerWriteReactor<PullCodeResponse>* AgentGatewayService::PullCode(
     grpc::CallbackServerContext* context,
     const tether::v1::PullCodeRequest* request) {
-  if (!manager_->ServiceForAgentToken(BearerToken(*context)).has_value()) {
+  const std::string token = BearerToken(*context);
+  const absl::Status allowed =
+      manager_->CheckAgentPull(token, request->revision());
+  if (!allowed.ok()) {
     return new RejectReactor<grpc::ServerWriteReactor<PullCodeResponse>>(
-        grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong service token"));
+        ToGrpcStatus(allowed));
   }
-  return new PullCodeReactor(code_store_, *request);
+  // A base of another service's would make the deltas tell about its code.
+  tether::v1::PullCodeRequest checked = *request;
+  if (!checked.base_revision().empty() &&
+      !manager_->CheckAgentPull(token, checked.base_revision()).ok()) {
+    checked.clear_base_revision();
+    checked.set_have_base(false);
+  }
+  return new PullCodeReactor(code_store_, checked);
 }
 
 }  // namespace tether::controlplane

@@ -435,11 +435,13 @@ absl::StatusOr<uint64_t> ServiceManager::AttachAgent(
   endpoint->stub = options_.router->NewAgentStub(hello.invoke_address());
 
   absl::MutexLock lock(&mu_);
-  ServiceState* service = registry_.Find(hello.service());
-  if (service == nullptr) return NotFound(hello.service());
-  if (token != service->record.token()) {
-    return absl::UnauthenticatedError("wrong service token");
+  // The token first: an unknown service and a wrong token answer alike.
+  const std::string* owner = registry_.ServiceForToken(token);
+  if (owner == nullptr || *owner != hello.service()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the token is not service ", hello.service(), "'s agent token"));
   }
+  ServiceState* service = registry_.Find(hello.service());
   auto replica = service->replicas.find(hello.replica());
   if (replica == service->replicas.end()) {
     // A pod's agent can dial in before the backend's watch reports the pod.
@@ -538,6 +540,22 @@ std::optional<std::string> ServiceManager::ServiceForAgentToken(
   const std::string* name = registry_.ServiceForToken(token);
   if (name == nullptr) return std::nullopt;
   return *name;
+}
+
+absl::Status ServiceManager::CheckAgentPull(const std::string& token,
+                                            const std::string& revision) const {
+  absl::MutexLock lock(&mu_);
+  const std::string* name = registry_.ServiceForToken(token);
+  if (name == nullptr) return absl::UnauthenticatedError("wrong service token");
+  const ServiceState* service = registry_.Find(*name);
+  bool own = service->record.revision() == revision ||
+             service->last_good_revision == revision;
+  for (const auto& [replica_name, replica] : service->replicas) {
+    own = own || replica.status.revision() == revision;
+  }
+  if (own) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "service ", *name, "'s agents may pull only its own revisions"));
 }
 
 void ServiceManager::OnReplicaStarted(const std::string& service_name,

@@ -107,8 +107,9 @@ class ServiceManager final : public BackendListener {
       const std::string& why);
 
   /// An agent said hello. Returns a session id for the calls below.
-  /// NOT_FOUND (unknown service), UNAUTHENTICATED (wrong token),
-  /// FAILED_PRECONDITION (not a replica the service should have).
+  /// UNAUTHENTICATED, the same for an unknown service and a wrong token (so
+  /// service names cannot be probed); FAILED_PRECONDITION (not a replica
+  /// the service should have).
   absl::StatusOr<uint64_t> AttachAgent(const tether::v1::AgentHello& hello,
                                        const std::string& token,
                                        AgentConnection* connection);
@@ -119,6 +120,13 @@ class ServiceManager final : public BackendListener {
   /// activity); nullopt when no service does.
   std::optional<std::string> ServiceForAgentToken(
       const std::string& token) const;
+  /// Whether the agent holding `token` may pull `revision`: only its own
+  /// service's (the one it is deployed at, the last good one it may roll
+  /// back to, and those its replicas serve). UNAUTHENTICATED for an unknown
+  /// token, PERMISSION_DENIED for another revision, whether or not it
+  /// exists.
+  absl::Status CheckAgentPull(const std::string& token,
+                              const std::string& revision) const;
   /// Revisions in use: what each service is deployed at and what each of
   /// its replicas serves. The code store keeps them.
   absl::flat_hash_set<std::string> LiveRevisions() const;

@@ -207,10 +207,15 @@ TEST_F(ServiceManagerTest, AgentsNeedTheServiceToken) {
   hello.set_replica("hello-0");
   EXPECT_EQ(manager_->AttachAgent(hello, "wrong", &connection_).status().code(),
             absl::StatusCode::kUnauthenticated);
+  // An unknown service answers as a wrong token does: names cannot be
+  // probed.
   hello.set_service("nope");
+  const absl::Status unknown =
+      manager_->AttachAgent(hello, "wrong", &connection_).status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(
       manager_->AttachAgent(hello, "token-1", &connection_).status().code(),
-      absl::StatusCode::kNotFound);
+      absl::StatusCode::kUnauthenticated);
   hello.set_service("hello");
   hello.set_replica("hello-7");
   EXPECT_EQ(
@@ -218,6 +223,16 @@ TEST_F(ServiceManagerTest, AgentsNeedTheServiceToken) {
       absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(manager_->ServiceForAgentToken("token-1"), "hello");
   EXPECT_FALSE(manager_->ServiceForAgentToken("").has_value());
+}
+
+TEST_F(ServiceManagerTest, AgentsPullOnlyTheirOwnServicesRevisions) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  EXPECT_TRUE(manager_->CheckAgentPull("token-1", revision_).ok());
+  const std::string other = std::string(64, 'e');
+  EXPECT_EQ(manager_->CheckAgentPull("token-1", other).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->CheckAgentPull("wrong", revision_).code(),
+            absl::StatusCode::kUnauthenticated);
 }
 
 TEST_F(ServiceManagerTest, CrashLoopFailsTheDeploy) {
