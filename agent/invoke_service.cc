@@ -58,15 +58,25 @@ class CallAccounting {
   bool handed_ = false;
 };
 
+// A payload over the limit, either way: the caller's message limit is the
+// same, so a larger one could not be sent anyway.
+grpc::Status TooLarge(absl::string_view what, size_t size, int64_t limit) {
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat(what, " of ", size, " bytes exceeds the limit of ", limit,
+                   " bytes (--max_payload_bytes)"));
+}
+
 // `Invoke`: one result. Deletes itself when gRPC is done with it.
 class InvokeReactor final : public grpc::ServerUnaryReactor {
  public:
   InvokeReactor(grpc::CallbackServerContext* context,
                 tether::v1::InvokeResponse* response, AgentMetrics* metrics,
-                ActivityCounters* activity)
+                ActivityCounters* activity, int64_t max_payload_bytes)
       : context_(context),
         response_(response),
-        accounting_(metrics, activity) {}
+        accounting_(metrics, activity),
+        max_payload_bytes_(max_payload_bytes) {}
 
   void Refuse(const grpc::Status& status) {
     accounting_.Finished(status.error_code());
@@ -90,7 +100,11 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
     }
     call.done = [this](absl::StatusOr<CallResult> result) {
       grpc::Status status = ToGrpcStatus(result.status());
-      if (result.ok()) {
+      if (result.ok() &&
+          static_cast<int64_t>(result->payload().size()) > max_payload_bytes_) {
+        status =
+            TooLarge("result", result->payload().size(), max_payload_bytes_);
+      } else if (result.ok()) {
         *response_->mutable_result() = *std::move(result);
         absl::MutexLock lock(&mu_);
         for (LogLine& line : logs_) {
@@ -119,6 +133,7 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
   grpc::CallbackServerContext* const context_;
   tether::v1::InvokeResponse* const response_;
   CallAccounting accounting_;
+  const int64_t max_payload_bytes_;
   const std::shared_ptr<CallHandle> handle_ = std::make_shared<CallHandle>();
   absl::Mutex mu_;
   // Lines of a unary call with `logs` set, for its result.
@@ -136,10 +151,11 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
  public:
   InvokeStreamReactor(grpc::CallbackServerContext* context,
                       AgentMetrics* metrics, ActivityCounters* activity,
-                      std::string replica)
+                      std::string replica, int64_t max_payload_bytes)
       : context_(context),
         accounting_(metrics, activity),
-        replica_(std::move(replica)) {}
+        replica_(std::move(replica)),
+        max_payload_bytes_(max_payload_bytes) {}
 
   void Refuse(const grpc::Status& status) {
     accounting_.Finished(status.error_code());
@@ -153,6 +169,14 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
     call.stream_credit = InvokeService::kStreamWindow;
     call.on_item = [this](std::string item) {
       absl::MutexLock lock(&mu_);
+      if (static_cast<int64_t>(item.size()) > max_payload_bytes_) {
+        // The call stops here: the stream would break on it.
+        if (oversize_.ok()) {
+          oversize_ = TooLarge("an item", item.size(), max_payload_bytes_);
+          handle_->Cancel();
+        }
+        return;
+      }
       QueueItemLocked(std::move(item));
       MaybeWriteLocked();
     };
@@ -177,8 +201,18 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
       if (handle_->cancelled() && !status.ok()) {
         status = grpc::Status(CancelledCode(context_), "the call was stopped");
       }
-      accounting_.Finished(status.error_code());
+      if (result.ok() &&
+          static_cast<int64_t>(result->payload().size()) > max_payload_bytes_) {
+        status =
+            TooLarge("result", result->payload().size(), max_payload_bytes_);
+        result = FromGrpcStatus(status);
+      }
       absl::MutexLock lock(&mu_);
+      if (!oversize_.ok()) {
+        status = oversize_;
+        result = FromGrpcStatus(status);
+      }
+      accounting_.Finished(status.error_code());
       QueueDropsLocked();
       if (result.ok()) {
         result->set_replica(replica_);
@@ -268,6 +302,7 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
   grpc::CallbackServerContext* const context_;
   CallAccounting accounting_;
   const std::string replica_;
+  const int64_t max_payload_bytes_;
   const std::shared_ptr<CallHandle> handle_ = std::make_shared<CallHandle>();
 
   absl::Mutex mu_;
@@ -287,6 +322,8 @@ class InvokeStreamReactor final : public grpc::ServerWriteReactor<InvokeEvent> {
   bool ending_ ABSL_GUARDED_BY(mu_) = false;    // The worker is done.
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish was called.
   grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+  // An item over the limit stopped the call.
+  grpc::Status oversize_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -345,10 +382,7 @@ grpc::Status InvokeService::Check(grpc::CallbackServerContext* context,
                                      " is not allowed for this service"));
   }
   if (static_cast<int64_t>(request.payload().size()) > max_payload_bytes_) {
-    return grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("payload of ", request.payload().size(),
-                     " bytes exceeds the limit of ", max_payload_bytes_));
+    return TooLarge("payload", request.payload().size(), max_payload_bytes_);
   }
   return grpc::Status::OK;
 }
@@ -370,7 +404,8 @@ const InvokeRequest& WithRequestId(const InvokeRequest& request,
 grpc::ServerUnaryReactor* InvokeService::Invoke(
     grpc::CallbackServerContext* context, const InvokeRequest* request,
     tether::v1::InvokeResponse* response) {
-  auto* reactor = new InvokeReactor(context, response, metrics_, activity_);
+  auto* reactor = new InvokeReactor(context, response, metrics_, activity_,
+                                    max_payload_bytes_);
   const grpc::Status status = Check(context, *request);
   if (!status.ok()) {
     reactor->Refuse(status);
@@ -383,8 +418,8 @@ grpc::ServerUnaryReactor* InvokeService::Invoke(
 
 grpc::ServerWriteReactor<InvokeEvent>* InvokeService::InvokeStream(
     grpc::CallbackServerContext* context, const InvokeRequest* request) {
-  auto* reactor =
-      new InvokeStreamReactor(context, metrics_, activity_, replica_);
+  auto* reactor = new InvokeStreamReactor(context, metrics_, activity_,
+                                          replica_, max_payload_bytes_);
   const grpc::Status status = Check(context, *request);
   if (!status.ok()) {
     reactor->Refuse(status);

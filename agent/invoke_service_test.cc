@@ -72,6 +72,10 @@ def add(a, b):
     return a + b
 
 
+def big(n):
+    return "x" * n
+
+
 def nap():
     time.sleep(60)
 
@@ -98,6 +102,7 @@ class App:
     tokens = staticmethod(tokens)
     endless = staticmethod(endless)
     add = staticmethod(add)
+    big = staticmethod(big)
     nap = staticmethod(nap)
     chat = staticmethod(chat)
     flood = staticmethod(flood)
@@ -127,9 +132,10 @@ class InvokeServiceTest : public ::testing::Test {
     config.load.set_name("App");
     config.env = {{"TETHER_TEST_OUT", out_}};
     ASSERT_TRUE(pool_->Load(config).ok());
-    service_ = std::make_unique<InvokeService>(
-        pool_.get(), &metrics_, &activity_, "secret", 64 << 20, "svc-0",
-        /*log_book=*/nullptr);
+    service_ =
+        std::make_unique<InvokeService>(pool_.get(), &metrics_, &activity_,
+                                        "secret", max_payload_bytes_, "svc-0",
+                                        /*log_book=*/nullptr);
     service_->SetAllowedCodecs({tether::v1::CODEC_JSON, tether::v1::CODEC_RAW});
     GrpcServer::Options options;
     options.listen_address = "127.0.0.1:0";
@@ -178,6 +184,7 @@ class InvokeServiceTest : public ::testing::Test {
     EXPECT_EQ(response.result().payload(), "3");
   }
 
+  int64_t max_payload_bytes_ = 64 << 20;
   SimulatedClock clock_;
   AgentMetrics metrics_{&clock_};
   ActivityCounters activity_{&clock_, absl::Seconds(5)};
@@ -187,6 +194,36 @@ class InvokeServiceTest : public ::testing::Test {
   std::unique_ptr<GrpcServer> server_;
   std::unique_ptr<tether::v1::Agent::Stub> stub_;
 };
+
+TEST_F(InvokeServiceTest, ResultsAndItemsAreBoundedLikeRequests) {
+  max_payload_bytes_ = 1000;
+  Start(tether::v1::RUNTIME_PYTHON,
+        MakeRevisionDir("rev", {{"app.py", kModule}}), "app");
+  grpc::ClientContext context;
+  Authorize(context);
+  InvokeRequest request = Request(R"({"args": [2000]})");
+  request.set_method("big");
+  tether::v1::InvokeResponse response;
+  grpc::Status status = stub_->Invoke(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(),
+            "result of 2002 bytes exceeds the limit of 1000 bytes "
+            "(--max_payload_bytes)");
+
+  grpc::ClientContext stream_context;
+  Authorize(stream_context);
+  request.set_method("endless");
+  auto reader = stub_->InvokeStream(&stream_context, request);
+  InvokeEvent event;
+  while (reader->Read(&event)) {
+  }
+  status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_message(),
+            "an item of 2002 bytes exceeds the limit of 1000 bytes "
+            "(--max_payload_bytes)");
+  ExpectServing();
+}
 
 TEST_F(InvokeServiceTest, AGeneratorStreamsItsItemsInOrderThenTheResult) {
   grpc::ClientContext context;
