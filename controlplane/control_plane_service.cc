@@ -346,7 +346,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::GetService(
             : status.status()));
     return reactor;
   }
-  *response = WithActivity(*std::move(status));
+  *response = ForCallers(*std::move(status));
   AddUninjectedPods(uninjected, *response);
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -359,7 +359,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::ListServices(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (RefuseUnauthorized(*context, reactor)) return reactor;
   for (tether::v1::ServiceStatus& service : options_.manager->ListServices()) {
-    *response->add_services() = WithActivity(std::move(service));
+    *response->add_services() = ForCallers(std::move(service));
   }
   if (options_.uninjected != nullptr) {
     AddUninjectedPods(options_.uninjected->List(), *response);
@@ -436,14 +436,17 @@ grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(
     reactor->Finish(ToGrpcStatus(status.status()));
     return reactor;
   }
-  *response = WithActivity(*std::move(status));
+  *response = ForCallers(*std::move(status));
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 
-tether::v1::ServiceStatus ControlPlaneService::WithActivity(
+tether::v1::ServiceStatus ControlPlaneService::ForCallers(
     tether::v1::ServiceStatus status) const {
   *status.mutable_activity() = options_.ttl->ActivityOf(status.name());
+  // Listings end up in terminals and CI logs; the token goes only to those
+  // who call the service (WatchEndpoints).
+  status.clear_token();
   return status;
 }
 

@@ -110,9 +110,9 @@ class ControlPlaneService final
   bool RefuseUnauthorized(const grpc::CallbackServerContext& context,
                           grpc::ServerUnaryReactor* reactor) const;
 
-  // A service's status with its activity.
-  tether::v1::ServiceStatus WithActivity(
-      tether::v1::ServiceStatus status) const;
+  // A service's status as the API answers it: with its activity, without
+  // its agent token.
+  tether::v1::ServiceStatus ForCallers(tether::v1::ServiceStatus status) const;
 
   const Options options_;
 };

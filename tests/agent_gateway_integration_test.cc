@@ -39,15 +39,6 @@ class AgentGatewayIntegrationTest : public ::testing::Test {
     return revision;
   }
 
-  std::string TokenOf(const std::string& service) {
-    grpc::ClientContext context;
-    tether::v1::GetServiceRequest request;
-    request.set_name(service);
-    tether::v1::ServiceStatus status;
-    EXPECT_TRUE(tetherd_->stub().GetService(&context, request, &status).ok());
-    return status.token();
-  }
-
   grpc::Status Pull(const std::string& token, const std::string& revision,
                     const std::string& base = "") {
     grpc::ClientContext context;
@@ -84,7 +75,7 @@ class AgentGatewayIntegrationTest : public ::testing::Test {
 };
 
 TEST_F(AgentGatewayIntegrationTest, ATokenPullsOnlyItsOwnServicesCode) {
-  const std::string token_a = TokenOf("a");
+  const std::string token_a = tetherd_->ServiceToken("a");
   EXPECT_TRUE(Pull(token_a, revision_a_).ok());
   const grpc::Status other = Pull(token_a, revision_b_);
   EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
@@ -100,8 +91,8 @@ TEST_F(AgentGatewayIntegrationTest, ATokenPullsOnlyItsOwnServicesCode) {
 }
 
 TEST_F(AgentGatewayIntegrationTest, AttachDoesNotTellWhichServicesExist) {
-  const grpc::Status unknown = Attach(TokenOf("a"), "nope");
-  const grpc::Status other = Attach(TokenOf("a"), "b");
+  const grpc::Status unknown = Attach(tetherd_->ServiceToken("a"), "nope");
+  const grpc::Status other = Attach(tetherd_->ServiceToken("a"), "b");
   const grpc::Status guessed = Attach("guess", "b");
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(other.error_code(), grpc::StatusCode::UNAUTHENTICATED);

@@ -105,7 +105,7 @@ class OtelSdkIntegrationTest : public ::testing::Test {
     const grpc::Status deployed = tetherd_->Deploy(PythonSpec("greet", "greet"),
                                                    UploadDir(*tetherd_, code));
     ASSERT_TRUE(deployed.ok()) << deployed.error_message();
-    token_ = Status().token();
+    token_ = tetherd_->ServiceToken("greet");
     ASSERT_FALSE(token_.empty());
   }
 

@@ -10,6 +10,18 @@
 
 namespace tether::testing {
 
+std::string TetherdClient::ServiceToken(const std::string& service) {
+  grpc::ClientContext context;
+  tether::v1::WatchEndpointsRequest request;
+  request.set_service(service);
+  auto reader = stub_->WatchEndpoints(&context, request);
+  tether::v1::Endpoints endpoints;
+  const bool got = reader->Read(&endpoints);
+  context.TryCancel();
+  reader->Finish();
+  return got ? endpoints.token() : "";
+}
+
 grpc::Status TetherdClient::Deploy(
     const tether::v1::ServiceSpec& spec, const std::string& revision,
     std::vector<tether::v1::DeployEvent>* events) {

@@ -23,6 +23,10 @@ class TetherdClient {
                       const std::string& revision,
                       std::vector<tether::v1::DeployEvent>* events = nullptr);
 
+  /// The agent token of `service`, as callers that may call it get it:
+  /// from the first message of WatchEndpoints ("" on error).
+  std::string ServiceToken(const std::string& service);
+
   const std::string& address() const { return address_; }
   const std::string& state_dir() const { return state_dir_; }
   tether::v1::ControlPlane::Stub& stub() { return *stub_; }

@@ -532,11 +532,12 @@ int Run() {
   }
   auto agent_stub = tether::v1::Agent::NewStub(grpc::CreateChannel(
       status.replicas(0).address(), grpc::InsecureChannelCredentials()));
-  Report("agent_native", AgentCall(agent_stub.get(), status.token()),
+  const std::string token = (*tetherd)->ServiceToken("echo");
+  Report("agent_native", AgentCall(agent_stub.get(), token),
          {{"bench", getpid()},
           {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
 
-  const auto proxy = StartProxy(status.replicas(0).address(), status.token());
+  const auto proxy = StartProxy(status.replicas(0).address(), token);
   if (proxy.first <= 0) return 1;
   auto proxy_stub = tether::v1::Agent::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", proxy.second),

@@ -379,13 +379,9 @@ class Tether {
     spec.mutable_callable()->set_module("libecho.so");
     grpc::Status deployed = tetherd_->Deploy(spec, upload->result.revision());
     if (!deployed.ok()) Die("deploy: " + deployed.error_message());
-    grpc::ClientContext context;
-    tether::v1::GetServiceRequest request;
-    request.set_name("echo");
-    tether::v1::ServiceStatus status;
-    grpc::Status got = tetherd_->stub().GetService(&context, request, &status);
-    if (!got.ok() || status.token().empty()) Die("no service token");
-    return status.token();
+    std::string token = tetherd_->ServiceToken("echo");
+    if (token.empty()) Die("no service token");
+    return token;
   }
 
   const std::string cache_dir_;
