@@ -14,6 +14,8 @@
 //
 // The token comes from the environment so it does not show in `ps`.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -23,6 +25,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "agent/agent.h"
 #include "agent/otlp_env.h"
 #include "common/command_flag.h"
@@ -44,6 +47,10 @@ ABSL_FLAG(std::string, health_listen, "",
           "where to serve HTTP /healthz and /readyz for Kubernetes probes, "
           "host:port; empty: off");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20, "largest call payload");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "after a shutdown signal, how long the agent may take to stop "
+          "(a worker stuck importing or in C code holds it up) before it "
+          "exits at once; its workers die with it");
 ABSL_FLAG(bool, sidecar, false,
           "sidecar mode: serve revisions to the team's own server (it reads "
           "them at <workdir>/current) instead of running workers");
@@ -146,6 +153,14 @@ int main(int argc, char** argv) {
   std::thread signal_waiter([&agent] {
     tether::WaitForShutdownSignal();
     (*agent)->Shutdown();
+    // The agent dies with tetherd (its parent-death signal is SIGTERM)
+    // even if its workers do not let it stop: bounded, then at once. The
+    // workers' own parent-death signal (SIGKILL) takes them along.
+    absl::SleepFor(absl::GetFlag(FLAGS_shutdown_grace));
+    TETHER_LOG(WARNING) << "still stopping after "
+                        << absl::GetFlag(FLAGS_shutdown_grace)
+                        << "; exiting now";
+    _exit(1);
   });
   signal_waiter.detach();
   const absl::Status status = (*agent)->Run();

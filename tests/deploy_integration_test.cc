@@ -4,15 +4,22 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/files.h"
 #include "common/test_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "sync/uploader.h"
+#include "tests/service_test_util.h"
 #include "tests/tetherd_process.h"
 #include "tether/v1/agent.grpc.pb.h"
 
@@ -387,6 +394,76 @@ def greet(name, punctuation="!"):
   CallResponse response;
   ASSERT_TRUE(Call(JsonCall("greet", "", R"({"args":["x"]})"), &response).ok());
   EXPECT_EQ(response.results(0).payload(), R"("v2 x")");
+}
+
+// Every process under `pid` (children, theirs...), from /proc/*/stat.
+std::vector<pid_t> Descendants(pid_t pid) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  absl::StatusOr<std::vector<std::string>> entries = ListDir("/proc");
+  for (const std::string& entry :
+       entries.value_or(std::vector<std::string>())) {
+    pid_t child = 0;
+    if (!absl::SimpleAtoi(entry, &child)) continue;
+    absl::StatusOr<std::string> stat =
+        ReadFile(absl::StrCat("/proc/", entry, "/stat"));
+    if (!stat.ok()) continue;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    std::vector<absl::string_view> fields = absl::StrSplit(
+        absl::string_view(*stat).substr(stat->rfind(')') + 2), ' ');
+    pid_t parent = 0;
+    if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &parent)) {
+      children[parent].push_back(child);
+    }
+  }
+  std::vector<pid_t> found;
+  std::vector<pid_t> parents = {pid};
+  while (!parents.empty()) {
+    const pid_t parent = parents.back();
+    parents.pop_back();
+    for (pid_t child : children[parent]) {
+      found.push_back(child);
+      parents.push_back(child);
+    }
+  }
+  return found;
+}
+
+// No such process, or only its zombie.
+bool Gone(pid_t pid) {
+  absl::StatusOr<std::string> stat =
+      ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok()) return true;
+  const size_t paren = stat->rfind(')');
+  return paren != std::string::npos && paren + 2 < stat->size() &&
+         (*stat)[paren + 2] == 'Z';
+}
+
+TEST_F(DeployIntegrationTest, AKilledTetherdTakesAnAgentStuckInAnImportAlong) {
+  WriteTree(code_dir_, {{"app.py",
+                         "import time\n"
+                         "time.sleep(3600)\n"
+                         "def greet(name):\n"
+                         "    return name\n"}});
+  const std::string revision = Upload();
+  std::thread deploy([&] { Deploy(Spec("stuck", "greet"), revision); });
+  // The replica's worker is importing: the agent has processes under it.
+  pid_t agent = -1;
+  const bool importing = WaitFor([&] {
+    agent = AgentPid(*tetherd_, "stuck-0");
+    return agent > 0 && !Descendants(agent).empty();
+  });
+  absl::SleepFor(absl::Milliseconds(500));
+  std::vector<pid_t> processes = Descendants(agent);
+  processes.push_back(agent);
+
+  tetherd_->Kill();
+  deploy.join();
+  ASSERT_TRUE(importing);
+  // The agent's shutdown is bounded (--shutdown_grace, 10 s), and its
+  // workers die with it.
+  EXPECT_TRUE(WaitFor(
+      [&] { return std::all_of(processes.begin(), processes.end(), Gone); },
+      absl::Seconds(30)));
 }
 
 TEST_F(DeployIntegrationTest, ARestartedTetherdBringsServicesBack) {
