@@ -1,0 +1,328 @@
+// The bad-input catalogue: one row per hostile input to an RPC or a file
+// Tether reads, with the status it must get, and after every row a check
+// that nothing changed in tetherd's state (records, code store). Rows are
+// data: add one for every new RPC, field or file.
+//
+// Parsers are also fuzzed (sync/fuzz, sidecar/fuzz, ...); this table pins
+// the precise answer users and attackers get.
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/sha256.h"
+#include "controlplane/api_tokens.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "kube/kube_config.h"
+#include "servicespec/service_file.h"
+#include "tests/in_process_tetherd.h"
+#include "tests/service_test_util.h"
+#include "tether/v1/agent.grpc.pb.h"
+#include "tether/v1/control_plane.grpc.pb.h"
+
+namespace tether::testing {
+namespace {
+
+using tether::v1::ServiceSpec;
+using tether::v1::SyncCodeRequest;
+
+// Every file under `dir` but the replicas' own work dirs, with a digest of
+// its contents: what a bad input must not change.
+void Snapshot(const std::string& dir, const std::string& relative,
+              std::map<std::string, std::string>& files) {
+  absl::StatusOr<std::vector<std::string>> entries = ListDir(dir);
+  if (!entries.ok()) return;
+  for (const std::string& entry : *entries) {
+    const std::string path = absl::StrCat(dir, "/", entry);
+    const std::string name = absl::StrCat(relative, entry);
+    if (name == "replicas") continue;
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      Snapshot(path, name + "/", files);
+    } else {
+      files[name] = ToHex(Sha256OfFile(path).value_or(""));
+    }
+  }
+}
+
+// Public: the rows reach the fixture through a reference.
+class BadInputCatalogueTest : public ::testing::Test {
+ public:
+  void SetUp() override {
+    controlplane::Tetherd::Options options;
+    options.max_payload_bytes = 4096;
+    auto tetherd = InProcessTetherd::Start(NewTempDir("state"), options);
+    ASSERT_TRUE(tetherd.ok()) << tetherd.status();
+    tetherd_ = *std::move(tetherd);
+    const std::string code = NewTempDir("code");
+    WriteTree(code, {{"app.py", "def greet(name):\n    return name\n"}});
+    revision_ = UploadDir(*tetherd_, code);
+    ASSERT_TRUE(tetherd_->Deploy(PythonSpec("good", "greet"), revision_).ok());
+    gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateChannel(
+        tetherd_->address(), grpc::InsecureChannelCredentials()));
+    token_ = tetherd_->ServiceToken("good");
+  }
+
+  std::map<std::string, std::string> State() {
+    std::map<std::string, std::string> files;
+    Snapshot(tetherd_->state_dir(), "", files);
+    return files;
+  }
+
+  grpc::Status Deploy(ServiceSpec spec, std::string revision = "") {
+    return tetherd_->Deploy(spec, revision.empty() ? revision_ : revision);
+  }
+
+  grpc::Status Call(const std::string& service, const std::string& payload,
+                    tether::v1::Codec codec = tether::v1::CODEC_JSON) {
+    grpc::ClientContext context;
+    tether::v1::CallRequest request;
+    request.set_service(service);
+    request.set_payload(payload);
+    request.set_codec(codec);
+    tether::v1::CallResponse response;
+    return tetherd_->stub().Call(&context, request, &response);
+  }
+
+  // Sends `steps` on one SyncCode stream and returns how it ended.
+  grpc::Status Sync(const std::vector<SyncCodeRequest>& steps) {
+    grpc::ClientContext context;
+    auto stream = tetherd_->stub().SyncCode(&context);
+    for (const SyncCodeRequest& step : steps) {
+      if (!stream->Write(step)) break;
+    }
+    stream->WritesDone();
+    tether::v1::SyncCodeResponse response;
+    while (stream->Read(&response)) {
+    }
+    return stream->Finish();
+  }
+
+  grpc::Status Pull(const std::string& token, const std::string& revision) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    tether::v1::PullCodeRequest request;
+    request.set_revision(revision);
+    auto reader = gateway_->PullCode(&context, request);
+    tether::v1::PullCodeResponse response;
+    while (reader->Read(&response)) {
+    }
+    return reader->Finish();
+  }
+
+  std::unique_ptr<InProcessTetherd> tetherd_;
+  std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
+  std::string revision_;
+  std::string token_;
+};
+
+// A manifest of one file `path` holding "abc".
+SyncCodeRequest Manifest(
+    const std::string& path,
+    tether::v1::TreeEntry::Kind kind = tether::v1::TreeEntry::KIND_FILE,
+    const std::string& link_target = "") {
+  SyncCodeRequest step;
+  tether::v1::TreeEntry* entry = step.mutable_manifest()->add_entries();
+  entry->set_path(path);
+  entry->set_kind(kind);
+  entry->set_mode(0644);
+  entry->set_size(kind == tether::v1::TreeEntry::KIND_FILE ? 3 : 0);
+  if (kind == tether::v1::TreeEntry::KIND_FILE) {
+    entry->set_sha256(Sha256Of("abc"));
+  }
+  entry->set_link_target(link_target);
+  return step;
+}
+
+SyncCodeRequest Chunk(const std::string& data) {
+  SyncCodeRequest step;
+  step.mutable_chunk()->set_sha256(Sha256Of("abc"));
+  step.mutable_chunk()->set_data(data);
+  return step;
+}
+
+SyncCodeRequest Commit() {
+  SyncCodeRequest step;
+  step.mutable_commit();
+  return step;
+}
+
+ServiceSpec Named(const std::string& name) { return PythonSpec(name, "greet"); }
+
+// A file Tether reads, as a status.
+absl::Status ServiceFile(const std::string& yaml) {
+  return servicespec::ParseServiceFile(yaml, "service.yaml").status();
+}
+
+struct Row {
+  std::string input;
+  std::function<absl::Status(BadInputCatalogueTest&)> send;
+  absl::StatusCode code;
+  // Part of the message the caller reads.
+  std::string says;
+};
+
+absl::Status Of(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
+  using Code = absl::StatusCode;
+  using T = BadInputCatalogueTest;
+  const std::string other_revision(64, 'e');
+  const std::vector<Row> rows = {
+      // ControlPlane.Deploy
+      {"Deploy: a name that is not a DNS label",
+       [](T& t) { return Of(t.Deploy(Named("Bad_Name"))); },
+       Code::kInvalidArgument, "name:"},
+      {"Deploy: a negative memory request",
+       [](T& t) {
+         ServiceSpec spec = Named("mem");
+         spec.mutable_compute()->set_memory("-1Gi");
+         return Of(t.Deploy(spec));
+       },
+       Code::kInvalidArgument, "compute.memory"},
+      {"Deploy: a module path that climbs out",
+       [](T& t) {
+         ServiceSpec spec = Named("climb");
+         spec.mutable_callable()->set_module("../etc");
+         return Of(t.Deploy(spec));
+       },
+       Code::kInvalidArgument, "callable.module"},
+      {"Deploy: a revision nobody uploaded",
+       [&](T& t) { return Of(t.Deploy(Named("ghost"), other_revision)); },
+       Code::kNotFound, ""},
+      {"Deploy: an app without a port",
+       [](T& t) {
+         ServiceSpec spec;
+         spec.set_name("app");
+         spec.mutable_app()->add_command("server");
+         return Of(t.Deploy(spec));
+       },
+       Code::kInvalidArgument, "app.port"},
+      {"Deploy: a Kubernetes workload on the local backend",
+       [](T& t) {
+         ServiceSpec spec = Named("work");
+         auto& fields =
+             *spec.mutable_workload()->mutable_object()->mutable_fields();
+         fields["apiVersion"].set_string_value("apps/v1");
+         fields["kind"].set_string_value("Deployment");
+         (*fields["metadata"].mutable_struct_value()->mutable_fields())["name"]
+             .set_string_value("work");
+         return Of(t.Deploy(spec));
+       },
+       Code::kInvalidArgument, "workload:"},
+      // ControlPlane.Call
+      {"Call: an unknown service",
+       [](T& t) { return Of(t.Call("nope", "{}")); }, Code::kNotFound, "nope"},
+      {"Call: a payload over --max_payload_bytes",
+       [](T& t) { return Of(t.Call("good", std::string(5000, ' '))); },
+       Code::kResourceExhausted, "limit of 4096"},
+      {"Call: pickle to a service that does not allow it",
+       [](T& t) { return Of(t.Call("good", "x", tether::v1::CODEC_PICKLE)); },
+       Code::kPermissionDenied, "pickle"},
+      // ScaleService, DeleteService, Logs
+      {"ScaleService: negative replicas",
+       [](T& t) {
+         grpc::ClientContext context;
+         tether::v1::ScaleServiceRequest request;
+         request.set_name("good");
+         request.set_replicas(-1);
+         tether::v1::ServiceStatus status;
+         return Of(t.tetherd_->stub().ScaleService(&context, request, &status));
+       },
+       Code::kInvalidArgument, "replicas"},
+      {"DeleteService: an unknown service",
+       [](T& t) {
+         grpc::ClientContext context;
+         tether::v1::DeleteServiceRequest request;
+         request.set_name("nope");
+         tether::v1::DeleteServiceResponse response;
+         return Of(
+             t.tetherd_->stub().DeleteService(&context, request, &response));
+       },
+       Code::kNotFound, "nope"},
+      // ControlPlane.SyncCode
+      {"SyncCode: a path that climbs out",
+       [](T& t) { return Of(t.Sync({Manifest("../escape.py")})); },
+       Code::kInvalidArgument, "escape.py"},
+      {"SyncCode: an absolute path",
+       [](T& t) { return Of(t.Sync({Manifest("/etc/passwd")})); },
+       Code::kInvalidArgument, "/etc/passwd"},
+      {"SyncCode: a symlink out of the tree",
+       [](T& t) {
+         return Of(t.Sync({Manifest("link", tether::v1::TreeEntry::KIND_SYMLINK,
+                                    "../../etc/passwd")}));
+       },
+       Code::kInvalidArgument, "link"},
+      {"SyncCode: a blob whose bytes are not its digest's",
+       [](T& t) {
+         return Of(t.Sync({Manifest("a.py"), Chunk("xyz"), Commit()}));
+       },
+       Code::kDataLoss, ""},
+      {"SyncCode: a blob longer than its manifest says",
+       [](T& t) {
+         return Of(t.Sync({Manifest("a.py"), Chunk("abcdef"), Commit()}));
+       },
+       Code::kInvalidArgument, ""},
+      {"SyncCode: a commit before any manifest",
+       [](T& t) { return Of(t.Sync({Commit()})); }, Code::kInvalidArgument, ""},
+      // AgentGateway
+      {"PullCode: another service's (or no) revision with a real token",
+       [&](T& t) { return Of(t.Pull(t.token_, other_revision)); },
+       Code::kPermissionDenied, "own revisions"},
+      {"PullCode: a made-up token",
+       [](T& t) { return Of(t.Pull("guess", t.revision_)); },
+       Code::kUnauthenticated, ""},
+      // Files Tether reads
+      {"service.yaml: a YAML syntax error",
+       [](T&) { return ServiceFile("name: [unclosed\n"); },
+       Code::kInvalidArgument, "YAML syntax error"},
+      {"service.yaml: an unknown field",
+       [](T&) { return ServiceFile("name: a\nrm: -rf\n"); },
+       Code::kInvalidArgument, "rm: unknown field"},
+      {"service.yaml: a self-referencing alias",
+       [](T&) { return ServiceFile("name: &a [*a]\n"); },
+       Code::kInvalidArgument, ""},
+      {"kubeconfig: not a kubeconfig",
+       [](T&) {
+         const std::string path = NewTempDir("kube") + "/config";
+         (void)WriteFileAtomically(path, "clusters: 7\n");
+         return kube::LoadKubeconfig(path).status();
+       },
+       Code::kInvalidArgument, ""},
+      {"API token file: no token in it",
+       [](T&) {
+         const std::string path = NewTempDir("tokens") + "/tokens";
+         (void)WriteFileAtomically(path, "# only a comment\n");
+         controlplane::ApiTokens::Options options;
+         options.file = path;
+         return controlplane::ApiTokens::Create(options).status();
+       },
+       Code::kFailedPrecondition, "no token"},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.input);
+    const std::map<std::string, std::string> before = State();
+    const absl::Status status = row.send(*this);
+    EXPECT_EQ(status.code(), row.code) << status;
+    EXPECT_TRUE(absl::StrContains(status.message(), row.says)) << status;
+    EXPECT_EQ(State(), before) << "the input changed tetherd's state";
+  }
+  // And the service that was there still answers.
+  EXPECT_EQ(CallService(*tetherd_, "good", R"({"args": ["ok"]})"), "\"ok\"");
+}
+
+}  // namespace
+}  // namespace tether::testing
