@@ -277,7 +277,8 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
        },
        Code::kInvalidArgument, ""},
       {"SyncCode: a commit before any manifest",
-       [](T& t) { return Of(t.Sync({Commit()})); }, Code::kInvalidArgument, ""},
+       [](T& t) { return Of(t.Sync({Commit()})); }, Code::kFailedPrecondition,
+       "must be the manifest"},
       // AgentGateway
       {"PullCode: another service's (or no) revision with a real token",
        [&](T& t) { return Of(t.Pull(t.token_, other_revision)); },
