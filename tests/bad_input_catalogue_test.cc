@@ -17,9 +17,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "controlplane/api_tokens.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "kube/kube_config.h"
@@ -118,6 +120,28 @@ class BadInputCatalogueTest : public ::testing::Test {
     while (reader->Read(&response)) {
     }
     return reader->Finish();
+  }
+
+  // Raw bytes as an OTLP metrics export, as any SDK would send them.
+  grpc::Status Export(const std::string& bytes) {
+    grpc::GenericStub stub(grpc::CreateChannel(
+        tetherd_->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token_);
+    grpc::Slice slice(bytes.data(), bytes.size());
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    absl::Notification done;
+    grpc::Status status;
+    stub.UnaryCall(
+        &context,
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+          status = std::move(s);
+          done.Notify();
+        });
+    done.WaitForNotification();
+    return status;
   }
 
   std::unique_ptr<InProcessTetherd> tetherd_;
@@ -286,6 +310,10 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
       {"PullCode: a made-up token",
        [](T& t) { return Of(t.Pull("guess", t.revision_)); },
        Code::kUnauthenticated, ""},
+      // OTLP metrics receiver
+      {"OTLP Export: bytes that are not an export request",
+       [](T& t) { return Of(t.Export("\xff\xff\xff\xff")); },
+       Code::kInvalidArgument, ""},
       // Files Tether reads
       {"service.yaml: a YAML syntax error",
        [](T&) { return ServiceFile("name: [unclosed\n"); },
