@@ -73,6 +73,14 @@ class BadInputCatalogueTest : public ::testing::Test {
     gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateChannel(
         tetherd_->address(), grpc::InsecureChannelCredentials()));
     token_ = tetherd_->ServiceToken("good");
+    grpc::ClientContext context;
+    tether::v1::GetServiceRequest request;
+    request.set_name("good");
+    tether::v1::ServiceStatus status;
+    ASSERT_TRUE(tetherd_->stub().GetService(&context, request, &status).ok());
+    ASSERT_EQ(status.replicas_size(), 1);
+    agent_ = tether::v1::Agent::NewStub(grpc::CreateChannel(
+        status.replicas(0).address(), grpc::InsecureChannelCredentials()));
   }
 
   std::map<std::string, std::string> State() {
@@ -122,6 +130,18 @@ class BadInputCatalogueTest : public ::testing::Test {
     return reader->Finish();
   }
 
+  // Agent.Invoke on the replica directly, as a direct caller would.
+  grpc::Status Invoke(const std::string& token, const std::string& payload,
+                      tether::v1::Codec codec = tether::v1::CODEC_JSON) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    tether::v1::InvokeRequest request;
+    request.set_payload(payload);
+    request.set_codec(codec);
+    tether::v1::InvokeResponse response;
+    return agent_->Invoke(&context, request, &response);
+  }
+
   // Raw bytes as an OTLP metrics export, as any SDK would send them.
   grpc::Status Export(const std::string& bytes) {
     grpc::GenericStub stub(grpc::CreateChannel(
@@ -146,6 +166,7 @@ class BadInputCatalogueTest : public ::testing::Test {
 
   std::unique_ptr<InProcessTetherd> tetherd_;
   std::unique_ptr<tether::v1::AgentGateway::Stub> gateway_;
+  std::unique_ptr<tether::v1::Agent::Stub> agent_;
   std::string revision_;
   std::string token_;
 };
@@ -310,6 +331,20 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
       {"PullCode: a made-up token",
        [](T& t) { return Of(t.Pull("guess", t.revision_)); },
        Code::kUnauthenticated, ""},
+      // Agent (direct calls)
+      {"Agent.Invoke: no token", [](T& t) { return Of(t.Invoke("", "{}")); },
+       Code::kUnauthenticated, "token"},
+      {"Agent.Invoke: another token",
+       [](T& t) { return Of(t.Invoke("guess", "{}")); }, Code::kUnauthenticated,
+       "token"},
+      {"Agent.Invoke: a payload over the limit",
+       [](T& t) { return Of(t.Invoke(t.token_, std::string(5000, ' '))); },
+       Code::kResourceExhausted, "limit of 4096"},
+      {"Agent.Invoke: pickle where it is not allowed",
+       [](T& t) {
+         return Of(t.Invoke(t.token_, "x", tether::v1::CODEC_PICKLE));
+       },
+       Code::kPermissionDenied, "pickle"},
       // OTLP metrics receiver
       {"OTLP Export: bytes that are not an export request",
        [](T& t) { return Of(t.Export("\xff\xff\xff\xff")); },
