@@ -32,7 +32,7 @@ class AgentGatewayIntegrationTest : public ::testing::Test {
   std::string DeployWith(const std::string& name, const std::string& code) {
     const std::string dir = NewTempDir(name);
     WriteTree(dir, {{"app.py", code}});
-    const std::string revision = UploadDir(*tetherd_, dir);
+    std::string revision = UploadDir(*tetherd_, dir);
     const grpc::Status deployed =
         tetherd_->Deploy(PythonSpec(name, "greet"), revision);
     EXPECT_TRUE(deployed.ok()) << deployed.error_message();

@@ -89,7 +89,8 @@ class BadInputCatalogueTest : public ::testing::Test {
     return files;
   }
 
-  grpc::Status Deploy(ServiceSpec spec, std::string revision = "") {
+  grpc::Status Deploy(const ServiceSpec& spec,
+                      const std::string& revision = "") {
     return tetherd_->Deploy(spec, revision.empty() ? revision_ : revision);
   }
 
