@@ -118,7 +118,8 @@ absl::StatusOr<ServiceFile> Parse(absl::string_view yaml,
             absl::StrCat(path, ": code: duplicate key"));
       }
       code_seen = true;
-      const YAML::Node& value = it->second;
+      // A copy: `it->second` lives in a temporary that dies with this line.
+      const YAML::Node value = it->second;
       if (value.IsNull()) continue;
       if (!value.IsScalar() || value.Scalar().empty()) {
         return absl::InvalidArgumentError(absl::StrCat(

@@ -518,7 +518,8 @@ absl::Status ConvertField(const YAML::Node& node, Message* message,
     const FieldDescriptor* value_field = entry_type->FindFieldByNumber(2);
     absl::flat_hash_set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // A copy: `it->first` lives in a temporary that dies with this line.
+      const YAML::Node key = it->first;
       if (!key.IsScalar()) {
         return Error(path, absl::StrCat("map keys must be scalars, got ",
                                         Describe(key)));
@@ -673,7 +674,8 @@ absl::Status ConvertStruct(const YAML::Node& node, Message* message,
       fields->message_type()->FindFieldByNumber(2);
   absl::flat_hash_set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: `it->first` lives in a temporary that dies with this line.
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) {
       return Error(path,
                    absl::StrCat("keys must be strings, got ", Describe(key)));
@@ -743,7 +745,8 @@ absl::Status ConvertMessage(const YAML::Node& node, Message* message,
   absl::flat_hash_map<int, std::string> seen;        // field number → key
   absl::flat_hash_map<int, std::string> oneof_seen;  // oneof index → key
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: `it->first` lives in a temporary that dies with this line.
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) {
       return Error(
           path, absl::StrCat("keys must be field names, got ", Describe(key)));
