@@ -74,7 +74,7 @@ absl::StatusOr<ServiceFile> Parse(absl::string_view yaml,
                                   const std::string& path) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    documents = LoadAllYaml(std::string(yaml));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return absl::InvalidArgumentError(
