@@ -1,6 +1,7 @@
 #include "controlplane/activity_tracker.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "common/proto_time.h"
@@ -38,7 +39,11 @@ void ActivityTracker::ReportCalls(const std::string& service,
   if (!point.delta) {
     const bool reset =
         point.start != series.start || point.value < series.started;
-    if (!reset) new_calls = point.value - series.started;
+    // Values come from reports: a jump past int64 counts as "many calls".
+    if (!reset &&
+        __builtin_sub_overflow(point.value, series.started, &new_calls)) {
+      new_calls = std::numeric_limits<int64_t>::max();
+    }
     series.started = point.value;
     series.start = point.start;
   }

@@ -1,5 +1,6 @@
 #include "controlplane/otlp_ingest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -65,8 +66,16 @@ int64_t PointCount(const metrics::Metric& metric) {
   }
 }
 
-// The points' values summed (doubles rounded); `unused` counts points with
-// no value (a gap marker or neither field set).
+// Reports are untrusted: a sum that would overflow saturates instead.
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t sum;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b < 0 ? std::numeric_limits<int64_t>::min()
+               : std::numeric_limits<int64_t>::max();
+}
+
+// The points' values summed (doubles rounded and clamped to int64);
+// `unused` counts points with no value (a gap marker or neither field set).
 int64_t SumOfPoints(const RepeatedPtrField<metrics::NumberDataPoint>& points,
                     int64_t* unused) {
   int64_t sum = 0;
@@ -74,11 +83,13 @@ int64_t SumOfPoints(const RepeatedPtrField<metrics::NumberDataPoint>& points,
     const bool gap =
         point.flags() & metrics::DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK;
     if (!gap && point.value_case() == metrics::NumberDataPoint::kAsInt) {
-      sum += point.as_int();
+      sum = SaturatingAdd(sum, point.as_int());
     } else if (!gap &&
                point.value_case() == metrics::NumberDataPoint::kAsDouble &&
                std::isfinite(point.as_double())) {
-      sum += std::llround(point.as_double());
+      // llround of a value beyond int64 is unspecified: clamp first.
+      sum = SaturatingAdd(
+          sum, std::llround(std::clamp(point.as_double(), -9.2e18, 9.2e18)));
     } else {
       ++*unused;
     }

@@ -63,7 +63,7 @@ absl::StatusOr<std::vector<nlohmann::json>> YamlDocumentsToJson(
     absl::string_view yaml) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    documents = servicespec::LoadAllYaml(std::string(yaml));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return absl::InvalidArgumentError(

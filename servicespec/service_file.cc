@@ -74,7 +74,7 @@ absl::StatusOr<ServiceFile> Parse(absl::string_view yaml,
                                   const std::string& path) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    documents = LoadAllYaml(std::string(yaml));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return absl::InvalidArgumentError(
@@ -118,7 +118,8 @@ absl::StatusOr<ServiceFile> Parse(absl::string_view yaml,
             absl::StrCat(path, ": code: duplicate key"));
       }
       code_seen = true;
-      const YAML::Node& value = it->second;
+      // A copy: `it->second` lives in a temporary that dies with this line.
+      const YAML::Node value = it->second;
       if (value.IsNull()) continue;
       if (!value.IsScalar() || value.Scalar().empty()) {
         return absl::InvalidArgumentError(absl::StrCat(

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,10 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/stubs/common.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/time_util.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace tether::servicespec {
@@ -54,6 +57,16 @@ constexpr uint64_t kMaxExactDoubleInt = uint64_t{1} << 53;
 absl::Status Error(absl::string_view path, absl::string_view reason) {
   if (path.empty()) return absl::InvalidArgumentError(reason);
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", reason));
+}
+
+// Proto strings must be UTF-8 (a parse drops a message whose strings are
+// not), and YAML passes other bytes through.
+absl::Status CheckUtf8(absl::string_view path, absl::string_view text) {
+  if (google::protobuf::internal::IsStructurallyValidUTF8(
+          text.data(), static_cast<int>(text.size()))) {
+    return absl::OkStatus();
+  }
+  return Error(path, "not valid UTF-8");
 }
 
 std::string Describe(const YAML::Node& node) {
@@ -471,6 +484,8 @@ absl::Status ConvertOne(const YAML::Node& node, Message* message,
         if (!absl::Base64Unescape(stripped, &value)) {
           return Error(path, "invalid base64 in !!binary value");
         }
+      } else if (field->type() == FieldDescriptor::TYPE_STRING) {
+        RETURN_IF_ERROR(CheckUtf8(path, value));
       }
       add ? reflection->AddString(message, field, std::move(value))
           : reflection->SetString(message, field, std::move(value));
@@ -518,7 +533,8 @@ absl::Status ConvertField(const YAML::Node& node, Message* message,
     const FieldDescriptor* value_field = entry_type->FindFieldByNumber(2);
     absl::flat_hash_set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // A copy: `it->first` lives in a temporary that dies with this line.
+      const YAML::Node key = it->first;
       if (!key.IsScalar()) {
         return Error(path, absl::StrCat("map keys must be scalars, got ",
                                         Describe(key)));
@@ -570,6 +586,7 @@ absl::Status ConvertScalarValue(const YAML::Node& node, Message* value,
   const std::string& text = node.Scalar();
   const std::string& tag = node.Tag();
   auto set_string = [&] {
+    RETURN_IF_ERROR(CheckUtf8(path, text));
     reflection->SetString(value, type->FindFieldByName("string_value"), text);
     return absl::OkStatus();
   };
@@ -673,7 +690,8 @@ absl::Status ConvertStruct(const YAML::Node& node, Message* message,
       fields->message_type()->FindFieldByNumber(2);
   absl::flat_hash_set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: `it->first` lives in a temporary that dies with this line.
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) {
       return Error(path,
                    absl::StrCat("keys must be strings, got ", Describe(key)));
@@ -682,6 +700,7 @@ absl::Status ConvertStruct(const YAML::Node& node, Message* message,
     if (!seen.insert(key.Scalar()).second) {
       return Error(entry_path, "duplicate key");
     }
+    RETURN_IF_ERROR(CheckUtf8(entry_path, key.Scalar()));
     Message* entry = reflection->AddMessage(message, fields);
     entry->GetReflection()->SetString(entry, key_field, key.Scalar());
     RETURN_IF_ERROR(ConvertValue(
@@ -743,7 +762,8 @@ absl::Status ConvertMessage(const YAML::Node& node, Message* message,
   absl::flat_hash_map<int, std::string> seen;        // field number → key
   absl::flat_hash_map<int, std::string> oneof_seen;  // oneof index → key
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // A copy: `it->first` lives in a temporary that dies with this line.
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) {
       return Error(
           path, absl::StrCat("keys must be field names, got ", Describe(key)));
@@ -841,12 +861,48 @@ absl::Status YamlToProto(const YAML::Node& node,
   }
 }
 
+namespace {
+
+// Reads documents and drops them: LoadAllYaml only counts them.
+class IgnoreEvents final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+}  // namespace
+
+std::vector<YAML::Node> LoadAllYaml(const std::string& yaml) {
+  // Each document after the first takes a "---" or "...": more documents
+  // than bytes means the parser is stuck repeating an empty one.
+  std::stringstream in(yaml);
+  YAML::Parser parser(in);
+  IgnoreEvents ignore;
+  for (size_t documents = 0; parser.HandleNextDocument(ignore); ++documents) {
+    if (documents > yaml.size()) {
+      throw YAML::ParserException(YAML::Mark::null_mark(),
+                                  "no document can be read");
+    }
+  }
+  return YAML::LoadAll(yaml);
+}
+
 absl::Status YamlTextToProto(absl::string_view yaml,
                              google::protobuf::Message* message,
                              absl::string_view path_prefix) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    documents = LoadAllYaml(std::string(yaml));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return Error(path_prefix, absl::StrCat("YAML syntax error: ", e.msg));

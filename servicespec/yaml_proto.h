@@ -4,6 +4,9 @@
 // Descriptor-driven YAML → protobuf conversion: the "YAML → proto" step of
 // "YAML → proto → validate → Status" for every config Tether reads.
 
+#include <string>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -49,6 +52,10 @@ namespace tether::servicespec {
 absl::Status YamlToProto(const YAML::Node& node,
                          google::protobuf::Message* message,
                          absl::string_view path_prefix = "");
+
+/// YAML::LoadAll, except that on text where yaml-cpp 0.7's LoadAll loops for
+/// ever (a stray ",": jbeder/yaml-cpp#1040) it throws YAML::ParserException.
+std::vector<YAML::Node> LoadAllYaml(const std::string& yaml);
 
 /// Parses `yaml` (one document) and converts it with `YamlToProto`. YAML
 /// syntax errors are INVALID_ARGUMENT with "line L, column C" (1-based).

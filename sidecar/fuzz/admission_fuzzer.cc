@@ -5,9 +5,9 @@
 // request.object, gives a pod which a second review leaves alone
 // (idempotence), and nothing else.
 //
-// Built and run outside Bazel by sidecar/fuzz/run_fuzzer.sh (clang-14,
-// -fsanitize=fuzzer,address); //sidecar/fuzz:admission_fuzzer_seed_test
-// replays the seed corpus under Bazel.
+// Built and run outside Bazel by tools/fuzz (clang-14);
+// //sidecar/fuzz:admission_fuzzer_seed_test replays the seed corpus under
+// Bazel.
 
 #include <cstddef>
 #include <cstdint>

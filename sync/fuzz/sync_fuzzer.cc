@@ -10,9 +10,8 @@
 //   1: a serialized tether.v1.ManifestDiff, applied to a fixed base tree
 //   2: u8 slice size, u16 base length, the base, then the delta
 //
-// Built and run outside Bazel by sync/fuzz/run_fuzzer.sh (clang-14,
-// -fsanitize=fuzzer,address); //sync/fuzz:sync_fuzzer_seed_test replays
-// the seed corpus under Bazel.
+// Built and run outside Bazel by tools/fuzz (clang-14);
+// //sync/fuzz:sync_fuzzer_seed_test replays the seed corpus under Bazel.
 
 #include <cstddef>
 #include <cstdint>
