@@ -14,6 +14,7 @@
 #include "kube/pod_template.h"
 #include "kube/resource_type.h"
 #include "kube/struct_json.h"
+#include "servicespec/validate.h"
 #include "sidecar/workload.h"
 
 namespace tether::controlplane {
@@ -320,14 +321,12 @@ absl::Status KubernetesBackend::Scale(const tether::v1::ServiceSpec& spec,
   std::string name = spec.name();
   if (spec.has_workload()) {
     const json object = kube::StructToJson(spec.workload().object());
-    ASSIGN_OR_RETURN(type, kube::ResourceTypeOf(object));
-    if (type.plural != kube::kDeployments.plural &&
-        type.plural != kube::kStatefulSets.plural) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("a ", type.kind,
-                       " cannot be scaled; its pods end "
-                       "with their work"));
+    // ServiceManager refuses to scale the others before they get here.
+    if (!servicespec::Scalable(spec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a ", servicespec::WorkloadKind(spec), " cannot be scaled"));
     }
+    ASSIGN_OR_RETURN(type, kube::ResourceTypeOf(object));
     name = kube::ObjectName(object);
   }
   RETURN_IF_ERROR(options_.client->SetScale(

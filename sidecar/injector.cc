@@ -48,6 +48,9 @@ struct Request {
   bool sidecar = false;
   // Wrap mode: the container's program runs on under the agent.
   bool keep_program = false;
+  // The pod's restartPolicy, when it must complete ("Never", "OnFailure");
+  // empty otherwise.
+  std::string must_complete;
   std::string container;
   kube::AgentOptions agent;
   kube::SidecarOptions sidecar_options;
@@ -102,8 +105,9 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
   }
   // A pod that must complete keeps its work, unless told otherwise.
   const std::string restart = StringField(spec, "restartPolicy");
+  if (restart != "Always") request.must_complete = restart;
   request.keep_program =
-      keep.empty() ? !restart.empty() && restart != "Always" : keep == "true";
+      keep.empty() ? !request.must_complete.empty() : keep == "true";
   if (request.sidecar && !keep.empty()) {
     return Invalid(AnnotationPath(kKeepProgramAnnotation),
                    absl::StrCat("only for ", kModeAnnotation, ": wrap"));
@@ -410,15 +414,14 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
   }
   ASSIGN_OR_RETURN(const Request request, ReadRequest(metadata, spec, config));
   RETURN_IF_ERROR(CheckConflicts(spec, request, config));
-  const std::string restart = StringField(spec, "restartPolicy");
-  if (request.sidecar && !config.native_sidecars && !restart.empty() &&
-      restart != "Always") {
-    return Invalid(
-        AnnotationPath(kModeAnnotation),
-        absl::StrCat("sidecar mode in a pod with restartPolicy ", restart,
-                     " needs native sidecars (Kubernetes 1.29+): a "
-                     "classic sidecar never exits, so the pod "
-                     "would never complete; use wrap mode"));
+  if (request.sidecar && !config.native_sidecars &&
+      !request.must_complete.empty()) {
+    return Invalid(AnnotationPath(kModeAnnotation),
+                   absl::StrCat("sidecar mode in a pod with restartPolicy ",
+                                request.must_complete,
+                                " needs native sidecars (Kubernetes 1.29+): a "
+                                "classic sidecar never exits, so the pod "
+                                "would never complete; use wrap mode"));
   }
 
   size_t index = 0;

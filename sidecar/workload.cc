@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/command_flag.h"
 #include "kube/json_fields.h"
 #include "kube/pod_mutation.h"
 #include "kube/struct_json.h"
@@ -48,10 +49,9 @@ json InjectionAnnotations(const tether::v1::ServiceSpec& spec,
       annotations[kProxyPortAnnotation] = absl::StrCat(spec.app().proxy_port());
     }
     if (!spec.app().reload_command().empty()) {
-      annotations[kReloadCommandAnnotation] =
-          json(std::vector<std::string>(spec.app().reload_command().begin(),
-                                        spec.app().reload_command().end()))
-              .dump();
+      annotations[kReloadCommandAnnotation] = EncodeCommand(
+          std::vector<std::string>(spec.app().reload_command().begin(),
+                                   spec.app().reload_command().end()));
     }
   }
   return annotations;

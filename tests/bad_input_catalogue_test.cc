@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/files.h"
+#include "common/grpc_status.h"
 #include "common/sha256.h"
 #include "controlplane/api_tokens.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -218,11 +219,6 @@ struct Row {
   std::string says;
 };
 
-absl::Status Of(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
-
 TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
   using Code = absl::StatusCode;
   using T = BadInputCatalogueTest;
@@ -230,31 +226,33 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
   const std::vector<Row> rows = {
       // ControlPlane.Deploy
       {"Deploy: a name that is not a DNS label",
-       [](T& t) { return Of(t.Deploy(Named("Bad_Name"))); },
+       [](T& t) { return FromGrpcStatus(t.Deploy(Named("Bad_Name"))); },
        Code::kInvalidArgument, "name:"},
       {"Deploy: a negative memory request",
        [](T& t) {
          ServiceSpec spec = Named("mem");
          spec.mutable_compute()->set_memory("-1Gi");
-         return Of(t.Deploy(spec));
+         return FromGrpcStatus(t.Deploy(spec));
        },
        Code::kInvalidArgument, "compute.memory"},
       {"Deploy: a module path that climbs out",
        [](T& t) {
          ServiceSpec spec = Named("climb");
          spec.mutable_callable()->set_module("../etc");
-         return Of(t.Deploy(spec));
+         return FromGrpcStatus(t.Deploy(spec));
        },
        Code::kInvalidArgument, "callable.module"},
       {"Deploy: a revision nobody uploaded",
-       [&](T& t) { return Of(t.Deploy(Named("ghost"), other_revision)); },
+       [&](T& t) {
+         return FromGrpcStatus(t.Deploy(Named("ghost"), other_revision));
+       },
        Code::kNotFound, ""},
       {"Deploy: an app without a port",
        [](T& t) {
          ServiceSpec spec;
          spec.set_name("app");
          spec.mutable_app()->add_command("server");
-         return Of(t.Deploy(spec));
+         return FromGrpcStatus(t.Deploy(spec));
        },
        Code::kInvalidArgument, "app.port"},
       {"Deploy: a Kubernetes workload on the local backend",
@@ -266,17 +264,22 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
          fields["kind"].set_string_value("Deployment");
          (*fields["metadata"].mutable_struct_value()->mutable_fields())["name"]
              .set_string_value("work");
-         return Of(t.Deploy(spec));
+         return FromGrpcStatus(t.Deploy(spec));
        },
        Code::kInvalidArgument, "workload:"},
       // ControlPlane.Call
       {"Call: an unknown service",
-       [](T& t) { return Of(t.Call("nope", "{}")); }, Code::kNotFound, "nope"},
+       [](T& t) { return FromGrpcStatus(t.Call("nope", "{}")); },
+       Code::kNotFound, "nope"},
       {"Call: a payload over --max_payload_bytes",
-       [](T& t) { return Of(t.Call("good", std::string(5000, ' '))); },
+       [](T& t) {
+         return FromGrpcStatus(t.Call("good", std::string(5000, ' ')));
+       },
        Code::kResourceExhausted, "limit of 4096"},
       {"Call: pickle to a service that does not allow it",
-       [](T& t) { return Of(t.Call("good", "x", tether::v1::CODEC_PICKLE)); },
+       [](T& t) {
+         return FromGrpcStatus(t.Call("good", "x", tether::v1::CODEC_PICKLE));
+       },
        Code::kPermissionDenied, "pickle"},
       // ScaleService, DeleteService, Logs
       {"ScaleService: negative replicas",
@@ -286,7 +289,8 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
          request.set_name("good");
          request.set_replicas(-1);
          tether::v1::ServiceStatus status;
-         return Of(t.tetherd_->stub().ScaleService(&context, request, &status));
+         return FromGrpcStatus(
+             t.tetherd_->stub().ScaleService(&context, request, &status));
        },
        Code::kInvalidArgument, "replicas"},
       {"DeleteService: an unknown service",
@@ -295,60 +299,67 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
          tether::v1::DeleteServiceRequest request;
          request.set_name("nope");
          tether::v1::DeleteServiceResponse response;
-         return Of(
+         return FromGrpcStatus(
              t.tetherd_->stub().DeleteService(&context, request, &response));
        },
        Code::kNotFound, "nope"},
       // ControlPlane.SyncCode
       {"SyncCode: a path that climbs out",
-       [](T& t) { return Of(t.Sync({Manifest("../escape.py")})); },
+       [](T& t) { return FromGrpcStatus(t.Sync({Manifest("../escape.py")})); },
        Code::kInvalidArgument, "escape.py"},
       {"SyncCode: an absolute path",
-       [](T& t) { return Of(t.Sync({Manifest("/etc/passwd")})); },
+       [](T& t) { return FromGrpcStatus(t.Sync({Manifest("/etc/passwd")})); },
        Code::kInvalidArgument, "/etc/passwd"},
       {"SyncCode: a symlink out of the tree",
        [](T& t) {
-         return Of(t.Sync({Manifest("link", tether::v1::TreeEntry::KIND_SYMLINK,
-                                    "../../etc/passwd")}));
+         return FromGrpcStatus(
+             t.Sync({Manifest("link", tether::v1::TreeEntry::KIND_SYMLINK,
+                              "../../etc/passwd")}));
        },
        Code::kInvalidArgument, "link"},
       {"SyncCode: a blob whose bytes are not its digest's",
        [](T& t) {
-         return Of(t.Sync({Manifest("a.py"), Chunk("xyz"), Commit()}));
+         return FromGrpcStatus(
+             t.Sync({Manifest("a.py"), Chunk("xyz"), Commit()}));
        },
        Code::kDataLoss, ""},
       {"SyncCode: a blob longer than its manifest says",
        [](T& t) {
-         return Of(t.Sync({Manifest("a.py"), Chunk("abcdef"), Commit()}));
+         return FromGrpcStatus(
+             t.Sync({Manifest("a.py"), Chunk("abcdef"), Commit()}));
        },
        Code::kInvalidArgument, ""},
       {"SyncCode: a commit before any manifest",
-       [](T& t) { return Of(t.Sync({Commit()})); }, Code::kFailedPrecondition,
-       "must be the manifest"},
+       [](T& t) { return FromGrpcStatus(t.Sync({Commit()})); },
+       Code::kFailedPrecondition, "must be the manifest"},
       // AgentGateway
       {"PullCode: another service's (or no) revision with a real token",
-       [&](T& t) { return Of(t.Pull(t.token_, other_revision)); },
+       [&](T& t) { return FromGrpcStatus(t.Pull(t.token_, other_revision)); },
        Code::kPermissionDenied, "own revisions"},
       {"PullCode: a made-up token",
-       [](T& t) { return Of(t.Pull("guess", t.revision_)); },
+       [](T& t) { return FromGrpcStatus(t.Pull("guess", t.revision_)); },
        Code::kUnauthenticated, ""},
       // Agent (direct calls)
-      {"Agent.Invoke: no token", [](T& t) { return Of(t.Invoke("", "{}")); },
+      {"Agent.Invoke: no token",
+       [](T& t) { return FromGrpcStatus(t.Invoke("", "{}")); },
        Code::kUnauthenticated, "token"},
       {"Agent.Invoke: another token",
-       [](T& t) { return Of(t.Invoke("guess", "{}")); }, Code::kUnauthenticated,
-       "token"},
+       [](T& t) { return FromGrpcStatus(t.Invoke("guess", "{}")); },
+       Code::kUnauthenticated, "token"},
       {"Agent.Invoke: a payload over the limit",
-       [](T& t) { return Of(t.Invoke(t.token_, std::string(5000, ' '))); },
+       [](T& t) {
+         return FromGrpcStatus(t.Invoke(t.token_, std::string(5000, ' ')));
+       },
        Code::kResourceExhausted, "limit of 4096"},
       {"Agent.Invoke: pickle where it is not allowed",
        [](T& t) {
-         return Of(t.Invoke(t.token_, "x", tether::v1::CODEC_PICKLE));
+         return FromGrpcStatus(
+             t.Invoke(t.token_, "x", tether::v1::CODEC_PICKLE));
        },
        Code::kPermissionDenied, "pickle"},
       // OTLP metrics receiver
       {"OTLP Export: bytes that are not an export request",
-       [](T& t) { return Of(t.Export("\xff\xff\xff\xff")); },
+       [](T& t) { return FromGrpcStatus(t.Export("\xff\xff\xff\xff")); },
        Code::kInvalidArgument, ""},
       // Files Tether reads
       {"service.yaml: a YAML syntax error",
