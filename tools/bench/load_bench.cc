@@ -4,8 +4,8 @@
 //   bazel run -c opt //tools/bench:load [-- --callers=1000 --duration=20s]
 //
 // Cases, one JSON object each on stdout, all at the same concurrency:
-//   raw_grpc  callback gRPC echo of the same bytes in this process: the
-//             floor of any path on this machine (the anchor)
+//   raw_grpc  callback gRPC echo of the same bytes in a child process:
+//             the floor of any path on this machine (the anchor)
 //   proxied   client → tetherd (ControlPlane.Call) → agent → native worker
 //   direct    client → agent (Agent.Invoke, endpoints from WatchEndpoints,
 //             the agent token) → native worker
@@ -16,7 +16,10 @@
 // every process under it (agents and their workers).
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +42,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/runfiles.h"
@@ -83,27 +87,47 @@ std::string CodeName(const grpc::Status& status) {
       static_cast<absl::StatusCode>(status.error_code()));
 }
 
-// One case's closed loops: shared with the completion callbacks, so it
-// lives until the last of them.
+// What a case's callers measured.
+struct Outcome {
+  // One per caller.
+  std::vector<std::vector<float>> latencies_us;
+  std::map<std::string, int64_t> errors;
+};
+
+// One case's closed loops. The completion callbacks hold it, so the last
+// one to finish destroys it, which hands `outcome` over and notifies `done`:
+// after that no callback of the case touches anything of the bench's.
 struct LoadRun {
-  StartCall start_call;
-  Clock::time_point measure_from;
-  Clock::time_point measure_until;
+  LoadRun(StartCall start_call, Clock::time_point measure_from,
+          Clock::time_point measure_until, int callers, Outcome* outcome,
+          absl::Notification* done)
+      : start_call(std::move(start_call)),
+        measure_from(measure_from),
+        measure_until(measure_until),
+        latencies_us(callers),
+        outcome(outcome),
+        done(done) {}
+  ~LoadRun() {
+    outcome->latencies_us = std::move(latencies_us);
+    outcome->errors = std::move(errors);
+    done->Notify();
+  }
+
+  const StartCall start_call;
+  const Clock::time_point measure_from;
+  const Clock::time_point measure_until;
   // One per caller; only its own (serialized) calls touch it.
   std::vector<std::vector<float>> latencies_us;
+  Outcome* const outcome;
+  absl::Notification* const done;
   absl::Mutex mu;
-  int running ABSL_GUARDED_BY(mu) = 0;
   std::map<std::string, int64_t> errors ABSL_GUARDED_BY(mu);
 };
 
 // Issues `caller`'s next call unless the run is over.
 void Issue(const std::shared_ptr<LoadRun>& run, int caller) {
   const Clock::time_point start = Clock::now();
-  if (start >= run->measure_until) {
-    absl::MutexLock lock(&run->mu);
-    --run->running;
-    return;
-  }
+  if (start >= run->measure_until) return;
   run->start_call(caller, [run, caller, start](const std::string& error) {
     if (!error.empty()) {
       absl::MutexLock lock(&run->mu);
@@ -131,25 +155,21 @@ struct LoadResult {
 LoadResult Drive(StartCall start_call) {
   const int callers = absl::GetFlag(FLAGS_callers);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
-  auto run = std::make_shared<LoadRun>();
-  run->start_call = std::move(start_call);
-  run->latencies_us.resize(callers);
-  run->measure_from =
+  const Clock::time_point measure_from =
       Clock::now() + absl::ToChronoNanoseconds(absl::GetFlag(FLAGS_warmup));
-  run->measure_until = run->measure_from + absl::ToChronoNanoseconds(duration);
+  Outcome outcome;
+  absl::Notification done;
   {
-    absl::MutexLock lock(&run->mu);
-    run->running = callers;
+    auto run = std::make_shared<LoadRun>(
+        std::move(start_call), measure_from,
+        measure_from + absl::ToChronoNanoseconds(duration), callers, &outcome,
+        &done);
+    for (int caller = 0; caller < callers; ++caller) Issue(run, caller);
   }
-  for (int caller = 0; caller < callers; ++caller) Issue(run, caller);
-  absl::MutexLock lock(&run->mu);
-  auto finished = [&run]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(run->mu) {
-    return run->running == 0;
-  };
-  run->mu.Await(absl::Condition(&finished));
+  done.WaitForNotification();
 
   std::vector<float> all;
-  for (const auto& latencies : run->latencies_us) {
+  for (const auto& latencies : outcome.latencies_us) {
     all.insert(all.end(), latencies.begin(), latencies.end());
   }
   std::sort(all.begin(), all.end());
@@ -166,7 +186,7 @@ LoadResult Drive(StartCall start_call) {
   result.p999_us = at(0.999);
   result.max_us = all.empty() ? 0.0 : all.back();
   std::vector<std::string> codes;
-  for (const auto& [code, count] : run->errors) {
+  for (const auto& [code, count] : outcome.errors) {
     result.errors += count;
     codes.push_back(absl::StrFormat("\"%s\":%d", code, count));
   }
@@ -174,29 +194,35 @@ LoadResult Drive(StartCall start_call) {
   return result;
 }
 
-// `channels` connections to `address`: distinct channel args keep gRPC from
-// sharing one subchannel (and so one TCP connection) between them.
-std::vector<std::shared_ptr<grpc::Channel>> Channels(
-    const std::string& address) {
-  std::vector<std::shared_ptr<grpc::Channel>> channels;
+// Appends `--channels` stubs of `Service` on as many connections to
+// `address`: distinct channel args keep gRPC from sharing one subchannel
+// (and so one TCP connection) between them.
+template <typename Service>
+void AddStubs(const std::string& address,
+              std::vector<std::unique_ptr<typename Service::Stub>>* stubs) {
   for (int i = 0; i < absl::GetFlag(FLAGS_channels); ++i) {
     grpc::ChannelArguments args;
     args.SetInt("tether.bench.connection", i);
-    channels.push_back(grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args));
+    stubs->push_back(Service::NewStub(grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), args)));
   }
-  return channels;
 }
 
-// Agent.Invoke of `payload` over `stubs` (caller i uses stub i mod size),
-// with `token` as bearer when not empty. Answers must echo the payload.
+// What is wrong with an echo's answer: "" when `payload` came back.
+std::string EchoError(const grpc::Status& status,
+                      const tether::v1::CallResult& result,
+                      const std::string& payload) {
+  if (!status.ok()) return CodeName(status);
+  if (result.has_error()) return "result_error";
+  return result.payload() == payload ? "" : "wrong_answer";
+}
+
+// Agent.Invoke of `payload` over `stubs` (caller i uses stub i mod size;
+// they must outlive the case), with `token` as bearer when not empty.
 StartCall InvokeCalls(
-    std::vector<std::unique_ptr<tether::v1::Agent::Stub>> stubs,
+    const std::vector<std::unique_ptr<tether::v1::Agent::Stub>>* stubs,
     std::string token, std::string payload) {
-  auto shared_stubs =
-      std::make_shared<std::vector<std::unique_ptr<tether::v1::Agent::Stub>>>(
-          std::move(stubs));
-  return [shared_stubs, token = std::move(token), payload = std::move(payload)](
+  return [stubs, token = std::move(token), payload = std::move(payload)](
              int caller, Done done) {
     struct Call {
       grpc::ClientContext context;
@@ -209,29 +235,24 @@ StartCall InvokeCalls(
     }
     call->request.set_codec(tether::v1::CODEC_RAW);
     call->request.set_payload(payload);
-    tether::v1::Agent::Stub& stub =
-        *(*shared_stubs)[caller % shared_stubs->size()];
-    stub.async()->Invoke(&call->context, &call->request, &call->response,
-                         [call, done = std::move(done)](grpc::Status status) {
-                           if (!status.ok()) return done(CodeName(status));
-                           const auto& result = call->response.result();
-                           if (result.has_error()) return done("result_error");
-                           done(result.payload() == call->request.payload()
-                                    ? ""
-                                    : "wrong_answer");
-                         });
+    Call* raw = call.get();
+    (*stubs)[caller % stubs->size()]->async()->Invoke(
+        &raw->context, &raw->request, &raw->response,
+        [call = std::move(call),
+         done = std::move(done)](grpc::Status status) mutable {
+          const std::string error = EchoError(status, call->response.result(),
+                                              call->request.payload());
+          call.reset();  // No ClientContext outlives its case.
+          done(error);
+        });
   };
 }
 
-// ControlPlane.Call of `payload` to `service`, over `channels`.
+// ControlPlane.Call of `payload` to `service` over `stubs` (which must
+// outlive the case).
 StartCall ProxiedCalls(
-    const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+    const std::vector<std::unique_ptr<tether::v1::ControlPlane::Stub>>* stubs,
     std::string service, std::string payload) {
-  auto stubs = std::make_shared<
-      std::vector<std::unique_ptr<tether::v1::ControlPlane::Stub>>>();
-  for (const auto& channel : channels) {
-    stubs->push_back(tether::v1::ControlPlane::NewStub(channel));
-  }
   return [stubs, service = std::move(service), payload = std::move(payload)](
              int caller, Done done) {
     struct Call {
@@ -243,15 +264,20 @@ StartCall ProxiedCalls(
     call->request.set_service(service);
     call->request.set_codec(tether::v1::CODEC_RAW);
     call->request.set_payload(payload);
+    Call* raw = call.get();
     (*stubs)[caller % stubs->size()]->async()->Call(
-        &call->context, &call->request, &call->response,
-        [call, done = std::move(done)](grpc::Status status) {
-          if (!status.ok()) return done(CodeName(status));
-          if (call->response.results_size() != 1) return done("no_result");
-          const auto& result = call->response.results(0);
-          if (result.has_error()) return done("result_error");
-          done(result.payload() == call->request.payload() ? ""
-                                                           : "wrong_answer");
+        &raw->context, &raw->request, &raw->response,
+        [call = std::move(call),
+         done = std::move(done)](grpc::Status status) mutable {
+          const std::string error =
+              status.ok() && call->response.results_size() != 1
+                  ? "no_result"
+                  : EchoError(status,
+                              status.ok() ? call->response.results(0)
+                                          : tether::v1::CallResult(),
+                              call->request.payload());
+          call.reset();  // No ClientContext outlives its case.
+          done(error);
         });
   };
 }
@@ -275,6 +301,7 @@ struct ProcessInfo {
   pid_t pid = 0;
   pid_t parent = 0;
   std::string name;  // /proc/PID/comm
+  int64_t rss_before_kib = 0;
 };
 
 std::vector<ProcessInfo> AllProcesses() {
@@ -329,9 +356,10 @@ int64_t StatusKib(pid_t pid, absl::string_view field) {
 }
 
 // Resets VmHWM to the current RSS (clear_refs "5", Linux 4.0+), so the next
-// reading is this case's peak.
-void ResetPeaks(const std::vector<ProcessInfo>& processes) {
-  for (const ProcessInfo& process : processes) {
+// reading is this case's peak; keeps that RSS in `rss_before_kib`.
+void ResetPeaks(std::vector<ProcessInfo>& processes) {
+  for (ProcessInfo& process : processes) {
+    process.rss_before_kib = StatusKib(process.pid, "VmRSS");
     const int fd =
         open(absl::StrCat("/proc/", process.pid, "/clear_refs").c_str(),
              O_WRONLY | O_CLOEXEC);
@@ -341,20 +369,32 @@ void ResetPeaks(const std::vector<ProcessInfo>& processes) {
   }
 }
 
-// JSON fields: tetherd's peak, the sum of the peaks under it, and each one.
-std::string PeakMemory(const std::vector<ProcessInfo>& tree) {
-  int64_t under = 0;
+// JSON fields: tetherd's peak and RSS before, the sums of those under it,
+// and each process. `now` is the tree after the load, `before` as reset
+// (processes that came since, such as a restarted worker, count from 0).
+std::string PeakMemory(const std::vector<ProcessInfo>& before,
+                       const std::vector<ProcessInfo>& now) {
+  int64_t hwm_sum[2] = {0, 0};     // tetherd, under it
+  int64_t before_sum[2] = {0, 0};  // the same
   std::vector<std::string> each;
-  for (size_t i = 0; i < tree.size(); ++i) {
-    const int64_t hwm = StatusKib(tree[i].pid, "VmHWM");
-    if (i > 0) under += hwm;
+  for (size_t i = 0; i < now.size(); ++i) {
+    const int64_t hwm = StatusKib(now[i].pid, "VmHWM");
+    int64_t rss_before = 0;
+    for (const ProcessInfo& old : before) {
+      if (old.pid == now[i].pid) rss_before = old.rss_before_kib;
+    }
+    hwm_sum[i > 0] += hwm;
+    before_sum[i > 0] += rss_before;
     each.push_back(
-        absl::StrFormat("{\"pid\":%d,\"name\":\"%s\",\"vmhwm_kib\":%d}",
-                        tree[i].pid, tree[i].name, hwm));
+        absl::StrFormat("{\"pid\":%d,\"name\":\"%s\",\"rss_before_kib\":%d,"
+                        "\"vmhwm_kib\":%d}",
+                        now[i].pid, now[i].name, rss_before, hwm));
   }
   return absl::StrFormat(
-      ",\"tetherd_vmhwm_kib\":%d,\"agents_vmhwm_kib\":%d,\"processes\":[%s]",
-      tree.empty() ? 0 : StatusKib(tree[0].pid, "VmHWM"), under,
+      ",\"tetherd_rss_before_kib\":%d,\"tetherd_vmhwm_kib\":%d,"
+      "\"agents_rss_before_kib\":%d,\"agents_vmhwm_kib\":%d,"
+      "\"processes\":[%s]",
+      before_sum[0], hwm_sum[0], before_sum[1], hwm_sum[1],
       absl::StrJoin(each, ","));
 }
 
@@ -382,8 +422,9 @@ LoadResult Report(const std::string& name, StartCall start_call,
   if (anchor_per_s > 0) {
     extra = absl::StrFormat(",\"vs_raw\":%.2f", r.calls_per_s / anchor_per_s);
   }
-  // Processes may have come (a restarted worker) since the reset.
-  if (tree_root > 0) absl::StrAppend(&extra, PeakMemory(Tree(tree_root)));
+  if (tree_root > 0) {
+    absl::StrAppend(&extra, PeakMemory(tree, Tree(tree_root)));
+  }
   printf("%s\n",
          absl::StrFormat(
              "{\"bench\":\"load\",\"case\":\"%s\",\"callers\":%d,"
@@ -461,30 +502,63 @@ std::vector<std::string> ReadyEndpoints(TetherdProcess& tetherd,
   return addresses;
 }
 
+// Serves EchoService in a child process, as the agents serve in theirs, so
+// the anchor's server does not share this process's gRPC threads and cores
+// with its client. Must run before this process starts gRPC (fork). Returns
+// the pid (0 on failure) and sets `port`.
+pid_t StartEchoProcess(int* port) {
+  int fds[2];
+  if (pipe(fds) != 0) return 0;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(fds[0]);
+    EchoService echo;
+    grpc::ServerBuilder builder;
+    int bound = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &bound);
+    builder.RegisterService(&echo);
+    const std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    (void)!write(fds[1], &bound, sizeof bound);
+    close(fds[1]);
+    server->Wait();  // Until the bench kills it.
+    _exit(0);
+  }
+  close(fds[1]);
+  const bool got = pid > 0 && read(fds[0], port, sizeof *port) ==
+                                  static_cast<ssize_t>(sizeof *port);
+  close(fds[0]);
+  return got && *port > 0 ? pid : 0;
+}
+
 int Run() {
+  const std::vector<std::string> cases = absl::GetFlag(FLAGS_cases);
+  int echo_port = 0;
+  pid_t echo_pid = 0;
+  if (std::find(cases.begin(), cases.end(), "raw_grpc") != cases.end()) {
+    echo_pid = StartEchoProcess(&echo_port);
+  }
   const std::string payload(absl::GetFlag(FLAGS_payload_bytes), 'x');
   std::unique_ptr<TetherdProcess> tetherd;
   pid_t tetherd_pid = 0;
   std::vector<std::string> agents;
   std::string token;
   double anchor_per_s = 0;
-  for (const std::string& name : absl::GetFlag(FLAGS_cases)) {
+  for (const std::string& name : cases) {
     if (name == "raw_grpc") {
-      EchoService echo;
-      grpc::ServerBuilder builder;
-      int port = 0;
-      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                               &port);
-      builder.RegisterService(&echo);
-      const std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-      std::vector<std::unique_ptr<tether::v1::Agent::Stub>> stubs;
-      for (const auto& channel : Channels(absl::StrCat("127.0.0.1:", port))) {
-        stubs.push_back(tether::v1::Agent::NewStub(channel));
+      if (echo_pid <= 0) {
+        fprintf(stderr, "the echo process did not start\n");
+        return 1;
       }
+      std::vector<std::unique_ptr<tether::v1::Agent::Stub>> stubs;
+      AddStubs<tether::v1::Agent>(absl::StrCat("127.0.0.1:", echo_port),
+                                  &stubs);
       anchor_per_s =
-          Report(name, InvokeCalls(std::move(stubs), "", payload), 0, 0)
-              .calls_per_s;
-      server->Shutdown();
+          Report(name, InvokeCalls(&stubs, "", payload), 0, 0).calls_per_s;
+      kill(echo_pid, SIGKILL);
+      waitpid(echo_pid, nullptr, 0);
+      echo_pid = 0;
       continue;
     }
     if (name != "proxied" && name != "direct") {
@@ -509,18 +583,18 @@ int Run() {
       }
     }
     if (name == "proxied") {
-      Report(name, ProxiedCalls(Channels(tetherd->address()), "echo", payload),
-             tetherd_pid, anchor_per_s);
+      std::vector<std::unique_ptr<tether::v1::ControlPlane::Stub>> stubs;
+      AddStubs<tether::v1::ControlPlane>(tetherd->address(), &stubs);
+      Report(name, ProxiedCalls(&stubs, "echo", payload), tetherd_pid,
+             anchor_per_s);
     } else {
-      // Each agent gets its share of the connections, as a client library
-      // holding one channel set per endpoint would.
+      // Each agent gets `--channels` connections, as a client holding one
+      // channel set per endpoint would.
       std::vector<std::unique_ptr<tether::v1::Agent::Stub>> stubs;
       for (const std::string& agent : agents) {
-        for (const auto& channel : Channels(agent)) {
-          stubs.push_back(tether::v1::Agent::NewStub(channel));
-        }
+        AddStubs<tether::v1::Agent>(agent, &stubs);
       }
-      Report(name, InvokeCalls(std::move(stubs), token, payload), tetherd_pid,
+      Report(name, InvokeCalls(&stubs, token, payload), tetherd_pid,
              anchor_per_s);
     }
   }
