@@ -4,8 +4,9 @@
 //   bazel run -c opt //tools/bench:load [-- --callers=1000 --duration=20s]
 //
 // Cases, one JSON object each on stdout, all at the same concurrency:
-//   raw_grpc  callback gRPC echo of the same bytes in a child process:
-//             the floor of any path on this machine (the anchor)
+//   raw_grpc  callback gRPC echo of the same bytes, in as many child
+//             processes as the service has replicas: the floor of any path
+//             on this machine (the anchor)
 //   proxied   client → tetherd (ControlPlane.Call) → agent → native worker
 //   direct    client → agent (Agent.Invoke, endpoints from WatchEndpoints,
 //             the agent token) → native worker
@@ -502,10 +503,10 @@ std::vector<std::string> ReadyEndpoints(TetherdProcess& tetherd,
   return addresses;
 }
 
-// Serves EchoService in a child process, as the agents serve in theirs, so
-// the anchor's server does not share this process's gRPC threads and cores
-// with its client. Must run before this process starts gRPC (fork). Returns
-// the pid (0 on failure) and sets `port`.
+// Serves EchoService in a child process, as an agent serves in its own, so
+// the anchor's server does not share this process's gRPC threads with its
+// client. Must run before this process starts gRPC (fork). Returns the pid
+// (0 on failure) and sets `port`.
 pid_t StartEchoProcess(int* port) {
   int fds[2];
   if (pipe(fds) != 0) return 0;
@@ -534,10 +535,18 @@ pid_t StartEchoProcess(int* port) {
 
 int Run() {
   const std::vector<std::string> cases = absl::GetFlag(FLAGS_cases);
-  int echo_port = 0;
-  pid_t echo_pid = 0;
+  // The anchor has as many server processes as the service has replicas.
+  std::vector<std::pair<pid_t, int>> echoes;
   if (std::find(cases.begin(), cases.end(), "raw_grpc") != cases.end()) {
-    echo_pid = StartEchoProcess(&echo_port);
+    for (int i = 0; i < absl::GetFlag(FLAGS_replicas); ++i) {
+      int port = 0;
+      const pid_t pid = StartEchoProcess(&port);
+      if (pid <= 0) {
+        fprintf(stderr, "the echo process did not start\n");
+        return 1;
+      }
+      echoes.emplace_back(pid, port);
+    }
   }
   const std::string payload(absl::GetFlag(FLAGS_payload_bytes), 'x');
   std::unique_ptr<TetherdProcess> tetherd;
@@ -547,18 +556,17 @@ int Run() {
   double anchor_per_s = 0;
   for (const std::string& name : cases) {
     if (name == "raw_grpc") {
-      if (echo_pid <= 0) {
-        fprintf(stderr, "the echo process did not start\n");
-        return 1;
-      }
       std::vector<std::unique_ptr<tether::v1::Agent::Stub>> stubs;
-      AddStubs<tether::v1::Agent>(absl::StrCat("127.0.0.1:", echo_port),
-                                  &stubs);
+      for (const auto& [pid, port] : echoes) {
+        AddStubs<tether::v1::Agent>(absl::StrCat("127.0.0.1:", port), &stubs);
+      }
       anchor_per_s =
           Report(name, InvokeCalls(&stubs, "", payload), 0, 0).calls_per_s;
-      kill(echo_pid, SIGKILL);
-      waitpid(echo_pid, nullptr, 0);
-      echo_pid = 0;
+      for (const auto& [pid, port] : echoes) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+      echoes.clear();
       continue;
     }
     if (name != "proxied" && name != "direct") {
