@@ -70,6 +70,9 @@ ABSL_FLAG(int, channels, 4,
 ABSL_FLAG(std::vector<std::string>, cases,
           std::vector<std::string>({"raw_grpc", "proxied", "direct"}),
           "cases to run, in order");
+ABSL_FLAG(int, rounds, 1,
+          "times to run the cases, interleaved (drift on a shared machine "
+          "then hits every case alike)");
 
 namespace tether::bench {
 namespace {
@@ -410,7 +413,7 @@ std::string LoadAverage() {
 
 // Runs one case and prints its line. `tree_root` (0: none) is the process
 // whose tree's memory is reported.
-LoadResult Report(const std::string& name, StartCall start_call,
+LoadResult Report(const std::string& name, int round, StartCall start_call,
                   pid_t tree_root, double anchor_per_s) {
   std::vector<ProcessInfo> tree;
   if (tree_root > 0) {
@@ -428,16 +431,17 @@ LoadResult Report(const std::string& name, StartCall start_call,
   }
   printf("%s\n",
          absl::StrFormat(
-             "{\"bench\":\"load\",\"case\":\"%s\",\"callers\":%d,"
+             "{\"bench\":\"load\",\"case\":\"%s\",\"round\":%d,"
+             "\"callers\":%d,"
              "\"channels\":%d,\"replicas\":%d,\"workers\":%d,"
              "\"payload_bytes\":%d,\"duration_s\":%.0f,\"calls\":%d,"
              "\"calls_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
              "\"p999_us\":%.1f,\"max_us\":%.1f,\"errors\":%d,"
              "\"errors_by_code\":%s%s,\"loadavg_before\":\"%s\","
              "\"loadavg_after\":\"%s\"}",
-             name, absl::GetFlag(FLAGS_callers), absl::GetFlag(FLAGS_channels),
-             absl::GetFlag(FLAGS_replicas), absl::GetFlag(FLAGS_workers),
-             absl::GetFlag(FLAGS_payload_bytes),
+             name, round, absl::GetFlag(FLAGS_callers),
+             absl::GetFlag(FLAGS_channels), absl::GetFlag(FLAGS_replicas),
+             absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_payload_bytes),
              absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration)), r.calls,
              r.calls_per_s, r.p50_us, r.p99_us, r.p999_us, r.max_us, r.errors,
              r.errors_by_code, extra, load_before, LoadAverage())
@@ -535,76 +539,83 @@ pid_t StartEchoProcess(int* port) {
 
 int Run() {
   const std::vector<std::string> cases = absl::GetFlag(FLAGS_cases);
-  // The anchor has as many server processes as the service has replicas.
-  std::vector<std::pair<pid_t, int>> echoes;
-  if (std::find(cases.begin(), cases.end(), "raw_grpc") != cases.end()) {
-    for (int i = 0; i < absl::GetFlag(FLAGS_replicas); ++i) {
-      int port = 0;
-      const pid_t pid = StartEchoProcess(&port);
-      if (pid <= 0) {
-        fprintf(stderr, "the echo process did not start\n");
-        return 1;
-      }
-      echoes.emplace_back(pid, port);
-    }
-  }
-  const std::string payload(absl::GetFlag(FLAGS_payload_bytes), 'x');
-  std::unique_ptr<TetherdProcess> tetherd;
-  pid_t tetherd_pid = 0;
-  std::vector<std::string> agents;
-  std::string token;
-  double anchor_per_s = 0;
+  bool raw = false;
+  bool tether = false;
   for (const std::string& name : cases) {
     if (name == "raw_grpc") {
-      std::vector<std::unique_ptr<tether::v1::Agent::Stub>> stubs;
-      for (const auto& [pid, port] : echoes) {
-        AddStubs<tether::v1::Agent>(absl::StrCat("127.0.0.1:", port), &stubs);
-      }
-      anchor_per_s =
-          Report(name, InvokeCalls(&stubs, "", payload), 0, 0).calls_per_s;
-      for (const auto& [pid, port] : echoes) {
-        kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-      }
-      echoes.clear();
-      continue;
-    }
-    if (name != "proxied" && name != "direct") {
+      raw = true;
+    } else if (name == "proxied" || name == "direct") {
+      tether = true;
+    } else {
       fprintf(stderr, "unknown case %s\n", name.c_str());
       return 1;
     }
-    if (tetherd == nullptr) {
-      auto started = TetherdProcess::Start(testing::NewTempDir("load-state"));
-      if (!started.ok()) {
-        fprintf(stderr, "tetherd: %s\n", started.status().ToString().c_str());
-        return 1;
-      }
-      tetherd = *std::move(started);
-      if (!DeployEcho(*tetherd, "echo")) return 1;
-      agents = ReadyEndpoints(*tetherd, "echo");
-      token = tetherd->ServiceToken("echo");
-      if (agents.empty() || token.empty()) return 1;
-      auto pid = ReadFile(tetherd->state_dir() + "/tetherd.pid");
-      if (!pid.ok() || !absl::SimpleAtoi(*pid, &tetherd_pid)) {
-        fprintf(stderr, "no tetherd.pid\n");
-        return 1;
+  }
+  // The anchor has as many server processes as the service has replicas.
+  std::vector<std::pair<pid_t, int>> echoes;
+  for (int i = 0; raw && i < absl::GetFlag(FLAGS_replicas); ++i) {
+    int port = 0;
+    const pid_t pid = StartEchoProcess(&port);
+    if (pid <= 0) {
+      fprintf(stderr, "the echo process did not start\n");
+      return 1;
+    }
+    echoes.emplace_back(pid, port);
+  }
+  std::vector<std::unique_ptr<tether::v1::Agent::Stub>> raw_stubs;
+  for (const auto& [pid, port] : echoes) {
+    AddStubs<tether::v1::Agent>(absl::StrCat("127.0.0.1:", port), &raw_stubs);
+  }
+
+  std::unique_ptr<TetherdProcess> tetherd;
+  pid_t tetherd_pid = 0;
+  std::string token;
+  std::vector<std::unique_ptr<tether::v1::ControlPlane::Stub>> tetherd_stubs;
+  // Each agent gets `--channels` connections, as a client holding one
+  // channel set per endpoint would.
+  std::vector<std::unique_ptr<tether::v1::Agent::Stub>> agent_stubs;
+  if (tether) {
+    auto started = TetherdProcess::Start(testing::NewTempDir("load-state"));
+    if (!started.ok()) {
+      fprintf(stderr, "tetherd: %s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    tetherd = *std::move(started);
+    if (!DeployEcho(*tetherd, "echo")) return 1;
+    const std::vector<std::string> agents = ReadyEndpoints(*tetherd, "echo");
+    token = tetherd->ServiceToken("echo");
+    if (agents.empty() || token.empty()) return 1;
+    auto pid = ReadFile(tetherd->state_dir() + "/tetherd.pid");
+    if (!pid.ok() || !absl::SimpleAtoi(*pid, &tetherd_pid)) {
+      fprintf(stderr, "no tetherd.pid\n");
+      return 1;
+    }
+    AddStubs<tether::v1::ControlPlane>(tetherd->address(), &tetherd_stubs);
+    for (const std::string& agent : agents) {
+      AddStubs<tether::v1::Agent>(agent, &agent_stubs);
+    }
+  }
+
+  const std::string payload(absl::GetFlag(FLAGS_payload_bytes), 'x');
+  for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+    double anchor_per_s = 0;
+    for (const std::string& name : cases) {
+      if (name == "raw_grpc") {
+        anchor_per_s =
+            Report(name, round, InvokeCalls(&raw_stubs, "", payload), 0, 0)
+                .calls_per_s;
+      } else if (name == "proxied") {
+        Report(name, round, ProxiedCalls(&tetherd_stubs, "echo", payload),
+               tetherd_pid, anchor_per_s);
+      } else {
+        Report(name, round, InvokeCalls(&agent_stubs, token, payload),
+               tetherd_pid, anchor_per_s);
       }
     }
-    if (name == "proxied") {
-      std::vector<std::unique_ptr<tether::v1::ControlPlane::Stub>> stubs;
-      AddStubs<tether::v1::ControlPlane>(tetherd->address(), &stubs);
-      Report(name, ProxiedCalls(&stubs, "echo", payload), tetherd_pid,
-             anchor_per_s);
-    } else {
-      // Each agent gets `--channels` connections, as a client holding one
-      // channel set per endpoint would.
-      std::vector<std::unique_ptr<tether::v1::Agent::Stub>> stubs;
-      for (const std::string& agent : agents) {
-        AddStubs<tether::v1::Agent>(agent, &stubs);
-      }
-      Report(name, InvokeCalls(&stubs, token, payload), tetherd_pid,
-             anchor_per_s);
-    }
+  }
+  for (const auto& [pid, port] : echoes) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
   }
   return 0;
 }
