@@ -345,7 +345,8 @@ std::vector<ProcessInfo> Tree(pid_t root) {
   return tree;
 }
 
-// A "Vm...:   123 kB" line of /proc/PID/status, in KiB; 0 if gone.
+// The number of a "VmHWM:   123 kB" or "Threads:  9" line of
+// /proc/PID/status; 0 if gone.
 int64_t StatusKib(pid_t pid, absl::string_view field) {
   auto status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
   if (!status.ok()) return 0;
@@ -391,8 +392,9 @@ std::string PeakMemory(const std::vector<ProcessInfo>& before,
     before_sum[i > 0] += rss_before;
     each.push_back(
         absl::StrFormat("{\"pid\":%d,\"name\":\"%s\",\"rss_before_kib\":%d,"
-                        "\"vmhwm_kib\":%d}",
-                        now[i].pid, now[i].name, rss_before, hwm));
+                        "\"vmhwm_kib\":%d,\"threads\":%d}",
+                        now[i].pid, now[i].name, rss_before, hwm,
+                        StatusKib(now[i].pid, "Threads")));
   }
   return absl::StrFormat(
       ",\"tetherd_rss_before_kib\":%d,\"tetherd_vmhwm_kib\":%d,"
