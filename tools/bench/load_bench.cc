@@ -13,8 +13,9 @@
 // Callers are closed loops on gRPC's callback client: each issues its next
 // call when its previous one completes, so 1,000 callers need no thread of
 // their own. Reported: throughput, p50/p99/p999 latency, errors by status
-// code, and the peak RSS (VmHWM, reset before each case) of tetherd and of
-// every process under it (agents and their workers).
+// code, the peak RSS (VmHWM, reset before each case) of tetherd and of every
+// process under it (agents and their workers), and each process's threads
+// and CPU time per call.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -96,6 +98,9 @@ struct Outcome {
   // One per caller.
   std::vector<std::vector<float>> latencies_us;
   std::map<std::string, int64_t> errors;
+  // Calls that completed, warm-up and errors included: what the processes'
+  // CPU time is shared over.
+  int64_t completed = 0;
 };
 
 // One case's closed loops. The completion callbacks hold it, so the last
@@ -114,6 +119,7 @@ struct LoadRun {
   ~LoadRun() {
     outcome->latencies_us = std::move(latencies_us);
     outcome->errors = std::move(errors);
+    outcome->completed = completed;
     done->Notify();
   }
 
@@ -126,6 +132,7 @@ struct LoadRun {
   absl::Notification* const done;
   absl::Mutex mu;
   std::map<std::string, int64_t> errors ABSL_GUARDED_BY(mu);
+  std::atomic<int64_t> completed{0};
 };
 
 // Issues `caller`'s next call unless the run is over.
@@ -133,6 +140,7 @@ void Issue(const std::shared_ptr<LoadRun>& run, int caller) {
   const Clock::time_point start = Clock::now();
   if (start >= run->measure_until) return;
   run->start_call(caller, [run, caller, start](const std::string& error) {
+    run->completed.fetch_add(1, std::memory_order_relaxed);
     if (!error.empty()) {
       absl::MutexLock lock(&run->mu);
       ++run->errors[error];
@@ -147,6 +155,7 @@ void Issue(const std::shared_ptr<LoadRun>& run, int caller) {
 
 struct LoadResult {
   int64_t calls = 0;
+  int64_t completed = 0;  // Outcome::completed
   double calls_per_s = 0;
   double p50_us = 0;
   double p99_us = 0;
@@ -179,6 +188,7 @@ LoadResult Drive(StartCall start_call) {
   std::sort(all.begin(), all.end());
   LoadResult result;
   result.calls = all.size();
+  result.completed = outcome.completed;
   result.calls_per_s = all.size() / absl::ToDoubleSeconds(duration);
   auto at = [&all](double p) {
     return all.empty() ? 0.0
@@ -306,6 +316,7 @@ struct ProcessInfo {
   pid_t parent = 0;
   std::string name;  // /proc/PID/comm
   int64_t rss_before_kib = 0;
+  double cpu_before_s = 0;
 };
 
 std::vector<ProcessInfo> AllProcesses() {
@@ -360,11 +371,28 @@ int64_t StatusKib(pid_t pid, absl::string_view field) {
   return 0;
 }
 
+// CPU seconds (user + system) a process has used so far; 0 if it is gone.
+double CpuSeconds(pid_t pid) {
+  auto stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok() || stat->rfind(')') == std::string::npos) return 0;
+  // utime and stime are the 12th and 13th fields after the command name.
+  std::vector<std::string> fields =
+      absl::StrSplit(stat->substr(stat->rfind(')') + 2), ' ');
+  if (fields.size() < 13) return 0;
+  double ticks = 0;
+  for (int i : {11, 12}) {
+    double v = 0;
+    if (absl::SimpleAtod(fields[i], &v)) ticks += v;
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
+}
+
 // Resets VmHWM to the current RSS (clear_refs "5", Linux 4.0+), so the next
-// reading is this case's peak; keeps that RSS in `rss_before_kib`.
+// reading is this case's peak; keeps that RSS and the CPU time so far.
 void ResetPeaks(std::vector<ProcessInfo>& processes) {
   for (ProcessInfo& process : processes) {
     process.rss_before_kib = StatusKib(process.pid, "VmRSS");
+    process.cpu_before_s = CpuSeconds(process.pid);
     const int fd =
         open(absl::StrCat("/proc/", process.pid, "/clear_refs").c_str(),
              O_WRONLY | O_CLOEXEC);
@@ -374,34 +402,54 @@ void ResetPeaks(std::vector<ProcessInfo>& processes) {
   }
 }
 
-// JSON fields: tetherd's peak and RSS before, the sums of those under it,
-// and each process. `now` is the tree after the load, `before` as reset
-// (processes that came since, such as a restarted worker, count from 0).
-std::string PeakMemory(const std::vector<ProcessInfo>& before,
-                       const std::vector<ProcessInfo>& now) {
+// JSON fields: each process's RSS before, peak, threads and CPU per call
+// (over `calls`); with `tetherd` (0: none) also tetherd's RSS before and
+// peak, and the sums of those of every process under it. `now` is the tree
+// after the load, `before` as reset (a process that came since, such as a
+// restarted worker, counts from 0).
+std::string Processes(const std::vector<ProcessInfo>& before,
+                      const std::vector<ProcessInfo>& now, pid_t tetherd,
+                      int64_t calls) {
   int64_t hwm_sum[2] = {0, 0};     // tetherd, under it
   int64_t before_sum[2] = {0, 0};  // the same
   std::vector<std::string> each;
-  for (size_t i = 0; i < now.size(); ++i) {
-    const int64_t hwm = StatusKib(now[i].pid, "VmHWM");
-    int64_t rss_before = 0;
-    for (const ProcessInfo& old : before) {
-      if (old.pid == now[i].pid) rss_before = old.rss_before_kib;
+  for (const ProcessInfo& process : now) {
+    const int64_t hwm = StatusKib(process.pid, "VmHWM");
+    ProcessInfo old;
+    for (const ProcessInfo& candidate : before) {
+      if (candidate.pid == process.pid) old = candidate;
     }
-    hwm_sum[i > 0] += hwm;
-    before_sum[i > 0] += rss_before;
-    each.push_back(
-        absl::StrFormat("{\"pid\":%d,\"name\":\"%s\",\"rss_before_kib\":%d,"
-                        "\"vmhwm_kib\":%d,\"threads\":%d}",
-                        now[i].pid, now[i].name, rss_before, hwm,
-                        StatusKib(now[i].pid, "Threads")));
+    // Whether tetherd is this process or one of its ancestors.
+    int under = -1;
+    for (pid_t pid = process.pid; pid > 0 && under < 0;) {
+      if (pid == tetherd) under = pid == process.pid ? 0 : 1;
+      pid_t parent = 0;
+      for (const ProcessInfo& candidate : now) {
+        if (candidate.pid == pid) parent = candidate.parent;
+      }
+      pid = parent;
+    }
+    if (under >= 0) {
+      hwm_sum[under] += hwm;
+      before_sum[under] += old.rss_before_kib;
+    }
+    each.push_back(absl::StrFormat(
+        "{\"pid\":%d,\"name\":\"%s\",\"rss_before_kib\":%d,"
+        "\"vmhwm_kib\":%d,\"threads\":%d,\"cpu_us_per_call\":%.1f}",
+        process.pid, process.name, old.rss_before_kib, hwm,
+        StatusKib(process.pid, "Threads"),
+        (CpuSeconds(process.pid) - old.cpu_before_s) * 1e6 /
+            std::max<int64_t>(calls, 1)));
   }
-  return absl::StrFormat(
-      ",\"tetherd_rss_before_kib\":%d,\"tetherd_vmhwm_kib\":%d,"
-      "\"agents_rss_before_kib\":%d,\"agents_vmhwm_kib\":%d,"
-      "\"processes\":[%s]",
-      before_sum[0], hwm_sum[0], before_sum[1], hwm_sum[1],
-      absl::StrJoin(each, ","));
+  std::string fields;
+  if (tetherd > 0) {
+    fields = absl::StrFormat(
+        ",\"tetherd_rss_before_kib\":%d,\"tetherd_vmhwm_kib\":%d,"
+        "\"agents_rss_before_kib\":%d,\"agents_vmhwm_kib\":%d",
+        before_sum[0], hwm_sum[0], before_sum[1], hwm_sum[1]);
+  }
+  return absl::StrCat(fields, ",\"processes\":[", absl::StrJoin(each, ","),
+                      "]");
 }
 
 std::string LoadAverage() {
@@ -413,24 +461,20 @@ std::string LoadAverage() {
              : "";
 }
 
-// Runs one case and prints its line. `tree_root` (0: none) is the process
-// whose tree's memory is reported.
+// Runs one case and prints its line, with every process of the bench's
+// tree; `tetherd` (0: none) gets its memory and its agents' summed up.
 LoadResult Report(const std::string& name, int round, StartCall start_call,
-                  pid_t tree_root, double anchor_per_s) {
-  std::vector<ProcessInfo> tree;
-  if (tree_root > 0) {
-    tree = Tree(tree_root);
-    ResetPeaks(tree);
-  }
+                  pid_t tetherd, double anchor_per_s) {
+  std::vector<ProcessInfo> tree = Tree(getpid());
+  ResetPeaks(tree);
   const std::string load_before = LoadAverage();
   const LoadResult r = Drive(std::move(start_call));
   std::string extra;
   if (anchor_per_s > 0) {
     extra = absl::StrFormat(",\"vs_raw\":%.2f", r.calls_per_s / anchor_per_s);
   }
-  if (tree_root > 0) {
-    absl::StrAppend(&extra, PeakMemory(tree, Tree(tree_root)));
-  }
+  absl::StrAppend(&extra,
+                  Processes(tree, Tree(getpid()), tetherd, r.completed));
   printf("%s\n",
          absl::StrFormat(
              "{\"bench\":\"load\",\"case\":\"%s\",\"round\":%d,"
