@@ -97,6 +97,7 @@ std::string CodeName(const grpc::Status& status) {
 struct Outcome {
   // One per caller.
   std::vector<std::vector<float>> latencies_us;
+  // By status code name (or bad answer), warm-up included.
   std::map<std::string, int64_t> errors;
   // Calls that completed, warm-up and errors included: what the processes'
   // CPU time is shared over.
@@ -106,6 +107,8 @@ struct Outcome {
 // One case's closed loops. The completion callbacks hold it, so the last
 // one to finish destroys it, which hands `outcome` over and notifies `done`:
 // after that no callback of the case touches anything of the bench's.
+// Thread-safe: a caller's calls run one at a time, so its latencies need no
+// lock; errors are under `mu`.
 struct LoadRun {
   LoadRun(StartCall start_call, Clock::time_point measure_from,
           Clock::time_point measure_until, int callers, Outcome* outcome,
@@ -126,7 +129,6 @@ struct LoadRun {
   const StartCall start_call;
   const Clock::time_point measure_from;
   const Clock::time_point measure_until;
-  // One per caller; only its own (serialized) calls touch it.
   std::vector<std::vector<float>> latencies_us;
   Outcome* const outcome;
   absl::Notification* const done;
