@@ -26,10 +26,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
@@ -44,6 +42,7 @@
 #include "sync/uploader.h"
 #include "tests/tetherd_process.h"
 #include "tether/v1/control_plane.grpc.pb.h"
+#include "tools/bench/proc_stats.h"
 
 ABSL_FLAG(int, requests, 40000, "OTLP exports measured per case and round");
 ABSL_FLAG(int, rounds, 3, "alternating echo/ingest rounds (medians reported)");
@@ -273,25 +272,6 @@ void OtlpIngest() {
   fflush(stdout);
 }
 
-int64_t RssBytes(pid_t pid) {
-  auto status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
-  if (!status.ok()) return 0;
-  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
-    if (!absl::ConsumePrefix(&line, "VmRSS:")) continue;
-    int64_t kib = 0;
-    std::string digits(absl::StripAsciiWhitespace(line));
-    digits = digits.substr(0, digits.find(' '));
-    if (absl::SimpleAtoi(digits, &kib)) return kib * 1024;
-  }
-  return 0;
-}
-
-pid_t TetherdPid(const std::string& state_dir) {
-  auto text = ReadFile(state_dir + "/tetherd.pid");
-  int pid = 0;
-  return text.ok() && absl::SimpleAtoi(*text, &pid) ? pid : 0;
-}
-
 // A parked service record, as tetherd stores one after the TTL acted.
 tether::v1::ServiceStatus ParkedRecord(int index) {
   tether::v1::ServiceStatus record;
@@ -339,7 +319,8 @@ int64_t TetherdRss(int count) {
   tether::v1::ListServicesResponse list;
   (void)(*tetherd)->stub().ListServices(&context, {}, &list);
   absl::SleepFor(absl::Seconds(2));
-  const int64_t rss = RssBytes(TetherdPid(state));
+  const int64_t rss =
+      StatusNumber(PidIn(state + "/tetherd.pid"), "VmRSS") * 1024;
   if (list.services_size() != count) {
     fprintf(stderr, "tetherd lists %d services, not %d\n", list.services_size(),
             count);

@@ -44,7 +44,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "clients/cpp/direct_caller.h"
 #include "common/child_process.h"
@@ -56,6 +55,7 @@
 #include "sync/uploader.h"
 #include "tests/tetherd_process.h"
 #include "tether/v1/agent.grpc.pb.h"
+#include "tools/bench/proc_stats.h"
 
 ABSL_FLAG(int, calls, 5000, "measured calls per case (after warm-up)");
 ABSL_FLAG(int, warmup, 500, "calls per case before measuring");
@@ -119,28 +119,6 @@ Result Measure(const CallFn& call, int concurrency) {
   result.calls = all.size();
   result.calls_per_s = all.size() / wall_s;
   return result;
-}
-
-// CPU seconds (user + system) a process has used so far; 0 if it is gone.
-double CpuSeconds(pid_t pid) {
-  auto stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (!stat.ok()) return 0;
-  // utime and stime are the 12th and 13th fields after the command name.
-  std::vector<std::string> fields =
-      absl::StrSplit(stat->substr(stat->rfind(')') + 2), ' ');
-  if (fields.size() < 13) return 0;
-  double ticks = 0;
-  for (int i : {11, 12}) {
-    double v = 0;
-    if (absl::SimpleAtod(fields[i], &v)) ticks += v;
-  }
-  return ticks / sysconf(_SC_CLK_TCK);
-}
-
-pid_t PidIn(const std::string& file) {
-  auto text = ReadFile(file);
-  int pid = 0;
-  return text.ok() && absl::SimpleAtoi(*text, &pid) ? pid : 0;
 }
 
 // Prints one line per concurrency. `processes` (name, pid) get their CPU

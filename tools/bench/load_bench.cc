@@ -43,7 +43,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -55,6 +54,7 @@
 #include "tests/tetherd_process.h"
 #include "tether/v1/agent.grpc.pb.h"
 #include "tether/v1/control_plane.grpc.pb.h"
+#include "tools/bench/proc_stats.h"
 
 ABSL_FLAG(int, callers, 1000, "concurrent closed-loop callers per case");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(20),
@@ -358,42 +358,11 @@ std::vector<ProcessInfo> Tree(pid_t root) {
   return tree;
 }
 
-// The number of a "VmHWM:   123 kB" or "Threads:  9" line of
-// /proc/PID/status; 0 if gone.
-int64_t StatusKib(pid_t pid, absl::string_view field) {
-  auto status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
-  if (!status.ok()) return 0;
-  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
-    if (!absl::ConsumePrefix(&line, field) || !absl::ConsumePrefix(&line, ":"))
-      continue;
-    line = absl::StripLeadingAsciiWhitespace(line);
-    int64_t kib = 0;
-    return absl::SimpleAtoi(line.substr(0, line.find(' ')), &kib) ? kib : 0;
-  }
-  return 0;
-}
-
-// CPU seconds (user + system) a process has used so far; 0 if it is gone.
-double CpuSeconds(pid_t pid) {
-  auto stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (!stat.ok() || stat->rfind(')') == std::string::npos) return 0;
-  // utime and stime are the 12th and 13th fields after the command name.
-  std::vector<std::string> fields =
-      absl::StrSplit(stat->substr(stat->rfind(')') + 2), ' ');
-  if (fields.size() < 13) return 0;
-  double ticks = 0;
-  for (int i : {11, 12}) {
-    double v = 0;
-    if (absl::SimpleAtod(fields[i], &v)) ticks += v;
-  }
-  return ticks / sysconf(_SC_CLK_TCK);
-}
-
 // Resets VmHWM to the current RSS (clear_refs "5", Linux 4.0+), so the next
 // reading is this case's peak; keeps that RSS and the CPU time so far.
 void ResetPeaks(std::vector<ProcessInfo>& processes) {
   for (ProcessInfo& process : processes) {
-    process.rss_before_kib = StatusKib(process.pid, "VmRSS");
+    process.rss_before_kib = StatusNumber(process.pid, "VmRSS");
     process.cpu_before_s = CpuSeconds(process.pid);
     const int fd =
         open(absl::StrCat("/proc/", process.pid, "/clear_refs").c_str(),
@@ -416,7 +385,7 @@ std::string Processes(const std::vector<ProcessInfo>& before,
   int64_t before_sum[2] = {0, 0};  // the same
   std::vector<std::string> each;
   for (const ProcessInfo& process : now) {
-    const int64_t hwm = StatusKib(process.pid, "VmHWM");
+    const int64_t hwm = StatusNumber(process.pid, "VmHWM");
     ProcessInfo old;
     for (const ProcessInfo& candidate : before) {
       if (candidate.pid == process.pid) old = candidate;
@@ -439,7 +408,7 @@ std::string Processes(const std::vector<ProcessInfo>& before,
         "{\"pid\":%d,\"name\":\"%s\",\"rss_before_kib\":%d,"
         "\"vmhwm_kib\":%d,\"threads\":%d,\"cpu_us_per_call\":%.1f}",
         process.pid, process.name, old.rss_before_kib, hwm,
-        StatusKib(process.pid, "Threads"),
+        StatusNumber(process.pid, "Threads"),
         (CpuSeconds(process.pid) - old.cpu_before_s) * 1e6 /
             std::max<int64_t>(calls, 1)));
   }
@@ -633,8 +602,8 @@ int Run() {
     const std::vector<std::string> agents = ReadyEndpoints(*tetherd, "echo");
     token = tetherd->ServiceToken("echo");
     if (agents.empty() || token.empty()) return 1;
-    auto pid = ReadFile(tetherd->state_dir() + "/tetherd.pid");
-    if (!pid.ok() || !absl::SimpleAtoi(*pid, &tetherd_pid)) {
+    tetherd_pid = PidIn(tetherd->state_dir() + "/tetherd.pid");
+    if (tetherd_pid <= 0) {
       fprintf(stderr, "no tetherd.pid\n");
       return 1;
     }
