@@ -6,7 +6,7 @@ Prints one JSON line per case, sequential calls (concurrency 1):
   py_grpc_echo   a bare grpcio unary call (Agent.Invoke, 16 bytes) to the
                  bench's C++ echo server: the floor of any Python caller
   py_grpc_agent  a bare grpcio stub calling the deployed no-op's agent
-                 (token from GetService), from a process of its own: the
+                 (token from WatchEndpoints), from a process of its own: the
                  floor of a Python caller of user code (in the client's
                  process the client's open watch stream slows it)
   py_client      `remote()` of `tether.fn(hello.noop).to(...)`: the client
@@ -97,7 +97,13 @@ def main() -> int:
     tetherd = control_plane_pb2_grpc.ControlPlaneStub(
         grpc.insecure_channel(os.environ["TETHER_ENDPOINT"])
     )
-    status = tetherd.GetService(control_plane_pb2.GetServiceRequest(name="pynoop"))
+    # The agent and its token as callers get them (listings carry no
+    # tokens): the first message of the service's endpoint watch.
+    watch = tetherd.WatchEndpoints(
+        control_plane_pb2.WatchEndpointsRequest(service="pynoop")
+    )
+    endpoints = next(watch)
+    watch.cancel()
     # A process of its own: grpcio drives an open stream (the client's
     # watch) with a thread that shares the poller with every blocking call.
     bare = subprocess.run(
@@ -105,9 +111,9 @@ def main() -> int:
             "/usr/bin/python3",
             __file__,
             "--agent",
-            status.replicas[0].address,
+            endpoints.endpoints[0].address,
             "--token",
-            status.token,
+            endpoints.token,
             f"--calls={args.calls}",
             f"--warmup={args.warmup}",
         ],
