@@ -99,6 +99,11 @@ OtlpExporter::Options ExporterOptions(const Agent::Options& options,
   if (!has_authorization && exporter.endpoint == options.gateway_address) {
     exporter.headers.emplace_back("authorization",
                                   absl::StrCat("Bearer ", options.token));
+    // Reports to tetherd go over the gateway's TLS.
+    if (!options.tls.ca_file.empty()) {
+      exporter.endpoint = absl::StrCat("https://", options.gateway_address);
+      exporter.tls = options.tls;
+    }
   }
   return exporter;
 }
@@ -143,6 +148,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   GrpcServer::Options server_options;
   server_options.listen_address = opts.listen_address;
   server_options.max_payload_bytes = opts.max_payload_bytes;
+  server_options.tls = {opts.tls.cert_file, opts.tls.key_file, "",
+                        opts.tls.refresh};
   server_options.services = {agent->invoke_service_.get()};
   ASSIGN_OR_RETURN(agent->server_, GrpcServer::Create(server_options));
   if (agent->server_->port() == 0 || opts.advertise_host.empty()) {
@@ -159,8 +166,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(MaxMessageBytes(opts.max_payload_bytes));
-  agent->gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateCustomChannel(
-      opts.gateway_address, grpc::InsecureChannelCredentials(), args));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   GrpcChannelCredentials(opts.tls));
+  agent->gateway_ = tether::v1::AgentGateway::NewStub(
+      grpc::CreateCustomChannel(opts.gateway_address, credentials, args));
   if (!opts.health_listen_address.empty()) {
     HttpServer::Options http_options;
     http_options.listen_address = opts.health_listen_address;

@@ -232,6 +232,7 @@ sidecar::InjectorConfig KubernetesBackend::InjectorConfigFor() const {
   config.tetherd_address = options_.render.tetherd_address;
   config.agent_port = options_.render.agent_port;
   config.health_port = options_.render.health_port;
+  config.agent_tls_secret = options_.render.agent_tls_secret;
   return config;
 }
 

@@ -65,6 +65,29 @@ ABSL_FLAG(std::string, api_tokens_file, "",
           "file of bearer tokens (one per line) the ControlPlane API "
           "requires, re-read when it changes; empty: an open API (keep "
           "--listen on loopback then)");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate (then its chain) tetherd serves its gRPC ports "
+          "with (API, agents, OTLP), re-read when it changes; needs "
+          "--tls_ca_file. Empty: plaintext (keep --listen on loopback then)");
+ABSL_FLAG(std::string, tls_key_file, "", "private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: callers (CLI, clients, agents) must present a "
+          "certificate it signed. Empty: no client certificates asked for");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle that signed the agents' certificates and "
+          "tetherd's: tetherd verifies agents with it and they verify "
+          "tetherd. Empty: plaintext to agents");
+ABSL_FLAG(std::string, agent_tls_cert_file, "",
+          "local: the agents' PEM certificate (deploy/make_certs.sh's "
+          "agent.crt)");
+ABSL_FLAG(std::string, agent_tls_key_file, "",
+          "local: private key of --agent_tls_cert_file");
+ABSL_FLAG(std::string, agent_tls_secret, "",
+          "kubernetes: Secret with the agents' tls.crt, tls.key and ca.crt, "
+          "mounted in every pod (deploy/cert-manager)");
+ABSL_FLAG(std::string, agent_tls_server_name, "tether-agent",
+          "the DNS name in the agents' certificate, which tetherd and "
+          "direct callers check");
 ABSL_FLAG(absl::Duration, code_gc_interval, absl::Minutes(10),
           "how often to remove code no service or replica uses; 0: never");
 ABSL_FLAG(absl::Duration, code_gc_grace, absl::Hours(1),
@@ -101,6 +124,14 @@ Tetherd::Options OptionsFromFlags() {
   options.gpu_node_label = absl::GetFlag(FLAGS_gpu_node_label);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   options.api_tokens_file = absl::GetFlag(FLAGS_api_tokens_file);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert_file),
+                 absl::GetFlag(FLAGS_tls_key_file),
+                 absl::GetFlag(FLAGS_tls_client_ca_file)};
+  options.agent_tls = {absl::GetFlag(FLAGS_agent_tls_cert_file),
+                       absl::GetFlag(FLAGS_agent_tls_key_file),
+                       absl::GetFlag(FLAGS_tls_ca_file)};
+  options.agent_tls_secret = absl::GetFlag(FLAGS_agent_tls_secret);
+  options.agent_tls_server_name = absl::GetFlag(FLAGS_agent_tls_server_name);
   options.code_gc_interval = absl::GetFlag(FLAGS_code_gc_interval);
   options.code_gc_grace = absl::GetFlag(FLAGS_code_gc_grace);
   return options;

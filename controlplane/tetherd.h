@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 
 namespace tether {
 class GrpcServer;
@@ -94,6 +95,22 @@ class Tetherd final {
     /// Bearer tokens the ControlPlane API requires (ApiTokens). Empty: an
     /// open API.
     std::string api_tokens_file;
+    /// TLS on tetherd's gRPC ports (the API, the AgentGateway and OTLP):
+    /// `cert_file`/`key_file` are tetherd's; with `ca_file`, every caller,
+    /// agents included, must present a certificate that CA signed. Empty:
+    /// plaintext. Set together with `agent_tls.ca_file`.
+    TlsFiles tls;
+    /// The agent hop. `ca_file` signed the agents' certificates and
+    /// tetherd's: tetherd verifies agents with it, and they verify tetherd.
+    /// `cert_file`/`key_file`, local backend: the agents' certificate.
+    /// Empty `ca_file`: plaintext.
+    TlsFiles agent_tls;
+    /// kubernetes: Secret holding the agents' tls.crt, tls.key and ca.crt,
+    /// mounted in every pod. Required with `agent_tls.ca_file`.
+    std::string agent_tls_secret;
+    /// The DNS name agents' certificates carry, which tetherd and direct
+    /// callers check instead of the address they dial.
+    std::string agent_tls_server_name = "tether-agent";
     /// How often unused code is removed; zero: never.
     absl::Duration code_gc_interval = absl::Minutes(10);
     /// Code stored more recently than this is never removed.
@@ -124,6 +141,8 @@ class Tetherd final {
 
  private:
   explicit Tetherd(Options options);
+  // INVALID_ARGUMENT naming the flag when the TLS options do not fit.
+  static absl::Status CheckTls(const Options& options);
   absl::Status OpenStores();
   absl::Status CreateBackend();
   absl::Status CreateKubernetesBackend();

@@ -85,6 +85,7 @@ AgentOptions AgentOptionsOf(const ServiceSpec& spec,
   agent.agent_port = options.agent_port;
   agent.health_port = options.health_port;
   agent.token_secret = options.token_secret;
+  agent.tls_secret = options.agent_tls_secret;
   return agent;
 }
 

@@ -48,6 +48,9 @@ struct RenderOptions {
   /// Secret holding the per-service token under key `token`, exposed to the
   /// agent as TETHER_SERVICE_TOKEN. Empty: no token env (tests, dev).
   std::string token_secret;
+  /// Secret with the agents' TLS files (AgentOptions::tls_secret). Empty:
+  /// plaintext.
+  std::string agent_tls_secret;
 
   /// PodTemplate layers (ARCHITECTURE "Manifests and merge rules"), each a
   /// PodTemplateSpec (`{"metadata": ..., "spec": ...}`, see

@@ -1,5 +1,6 @@
 #include "kube/render.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -295,6 +296,31 @@ TEST(RenderServiceTest, TheAgentServesHealthOnTheProbedPort) {
   EXPECT_EQ(objects[0]["spec"]["template"]["metadata"]["annotations"]
                    ["prometheus.io/port"],
             "9091");
+}
+
+TEST(RenderServiceTest, TheAgentsTlsSecretIsMountedAndUsed) {
+  RenderOptions options = Options();
+  options.agent_tls_secret = "tether-agent-tls";
+  const std::vector<json> objects = Render("", options);
+  ASSERT_FALSE(objects.empty());
+  const json& container = Container(objects[0]);
+  const json& args = container["args"];
+  for (const char* flag : {"--tls_cert_file=/var/run/tether/tls/tls.crt",
+                           "--tls_key_file=/var/run/tether/tls/tls.key",
+                           "--tls_ca_file=/var/run/tether/tls/ca.crt"}) {
+    EXPECT_NE(std::find(args.begin(), args.end(), flag), args.end()) << flag;
+  }
+  EXPECT_NE(std::find(container["volumeMounts"].begin(),
+                      container["volumeMounts"].end(),
+                      json({{"name", "tether-tls"},
+                            {"mountPath", "/var/run/tether/tls"},
+                            {"readOnly", true}})),
+            container["volumeMounts"].end());
+  const json& volumes = objects[0]["spec"]["template"]["spec"]["volumes"];
+  EXPECT_NE(std::find(volumes.begin(), volumes.end(),
+                      json({{"name", "tether-tls"},
+                            {"secret", {{"secretName", "tether-agent-tls"}}}})),
+            volumes.end());
 }
 
 TEST(RenderServiceTest, UserAnnotationsOverrideThePrometheusOnes) {

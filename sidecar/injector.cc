@@ -127,6 +127,7 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
   request.agent.tetherd_address = config.tetherd_address;
   request.agent.agent_port = config.agent_port;
   request.agent.health_port = config.health_port;
+  request.agent.tls_secret = config.agent_tls_secret;
   request.agent.token_secret = StringField(annotations, kTokenSecretAnnotation);
   if (!request.agent.token_secret.empty() &&
       !kube::IsDnsSubdomain(request.agent.token_secret)) {

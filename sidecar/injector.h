@@ -62,6 +62,9 @@ struct InjectorConfig {
   /// declare them.
   int agent_port = 50052;
   int health_port = 8081;
+  /// Secret with the agents' TLS files, in the pods' namespace
+  /// (AgentOptions::tls_secret). Empty: plaintext.
+  std::string agent_tls_secret;
   /// The cluster runs Kubernetes 1.29 or later: sidecar mode uses a native
   /// sidecar (init container with restartPolicy Always).
   bool native_sidecars = true;

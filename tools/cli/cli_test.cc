@@ -57,7 +57,7 @@ class CliTest : public ::testing::Test {
     ctx_.connect = [this](const ParsedArgs&, const Environment&)
         -> absl::StatusOr<std::unique_ptr<Connection>> {
       // Unreachable: the real connection to a socket nobody listens on.
-      if (!reachable_) return Dial(unreachable_address(), "");
+      if (!reachable_) return Dial(unreachable_address(), "", {});
       return fake_.Connect();
     };
   }

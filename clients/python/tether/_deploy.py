@@ -103,7 +103,7 @@ def sync(connection: Connection, root: Path) -> SyncStats:
     settings = connection.settings
     command = [cli_path(), "sync", str(root), "-o", "json", "--endpoint", settings.address]
     # The token goes in the environment: argv is visible to every user.
-    env = dict(os.environ, TETHER_TOKEN=settings.token)
+    env = dict(os.environ, TETHER_TOKEN=settings.token, **settings.tls())
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         message = done.stderr.strip().removeprefix("error: ")
