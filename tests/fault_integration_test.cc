@@ -128,11 +128,12 @@ class FaultIntegrationTest : public ::testing::Test {
                                          << ": " << status.error_message();
   }
 
-  grpc::Status Call(absl::Duration timeout) {
+  grpc::Status Call(absl::Duration timeout, const std::string& payload = "") {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     tether::v1::CallRequest request;
     request.set_service(kService);
+    request.set_payload(payload);
     tether::v1::CallResponse response;
     return tetherd_->stub().Call(&context, request, &response);
   }
@@ -329,6 +330,67 @@ TEST_F(FaultIntegrationTest, WorkerDiesMidCall) {
   // The agent restarts the worker; the agent and the service stay up.
   EXPECT_TRUE(Answers(Quoted("v1")));
   EXPECT_EQ(Status().phase(), ServiceStatus::PHASE_READY);
+  ExpectStateWhole(v1);
+}
+
+TEST_F(FaultIntegrationTest, WorkerDiesMidStream) {
+  Start("", /*held=*/false);
+  // The generator yields once, then its worker dies.
+  WriteTree(code_dir_, {{"app.py",
+                         "import os, signal\n"
+                         "def greet(die=False):\n"
+                         "    yield 'first'\n"
+                         "    if die:\n"
+                         "        os.kill(os.getpid(), signal.SIGKILL)\n"
+                         "    yield 'v1'\n"}});
+  const std::string v1 = UploadDir(*tetherd_, code_dir_);
+  ASSERT_TRUE(Deployed(v1));
+  std::vector<std::string> items;
+  const auto stream = [&](const std::string& payload) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    tether::v1::CallRequest request;
+    request.set_service(kService);
+    request.set_payload(payload);
+    auto reader = tetherd_->stub().CallStream(&context, request);
+    items.clear();
+    tether::v1::InvokeEvent event;
+    while (reader->Read(&event)) {
+      for (const std::string& item : event.items().item()) {
+        items.push_back(item);
+      }
+    }
+    return reader->Finish();
+  };
+  EXPECT_TRUE(Clear(stream(R"({"args":[true]})"), grpc::StatusCode::ABORTED));
+  EXPECT_EQ(items, std::vector<std::string>{Quoted("first")});
+  // The agent starts a new worker.
+  EXPECT_TRUE(WaitFor([&] { return stream("").ok(); }));
+  EXPECT_EQ(items, (std::vector<std::string>{Quoted("first"), Quoted("v1")}));
+}
+
+TEST_F(FaultIntegrationTest, AgentDiesMidCall) {
+  Start("", /*held=*/false);
+  // The worker kills its agent, then waits to be taken along.
+  WriteTree(code_dir_, {{"app.py",
+                         "import os, signal, time\n"
+                         "def greet(agent=0):\n"
+                         "    if agent:\n"
+                         "        os.kill(agent, signal.SIGKILL)\n"
+                         "        time.sleep(60)\n"
+                         "    return 'v1'\n"}});
+  const std::string v1 = UploadDir(*tetherd_, code_dir_);
+  ASSERT_TRUE(Deployed(v1));
+  const pid_t agent = AgentPid(*tetherd_, kReplica);
+  ASSERT_GT(agent, 0);
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(
+      Clear(Call(absl::Seconds(30), absl::StrCat(R"({"args":[)", agent, "]}")),
+            grpc::StatusCode::UNAVAILABLE));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  // tetherd starts a new agent, which serves the revision from disk.
+  EXPECT_TRUE(Answers(Quoted("v1")));
+  EXPECT_NE(AgentPid(*tetherd_, kReplica), agent);
   ExpectStateWhole(v1);
 }
 
