@@ -6,7 +6,6 @@
 // status before its deadline, and that everything recovers without help:
 // tetherd by a restart, agents and workers by their parents.
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "common/sha256.h"
+#include "common/test_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "sync/revision_builder.h"
