@@ -9,6 +9,7 @@
 #include "agent/agent_metrics.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
+#include "common/fault_point.h"
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/grpc_status.h"
@@ -409,6 +410,7 @@ void Agent::Load(const LoadRevision& load) {
            absl::StrCat("cannot fetch the code: ", dir.status().message()));
     return;
   }
+  FaultPoint("agent.revision.synced");
   Report(load, RevisionState::STATE_LOADING);
   const absl::Time started = metrics_->ReloadStarted();
   const absl::Status applied = Apply(load, *dir);
@@ -426,6 +428,7 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   const tether::v1::ServiceSpec& spec = load.spec();
   if (!options_.sidecar) {
     RETURN_IF_ERROR(pool_->Load(ConfigFor(spec, dir)));
+    FaultPoint("agent.workers.loaded");
     std::vector<tether::v1::Codec> codecs;
     for (int codec : spec.compute().allowed_serialization()) {
       codecs.push_back(static_cast<tether::v1::Codec>(codec));

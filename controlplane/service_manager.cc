@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/fault_point.h"
 #include "common/log.h"
 #include "common/revision_id.h"
 #include "common/status_macros.h"
@@ -146,6 +147,7 @@ absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
                       ShortRevision(request.revision())));
     Changed(*service);
   }
+  FaultPoint("deploy.record.stored");
   run_apply_([this, name = spec.name(), generation] {
     ApplyInBackend(name, generation);
   });
@@ -215,6 +217,8 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
   }
   ServiceStatus status;
   int64_t generation = 0;
+  bool parks = false;
+  bool was_parked = false;
   {
     absl::MutexLock lock(&mu_);
     ServiceState* service = registry_.Find(name);
@@ -234,13 +238,13 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
           compute.distributed().workers(), " replicas, not ", *replicas));
     }
     ServiceStatus record = service->record;
-    const bool was_parked = RunningReplicas(record) == 0;
+    was_parked = RunningReplicas(record) == 0;
     if (replicas.has_value()) {
       record.set_scale(*replicas);
     } else {
       record.clear_scale();
     }
-    const bool parks = RunningReplicas(record) == 0;
+    parks = RunningReplicas(record) == 0;
     if (parks) {
       record.set_phase(ServiceStatus::PHASE_IDLE);
       record.set_message(why);
@@ -268,6 +272,8 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
     status = StatusOf(*service);
     Changed(*service);
   }
+  if (parks) FaultPoint("scale.parked.stored");
+  if (was_parked && !parks) FaultPoint("scale.woken.stored");
   run_apply_([this, name, generation] { ScaleInBackend(name, generation); });
   return status;
 }
