@@ -93,6 +93,10 @@ class ServiceManager final : public BackendListener {
   std::optional<std::string> NamespaceOf(const std::string& name) const;
   /// The namespace a deploy of `spec` records: its own, else the default.
   std::string NamespaceFor(const tether::v1::ServiceSpec& spec) const;
+  /// Options::default_namespace, where the backend's own objects live.
+  const std::string& default_namespace() const {
+    return options_.default_namespace;
+  }
   std::vector<tether::v1::ServiceStatus> ListServices() const;
   /// Stops every replica and forgets the service, on an executor the
   /// manager owns (stopping replicas waits for processes or pods), then
