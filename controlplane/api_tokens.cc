@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -73,9 +73,14 @@ absl::StatusOr<TokenScope> ParseScope(
       list = &scope.services;
       valid = servicespec::ValidateServiceName;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown field \"", absl::CHexEscape(key),
-                       "\"; expected namespaces= or services="));
+      // Only a word is echoed: anything else may be part of a token.
+      const bool word = !key.empty() && key.size() <= 32 &&
+                        std::all_of(key.begin(), key.end(), [](char c) {
+                          return absl::ascii_islower(c) || c == '_';
+                        });
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown field", word ? absl::StrCat(" \"", key, "\"") : "",
+          "; expected namespaces= or services="));
     }
     if (*seen) return absl::InvalidArgumentError(absl::StrCat(key, "= twice"));
     *seen = true;

@@ -114,6 +114,8 @@ TEST(ParseApiTokensTest, MalformedLinesAreRefusedByNumber) {
        "(tokens hold no blanks)"},
       {"t teams=a\n",
        "line 1: unknown field \"teams\"; expected namespaces= or services="},
+      {"t secret+Part==\n",
+       "line 1: unknown field; expected namespaces= or services="},
       {"t namespaces=\n", "line 1: namespaces= has an empty entry"},
       {"t namespaces=a,,b\n", "line 1: namespaces= has an empty entry"},
       {"t namespaces=a namespaces=b\n", "line 1: namespaces= twice"},
