@@ -248,6 +248,16 @@ absl::StatusOr<json> KubernetesBackend::InjectedWorkload(
 
 absl::Status KubernetesBackend::Validate(
     const tether::v1::ServiceSpec& spec) const {
+  // One namespace: the informers, the RBAC and the rendered objects are
+  // tetherd's own namespace's (docs/DESIGN.md "Tenant scopes").
+  if (!spec.namespace_().empty() &&
+      spec.namespace_() != options_.render.kube_namespace) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "namespace: \"", spec.namespace_(), "\" is not tetherd's namespace \"",
+        options_.render.kube_namespace,
+        "\" (--kube_namespace); the Kubernetes backend runs every service in "
+        "its one namespace"));
+  }
   if (spec.has_workload()) return InjectedWorkload(spec).status();
   kube::RenderOptions render = options_.render;
   render.token_secret = TokenSecretName(spec.name());

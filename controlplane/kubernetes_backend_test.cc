@@ -411,6 +411,18 @@ TEST_F(KubernetesBackendTest, ValidateRejectsWhatCannotRender) {
   EXPECT_EQ(client_.ApplyCount(), 0);
 }
 
+TEST_F(KubernetesBackendTest, ValidateRefusesAnotherNamespace) {
+  tether::v1::ServiceSpec spec = Spec(1);
+  spec.set_namespace_(kNs);
+  EXPECT_TRUE(backend_->Validate(spec).ok());
+  spec.set_namespace_("team-b");
+  const absl::Status status = backend_->Validate(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("namespace: \"team-b\""));
+  EXPECT_THAT(status.message(), HasSubstr("--kube_namespace"));
+  EXPECT_EQ(client_.ApplyCount(), 0);
+}
+
 TEST_F(KubernetesBackendTest, AStatefulSetRefusedItsPodsIsReported) {
   tether::v1::ServiceSpec spec = Spec(2);
   spec.mutable_compute()->mutable_distributed()->set_workers(2);

@@ -62,7 +62,8 @@ ABSL_FLAG(std::string, gpu_node_label, "accelerator",
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20,
           "largest call payload accepted (RESOURCE_EXHAUSTED beyond)");
 ABSL_FLAG(std::string, api_tokens_file, "",
-          "file of bearer tokens (one per line) the ControlPlane API "
+          "file of bearer tokens (one per line, optionally scoped: "
+          "`TOKEN namespaces=a,b [services=x,y]`) the ControlPlane API "
           "requires, re-read when it changes; empty: an open API (keep "
           "--listen on loopback then)");
 ABSL_FLAG(std::string, tls_cert_file, "",

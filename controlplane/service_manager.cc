@@ -85,6 +85,11 @@ absl::Status ServiceManager::Recover() {
     ASSIGN_OR_RETURN(std::vector<std::string> names, registry_.Load());
     for (const std::string& name : names) {
       ServiceState& service = *registry_.Find(name);
+      // Records from before namespaces: the next write stores it.
+      if (service.record.spec().namespace_().empty()) {
+        service.record.mutable_spec()->set_namespace_(
+            options_.default_namespace);
+      }
       if (service.record.has_scale()) has_scale.insert(name);
       // Nobody waits on it, but finishing it records READY again.
       if (RunningReplicas(service.record) > 0) deploys_.Start(name, nullptr);
@@ -125,8 +130,8 @@ absl::Status ServiceManager::CheckDeploy(
 
 absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
     const tether::v1::DeployRequest& request, DeployObserver* observer) {
-  const tether::v1::ServiceSpec spec =
-      servicespec::WithDefaults(request.spec());
+  tether::v1::ServiceSpec spec = servicespec::WithDefaults(request.spec());
+  spec.set_namespace_(NamespaceFor(spec));
   RETURN_IF_ERROR(CheckDeploy(request, spec));
   uint64_t id = 0;
   int64_t generation = 0;
@@ -388,6 +393,20 @@ absl::StatusOr<ServiceStatus> ServiceManager::GetService(
   const ServiceState* service = registry_.Find(name);
   if (service == nullptr) return NotFound(name);
   return StatusOf(*service);
+}
+
+std::optional<std::string> ServiceManager::NamespaceOf(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  const ServiceState* service = registry_.Find(name);
+  if (service == nullptr) return std::nullopt;
+  return service->record.spec().namespace_();
+}
+
+std::string ServiceManager::NamespaceFor(
+    const tether::v1::ServiceSpec& spec) const {
+  return spec.namespace_().empty() ? options_.default_namespace
+                                   : spec.namespace_();
 }
 
 std::vector<ServiceStatus> ServiceManager::ListServices() const {

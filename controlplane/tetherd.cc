@@ -170,6 +170,7 @@ absl::Status Tetherd::CreateKubernetesBackend() {
   backend_options.unschedulable_grace = options_.unschedulable_grace;
   ASSIGN_OR_RETURN(kube_backend_, KubernetesBackend::Create(backend_options));
   backend_ = kube_backend_.get();
+  default_namespace_ = backend_options.render.kube_namespace;
   return CreateInjectionReconciler(backend_options.render.kube_namespace);
 }
 
@@ -224,6 +225,7 @@ absl::Status Tetherd::CreateServices() {
   manager_options.code_store = code_store_.get();
   manager_options.router = router_.get();
   manager_options.new_token = NewRandomToken;
+  manager_options.default_namespace = default_namespace_;
   ASSIGN_OR_RETURN(manager_, ServiceManager::Create(manager_options));
   metrics_ = std::make_unique<ControlPlaneMetrics>();
   metrics_listener_ = std::make_unique<MetricsListener>(metrics_.get());

@@ -170,6 +170,9 @@ class Tetherd final {
   std::unique_ptr<InjectionReconciler> injection_reconciler_;
   std::unique_ptr<LocalBackend> local_backend_;
   Backend* backend_ = nullptr;
+  // Where services without ServiceSpec.namespace go: the Kubernetes
+  // backend's namespace; the local backend has none of its own.
+  std::string default_namespace_ = "default";
   std::unique_ptr<CallRouter> router_;
   // Before everything that reports to it, so it outlives them.
   std::unique_ptr<ControlPlaneMetrics> metrics_;

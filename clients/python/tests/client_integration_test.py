@@ -119,6 +119,13 @@ class ClientIntegrationTest(unittest.TestCase):
         self.assertEqual(remote("a", b="b"), "ab")
         self.assertEqual(remote.deployment.spec.callable.module, "work")
 
+    def test_deploy_into_a_namespace(self) -> None:
+        import work
+
+        remote = tether.fn(work.add).to(COMPUTE, name="spaced", namespace="team-a")
+        self.assertEqual(remote.deployment.spec.namespace, "team-a")
+        self.assertEqual(remote(1, 1), 2)
+
     def test_redeploy_after_an_edit_sends_only_the_changed_bytes(self) -> None:
         import work
 
