@@ -1,5 +1,6 @@
 #include "kube/pod_security.h"
 
+#include <string>
 #include <utility>
 
 #include "kube/json_fields.h"
@@ -56,6 +57,16 @@ bool EscalatesAnyway(const json& security_context) {
   return false;
 }
 
+// "default" is what the ServiceAccount admission plugin fills in, before
+// the injector's webhook sees the pod: not the pod's own choice.
+bool NamesServiceAccount(const json& pod_spec) {
+  for (const char* field : {"serviceAccountName", "serviceAccount"}) {
+    const std::string account = StringField(pod_spec, field);
+    if (!account.empty() && account != "default") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void ApplyRestrictedDefaults(json& pod_spec) {
@@ -90,8 +101,7 @@ void ApplyRestrictedDefaults(json& pod_spec) {
       if (!root) SetIfAbsent(*context, "runAsNonRoot", true);
     }
   }
-  if (StringField(pod_spec, "serviceAccountName").empty() &&
-      StringField(pod_spec, "serviceAccount").empty()) {
+  if (!NamesServiceAccount(pod_spec)) {
     SetIfAbsent(pod_spec, "automountServiceAccountToken", false);
   }
 }

@@ -29,7 +29,7 @@ inline constexpr int64_t kDefaultPodUser = 65532;
 ///    with it), capabilities.drop [ALL] (a later `add` still adds, e.g.
 ///    NET_BIND_SERVICE), runAsNonRoot true;
 ///  - automountServiceAccountToken false, unless the pod names a service
-///    account (it asks for the account's API access).
+///    account other than "default" (it asks for the account's API access).
 /// A pod that asks to run as root (runAsUser 0 on the pod or a container,
 /// or the pod's runAsNonRoot false) gets no runAsNonRoot or user defaults:
 /// they would stop it from starting. Values of the wrong type are left for

@@ -148,6 +148,10 @@ TEST(ApplyRestrictedDefaultsTest, AServiceAccountKeepsItsToken) {
     ApplyRestrictedDefaults(spec);
     EXPECT_FALSE(spec.contains("automountServiceAccountToken")) << field;
   }
+  json spec = {{"serviceAccountName", "default"},
+               {"containers", {{{"name", "app"}}}}};
+  ApplyRestrictedDefaults(spec);
+  EXPECT_EQ(spec["automountServiceAccountToken"], false);
 }
 
 TEST(ApplyRestrictedDefaultsTest, IdempotentAndTolerantOfBadTypes) {
