@@ -271,44 +271,39 @@ absl::Status KubernetesBackend::CheckPodPolicy(
 
 absl::Status KubernetesBackend::Validate(
     const tether::v1::ServiceSpec& spec) const {
-  if (spec.has_workload()) {
-    ASSIGN_OR_RETURN(json workload, InjectedWorkload(spec));
-    return CheckPodPolicy(spec, {std::move(workload)});
-  }
-  ASSIGN_OR_RETURN(kube::RenderOptions render, RenderOptionsFor(spec));
-  // Apply reads the named template again: it may be created meanwhile.
-  if (!spec.compute().pod_template_name().empty() &&
-      render.named_pod_template.is_null()) {
-    render.named_pod_template = {{"spec", json::object()}};
-  }
-  ASSIGN_OR_RETURN(const std::vector<json> objects,
-                   kube::RenderService(spec, render));
-  return CheckPodPolicy(spec, objects);
+  return ServiceObjects(spec, /*validating=*/true).status();
 }
 
 absl::StatusOr<std::vector<json>> KubernetesBackend::ServiceObjects(
-    const tether::v1::ServiceSpec& spec) {
+    const tether::v1::ServiceSpec& spec, bool validating) const {
+  std::vector<json> objects;
   if (spec.has_workload()) {
     ASSIGN_OR_RETURN(json workload, InjectedWorkload(spec));
     // Custom kinds: their REST path comes from discovery.
-    RETURN_IF_ERROR(options_.client
-                        ->Discover(kube::StringField(workload, "apiVersion"),
-                                   kube::StringField(workload, "kind"))
-                        .status());
-    std::vector<json> objects = {std::move(workload)};
-    RETURN_IF_ERROR(CheckPodPolicy(spec, objects));
-    return objects;
+    if (!validating) {
+      RETURN_IF_ERROR(options_.client
+                          ->Discover(kube::StringField(workload, "apiVersion"),
+                                     kube::StringField(workload, "kind"))
+                          .status());
+    }
+    objects.push_back(std::move(workload));
+  } else {
+    ASSIGN_OR_RETURN(kube::RenderOptions render, RenderOptionsFor(spec));
+    // Apply reads the named template again: it may be created meanwhile.
+    if (validating && !spec.compute().pod_template_name().empty() &&
+        render.named_pod_template.is_null()) {
+      render.named_pod_template = {{"spec", json::object()}};
+    }
+    ASSIGN_OR_RETURN(objects, kube::RenderService(spec, render));
   }
-  ASSIGN_OR_RETURN(const kube::RenderOptions render, RenderOptionsFor(spec));
-  ASSIGN_OR_RETURN(std::vector<json> objects,
-                   kube::RenderService(spec, render));
   RETURN_IF_ERROR(CheckPodPolicy(spec, objects));
   return objects;
 }
 
 absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
                                       const std::string& token) {
-  absl::StatusOr<std::vector<json>> service_objects = ServiceObjects(spec);
+  absl::StatusOr<std::vector<json>> service_objects =
+      ServiceObjects(spec, /*validating=*/false);
   if (!service_objects.ok()) return service_objects.status();
   std::vector<json> objects;
   objects.push_back({{"apiVersion", "v1"},

@@ -136,9 +136,12 @@ class KubernetesBackend final : public Backend {
   explicit KubernetesBackend(Options options);
   absl::StatusOr<kube::RenderOptions> RenderOptionsFor(
       const tether::v1::ServiceSpec& spec) const;
-  // What `spec` runs in: the rendered objects, or its workload injected.
+  // What `spec` runs in, checked against the pod policy: the objects
+  // rendered over the cluster's templates, or its workload injected.
+  // `validating`: a named template not there yet stands in empty, and a
+  // workload's kind is not looked up.
   absl::StatusOr<std::vector<nlohmann::json>> ServiceObjects(
-      const tether::v1::ServiceSpec& spec);
+      const tether::v1::ServiceSpec& spec, bool validating) const;
   // PERMISSION_DENIED when a pod of `objects` asks for what the pod policy
   // refuses.
   absl::Status CheckPodPolicy(const tether::v1::ServiceSpec& spec,
