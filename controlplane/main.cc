@@ -59,6 +59,11 @@ ABSL_FLAG(absl::Duration, unschedulable_grace, absl::Seconds(60),
           "autoscaler to answer before the deploy fails");
 ABSL_FLAG(std::string, gpu_node_label, "accelerator",
           "kubernetes: node label whose value compute.gpu_type must match");
+ABSL_FLAG(std::string, pod_policy_file, "",
+          "kubernetes: YAML file of what services' pods may ask of the node "
+          "(allow_privileged, allow_host_network, allow_host_pid, "
+          "allow_host_ipc, allowed_host_paths; proto/tether/v1/"
+          "pod_policy.proto); empty: all refused");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20,
           "largest call payload accepted (RESOURCE_EXHAUSTED beyond)");
 ABSL_FLAG(std::string, api_tokens_file, "",
@@ -123,6 +128,7 @@ Tetherd::Options OptionsFromFlags() {
   options.default_pod_template = absl::GetFlag(FLAGS_default_pod_template);
   options.unschedulable_grace = absl::GetFlag(FLAGS_unschedulable_grace);
   options.gpu_node_label = absl::GetFlag(FLAGS_gpu_node_label);
+  options.pod_policy_file = absl::GetFlag(FLAGS_pod_policy_file);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   options.api_tokens_file = absl::GetFlag(FLAGS_api_tokens_file);
   options.tls = {absl::GetFlag(FLAGS_tls_cert_file),

@@ -36,6 +36,7 @@
 #include "kube/event_recorder.h"
 #include "kube/kube_client_http.h"
 #include "kube/kube_config.h"
+#include "kube/pod_policy.h"
 
 namespace tether::controlplane {
 namespace {
@@ -142,16 +143,32 @@ absl::Status Tetherd::OpenStores() {
 }
 
 absl::Status Tetherd::CreateBackend() {
-  if (options_.backend == "local") return CreateLocalBackend();
+  if (options_.backend == "local") {
+    // Local replicas are host processes: no pod for the policy to govern.
+    if (!options_.pod_policy_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--pod_policy_file: only for --backend=kubernetes");
+    }
+    return CreateLocalBackend();
+  }
+  kube::PodPolicy pod_policy;
+  if (!options_.pod_policy_file.empty()) {
+    absl::StatusOr<kube::PodPolicy> read =
+        kube::PodPolicy::FromFile(options_.pod_policy_file);
+    if (!read.ok()) return ConfigError("--pod_policy_file", read.status());
+    pod_policy = *std::move(read);
+  }
   // The client and backend are ready before anything serves, so bad config
   // fails the start, not the first deploy.
-  if (absl::Status created = CreateKubernetesBackend(); !created.ok()) {
+  if (absl::Status created = CreateKubernetesBackend(pod_policy);
+      !created.ok()) {
     return ConfigError("--backend=kubernetes", created);
   }
   return absl::OkStatus();
 }
 
-absl::Status Tetherd::CreateKubernetesBackend() {
+absl::Status Tetherd::CreateKubernetesBackend(
+    const kube::PodPolicy& pod_policy) {
   ASSIGN_OR_RETURN(const kube::KubeConfig config, kube::DefaultKubeConfig());
   kube::KubeClientHttp::Options client_options;
   client_options.config = config;
@@ -168,6 +185,7 @@ absl::Status Tetherd::CreateKubernetesBackend() {
   backend_options.render.agent_tls_secret = options_.agent_tls_secret;
   backend_options.default_pod_template = options_.default_pod_template;
   backend_options.unschedulable_grace = options_.unschedulable_grace;
+  backend_options.pod_policy = pod_policy;
   ASSIGN_OR_RETURN(kube_backend_, KubernetesBackend::Create(backend_options));
   backend_ = kube_backend_.get();
   default_namespace_ = backend_options.render.kube_namespace;

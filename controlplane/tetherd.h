@@ -19,6 +19,7 @@ class SerialExecutor;
 namespace tether::kube {
 class EventRecorder;
 class KubeClientHttp;
+class PodPolicy;
 }  // namespace tether::kube
 
 namespace tether::controlplane {
@@ -90,6 +91,9 @@ class Tetherd final {
     absl::Duration unschedulable_grace = absl::Seconds(60);
     /// kubernetes: node label whose value compute.gpu_type must match.
     std::string gpu_node_label = "accelerator";
+    /// kubernetes: YAML pod policy (kube/pod_policy.h). Empty: privileged
+    /// containers, host namespaces and hostPath volumes are all refused.
+    std::string pod_policy_file;
     /// Largest call payload accepted (RESOURCE_EXHAUSTED beyond).
     int64_t max_payload_bytes = 64 << 20;
     /// Bearer tokens the ControlPlane API requires (ApiTokens). Empty: an
@@ -145,7 +149,7 @@ class Tetherd final {
   static absl::Status CheckTls(const Options& options);
   absl::Status OpenStores();
   absl::Status CreateBackend();
-  absl::Status CreateKubernetesBackend();
+  absl::Status CreateKubernetesBackend(const kube::PodPolicy& pod_policy);
   // Reports opted-in pods of `ns` admitted without the agent.
   absl::Status CreateInjectionReconciler(const std::string& ns);
   absl::Status CreateLocalBackend();

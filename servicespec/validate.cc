@@ -613,6 +613,11 @@ absl::Status ValidateKubernetesFields(const Compute& compute) {
     RETURN_IF_ERROR(CheckStructField("compute.service_template",
                                      compute.service_template()));
   }
+  if (!tether::v1::PodSecurity_IsValid(compute.pod_security())) {
+    return Invalid(
+        "compute.pod_security",
+        absl::StrCat(compute.pod_security(), " is not a PodSecurity"));
+  }
   RETURN_IF_ERROR(CheckLimit("compute.cpus_limit", compute.cpus_limit(),
                              "compute.cpus", compute.cpus(), false));
   return CheckLimit("compute.memory_limit", compute.memory_limit(),

@@ -656,6 +656,8 @@ TEST(ValidateServiceSpecTest, RejectsBadKubernetesFields) {
           {R"pb(compute { pod_template_name: "Base" })pb",
            "compute.pod_template_name: \"Base\" is not a valid PodTemplate "
            "name"},
+          {R"pb(compute { pod_security: 7 })pb",
+           "compute.pod_security: 7 is not a PodSecurity"},
           {R"pb(compute { cpus: "2" cpus_limit: "1500m" })pb",
            "compute.cpus_limit: \"1500m\" is less than compute.cpus \"2\""},
           {R"pb(compute { memory_limit: "100m" })pb",
