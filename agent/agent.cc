@@ -9,6 +9,7 @@
 #include "agent/agent_metrics.h"
 #include "agent/invoke_service.h"
 #include "agent/worker/worker_pool.h"
+#include "common/fault_point.h"
 #include "common/files.h"
 #include "common/grpc_server.h"
 #include "common/grpc_status.h"
@@ -99,6 +100,11 @@ OtlpExporter::Options ExporterOptions(const Agent::Options& options,
   if (!has_authorization && exporter.endpoint == options.gateway_address) {
     exporter.headers.emplace_back("authorization",
                                   absl::StrCat("Bearer ", options.token));
+    // Reports to tetherd go over the gateway's TLS.
+    if (!options.tls.ca_file.empty()) {
+      exporter.endpoint = absl::StrCat("https://", options.gateway_address);
+      exporter.tls = options.tls;
+    }
   }
   return exporter;
 }
@@ -143,6 +149,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
   GrpcServer::Options server_options;
   server_options.listen_address = opts.listen_address;
   server_options.max_payload_bytes = opts.max_payload_bytes;
+  server_options.tls = {opts.tls.cert_file, opts.tls.key_file, "",
+                        opts.tls.refresh};
   server_options.services = {agent->invoke_service_.get()};
   ASSIGN_OR_RETURN(agent->server_, GrpcServer::Create(server_options));
   if (agent->server_->port() == 0 || opts.advertise_host.empty()) {
@@ -159,8 +167,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(Options options) {
 
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(MaxMessageBytes(opts.max_payload_bytes));
-  agent->gateway_ = tether::v1::AgentGateway::NewStub(grpc::CreateCustomChannel(
-      opts.gateway_address, grpc::InsecureChannelCredentials(), args));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   GrpcChannelCredentials(opts.tls));
+  agent->gateway_ = tether::v1::AgentGateway::NewStub(
+      grpc::CreateCustomChannel(opts.gateway_address, credentials, args));
   if (!opts.health_listen_address.empty()) {
     HttpServer::Options http_options;
     http_options.listen_address = opts.health_listen_address;
@@ -400,6 +410,7 @@ void Agent::Load(const LoadRevision& load) {
            absl::StrCat("cannot fetch the code: ", dir.status().message()));
     return;
   }
+  FaultPoint("agent.revision.synced");
   Report(load, RevisionState::STATE_LOADING);
   const absl::Time started = metrics_->ReloadStarted();
   const absl::Status applied = Apply(load, *dir);
@@ -417,6 +428,7 @@ absl::Status Agent::Apply(const LoadRevision& load, const std::string& dir) {
   const tether::v1::ServiceSpec& spec = load.spec();
   if (!options_.sidecar) {
     RETURN_IF_ERROR(pool_->Load(ConfigFor(spec, dir)));
+    FaultPoint("agent.workers.loaded");
     std::vector<tether::v1::Codec> codecs;
     for (int codec : spec.compute().allowed_serialization()) {
       codecs.push_back(static_cast<tether::v1::Codec>(codec));

@@ -75,6 +75,11 @@ class Agent final {
     /// listen host: in a pod the agent listens on 0.0.0.0 and is reached at
     /// the pod IP. Empty: the listen host.
     std::string advertise_host;
+    /// TLS: `cert_file`/`key_file` serve `Agent.Invoke` (and are presented
+    /// to tetherd, which may require a client certificate); `ca_file`
+    /// verifies tetherd, for the gateway and for OTLP reports to it. Empty:
+    /// plaintext both ways.
+    TlsFiles tls;
     /// The service token: tetherd checks it on Attach, the agent on Invoke.
     std::string token;
     int64_t max_payload_bytes = 64 << 20;

@@ -2,7 +2,8 @@
 //
 //   TETHER_SERVICE_TOKEN=... tether-agent --gateway=HOST:PORT --service=NAME \
 //       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT] \
-//       [--health_listen=HOST:PORT]
+//       [--health_listen=HOST:PORT] \
+//       [--tls_cert_file=F --tls_key_file=F] [--tls_ca_file=F]
 //
 // The team's own program (agent/user_app.h): --app_command runs it beside
 // the workers and the agent exits with its status (an injected Job's main
@@ -47,6 +48,13 @@ ABSL_FLAG(std::string, health_listen, "",
           "where to serve HTTP /healthz and /readyz for Kubernetes probes, "
           "host:port; empty: off");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20, "largest call payload");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate (and chain) to serve Agent.Invoke with TLS, also "
+          "presented to tetherd; re-read when it changes. Empty: plaintext");
+ABSL_FLAG(std::string, tls_key_file, "", "private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle tetherd's certificate must chain to: the gateway "
+          "and OTLP reports to it use TLS. Empty: plaintext");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after a shutdown signal, how long the agent may take to stop "
           "(a worker stuck importing or in C code holds it up) before it "
@@ -118,6 +126,9 @@ int main(int argc, char** argv) {
   options.advertise_host = absl::GetFlag(FLAGS_advertise_host);
   options.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls.ca_file = absl::GetFlag(FLAGS_tls_ca_file);
   if (const char* token = getenv("TETHER_SERVICE_TOKEN")) options.token = token;
   if (absl::Status app = SetAppOptions(options); !app.ok()) {
     TETHER_LOG(ERROR) << "cannot start agent: " << app;

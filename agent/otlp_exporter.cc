@@ -140,8 +140,12 @@ absl::StatusOr<std::unique_ptr<OtlpExporter>> OtlpExporter::Create(
                    ParseOtlpEndpoint(options.endpoint));
   auto rpc = std::make_unique<Rpc>();
   std::shared_ptr<grpc::ChannelCredentials> credentials =
-      endpoint.tls ? grpc::SslCredentials(grpc::SslCredentialsOptions())
-                   : grpc::InsecureChannelCredentials();
+      grpc::InsecureChannelCredentials();
+  if (endpoint.tls && options.tls.ca_file.empty()) {
+    credentials = grpc::SslCredentials(grpc::SslCredentialsOptions());
+  } else if (endpoint.tls) {
+    ASSIGN_OR_RETURN(credentials, GrpcChannelCredentials(options.tls));
+  }
   rpc->stub = otlp_collector::MetricsService::NewStub(
       grpc::CreateChannel(endpoint.target, credentials));
   for (const auto& [key, value] : options.resource_attributes) {

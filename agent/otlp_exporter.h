@@ -18,6 +18,7 @@
 #include "agent/activity.h"
 #include "common/backoff.h"
 #include "common/clock.h"
+#include "common/tls.h"
 
 namespace grpc {
 class ClientContext;
@@ -82,6 +83,9 @@ class OtlpExporter {
     /// Resource attributes, string-valued, in order; keys unique and
     /// non-empty (service.name, tether.service, ...).
     std::vector<std::pair<std::string, std::string>> resource_attributes;
+    /// An https:// endpoint's TLS: the CA the receiver is verified against
+    /// (empty: the system's roots) and the certificate presented, if any.
+    TlsFiles tls;
     /// gRPC metadata on every export (e.g. authorization). Keys lowercase
     /// [0-9a-z-_.], not "grpc-" and not "-bin".
     std::vector<std::pair<std::string, std::string>> headers;

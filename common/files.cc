@@ -79,10 +79,10 @@ absl::Status WriteAll(int fd, absl::string_view data, absl::string_view path) {
 }
 
 absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view contents) {
+                                 absl::string_view contents, mode_t mode) {
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
   const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus(errno, "open", tmp);
   absl::Status status = WriteAll(fd, contents, tmp);
   if (status.ok() && fsync(fd) != 0) status = ErrnoStatus(errno, "fsync", tmp);

@@ -4,6 +4,8 @@
 // File helpers with the durability rules state files need: a reader sees the
 // old contents or the new, never a torn file, even after kill -9 or power loss.
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -14,10 +16,12 @@
 
 namespace tether {
 
-/// Writes `contents` to a temporary file beside `path`, fsyncs it, renames it
+/// Writes `contents` to a temporary file beside `path` (created with
+/// `mode`, so a secret is never readable by others), fsyncs it, renames it
 /// over `path` and fsyncs the directory.
 absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view contents);
+                                 absl::string_view contents,
+                                 mode_t mode = 0644);
 
 /// Writes all of `data` to `fd`, retrying short writes and EINTR; `path`
 /// names the file in errors.

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 
 namespace grpc {
 class Server;
@@ -16,10 +17,10 @@ class Service;
 
 namespace tether {
 
-/// The one way Tether builds a gRPC server: insecure listener, message
-/// limits from the payload limit, the default health service (whole server
-/// SERVING while it runs), server reflection, and a resource quota bounding
-/// the threads of synchronous handlers.
+/// The one way Tether builds a gRPC server: a plaintext or TLS listener,
+/// message limits from the payload limit, the default health service (whole
+/// server SERVING while it runs), server reflection, and a resource quota
+/// bounding the threads of synchronous handlers.
 ///
 /// Thread-safe: immutable after Create; Shutdown may race with anything.
 class GrpcServer final {
@@ -33,13 +34,16 @@ class GrpcServer final {
     /// reflection; Tether's own services use the callback API and do not
     /// take these threads). 16 leaves reflection plenty and caps a burst.
     int max_threads = 16;
+    /// TLS (common/tls.h); the default is plaintext.
+    TlsFiles tls;
     /// Registered in order; not owned, they must outlive the server.
     std::vector<grpc::Service*> services;
   };
 
   /// Builds and starts the server. SO_REUSEPORT is off, so a taken port
   /// fails here instead of silently sharing the traffic. UNAVAILABLE
-  /// "cannot listen on ADDRESS" when the address is taken or unusable.
+  /// "cannot listen on ADDRESS" when the address is taken or unusable;
+  /// INVALID_ARGUMENT naming a TLS file that cannot be used.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Create(Options options);
   /// Shuts down at once if Shutdown was not called.
   ~GrpcServer();

@@ -83,7 +83,9 @@ absl::StatusOr<std::unique_ptr<ServingCertificate>> ServingCertificate::Create(
   std::unique_ptr<ServingCertificate> certificate(
       new ServingCertificate(std::move(options)));
   certificate->stamp_ = certificate->CurrentStamp();
-  ASSIGN_OR_RETURN(std::shared_ptr<const Pair> pair, certificate->Read());
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<const Pair> pair,
+      Read(certificate->options_.cert_file, certificate->options_.key_file));
   {
     absl::MutexLock lock(&certificate->mu_);
     certificate->pair_ = std::move(pair);
@@ -91,6 +93,11 @@ absl::StatusOr<std::unique_ptr<ServingCertificate>> ServingCertificate::Create(
   ServingCertificate* poller = certificate.get();
   certificate->poller_ = std::thread([poller] { poller->Poll(); });
   return certificate;
+}
+
+absl::Status ServingCertificate::Check(const std::string& cert_file,
+                                       const std::string& key_file) {
+  return Read(cert_file, key_file).status();
 }
 
 ServingCertificate::ServingCertificate(Options options)
@@ -126,11 +133,12 @@ ServingCertificate::Stamp ServingCertificate::CurrentStamp() const {
 }
 
 absl::StatusOr<std::shared_ptr<const ServingCertificate::Pair>>
-ServingCertificate::Read() const {
+ServingCertificate::Read(const std::string& cert_file,
+                         const std::string& key_file) {
   ERR_clear_error();
   auto pair = std::make_shared<Pair>();
-  BIO* cert_bio = BIO_new_file(options_.cert_file.c_str(), "r");
-  if (cert_bio == nullptr) return FileError("certificate", options_.cert_file);
+  BIO* cert_bio = BIO_new_file(cert_file.c_str(), "r");
+  if (cert_bio == nullptr) return FileError("certificate", cert_file);
   pair->leaf = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
   pair->chain = sk_X509_new_null();
   // The rest of the file is the chain; reading stops at its end.
@@ -141,19 +149,19 @@ ServingCertificate::Read() const {
   }
   BIO_free(cert_bio);
   if (pair->leaf == nullptr) {
-    return FileError("certificate", options_.cert_file);
+    return FileError("certificate", cert_file);
   }
   ERR_clear_error();  // The end of the chain.
-  BIO* key_bio = BIO_new_file(options_.key_file.c_str(), "r");
-  if (key_bio == nullptr) return FileError("key", options_.key_file);
+  BIO* key_bio = BIO_new_file(key_file.c_str(), "r");
+  if (key_bio == nullptr) return FileError("key", key_file);
   pair->key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
   BIO_free(key_bio);
-  if (pair->key == nullptr) return FileError("key", options_.key_file);
+  if (pair->key == nullptr) return FileError("key", key_file);
   if (X509_check_private_key(pair->leaf, pair->key) != 1) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TLS key \"", options_.key_file, "\" does not match certificate \"",
-        options_.cert_file, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS key \"", key_file, "\" does not match certificate \"",
+                     cert_file, "\""));
   }
   pair->serial = SerialHex(pair->leaf);
   return std::shared_ptr<const Pair>(std::move(pair));
@@ -165,7 +173,8 @@ absl::Status ServingCertificate::ReloadIfChanged() {
   // Tried once per change: a bad pair is not re-read (and re-logged) until
   // the files change again.
   stamp_ = stamp;
-  ASSIGN_OR_RETURN(std::shared_ptr<const Pair> pair, Read());
+  ASSIGN_OR_RETURN(std::shared_ptr<const Pair> pair,
+                   Read(options_.cert_file, options_.key_file));
   TETHER_LOG(INFO) << "TLS certificate reloaded: serial " << pair->serial;
   absl::MutexLock lock(&mu_);
   pair_ = std::move(pair);

@@ -50,6 +50,11 @@ class ServingCertificate final {
   static absl::StatusOr<std::unique_ptr<ServingCertificate>> Create(
       Options options);
 
+  /// OK when both files read as PEM and the key matches the certificate;
+  /// INVALID_ARGUMENT naming the file otherwise, as Create.
+  static absl::Status Check(const std::string& cert_file,
+                            const std::string& key_file);
+
   /// Stops following the files.
   ~ServingCertificate();
 
@@ -82,7 +87,8 @@ class ServingCertificate final {
   explicit ServingCertificate(Options options);
   Stamp CurrentStamp() const;
   // Reads and checks the pair; INVALID_ARGUMENT naming the file.
-  absl::StatusOr<std::shared_ptr<const Pair>> Read() const;
+  static absl::StatusOr<std::shared_ptr<const Pair>> Read(
+      const std::string& cert_file, const std::string& key_file);
   // Swaps in the files' pair if they changed since the last attempt; the
   // error says why a changed pair was not taken.
   absl::Status ReloadIfChanged();

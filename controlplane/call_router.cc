@@ -9,6 +9,7 @@
 #include "common/message_limits.h"
 #include "common/request_id.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "grpcpp/grpcpp.h"
 #include "servicespec/validate.h"
 
@@ -255,8 +256,13 @@ std::unique_ptr<tether::v1::Agent::StubInterface> CallRouter::NewAgentStub(
   // Calls are not idempotent in general: never replay them transparently,
   // and skip the retry filter's buffering on the hot path.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  return tether::v1::Agent::NewStub(grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args));
+  SetTlsServerName(options_.agent_tls_server_name, args);
+  return tether::v1::Agent::NewStub(
+      grpc::CreateCustomChannel(address,
+                                options_.agent_credentials != nullptr
+                                    ? options_.agent_credentials
+                                    : grpc::InsecureChannelCredentials(),
+                                args));
 }
 
 std::shared_ptr<const CallRouter::RouteEntry> CallRouter::Find(

@@ -15,6 +15,10 @@
 #include "tether/v1/agent.grpc.pb.h"
 #include "tether/v1/control_plane.pb.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace tether::controlplane {
 
 /// One ready replica as the router sees it. Thread-safe.
@@ -47,6 +51,11 @@ class CallRouter {
   struct Options {
     /// Larger payloads fail with RESOURCE_EXHAUSTED.
     int64_t max_payload_bytes = 64 << 20;
+    /// How agents are dialled (common/tls.h); null: plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> agent_credentials;
+    /// The name agents' certificates carry, checked instead of the
+    /// address's host (SetTlsServerName). Empty: the host.
+    std::string agent_tls_server_name;
   };
 
   explicit CallRouter(Options options);

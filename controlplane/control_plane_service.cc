@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/call_metadata.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "controlplane/activator.h"
 #include "controlplane/api_tokens.h"
 #include "controlplane/authorization.h"
@@ -269,16 +270,27 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
 
 }  // namespace
 
-absl::Status ControlPlaneService::Authorize(
+absl::StatusOr<TokenScope> ControlPlaneService::Authorize(
     const grpc::CallbackServerContext& context) const {
-  if (options_.tokens == nullptr) return absl::OkStatus();
+  if (options_.tokens == nullptr) return TokenScope();
   return options_.tokens->Check(AuthorizationOf(context));
 }
 
-bool ControlPlaneService::RefuseUnauthorized(
-    const grpc::CallbackServerContext& context,
-    grpc::ServerUnaryReactor* reactor) const {
-  const absl::Status allowed = Authorize(context);
+absl::Status ControlPlaneService::AuthorizeService(
+    const grpc::CallbackServerContext& context, const std::string& name) const {
+  ASSIGN_OR_RETURN(const TokenScope scope, Authorize(context));
+  return CheckService(scope, name);
+}
+
+absl::Status ControlPlaneService::CheckService(const TokenScope& scope,
+                                               const std::string& name) const {
+  if (scope.unscoped()) return absl::OkStatus();
+  const std::optional<std::string> ns = options_.manager->NamespaceOf(name);
+  return ns.has_value() ? scope.Check(*ns, name) : scope.CheckName(name);
+}
+
+bool ControlPlaneService::Refuse(const absl::Status& allowed,
+                                 grpc::ServerUnaryReactor* reactor) {
   if (allowed.ok()) return false;
   reactor->Finish(ToGrpcStatus(allowed));
   return true;
@@ -286,7 +298,9 @@ bool ControlPlaneService::RefuseUnauthorized(
 
 grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>*
 ControlPlaneService::SyncCode(grpc::CallbackServerContext* context) {
-  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+  // Any token: blobs are content-addressed and a revision is only used
+  // through a Deploy, which checks the scope.
+  if (absl::Status allowed = Authorize(*context).status(); !allowed.ok()) {
     return new RefusedStream<
         grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>>(allowed);
   }
@@ -296,7 +310,17 @@ ControlPlaneService::SyncCode(grpc::CallbackServerContext* context) {
 grpc::ServerWriteReactor<DeployEvent>* ControlPlaneService::Deploy(
     grpc::CallbackServerContext* context,
     const tether::v1::DeployRequest* request) {
-  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+  // Both the namespace asked for and, for an existing service, the one it
+  // is in: asking to move another team's service is touching it.
+  const std::string& name = request->spec().name();
+  const absl::StatusOr<TokenScope> scope = Authorize(*context);
+  absl::Status allowed = scope.status();
+  if (allowed.ok()) allowed = CheckService(*scope, name);
+  if (allowed.ok()) {
+    allowed =
+        scope->Check(options_.manager->NamespaceFor(request->spec()), name);
+  }
+  if (!allowed.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<DeployEvent>>(allowed);
   }
   return new DeployReactor(options_.manager, *request);
@@ -307,7 +331,9 @@ grpc::ServerUnaryReactor* ControlPlaneService::Call(
     const tether::v1::CallRequest* request,
     tether::v1::CallResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefuseUnauthorized(*context, reactor)) return reactor;
+  if (Refuse(AuthorizeService(*context, request->service()), reactor)) {
+    return reactor;
+  }
   const absl::Time deadline = CallDeadline(*context);
   const ControlPlaneMetrics::CallStart start =
       options_.metrics->CallStarted(request->service());
@@ -333,12 +359,15 @@ grpc::ServerUnaryReactor* ControlPlaneService::GetService(
     const tether::v1::GetServiceRequest* request,
     tether::v1::ServiceStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefuseUnauthorized(*context, reactor)) return reactor;
+  const absl::StatusOr<TokenScope> scope = Authorize(*context);
+  if (Refuse(scope.status(), reactor) ||
+      Refuse(CheckService(*scope, request->name()), reactor)) {
+    return reactor;
+  }
   absl::StatusOr<tether::v1::ServiceStatus> status =
       options_.manager->GetService(request->name());
   const std::vector<tether::v1::UninjectedPod> uninjected =
-      options_.uninjected != nullptr ? options_.uninjected->List()
-                                     : std::vector<tether::v1::UninjectedPod>();
+      UninjectedFor(*scope);
   if (!status.ok()) {
     reactor->Finish(ToGrpcStatus(
         absl::IsNotFound(status.status())
@@ -357,13 +386,13 @@ grpc::ServerUnaryReactor* ControlPlaneService::ListServices(
     const tether::v1::ListServicesRequest* /*request*/,
     tether::v1::ListServicesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefuseUnauthorized(*context, reactor)) return reactor;
+  const absl::StatusOr<TokenScope> scope = Authorize(*context);
+  if (Refuse(scope.status(), reactor)) return reactor;
   for (tether::v1::ServiceStatus& service : options_.manager->ListServices()) {
+    if (!scope->Allows(service.spec().namespace_(), service.name())) continue;
     *response->add_services() = ForCallers(std::move(service));
   }
-  if (options_.uninjected != nullptr) {
-    AddUninjectedPods(options_.uninjected->List(), *response);
-  }
+  AddUninjectedPods(UninjectedFor(*scope), *response);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -373,7 +402,9 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
     const tether::v1::DeleteServiceRequest* request,
     tether::v1::DeleteServiceResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefuseUnauthorized(*context, reactor)) return reactor;
+  if (Refuse(AuthorizeService(*context, request->name()), reactor)) {
+    return reactor;
+  }
   // The manager stops the replicas on its own executor: that waits for
   // processes or pods, which a gRPC callback thread must not.
   options_.manager->DeleteService(request->name(),
@@ -386,7 +417,8 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
 grpc::ServerWriteReactor<tether::v1::InvokeEvent>*
 ControlPlaneService::CallStream(grpc::CallbackServerContext* context,
                                 const tether::v1::CallRequest* request) {
-  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+  if (absl::Status allowed = AuthorizeService(*context, request->service());
+      !allowed.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<tether::v1::InvokeEvent>>(
         allowed);
   }
@@ -399,7 +431,9 @@ grpc::ServerWriteReactor<tether::v1::Endpoints>*
 ControlPlaneService::WatchEndpoints(
     grpc::CallbackServerContext* context,
     const tether::v1::WatchEndpointsRequest* request) {
-  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+  // Endpoints carry the agents' token: only for those who may call.
+  if (absl::Status allowed = AuthorizeService(*context, request->service());
+      !allowed.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<tether::v1::Endpoints>>(
         allowed);
   }
@@ -411,7 +445,8 @@ grpc::ServerWriteReactor<tether::v1::LogsResponse>* ControlPlaneService::Logs(
     const tether::v1::LogsRequest* request) {
   using Refused =
       RefusedStream<grpc::ServerWriteReactor<tether::v1::LogsResponse>>;
-  if (absl::Status allowed = Authorize(*context); !allowed.ok()) {
+  if (absl::Status allowed = AuthorizeService(*context, request->service());
+      !allowed.ok()) {
     return new Refused(allowed);
   }
   LogsRelay::Options logs;
@@ -429,7 +464,9 @@ grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(
     const tether::v1::ScaleServiceRequest* request,
     tether::v1::ServiceStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefuseUnauthorized(*context, reactor)) return reactor;
+  if (Refuse(AuthorizeService(*context, request->name()), reactor)) {
+    return reactor;
+  }
   absl::StatusOr<tether::v1::ServiceStatus> status = options_.manager->Scale(
       request->name(), request->replicas(), "scaled by ScaleService");
   if (!status.ok()) {
@@ -439,6 +476,19 @@ grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(
   *response = ForCallers(*std::move(status));
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+std::vector<tether::v1::UninjectedPod> ControlPlaneService::UninjectedFor(
+    const TokenScope& scope) const {
+  std::vector<tether::v1::UninjectedPod> pods;
+  if (options_.uninjected == nullptr) return pods;
+  // The pods run in the backend's namespace, the default one.
+  for (tether::v1::UninjectedPod& pod : options_.uninjected->List()) {
+    if (scope.Allows(options_.manager->default_namespace(), pod.service())) {
+      pods.push_back(std::move(pod));
+    }
+  }
+  return pods;
 }
 
 tether::v1::ServiceStatus ControlPlaneService::ForCallers(

@@ -3,8 +3,11 @@
 
 #include <functional>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "controlplane/api_tokens.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
 namespace tether::controlplane {
@@ -14,7 +17,6 @@ class CodeStore;
 class Activator;
 class Backend;
 class CallRouter;
-class ApiTokens;
 class ControlPlaneMetrics;
 class EndpointsPublisher;
 class ServiceManager;
@@ -24,8 +26,12 @@ class UninjectedPods;
 /// The `ControlPlane` gRPC API: translates between protos and the
 /// ServiceManager, Activator (proxied calls), TtlController (activity),
 /// LogsRelay and CodeStore, which hold the logic. With `tokens`, every RPC
-/// needs a listed bearer token (UNAUTHENTICATED otherwise); without, the API is
-/// open (a tetherd on loopback). Authorized `Call`s are counted in `metrics`
+/// needs a listed bearer token (UNAUTHENTICATED otherwise), and an RPC that
+/// names a service is PERMISSION_DENIED, changing nothing, when the service
+/// (or the spec deployed) is outside the token's scope; ListServices shows
+/// only what is inside it. SyncCode takes any listed token: it only adds
+/// content-addressed blobs. Without `tokens`, the API is open (a tetherd on
+/// loopback). Authorized `Call`s are counted in `metrics`
 /// (outcome, latency, in flight); a call that woke its service says so in
 /// the trailing metadata kWokeAfterMetadata (common/call_metadata.h).
 /// Thread-safe; the pointees must outlive the server.
@@ -103,12 +109,25 @@ class ControlPlaneService final
       tether::v1::ServiceStatus* response) override;
 
  private:
-  // OK when the caller may use the API.
-  absl::Status Authorize(const grpc::CallbackServerContext& context) const;
-  // Finishes `reactor` with UNAUTHENTICATED and returns true when the caller
-  // may not use the API.
-  bool RefuseUnauthorized(const grpc::CallbackServerContext& context,
-                          grpc::ServerUnaryReactor* reactor) const;
+  // What the caller may use: everything on an open API; UNAUTHENTICATED
+  // without a listed token.
+  absl::StatusOr<TokenScope> Authorize(
+      const grpc::CallbackServerContext& context) const;
+  // OK when the caller may use service `name`, judged by the namespace it is
+  // recorded in (an unknown service only by its name, so it is NOT_FOUND
+  // later); UNAUTHENTICATED or PERMISSION_DENIED otherwise.
+  absl::Status AuthorizeService(const grpc::CallbackServerContext& context,
+                                const std::string& name) const;
+  // AuthorizeService's check once the scope is known.
+  absl::Status CheckService(const TokenScope& scope,
+                            const std::string& name) const;
+  // Finishes `reactor` with `allowed` and returns true when it is an error.
+  static bool Refuse(const absl::Status& allowed,
+                     grpc::ServerUnaryReactor* reactor);
+
+  // The pods without the agent whose service `scope` may see.
+  std::vector<tether::v1::UninjectedPod> UninjectedFor(
+      const TokenScope& scope) const;
 
   // A service's status as the API answers it: with its activity, without
   // its agent token.

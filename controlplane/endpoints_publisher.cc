@@ -59,8 +59,9 @@ void EndpointsPublisher::Unwatch(uint64_t id) {
 }
 
 void EndpointsPublisher::OnServiceChanged(const ServiceState& service) {
-  auto endpoints =
-      std::make_shared<const tether::v1::Endpoints>(BuildEndpoints(service));
+  auto built = std::make_shared<tether::v1::Endpoints>(BuildEndpoints(service));
+  built->set_tls_server_name(tls_server_name_);
+  std::shared_ptr<const tether::v1::Endpoints> endpoints = std::move(built);
   absl::MutexLock lock(&mu_);
   Entry& entry = services_[service.record.name()];
   if (entry.current != nullptr &&

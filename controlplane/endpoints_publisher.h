@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -38,6 +39,11 @@ class EndpointsWatcher {
 /// that moves no replica is not pushed). Thread-safe.
 class EndpointsPublisher final : public ServiceListener {
  public:
+  /// `tls_server_name`: the name agents' TLS certificates carry, published
+  /// with every service's endpoints; empty: agents serve plaintext.
+  explicit EndpointsPublisher(std::string tls_server_name = {})
+      : tls_server_name_(std::move(tls_server_name)) {}
+
   /// Subscribes `watcher` to `service` and calls it with the current
   /// endpoints before returning. NOT_FOUND when the service is unknown.
   /// Returns the id for Unwatch.
@@ -55,6 +61,7 @@ class EndpointsPublisher final : public ServiceListener {
     std::map<uint64_t, EndpointsWatcher*> watchers;
   };
 
+  const std::string tls_server_name_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> services_ ABSL_GUARDED_BY(mu_);
   // Watch id -> its service.

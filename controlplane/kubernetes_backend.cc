@@ -1,7 +1,10 @@
 #include "controlplane/kubernetes_backend.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -186,7 +189,7 @@ std::string KubernetesBackend::TokenSecretName(const std::string& service) {
 }
 
 absl::StatusOr<json> KubernetesBackend::ReadPodTemplate(
-    const std::string& ns, const std::string& name) {
+    const std::string& ns, const std::string& name) const {
   absl::StatusOr<json> object =
       options_.client->Get(kube::kPodTemplates, ns, name);
   if (absl::IsNotFound(object.status())) return json();
@@ -203,7 +206,7 @@ absl::StatusOr<json> KubernetesBackend::ReadPodTemplate(
 }
 
 absl::StatusOr<kube::RenderOptions> KubernetesBackend::RenderOptionsFor(
-    const tether::v1::ServiceSpec& spec) {
+    const tether::v1::ServiceSpec& spec) const {
   kube::RenderOptions render = options_.render;
   render.token_secret = TokenSecretName(spec.name());
   const std::string& ns = render.kube_namespace;
@@ -232,6 +235,7 @@ sidecar::InjectorConfig KubernetesBackend::InjectorConfigFor() const {
   config.tetherd_address = options_.render.tetherd_address;
   config.agent_port = options_.render.agent_port;
   config.health_port = options_.render.health_port;
+  config.agent_tls_secret = options_.render.agent_tls_secret;
   return config;
 }
 
@@ -245,37 +249,72 @@ absl::StatusOr<json> KubernetesBackend::InjectedWorkload(
   return sidecar::InjectWorkload(spec, InjectorConfigFor(), target);
 }
 
+absl::Status KubernetesBackend::CheckPodPolicy(
+    const tether::v1::ServiceSpec& spec,
+    const std::vector<json>& objects) const {
+  for (const json& object : objects) {
+    const std::optional<std::string> pointer =
+        spec.has_workload() ? sidecar::WorkloadPodPointer(
+                                  object, spec.workload().pod_template_path())
+                            : sidecar::PodPointer(object);
+    if (!pointer.has_value()) continue;
+    const json::json_pointer pod_spec(*pointer + "/spec");
+    if (!object.contains(pod_spec)) continue;
+    // Paths in the object as applied (`tether render`, kubectl get): an
+    // injected workload's lists start with Tether's entries.
+    std::string path = sidecar::PointerPath(*pointer);
+    path = path.empty() ? "spec" : absl::StrCat(path, ".spec");
+    absl::Status checked = options_.pod_policy.Check(object.at(pod_spec), path);
+    if (!checked.ok()) return WithContext(KeyOf(object), checked);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status KubernetesBackend::Validate(
     const tether::v1::ServiceSpec& spec) const {
-  if (spec.has_workload()) return InjectedWorkload(spec).status();
-  kube::RenderOptions render = options_.render;
-  render.token_secret = TokenSecretName(spec.name());
-  // The named template is read at apply time; a stand-in lets the rest of
-  // the render be checked now.
-  if (!spec.compute().pod_template_name().empty()) {
-    render.named_pod_template = {{"spec", nlohmann::json::object()}};
+  // One namespace: the informers, the RBAC and the rendered objects are
+  // tetherd's own namespace's (docs/DESIGN.md "Tenant scopes").
+  if (!spec.namespace_().empty() &&
+      spec.namespace_() != options_.render.kube_namespace) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "namespace: \"", spec.namespace_(), "\" is not tetherd's namespace \"",
+        options_.render.kube_namespace,
+        "\" (--kube_namespace); the Kubernetes backend runs every service in "
+        "its one namespace"));
   }
-  return kube::RenderService(spec, render).status();
+  return ServiceObjects(spec, /*validating=*/true).status();
 }
 
 absl::StatusOr<std::vector<json>> KubernetesBackend::ServiceObjects(
-    const tether::v1::ServiceSpec& spec) {
+    const tether::v1::ServiceSpec& spec, bool validating) const {
+  std::vector<json> objects;
   if (spec.has_workload()) {
     ASSIGN_OR_RETURN(json workload, InjectedWorkload(spec));
     // Custom kinds: their REST path comes from discovery.
-    RETURN_IF_ERROR(options_.client
-                        ->Discover(kube::StringField(workload, "apiVersion"),
-                                   kube::StringField(workload, "kind"))
-                        .status());
-    return std::vector<json>{std::move(workload)};
+    if (!validating) {
+      RETURN_IF_ERROR(options_.client
+                          ->Discover(kube::StringField(workload, "apiVersion"),
+                                     kube::StringField(workload, "kind"))
+                          .status());
+    }
+    objects.push_back(std::move(workload));
+  } else {
+    ASSIGN_OR_RETURN(kube::RenderOptions render, RenderOptionsFor(spec));
+    // Apply reads the named template again: it may be created meanwhile.
+    if (validating && !spec.compute().pod_template_name().empty() &&
+        render.named_pod_template.is_null()) {
+      render.named_pod_template = {{"spec", json::object()}};
+    }
+    ASSIGN_OR_RETURN(objects, kube::RenderService(spec, render));
   }
-  ASSIGN_OR_RETURN(const kube::RenderOptions render, RenderOptionsFor(spec));
-  return kube::RenderService(spec, render);
+  RETURN_IF_ERROR(CheckPodPolicy(spec, objects));
+  return objects;
 }
 
 absl::Status KubernetesBackend::Apply(const tether::v1::ServiceSpec& spec,
                                       const std::string& token) {
-  absl::StatusOr<std::vector<json>> service_objects = ServiceObjects(spec);
+  absl::StatusOr<std::vector<json>> service_objects =
+      ServiceObjects(spec, /*validating=*/false);
   if (!service_objects.ok()) return service_objects.status();
   std::vector<json> objects;
   objects.push_back({{"apiVersion", "v1"},

@@ -17,6 +17,7 @@
 #include "controlplane/backend.h"
 #include "kube/informer.h"
 #include "kube/kube_client.h"
+#include "kube/pod_policy.h"
 #include "kube/render.h"
 #include "nlohmann/json.hpp"
 #include "sidecar/injector.h"
@@ -50,6 +51,10 @@ class KubernetesBackend final : public Backend {
     /// Name of the cluster default PodTemplate, looked up in the services'
     /// namespace first, then in tetherd's.
     std::string default_pod_template = "tether-default";
+    /// What the final pods (templates merged, agent injected) may ask of
+    /// the node; the default refuses privileged containers, host
+    /// namespaces and hostPath volumes.
+    kube::PodPolicy pod_policy;
     /// Watch retry backoff (kube/informer.h).
     Backoff::Options watch_backoff;
     /// How long a pod no node fits may wait for a cluster autoscaler to
@@ -73,9 +78,11 @@ class KubernetesBackend final : public Backend {
   /// once, before Apply.
   void Start(BackendListener* listener);
 
-  /// Renders `spec` without the cluster's templates: what the renderer
-  /// rejects (no image, reserved env names...) fails before anything is
-  /// recorded.
+  /// Renders `spec` over the cluster's PodTemplates (a named one not there
+  /// yet stands in empty: it is read again at apply time), or injects its
+  /// workload, so what the renderer rejects (no image, reserved env
+  /// names...) and what the pod policy refuses (PERMISSION_DENIED) fail
+  /// before anything is recorded. Apply checks the policy again.
   absl::Status Validate(const tether::v1::ServiceSpec& spec) const override;
   absl::Status Apply(const tether::v1::ServiceSpec& spec,
                      const std::string& token) override;
@@ -128,10 +135,17 @@ class KubernetesBackend final : public Backend {
 
   explicit KubernetesBackend(Options options);
   absl::StatusOr<kube::RenderOptions> RenderOptionsFor(
-      const tether::v1::ServiceSpec& spec);
-  // What `spec` runs in: the rendered objects, or its workload injected.
+      const tether::v1::ServiceSpec& spec) const;
+  // What `spec` runs in, checked against the pod policy: the objects
+  // rendered over the cluster's templates, or its workload injected.
+  // `validating`: a named template not there yet stands in empty, and a
+  // workload's kind is not looked up.
   absl::StatusOr<std::vector<nlohmann::json>> ServiceObjects(
-      const tether::v1::ServiceSpec& spec);
+      const tether::v1::ServiceSpec& spec, bool validating) const;
+  // PERMISSION_DENIED when a pod of `objects` asks for what the pod policy
+  // refuses.
+  absl::Status CheckPodPolicy(const tether::v1::ServiceSpec& spec,
+                              const std::vector<nlohmann::json>& objects) const;
   // The injector's settings, from the render options (the same cluster).
   sidecar::InjectorConfig InjectorConfigFor() const;
   // spec.workload with the agent injected and the service's labels.
@@ -139,7 +153,7 @@ class KubernetesBackend final : public Backend {
       const tether::v1::ServiceSpec& spec) const;
   // Reads PodTemplate `name` in `ns` as a PodTemplateSpec; null when absent.
   absl::StatusOr<nlohmann::json> ReadPodTemplate(const std::string& ns,
-                                                 const std::string& name);
+                                                 const std::string& name) const;
   // Deletes the service's rendered objects (found by label) whose
   // "Kind/name" is not in `keep`; absent ones are fine.
   absl::Status DeleteObjects(const std::string& service,

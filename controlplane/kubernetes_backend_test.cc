@@ -7,10 +7,12 @@
 #include "common/clock.h"
 #include "controlplane/recording_backend_listener.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "kube/fake_kube_client.h"
 #include "kube/fake_pod_logs.h"
 #include "kube/pod_log.h"
+#include "kube/pod_policy.h"
 
 namespace tether::controlplane {
 namespace {
@@ -25,16 +27,15 @@ constexpr char kNs[] = "ml";
 class KubernetesBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    KubernetesBackend::Options options;
-    options.client = &client_;
-    options.render.kube_namespace = kNs;
-    options.render.agent_image = "registry.example.com/tether/agent:1";
-    options.render.tetherd_address = "tetherd.tether-system.svc:7700";
-    options.tetherd_namespace = "tether-system";
-    options.watch_backoff.initial = absl::Milliseconds(1);
-    options.deadline_check_interval = absl::ZeroDuration();
-    options.clock = &clock_;
-    auto backend = KubernetesBackend::Create(options);
+    options_.client = &client_;
+    options_.render.kube_namespace = kNs;
+    options_.render.agent_image = "registry.example.com/tether/agent:1";
+    options_.render.tetherd_address = "tetherd.tether-system.svc:7700";
+    options_.tetherd_namespace = "tether-system";
+    options_.watch_backoff.initial = absl::Milliseconds(1);
+    options_.deadline_check_interval = absl::ZeroDuration();
+    options_.clock = &clock_;
+    auto backend = KubernetesBackend::Create(options_);
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
     backend_->Start(&listener_);
@@ -113,6 +114,7 @@ class KubernetesBackendTest : public ::testing::Test {
 
   SimulatedClock clock_;
   kube::FakeKubeClient client_;
+  KubernetesBackend::Options options_;
   RecordingBackendListener listener_;
   std::unique_ptr<KubernetesBackend> backend_;
 };
@@ -408,6 +410,84 @@ TEST_F(KubernetesBackendTest, ValidateRejectsWhatCannotRender) {
   spec.mutable_compute()->set_pod_template_name("gpu-big");
   EXPECT_TRUE(backend_->Validate(spec).ok())
       << "the named template is only read at apply time";
+  EXPECT_EQ(client_.ApplyCount(), 0);
+}
+
+TEST_F(KubernetesBackendTest, ValidateRefusesAnotherNamespace) {
+  tether::v1::ServiceSpec spec = Spec(1);
+  spec.set_namespace_(kNs);
+  EXPECT_TRUE(backend_->Validate(spec).ok());
+  spec.set_namespace_("team-b");
+  const absl::Status status = backend_->Validate(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("namespace: \"team-b\""));
+  EXPECT_THAT(status.message(), HasSubstr("--kube_namespace"));
+}
+
+// After every template is merged: here the cluster default's "primary".
+TEST_F(KubernetesBackendTest, APodThePolicyRefusesIsNeitherValidNorApplied) {
+  ASSERT_TRUE(
+      client_
+          .Apply(
+              {{"apiVersion", "v1"},
+               {"kind", "PodTemplate"},
+               {"metadata", {{"name", "tether-default"}, {"namespace", kNs}}},
+               {"template",
+                {{"spec",
+                  {{"containers",
+                    {{{"name", "primary"},
+                      {"securityContext", {{"privileged", true}}}}}}}}}}})
+          .ok());
+  const int applies = client_.ApplyCount();
+  tether::v1::ServiceSpec spec = Spec(1);
+  constexpr char kRefused[] =
+      "Deployment/hello: spec.template.spec.containers[0].securityContext."
+      "privileged: true is refused by the cluster's pod policy (tetherd "
+      "--pod_policy_file, allow_privileged)";
+  absl::Status status = backend_->Validate(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(status.message(), kRefused);
+  // Opting out of the restricted defaults does not opt out of the policy.
+  spec.mutable_compute()->set_pod_security(tether::v1::POD_SECURITY_BASELINE);
+  EXPECT_EQ(backend_->Validate(spec).message(), kRefused);
+  status = backend_->Apply(spec, "t");
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(status.message(), kRefused);
+  EXPECT_EQ(client_.ApplyCount(), applies);
+
+  tether::v1::PodPolicy config;
+  config.set_allow_privileged(true);
+  absl::StatusOr<kube::PodPolicy> policy = kube::PodPolicy::Create(config);
+  ASSERT_TRUE(policy.ok());
+  options_.pod_policy = *policy;
+  absl::StatusOr<std::unique_ptr<KubernetesBackend>> allowing =
+      KubernetesBackend::Create(options_);
+  ASSERT_TRUE(allowing.ok());
+  EXPECT_TRUE((*allowing)->Validate(spec).ok());
+}
+
+TEST_F(KubernetesBackendTest, AnAppliedWorkloadsPodIsCheckedToo) {
+  tether::v1::ServiceSpec spec;
+  spec.set_name("web");
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({
+    "apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web"},
+    "spec": {"selector": {"matchLabels": {"app": "web"}},
+      "template": {"metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "python:3.11"}],
+                 "volumes": [{"name": "etc", "hostPath": {"path": "/etc"}}]}}}
+  })",
+                  spec.mutable_workload()->mutable_object())
+                  .ok());
+  const absl::Status status = backend_->Validate(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(status.message(),
+            "Deployment/web: spec.template.spec.volumes[2].hostPath.path: "
+            "\"/etc\" is refused by the cluster's pod policy (tetherd "
+            "--pod_policy_file, allowed_host_paths)");
+  EXPECT_EQ(backend_->Apply(spec, "t").code(),
+            absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(client_.ApplyCount(), 0);
 }
 

@@ -270,6 +270,14 @@ absl::Status LocalBackend::Run(const tether::v1::ServiceSpec& spec,
       wanted.argv.push_back(absl::StrCat("--health_listen=",
                                          options_.agent_health_listen_address));
     }
+    if (!options_.agent_tls.ca_file.empty()) {
+      for (const auto& [flag, file] :
+           {std::pair{"tls_cert_file", options_.agent_tls.cert_file},
+            std::pair{"tls_key_file", options_.agent_tls.key_file},
+            std::pair{"tls_ca_file", options_.agent_tls.ca_file}}) {
+        wanted.argv.push_back(absl::StrCat("--", flag, "=", file));
+      }
+    }
     if (spec.has_app()) {
       for (std::string& flag : SidecarFlags(spec.app(), i)) {
         wanted.argv.push_back(std::move(flag));

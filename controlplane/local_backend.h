@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "common/backoff.h"
 #include "common/clock.h"
+#include "common/tls.h"
 #include "controlplane/backend.h"
 
 namespace tether::controlplane {
@@ -46,6 +47,9 @@ class LocalBackend final : public Backend {
     /// `<workdir>/agent.log` as "health endpoint on port N". Empty: agents
     /// serve no HTTP.
     std::string agent_health_listen_address;
+    /// Agents' TLS, passed as --tls_cert_file, --tls_key_file and
+    /// --tls_ca_file (common/tls.h). Empty: plaintext.
+    TlsFiles agent_tls;
     /// Restart backoff: 100 ms, doubled per crash up to 10 s; reset once a
     /// replica has run for 30 s.
     Backoff::Options restart_backoff = {

@@ -59,12 +59,41 @@ ABSL_FLAG(absl::Duration, unschedulable_grace, absl::Seconds(60),
           "autoscaler to answer before the deploy fails");
 ABSL_FLAG(std::string, gpu_node_label, "accelerator",
           "kubernetes: node label whose value compute.gpu_type must match");
+ABSL_FLAG(std::string, pod_policy_file, "",
+          "kubernetes: YAML file of what services' pods may ask of the node "
+          "(allow_privileged, allow_host_network, allow_host_pid, "
+          "allow_host_ipc, allowed_host_paths; proto/tether/v1/"
+          "pod_policy.proto); empty: all refused");
 ABSL_FLAG(int64_t, max_payload_bytes, 64 << 20,
           "largest call payload accepted (RESOURCE_EXHAUSTED beyond)");
 ABSL_FLAG(std::string, api_tokens_file, "",
-          "file of bearer tokens (one per line) the ControlPlane API "
+          "file of bearer tokens (one per line, optionally scoped: "
+          "`TOKEN namespaces=a,b [services=x,y]`) the ControlPlane API "
           "requires, re-read when it changes; empty: an open API (keep "
           "--listen on loopback then)");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate (then its chain) tetherd serves its gRPC ports "
+          "with (API, agents, OTLP), re-read when it changes; needs "
+          "--tls_ca_file. Empty: plaintext (keep --listen on loopback then)");
+ABSL_FLAG(std::string, tls_key_file, "", "private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: callers (CLI, clients, agents) must present a "
+          "certificate it signed. Empty: no client certificates asked for");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle that signed the agents' certificates and "
+          "tetherd's: tetherd verifies agents with it and they verify "
+          "tetherd. Empty: plaintext to agents");
+ABSL_FLAG(std::string, agent_tls_cert_file, "",
+          "local: the agents' PEM certificate (deploy/make_certs.sh's "
+          "agent.crt)");
+ABSL_FLAG(std::string, agent_tls_key_file, "",
+          "local: private key of --agent_tls_cert_file");
+ABSL_FLAG(std::string, agent_tls_secret, "",
+          "kubernetes: Secret with the agents' tls.crt, tls.key and ca.crt, "
+          "mounted in every pod (deploy/cert-manager)");
+ABSL_FLAG(std::string, agent_tls_server_name, "tether-agent",
+          "the DNS name in the agents' certificate, which tetherd and "
+          "direct callers check");
 ABSL_FLAG(absl::Duration, code_gc_interval, absl::Minutes(10),
           "how often to remove code no service or replica uses; 0: never");
 ABSL_FLAG(absl::Duration, code_gc_grace, absl::Hours(1),
@@ -99,8 +128,17 @@ Tetherd::Options OptionsFromFlags() {
   options.default_pod_template = absl::GetFlag(FLAGS_default_pod_template);
   options.unschedulable_grace = absl::GetFlag(FLAGS_unschedulable_grace);
   options.gpu_node_label = absl::GetFlag(FLAGS_gpu_node_label);
+  options.pod_policy_file = absl::GetFlag(FLAGS_pod_policy_file);
   options.max_payload_bytes = absl::GetFlag(FLAGS_max_payload_bytes);
   options.api_tokens_file = absl::GetFlag(FLAGS_api_tokens_file);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert_file),
+                 absl::GetFlag(FLAGS_tls_key_file),
+                 absl::GetFlag(FLAGS_tls_client_ca_file)};
+  options.agent_tls = {absl::GetFlag(FLAGS_agent_tls_cert_file),
+                       absl::GetFlag(FLAGS_agent_tls_key_file),
+                       absl::GetFlag(FLAGS_tls_ca_file)};
+  options.agent_tls_secret = absl::GetFlag(FLAGS_agent_tls_secret);
+  options.agent_tls_server_name = absl::GetFlag(FLAGS_agent_tls_server_name);
   options.code_gc_interval = absl::GetFlag(FLAGS_code_gc_interval);
   options.code_gc_grace = absl::GetFlag(FLAGS_code_gc_grace);
   return options;

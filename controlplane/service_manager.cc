@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/fault_point.h"
 #include "common/log.h"
 #include "common/revision_id.h"
 #include "common/status_macros.h"
@@ -84,6 +85,11 @@ absl::Status ServiceManager::Recover() {
     ASSIGN_OR_RETURN(std::vector<std::string> names, registry_.Load());
     for (const std::string& name : names) {
       ServiceState& service = *registry_.Find(name);
+      // Records from before namespaces: the next write stores it.
+      if (service.record.spec().namespace_().empty()) {
+        service.record.mutable_spec()->set_namespace_(
+            options_.default_namespace);
+      }
       if (service.record.has_scale()) has_scale.insert(name);
       // Nobody waits on it, but finishing it records READY again.
       if (RunningReplicas(service.record) > 0) deploys_.Start(name, nullptr);
@@ -124,8 +130,8 @@ absl::Status ServiceManager::CheckDeploy(
 
 absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
     const tether::v1::DeployRequest& request, DeployObserver* observer) {
-  const tether::v1::ServiceSpec spec =
-      servicespec::WithDefaults(request.spec());
+  tether::v1::ServiceSpec spec = servicespec::WithDefaults(request.spec());
+  spec.set_namespace_(NamespaceFor(spec));
   RETURN_IF_ERROR(CheckDeploy(request, spec));
   uint64_t id = 0;
   int64_t generation = 0;
@@ -146,6 +152,7 @@ absl::StatusOr<uint64_t> ServiceManager::StartDeploy(
                       ShortRevision(request.revision())));
     Changed(*service);
   }
+  FaultPoint("deploy.record.stored");
   run_apply_([this, name = spec.name(), generation] {
     ApplyInBackend(name, generation);
   });
@@ -215,6 +222,8 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
   }
   ServiceStatus status;
   int64_t generation = 0;
+  bool parks = false;
+  bool was_parked = false;
   {
     absl::MutexLock lock(&mu_);
     ServiceState* service = registry_.Find(name);
@@ -234,13 +243,13 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
           compute.distributed().workers(), " replicas, not ", *replicas));
     }
     ServiceStatus record = service->record;
-    const bool was_parked = RunningReplicas(record) == 0;
+    was_parked = RunningReplicas(record) == 0;
     if (replicas.has_value()) {
       record.set_scale(*replicas);
     } else {
       record.clear_scale();
     }
-    const bool parks = RunningReplicas(record) == 0;
+    parks = RunningReplicas(record) == 0;
     if (parks) {
       record.set_phase(ServiceStatus::PHASE_IDLE);
       record.set_message(why);
@@ -268,6 +277,8 @@ absl::StatusOr<ServiceStatus> ServiceManager::Scale(
     status = StatusOf(*service);
     Changed(*service);
   }
+  if (parks) FaultPoint("scale.parked.stored");
+  if (was_parked && !parks) FaultPoint("scale.woken.stored");
   run_apply_([this, name, generation] { ScaleInBackend(name, generation); });
   return status;
 }
@@ -382,6 +393,20 @@ absl::StatusOr<ServiceStatus> ServiceManager::GetService(
   const ServiceState* service = registry_.Find(name);
   if (service == nullptr) return NotFound(name);
   return StatusOf(*service);
+}
+
+std::optional<std::string> ServiceManager::NamespaceOf(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  const ServiceState* service = registry_.Find(name);
+  if (service == nullptr) return std::nullopt;
+  return service->record.spec().namespace_();
+}
+
+std::string ServiceManager::NamespaceFor(
+    const tether::v1::ServiceSpec& spec) const {
+  return spec.namespace_().empty() ? options_.default_namespace
+                                   : spec.namespace_();
 }
 
 std::vector<ServiceStatus> ServiceManager::ListServices() const {

@@ -57,6 +57,9 @@ class ServiceManager final : public BackendListener {
     /// the deploy: a gRPC callback thread must not block on it. Null: a
     /// SerialExecutor the manager owns. Tests pass one that runs inline.
     std::function<void(std::function<void()>)> run_apply;
+    /// Recorded for a spec without ServiceSpec.namespace (and for records
+    /// stored before namespaces existed): the backend's own namespace.
+    std::string default_namespace = "default";
   };
 
   static absl::StatusOr<std::unique_ptr<ServiceManager>> Create(
@@ -86,6 +89,14 @@ class ServiceManager final : public BackendListener {
 
   absl::StatusOr<tether::v1::ServiceStatus> GetService(
       const std::string& name) const;
+  /// The namespace `name` is recorded in; nullopt for an unknown service.
+  std::optional<std::string> NamespaceOf(const std::string& name) const;
+  /// The namespace a deploy of `spec` records: its own, else the default.
+  std::string NamespaceFor(const tether::v1::ServiceSpec& spec) const;
+  /// Options::default_namespace, where the backend's own objects live.
+  const std::string& default_namespace() const {
+    return options_.default_namespace;
+  }
   std::vector<tether::v1::ServiceStatus> ListServices() const;
   /// Stops every replica and forgets the service, on an executor the
   /// manager owns (stopping replicas waits for processes or pods), then

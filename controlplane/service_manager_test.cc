@@ -387,6 +387,32 @@ TEST_F(ServiceManagerTest, RecoverReloadsRecordsAndReappliesThem) {
   EXPECT_EQ(status->token(), "token-1");
 }
 
+TEST_F(ServiceManagerTest, ARecordAlwaysHasANamespaceAndKeepsIt) {
+  ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
+  EXPECT_EQ(manager_->NamespaceOf("hello"), "default");
+  EXPECT_EQ(store_.LoadAll()->at(0).spec().namespace_(), "default");
+  EXPECT_EQ(manager_->NamespaceOf("other"), std::nullopt);
+
+  tether::v1::DeployRequest moved = Request();
+  moved.mutable_spec()->set_namespace_("team-b");
+  const absl::Status refused =
+      manager_->StartDeploy(moved, &observer_).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(refused.message(),
+            "namespace: service hello already exists in namespace default; "
+            "service names are unique across tetherd, so delete it there or "
+            "pick another name");
+  EXPECT_EQ(store_.LoadAll()->at(0).generation(), 1);
+
+  // A record stored before namespaces gets the default when loaded.
+  tether::v1::ServiceStatus old = store_.LoadAll()->at(0);
+  old.mutable_spec()->clear_namespace_();
+  ASSERT_TRUE(store_.Put(old).ok());
+  auto restarted = NewManager();
+  ASSERT_TRUE(restarted->Recover().ok());
+  EXPECT_EQ(restarted->NamespaceOf("hello"), "default");
+}
+
 TEST_F(ServiceManagerTest, DeleteForgetsTheService) {
   ASSERT_TRUE(manager_->StartDeploy(Request(), &observer_).ok());
   ASSERT_TRUE(Delete("hello").ok());

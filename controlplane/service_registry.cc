@@ -41,6 +41,13 @@ absl::StatusOr<ServiceState*> ServiceRegistry::Record(
   ServiceStatus record;
   if (existing != services_.end()) {
     const ServiceStatus& old = existing->second.record;
+    if (old.spec().namespace_() != spec.namespace_()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "namespace: service ", spec.name(), " already exists in namespace ",
+          old.spec().namespace_(),
+          "; service names are unique across tetherd, so delete it there or "
+          "pick another name"));
+    }
     if (old.spec().compute().freeze() && spec.compute().freeze() &&
         old.revision() != revision) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -38,6 +38,7 @@ class ServiceRegistry {
   /// Records the desired state a deploy of `spec` at `revision` asks for:
   /// the next generation, PHASE_DEPLOYING; a new service gets a token. Stored
   /// before the record changes, so an error changes nothing:
+  /// ALREADY_EXISTS when the service is recorded in another namespace,
   /// FAILED_PRECONDITION when a frozen service's code would change, or the
   /// store's error.
   absl::StatusOr<ServiceState*> Record(const tether::v1::ServiceSpec& spec,

@@ -1,6 +1,5 @@
 #include "controlplane/tetherd.h"
 
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <utility>
@@ -12,9 +11,9 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "common/metrics_text.h"
+#include "common/random_token.h"
 #include "common/runfiles.h"
 #include "common/serial_executor.h"
-#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "controlplane/activator.h"
 #include "controlplane/activity_tracker.h"
@@ -37,17 +36,10 @@
 #include "kube/event_recorder.h"
 #include "kube/kube_client_http.h"
 #include "kube/kube_config.h"
+#include "kube/pod_policy.h"
 
 namespace tether::controlplane {
 namespace {
-
-std::string NewToken() {
-  std::string bytes(32, '\0');
-  TETHER_CHECK(getrandom(bytes.data(), bytes.size(), 0) ==
-               static_cast<ssize_t>(bytes.size()))
-      << "getrandom failed";
-  return ToHex(bytes);
-}
 
 // Configuration errors keep their message but say INVALID_ARGUMENT, which
 // main turns into exit code 2.
@@ -78,6 +70,7 @@ absl::StatusOr<std::unique_ptr<Tetherd>> Tetherd::Create(Options options) {
   if (absl::Status made = MakeDirs(options.state_dir); !made.ok()) {
     return ConfigError("--state_dir", made);
   }
+  RETURN_IF_ERROR(CheckTls(options));
   std::unique_ptr<Tetherd> tetherd(new Tetherd(std::move(options)));
   RETURN_IF_ERROR(tetherd->OpenStores());
   RETURN_IF_ERROR(tetherd->CreateBackend());
@@ -93,6 +86,50 @@ absl::StatusOr<std::unique_ptr<Tetherd>> Tetherd::Create(Options options) {
 
 Tetherd::Tetherd(Options options) : options_(std::move(options)) {}
 
+absl::Status Tetherd::CheckTls(const Options& options) {
+  const bool serves_tls = !options.tls.cert_file.empty();
+  const bool agents_tls = !options.agent_tls.ca_file.empty();
+  // Agents dial tetherd as they serve: TLS both ways or neither.
+  if (serves_tls != agents_tls) {
+    return absl::InvalidArgumentError(
+        "--tls_cert_file and --tls_ca_file go together: agents verify "
+        "tetherd's certificate with the CA, and tetherd verifies theirs");
+  }
+  if (!agents_tls) return absl::OkStatus();
+  if (absl::Status checked =
+          CheckTlsFiles({options.tls.cert_file, options.tls.key_file, ""});
+      !checked.ok()) {
+    return ConfigError("--tls_cert_file/--tls_key_file", checked);
+  }
+  if (absl::Status checked = CheckTlsFiles({"", "", options.tls.ca_file});
+      !checked.ok()) {
+    return ConfigError("--tls_client_ca_file", checked);
+  }
+  if (absl::Status checked = CheckTlsFiles({"", "", options.agent_tls.ca_file});
+      !checked.ok()) {
+    return ConfigError("--tls_ca_file", checked);
+  }
+  if (options.backend == "kubernetes") {
+    if (options.agent_tls_secret.empty()) {
+      return absl::InvalidArgumentError(
+          "--agent_tls_secret: empty, but pods' agents need their "
+          "certificate for TLS");
+    }
+    return absl::OkStatus();
+  }
+  if (options.agent_tls.cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--agent_tls_cert_file: empty, but local agents need a certificate "
+        "for TLS");
+  }
+  if (absl::Status checked = CheckTlsFiles(
+          {options.agent_tls.cert_file, options.agent_tls.key_file, ""});
+      !checked.ok()) {
+    return ConfigError("--agent_tls_cert_file/--agent_tls_key_file", checked);
+  }
+  return absl::OkStatus();
+}
+
 Tetherd::~Tetherd() { Shutdown(); }
 
 absl::Status Tetherd::OpenStores() {
@@ -106,16 +143,32 @@ absl::Status Tetherd::OpenStores() {
 }
 
 absl::Status Tetherd::CreateBackend() {
-  if (options_.backend == "local") return CreateLocalBackend();
+  if (options_.backend == "local") {
+    // Local replicas are host processes: no pod for the policy to govern.
+    if (!options_.pod_policy_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--pod_policy_file: only for --backend=kubernetes");
+    }
+    return CreateLocalBackend();
+  }
+  kube::PodPolicy pod_policy;
+  if (!options_.pod_policy_file.empty()) {
+    absl::StatusOr<kube::PodPolicy> read =
+        kube::PodPolicy::FromFile(options_.pod_policy_file);
+    if (!read.ok()) return ConfigError("--pod_policy_file", read.status());
+    pod_policy = *std::move(read);
+  }
   // The client and backend are ready before anything serves, so bad config
   // fails the start, not the first deploy.
-  if (absl::Status created = CreateKubernetesBackend(); !created.ok()) {
+  if (absl::Status created = CreateKubernetesBackend(pod_policy);
+      !created.ok()) {
     return ConfigError("--backend=kubernetes", created);
   }
   return absl::OkStatus();
 }
 
-absl::Status Tetherd::CreateKubernetesBackend() {
+absl::Status Tetherd::CreateKubernetesBackend(
+    const kube::PodPolicy& pod_policy) {
   ASSIGN_OR_RETURN(const kube::KubeConfig config, kube::DefaultKubeConfig());
   kube::KubeClientHttp::Options client_options;
   client_options.config = config;
@@ -129,10 +182,13 @@ absl::Status Tetherd::CreateKubernetesBackend() {
   backend_options.render.agent_image = options_.agent_image;
   backend_options.render.tetherd_address = options_.advertise_address;
   backend_options.render.gpu_node_label = options_.gpu_node_label;
+  backend_options.render.agent_tls_secret = options_.agent_tls_secret;
   backend_options.default_pod_template = options_.default_pod_template;
   backend_options.unschedulable_grace = options_.unschedulable_grace;
+  backend_options.pod_policy = pod_policy;
   ASSIGN_OR_RETURN(kube_backend_, KubernetesBackend::Create(backend_options));
   backend_ = kube_backend_.get();
+  default_namespace_ = backend_options.render.kube_namespace;
   return CreateInjectionReconciler(backend_options.render.kube_namespace);
 }
 
@@ -165,6 +221,7 @@ absl::Status Tetherd::CreateLocalBackend() {
   backend_options.max_payload_bytes = options_.max_payload_bytes;
   backend_options.agent_health_listen_address =
       options_.agent_health_listen_address;
+  backend_options.agent_tls = options_.agent_tls;
   ASSIGN_OR_RETURN(local_backend_, LocalBackend::Create(backend_options));
   backend_ = local_backend_.get();
   return absl::OkStatus();
@@ -173,13 +230,20 @@ absl::Status Tetherd::CreateLocalBackend() {
 absl::Status Tetherd::CreateServices() {
   CallRouter::Options router_options;
   router_options.max_payload_bytes = options_.max_payload_bytes;
+  if (!options_.agent_tls.ca_file.empty()) {
+    ASSIGN_OR_RETURN(router_options.agent_credentials,
+                     GrpcChannelCredentials({"", "", options_.agent_tls.ca_file,
+                                             options_.agent_tls.refresh}));
+    router_options.agent_tls_server_name = options_.agent_tls_server_name;
+  }
   router_ = std::make_unique<CallRouter>(router_options);
   ServiceManager::Options manager_options;
   manager_options.backend = backend_;
   manager_options.store = service_store_.get();
   manager_options.code_store = code_store_.get();
   manager_options.router = router_.get();
-  manager_options.new_token = NewToken;
+  manager_options.new_token = NewRandomToken;
+  manager_options.default_namespace = default_namespace_;
   ASSIGN_OR_RETURN(manager_, ServiceManager::Create(manager_options));
   metrics_ = std::make_unique<ControlPlaneMetrics>();
   metrics_listener_ = std::make_unique<MetricsListener>(metrics_.get());
@@ -193,7 +257,8 @@ absl::Status Tetherd::CreateServices() {
     api_tokens_ = *std::move(tokens);
   }
   RETURN_IF_ERROR(CreateActivityRooms());
-  endpoints_ = std::make_unique<EndpointsPublisher>();
+  endpoints_ = std::make_unique<EndpointsPublisher>(
+      options_.agent_tls.ca_file.empty() ? "" : options_.agent_tls_server_name);
   manager_->AddListener(endpoints_.get());
   logs_executor_ = std::make_unique<SerialExecutor>();
   ControlPlaneService::Options api_options;
@@ -275,6 +340,7 @@ absl::Status Tetherd::Serve() {
   GrpcServer::Options server_options;
   server_options.listen_address = options_.listen_address;
   server_options.max_payload_bytes = options_.max_payload_bytes;
+  server_options.tls = options_.tls;
   server_options.services = {control_plane_.get(), gateway_.get(),
                              otlp_receiver_.get()};
   ASSIGN_OR_RETURN(server_, GrpcServer::Create(server_options));
@@ -283,6 +349,7 @@ absl::Status Tetherd::Serve() {
     GrpcServer::Options otlp_options;
     otlp_options.listen_address = options_.otlp_listen_address;
     otlp_options.max_payload_bytes = options_.max_payload_bytes;
+    otlp_options.tls = options_.tls;
     otlp_options.services = {otlp_receiver_.get()};
     absl::StatusOr<std::unique_ptr<GrpcServer>> otlp =
         GrpcServer::Create(otlp_options);

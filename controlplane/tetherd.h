@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 
 namespace tether {
 class GrpcServer;
@@ -18,6 +19,7 @@ class SerialExecutor;
 namespace tether::kube {
 class EventRecorder;
 class KubeClientHttp;
+class PodPolicy;
 }  // namespace tether::kube
 
 namespace tether::controlplane {
@@ -89,11 +91,30 @@ class Tetherd final {
     absl::Duration unschedulable_grace = absl::Seconds(60);
     /// kubernetes: node label whose value compute.gpu_type must match.
     std::string gpu_node_label = "accelerator";
+    /// kubernetes: YAML pod policy (kube/pod_policy.h). Empty: privileged
+    /// containers, host namespaces and hostPath volumes are all refused.
+    std::string pod_policy_file;
     /// Largest call payload accepted (RESOURCE_EXHAUSTED beyond).
     int64_t max_payload_bytes = 64 << 20;
     /// Bearer tokens the ControlPlane API requires (ApiTokens). Empty: an
     /// open API.
     std::string api_tokens_file;
+    /// TLS on tetherd's gRPC ports (the API, the AgentGateway and OTLP):
+    /// `cert_file`/`key_file` are tetherd's; with `ca_file`, every caller,
+    /// agents included, must present a certificate that CA signed. Empty:
+    /// plaintext. Set together with `agent_tls.ca_file`.
+    TlsFiles tls;
+    /// The agent hop. `ca_file` signed the agents' certificates and
+    /// tetherd's: tetherd verifies agents with it, and they verify tetherd.
+    /// `cert_file`/`key_file`, local backend: the agents' certificate.
+    /// Empty `ca_file`: plaintext.
+    TlsFiles agent_tls;
+    /// kubernetes: Secret holding the agents' tls.crt, tls.key and ca.crt,
+    /// mounted in every pod. Required with `agent_tls.ca_file`.
+    std::string agent_tls_secret;
+    /// The DNS name agents' certificates carry, which tetherd and direct
+    /// callers check instead of the address they dial.
+    std::string agent_tls_server_name = "tether-agent";
     /// How often unused code is removed; zero: never.
     absl::Duration code_gc_interval = absl::Minutes(10);
     /// Code stored more recently than this is never removed.
@@ -124,9 +145,11 @@ class Tetherd final {
 
  private:
   explicit Tetherd(Options options);
+  // INVALID_ARGUMENT naming the flag when the TLS options do not fit.
+  static absl::Status CheckTls(const Options& options);
   absl::Status OpenStores();
   absl::Status CreateBackend();
-  absl::Status CreateKubernetesBackend();
+  absl::Status CreateKubernetesBackend(const kube::PodPolicy& pod_policy);
   // Reports opted-in pods of `ns` admitted without the agent.
   absl::Status CreateInjectionReconciler(const std::string& ns);
   absl::Status CreateLocalBackend();
@@ -151,6 +174,9 @@ class Tetherd final {
   std::unique_ptr<InjectionReconciler> injection_reconciler_;
   std::unique_ptr<LocalBackend> local_backend_;
   Backend* backend_ = nullptr;
+  // Where services without ServiceSpec.namespace go: the Kubernetes
+  // backend's namespace; the local backend has none of its own.
+  std::string default_namespace_ = "default";
   std::unique_ptr<CallRouter> router_;
   // Before everything that reports to it, so it outlives them.
   std::unique_ptr<ControlPlaneMetrics> metrics_;

@@ -73,6 +73,25 @@ TEST_F(TetherdTest, UnreadableApiTokensFileIsInvalidArgument) {
       << tetherd.status();
 }
 
+TEST_F(TetherdTest, PodPolicyFileIsCheckedBeforeTheCluster) {
+  options_.pod_policy_file = dir_ + "/policy.yaml";
+  absl::StatusOr<std::unique_ptr<Tetherd>> tetherd = Tetherd::Create(options_);
+  EXPECT_EQ(tetherd.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(tetherd.status().message(),
+            "--pod_policy_file: only for --backend=kubernetes");
+  // A bad file fails the start even before the kubeconfig is read.
+  ASSERT_TRUE(
+      WriteFileAtomically(options_.pod_policy_file, "allow_root: true\n").ok());
+  options_.backend = "kubernetes";
+  tetherd = Tetherd::Create(options_);
+  EXPECT_EQ(tetherd.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(
+      tetherd.status().message(),
+      "--pod_policy_file: INVALID_ARGUMENT: " + options_.pod_policy_file +
+          ": allow_root: unknown field"))
+      << tetherd.status();
+}
+
 TEST_F(TetherdTest, TakenPortIsUnavailableAndLeavesTheServingTetherdAlone) {
   absl::StatusOr<std::unique_ptr<Tetherd>> first = Tetherd::Create(options_);
   ASSERT_TRUE(first.ok()) << first.status();

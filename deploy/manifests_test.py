@@ -503,6 +503,12 @@ class KustomizeTest(unittest.TestCase):
                   encoding="utf-8") as f:
             f.write("resources: [../deploy]\n"
                     "components: [../deploy/cert-manager]\n")
+        tls = os.path.join(cls.tmp, "tls-overlay")
+        os.mkdir(tls)
+        with open(os.path.join(tls, "kustomization.yaml"), "w",
+                  encoding="utf-8") as f:
+            f.write("resources: [../deploy]\n"
+                    "components: [../deploy/tls]\n")
 
     @classmethod
     def tearDownClass(cls):
@@ -531,6 +537,38 @@ class KustomizeTest(unittest.TestCase):
         pod = by_kind["Deployment"]["tether-injector"]["spec"]["template"]
         self.assertEqual(pod["spec"]["containers"][0]["image"],
                          "registry.example.com/tether/tether-injector:0.1.0")
+
+    def test_tls_component(self):
+        rendered = self.render("tls-overlay")
+        by_kind = {}
+        for obj in rendered:
+            by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj
+            if obj["apiVersion"] != "cert-manager.io/v1":
+                with self.subTest(kind=obj["kind"],
+                                  name=obj["metadata"]["name"]):
+                    self.assertEqual(validate_manifests.validate(obj), [])
+        certs = by_kind["Certificate"]
+        self.assertEqual(certs["tether-agent-tls"]["spec"]["dnsNames"],
+                         ["tether-agent"])
+        self.assertIn("tetherd.tether-system.svc",
+                      certs["tetherd-tls"]["spec"]["dnsNames"])
+        for name in ("tetherd-tls", "tether-agent-tls"):
+            self.assertEqual(certs[name]["spec"]["issuerRef"]["name"],
+                             "tether-ca")
+        pod = by_kind["Deployment"]["tetherd"]["spec"]["template"]["spec"]
+        args = pod["containers"][0]["args"]
+        for flag in ("--tls_cert_file=/etc/tether/tls/tls.crt",
+                     "--tls_key_file=/etc/tether/tls/tls.key",
+                     "--tls_ca_file=/etc/tether/tls/ca.crt",
+                     "--agent_tls_secret=tether-agent-tls"):
+            self.assertIn(flag, args)
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        self.assertEqual(mounts["tls"]["mountPath"], "/etc/tether/tls")
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        self.assertEqual(volumes["tls"]["secret"]["secretName"], "tetherd-tls")
+        injector = by_kind["Deployment"]["tether-injector"]["spec"]["template"]
+        self.assertIn("--agent_tls_secret=tether-agent-tls",
+                      injector["spec"]["containers"][0]["args"])
 
     def test_cert_manager_component(self):
         rendered = self.render("overlay")

@@ -99,7 +99,22 @@ json AgentArgs(const AgentOptions& options) {
     args.push_back(
         absl::StrCat("--app_command=", EncodeCommand(options.app_command)));
   }
+  if (!options.tls_secret.empty()) {
+    args.push_back(absl::StrCat("--tls_cert_file=", kTlsDir, "/tls.crt"));
+    args.push_back(absl::StrCat("--tls_key_file=", kTlsDir, "/tls.key"));
+    args.push_back(absl::StrCat("--tls_ca_file=", kTlsDir, "/ca.crt"));
+  }
   return args;
+}
+
+// The agents' TLS Secret as a volume of the pod and a mount of `agent`.
+void MountTls(json& pod_spec, json& agent, const AgentOptions& options) {
+  if (options.tls_secret.empty()) return;
+  agent["volumeMounts"].push_back(
+      {{"name", kTlsVolume}, {"mountPath", kTlsDir}, {"readOnly", true}});
+  Prepend(pod_spec, "volumes",
+          json::array({{{"name", kTlsVolume},
+                        {"secret", {{"secretName", options.tls_secret}}}}}));
 }
 
 // Command, args, ports, env and probes of an agent container.
@@ -165,6 +180,7 @@ void WrapContainer(json& pod_spec, size_t container,
   Prepend(pod_spec, "initContainers", json::array({std::move(install)}));
   Prepend(pod_spec, "volumes",
           json::array({EmptyDir(kAgentVolume), EmptyDir(kWorkVolume)}));
+  MountTls(pod_spec, target, options);
 }
 
 void AddAgentSidecar(json& pod_spec, size_t app, const AgentOptions& options,
@@ -197,6 +213,7 @@ void AddAgentSidecar(json& pod_spec, size_t app, const AgentOptions& options,
         json::array({{{"name", kCodeDirEnv},
                       {"value", absl::StrCat(sidecar.code_dir, "/current")}}}));
   }
+  MountTls(pod_spec, agent, options);
   if (sidecar.native) {
     agent["restartPolicy"] = "Always";
     agent["startupProbe"] =

@@ -39,6 +39,9 @@ inline constexpr char kAgentInstallContainer[] = "tether-agent-install";
 inline constexpr char kAgentDir[] = "/tether";
 /// Where the agent keeps code revisions.
 inline constexpr char kWorkDir[] = "/var/lib/tether";
+/// The agents' TLS Secret (tls.crt, tls.key, ca.crt), mounted read-only.
+inline constexpr char kTlsVolume[] = "tether-tls";
+inline constexpr char kTlsDir[] = "/var/run/tether/tls";
 /// The agent binary inside the bundle.
 inline constexpr char kAgentBinary[] = "/tether/bin/tether-agent";
 /// Sidecar mode: the agent container's port that proxies the app, and the
@@ -85,6 +88,10 @@ struct AgentOptions {
   /// Secret holding the service token under key `token`, exposed as
   /// TETHER_SERVICE_TOKEN. Empty: no token variable.
   std::string token_secret;
+  /// Secret holding the agents' TLS certificate, key and CA (cert-manager's
+  /// tls.crt, tls.key, ca.crt), mounted at kTlsDir: the agent serves TLS
+  /// and verifies tetherd. Empty: plaintext.
+  std::string tls_secret;
   /// The team's program (exec form) the agent runs beside its workers and
   /// exits with (--app_command): a wrapped container of a pod that must
   /// complete keeps its work this way. Empty: none.

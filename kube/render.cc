@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "kube/pod_security.h"
 #include "kube/pod_template.h"
 #include "kube/struct_json.h"
 #include "servicespec/validate.h"
@@ -85,6 +86,7 @@ AgentOptions AgentOptionsOf(const ServiceSpec& spec,
   agent.agent_port = options.agent_port;
   agent.health_port = options.health_port;
   agent.token_secret = options.token_secret;
+  agent.tls_secret = options.agent_tls_secret;
   return agent;
 }
 
@@ -608,6 +610,10 @@ absl::StatusOr<std::vector<json>> RenderService(const ServiceSpec& spec,
   ASSIGN_OR_RETURN(json layered,
                    LayerTemplates(compute, options, SelectorLabels(spec),
                                   std::move(workload)));
+  // Fills only what every layer left unset: below the cluster template.
+  if (compute.pod_security() != tether::v1::POD_SECURITY_BASELINE) {
+    ApplyRestrictedDefaults(layered["spec"]["template"]["spec"]);
+  }
 
   std::vector<json> objects;
   objects.push_back(std::move(layered));

@@ -48,6 +48,9 @@ struct RenderOptions {
   /// Secret holding the per-service token under key `token`, exposed to the
   /// agent as TETHER_SERVICE_TOKEN. Empty: no token env (tests, dev).
   std::string token_secret;
+  /// Secret with the agents' TLS files (AgentOptions::tls_secret). Empty:
+  /// plaintext.
+  std::string agent_tls_secret;
 
   /// PodTemplate layers (ARCHITECTURE "Manifests and merge rules"), each a
   /// PodTemplateSpec (`{"metadata": ..., "spec": ...}`, see
@@ -79,6 +82,10 @@ struct RenderOptions {
 /// `health_port` (compute.annotations override them), and the Tether
 /// container gets POD_NAME/POD_NAMESPACE from the downward API unless the
 /// user sets them.
+/// Unless `compute.pod_security` is BASELINE, the pod then gets the Pod
+/// Security Standards "restricted" settings no layer set
+/// (kube/pod_security.h ApplyRestrictedDefaults), its own and the agent's
+/// init container's alike.
 /// Errors: INVALID_ARGUMENT from `servicespec::ValidateServiceSpec` or for bad
 /// options (missing agent image/tetherd address/namespace, bad ports, a
 /// revision that is not hex, master_port equal to an agent port), or from

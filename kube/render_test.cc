@@ -1,5 +1,6 @@
 #include "kube/render.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -7,15 +8,18 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "kube/manifest_validator.h"
+#include "kube/restricted_profile.h"
 #include "servicespec/yaml_proto.h"
 
 namespace tether::kube {
 namespace {
 
 using json = nlohmann::json;
+using ::testing::IsEmpty;
 using tether::v1::ServiceSpec;
 
 constexpr char kRevision[] =
@@ -297,6 +301,31 @@ TEST(RenderServiceTest, TheAgentServesHealthOnTheProbedPort) {
             "9091");
 }
 
+TEST(RenderServiceTest, TheAgentsTlsSecretIsMountedAndUsed) {
+  RenderOptions options = Options();
+  options.agent_tls_secret = "tether-agent-tls";
+  const std::vector<json> objects = Render("", options);
+  ASSERT_FALSE(objects.empty());
+  const json& container = Container(objects[0]);
+  const json& args = container["args"];
+  for (const char* flag : {"--tls_cert_file=/var/run/tether/tls/tls.crt",
+                           "--tls_key_file=/var/run/tether/tls/tls.key",
+                           "--tls_ca_file=/var/run/tether/tls/ca.crt"}) {
+    EXPECT_NE(std::find(args.begin(), args.end(), flag), args.end()) << flag;
+  }
+  EXPECT_NE(std::find(container["volumeMounts"].begin(),
+                      container["volumeMounts"].end(),
+                      json({{"name", "tether-tls"},
+                            {"mountPath", "/var/run/tether/tls"},
+                            {"readOnly", true}})),
+            container["volumeMounts"].end());
+  const json& volumes = objects[0]["spec"]["template"]["spec"]["volumes"];
+  EXPECT_NE(std::find(volumes.begin(), volumes.end(),
+                      json({{"name", "tether-tls"},
+                            {"secret", {{"secretName", "tether-agent-tls"}}}})),
+            volumes.end());
+}
+
 TEST(RenderServiceTest, UserAnnotationsOverrideThePrometheusOnes) {
   const std::vector<json> objects = Render(R"pb(
     compute {
@@ -438,6 +467,82 @@ TEST(RenderServiceTest, EveryKnob) {
   EXPECT_EQ(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
             600);
   EXPECT_EQ(objects[3]["spec"]["maxUnavailable"], 1);
+}
+
+TEST(RenderServiceTest, RenderedPodsPassTheRestrictedProfile) {
+  for (const char* text : {"", kEveryKnob, kDistributed}) {
+    const std::vector<json> objects = Render(text);
+    ASSERT_FALSE(objects.empty());
+    const json& pod_spec = objects[0]["spec"]["template"]["spec"];
+    EXPECT_THAT(RestrictedProfileViolations(pod_spec), IsEmpty())
+        << pod_spec.dump(2);
+    // The agent's install container too.
+    EXPECT_EQ(pod_spec["initContainers"][0]["securityContext"]
+                      ["allowPrivilegeEscalation"],
+              false);
+  }
+  const json minimal = Render("")[0]["spec"]["template"]["spec"];
+  EXPECT_EQ(minimal["securityContext"]["runAsUser"], 65532);
+  EXPECT_EQ(minimal["automountServiceAccountToken"], false);
+  // A named service account is asked for with its API access.
+  const json every_knob = Render(kEveryKnob)[0]["spec"]["template"]["spec"];
+  EXPECT_FALSE(every_knob.contains("automountServiceAccountToken"));
+}
+
+// Defaults are the lowest layer: a cluster template's or the service's own
+// setting wins.
+TEST(RenderServiceTest, TemplatesOverrideTheSecurityDefaults) {
+  RenderOptions options = Options();
+  options.namespace_default_pod_template = json::parse(R"({"spec": {
+    "securityContext": {"runAsUser": 1000},
+    "containers": [{"name": "default", "securityContext": {
+      "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}]
+  }})");
+  const std::vector<json> objects =
+      Render(R"pb(
+               compute {
+                 pod_template {
+                   fields {
+                     key: "spec"
+                     value {
+                       struct_value {
+                         fields {
+                           key: "automountServiceAccountToken"
+                           value { bool_value: true }
+                         }
+                       }
+                     }
+                   }
+                 }
+               }
+             )pb",
+             options);
+  ASSERT_FALSE(objects.empty());
+  const json& pod_spec = objects[0]["spec"]["template"]["spec"];
+  EXPECT_EQ(pod_spec["securityContext"]["runAsUser"], 1000);
+  EXPECT_FALSE(pod_spec["securityContext"].contains("runAsGroup"));
+  EXPECT_EQ(pod_spec["automountServiceAccountToken"], true);
+  EXPECT_EQ(Container(objects[0])["securityContext"]["capabilities"]["add"],
+            json::array({"NET_BIND_SERVICE"}));
+  EXPECT_THAT(RestrictedProfileViolations(pod_spec), IsEmpty());
+}
+
+TEST(RenderServiceTest, BaselineFillsInNothing) {
+  ServiceSpec spec = Spec();
+  ASSERT_TRUE(
+      servicespec::YamlTextToProto("compute: {pod_security: baseline}", &spec)
+          .ok());
+  EXPECT_EQ(spec.compute().pod_security(), tether::v1::POD_SECURITY_BASELINE);
+  absl::StatusOr<std::vector<json>> objects = RenderService(spec, Options());
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  const json& pod_spec = (*objects)[0]["spec"]["template"]["spec"];
+  EXPECT_FALSE(pod_spec.contains("securityContext"));
+  EXPECT_FALSE(pod_spec.contains("automountServiceAccountToken"));
+  for (const char* list : {"initContainers", "containers"}) {
+    for (const json& container : pod_spec[list]) {
+      EXPECT_FALSE(container.contains("securityContext")) << list;
+    }
+  }
 }
 
 TEST(RenderServiceTest, DistributedWorkersGetRankAndMaster) {

@@ -91,6 +91,16 @@ TEST(ParseServiceFileTest, ErrorsNameTheFileAndTheField) {
             "service.yaml: name: duplicate key");
 }
 
+TEST(ParseServiceFileTest, NamespaceIsAKey) {
+  absl::StatusOr<ServiceFile> file =
+      ParseServiceFile(std::string(kMinimal) + "namespace: team-a\n", "s.yaml");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->spec.namespace_(), "team-a");
+  EXPECT_THAT(ParseError(std::string(kMinimal) + "namespace: Team_A\n"),
+              ::testing::StartsWith("service.yaml: namespace: \"Team_A\" is "
+                                    "not a valid namespace"));
+}
+
 TEST(ParseServiceFileTest, ValidatesTheSpec) {
   EXPECT_EQ(ParseError(std::string(kMinimal) + "compute: {memory: -1Gi}\n"),
             "service.yaml: compute.memory: \"-1Gi\" is negative");
@@ -106,7 +116,7 @@ TEST(ParseServiceFileTest, UnknownTopLevelKeysSuggestCodeToo) {
             "service.yaml: nmae: unknown field (did you mean \"name\"?)");
   EXPECT_EQ(ParseError(std::string(kMinimal) + "replicas: 2\n"),
             "service.yaml: replicas: unknown field (expected one of: name, "
-            "compute, callable, app, workload, code)");
+            "compute, callable, app, workload, namespace, code)");
 }
 
 TEST(ParseServiceFileTest, CodeErrors) {

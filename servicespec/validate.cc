@@ -613,6 +613,11 @@ absl::Status ValidateKubernetesFields(const Compute& compute) {
     RETURN_IF_ERROR(CheckStructField("compute.service_template",
                                      compute.service_template()));
   }
+  if (!tether::v1::PodSecurity_IsValid(compute.pod_security())) {
+    return Invalid(
+        "compute.pod_security",
+        absl::StrCat(compute.pod_security(), " is not a PodSecurity"));
+  }
   RETURN_IF_ERROR(CheckLimit("compute.cpus_limit", compute.cpus_limit(),
                              "compute.cpus", compute.cpus(), false));
   return CheckLimit("compute.memory_limit", compute.memory_limit(),
@@ -967,12 +972,25 @@ absl::Status ValidateServiceName(absl::string_view name) {
       Quote(name), " is not a valid service name: ", problem, "; ", kNameRule));
 }
 
+absl::Status ValidateNamespace(absl::string_view ns) {
+  if (kube::IsDnsLabel(ns)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      Quote(ns),
+      " is not a valid namespace: namespaces are RFC 1123 labels (lowercase "
+      "letters, digits and '-', starting and ending with a letter or digit, "
+      "at most 63 characters)"));
+}
+
 absl::Status ValidateServiceSpec(const ServiceSpec& spec) {
   if (spec.name().empty()) {
     return Invalid("name", absl::StrCat("required; ", kNameRule));
   }
   absl::Status status = ValidateServiceName(spec.name());
   if (!status.ok()) return Invalid("name", status.message());
+  if (!spec.namespace_().empty()) {
+    status = ValidateNamespace(spec.namespace_());
+    if (!status.ok()) return Invalid("namespace", status.message());
+  }
   RETURN_IF_ERROR(ValidateCompute(spec.compute()));
   if (spec.has_workload()) RETURN_IF_ERROR(ValidateWorkload(spec));
   return ValidateCallable(spec);

@@ -24,7 +24,8 @@ namespace tether::servicespec {
 ///   compute.memory: "-1Gi" is negative
 ///   compute.allowed_serialization[1]: duplicate of [0] (json)
 ///   callable.module: "hello.py" looks like a file name; ...
-/// Checks: name is an RFC 1035 label; cpus/memory are quantities > 0 when set
+/// Checks: name is an RFC 1035 label; namespace, when set, an RFC 1123
+/// label; cpus/memory are quantities > 0 when set
 /// (memory a whole number of bytes); gpus, replicas, workers >= 0; image has no
 /// whitespace; env names are C identifiers; allowed_serialization has no
 /// unspecified, unknown or repeated codecs; preload entries are dotted Python
@@ -100,6 +101,11 @@ std::string CodecName(tether::v1::Codec codec);
 /// wrong, without a field path (callers add it). For every place that takes a
 /// service name: specs, RPC requests, CLI arguments.
 absl::Status ValidateServiceName(absl::string_view name);
+
+/// OK when `ns` is a valid namespace (ServiceSpec.namespace, API token
+/// scopes): an RFC 1123 label. Otherwise INVALID_ARGUMENT saying why, without
+/// a field path.
+absl::Status ValidateNamespace(absl::string_view ns);
 
 }  // namespace tether::servicespec
 

@@ -129,6 +129,22 @@ TEST(ValidateServiceSpecTest, Name) {
                 kNameRule);
 }
 
+TEST(ValidateServiceSpecTest, Namespace) {
+  EXPECT_TRUE(ValidateServiceSpec(Spec(R"pb(namespace: "")pb")).ok());
+  EXPECT_TRUE(ValidateServiceSpec(Spec(R"pb(namespace: "team-a")pb")).ok());
+  EXPECT_TRUE(ValidateServiceSpec(Spec(R"pb(namespace: "1st")pb")).ok());
+  constexpr char kRule[] =
+      " is not a valid namespace: namespaces are RFC 1123 labels (lowercase "
+      "letters, digits and '-', starting and ending with a letter or digit, "
+      "at most 63 characters)";
+  EXPECT_EQ(Error(Spec(R"pb(namespace: "Team_A")pb")),
+            std::string("namespace: \"Team_A\"") + kRule);
+  EXPECT_EQ(Error(Spec(R"pb(namespace: "a.b")pb")),
+            std::string("namespace: \"a.b\"") + kRule);
+  EXPECT_EQ(std::string(ValidateNamespace(std::string(64, 'a')).message()),
+            "\"" + std::string(64, 'a') + "\"" + kRule);
+}
+
 TEST(ValidateServiceNameTest, MessagesHaveNoFieldPath) {
   EXPECT_TRUE(ValidateServiceName("hello-2").ok());
   EXPECT_EQ(std::string(ValidateServiceName("").message()),
@@ -640,6 +656,8 @@ TEST(ValidateServiceSpecTest, RejectsBadKubernetesFields) {
           {R"pb(compute { pod_template_name: "Base" })pb",
            "compute.pod_template_name: \"Base\" is not a valid PodTemplate "
            "name"},
+          {R"pb(compute { pod_security: 7 })pb",
+           "compute.pod_security: 7 is not a PodSecurity"},
           {R"pb(compute { cpus: "2" cpus_limit: "1500m" })pb",
            "compute.cpus_limit: \"1500m\" is less than compute.cpus \"2\""},
           {R"pb(compute { memory_limit: "100m" })pb",

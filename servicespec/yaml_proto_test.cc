@@ -442,7 +442,7 @@ TEST(YamlToProtoTest, UnknownFieldsSuggestTheClosestName) {
   EXPECT_EQ(
       SpecError("bogus: 1"),
       "bogus: unknown field (expected one of: name, compute, callable, app, "
-      "workload)");
+      "workload, namespace)");
   // Callable, not Compute: Compute grows with every Kubernetes knob.
   EXPECT_EQ(SpecError("callable: {zzz: 1}"),
             "callable.zzz: unknown field (expected one of: runtime, module, "

@@ -14,6 +14,7 @@
 #include "kube/json_fields.h"
 #include "kube/names.h"
 #include "kube/pod_mutation.h"
+#include "kube/pod_security.h"
 
 namespace tether::sidecar {
 namespace {
@@ -48,6 +49,8 @@ struct Request {
   bool sidecar = false;
   // Wrap mode: the container's program runs on under the agent.
   bool keep_program = false;
+  // kPodSecurityAnnotation is not "baseline".
+  bool restricted = true;
   // The pod's restartPolicy, when it must complete ("Never", "OnFailure");
   // empty otherwise.
   std::string must_complete;
@@ -98,6 +101,13 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
         AnnotationPath(kModeAnnotation),
         absl::StrCat("\"", mode, "\" is not a mode (wrap or sidecar)"));
   }
+  const std::string security = StringField(annotations, kPodSecurityAnnotation);
+  if (!security.empty() && security != "restricted" && security != "baseline") {
+    return Invalid(AnnotationPath(kPodSecurityAnnotation),
+                   absl::StrCat("\"", security,
+                                "\" is not \"restricted\" or \"baseline\""));
+  }
+  request.restricted = security != "baseline";
   const std::string keep = StringField(annotations, kKeepProgramAnnotation);
   if (!keep.empty() && keep != "true" && keep != "false") {
     return Invalid(AnnotationPath(kKeepProgramAnnotation),
@@ -127,6 +137,7 @@ absl::StatusOr<Request> ReadRequest(const json& metadata, const json& spec,
   request.agent.tetherd_address = config.tetherd_address;
   request.agent.agent_port = config.agent_port;
   request.agent.health_port = config.health_port;
+  request.agent.tls_secret = config.agent_tls_secret;
   request.agent.token_secret = StringField(annotations, kTokenSecretAnnotation);
   if (!request.agent.token_secret.empty() &&
       !kube::IsDnsSubdomain(request.agent.token_secret)) {
@@ -472,6 +483,10 @@ absl::StatusOr<Injection> InjectPod(const json& pod,
     status["env"] = std::move(added);
     status["initContainers"] = json::array({kube::kAgentInstallContainer});
     status["volumes"] = json::array({kube::kAgentVolume, kube::kWorkVolume});
+  }
+  if (request.restricted) {
+    kube::ApplyRestrictedDefaults(new_spec);
+    status["podSecurity"] = "restricted";
   }
   result.pod["metadata"]["annotations"][kStatusAnnotation] = status.dump();
   result.injected = true;

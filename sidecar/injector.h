@@ -23,6 +23,10 @@
 //   tether.dev/keep-program    wrap: "true" runs the container's program
 //                              under the agent, which exits with it
 //                              (default: in pods that must complete)
+//   tether.dev/pod-security    restricted (default): fill in the Pod
+//                              Security Standards "restricted" settings the
+//                              pod leaves unset (kube/pod_security.h), on
+//                              every container; baseline: add none
 // The result records what was injected in tether.dev/status; a pod carrying
 // it, or already running the agent, is left alone, so injecting twice
 // changes nothing.
@@ -49,6 +53,7 @@ inline constexpr char kReloadCommandAnnotation[] = "tether.dev/reload-command";
 inline constexpr char kAppPortAnnotation[] = "tether.dev/app-port";
 inline constexpr char kProxyPortAnnotation[] = "tether.dev/proxy-port";
 inline constexpr char kKeepProgramAnnotation[] = "tether.dev/keep-program";
+inline constexpr char kPodSecurityAnnotation[] = "tether.dev/pod-security";
 
 /// Cluster-level settings: what `deploy/` configures the injector with.
 struct InjectorConfig {
@@ -62,6 +67,9 @@ struct InjectorConfig {
   /// declare them.
   int agent_port = 50052;
   int health_port = 8081;
+  /// Secret with the agents' TLS files, in the pods' namespace
+  /// (AgentOptions::tls_secret). Empty: plaintext.
+  std::string agent_tls_secret;
   /// The cluster runs Kubernetes 1.29 or later: sidecar mode uses a native
   /// sidecar (init container with restartPolicy Always).
   bool native_sidecars = true;
@@ -105,7 +113,8 @@ absl::Status ValidateInjectorConfig(const InjectorConfig& config);
 /// a volume or mount path Tether needs, a variable Tether sets for the
 /// agent (TETHER_POD_NAME, TETHER_POD_IP, TETHER_SERVICE_TOKEN) set to
 /// something else, sidecar mode in a pod that must complete without native
-/// sidecars; or a bad `config` (ValidateInjectorConfig). Thread-safe.
+/// sidecars, a kPodSecurityAnnotation other than "restricted" or
+/// "baseline"; or a bad `config` (ValidateInjectorConfig). Thread-safe.
 absl::StatusOr<Injection> InjectPod(const nlohmann::json& pod,
                                     const InjectorConfig& config);
 

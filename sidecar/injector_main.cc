@@ -43,6 +43,9 @@ ABSL_FLAG(std::string, agent_image, "",
           "Image holding the agent bundle, injected into pods.");
 ABSL_FLAG(std::string, tetherd_address, "",
           "tetherd's address as agents dial it (host:port).");
+ABSL_FLAG(std::string, agent_tls_secret, "",
+          "Secret with the agents' tls.crt, tls.key and ca.crt, in the pods' "
+          "namespace (as tetherd's --agent_tls_secret); empty: plaintext.");
 ABSL_FLAG(bool, no_native_sidecars, false,
           "The cluster runs Kubernetes older than 1.29: sidecar mode adds a "
           "classic sidecar container.");
@@ -68,6 +71,7 @@ WebhookServer::Options OptionsFromFlags() {
   options.tls_poll_interval = absl::GetFlag(FLAGS_tls_poll_interval);
   options.injector.agent_image = absl::GetFlag(FLAGS_agent_image);
   options.injector.tetherd_address = absl::GetFlag(FLAGS_tetherd_address);
+  options.injector.agent_tls_secret = absl::GetFlag(FLAGS_agent_tls_secret);
   options.injector.native_sidecars = !absl::GetFlag(FLAGS_no_native_sidecars);
   return options;
 }

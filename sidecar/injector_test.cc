@@ -6,13 +6,16 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kube/restricted_profile.h"
 #include "sidecar/test_config.h"
 
 namespace tether::sidecar {
 namespace {
 
 using json = nlohmann::json;
+using ::testing::IsEmpty;
 
 // A PodTemplateSpec as `tether inject` passes it.
 json Template(const json& annotations = json::object()) {
@@ -41,7 +44,7 @@ TEST(InjectPodTest, WrapRecordsWhatItDidAndIsIdempotent) {
     "mode": "wrap", "container": "app", "service": "hello",
     "env": ["TETHER_POD_NAME", "TETHER_POD_IP", "POD_NAME", "POD_NAMESPACE"],
     "replaced": [], "initContainers": ["tether-agent-install"],
-    "volumes": ["tether-agent", "tether-work"]})"));
+    "volumes": ["tether-agent", "tether-work"], "podSecurity": "restricted"})"));
   absl::StatusOr<Injection> second =
       InjectPod(first->pod, TestInjectorConfig());
   ASSERT_TRUE(second.ok()) << second.status();
@@ -142,6 +145,55 @@ TEST(InjectPodTest, KeepProgramIsTheAnnotationsToSay) {
             "not \"true\" or \"false\"");
 }
 
+TEST(InjectPodTest, InjectedPodsPassTheRestrictedProfile) {
+  for (const json& annotations :
+       {json::object(), json{{"tether.dev/inject-mode", "sidecar"},
+                             {"tether.dev/app-port", "8000"}}}) {
+    for (const bool native : {true, false}) {
+      InjectorConfig config = TestInjectorConfig();
+      config.native_sidecars = native;
+      absl::StatusOr<Injection> result =
+          InjectPod(Template(annotations), config);
+      ASSERT_TRUE(result.ok()) << result.status();
+      const json& spec = result->pod["spec"];
+      EXPECT_THAT(kube::RestrictedProfileViolations(spec), IsEmpty())
+          << spec.dump(2);
+      EXPECT_EQ(spec["automountServiceAccountToken"], false);
+    }
+  }
+}
+
+TEST(InjectPodTest, ThePodsOwnSecuritySettingsWin) {
+  json pod = Template();
+  pod["spec"]["serviceAccountName"] = "reader";
+  pod["spec"]["securityContext"] = {{"runAsUser", 1000}};
+  pod["spec"]["containers"][0]["securityContext"] = {
+      {"capabilities", {{"drop", {"NET_RAW"}}}}};
+  absl::StatusOr<Injection> result = InjectPod(pod, TestInjectorConfig());
+  ASSERT_TRUE(result.ok()) << result.status();
+  const json& spec = result->pod["spec"];
+  EXPECT_FALSE(spec.contains("automountServiceAccountToken"));
+  EXPECT_EQ(spec["securityContext"]["runAsUser"], 1000);
+  EXPECT_EQ(spec["containers"][0]["securityContext"]["capabilities"]["drop"],
+            json::array({"NET_RAW"}));
+}
+
+TEST(InjectPodTest, BaselineAddsNoSecuritySettings) {
+  absl::StatusOr<Injection> result =
+      InjectPod(Template({{"tether.dev/pod-security", "baseline"}}),
+                TestInjectorConfig());
+  ASSERT_TRUE(result.ok()) << result.status();
+  const json& spec = result->pod["spec"];
+  EXPECT_FALSE(spec.contains("securityContext"));
+  EXPECT_FALSE(spec.contains("automountServiceAccountToken"));
+  EXPECT_FALSE(spec["containers"][0].contains("securityContext"));
+  EXPECT_FALSE(spec["initContainers"][0].contains("securityContext"));
+  EXPECT_FALSE(
+      json::parse(result->pod["metadata"]["annotations"]["tether.dev/status"]
+                      .get<std::string>())
+          .contains("podSecurity"));
+}
+
 TEST(InjectPodTest, ErrorsNameTheField) {
   const std::vector<std::pair<json, std::string>> cases = {
       {Template({{"tether.dev/inject-mode", "proxy"}}),
@@ -182,6 +234,9 @@ TEST(InjectPodTest, ErrorsNameTheField) {
       {Template({{"tether.dev/token-secret", "a_b"}}),
        "metadata.annotations[\"tether.dev/token-secret\"]: \"a_b\" is not a "
        "Secret name"},
+      {Template({{"tether.dev/pod-security", "privileged"}}),
+       "metadata.annotations[\"tether.dev/pod-security\"]: \"privileged\" is "
+       "not \"restricted\" or \"baseline\""},
   };
   for (const auto& [pod, want] : cases) {
     const absl::Status status = InjectPod(pod, TestInjectorConfig()).status();

@@ -3,14 +3,17 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "kube/restricted_profile.h"
 #include "sidecar/test_config.h"
 
 namespace tether::sidecar {
 namespace {
 
 using json = nlohmann::json;
+using ::testing::IsEmpty;
 
 constexpr char kDeployment[] = R"({
   "apiVersion": "apps/v1", "kind": "Deployment",
@@ -65,6 +68,30 @@ TEST(InjectWorkloadTest, WrapsTheTemplateAndLabelsObjectAndPods) {
   EXPECT_EQ((*object)["spec"]["replicas"], 2);
   EXPECT_EQ((*object)["spec"]["selector"],
             json::parse(R"({"matchLabels": {"app": "web"}})"));
+}
+
+// `tether apply` gets the injector's pod security, and its opt-out.
+TEST(InjectWorkloadTest, TheTemplateIsRestrictedUnlessItsAnnotationSaysNot) {
+  tether::v1::ServiceSpec spec = Spec(kDeployment);
+  spec.mutable_callable()->set_module("server");
+  spec.mutable_callable()->set_name("handle");
+  absl::StatusOr<json> object =
+      InjectWorkload(spec, TestInjectorConfig(), Target());
+  ASSERT_TRUE(object.ok()) << object.status();
+  const json& pod_spec = (*object)["spec"]["template"]["spec"];
+  EXPECT_THAT(kube::RestrictedProfileViolations(pod_spec), IsEmpty());
+  EXPECT_EQ(pod_spec["automountServiceAccountToken"], false);
+
+  json manifest = json::parse(kDeployment);
+  manifest["spec"]["template"]["metadata"]["annotations"] = {
+      {"tether.dev/pod-security", "baseline"}};
+  spec = Spec(manifest.dump());
+  spec.mutable_callable()->set_module("server");
+  spec.mutable_callable()->set_name("handle");
+  object = InjectWorkload(spec, TestInjectorConfig(), Target());
+  ASSERT_TRUE(object.ok()) << object.status();
+  EXPECT_FALSE(
+      (*object)["spec"]["template"]["spec"].contains("securityContext"));
 }
 
 TEST(InjectWorkloadTest, AnAppIsInjectedInSidecarModeWithItsPortAndReload) {

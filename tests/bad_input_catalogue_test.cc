@@ -228,6 +228,20 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
       {"Deploy: a name that is not a DNS label",
        [](T& t) { return FromGrpcStatus(t.Deploy(Named("Bad_Name"))); },
        Code::kInvalidArgument, "name:"},
+      {"Deploy: a namespace that is not a DNS label",
+       [](T& t) {
+         ServiceSpec spec = Named("ns");
+         spec.set_namespace_("Team_A");
+         return FromGrpcStatus(t.Deploy(spec));
+       },
+       Code::kInvalidArgument, "namespace: \"Team_A\""},
+      {"Deploy: a name taken in another namespace",
+       [](T& t) {
+         ServiceSpec spec = Named("good");
+         spec.set_namespace_("team-b");
+         return FromGrpcStatus(t.Deploy(spec));
+       },
+       Code::kAlreadyExists, "already exists in namespace default"},
       {"Deploy: a negative memory request",
        [](T& t) {
          ServiceSpec spec = Named("mem");
@@ -387,6 +401,15 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
          return controlplane::ApiTokens::Create(options).status();
        },
        Code::kFailedPrecondition, "no token"},
+      {"API token file: a malformed scope",
+       [](T&) {
+         const std::string path = NewTempDir("tokens") + "/tokens";
+         (void)WriteFileAtomically(path, "ok\nsecret namespaces=a,,b\n");
+         controlplane::ApiTokens::Options options;
+         options.file = path;
+         return controlplane::ApiTokens::Create(options).status();
+       },
+       Code::kFailedPrecondition, "line 2: namespaces= has an empty entry"},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.input);

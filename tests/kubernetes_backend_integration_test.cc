@@ -32,6 +32,7 @@
 #include "kube/kube_client_http.h"
 #include "kube/kube_config.h"
 #include "kube/resource_type.h"
+#include "kube/restricted_profile.h"
 #include "nlohmann/json.hpp"
 #include "tests/fake_kube_apiserver/fake_kube_apiserver_process.h"
 #include "tests/fake_kube_apiserver/kubectl.h"
@@ -307,6 +308,45 @@ TEST_F(KubernetesBackendIntegrationTest, DeploysCallsAndDeletesThroughPods) {
       client_->Get(kube::kDeployments, kNs, "hello").status()));
   EXPECT_TRUE(absl::IsNotFound(
       client_->Get(kube::kSecrets, kNs, "hello-tether-token").status()));
+}
+
+// The cluster's pod policy (default: no privileged containers) sees the pod
+// after the templates are merged: a privileged cluster template fails the
+// deploy before the service is recorded or anything applied; without it
+// the pod passes the restricted profile.
+TEST_F(KubernetesBackendIntegrationTest, APrivilegedTemplateIsRefused) {
+  ASSERT_TRUE(client_
+                  ->Apply(json::parse(R"({
+    "apiVersion": "v1", "kind": "PodTemplate",
+    "metadata": {"name": "tether-default", "namespace": "ml"},
+    "template": {"spec": {"containers": [
+      {"name": "primary", "securityContext": {"privileged": true}}]}}})"))
+                  .ok());
+  BackgroundDeploy deploy(*tetherd_, PodSpec("hello", 1), revision_);
+  const grpc::Status& refused = deploy.Wait();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.error_message(),
+            "Deployment/hello: spec.template.spec.containers[0]."
+            "securityContext.privileged: true is refused by the cluster's "
+            "pod policy (tetherd --pod_policy_file, allow_privileged)");
+  grpc::ClientContext context;
+  tether::v1::GetServiceRequest get;
+  get.set_name("hello");
+  tether::v1::ServiceStatus status;
+  EXPECT_EQ(tetherd_->stub().GetService(&context, get, &status).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(absl::IsNotFound(
+      client_->Get(kube::kSecrets, kNs, "hello-tether-token").status()));
+
+  ASSERT_TRUE(client_->Delete(kube::kPodTemplates, kNs, "tether-default").ok());
+  BackgroundDeploy allowed(*tetherd_, PodSpec("hello", 1), revision_);
+  ASSERT_TRUE(AwaitDeployment("hello")) << allowed.Wait().error_message();
+  absl::StatusOr<json> applied = client_->Get(kube::kDeployments, kNs, "hello");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_THAT(
+      kube::RestrictedProfileViolations((*applied)["spec"]["template"]["spec"]),
+      ::testing::IsEmpty());
+  ASSERT_TRUE(DeleteService("hello").ok());
 }
 
 // A team's own Deployment (`tether apply`): tetherd injects the agent into

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tether::testing {
@@ -41,8 +42,16 @@ grpc::Status TetherdClient::Deploy(
 
 void TetherdClient::Connect(std::string address) {
   address_ = std::move(address);
-  stub_ = tether::v1::ControlPlane::NewStub(
-      grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      GrpcChannelCredentials(tls_);
+  TETHER_CHECK(credentials.ok()) << credentials.status();
+  channel_ = grpc::CreateChannel(address_, *credentials);
+  stub_ = tether::v1::ControlPlane::NewStub(channel_);
+}
+
+void TetherdClient::UseTls(const TlsFiles& tls) {
+  tls_ = tls;
+  Connect(address_);
 }
 
 std::string NewTempDir(const std::string& prefix) {

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/tls.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
 namespace tether::testing {
@@ -27,7 +28,12 @@ class TetherdClient {
   /// from the first message of WatchEndpoints ("" on error).
   std::string ServiceToken(const std::string& service);
 
+  /// Talks TLS with `tls` (common/tls.h) from now on; the files must be
+  /// good.
+  void UseTls(const TlsFiles& tls);
+
   const std::string& address() const { return address_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   const std::string& state_dir() const { return state_dir_; }
   tether::v1::ControlPlane::Stub& stub() { return *stub_; }
 
@@ -40,6 +46,8 @@ class TetherdClient {
  private:
   const std::string state_dir_;
   std::string address_;
+  TlsFiles tls_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<tether::v1::ControlPlane::Stub> stub_;
 };
 

@@ -72,6 +72,18 @@ void TetherdProcess::Kill() {
   pid_ = 0;
 }
 
+bool TetherdProcess::WaitUntilKilled(absl::Duration timeout) {
+  if (pid_ <= 0) return false;
+  const absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) != pid_) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  pid_ = 0;
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
 absl::Status TetherdProcess::Restart() {
   Stop();
   return Launch();

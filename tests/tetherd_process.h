@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "tests/tetherd_client.h"
 
 namespace tether::testing {
@@ -27,6 +28,10 @@ class TetherdProcess final : public TetherdClient {
   /// Ends the process: SIGTERM (clean) or SIGKILL (crash), then reaps it.
   void Stop();
   void Kill();
+  /// Waits up to `timeout` for the process to die of SIGKILL on its own (a
+  /// fault point, common/fault_point.h) and reaps it; false when it still
+  /// runs or ended another way.
+  bool WaitUntilKilled(absl::Duration timeout);
   /// Starts a new tetherd on the same state dir and port.
   absl::Status Restart();
 

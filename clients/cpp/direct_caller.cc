@@ -7,6 +7,7 @@
 #include "common/call_metadata.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tether::client {
@@ -14,15 +15,6 @@ namespace {
 
 using tether::v1::CallRequest;
 using tether::v1::CallResponse;
-
-std::unique_ptr<tether::v1::Agent::Stub> AgentStub(const std::string& address,
-                                                   int max_message_bytes) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(max_message_bytes);
-  args.SetMaxSendMessageSize(max_message_bytes);
-  return tether::v1::Agent::NewStub(grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args));
-}
 
 tether::v1::InvokeRequest InvokeRequestFor(const CallRequest& request) {
   tether::v1::InvokeRequest invoke;
@@ -61,7 +53,13 @@ absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
         "DirectCaller needs tetherd's channel and a service");
   }
   RETURN_IF_ERROR(Backoff::Validate(options.rewatch_backoff));
-  auto caller = std::unique_ptr<DirectCaller>(new DirectCaller(options));
+  std::shared_ptr<grpc::ChannelCredentials> agent_credentials;
+  if (!options.agent_ca_file.empty()) {
+    ASSIGN_OR_RETURN(agent_credentials,
+                     GrpcChannelCredentials({"", "", options.agent_ca_file}));
+  }
+  auto caller = std::unique_ptr<DirectCaller>(
+      new DirectCaller(options, std::move(agent_credentials)));
   absl::MutexLock lock(&caller->mu_);
   auto known = [&caller]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(caller->mu_) {
     return caller->snapshot_ != nullptr || caller->first_watch_failed_;
@@ -72,8 +70,11 @@ absl::StatusOr<std::unique_ptr<DirectCaller>> DirectCaller::Create(
   return caller;
 }
 
-DirectCaller::DirectCaller(const Options& options)
+DirectCaller::DirectCaller(
+    const Options& options,
+    std::shared_ptr<grpc::ChannelCredentials> agent_credentials)
     : options_(options),
+      agent_credentials_(std::move(agent_credentials)),
       tetherd_(tether::v1::ControlPlane::NewStub(options_.tetherd)),
       watcher_([this] { WatchLoop(); }) {}
 
@@ -84,6 +85,21 @@ DirectCaller::~DirectCaller() {
     if (watch_context_ != nullptr) watch_context_->TryCancel();
   }
   watcher_.join();
+}
+
+std::unique_ptr<tether::v1::Agent::Stub> DirectCaller::AgentStub(
+    const std::string& address, const std::string& tls_server_name) const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  args.SetMaxSendMessageSize(options_.max_message_bytes);
+  if (tls_server_name.empty()) {
+    return tether::v1::Agent::NewStub(grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), args));
+  }
+  if (agent_credentials_ == nullptr) return nullptr;
+  SetTlsServerName(tls_server_name, args);
+  return tether::v1::Agent::NewStub(
+      grpc::CreateCustomChannel(address, agent_credentials_, args));
 }
 
 void DirectCaller::DecorateForTetherd(grpc::ClientContext& context) const {
@@ -208,7 +224,10 @@ void DirectCaller::Publish(tether::v1::Endpoints endpoints) {
       replica = std::make_shared<Replica>();
       replica->name = endpoint.replica();
       replica->address = endpoint.address();
-      replica->stub = AgentStub(endpoint.address(), options_.max_message_bytes);
+      replica->stub =
+          AgentStub(endpoint.address(), endpoints.tls_server_name());
+      // TLS agents and no CA to check them with: through tetherd.
+      if (replica->stub == nullptr) continue;
     }
     snapshot->replicas.push_back(std::move(replica));
   }

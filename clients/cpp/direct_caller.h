@@ -18,6 +18,10 @@
 #include "tether/v1/agent.grpc.pb.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace tether::client {
 
 /// How a call went, besides its status.
@@ -63,6 +67,10 @@ class DirectCaller {
                                         absl::Seconds(5)};
     /// Largest message to and from agents.
     int max_message_bytes = 256 << 20;
+    /// The CA agents' certificates chain to, for services whose endpoints
+    /// say the agents serve TLS (Endpoints.tls_server_name). Without it,
+    /// calls to such services go through tetherd.
+    std::string agent_ca_file;
     Clock* clock = Clock::Real();
   };
 
@@ -118,7 +126,12 @@ class DirectCaller {
   // was in flight to read them.
   static constexpr absl::Duration kWatchPoll = absl::Milliseconds(10);
 
-  explicit DirectCaller(const Options& options);
+  DirectCaller(const Options& options,
+               std::shared_ptr<grpc::ChannelCredentials> agent_credentials);
+  // A connection to the agent at `address`; TLS under `tls_server_name`
+  // unless empty. Null when TLS is asked for and there is no CA.
+  std::unique_ptr<tether::v1::Agent::Stub> AgentStub(
+      const std::string& address, const std::string& tls_server_name) const;
   void WatchLoop();
   // Reads one WatchEndpoints stream into the snapshot until it ends (or
   // this caller stops); returns its status.
@@ -150,6 +163,8 @@ class DirectCaller {
   void DecorateForTetherd(grpc::ClientContext& context) const;
 
   const Options options_;
+  // TLS to agents, from agent_ca_file; null without one.
+  const std::shared_ptr<grpc::ChannelCredentials> agent_credentials_;
   const std::unique_ptr<tether::v1::ControlPlane::Stub> tetherd_;
   // Index of the replica picked last (ties go to it).
   std::atomic<size_t> last_pick_{0};

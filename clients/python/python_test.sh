@@ -8,6 +8,7 @@ root="${TEST_SRCDIR}/tether"
 export PYTHONPATH="${root}/clients/python:${root}/agent/python"
 export TETHER_CLI="${root}/tools/cli/tether"
 export TETHERD="${root}/controlplane/tetherd"
+export TETHER_MAKE_CERTS="${root}/deploy/make_certs.sh"
 cd "${TEST_TMPDIR}"
 # -B: the runfiles tree is read-only; no __pycache__ there.
 exec /usr/bin/python3 -B -m unittest_main "$1"

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/fault_point.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -408,6 +409,7 @@ absl::Status FileCodeStore::PublishBlobs(
   RETURN_IF_ERROR(SyncFilesystemOf(dir_));
   for (FileBlobWriter* writer : writers) {
     RETURN_IF_ERROR(writer->RenameIntoPlace());
+    FaultPoint("code.blob.published");
   }
   return SyncFilesystemOf(dir_);
 }
@@ -434,7 +436,9 @@ absl::Status FileCodeStore::PutTree(absl::string_view revision,
     unlink(tmp.c_str());
     return status;
   }
-  return Publish(fd, tmp, TreePath(revision), dir_ + "/trees");
+  RETURN_IF_ERROR(Publish(fd, tmp, TreePath(revision), dir_ + "/trees"));
+  FaultPoint("code.tree.stored");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Tree> FileCodeStore::GetTree(absl::string_view revision) const {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs main.py as a user would: `tether up` on a fresh state dir, then the
+# Runs main.py as a user would: `tether up --tls` on a fresh state dir (an
+# API token and certificates made there, which the client finds), then the
 # example with the client on PYTHONPATH, then `tether stop`.
 set -euo pipefail
 root="${TEST_SRCDIR}/tether"
@@ -8,8 +9,10 @@ export TETHER_STATE_DIR="${TEST_TMPDIR}/state"
 export TETHER_CLI="${tether}"
 export XDG_CACHE_HOME="${TEST_TMPDIR}/cache"
 export PYTHONPATH="${root}/clients/python/tether_python.zip"
-"${tether}" up --listen 127.0.0.1:0 >/dev/null
+"${tether}" up --tls --listen 127.0.0.1:0 >/dev/null
 trap '"${tether}" stop >/dev/null' EXIT
+# The token is the user's alone.
+[ "$(stat -c %a "${TETHER_STATE_DIR}/tetherd.token")" = 600 ]
 # The synced directory is a copy: runfiles are symlinks into the source tree.
 mkdir "${TEST_TMPDIR}/example"
 cp "${root}/examples/python_client/main.py" "${root}/examples/python_client/work.py" \

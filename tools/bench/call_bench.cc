@@ -19,6 +19,11 @@
 //   proxy_native      client → invoke_proxy → agent → native worker: a gRPC
 //                     proxy with no logic in tetherd's place, the floor of
 //                     any gRPC hop on this gRPC (invoke_proxy.cc)
+//   tls_tetherd_native, tls_direct_native
+//                     tetherd_native and direct_native with TLS on every
+//                     hop (a second tetherd with deploy/make_certs.sh's
+//                     certificates): the target is a p50 at most 1.3x
+//                     the plaintext case's
 //   py_grpc_echo,     sequential only, from Python (py_client_bench.py):
 //   py_grpc_agent,    a bare grpcio unary echo to this process, a bare grpcio
 //   py_client         stub to a no-op's agent, and the Python client
@@ -33,6 +38,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -354,6 +360,62 @@ bool ReportPyClient(const TetherdProcess& tetherd) {
   return true;
 }
 
+// tetherd_native and direct_native again, on a tetherd with TLS on every
+// hop. False (said on stderr) when it cannot be set up.
+bool ReportTls(const std::string& native_dir) {
+  const std::string certs = testing::NewTempDir("bench-certs");
+  auto script = FindDataFile("deploy/make_certs.sh");
+  if (!script.ok() ||
+      system(absl::StrCat(*script, " ", certs, " >/dev/null").c_str()) != 0) {
+    fprintf(stderr, "cannot make certificates\n");
+    return false;
+  }
+  auto tetherd = TetherdProcess::Start(
+      testing::NewTempDir("bench-tls-state"),
+      {absl::StrCat("--tls_cert_file=", certs, "/tetherd.crt"),
+       absl::StrCat("--tls_key_file=", certs, "/tetherd.key"),
+       absl::StrCat("--tls_ca_file=", certs, "/ca.crt"),
+       absl::StrCat("--agent_tls_cert_file=", certs, "/agent.crt"),
+       absl::StrCat("--agent_tls_key_file=", certs, "/agent.key")});
+  if (!tetherd.ok()) {
+    fprintf(stderr, "tetherd: %s\n", tetherd.status().ToString().c_str());
+    return false;
+  }
+  (*tetherd)->UseTls({"", "", absl::StrCat(certs, "/ca.crt")});
+  tether::v1::ServiceSpec native;
+  native.set_name("echo");
+  native.mutable_callable()->set_runtime(tether::v1::RUNTIME_NATIVE);
+  native.mutable_callable()->set_module("libecho.so");
+  const std::string revision = MustUpload(**tetherd, native_dir);
+  MustDeploy(**tetherd, native, revision);
+  native.set_name("echo2");
+  native.mutable_compute()->set_replicas(2);
+  MustDeploy(**tetherd, native, revision);
+
+  const std::string state = (*tetherd)->state_dir();
+  Report("tls_tetherd_native",
+         TetherdCall(tetherd->get(), "echo", tether::v1::CODEC_RAW, kPayload),
+         {{"bench", getpid()},
+          {"tetherd", PidIn(state + "/tetherd.pid")},
+          {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
+  client::DirectCaller::Options options;
+  options.tetherd = (*tetherd)->channel();
+  options.service = "echo2";
+  options.agent_ca_file = absl::StrCat(certs, "/ca.crt");
+  auto caller = client::DirectCaller::Create(options);
+  if (!caller.ok() || !(*caller)->endpoints().has_value() ||
+      (*caller)->endpoints()->endpoints_size() != 2) {
+    fprintf(stderr, "no TLS endpoints for echo2\n");
+    return false;
+  }
+  Report("tls_direct_native",
+         DirectCall(caller->get(), "echo2", tether::v1::CODEC_RAW, kPayload),
+         {{"bench", getpid()},
+          {"agent0", PidIn(state + "/replicas/echo2-0/agent.pid")},
+          {"agent1", PidIn(state + "/replicas/echo2-1/agent.pid")}});
+  return true;
+}
+
 int Run() {
   // raw_grpc
   EchoService echo;
@@ -526,7 +588,7 @@ int Run() {
           {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
   kill(proxy.first, SIGTERM);
   waitpid(proxy.first, nullptr, 0);
-  return 0;
+  return ReportTls(native_dir) ? 0 : 1;
 }
 
 }  // namespace

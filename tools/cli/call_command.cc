@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<client::DirectCaller>> NewDirectCaller(
   client::DirectCaller::Options options;
   options.tetherd = connection.channel;
   options.api_token = connection.token;
+  options.agent_ca_file = connection.tls.ca_file;
   options.service = service;
   return client::DirectCaller::Create(options);
 }

@@ -57,7 +57,7 @@ class CliTest : public ::testing::Test {
     ctx_.connect = [this](const ParsedArgs&, const Environment&)
         -> absl::StatusOr<std::unique_ptr<Connection>> {
       // Unreachable: the real connection to a socket nobody listens on.
-      if (!reachable_) return Dial(unreachable_address(), "");
+      if (!reachable_) return Dial(unreachable_address(), "", {});
       return fake_.Connect();
     };
   }
@@ -204,12 +204,12 @@ TEST_F(CliTest, ListServices) {
       Parse<ServiceStatus>(R"pb(name: "apple" phase: PHASE_FAILED)pb"));
   EXPECT_EQ(Run({"ls"}), kExitOk);
   EXPECT_EQ(out(),
-            "NAME    PHASE    REPLICAS   REVISION       ACTIVE   IN-FLIGHT   "
-            "TTL   AGE\n"
-            "apple   Failed   0/1                       never    0           "
-            "-     -\n"
-            "hello   Ready    1/1        abc123def456   never    0           "
-            "-     60s\n");
+            "NAMESPACE   NAME    PHASE    REPLICAS   REVISION       ACTIVE   "
+            "IN-FLIGHT   TTL   AGE\n"
+            "-           apple   Failed   0/1                       never    "
+            "0           -     -\n"
+            "-           hello   Ready    1/1        abc123def456   never    "
+            "0           -     60s\n");
   EXPECT_EQ(err(), "");
 
   EXPECT_EQ(Run({"ls", "-o", "json"}), kExitOk);
@@ -237,6 +237,7 @@ TEST_F(CliTest, StatusAndNotFound) {
   EXPECT_EQ(Run({"status", "hello"}), kExitOk);
   EXPECT_EQ(out(),
             "Name:       hello\n"
+            "Namespace:  -\n"
             "Phase:      Ready\n"
             "Revision:   -\n"
             "Generation: 0\n"

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -28,12 +29,14 @@ std::string BearerValue(absl::string_view token) {
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(
+    const std::string& address, const TlsFiles& tls) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   GrpcChannelCredentials(tls));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 absl::Status CheckHealth(const std::shared_ptr<grpc::ChannelInterface>& channel,
@@ -96,12 +99,15 @@ absl::Status Connection::Explain(absl::Status status) const {
                                              " (start it with 'tether up')"));
 }
 
-std::unique_ptr<Connection> Dial(const std::string& address,
-                                 const std::string& token) {
+absl::StatusOr<std::unique_ptr<Connection>> Dial(const std::string& address,
+                                                 const std::string& token,
+                                                 const TlsFiles& tls) {
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                   NewChannel(address, tls));
   auto connection = std::make_unique<Connection>();
   connection->address = address;
   connection->token = token;
-  std::shared_ptr<grpc::Channel> channel = NewChannel(address);
+  connection->tls = tls;
   connection->channel = channel;
   connection->stub = tether::v1::ControlPlane::NewStub(channel);
   return connection;

@@ -7,8 +7,10 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
 namespace grpc {
@@ -24,8 +26,11 @@ namespace tether::cli {
 /// which beats a client-side "message larger than max".
 inline constexpr int kMaxMessageBytes = 256 << 20;
 
-/// An insecure channel to `address` with kMaxMessageBytes limits both ways.
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address);
+/// A channel to `address` with kMaxMessageBytes limits both ways:
+/// plaintext, or TLS with `tls` (common/tls.h). INVALID_ARGUMENT naming a
+/// TLS file that cannot be used.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(
+    const std::string& address, const TlsFiles& tls);
 
 /// Asks grpc.health.v1.Health/Check (whole server) on `channel`. OK when the
 /// server answers SERVING, or answers at all without the health service
@@ -41,6 +46,8 @@ struct Connection {
   std::string address;
   /// Bearer token sent with every call; empty for none.
   std::string token;
+  /// TLS to tetherd; its CA also verifies agents for direct calls.
+  TlsFiles tls;
   std::shared_ptr<grpc::ChannelInterface> channel;
   std::unique_ptr<tether::v1::ControlPlane::StubInterface> stub;
 
@@ -56,9 +63,11 @@ struct Connection {
 };
 
 /// A connection to `address`. Does not contact tetherd: the first call does,
-/// and Explain turns its failure into a clear message.
-std::unique_ptr<Connection> Dial(const std::string& address,
-                                 const std::string& token);
+/// and Explain turns its failure into a clear message. INVALID_ARGUMENT as
+/// NewChannel.
+absl::StatusOr<std::unique_ptr<Connection>> Dial(const std::string& address,
+                                                 const std::string& token,
+                                                 const TlsFiles& tls);
 
 }  // namespace tether::cli
 

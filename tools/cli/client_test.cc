@@ -44,14 +44,14 @@ TEST(CheckHealthTest, ServingServer) {
   TestServer server(/*health=*/true);
   ASSERT_NE(server.server, nullptr);
   EXPECT_TRUE(
-      CheckHealth(NewChannel(server.address), absl::Seconds(10), "").ok());
+      CheckHealth(*NewChannel(server.address, {}), absl::Seconds(10), "").ok());
 }
 
 TEST(CheckHealthTest, NotServingIsUnavailable) {
   TestServer server(/*health=*/true);
   server.server->GetHealthCheckService()->SetServingStatus(false);
   absl::Status status =
-      CheckHealth(NewChannel(server.address), absl::Seconds(10), "t");
+      CheckHealth(*NewChannel(server.address, {}), absl::Seconds(10), "t");
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(status.message(), "the health check says NOT_SERVING");
 }
@@ -59,13 +59,13 @@ TEST(CheckHealthTest, NotServingIsUnavailable) {
 TEST(CheckHealthTest, AServerWithoutHealthServiceStillAnswers) {
   TestServer server(/*health=*/false);
   EXPECT_TRUE(
-      CheckHealth(NewChannel(server.address), absl::Seconds(10), "").ok());
+      CheckHealth(*NewChannel(server.address, {}), absl::Seconds(10), "").ok());
 }
 
 TEST(DialTest, DoesNotContactTetherd) {
   const std::string dir = TempDir();
   std::unique_ptr<Connection> connection =
-      Dial("unix:" + dir + "/nobody.sock", "secret");
+      *Dial("unix:" + dir + "/nobody.sock", "secret", {});
   EXPECT_EQ(connection->address, "unix:" + dir + "/nobody.sock");
   EXPECT_EQ(connection->token, "secret");
   EXPECT_NE(connection->stub, nullptr);
@@ -77,7 +77,7 @@ TEST(DialTest, DoesNotContactTetherd) {
 TEST(ExplainTest, FailedConnectionSaysTetherdIsUnreachable) {
   const std::string dir = TempDir();
   const std::string address = "unix:" + dir + "/nobody.sock";
-  std::unique_ptr<Connection> connection = Dial(address, "");
+  std::unique_ptr<Connection> connection = *Dial(address, "", {});
   grpc::ClientContext context;
   tether::v1::ListServicesResponse response;
   const absl::Status status = connection->Explain(
@@ -93,7 +93,7 @@ TEST(ExplainTest, FailedConnectionSaysTetherdIsUnreachable) {
 
 TEST(ExplainTest, TetherdsOwnErrorsPassThrough) {
   TestServer server(/*health=*/true);
-  std::unique_ptr<Connection> connection = Dial(server.address, "");
+  std::unique_ptr<Connection> connection = *Dial(server.address, "", {});
   // The server has no ControlPlane: it answers UNIMPLEMENTED, so the
   // channel is READY afterwards.
   grpc::ClientContext context;

@@ -17,7 +17,11 @@ absl::StatusOr<std::unique_ptr<Connection>> DefaultConnect(
   const std::string state_dir = ResolveStateDir(args.Get("state-dir"), env);
   ASSIGN_OR_RETURN(const Endpoint endpoint,
                    ResolveEndpoint(args.Get("endpoint"), env, state_dir));
-  return Dial(endpoint.address, args.Get("token", env.token));
+  const Credentials credentials =
+      ResolveCredentials({args.Get("token"), args.Get("ca-file"),
+                          args.Get("cert-file"), args.Get("key-file")},
+                         env, state_dir, endpoint);
+  return Dial(endpoint.address, credentials.token, credentials.tls);
 }
 
 std::vector<FlagSpec> ConnectionFlags() {
@@ -27,7 +31,17 @@ std::vector<FlagSpec> ConnectionFlags() {
        "<state-dir>/tetherd.endpoint)"},
       {"state-dir", '\0', "DIR",
        "tetherd state directory (default: $TETHER_STATE_DIR,\nthen ~/.tether)"},
-      {"token", '\0', "TOKEN", "bearer token (default: $TETHER_TOKEN)"},
+      {"token", '\0', "TOKEN",
+       "bearer token (default: $TETHER_TOKEN, then the one\n"
+       "'tether up' wrote to <state-dir>/tetherd.token)"},
+      {"ca-file", '\0', "FILE",
+       "verify tetherd over TLS with this PEM CA (default:\n"
+       "$TETHER_CA_FILE, then <state-dir>/tls/ca.crt)"},
+      {"cert-file", '\0', "FILE",
+       "client certificate for a tetherd that asks for one\n"
+       "(default: $TETHER_CERT_FILE)"},
+      {"key-file", '\0', "FILE",
+       "key of --cert-file (default: $TETHER_KEY_FILE)"},
   };
 }
 

@@ -13,9 +13,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/child_process.h"
 #include "common/exec_args.h"
 #include "common/files.h"
+#include "common/random_token.h"
 #include "common/runfiles.h"
+#include "common/status_macros.h"
+#include "common/tls.h"
 #include "grpcpp/channel.h"
 #include "tools/cli/client.h"
 #include "tools/cli/daemon.h"
@@ -34,6 +38,51 @@ constexpr absl::Duration kPollInterval = absl::Milliseconds(50);
 std::string Describe(const std::string& address, const std::string& state_dir) {
   return absl::StrCat(address, " (state: ", state_dir,
                       ", log: ", LogFile(state_dir), ")");
+}
+
+// The API token tetherd requires, made on the first start and kept in the
+// state dir, readable by this user alone, where the CLI and the Python
+// client find it. A token already there is kept.
+absl::Status EnsureToken(const std::string& state_dir) {
+  const std::string file = TokenFile(state_dir);
+  if (access(file.c_str(), F_OK) == 0) return absl::OkStatus();
+  return WriteFileAtomically(file, absl::StrCat(NewRandomToken(), "\n"), 0600);
+}
+
+// --tls: the certificates deploy/make_certs.sh made in <state_dir>/tls on
+// the first start (a CA, tetherd's and the agents'), as tetherd's flags.
+absl::StatusOr<std::vector<std::string>> TlsFlags(
+    const std::string& state_dir) {
+  const std::string dir = TlsDir(state_dir);
+  if (access((dir + "/ca.crt").c_str(), R_OK) != 0) {
+    ASSIGN_OR_RETURN(const std::string script,
+                     FindDataFile("deploy/make_certs.sh"));
+    ChildSpec spec;
+    spec.executable = script;
+    spec.argv = {script, dir};
+    spec.socket_type = 0;
+    spec.output_path = LogFile(state_dir);
+    ASSIGN_OR_RETURN(const SpawnedChild child, SpawnChild(spec));
+    if (const ProcessExit exit = WaitChild(child.pid);
+        !(exit == ProcessExit{})) {
+      return absl::InternalError(absl::StrCat("making certificates in ", dir,
+                                              " failed (", exit.ToString(),
+                                              "); see ", LogFile(state_dir)));
+    }
+  }
+  return std::vector<std::string>{
+      absl::StrCat("--tls_cert_file=", dir, "/tetherd.crt"),
+      absl::StrCat("--tls_key_file=", dir, "/tetherd.key"),
+      absl::StrCat("--tls_ca_file=", dir, "/ca.crt"),
+      absl::StrCat("--agent_tls_cert_file=", dir, "/agent.crt"),
+      absl::StrCat("--agent_tls_key_file=", dir, "/agent.key")};
+}
+
+// The TLS a health check of the state dir's tetherd needs: its own CA when
+// `tether up --tls` made one.
+TlsFiles OwnTls(const std::string& state_dir) {
+  const std::string ca = absl::StrCat(TlsDir(state_dir), "/ca.crt");
+  return access(ca.c_str(), R_OK) == 0 ? TlsFiles{"", "", ca} : TlsFiles{};
 }
 
 // Polls the endpoint file until tetherd answers its health check. While
@@ -57,7 +106,7 @@ absl::StatusOr<std::string> WaitUntilServing(const std::string& state_dir,
       const std::string current(absl::StripAsciiWhitespace(*endpoint));
       if (current != address || channel == nullptr) {
         address = current;
-        channel = NewChannel(address);
+        ASSIGN_OR_RETURN(channel, NewChannel(address, OwnTls(state_dir)));
       }
       last = CheckHealth(channel, absl::Seconds(1), "");
       if (last.ok()) return address;
@@ -128,6 +177,21 @@ int RunUp(const CommandSpec& spec, const ParsedArgs& args, Context& ctx) {
   // Whatever a dead tetherd left behind must not be mistaken for the new one.
   unlink(PidFile(state_dir).c_str());
   unlink(EndpointFile(state_dir).c_str());
+  if (absl::Status status = EnsureToken(state_dir); !status.ok()) {
+    return Fail(ctx, status);
+  }
+  backend_flags.push_back(
+      absl::StrCat("--api_tokens_file=", TokenFile(state_dir)));
+  if (args.Has("tls")) {
+    if (backend != "local") {
+      return UsageError(ctx, spec,
+                        "--tls makes certificates for the local backend; in "
+                        "a cluster give tetherd its --tls_* flags");
+    }
+    absl::StatusOr<std::vector<std::string>> tls = TlsFlags(state_dir);
+    if (!tls.ok()) return Fail(ctx, tls.status());
+    backend_flags.insert(backend_flags.end(), tls->begin(), tls->end());
+  }
 
   absl::StatusOr<std::string> binary = FindDataFile("controlplane/tetherd");
   if (!binary.ok()) {
@@ -194,7 +258,9 @@ Command UpCommand() {
   spec.summary = "Start a local tetherd in the background.";
   spec.description =
       "Runs tetherd, logging to <state-dir>/tetherd.log, and waits until it\n"
-      "answers. Does nothing when it is already running. With the local\n"
+      "answers. Does nothing when it is already running. The first start\n"
+      "makes an API token in <state-dir>/tetherd.token (mode 0600): tetherd\n"
+      "requires it, and the CLI and the Python client send it. With the local\n"
       "backend replicas are processes on this machine; with --backend\n"
       "kubernetes they are pods in the cluster $KUBECONFIG (or\n"
       "~/.kube/config) points at, whose agents dial --advertise-address.\n";
@@ -205,6 +271,10 @@ Command UpCommand() {
        absl::StrCat("address to serve on (default: ", kDefaultListen,
                     ";\nport 0 picks a free one)")},
       {"foreground", '\0', "", "run in this terminal instead of as a daemon"},
+      {"tls", '\0', "",
+       "local: serve TLS to the CLI, clients and agents, with\n"
+       "certificates made once in <state-dir>/tls (a CA of its own;\n"
+       "clients find its ca.crt there)"},
       {"backend", '\0', "NAME", "local (default) or kubernetes"},
       {"namespace", '\0', "NS",
        "kubernetes: namespace of the services (default: the\nkubeconfig "

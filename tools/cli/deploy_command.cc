@@ -78,6 +78,7 @@ Command DeployCommand() {
       "(relative to the file; default: the file's directory):\n"
       "\n"
       "  name: hello\n"
+      "  namespace: team-a   # optional; default: tetherd's\n"
       "  compute: {cpus: \"1\", memory: 1Gi, replicas: 2}\n"
       "  callable: {module: hello, name: greet}\n";
   spec.flags = {

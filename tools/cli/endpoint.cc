@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/diagnostics.h"
 #include "common/files.h"
 
@@ -30,6 +31,9 @@ Environment Environment::FromProcess() {
   env.state_dir = GetEnv("TETHER_STATE_DIR");
   env.endpoint = GetEnv("TETHER_ENDPOINT");
   env.token = GetEnv("TETHER_TOKEN");
+  env.ca_file = GetEnv("TETHER_CA_FILE");
+  env.cert_file = GetEnv("TETHER_CERT_FILE");
+  env.key_file = GetEnv("TETHER_KEY_FILE");
   return env;
 }
 
@@ -49,6 +53,48 @@ std::string PidFile(absl::string_view state_dir) {
 
 std::string LogFile(absl::string_view state_dir) {
   return absl::StrCat(state_dir, "/tetherd.log");
+}
+
+std::string TokenFile(absl::string_view state_dir) {
+  return absl::StrCat(state_dir, "/tetherd.token");
+}
+
+std::string TlsDir(absl::string_view state_dir) {
+  return absl::StrCat(state_dir, "/tls");
+}
+
+Credentials ResolveCredentials(const CredentialFlags& flags,
+                               const Environment& env,
+                               absl::string_view state_dir,
+                               const Endpoint& endpoint) {
+  const auto first = [](const std::string& a, const std::string& b) {
+    return a.empty() ? b : a;
+  };
+  const bool own_tetherd = endpoint.source == EndpointFile(state_dir);
+  Credentials credentials;
+  credentials.token = first(flags.token, env.token);
+  if (credentials.token.empty() && own_tetherd) {
+    // The file holds tetherd's token list; `tether up` writes one token.
+    absl::StatusOr<std::string> tokens = ReadFile(TokenFile(state_dir));
+    if (tokens.ok()) {
+      for (absl::string_view line : absl::StrSplit(*tokens, '\n')) {
+        line = absl::StripAsciiWhitespace(line);
+        if (line.empty() || line[0] == '#') continue;
+        credentials.token =
+            std::string(line.substr(0, line.find_first_of(" \t")));
+        break;
+      }
+    }
+  }
+  credentials.tls.ca_file = first(flags.ca_file, env.ca_file);
+  const std::string own_ca = absl::StrCat(TlsDir(state_dir), "/ca.crt");
+  if (credentials.tls.ca_file.empty() && own_tetherd &&
+      access(own_ca.c_str(), R_OK) == 0) {
+    credentials.tls.ca_file = own_ca;
+  }
+  credentials.tls.cert_file = first(flags.cert_file, env.cert_file);
+  credentials.tls.key_file = first(flags.key_file, env.key_file);
+  return credentials;
 }
 
 absl::Status CheckAddress(absl::string_view address) {

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/tls.h"
 
 namespace tether::cli {
 
@@ -23,6 +24,10 @@ struct Environment {
   std::string endpoint;
   /// $TETHER_TOKEN.
   std::string token;
+  /// $TETHER_CA_FILE, $TETHER_CERT_FILE and $TETHER_KEY_FILE.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
 
   static Environment FromProcess();
 };
@@ -34,6 +39,10 @@ std::string ResolveStateDir(absl::string_view flag, const Environment& env);
 std::string EndpointFile(absl::string_view state_dir);
 std::string PidFile(absl::string_view state_dir);
 std::string LogFile(absl::string_view state_dir);
+/// The API token `tether up` made, which its tetherd requires.
+std::string TokenFile(absl::string_view state_dir);
+/// The certificates `tether up --tls` made (deploy/make_certs.sh).
+std::string TlsDir(absl::string_view state_dir);
 
 struct Endpoint {
   /// "host:port" (or any gRPC target such as "unix:/path" or "dns:///h:p").
@@ -51,6 +60,33 @@ struct Endpoint {
 absl::StatusOr<Endpoint> ResolveEndpoint(absl::string_view flag,
                                          const Environment& env,
                                          absl::string_view state_dir);
+
+/// What the CLI proves itself with: flags, else the environment, else, for
+/// the tetherd of the state dir (the endpoint came from its endpoint file),
+/// what `tether up` left there.
+struct CredentialFlags {
+  /// --token, --ca-file, --cert-file, --key-file; empty when not given.
+  std::string token;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+struct Credentials {
+  /// Bearer token; empty: none.
+  std::string token;
+  /// TLS to tetherd (and, with its CA, to agents); empty: plaintext.
+  TlsFiles tls;
+};
+
+/// The token: flag, $TETHER_TOKEN, then the first token of
+/// <state_dir>/tetherd.token. The CA: flag, $TETHER_CA_FILE, then
+/// <state_dir>/tls/ca.crt when it exists. A client certificate: flags,
+/// then $TETHER_CERT_FILE and $TETHER_KEY_FILE. The state dir's files are
+/// read only for its own tetherd, so they never go to another one.
+Credentials ResolveCredentials(const CredentialFlags& flags,
+                               const Environment& env,
+                               absl::string_view state_dir,
+                               const Endpoint& endpoint);
 
 /// OK for "host:port", "[v6]:port" (port 0..65535, host non-empty) and for
 /// targets with a gRPC scheme ("unix:", "dns:", "ipv4:", "ipv6:").

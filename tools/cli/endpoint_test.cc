@@ -91,6 +91,45 @@ TEST(ResolveEndpointTest, BadAddressesNameTheirSource) {
                 "missing)");
 }
 
+TEST(ResolveCredentialsTest, FlagThenEnvironmentThenTheStateDirsOwn) {
+  const std::string dir = TempDir();
+  ASSERT_TRUE(WriteFileAtomically(dir + "/tetherd.token",
+                                  "# made by tether up\nfile-token scope\n")
+                  .ok());
+  ASSERT_TRUE(MakeDirs(dir + "/tls").ok());
+  ASSERT_TRUE(WriteFileAtomically(dir + "/tls/ca.crt", "pem").ok());
+  const Endpoint own = {"127.0.0.1:7700", EndpointFile(dir)};
+  Environment env;
+  Credentials credentials = ResolveCredentials({}, env, dir, own);
+  EXPECT_EQ(credentials.token, "file-token");
+  EXPECT_EQ(credentials.tls.ca_file, dir + "/tls/ca.crt");
+  EXPECT_TRUE(credentials.tls.cert_file.empty());
+
+  env.token = "env-token";
+  env.ca_file = "/env/ca.crt";
+  env.cert_file = "/env/client.crt";
+  env.key_file = "/env/client.key";
+  credentials = ResolveCredentials({}, env, dir, own);
+  EXPECT_EQ(credentials.token, "env-token");
+  EXPECT_EQ(credentials.tls.ca_file, "/env/ca.crt");
+  EXPECT_EQ(credentials.tls.cert_file, "/env/client.crt");
+  EXPECT_EQ(credentials.tls.key_file, "/env/client.key");
+
+  credentials = ResolveCredentials(
+      {"flag-token", "/flag/ca.crt", "/flag/client.crt", "/flag/client.key"},
+      env, dir, own);
+  EXPECT_EQ(credentials.token, "flag-token");
+  EXPECT_EQ(credentials.tls.ca_file, "/flag/ca.crt");
+  EXPECT_EQ(credentials.tls.cert_file, "/flag/client.crt");
+  EXPECT_EQ(credentials.tls.key_file, "/flag/client.key");
+
+  // Another tetherd never gets the state dir's token or CA.
+  credentials = ResolveCredentials({}, Environment(), dir,
+                                   {"10.0.0.5:7700", "$TETHER_ENDPOINT"});
+  EXPECT_TRUE(credentials.token.empty());
+  EXPECT_TRUE(credentials.tls.ca_file.empty());
+}
+
 TEST(CheckAddressTest, AcceptsHostPortAndGrpcTargets) {
   for (const char* ok :
        {"127.0.0.1:7700", "localhost:0", "[::1]:65535", "example.com:443",

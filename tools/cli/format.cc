@@ -180,6 +180,11 @@ std::string Inline(absl::string_view s) {
   return out;
 }
 
+// "-" for a record from a tetherd that had no namespaces.
+std::string NamespaceOf(const ServiceStatus& status) {
+  return status.spec().namespace_().empty() ? "-" : status.spec().namespace_();
+}
+
 }  // namespace
 
 std::string FormatAge(absl::Duration age) {
@@ -313,13 +318,13 @@ std::string FormatDeployEvent(const DeployEvent& event, absl::Duration elapsed,
 
 std::string FormatServiceList(const tether::v1::ListServicesResponse& list,
                               absl::Time now) {
-  std::vector<std::vector<std::string>> rows = {{"NAME", "PHASE", "REPLICAS",
-                                                 "REVISION", "ACTIVE",
-                                                 "IN-FLIGHT", "TTL", "AGE"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"NAMESPACE", "NAME", "PHASE", "REPLICAS", "REVISION", "ACTIVE",
+       "IN-FLIGHT", "TTL", "AGE"}};
   for (const ServiceStatus& service : list.services()) {
-    rows.push_back({service.name(), ServicePhaseName(service.phase()),
-                    ReplicaCount(service), ShortRevision(service.revision()),
-                    LastActive(service, now),
+    rows.push_back({NamespaceOf(service), service.name(),
+                    ServicePhaseName(service.phase()), ReplicaCount(service),
+                    ShortRevision(service.revision()), LastActive(service, now),
                     absl::StrCat(service.activity().calls_in_flight()),
                     IdleAction(service, now), Age(service.created(), now)});
   }
@@ -329,6 +334,7 @@ std::string FormatServiceList(const tether::v1::ListServicesResponse& list,
 std::string FormatServiceStatus(const ServiceStatus& status, absl::Time now) {
   std::vector<std::pair<std::string, std::string>> fields = {
       {"Name", status.name()},
+      {"Namespace", NamespaceOf(status)},
       {"Phase", ServicePhaseName(status.phase())},
   };
   if (!status.message().empty())

@@ -52,16 +52,16 @@ std::string ReplicaCount(const tether::v1::ServiceStatus& status);
 std::string FormatDeployEvent(const tether::v1::DeployEvent& event,
                               absl::Duration elapsed, size_t replica_width);
 
-/// The `tether ls` table: NAME PHASE REPLICAS REVISION ACTIVE IN-FLIGHT TTL
-/// AGE. ACTIVE is the last activity ("12s ago", "never"), IN-FLIGHT the calls
-/// running, TTL when the inactivity TTL acts ("in 4m", "deletes in 4m" for
-/// ttl_action delete, "now" when due, "idle" while parked, "-" when it will
-/// not act).
+/// The `tether ls` table: NAMESPACE NAME PHASE REPLICAS REVISION ACTIVE
+/// IN-FLIGHT TTL AGE. ACTIVE is the last activity ("12s ago", "never"),
+/// IN-FLIGHT the calls running, TTL when the inactivity TTL acts ("in 4m",
+/// "deletes in 4m" for ttl_action delete, "now" when due, "idle" while parked,
+/// "-" when it will not act).
 std::string FormatServiceList(const tether::v1::ListServicesResponse& list,
                               absl::Time now);
 
-/// The `tether status` view: service fields (with Scale when set, Activity,
-/// and Idle TTL when the spec has one), then a replica table.
+/// The `tether status` view: service fields (Namespace, Scale when set,
+/// Activity, and Idle TTL when the spec has one), then a replica table.
 std::string FormatServiceStatus(const tether::v1::ServiceStatus& status,
                                 absl::Time now);
 

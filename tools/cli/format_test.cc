@@ -113,20 +113,23 @@ TEST(FormatTest, ServiceList) {
     services {
       name: "model-server"
       phase: PHASE_DEPLOYING
-      spec { compute { replicas: 2 } }
+      spec {
+        namespace: "team-a"
+        compute { replicas: 2 }
+      }
       created { seconds: 1703991845 }
     }
     services { name: "x" phase: PHASE_FAILED }
   )pb");
   EXPECT_EQ(FormatServiceList(list, kNow),
-            "NAME           PHASE       REPLICAS   REVISION       ACTIVE   "
-            "IN-FLIGHT   TTL   AGE\n"
-            "hello          Ready       1/1        abc123def456   never    "
-            "0           -     60s\n"
-            "model-server   Deploying   0/2                       never    "
-            "0           -     2d\n"
-            "x              Failed      0/1                       never    "
-            "0           -     -\n");
+            "NAMESPACE   NAME           PHASE       REPLICAS   REVISION       "
+            "ACTIVE   IN-FLIGHT   TTL   AGE\n"
+            "-           hello          Ready       1/1        abc123def456   "
+            "never    0           -     60s\n"
+            "team-a      model-server   Deploying   0/2                       "
+            "never    0           -     2d\n"
+            "-           x              Failed      0/1                       "
+            "never    0           -     -\n");
 }
 
 TEST(FormatTest, ServiceStatus) {
@@ -137,6 +140,7 @@ TEST(FormatTest, ServiceStatus) {
     revision: "abc123def4567890"
     generation: 3
     spec {
+      namespace: "team-a"
       compute { cpus: "2" memory: "4Gi" gpus: 1 replicas: 2 image: "py:3" }
       callable { module: "hello" name: "greet" }
     }
@@ -159,6 +163,7 @@ TEST(FormatTest, ServiceStatus) {
   )pb");
   EXPECT_EQ(FormatServiceStatus(status, kNow),
             "Name:       hello\n"
+            "Namespace:  team-a\n"
             "Phase:      Degraded\n"
             "Message:    replica hello-1 lost\n"
             "            second line\n"
@@ -193,6 +198,7 @@ TEST(FormatTest, ServiceStatusNative) {
   )pb");
   EXPECT_EQ(FormatServiceStatus(status, kNow),
             "Name:       echo\n"
+            "Namespace:  -\n"
             "Phase:      Ready\n"
             "Revision:   -\n"
             "Generation: 0\n"
@@ -289,18 +295,18 @@ TEST(FormatTest, ServiceListShowsActivityAndTheTtl) {
     }
   )pb");
   EXPECT_EQ(FormatServiceList(list, kNow),
-            "NAME      PHASE   REPLICAS   REVISION   ACTIVE    IN-FLIGHT   "
-            "TTL             AGE\n"
-            "busy      Ready   0/1                   12s ago   2           "
-            "-               -\n"
-            "hello     Ready   0/1                   3m ago    0           "
-            "in 4m           -\n"
-            "overdue   Ready   0/1                   20m ago   0           "
-            "now             -\n"
-            "parked    Idle    0/0                   2h ago    0           "
-            "idle            -\n"
-            "temp      Ready   0/1                   40s ago   0           "
-            "deletes in 4m   -\n");
+            "NAMESPACE   NAME      PHASE   REPLICAS   REVISION   ACTIVE    "
+            "IN-FLIGHT   TTL             AGE\n"
+            "-           busy      Ready   0/1                   12s ago   "
+            "2           -               -\n"
+            "-           hello     Ready   0/1                   3m ago    "
+            "0           in 4m           -\n"
+            "-           overdue   Ready   0/1                   20m ago   "
+            "0           now             -\n"
+            "-           parked    Idle    0/0                   2h ago    "
+            "0           idle            -\n"
+            "-           temp      Ready   0/1                   40s ago   "
+            "0           deletes in 4m   -\n");
 }
 
 TEST(FormatTest, ServiceStatusShowsScaleActivityAndTheTtl) {
@@ -320,6 +326,7 @@ TEST(FormatTest, ServiceStatusShowsScaleActivityAndTheTtl) {
   )pb");
   EXPECT_EQ(FormatServiceStatus(status, kNow),
             "Name:       hello\n"
+            "Namespace:  -\n"
             "Phase:      Ready\n"
             "Revision:   -\n"
             "Generation: 0\n"

@@ -178,10 +178,12 @@ Command ListCommand() {
   spec.name = "ls";
   spec.summary = "List services.";
   spec.description =
-      "Columns: NAME, PHASE, REPLICAS (ready/desired), REVISION (short),\n"
-      "ACTIVE (last activity: \"12s ago\", \"never\"), IN-FLIGHT (calls\n"
-      "running), TTL (when the inactivity TTL acts: \"in 4m\", \"deletes in\n"
-      "4m\", \"idle\" while parked, \"-\" when it will not), AGE.\n";
+      "Columns: NAMESPACE, NAME, PHASE, REPLICAS (ready/desired), REVISION\n"
+      "(short), ACTIVE (last activity: \"12s ago\", \"never\"), IN-FLIGHT\n"
+      "(calls running), TTL (when the inactivity TTL acts: \"in 4m\",\n"
+      "\"deletes in 4m\", \"idle\" while parked, \"-\" when it will not), "
+      "AGE.\n"
+      "With a scoped API token, only the services it may use.\n";
   spec.flags = WithConnectionFlags({OutputFlag()});
   return Make(std::move(spec), RunList);
 }

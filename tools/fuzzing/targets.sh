@@ -23,7 +23,7 @@ sync_fuzzer_max_len=4096
 
 admission_fuzzer_srcs="sidecar/fuzz/admission_fuzzer.cc sidecar/admission.cc
   sidecar/injector.cc sidecar/json_patch.cc kube/pod_mutation.cc
-  kube/json_fields.cc kube/names.cc kube/event_recorder.cc
+  kube/pod_security.cc kube/json_fields.cc kube/names.cc kube/event_recorder.cc
   kube/resource_type.cc common/clock.cc common/log.cc common/files.cc
   common/command_flag.cc servicespec/validate.cc servicespec/quantity.cc
   common/diagnostics.cc"

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -83,13 +84,37 @@ class _Snapshot:
         self.metadata = (("authorization", "Bearer " + endpoints.token),)
 
 
+def _credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+    """TLS credentials from the settings' files; None for plaintext."""
+    if not settings.ca_file:
+        return None
+    try:
+        read = lambda name: Path(name).read_bytes() if name else None  # noqa: E731
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(settings.ca_file),
+            private_key=read(settings.key_file),
+            certificate_chain=read(settings.cert_file),
+        )
+    except OSError as error:
+        raise TetherError(f"cannot read TLS file {error.filename}: {error.strerror}") from None
+
+
+def _channel(address: str, credentials: grpc.ChannelCredentials | None, options: list) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, credentials, options=options)
+
+
 class Connection:
     """This process's channels: tetherd's and one per agent address."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pid = os.getpid()
-        self._channel = grpc.insecure_channel(settings.address, options=_CHANNEL_OPTIONS)
+        self._channel = _channel(settings.address, _credentials(settings), _CHANNEL_OPTIONS)
+        # Agents are checked against the same CA; they ask for no client
+        # certificate (callers prove themselves with the service token).
+        self._agent_credentials = _credentials(Settings(settings.address, "", "", settings.ca_file))
         self.tetherd = control_plane_pb2_grpc.ControlPlaneStub(self._channel)
         self.metadata: tuple[tuple[str, str], ...] = (
             (("authorization", "Bearer " + settings.token),) if settings.token else ()
@@ -102,13 +127,23 @@ class Connection:
             _AIO_THREADS, thread_name_prefix="tether-aio"
         )
 
-    def agent(self, address: str) -> agent_pb2_grpc.AgentStub:
+    def agent(self, address: str, tls_server_name: str) -> agent_pb2_grpc.AgentStub | None:
+        """The stub of the agent at `address`; TLS checked under
+        `tls_server_name` unless empty. None when the agents serve TLS and
+        there is no CA to check them with: calls go through tetherd."""
+        options = _CHANNEL_OPTIONS
+        credentials = None
+        if tls_server_name:
+            if self._agent_credentials is None:
+                return None
+            credentials = self._agent_credentials
+            options = options + [("grpc.ssl_target_name_override", tls_server_name)]
+        key = f"{address}|{tls_server_name}"
         with self._lock:
-            if address not in self._agents:
+            if key not in self._agents:
                 # Channels connect lazily: making one does not block.
-                channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
-                self._agents[address] = agent_pb2_grpc.AgentStub(channel)
-            return self._agents[address]
+                self._agents[key] = agent_pb2_grpc.AgentStub(_channel(address, credentials, options))
+            return self._agents[key]
 
     def caller(self, service: str) -> ServiceCaller:
         """The caller of `service`; a new one first waits briefly for the
@@ -185,7 +220,9 @@ class ServiceCaller:
             for endpoint in endpoints.endpoints:
                 replica = known.get((endpoint.replica, endpoint.address))
                 if replica is None:
-                    stub = self._connection.agent(endpoint.address)
+                    stub = self._connection.agent(endpoint.address, endpoints.tls_server_name)
+                    if stub is None:
+                        continue
                     replica = _Replica(endpoint.replica, endpoint.address, stub)
                 replicas.append(replica)
             self._snapshot = _Snapshot(endpoints, replicas)

@@ -103,7 +103,7 @@ def sync(connection: Connection, root: Path) -> SyncStats:
     settings = connection.settings
     command = [cli_path(), "sync", str(root), "-o", "json", "--endpoint", settings.address]
     # The token goes in the environment: argv is visible to every user.
-    env = dict(os.environ, TETHER_TOKEN=settings.token)
+    env = dict(os.environ, TETHER_TOKEN=settings.token, **settings.tls())
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         message = done.stderr.strip().removeprefix("error: ")
@@ -149,8 +149,10 @@ def deploy(
     target: service_pb2.Callable,
     root: Path,
     timeout: float,
+    namespace: str = "",
 ) -> Deployment:
-    """Syncs `root` and deploys it as service `name`; returns once every
+    """Syncs `root` and deploys it as service `name` in `namespace` (empty:
+    tetherd's default); returns once every
     replica serves it. Raises InvalidSpec naming the field, DeployError
     (e.g. the import failed, with the remote traceback), Unreachable,
     Unauthenticated."""
@@ -158,7 +160,9 @@ def deploy(
         raise TypeError(f"compute: expected a tether.Compute, got a {type(compute).__name__}")
     check_access(connection, name)
     stats = sync(connection, root)
-    spec = service_pb2.ServiceSpec(name=name, compute=compute.to_proto(), callable=target)
+    spec = service_pb2.ServiceSpec(
+        name=name, namespace=namespace, compute=compute.to_proto(), callable=target
+    )
     request = control_plane_pb2.DeployRequest(spec=spec, revision=stats.revision)
     try:
         events = connection.tetherd.Deploy(request, timeout=timeout, metadata=connection.metadata)

@@ -183,6 +183,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclasses.dataclass(frozen=True)
 class _Options:
     name: str | None
+    namespace: str | None
     codec: str | None
     timeout: float | None
     deploy_timeout: float
@@ -201,16 +202,18 @@ class Function(Generic[F]):
         compute: Compute,
         *,
         name: str | None = None,
+        namespace: str | None = None,
         codec: str | None = None,
         timeout: float | None = None,
         deploy_timeout: float = DEFAULT_DEPLOY_TIMEOUT,
     ) -> RemoteFunction:
         """Syncs the working directory (only what changed since the last
         sync), deploys the function as service `name` (default: its name,
-        "_" as "-") and returns it ready to call. `codec`: "json" or
+        "_" as "-") in `namespace` (default: tetherd's) and returns it
+        ready to call. `codec`: "json" or
         "pickle" (default: pickle when compute.allowed_serialization lists
         it); `timeout`: per call, in seconds."""
-        options = _Options(name, codec, timeout, deploy_timeout)
+        options = _Options(name, namespace, codec, timeout, deploy_timeout)
         spec = callable_spec(self._func, _root())
         deployment, chosen = _deploy(self._func, compute, options, spec)
         return RemoteFunction(deployment, chosen, timeout)
@@ -232,6 +235,7 @@ class Class(Generic[T]):
         init_args: Sequence[Any] = (),
         init_kwargs: Mapping[str, Any] | None = None,
         name: str | None = None,
+        namespace: str | None = None,
         codec: str | None = None,
         timeout: float | None = None,
         deploy_timeout: float = DEFAULT_DEPLOY_TIMEOUT,
@@ -239,7 +243,7 @@ class Class(Generic[T]):
         """As Function.to; each worker builds one instance with
         `Class(*init_args, **init_kwargs)` (JSON values), which keeps its
         state between calls."""
-        options = _Options(name, codec, timeout, deploy_timeout)
+        options = _Options(name, namespace, codec, timeout, deploy_timeout)
         spec = callable_spec(self._cls, _root(), init_args, init_kwargs)
         deployment, chosen = _deploy(self._cls, compute, options, spec)
         return RemoteObject(self._cls, deployment, chosen, timeout)
@@ -267,7 +271,9 @@ def _deploy(
     chosen = _codec.choose(list(compute.to_proto().allowed_serialization), options.codec)
     conn = connection()
     name = options.name or service_name(obj)
-    deployment = deploy(conn, name, compute, spec, _root(), options.deploy_timeout)
+    deployment = deploy(
+        conn, name, compute, spec, _root(), options.deploy_timeout, options.namespace or ""
+    )
     _codec.check_python(name, chosen, conn.caller(name).endpoints())
     return deployment, chosen
 
