@@ -1,16 +1,16 @@
 // tether-agent: runs one replica of a service.
 //
-//   TETHER_SERVICE_TOKEN=... tether-agent --gateway=HOST:PORT --service=NAME \
-//       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT] \
-//       [--health_listen=HOST:PORT] \
+//   TETHER_SERVICE_TOKEN=... tether-agent --gateway=HOST:PORT --service=NAME
+//       --replica=NAME-0 --workdir=DIR [--listen=HOST:PORT]
+//       [--health_listen=HOST:PORT]
 //       [--tls_cert_file=F --tls_key_file=F] [--tls_ca_file=F]
 //
 // The team's own program (agent/user_app.h): --app_command runs it beside
 // the workers and the agent exits with its status (an injected Job's main
 // program). Sidecar mode (ServiceSpec.app) runs no workers:
 //
-//   tether-agent ... --sidecar [--reload_command='["cmd","arg"]'] \
-//       [--app_command='["server","arg"]'] [--app_port=8000] \
+//   tether-agent ... --sidecar [--reload_command='["cmd","arg"]']
+//       [--app_command='["server","arg"]'] [--app_port=8000]
 //       [--proxy_listen=HOST:PORT]
 //
 // The token comes from the environment so it does not show in `ps`.

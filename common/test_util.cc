@@ -8,15 +8,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/runfiles.h"
 #include "gtest/gtest.h"
 
 namespace tether::testing {
+
+bool MakeCertificates(const std::string& dir) {
+  absl::StatusOr<std::string> script = FindDataFile("deploy/make_certs.sh");
+  if (!script.ok()) {
+    fprintf(stderr, "%s\n", script.status().ToString().c_str());
+    return false;
+  }
+  return system(absl::StrCat(*script, " ", dir, " >/dev/null").c_str()) == 0;
+}
 
 std::string FindKubectl() {
   std::vector<std::string> dirs;

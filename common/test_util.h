@@ -24,6 +24,11 @@ int UnusedLoopbackPort();
 /// Google's packages put it; empty when it is not installed.
 std::string FindKubectl();
 
+/// Runs deploy/make_certs.sh (the test's data needs //deploy:make_certs):
+/// a CA, tetherd's, the agents' and a client's certificate in `dir`; run
+/// again, new leaves from the same CA. False, said on stderr, on error.
+bool MakeCertificates(const std::string& dir);
+
 /// Makes a FIFO at `path` (fails the test on error).
 void MakeFifo(const std::string& path);
 

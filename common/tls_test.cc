@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "common/runfiles.h"
 #include "common/test_util.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -39,12 +38,7 @@ class TlsTest : public ::testing::Test {
   }
 
   // (Re)issues the leaves in dir_, signed by its CA.
-  void MakeCerts() {
-    absl::StatusOr<std::string> script = FindDataFile("deploy/make_certs.sh");
-    ASSERT_TRUE(script.ok()) << script.status();
-    ASSERT_EQ(system(absl::StrCat(*script, " ", dir_, " >/dev/null").c_str()),
-              0);
-  }
+  void MakeCerts() { ASSERT_TRUE(testing::MakeCertificates(dir_)); }
 
   std::string File(const std::string& name) const {
     return absl::StrCat(dir_, "/", name);
@@ -125,10 +119,7 @@ TEST_F(TlsTest, VerifiesTheServerAgainstTheCa) {
 
 TEST_F(TlsTest, RefusesAServerSignedByAnotherCa) {
   const std::string other = absl::StrCat(getenv("TEST_TMPDIR"), "/other");
-  absl::StatusOr<std::string> script = FindDataFile("deploy/make_certs.sh");
-  ASSERT_TRUE(script.ok());
-  ASSERT_EQ(system(absl::StrCat(*script, " ", other, " >/dev/null").c_str()),
-            0);
+  ASSERT_TRUE(testing::MakeCertificates(other));
   auto server = Serve(ServerFiles());
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(Check({"", "", other + "/ca.crt"}, "").error_code(),

@@ -2,7 +2,7 @@
 //
 //   tetherd --listen=127.0.0.1:7700 --state_dir=~/.tether --backend=local
 //       [--http_listen=127.0.0.1:9090] [--otlp_listen=0.0.0.0:4317]
-//   tetherd --backend=kubernetes --agent_image=REGISTRY/tether/agent:TAG \
+//   tetherd --backend=kubernetes --agent_image=REGISTRY/tether/agent:TAG
 //       --advertise_address=tetherd.tether-system.svc:7700
 //
 // Serves the ControlPlane API for users, the AgentGateway API for agents

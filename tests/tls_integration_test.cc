@@ -4,7 +4,6 @@
 // by the documented script (deploy/make_certs.sh). tetherd runs in-process
 // on the local backend with real agents.
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -12,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "clients/cpp/direct_caller.h"
-#include "common/runfiles.h"
 #include "common/test_util.h"
 #include "common/tls.h"
 #include "google/protobuf/util/time_util.h"
@@ -33,10 +31,7 @@ class TlsIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     certs_ = NewTempDir("certs");
-    absl::StatusOr<std::string> script = FindDataFile("deploy/make_certs.sh");
-    ASSERT_TRUE(script.ok()) << script.status();
-    ASSERT_EQ(system(absl::StrCat(*script, " ", certs_, " >/dev/null").c_str()),
-              0);
+    ASSERT_TRUE(MakeCertificates(certs_));
   }
 
   std::string Cert(const std::string& name) const {

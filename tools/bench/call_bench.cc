@@ -38,7 +38,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -57,6 +56,7 @@
 #include "common/files.h"
 #include "common/runfiles.h"
 #include "common/serving_process.h"
+#include "common/test_util.h"
 #include "grpcpp/grpcpp.h"
 #include "sync/uploader.h"
 #include "tests/tetherd_process.h"
@@ -364,12 +364,7 @@ bool ReportPyClient(const TetherdProcess& tetherd) {
 // hop. False (said on stderr) when it cannot be set up.
 bool ReportTls(const std::string& native_dir) {
   const std::string certs = testing::NewTempDir("bench-certs");
-  auto script = FindDataFile("deploy/make_certs.sh");
-  if (!script.ok() ||
-      system(absl::StrCat(*script, " ", certs, " >/dev/null").c_str()) != 0) {
-    fprintf(stderr, "cannot make certificates\n");
-    return false;
-  }
+  if (!testing::MakeCertificates(certs)) return false;
   auto tetherd = TetherdProcess::Start(
       testing::NewTempDir("bench-tls-state"),
       {absl::StrCat("--tls_cert_file=", certs, "/tetherd.crt"),
