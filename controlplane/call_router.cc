@@ -1,6 +1,7 @@
 #include "controlplane/call_router.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -230,7 +231,7 @@ void InvokeAll(const std::vector<std::shared_ptr<AgentEndpoint>>& targets,
 
 }  // namespace
 
-CallRouter::CallRouter(Options options) : options_(options) {}
+CallRouter::CallRouter(Options options) : options_(std::move(options)) {}
 
 void CallRouter::SetRoute(std::shared_ptr<const Route> route) {
   auto entry = std::make_shared<RouteEntry>();

@@ -22,8 +22,9 @@
 //   tls_tetherd_native, tls_direct_native
 //                     tetherd_native and direct_native with TLS on every
 //                     hop (a second tetherd with deploy/make_certs.sh's
-//                     certificates): the target is a p50 at most 1.3x
-//                     the plaintext case's
+//                     certificates), 3 rounds, each after the plaintext
+//                     case (plain_*) so both meet the same load: the
+//                     target is a p50 at most 1.3x the plaintext one
 //   py_grpc_echo,     sequential only, from Python (py_client_bench.py):
 //   py_grpc_agent,    a bare grpcio unary echo to this process, a bare grpcio
 //   py_client         stub to a no-op's agent, and the Python client
@@ -360,54 +361,76 @@ bool ReportPyClient(const TetherdProcess& tetherd) {
   return true;
 }
 
-// tetherd_native and direct_native again, on a tetherd with TLS on every
-// hop. False (said on stderr) when it cannot be set up.
-bool ReportTls(const std::string& native_dir) {
+// A DirectCaller of `service` (two replicas) on `tetherd`'s channel; null,
+// said on stderr, without its endpoints.
+std::unique_ptr<client::DirectCaller> TwoReplicaCaller(
+    TetherdProcess& tetherd, const std::string& service,
+    const std::string& agent_ca_file) {
+  client::DirectCaller::Options options;
+  options.tetherd = tetherd.channel();
+  options.service = service;
+  options.agent_ca_file = agent_ca_file;
+  auto caller = client::DirectCaller::Create(options);
+  if (!caller.ok() || !(*caller)->endpoints().has_value() ||
+      (*caller)->endpoints()->endpoints_size() != 2) {
+    fprintf(stderr, "no endpoints for %s\n", service.c_str());
+    return nullptr;
+  }
+  return *std::move(caller);
+}
+
+// tetherd_native and direct_native on a tetherd with TLS on every hop,
+// each right after the same case on `plain` (plaintext), in 3 rounds, so
+// the two meet the same load. False (said on stderr) on set-up errors.
+bool ReportTls(TetherdProcess& plain, const std::string& native_dir) {
   const std::string certs = testing::NewTempDir("bench-certs");
   if (!testing::MakeCertificates(certs)) return false;
-  auto tetherd = TetherdProcess::Start(
+  auto tls = TetherdProcess::Start(
       testing::NewTempDir("bench-tls-state"),
       {absl::StrCat("--tls_cert_file=", certs, "/tetherd.crt"),
        absl::StrCat("--tls_key_file=", certs, "/tetherd.key"),
        absl::StrCat("--tls_ca_file=", certs, "/ca.crt"),
        absl::StrCat("--agent_tls_cert_file=", certs, "/agent.crt"),
        absl::StrCat("--agent_tls_key_file=", certs, "/agent.key")});
-  if (!tetherd.ok()) {
-    fprintf(stderr, "tetherd: %s\n", tetherd.status().ToString().c_str());
+  if (!tls.ok()) {
+    fprintf(stderr, "tetherd: %s\n", tls.status().ToString().c_str());
     return false;
   }
-  (*tetherd)->UseTls({"", "", absl::StrCat(certs, "/ca.crt")});
+  (*tls)->UseTls({"", "", absl::StrCat(certs, "/ca.crt")});
   tether::v1::ServiceSpec native;
   native.set_name("echo");
   native.mutable_callable()->set_runtime(tether::v1::RUNTIME_NATIVE);
   native.mutable_callable()->set_module("libecho.so");
-  const std::string revision = MustUpload(**tetherd, native_dir);
-  MustDeploy(**tetherd, native, revision);
+  const std::string revision = MustUpload(**tls, native_dir);
+  MustDeploy(**tls, native, revision);
   native.set_name("echo2");
   native.mutable_compute()->set_replicas(2);
-  MustDeploy(**tetherd, native, revision);
+  MustDeploy(**tls, native, revision);
 
-  const std::string state = (*tetherd)->state_dir();
-  Report("tls_tetherd_native",
-         TetherdCall(tetherd->get(), "echo", tether::v1::CODEC_RAW, kPayload),
-         {{"bench", getpid()},
-          {"tetherd", PidIn(state + "/tetherd.pid")},
-          {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
-  client::DirectCaller::Options options;
-  options.tetherd = (*tetherd)->channel();
-  options.service = "echo2";
-  options.agent_ca_file = absl::StrCat(certs, "/ca.crt");
-  auto caller = client::DirectCaller::Create(options);
-  if (!caller.ok() || !(*caller)->endpoints().has_value() ||
-      (*caller)->endpoints()->endpoints_size() != 2) {
-    fprintf(stderr, "no TLS endpoints for echo2\n");
-    return false;
+  auto plain_caller = TwoReplicaCaller(plain, "echo2", "");
+  auto tls_caller =
+      TwoReplicaCaller(**tls, "echo2", absl::StrCat(certs, "/ca.crt"));
+  if (plain_caller == nullptr || tls_caller == nullptr) return false;
+  for (int round = 0; round < 3; ++round) {
+    for (TetherdProcess* tetherd : {&plain, tls->get()}) {
+      const std::string state = tetherd->state_dir();
+      Report(tetherd == &plain ? "plain_tetherd_native" : "tls_tetherd_native",
+             TetherdCall(tetherd, "echo", tether::v1::CODEC_RAW, kPayload),
+             {{"bench", getpid()},
+              {"tetherd", PidIn(state + "/tetherd.pid")},
+              {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
+    }
+    for (TetherdProcess* tetherd : {&plain, tls->get()}) {
+      const std::string state = tetherd->state_dir();
+      Report(
+          tetherd == &plain ? "plain_direct_native" : "tls_direct_native",
+          DirectCall(tetherd == &plain ? plain_caller.get() : tls_caller.get(),
+                     "echo2", tether::v1::CODEC_RAW, kPayload),
+          {{"bench", getpid()},
+           {"agent0", PidIn(state + "/replicas/echo2-0/agent.pid")},
+           {"agent1", PidIn(state + "/replicas/echo2-1/agent.pid")}});
+    }
   }
-  Report("tls_direct_native",
-         DirectCall(caller->get(), "echo2", tether::v1::CODEC_RAW, kPayload),
-         {{"bench", getpid()},
-          {"agent0", PidIn(state + "/replicas/echo2-0/agent.pid")},
-          {"agent1", PidIn(state + "/replicas/echo2-1/agent.pid")}});
   return true;
 }
 
@@ -496,17 +519,9 @@ int Run() {
        {std::tuple<std::string, std::string, tether::v1::Codec, std::string>{
             "direct_native", "echo2", tether::v1::CODEC_RAW, kPayload},
         {"direct_python", "noop2", tether::v1::CODEC_JSON, ""}}) {
-    client::DirectCaller::Options options;
-    options.tetherd = grpc::CreateChannel((*tetherd)->address(),
-                                          grpc::InsecureChannelCredentials());
-    options.service = service;
-    auto caller = client::DirectCaller::Create(options);
-    if (!caller.ok() || !(*caller)->endpoints().has_value() ||
-        (*caller)->endpoints()->endpoints_size() != 2) {
-      fprintf(stderr, "no endpoints for %s\n", service.c_str());
-      return 1;
-    }
-    Report(name, DirectCall(caller->get(), service, codec, payload),
+    auto caller = TwoReplicaCaller(**tetherd, service, "");
+    if (caller == nullptr) return 1;
+    Report(name, DirectCall(caller.get(), service, codec, payload),
            {{"bench", getpid()},
             {"agent0",
              PidIn(absl::StrCat(state, "/replicas/", service, "-0/agent.pid"))},
@@ -583,7 +598,7 @@ int Run() {
           {"agent", PidIn(state + "/replicas/echo-0/agent.pid")}});
   kill(proxy.first, SIGTERM);
   waitpid(proxy.first, nullptr, 0);
-  return ReportTls(native_dir) ? 0 : 1;
+  return ReportTls(**tetherd, native_dir) ? 0 : 1;
 }
 
 }  // namespace

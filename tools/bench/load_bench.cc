@@ -255,7 +255,7 @@ StartCall InvokeCalls(
     (*stubs)[caller % stubs->size()]->async()->Invoke(
         &raw->context, &raw->request, &raw->response,
         [call = std::move(call),
-         done = std::move(done)](grpc::Status status) mutable {
+         done = std::move(done)](const grpc::Status& status) mutable {
           const std::string error = EchoError(status, call->response.result(),
                                               call->request.payload());
           call.reset();  // No ClientContext outlives its case.
@@ -284,7 +284,7 @@ StartCall ProxiedCalls(
     (*stubs)[caller % stubs->size()]->async()->Call(
         &raw->context, &raw->request, &raw->response,
         [call = std::move(call),
-         done = std::move(done)](grpc::Status status) mutable {
+         done = std::move(done)](const grpc::Status& status) mutable {
           const std::string error =
               status.ok() && call->response.results_size() != 1
                   ? "no_result"
@@ -439,7 +439,7 @@ LoadResult Report(const std::string& name, int round, StartCall start_call,
   std::vector<ProcessInfo> tree = Tree(getpid());
   ResetPeaks(tree);
   const std::string load_before = LoadAverage();
-  const LoadResult r = Drive(std::move(start_call));
+  LoadResult r = Drive(std::move(start_call));
   std::string extra;
   if (anchor_per_s > 0) {
     extra = absl::StrFormat(",\"vs_raw\":%.2f", r.calls_per_s / anchor_per_s);
