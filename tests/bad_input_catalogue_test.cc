@@ -1,13 +1,16 @@
 // The bad-input catalogue: one row per hostile input to an RPC or a file
-// Tether reads, with the status it must get, and after every row a check
-// that nothing changed in tetherd's state (records, code store). Rows are
-// data: add one for every new RPC, field or file.
+// Tether reads (service files, templates, token files, kubeconfigs, TLS
+// files), every AdmissionReview the injector answers and every frame a
+// worker sends its agent, with the status it must get, and after every row
+// a check that nothing changed in tetherd's state (records, code store).
+// Rows are data: add one for every new RPC, field or file.
 //
 // Parsers are also fuzzed (sync/fuzz, sidecar/fuzz, ...); this table pins
 // the precise answer users and attackers get.
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <functional>
 #include <map>
@@ -18,15 +21,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "agent/worker/frame_io.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/sha256.h"
+#include "common/tls.h"
 #include "controlplane/api_tokens.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "kube/kube_config.h"
+#include "kube/merge.h"
 #include "servicespec/service_file.h"
+#include "sidecar/admission.h"
+#include "sidecar/test_config.h"
 #include "tests/in_process_tetherd.h"
 #include "tests/service_test_util.h"
 #include "tether/v1/agent.grpc.pb.h"
@@ -211,6 +219,43 @@ absl::Status ServiceFile(const std::string& yaml) {
   return servicespec::ParseServiceFile(yaml, "service.yaml").status();
 }
 
+// An AdmissionReview as the injector answers it: a denial as
+// PERMISSION_DENIED with its message.
+absl::Status Review(const std::string& body) {
+  absl::StatusOr<nlohmann::json> review =
+      sidecar::ReviewAdmission(body, sidecar::TestInjectorConfig());
+  if (!review.ok()) return review.status();
+  const nlohmann::json& response = (*review)["response"];
+  if (response.value("allowed", false)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      response["status"].value("message", std::string()));
+}
+
+// A Pod CREATE review of `pod`.
+std::string PodReview(const nlohmann::json& pod) {
+  return nlohmann::json({{"apiVersion", "admission.k8s.io/v1"},
+                         {"kind", "AdmissionReview"},
+                         {"request",
+                          {{"uid", "u"},
+                           {"kind", {{"version", "v1"}, {"kind", "Pod"}}},
+                           {"operation", "CREATE"},
+                           {"object", pod}}}})
+      .dump();
+}
+
+// What an agent's FrameReader makes of `bytes` from a worker.
+absl::Status WorkerFrame(const std::string& bytes) {
+  int fds[2];
+  if (pipe(fds) != 0) return absl::InternalError("pipe");
+  (void)agent::WriteAll(fds[1], bytes);
+  close(fds[1]);
+  agent::FrameReader reader(fds[0]);
+  absl::string_view frame;
+  absl::Status status = reader.Read(&frame);
+  close(fds[0]);
+  return status;
+}
+
 struct Row {
   std::string input;
   std::function<absl::Status(BadInputCatalogueTest&)> send;
@@ -375,7 +420,51 @@ TEST_F(BadInputCatalogueTest, EveryHostileInputGetsItsStatusAndChangesNothing) {
       {"OTLP Export: bytes that are not an export request",
        [](T& t) { return FromGrpcStatus(t.Export("\xff\xff\xff\xff")); },
        Code::kInvalidArgument, ""},
+      // AdmissionReviews (tether-injector)
+      {"AdmissionReview: not JSON",
+       [](T&) { return Review("{\"apiVersion\": "); }, Code::kInvalidArgument,
+       ""},
+      {"AdmissionReview: a Pod CREATE without a uid",
+       [](T&) {
+         nlohmann::json review = nlohmann::json::parse(PodReview({}));
+         review["request"].erase("uid");
+         return Review(review.dump());
+       },
+       Code::kInvalidArgument, "uid"},
+      {"AdmissionReview: an opted-in pod asking for an unknown mode",
+       [](T&) {
+         return Review(
+             PodReview({{"metadata",
+                         {{"name", "p"},
+                          {"labels", {{"tether.dev/inject", "true"}}},
+                          {"annotations",
+                           {{"tether.dev/service", "s"},
+                            {"tether.dev/inject-mode", "root"}}}}},
+                        {"spec", {{"containers", {{{"name", "c"}}}}}}}));
+       },
+       Code::kPermissionDenied, "tether.dev/inject-mode"},
+      // Worker frames (from the agent's own children)
+      {"worker frame: a header announcing more than the maximum",
+       [](T&) { return WorkerFrame(std::string("\xff\xff\xff\xff", 4)); },
+       Code::kResourceExhausted, ""},
+      {"worker frame: torn mid-frame",
+       [](T&) { return WorkerFrame(std::string("\x10\0\0\0abc", 7)); },
+       Code::kDataLoss, ""},
+      // Templates (compute.service_template, PodTemplates)
+      {"service_template: a $patch directive Kubernetes does not have",
+       [](T&) {
+         nlohmann::json base = {{"spec", nlohmann::json::object()}};
+         return kube::MergeInto(base, {{"spec", {{"$patch", "explode"}}}}, {});
+       },
+       Code::kInvalidArgument, "$patch"},
       // Files Tether reads
+      {"TLS certificate: a file that is not PEM",
+       [](T&) {
+         const std::string path = NewTempDir("tls") + "/tls.crt";
+         (void)WriteFileAtomically(path, "not a certificate\n");
+         return CheckTlsFiles({path, path, ""});
+       },
+       Code::kInvalidArgument, "tls.crt"},
       {"service.yaml: a YAML syntax error",
        [](T&) { return ServiceFile("name: [unclosed\n"); },
        Code::kInvalidArgument, "YAML syntax error"},
