@@ -60,9 +60,14 @@ FileServiceStore::LoadAll() {
   ASSIGN_OR_RETURN(std::vector<std::string> files, ListDir(options_.dir));
   std::vector<tether::v1::ServiceStatus> records;
   for (const std::string& file : files) {
-    // Leftover temporaries of an interrupted write are not records.
-    if (!absl::EndsWith(file, ".pb")) continue;
     const std::string path = absl::StrCat(options_.dir, "/", file);
+    // A temporary of a write a kill interrupted is not a record; no write
+    // is in flight while mu_ is held, so it can go.
+    if (absl::StrContains(file, ".tmp.")) {
+      unlink(path.c_str());
+      continue;
+    }
+    if (!absl::EndsWith(file, ".pb")) continue;
     ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
     tether::v1::ServiceStatus record;
     if (!record.ParseFromString(bytes)) {

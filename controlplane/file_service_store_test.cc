@@ -44,7 +44,7 @@ TEST(FileServiceStoreTest, PutLoadDeleteAcrossInstances) {
   EXPECT_EQ((*store)->LoadAll()->size(), 1u);
 }
 
-TEST(FileServiceStoreTest, IgnoresTemporariesOfInterruptedWrites) {
+TEST(FileServiceStoreTest, RemovesTemporariesOfInterruptedWrites) {
   const std::string dir = TempDir();
   auto store = FileServiceStore::Create({dir});
   ASSERT_TRUE(store.ok());
@@ -55,6 +55,7 @@ TEST(FileServiceStoreTest, IgnoresTemporariesOfInterruptedWrites) {
   ASSERT_TRUE(records.ok());
   ASSERT_EQ(records->size(), 1u);
   EXPECT_EQ((*records)[0].generation(), 1);
+  EXPECT_NE(access((dir + "/a.pb.tmp.123").c_str(), F_OK), 0);
 }
 
 TEST(FileServiceStoreTest, CorruptRecordIsDataLoss) {
