@@ -35,11 +35,22 @@ grpc::ServerUnaryReactor* OtlpReceiver::Export(
   OtlpSender sender;
   const std::string token = BearerToken(*context);
   if (!token.empty()) sender.service = options_.service_for_token(token);
-  if (!sender.service.has_value() && options_.api_tokens != nullptr &&
-      !options_.api_tokens->Check(AuthorizationOf(*context)).ok()) {
-    return refuse(absl::UnauthenticatedError(
-        "OTLP reports need a service's agent token or an API token"));
+  TokenScope scope;  // Unscoped without API tokens.
+  if (!sender.service.has_value() && options_.api_tokens != nullptr) {
+    absl::StatusOr<TokenScope> checked =
+        options_.api_tokens->Check(AuthorizationOf(*context));
+    if (!checked.ok()) {
+      return refuse(absl::UnauthenticatedError(
+          "OTLP reports need a service's agent token or an API token"));
+    }
+    scope = *std::move(checked);
   }
+  // A scoped token cannot keep another team's service awake: its reports
+  // about services it may not use count as reports about unknown ones.
+  const auto may_report = [&](const std::string& service) {
+    const std::optional<std::string> ns = options_.namespace_of(service);
+    return ns.has_value() && scope.Allows(*ns, service);
+  };
 
   ExportMetricsServiceRequest export_request;
   grpc::ByteBuffer bytes(*request);  // Shares the slices; the reader drains.
@@ -49,8 +60,8 @@ grpc::ServerUnaryReactor* OtlpReceiver::Export(
         absl::InvalidArgumentError("not an OTLP ExportMetricsServiceRequest"));
   }
 
-  const OtlpIngestResult result = IngestOtlp(
-      export_request, sender, options_.service_exists, *options_.activity);
+  const OtlpIngestResult result =
+      IngestOtlp(export_request, sender, may_report, *options_.activity);
   ExportMetricsServiceResponse export_response;
   if (result.rejected_data_points > 0) {
     auto* partial = export_response.mutable_partial_success();

@@ -34,8 +34,11 @@ class OtlpReceiver final : public opentelemetry::proto::collector::metrics::v1::
     /// The service whose agents hold a token; nullopt for none. Required.
     std::function<std::optional<std::string>(const std::string& token)>
         service_for_token;
-    /// Whether a service exists (for trusted senders). Required.
-    std::function<bool(const std::string& service)> service_exists;
+    /// The namespace of a service; nullopt when there is no such service.
+    /// Trusted senders' reports count only for services that exist and,
+    /// for a scoped API token, that the token may use. Required.
+    std::function<std::optional<std::string>(const std::string& service)>
+        namespace_of;
     /// Null: no API tokens, every sender is trusted.
     ApiTokens* api_tokens = nullptr;
     /// Counts reports. May be null.

@@ -29,7 +29,8 @@ class OtlpReceiverTest : public ::testing::Test {
   void Start(bool with_api_tokens) {
     if (with_api_tokens) {
       const std::string file = ::testing::TempDir() + "/otlp_api_tokens";
-      std::ofstream(file) << "operator-token\n";
+      std::ofstream(file) << "operator-token\n"
+                          << "team-b-token namespaces=team-b\n";
       ApiTokens::Options options;
       options.file = file;
       api_tokens_ = *ApiTokens::Create(options);
@@ -41,7 +42,11 @@ class OtlpReceiverTest : public ::testing::Test {
       if (token == "agent-token") return "hello";
       return std::nullopt;
     };
-    options.service_exists = [](const std::string& s) { return s == "hello"; };
+    options.namespace_of =
+        [](const std::string& s) -> std::optional<std::string> {
+      if (s == "hello") return "team-a";
+      return std::nullopt;
+    };
     options.api_tokens = api_tokens_.get();
     receiver_ = std::make_unique<OtlpReceiver>(options);
     GrpcServer::Options server_options;
@@ -124,6 +129,15 @@ TEST_F(OtlpReceiverTest, StrangersAreUnauthenticatedOperatorsAreTrusted) {
   EXPECT_EQ(tracker_.LastActivity("hello"), absl::InfinitePast());
   ASSERT_TRUE(Export(OneCall("hello"), "operator-token", &response).ok());
   EXPECT_EQ(tracker_.LastActivity("hello"), kStart);
+}
+
+TEST_F(OtlpReceiverTest, AScopedTokenReportsOnlyForItsOwnServices) {
+  Start(true);
+  collector::ExportMetricsServiceResponse response;
+  ASSERT_TRUE(Export(OneCall("hello"), "team-b-token", &response).ok());
+  EXPECT_EQ(response.partial_success().rejected_data_points(), 1);
+  EXPECT_EQ(tracker_.LastActivity("hello"), absl::InfinitePast())
+      << "team B's token kept team A's service awake";
 }
 
 TEST_F(OtlpReceiverTest, WithoutApiTokensResourcesNameTheService) {

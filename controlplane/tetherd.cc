@@ -327,8 +327,8 @@ absl::Status Tetherd::CreateActivityRooms() {
   otlp_options.service_for_token = [manager](const std::string& token) {
     return manager->ServiceForAgentToken(token);
   };
-  otlp_options.service_exists = [manager](const std::string& service) {
-    return manager->GetService(service).ok();
+  otlp_options.namespace_of = [manager](const std::string& service) {
+    return manager->NamespaceOf(service);
   };
   otlp_options.api_tokens = api_tokens_.get();
   otlp_options.metrics = metrics;

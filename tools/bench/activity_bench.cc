@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -222,7 +223,9 @@ void OtlpIngest() {
     if (it == services.end()) return std::nullopt;
     return it->second;
   };
-  options.service_exists = [](const std::string&) { return true; };
+  options.namespace_of = [](const std::string&) {
+    return std::optional<std::string>("default");
+  };
   controlplane::OtlpReceiver receiver(options);
   EchoService echo;
 
