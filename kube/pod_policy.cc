@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "kube/json_fields.h"
@@ -35,6 +36,12 @@ absl::Status Refused(absl::string_view path, absl::string_view field,
       path, ".", field, ": ", what,
       " is refused by the cluster's pod policy (tetherd --pod_policy_file, ",
       setting, ")"));
+}
+
+// A capability's name without the CAP_ prefix Linux gives it.
+absl::string_view CapabilityName(absl::string_view name) {
+  absl::ConsumePrefix(&name, "CAP_");
+  return name;
 }
 
 }  // namespace
@@ -118,17 +125,53 @@ absl::Status PodPolicy::Check(const json& pod_spec,
       }
     }
   }
-  if (config_.allow_privileged()) return absl::OkStatus();
   for (const char* list : {"initContainers", "containers"}) {
     const json& containers = Field(pod_spec, list);
     if (!containers.is_array()) continue;
     for (size_t i = 0; i < containers.size(); ++i) {
-      if (Field(Field(containers[i], "securityContext"), "privileged") ==
-          true) {
-        return Refused(
-            path, absl::StrCat(list, "[", i, "].securityContext.privileged"),
-            "true", "allow_privileged");
+      RETURN_IF_ERROR(
+          CheckContainer(containers[i], path, absl::StrCat(list, "[", i, "]")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PodPolicy::CheckContainer(const json& container,
+                                       absl::string_view path,
+                                       absl::string_view name) const {
+  const json& security = Field(container, "securityContext");
+  if (!config_.allow_privileged() && Field(security, "privileged") == true) {
+    return Refused(path, absl::StrCat(name, ".securityContext.privileged"),
+                   "true", "allow_privileged");
+  }
+  const json& ports = Field(container, "ports");
+  if (!config_.allow_host_ports() && ports.is_array()) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+      const json& host_port = Field(ports[i], "hostPort");
+      if (host_port.is_number() && host_port != 0) {
+        return Refused(path, absl::StrCat(name, ".ports[", i, "].hostPort"),
+                       host_port.dump(), "allow_host_ports");
       }
+    }
+  }
+  const json& added = Field(Field(security, "capabilities"), "add");
+  if (!added.is_array()) return absl::OkStatus();
+  for (size_t i = 0; i < added.size(); ++i) {
+    if (!added[i].is_string()) continue;
+    const absl::string_view capability =
+        CapabilityName(added[i].get_ref<const std::string&>());
+    const bool allowed =
+        capability == "NET_BIND_SERVICE" ||
+        std::any_of(config_.allowed_capabilities().begin(),
+                    config_.allowed_capabilities().end(),
+                    [&](const std::string& listed) {
+                      return CapabilityName(listed) == capability;
+                    });
+    if (!allowed) {
+      return Refused(
+          path,
+          absl::StrCat(name, ".securityContext.capabilities.add[", i, "]"),
+          absl::StrCat("\"", capability, "\""), "allowed_capabilities");
     }
   }
   return absl::OkStatus();

@@ -38,12 +38,17 @@ class PodPolicy {
   /// PERMISSION_DENIED naming the first offending field by its full path,
   /// e.g. "spec.template.spec.containers[0].securityContext.privileged".
   /// Checks hostNetwork, hostPID, hostIPC, hostPath volumes (a path that is
-  /// not an absolute path without ".." is refused), then privileged init
-  /// containers and containers.
+  /// not an absolute path without ".." is refused), then each init
+  /// container and container: privileged, host ports, added capabilities.
   absl::Status Check(const nlohmann::json& pod_spec,
                      absl::string_view path) const;
 
  private:
+  // One container, called `name` ("containers[0]") in errors.
+  absl::Status CheckContainer(const nlohmann::json& container,
+                              absl::string_view path,
+                              absl::string_view name) const;
+
   // Normalized allowed host paths, as path components.
   std::vector<std::vector<std::string>> host_paths_;
   tether::v1::PodPolicy config_;

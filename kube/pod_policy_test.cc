@@ -63,6 +63,15 @@ TEST(PodPolicyTest, TheDefaultRefusesEveryHostFeature) {
        std::string("spec.template.spec.initContainers[0].securityContext."
                    "privileged: true") +
            kSuffix + "allow_privileged)"},
+      {R"({"containers": [{"name": "a", "ports": [{"containerPort": 80},
+           {"containerPort": 8080, "hostPort": 8080}]}]})",
+       std::string("spec.template.spec.containers[0].ports[1].hostPort: 8080") +
+           kSuffix + "allow_host_ports)"},
+      {R"({"containers": [{"name": "a", "securityContext": {"capabilities":
+           {"add": ["NET_BIND_SERVICE", "CAP_SYS_ADMIN"]}}}]})",
+       std::string("spec.template.spec.containers[0].securityContext."
+                   "capabilities.add[1]: \"SYS_ADMIN\"") +
+           kSuffix + "allowed_capabilities)"},
   };
   for (const auto& [pod_spec, want] : cases) {
     EXPECT_EQ(Refusal(policy, pod_spec), want) << pod_spec;
@@ -82,6 +91,18 @@ TEST(PodPolicyTest, EachSettingAllowsItsOwnFeatureOnly) {
               {"name": "a", "securityContext": {"privileged": true}}]})"),
             "");
   EXPECT_NE(Refusal(privileged, R"({"hostIPC": true})"), "");
+  EXPECT_EQ(Refusal(Policy("allow_host_ports: true"), R"({"containers": [
+              {"name": "a", "ports": [{"hostPort": 80}]}]})"),
+            "");
+  // Listed capabilities match with or without the CAP_ prefix.
+  const PodPolicy ptrace =
+      Policy(R"pb(allowed_capabilities: "CAP_SYS_PTRACE")pb");
+  EXPECT_EQ(Refusal(ptrace, R"({"containers": [{"name": "a", "securityContext":
+              {"capabilities": {"add": ["SYS_PTRACE", "NET_BIND_SERVICE"]}}}]})"),
+            "");
+  EXPECT_NE(Refusal(ptrace, R"({"containers": [{"name": "a", "securityContext":
+              {"capabilities": {"add": ["NET_ADMIN"]}}}]})"),
+            "");
 }
 
 TEST(PodPolicyTest, HostPathsByWholeComponents) {
