@@ -43,11 +43,6 @@ unsigned int RefreshSeconds(const TlsFiles& files) {
 
 }  // namespace
 
-bool TlsFiles::operator==(const TlsFiles& other) const {
-  return cert_file == other.cert_file && key_file == other.key_file &&
-         ca_file == other.ca_file && refresh == other.refresh;
-}
-
 absl::Status CheckTlsFiles(const TlsFiles& files) {
   if (files.cert_file.empty() != files.key_file.empty()) {
     return absl::InvalidArgumentError(

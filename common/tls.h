@@ -35,8 +35,6 @@ struct TlsFiles {
   std::string ca_file;
   /// How often the files are checked for a change.
   absl::Duration refresh = absl::Seconds(10);
-
-  bool operator==(const TlsFiles& other) const;
 };
 
 /// Credentials for a server: plaintext when `files.cert_file` is empty,

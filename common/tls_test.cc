@@ -7,10 +7,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/raw_unary_call.h"
 #include "common/test_util.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/auth_context.h"
@@ -19,8 +18,8 @@
 namespace tether {
 namespace {
 
-// A gRPC health call through the generic stub: enough to complete a
-// handshake and read the peer's certificate.
+// A gRPC health call: enough to complete a handshake and read the peer's
+// certificate.
 constexpr char kHealthCheck[] = "/grpc.health.v1.Health/Check";
 
 std::string ReadFile(const std::string& path) {
@@ -66,21 +65,11 @@ class TlsTest : public ::testing::Test {
     SetTlsServerName(server_name, args);
     auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_),
                                              *credentials, args);
-    grpc::GenericStub stub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(5));
-    grpc::Slice empty("");
-    grpc::ByteBuffer request(&empty, 1);
-    grpc::ByteBuffer response;
-    grpc::Status status;
-    absl::Notification done;
-    stub.UnaryCall(&context, kHealthCheck, grpc::StubOptions(), &request,
-                   &response, [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
-    done.WaitForNotification();
+    const grpc::Status status =
+        RawUnaryCall(channel, context, kHealthCheck, "");
     if (peer_pem != nullptr && context.auth_context() != nullptr) {
       for (const grpc::string_ref& value :
            context.auth_context()->FindPropertyValues(

@@ -20,14 +20,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "agent/worker/frame_io.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
+#include "common/raw_unary_call.h"
 #include "common/sha256.h"
 #include "common/tls.h"
 #include "controlplane/api_tokens.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "kube/kube_config.h"
@@ -154,24 +153,12 @@ class BadInputCatalogueTest : public ::testing::Test {
 
   // Raw bytes as an OTLP metrics export, as any SDK would send them.
   grpc::Status Export(const std::string& bytes) {
-    grpc::GenericStub stub(grpc::CreateChannel(
-        tetherd_->address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer " + token_);
-    grpc::Slice slice(bytes.data(), bytes.size());
-    grpc::ByteBuffer request(&slice, 1);
-    grpc::ByteBuffer response;
-    absl::Notification done;
-    grpc::Status status;
-    stub.UnaryCall(
-        &context,
+    return RawUnaryCall(
+        tetherd_->channel(), context,
         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-        grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
-          status = std::move(s);
-          done.Notify();
-        });
-    done.WaitForNotification();
-    return status;
+        bytes);
   }
 
   std::unique_ptr<InProcessTetherd> tetherd_;

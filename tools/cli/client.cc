@@ -3,15 +3,13 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/grpc_status.h"
+#include "common/raw_unary_call.h"
 #include "common/status_macros.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/channel_arguments.h"
 
 namespace tether::cli {
@@ -41,23 +39,15 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(
 
 absl::Status CheckHealth(const std::shared_ptr<grpc::ChannelInterface>& channel,
                          absl::Duration timeout, absl::string_view token) {
-  grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   if (!token.empty()) {
     context.AddMetadata("authorization", BearerValue(token));
   }
-  grpc::Slice empty_request("");
-  grpc::ByteBuffer request(&empty_request, 1);  // service "" = the server.
-  grpc::ByteBuffer response;
-  absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(&context, kHealthCheckMethod, grpc::StubOptions(), &request,
-                 &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
+  std::string bytes;
+  // An empty request: service "", the whole server.
+  const grpc::Status status =
+      RawUnaryCall(channel, context, kHealthCheckMethod, "", &bytes);
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
       break;
@@ -66,13 +56,6 @@ absl::Status CheckHealth(const std::shared_ptr<grpc::ChannelInterface>& channel,
       return FromGrpcStatus(status);
     default:
       return absl::OkStatus();  // Something answered: that is tetherd.
-  }
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (response.Dump(&slices).ok()) {
-    for (const grpc::Slice& slice : slices) {
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
   }
   if (bytes == std::string(kServing, sizeof(kServing))) return absl::OkStatus();
   return absl::UnavailableError("the health check says NOT_SERVING");

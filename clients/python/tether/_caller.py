@@ -84,16 +84,16 @@ class _Snapshot:
         self.metadata = (("authorization", "Bearer " + endpoints.token),)
 
 
-def _credentials(settings: Settings) -> grpc.ChannelCredentials | None:
-    """TLS credentials from the settings' files; None for plaintext."""
-    if not settings.ca_file:
+def _credentials(ca_file: str, cert_file: str = "", key_file: str = "") -> grpc.ChannelCredentials | None:
+    """TLS credentials from PEM files; None for plaintext (no CA)."""
+    if not ca_file:
         return None
     try:
         read = lambda name: Path(name).read_bytes() if name else None  # noqa: E731
         return grpc.ssl_channel_credentials(
-            root_certificates=read(settings.ca_file),
-            private_key=read(settings.key_file),
-            certificate_chain=read(settings.cert_file),
+            root_certificates=read(ca_file),
+            private_key=read(key_file),
+            certificate_chain=read(cert_file),
         )
     except OSError as error:
         raise TetherError(f"cannot read TLS file {error.filename}: {error.strerror}") from None
@@ -111,10 +111,11 @@ class Connection:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pid = os.getpid()
-        self._channel = _channel(settings.address, _credentials(settings), _CHANNEL_OPTIONS)
+        tetherd_credentials = _credentials(settings.ca_file, settings.cert_file, settings.key_file)
+        self._channel = _channel(settings.address, tetherd_credentials, _CHANNEL_OPTIONS)
         # Agents are checked against the same CA; they ask for no client
         # certificate (callers prove themselves with the service token).
-        self._agent_credentials = _credentials(Settings(settings.address, "", "", settings.ca_file))
+        self._agent_credentials = _credentials(settings.ca_file)
         self.tetherd = control_plane_pb2_grpc.ControlPlaneStub(self._channel)
         self.metadata: tuple[tuple[str, str], ...] = (
             (("authorization", "Bearer " + settings.token),) if settings.token else ()
