@@ -270,25 +270,6 @@ absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
 
 }  // namespace
 
-absl::StatusOr<TokenScope> ControlPlaneService::Authorize(
-    const grpc::CallbackServerContext& context) const {
-  if (options_.tokens == nullptr) return TokenScope();
-  return options_.tokens->Check(AuthorizationOf(context));
-}
-
-absl::Status ControlPlaneService::AuthorizeService(
-    const grpc::CallbackServerContext& context, const std::string& name) const {
-  ASSIGN_OR_RETURN(const TokenScope scope, Authorize(context));
-  return CheckService(scope, name);
-}
-
-absl::Status ControlPlaneService::CheckService(const TokenScope& scope,
-                                               const std::string& name) const {
-  if (scope.unscoped()) return absl::OkStatus();
-  const std::optional<std::string> ns = options_.manager->NamespaceOf(name);
-  return ns.has_value() ? scope.Check(*ns, name) : scope.CheckName(name);
-}
-
 bool ControlPlaneService::Refuse(const absl::Status& allowed,
                                  grpc::ServerUnaryReactor* reactor) {
   if (allowed.ok()) return false;
@@ -300,7 +281,8 @@ grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>*
 ControlPlaneService::SyncCode(grpc::CallbackServerContext* context) {
   // Any token: blobs are content-addressed and a revision is only used
   // through a Deploy, which checks the scope.
-  if (absl::Status allowed = Authorize(*context).status(); !allowed.ok()) {
+  if (absl::Status allowed = options_.authorizer->Scope(*context).status();
+      !allowed.ok()) {
     return new RefusedStream<
         grpc::ServerBidiReactor<SyncCodeRequest, SyncCodeResponse>>(allowed);
   }
@@ -313,9 +295,9 @@ grpc::ServerWriteReactor<DeployEvent>* ControlPlaneService::Deploy(
   // Both the namespace asked for and, for an existing service, the one it
   // is in: asking to move another team's service is touching it.
   const std::string& name = request->spec().name();
-  const absl::StatusOr<TokenScope> scope = Authorize(*context);
+  const absl::StatusOr<TokenScope> scope = options_.authorizer->Scope(*context);
   absl::Status allowed = scope.status();
-  if (allowed.ok()) allowed = CheckService(*scope, name);
+  if (allowed.ok()) allowed = options_.authorizer->CheckService(*scope, name);
   if (allowed.ok()) {
     allowed =
         scope->Check(options_.manager->NamespaceFor(request->spec()), name);
@@ -331,7 +313,8 @@ grpc::ServerUnaryReactor* ControlPlaneService::Call(
     const tether::v1::CallRequest* request,
     tether::v1::CallResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refuse(AuthorizeService(*context, request->service()), reactor)) {
+  if (Refuse(options_.authorizer->Authorize(*context, request->service()),
+             reactor)) {
     return reactor;
   }
   const absl::Time deadline = CallDeadline(*context);
@@ -359,9 +342,10 @@ grpc::ServerUnaryReactor* ControlPlaneService::GetService(
     const tether::v1::GetServiceRequest* request,
     tether::v1::ServiceStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const absl::StatusOr<TokenScope> scope = Authorize(*context);
+  const absl::StatusOr<TokenScope> scope = options_.authorizer->Scope(*context);
   if (Refuse(scope.status(), reactor) ||
-      Refuse(CheckService(*scope, request->name()), reactor)) {
+      Refuse(options_.authorizer->CheckService(*scope, request->name()),
+             reactor)) {
     return reactor;
   }
   absl::StatusOr<tether::v1::ServiceStatus> status =
@@ -386,7 +370,7 @@ grpc::ServerUnaryReactor* ControlPlaneService::ListServices(
     const tether::v1::ListServicesRequest* /*request*/,
     tether::v1::ListServicesResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const absl::StatusOr<TokenScope> scope = Authorize(*context);
+  const absl::StatusOr<TokenScope> scope = options_.authorizer->Scope(*context);
   if (Refuse(scope.status(), reactor)) return reactor;
   for (tether::v1::ServiceStatus& service : options_.manager->ListServices()) {
     if (!scope->Allows(service.spec().namespace_(), service.name())) continue;
@@ -402,7 +386,8 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
     const tether::v1::DeleteServiceRequest* request,
     tether::v1::DeleteServiceResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refuse(AuthorizeService(*context, request->name()), reactor)) {
+  if (Refuse(options_.authorizer->Authorize(*context, request->name()),
+             reactor)) {
     return reactor;
   }
   // The manager stops the replicas on its own executor: that waits for
@@ -417,7 +402,8 @@ grpc::ServerUnaryReactor* ControlPlaneService::DeleteService(
 grpc::ServerWriteReactor<tether::v1::InvokeEvent>*
 ControlPlaneService::CallStream(grpc::CallbackServerContext* context,
                                 const tether::v1::CallRequest* request) {
-  if (absl::Status allowed = AuthorizeService(*context, request->service());
+  if (absl::Status allowed =
+          options_.authorizer->Authorize(*context, request->service());
       !allowed.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<tether::v1::InvokeEvent>>(
         allowed);
@@ -432,7 +418,8 @@ ControlPlaneService::WatchEndpoints(
     grpc::CallbackServerContext* context,
     const tether::v1::WatchEndpointsRequest* request) {
   // Endpoints carry the agents' token: only for those who may call.
-  if (absl::Status allowed = AuthorizeService(*context, request->service());
+  if (absl::Status allowed =
+          options_.authorizer->Authorize(*context, request->service());
       !allowed.ok()) {
     return new RefusedStream<grpc::ServerWriteReactor<tether::v1::Endpoints>>(
         allowed);
@@ -445,7 +432,8 @@ grpc::ServerWriteReactor<tether::v1::LogsResponse>* ControlPlaneService::Logs(
     const tether::v1::LogsRequest* request) {
   using Refused =
       RefusedStream<grpc::ServerWriteReactor<tether::v1::LogsResponse>>;
-  if (absl::Status allowed = AuthorizeService(*context, request->service());
+  if (absl::Status allowed =
+          options_.authorizer->Authorize(*context, request->service());
       !allowed.ok()) {
     return new Refused(allowed);
   }
@@ -464,7 +452,8 @@ grpc::ServerUnaryReactor* ControlPlaneService::ScaleService(
     const tether::v1::ScaleServiceRequest* request,
     tether::v1::ServiceStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refuse(AuthorizeService(*context, request->name()), reactor)) {
+  if (Refuse(options_.authorizer->Authorize(*context, request->name()),
+             reactor)) {
     return reactor;
   }
   absl::StatusOr<tether::v1::ServiceStatus> status = options_.manager->Scale(

@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "controlplane/api_tokens.h"
+#include "controlplane/api_authorizer.h"
 #include "tether/v1/control_plane.grpc.pb.h"
 
 namespace tether::controlplane {
@@ -25,20 +25,19 @@ class UninjectedPods;
 
 /// The `ControlPlane` gRPC API: translates between protos and the
 /// ServiceManager, Activator (proxied calls), TtlController (activity),
-/// LogsRelay and CodeStore, which hold the logic. With `tokens`, every RPC
-/// needs a listed bearer token (UNAUTHENTICATED otherwise), and an RPC that
-/// names a service is PERMISSION_DENIED, changing nothing, when the service
-/// (or the spec deployed) is outside the token's scope; ListServices shows
-/// only what is inside it. SyncCode takes any listed token: it only adds
-/// content-addressed blobs. Without `tokens`, the API is open (a tetherd on
-/// loopback). Authorized `Call`s are counted in `metrics`
+/// LogsRelay and CodeStore, which hold the logic. `authorizer` judges the
+/// caller before anything changes: an RPC that names a service is refused
+/// when the service (or the spec deployed) is outside the token's scope;
+/// ListServices shows only what is inside it; SyncCode takes any token the
+/// authorizer accepts, since it only adds content-addressed blobs.
+/// Authorized `Call`s are counted in `metrics`
 /// (outcome, latency, in flight); a call that woke its service says so in
 /// the trailing metadata kWokeAfterMetadata (common/call_metadata.h).
 /// Thread-safe; the pointees must outlive the server.
 class ControlPlaneService final
     : public tether::v1::ControlPlane::CallbackService {
  public:
-  /// Not owned; all required but `tokens`.
+  /// Not owned; all required but `uninjected`.
   struct Options {
     ServiceManager* manager = nullptr;
     Activator* activator = nullptr;
@@ -54,8 +53,7 @@ class ControlPlaneService final
     EndpointsPublisher* endpoints = nullptr;
     CodeStore* code_store = nullptr;
     ControlPlaneMetrics* metrics = nullptr;
-    /// Null: an open API.
-    ApiTokens* tokens = nullptr;
+    const ApiAuthorizer* authorizer = nullptr;
     /// `GetService`/`ListServices`: opted-in pods without the agent. Null:
     /// none (the local backend).
     const UninjectedPods* uninjected = nullptr;
@@ -109,18 +107,6 @@ class ControlPlaneService final
       tether::v1::ServiceStatus* response) override;
 
  private:
-  // What the caller may use: everything on an open API; UNAUTHENTICATED
-  // without a listed token.
-  absl::StatusOr<TokenScope> Authorize(
-      const grpc::CallbackServerContext& context) const;
-  // OK when the caller may use service `name`, judged by the namespace it is
-  // recorded in (an unknown service only by its name, so it is NOT_FOUND
-  // later); UNAUTHENTICATED or PERMISSION_DENIED otherwise.
-  absl::Status AuthorizeService(const grpc::CallbackServerContext& context,
-                                const std::string& name) const;
-  // AuthorizeService's check once the scope is known.
-  absl::Status CheckService(const TokenScope& scope,
-                            const std::string& name) const;
   // Finishes `reactor` with `allowed` and returns true when it is an error.
   static bool Refuse(const absl::Status& allowed,
                      grpc::ServerUnaryReactor* reactor);

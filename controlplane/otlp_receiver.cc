@@ -4,7 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/grpc_status.h"
-#include "controlplane/api_tokens.h"
+#include "controlplane/api_authorizer.h"
 #include "controlplane/authorization.h"
 #include "controlplane/control_plane_metrics.h"
 #include "controlplane/otlp_ingest.h"
@@ -35,10 +35,9 @@ grpc::ServerUnaryReactor* OtlpReceiver::Export(
   OtlpSender sender;
   const std::string token = BearerToken(*context);
   if (!token.empty()) sender.service = options_.service_for_token(token);
-  TokenScope scope;  // Unscoped without API tokens.
-  if (!sender.service.has_value() && options_.api_tokens != nullptr) {
-    absl::StatusOr<TokenScope> checked =
-        options_.api_tokens->Check(AuthorizationOf(*context));
+  TokenScope scope;  // An agent's report is bound to its service anyway.
+  if (!sender.service.has_value()) {
+    absl::StatusOr<TokenScope> checked = options_.authorizer->Scope(*context);
     if (!checked.ok()) {
       return refuse(absl::UnauthenticatedError(
           "OTLP reports need a service's agent token or an API token"));
@@ -48,8 +47,7 @@ grpc::ServerUnaryReactor* OtlpReceiver::Export(
   // A scoped token cannot keep another team's service awake: its reports
   // about services it may not use count as reports about unknown ones.
   const auto may_report = [&](const std::string& service) {
-    const std::optional<std::string> ns = options_.namespace_of(service);
-    return ns.has_value() && scope.Allows(*ns, service);
+    return options_.authorizer->Allows(scope, service);
   };
 
   ExportMetricsServiceRequest export_request;

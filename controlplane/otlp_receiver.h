@@ -10,7 +10,7 @@
 namespace tether::controlplane {
 
 class ActivityTracker;
-class ApiTokens;
+class ApiAuthorizer;
 class ControlPlaneMetrics;
 
 /// tetherd's OTLP/gRPC metrics receiver
@@ -34,13 +34,10 @@ class OtlpReceiver final : public opentelemetry::proto::collector::metrics::v1::
     /// The service whose agents hold a token; nullopt for none. Required.
     std::function<std::optional<std::string>(const std::string& token)>
         service_for_token;
-    /// The namespace of a service; nullopt when there is no such service.
-    /// Trusted senders' reports count only for services that exist and,
-    /// for a scoped API token, that the token may use. Required.
-    std::function<std::optional<std::string>(const std::string& service)>
-        namespace_of;
-    /// Null: no API tokens, every sender is trusted.
-    ApiTokens* api_tokens = nullptr;
+    /// Judges senders without an agent token: their reports count only for
+    /// recorded services their API token may use (any, on an open API).
+    /// Required.
+    const ApiAuthorizer* authorizer = nullptr;
     /// Counts reports. May be null.
     ControlPlaneMetrics* metrics = nullptr;
   };

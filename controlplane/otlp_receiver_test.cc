@@ -4,12 +4,12 @@
 #include <memory>
 #include <string>
 
-#include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/grpc_server.h"
+#include "common/raw_unary_call.h"
 #include "controlplane/activity_tracker.h"
+#include "controlplane/api_authorizer.h"
 #include "controlplane/api_tokens.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
@@ -42,12 +42,13 @@ class OtlpReceiverTest : public ::testing::Test {
       if (token == "agent-token") return "hello";
       return std::nullopt;
     };
-    options.namespace_of =
+    authorizer_ = std::make_unique<ApiAuthorizer>(
+        api_tokens_.get(),
         [](const std::string& s) -> std::optional<std::string> {
-      if (s == "hello") return "team-a";
-      return std::nullopt;
-    };
-    options.api_tokens = api_tokens_.get();
+          if (s == "hello") return "team-a";
+          return std::nullopt;
+        });
+    options.authorizer = authorizer_.get();
     receiver_ = std::make_unique<OtlpReceiver>(options);
     GrpcServer::Options server_options;
     server_options.listen_address = "127.0.0.1:0";
@@ -87,6 +88,7 @@ class OtlpReceiverTest : public ::testing::Test {
   SimulatedClock clock_;
   ActivityTracker tracker_;
   std::unique_ptr<ApiTokens> api_tokens_;
+  std::unique_ptr<ApiAuthorizer> authorizer_;
   std::unique_ptr<OtlpReceiver> receiver_;
   std::unique_ptr<GrpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -149,23 +151,12 @@ TEST_F(OtlpReceiverTest, WithoutApiTokensResourcesNameTheService) {
 
 TEST_F(OtlpReceiverTest, BytesThatAreNotARequestAreInvalidArgument) {
   Start(true);
-  grpc::GenericStub generic(channel_);
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer agent-token");
-  const char garbage[] = "\xff\xff\xff\xff";
-  grpc::Slice slice(garbage, sizeof(garbage) - 1);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  absl::Notification done;
-  grpc::Status status;
-  generic.UnaryCall(
-      &context,
+  const grpc::Status status = RawUnaryCall(
+      channel_, context,
       "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-      grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
-        status = std::move(s);
-        done.Notify();
-      });
-  done.WaitForNotification();
+      "\xff\xff\xff\xff");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
 }

@@ -18,6 +18,7 @@
 #include "controlplane/activator.h"
 #include "controlplane/activity_tracker.h"
 #include "controlplane/agent_gateway_service.h"
+#include "controlplane/api_authorizer.h"
 #include "controlplane/api_tokens.h"
 #include "controlplane/call_router.h"
 #include "controlplane/code/code_collector.h"
@@ -256,6 +257,10 @@ absl::Status Tetherd::CreateServices() {
     if (!tokens.ok()) return ConfigError("--api_tokens_file", tokens.status());
     api_tokens_ = *std::move(tokens);
   }
+  authorizer_ = std::make_unique<ApiAuthorizer>(
+      api_tokens_.get(), [manager = manager_.get()](const std::string& name) {
+        return manager->NamespaceOf(name);
+      });
   RETURN_IF_ERROR(CreateActivityRooms());
   endpoints_ = std::make_unique<EndpointsPublisher>(
       options_.agent_tls.ca_file.empty() ? "" : options_.agent_tls_server_name);
@@ -274,7 +279,7 @@ absl::Status Tetherd::CreateServices() {
   api_options.endpoints = endpoints_.get();
   api_options.code_store = code_store_.get();
   api_options.metrics = metrics_.get();
-  api_options.tokens = api_tokens_.get();
+  api_options.authorizer = authorizer_.get();
   api_options.uninjected = injection_reconciler_.get();
   control_plane_ = std::make_unique<ControlPlaneService>(api_options);
   gateway_ = std::make_unique<AgentGatewayService>(
@@ -327,10 +332,7 @@ absl::Status Tetherd::CreateActivityRooms() {
   otlp_options.service_for_token = [manager](const std::string& token) {
     return manager->ServiceForAgentToken(token);
   };
-  otlp_options.namespace_of = [manager](const std::string& service) {
-    return manager->NamespaceOf(service);
-  };
-  otlp_options.api_tokens = api_tokens_.get();
+  otlp_options.authorizer = authorizer_.get();
   otlp_options.metrics = metrics;
   otlp_receiver_ = std::make_unique<OtlpReceiver>(otlp_options);
   return absl::OkStatus();

@@ -27,6 +27,7 @@ namespace tether::controlplane {
 class ActivityTracker;
 class Activator;
 class AgentGatewayService;
+class ApiAuthorizer;
 class ApiTokens;
 class Backend;
 class CallRouter;
@@ -183,6 +184,8 @@ class Tetherd final {
   std::unique_ptr<MetricsListener> metrics_listener_;
   std::unique_ptr<ServiceManager> manager_;
   std::unique_ptr<ApiTokens> api_tokens_;
+  // The API's and the OTLP receiver's judge of API tokens.
+  std::unique_ptr<ApiAuthorizer> authorizer_;
   // Activity, the TTL and wake-ups: listeners of manager_, shut down
   // before it stops telling them of changes.
   std::unique_ptr<ActivityTracker> activity_;

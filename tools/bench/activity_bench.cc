@@ -37,6 +37,7 @@
 #include "common/runfiles.h"
 #include "common/test_util.h"
 #include "controlplane/activity_tracker.h"
+#include "controlplane/api_authorizer.h"
 #include "controlplane/otlp_receiver.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -223,9 +224,11 @@ void OtlpIngest() {
     if (it == services.end()) return std::nullopt;
     return it->second;
   };
-  options.namespace_of = [](const std::string&) {
+  // An open API: reports need an agent token only to be bound to it.
+  const controlplane::ApiAuthorizer open_api(nullptr, [](const std::string&) {
     return std::optional<std::string>("default");
-  };
+  });
+  options.authorizer = &open_api;
   controlplane::OtlpReceiver receiver(options);
   EchoService echo;
 
