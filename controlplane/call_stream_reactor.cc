@@ -91,9 +91,11 @@ void CallStreamReactor::OnWriteDone(bool ok) {
       agent_context_.TryCancel();
       return;
     }
+    // Only now the next event: a slow caller pauses the agent. Under mu_:
+    // with no read pending, the agent's status can end its stream (OnDone)
+    // right after the last item, and a read then would touch a freed call.
+    if (!agent_done_) agent_.StartRead(&event_);
   }
-  // Only now the next event: a slow caller pauses the agent.
-  agent_.StartRead(&event_);
 }
 
 void CallStreamReactor::AgentStream::OnDone(const grpc::Status& status) {
@@ -101,6 +103,7 @@ void CallStreamReactor::AgentStream::OnDone(const grpc::Status& status) {
   relay_->activator_->CallEnded(relay_->request_->service());
   {
     absl::MutexLock lock(&relay_->mu_);
+    relay_->agent_done_ = true;
     relay_->FinishLocked(status);
   }
   relay_->PartDone();

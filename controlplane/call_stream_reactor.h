@@ -79,6 +79,8 @@ class CallStreamReactor final
   // agent's stream once started.
   int parts_ ABSL_GUARDED_BY(mu_) = 2;
   bool agent_started_ ABSL_GUARDED_BY(mu_) = false;
+  // The agent's stream called OnDone: gRPC frees it, so no more reads.
+  bool agent_done_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
